@@ -1,0 +1,90 @@
+// Command lifecycle is a real-time customer-lifecycle engine: it consumes
+// login, purchase and content events from Kafka, keeps every user's
+// lifecycle stage in an embedded Pebble store and publishes each transition
+// the moment it happens. Run `lifecycle help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// errUsage marks errors in how the command was called: exit code 2.
+var errUsage = errors.New("usage")
+
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "lifecycle:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "lifecycle:", err)
+		return 1
+	}
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "process events from Kafka: the lifecycle engine itself", runRun},
+		{"demo", "the whole product in one process, on an embedded broker", runDemo},
+		{"simulate", "generate a realistic user population, to Kafka or NDJSON", runSimulate},
+		{"topics", "create or check the input and output topics", runTopics},
+		{"inspect", "print stored user state as JSON lines (read-only)", runInspect},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: no subcommand given", errUsage)
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `lifecycle: a real-time customer-lifecycle engine on Kafka.
+
+Usage: lifecycle <subcommand> [flags]
+
+Subcommands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Every flag can also be set by an environment variable: --state-dir is
+LIFECYCLE_STATE_DIR. "lifecycle <subcommand> --help" lists the flags.
+
+Start here: lifecycle demo`)
+}

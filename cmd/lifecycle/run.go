@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// connFlags are the flags that say how to reach Kafka.
+type connFlags struct{ brokers *string }
+
+func (fs *flagSet) connFlags() connFlags {
+	return connFlags{brokers: fs.String("brokers", "", "Kafka bootstrap brokers, host:port[,host:port…] (required)")}
+}
+
+func (c connFlags) conn() (processor.Conn, error) {
+	b := list(*c.brokers)
+	if len(b) == 0 {
+		return processor.Conn{}, fmt.Errorf("%w: --brokers is required, for example --brokers 127.0.0.1:9092", errUsage)
+	}
+	return processor.Conn{Brokers: b}, nil
+}
+
+// topicFlags name the topics.
+type topicFlags struct{ inputs, transitions, dlq *string }
+
+func (fs *flagSet) topicFlags() topicFlags {
+	d := processor.DefaultTopics()
+	return topicFlags{
+		inputs:      fs.String("input-topics", strings.Join(d.Inputs, ","), "co-partitioned input topics, comma-separated, keyed by user_id"),
+		transitions: fs.String("transitions-topic", d.Transitions, "output topic for lifecycle transitions"),
+		dlq:         fs.String("dlq-topic", d.DLQ, "output topic for rejected input records (dead letters)"),
+	}
+}
+
+func (t topicFlags) topics() processor.Topics {
+	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq}
+}
+
+// specFlags say how topics are created.
+type specFlags struct {
+	partitions  *int
+	replication *int
+}
+
+func (fs *flagSet) specFlags() specFlags {
+	return specFlags{
+		partitions:  fs.Int("partitions", 8, "partitions of each topic when creating topics (the most instances that can share the work)"),
+		replication: fs.Int("replication", 1, "replication factor when creating topics (3 in production)"),
+	}
+}
+
+func (s specFlags) spec() (processor.TopicSpec, error) {
+	if *s.partitions < 1 || *s.partitions > 10000 {
+		return processor.TopicSpec{}, fmt.Errorf("%w: --partitions %d: use 1 to 10000", errUsage, *s.partitions)
+	}
+	if *s.replication < 1 || *s.replication > 32 {
+		return processor.TopicSpec{}, fmt.Errorf("%w: --replication %d: use 1 to 32", errUsage, *s.replication)
+	}
+	return processor.TopicSpec{Partitions: int32(*s.partitions), Replication: int16(*s.replication)}, nil
+}
+
+// ruleFlags are the stage thresholds.
+func (fs *flagSet) ruleFlags() (churn, silent *time.Duration, matureAt *int) {
+	churn = fs.duration("churn-after", rules.DefaultChurnAfter, "a user with no activity for longer than this is churned")
+	silent = fs.duration("silent-after", rules.DefaultSilentAfter, "a buyer with no purchase for longer than this (but still active) is silent")
+	matureAt = fs.Int("mature-at", rules.DefaultMatureAt, "purchase count from which a user is mature")
+	return
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "--brokers H:P --group G --state-dir DIR [flags]",
+		`Joins the consumer group and processes the input topics: every user's
+lifecycle state is kept in the Pebble store in --state-dir, and every
+transition is published to the transitions topic as it happens. Start more
+instances with the same --group (each with its own --state-dir) to share the
+partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0.`)
+	cf := fs.connFlags()
+	group := fs.String("group", "lifecycle", "consumer group id; instances with the same group share the work")
+	stateDir := fs.String("state-dir", "", "directory of the Pebble store (required; one per instance)")
+	tf := fs.topicFlags()
+	create := fs.Bool("create-topics", false, "create missing topics at start (with --partitions and --replication)")
+	sf := fs.specFlags()
+	churn, silent, matureAt := fs.ruleFlags()
+	currency := fs.String("currency", "USD", "the deployment's accounting currency; purchases in another go to the dead-letter topic")
+	maxBytes := fs.Int("max-record-bytes", 64<<10, "input records larger than this go to the dead-letter topic")
+	batch := fs.Int("batch-records", 5000, "most input records per state commit")
+	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition; colder ones are read from Pebble")
+	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
+	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
+	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
+	lf := fs.logFlags()
+	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	conn, err := cf.conn()
+	if err != nil {
+		return err
+	}
+	if *stateDir == "" {
+		return fmt.Errorf("%w: --state-dir is required, for example --state-dir /var/lib/lifecycle", errUsage)
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	cfg := processor.Config{
+		Conn:            conn,
+		Group:           *group,
+		Topics:          tf.topics(),
+		Rules:           rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
+		BatchRecords:    *batch,
+		MaxUsersCached:  *cached,
+		IdleAdvance:     *idle,
+		AllowedLateness: *lateness,
+		ShutdownTimeout: *shutdown,
+		Log:             log,
+	}
+	cfg.Decoder.Currency = *currency
+	cfg.Decoder.MaxRecordBytes = *maxBytes
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *create {
+		spec, err := sf.spec()
+		if err != nil {
+			return err
+		}
+		if err := createTopics(ctx, conn, cfg.Topics, spec, log); err != nil {
+			return err
+		}
+	}
+	store, err := state.Open(state.Options{Dir: *stateDir, Log: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p, err := processor.New(cfg, store)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+func createTopics(ctx context.Context, conn processor.Conn, t processor.Topics, spec processor.TopicSpec, log *zap.Logger) error {
+	adm, err := conn.Admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	created, err := processor.CreateTopics(ctx, adm, t, spec)
+	if len(created) > 0 {
+		log.Info("topics created", zap.Strings("topics", created), zap.Int32("partitions", spec.Partitions))
+	}
+	return err
+}

@@ -1,0 +1,149 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+// Topics names the topics the processor reads and writes.
+type Topics struct {
+	// Inputs are the co-partitioned event topics, keyed by user_id. Default
+	// events.login, events.purchase, events.content.
+	Inputs []string
+	// Transitions receives lifecycle transitions. Default lifecycle.transitions.
+	Transitions string
+	// DLQ receives rejected input records. Default lifecycle.dlq.
+	DLQ string
+}
+
+// DefaultTopics returns the default topic names.
+func DefaultTopics() Topics {
+	return Topics{
+		Inputs:      []string{"events.login", "events.purchase", "events.content"},
+		Transitions: "lifecycle.transitions",
+		DLQ:         "lifecycle.dlq",
+	}
+}
+
+func (t Topics) withDefaults() Topics {
+	d := DefaultTopics()
+	if len(t.Inputs) == 0 {
+		t.Inputs = d.Inputs
+	}
+	if t.Transitions == "" {
+		t.Transitions = d.Transitions
+	}
+	if t.DLQ == "" {
+		t.DLQ = d.DLQ
+	}
+	return t
+}
+
+// Outputs lists the output topics.
+func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ} }
+
+// Config configures a Processor. The zero value of a field means its default.
+type Config struct {
+	// Conn says how to reach the Kafka cluster. Conn.Brokers is required.
+	Conn Conn
+	// Group is the consumer group id. Required.
+	Group string
+	// Topics names the topics. Default: DefaultTopics.
+	Topics Topics
+	// Rules holds the stage thresholds. Default: rules.Config defaults.
+	Rules rules.Config
+	// Decoder holds the input contract's settings (currency, size limit).
+	Decoder schemas.DecoderConfig
+
+	// BatchRecords is the most input records applied before state is
+	// committed and outputs are sent. Default 5000. A batch is also committed
+	// whenever the input has nothing more to give at once, so latency stays
+	// low when the load is light.
+	BatchRecords int
+	// MaxUsersCached bounds the user records each partition keeps in memory;
+	// colder ones are read from Pebble when needed. Default 1,000,000.
+	MaxUsersCached int
+	// IdleAdvance lets a caught-up partition's stream time follow the wall
+	// clock minus AllowedLateness, so churn is detected even when no events
+	// arrive. Default off: pure event time, as a replay needs.
+	IdleAdvance bool
+	// AllowedLateness is how far behind the wall clock stream time stays when
+	// IdleAdvance is on. Default 5m.
+	AllowedLateness time.Duration
+	// ShutdownTimeout bounds how long a stopping partition may take to flush
+	// state and send its outbox. Default 15s.
+	ShutdownTimeout time.Duration
+
+	// Log receives structured logs. Default: none.
+	Log *zap.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Topics = c.Topics.withDefaults()
+	c.Rules = c.Rules.WithDefaults()
+	if c.Decoder.Currency == "" {
+		c.Decoder.Currency = "USD"
+	}
+	if c.Decoder.MaxRecordBytes == 0 {
+		c.Decoder.MaxRecordBytes = 64 << 10
+	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = 5000
+	}
+	if c.MaxUsersCached == 0 {
+		c.MaxUsersCached = 1_000_000
+	}
+	if c.AllowedLateness == 0 {
+		c.AllowedLateness = 5 * time.Minute
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	return c
+}
+
+// Validate names the first field that is wrong and what would be valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if len(c.Conn.Brokers) == 0 {
+		return errors.New("processor: no brokers (set --brokers host:port[,host:port…])")
+	}
+	if c.Group == "" {
+		return errors.New("processor: no consumer group (set --group, for example --group lifecycle)")
+	}
+	seen := map[string]bool{}
+	for _, t := range append(append([]string{}, c.Topics.Inputs...), c.Topics.Outputs()...) {
+		if t == "" {
+			return errors.New("processor: a topic name is empty")
+		}
+		if seen[t] {
+			return fmt.Errorf("processor: topic %q is named twice; inputs and outputs must all differ", t)
+		}
+		seen[t] = true
+	}
+	if err := c.Rules.Validate(); err != nil {
+		return err
+	}
+	if err := c.Decoder.Validate(); err != nil {
+		return err
+	}
+	if c.BatchRecords < 1 {
+		return fmt.Errorf("processor: batch records %d must be 1 or more", c.BatchRecords)
+	}
+	if c.MaxUsersCached < 1 {
+		return fmt.Errorf("processor: max users cached %d must be 1 or more", c.MaxUsersCached)
+	}
+	if c.AllowedLateness < 0 {
+		return fmt.Errorf("processor: allowed lateness %v must not be negative", c.AllowedLateness)
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// inputFixture is a simulated population produced once to uniquely named
+// input topics, shared by the subtests of one test.
+type inputFixture struct {
+	brokers []string
+	inputs  []string
+	records int // records produced
+	bad     int // of which invalid
+}
+
+func newInputFixture(t *testing.T, sim simulate.Config, partitions int32) *inputFixture {
+	t.Helper()
+	f := &inputFixture{brokers: kafkatest.Brokers(t)}
+	f.inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
+	kafkatest.CreateTopics(t, f.brokers, partitions, f.inputs...)
+	sim.Topics = simulate.Topics{Login: f.inputs[0], Purchase: f.inputs[1], Content: f.inputs[2]}
+	var msgs []kafka.Message
+	_, err := simulate.Run(context.Background(), sim, func(r simulate.Record) error {
+		msgs = append(msgs, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		if r.Bad != "" {
+			f.bad++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.records = len(msgs)
+	kafkatest.Produce(t, f.brokers, msgs...)
+	return f
+}
+
+// config returns a processor config on the fixture's inputs with fresh
+// output topics and group.
+func (f *inputFixture) config(t *testing.T) Config {
+	t.Helper()
+	cfg := Config{
+		Conn:  Conn{Brokers: f.brokers},
+		Group: kafkatest.Name(t, "group"),
+		Topics: Topics{
+			Inputs:      f.inputs,
+			Transitions: kafkatest.Name(t, "transitions"),
+			DLQ:         kafkatest.Name(t, "dlq"),
+		},
+		Log: zaptest.NewLogger(t),
+	}
+	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ)
+	return cfg
+}
+
+func openStore(t *testing.T, fs vfs.FS) *state.Store {
+	t.Helper()
+	s, err := state.Open(state.Options{Dir: "state", FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runUntil runs a processor until done says so, then stops it as SIGTERM
+// would and checks that it stopped cleanly.
+func runUntil(t *testing.T, cfg Config, store *state.Store, done func(Stats) bool) Stats {
+	t.Helper()
+	p, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	deadline := time.After(2 * time.Minute)
+	for !done(p.Stats()) {
+		select {
+		case err := <-errc:
+			cancel()
+			t.Fatalf("processor stopped early: %v", err)
+		case <-deadline:
+			cancel()
+			t.Fatalf("processor did not get there in time; stats %+v", p.Stats())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Run after stop: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("processor did not stop within 30s of cancel")
+	}
+	return p.Stats()
+}
+
+func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
+
+// reference computes the outputs the rules give for the input topics as
+// they are in Kafka, independently of the runtime: per partition, the
+// records of every topic merged by (event time, topic, offset), stream
+// time as the largest event time applied, and each user's timers fired up
+// to the final stream time.
+func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]byte, perUser map[string][]string, dlq int) {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	dec := schemas.NewDecoder(cfg.Decoder)
+	type rec struct {
+		it   item
+		name string
+	}
+	parts := map[int][][]rec{} // partition → per topic, offset order
+	for ti, topic := range cfg.Topics.Inputs {
+		for _, m := range kafkatest.ReadAll(t, brokers, topic) {
+			if parts[m.Partition] == nil {
+				parts[m.Partition] = make([][]rec, len(cfg.Topics.Inputs))
+			}
+			it := item{topic: ti, msg: m}
+			it.ev, it.err = dec.Decode(m.Key, m.Value)
+			parts[m.Partition][ti] = append(parts[m.Partition][ti], rec{it, topic})
+		}
+	}
+	byID, perUser = map[string][]byte{}, map[string][]string{}
+	emit := func(user string, trs []rules.Transition) {
+		for _, tr := range trs {
+			o, err := transitionOutput(cfg.Topics.Transitions, user, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := string(o.Headers[0].Value)
+			byID[id] = o.Value
+			perUser[user] = append(perUser[user], id)
+		}
+	}
+	for _, topics := range parts {
+		users := map[string]*rules.User{}
+		var streamTime int64
+		for {
+			best := -1
+			for i, q := range topics {
+				if len(q) == 0 {
+					continue
+				}
+				if best < 0 {
+					best = i
+					continue
+				}
+				a, b := q[0].it, topics[best][0].it
+				if ta, tb := a.orderTime(), b.orderTime(); ta != tb {
+					if ta < tb {
+						best = i
+					}
+				} else if q[0].name < topics[best][0].name {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			it := topics[best][0].it
+			topics[best] = topics[best][1:]
+			if it.err != nil {
+				dlq++
+				continue
+			}
+			u := users[it.ev.UserID]
+			if u == nil {
+				u = &rules.User{}
+				users[it.ev.UserID] = u
+			}
+			st := max(streamTime, it.ev.Time)
+			trs, applied := cfg.Rules.Apply(nil, u, it.ev, st)
+			if applied {
+				streamTime = st
+			}
+			emit(it.ev.UserID, trs)
+		}
+		for id, u := range users {
+			emit(id, cfg.Rules.Advance(nil, u, streamTime))
+		}
+	}
+	return byID, perUser, dlq
+}
+
+// checkOutputs compares the transitions topic with the reference: every
+// expected id at least once, no other id, duplicates byte-identical, and
+// each user's transitions in the order the rules made them.
+func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerUser map[string][]string) {
+	t.Helper()
+	msgs := kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Transitions)
+	got := map[string][]byte{}
+	gotPerUser := map[string][]string{}
+	dups := 0
+	for _, m := range msgs {
+		id := header(m, schemas.HeaderID)
+		if prev, ok := got[id]; ok {
+			dups++
+			if !bytes.Equal(prev, m.Value) {
+				t.Errorf("output %s sent twice with different payloads:\n%s\n%s", id, prev, m.Value)
+			}
+			continue
+		}
+		got[id] = m.Value
+		gotPerUser[string(m.Key)] = append(gotPerUser[string(m.Key)], id)
+		want, ok := wantByID[id]
+		if !ok {
+			t.Errorf("unexpected output %s: %s", id, m.Value)
+			continue
+		}
+		if !bytes.Equal(want, m.Value) {
+			t.Errorf("output %s:\n got %s\nwant %s", id, m.Value, want)
+		}
+	}
+	missing := 0
+	for id, v := range wantByID {
+		if _, ok := got[id]; !ok {
+			missing++
+			if missing <= 5 {
+				t.Errorf("missing output %s: %s", id, v)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d expected outputs missing", missing, len(wantByID))
+	}
+	for user, want := range wantPerUser {
+		if g := gotPerUser[user]; !slices.Equal(g, want) && missing == 0 {
+			t.Errorf("user %s: outputs in order %v, want %v", user, g, want)
+		}
+	}
+	t.Logf("%d transitions expected, %d records read (%d duplicates)", len(wantByID), len(msgs), dups)
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestEndToEnd runs simulated populations (with invalid, duplicate and late
+// records) through the processor and checks its outputs against the rules
+// applied to the input alone (invariants 1–5), in several ways of running
+// that must not change the result.
+func TestEndToEnd(t *testing.T) {
+	f := newInputFixture(t, simulate.Config{Users: 400, Days: 120, Seed: 7, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}, 4)
+	want, wantPerUser, wantDLQ := reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
+	if len(want) < 500 || wantDLQ != f.bad {
+		t.Fatalf("fixture too small or reference wrong: %d transitions, %d dead letters (simulator made %d)", len(want), wantDLQ, f.bad)
+	}
+	all := func(st Stats) bool { return seen(st) >= int64(f.records) }
+
+	t.Run("one run", func(t *testing.T) {
+		cfg := f.config(t)
+		st := runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		if st.Rejected != int64(f.bad) {
+			t.Errorf("rejected %d records, want %d", st.Rejected, f.bad)
+		}
+		checkOutputs(t, cfg, want, wantPerUser)
+		checkDLQ(t, cfg, f.bad)
+	})
+
+	t.Run("batch of one record", func(t *testing.T) {
+		cfg := f.config(t)
+		cfg.BatchRecords = 1
+		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		checkOutputs(t, cfg, want, wantPerUser)
+	})
+
+	t.Run("stop and restart mid-stream", func(t *testing.T) {
+		cfg := f.config(t)
+		cfg.BatchRecords = 97
+		fs := vfs.NewMem()
+		store := openStore(t, fs)
+		first := runUntil(t, cfg, store, func(st Stats) bool { return seen(st) >= int64(f.records/3) })
+		if seen(first) >= int64(f.records) {
+			t.Fatalf("first run processed everything (%d); the test needs a mid-stream stop", seen(first))
+		}
+		store.Close()
+		store = openStore(t, fs)
+		runUntil(t, cfg, store, func(st Stats) bool { return seen(st)+seen(first) >= int64(f.records) })
+		checkOutputs(t, cfg, want, wantPerUser)
+	})
+
+	t.Run("small user cache", func(t *testing.T) {
+		cfg := f.config(t)
+		cfg.MaxUsersCached = 10
+		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		checkOutputs(t, cfg, want, wantPerUser)
+	})
+}
+
+func checkDLQ(t *testing.T, cfg Config, want int) {
+	t.Helper()
+	inputs := map[string]map[string][]byte{} // topic → "partition/offset" → bytes
+	for _, topic := range cfg.Topics.Inputs {
+		inputs[topic] = map[string][]byte{}
+		for _, m := range kafkatest.ReadAll(t, cfg.Conn.Brokers, topic) {
+			inputs[topic][fmt.Sprintf("%d/%d", m.Partition, m.Offset)] = m.Value
+		}
+	}
+	msgs := kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.DLQ)
+	if len(msgs) != want {
+		t.Errorf("dead-letter topic has %d records, want %d", len(msgs), want)
+	}
+	for _, m := range msgs {
+		src := inputs[header(m, schemas.HeaderDLQTopic)][header(m, schemas.HeaderDLQPartition)+"/"+header(m, schemas.HeaderDLQOffset)]
+		if !bytes.Equal(src, m.Value) {
+			t.Errorf("dead letter does not carry the original bytes of %s/%s/%s", header(m, schemas.HeaderDLQTopic), header(m, schemas.HeaderDLQPartition), header(m, schemas.HeaderDLQOffset))
+		}
+		if header(m, schemas.HeaderDLQCode) == "" || header(m, schemas.HeaderDLQReason) == "" {
+			t.Errorf("dead letter without reason: %v", m.Headers)
+		}
+	}
+}
+
+// TestCoPartitioningRefused: input topics with different partition counts
+// stop the processor at start with an error naming topics and counts.
+func TestCoPartitioningRefused(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topics := Topics{
+		Inputs:      []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")},
+		Transitions: kafkatest.Name(t, "tr"),
+		DLQ:         kafkatest.Name(t, "dlq"),
+	}
+	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ)
+	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[1])
+	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, ErrNotCoPartitioned) {
+		t.Fatalf("Run = %v, want ErrNotCoPartitioned", err)
+	}
+	for _, want := range []string{topics.Inputs[0] + " has 4", topics.Inputs[1] + " has 3"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+var _ = sort.Strings

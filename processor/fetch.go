@@ -1,0 +1,71 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// fetcher reads one topic-partition from a start offset and hands records
+// to the partition's goroutine in offset order. Each input topic has its own
+// channel, so a topic that runs ahead in event time blocks only its own
+// fetcher while the merge waits for the others.
+type fetcher struct {
+	r      *kafka.Reader
+	out    chan kafka.Message
+	notify chan<- struct{} // poked after each record, so the partition wakes up
+	log    *zap.Logger
+}
+
+func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan<- struct{}, log *zap.Logger) (*fetcher, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   c.Brokers,
+		Dialer:    c.dialer(),
+		Topic:     topic,
+		Partition: int(partition),
+		// Fetch what is there at once (MinBytes 1) but in large batches when
+		// there is a backlog; wait at most MaxWait on an idle partition.
+		MinBytes:       1,
+		MaxBytes:       8 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  4096,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: 2 * time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Sugar().Warnf("kafka reader: "+msg, args...)
+		}),
+	})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &fetcher{r: r, out: make(chan kafka.Message, 1024), notify: notify, log: log}, nil
+}
+
+// run fetches until ctx ends or the reader fails for good, then closes out.
+func (f *fetcher) run(ctx context.Context) {
+	defer close(f.out)
+	defer f.r.Close()
+	for {
+		m, err := f.r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				f.log.Error("fetch failed; the partition will restart", zap.Error(err))
+			}
+			return
+		}
+		select {
+		case f.out <- m:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case f.notify <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -1,0 +1,143 @@
+// Package kafkatest gives tests a Kafka cluster: the real broker named by
+// LIFECYCLE_TEST_BROKERS (as CI starts it with deploy/kafka/local.sh), or
+// else an in-process kfake broker that speaks the same protocol. Tests that
+// claim Kafka behaviour therefore run against real Kafka in CI and fast
+// everywhere else.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// EnvBrokers names the environment variable that selects a real broker.
+const EnvBrokers = "LIFECYCLE_TEST_BROKERS"
+
+// Real reports whether tests run against a real broker.
+func Real() bool { return os.Getenv(EnvBrokers) != "" }
+
+// Brokers returns bootstrap addresses: the real broker's, or those of a new
+// kfake cluster that is closed when the test ends.
+func Brokers(t testing.TB) []string {
+	t.Helper()
+	if b := os.Getenv(EnvBrokers); b != "" {
+		return strings.Split(b, ",")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+var seq atomic.Int64
+
+// Name returns a topic or group name unique to this test run, so tests on a
+// shared real broker never see each other's records.
+func Name(t testing.TB, base string) string {
+	clean := strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(t.Name())
+	if len(clean) > 60 {
+		clean = clean[:60]
+	}
+	return fmt.Sprintf("t%d-%d-%s-%s", time.Now().UnixNano()%1e9, seq.Add(1), clean, base)
+}
+
+// Admin returns an admin client for brokers, closed when the test ends.
+func Admin(t testing.TB, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	t.Cleanup(adm.Close)
+	return adm
+}
+
+// CreateTopics creates topics with the given partition count and deletes
+// them when the test ends.
+func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
+	t.Helper()
+	adm := Admin(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopics(ctx, partitions, 1, nil, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("create topics %v: %v", topics, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		adm.DeleteTopics(ctx, topics...)
+	})
+}
+
+// ReadAll reads every record of topic, partition by partition in offset
+// order, up to the end offsets at the time of the call.
+func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := Admin(t, brokers)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for p, end := range ends[topic] {
+		if end.Offset == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("reading %s/%d: %v", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= end.Offset {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+// Produce writes msgs with the processor's partitioner (Murmur2, like the
+// Java client) and waits for acks from all replicas.
+func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 10_000,
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 5000)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		msgs = msgs[n:]
+	}
+}

@@ -1,0 +1,119 @@
+package processor
+
+import (
+	"math"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+// item is one input record at the head of its topic, already decoded.
+type item struct {
+	topic int // index into Topics.Inputs
+	msg   kafka.Message
+	ev    schemas.Event
+	err   error // a *schemas.RejectError when the record is bad
+}
+
+// orderTime is the event time the merge orders by. A rejected record has no
+// trustworthy time; it goes first, as soon as it is at the head of its topic.
+func (it *item) orderTime() int64 {
+	if it.err != nil {
+		return math.MinInt64
+	}
+	return it.ev.Time
+}
+
+// merger interleaves one partition of every input topic in event-time order:
+// the head with the smallest time goes first, ties broken by topic name, then
+// offset (design.md, Time). It only decides when every topic either has a
+// head or is known to be caught up; otherwise a topic whose next record is
+// still on its way could hold an earlier event. For data already in Kafka (a
+// replay, a backlog) the order is therefore a function of the topics' content
+// alone, not of fetch timing.
+type merger struct {
+	names []string // topic names, for ties
+	heads []*item
+	next  []int64 // offset after the last record received, per topic
+	hwm   []int64 // latest known high watermark, per topic
+	in    []<-chan kafka.Message
+	dec   *schemas.Decoder
+
+	closed bool // a fetcher stopped: the partition must restart
+}
+
+func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, dec *schemas.Decoder) *merger {
+	return &merger{names: names, heads: make([]*item, len(names)), next: start, hwm: hwm, in: in, dec: dec}
+}
+
+// poll moves records that are already waiting into empty heads, without blocking.
+func (m *merger) poll() {
+	for i, h := range m.heads {
+		if h != nil || m.in[i] == nil {
+			continue
+		}
+		select {
+		case msg, ok := <-m.in[i]:
+			if !ok {
+				m.in[i], m.closed = nil, true
+				continue
+			}
+			m.take(i, msg)
+		default:
+		}
+	}
+}
+
+func (m *merger) take(i int, msg kafka.Message) {
+	it := &item{topic: i, msg: msg}
+	it.ev, it.err = m.dec.Decode(msg.Key, msg.Value)
+	m.heads[i] = it
+	m.next[i] = msg.Offset + 1
+	if msg.HighWaterMark > m.hwm[i] {
+		m.hwm[i] = msg.HighWaterMark
+	}
+}
+
+// pop returns the next record in merge order, or nil when that cannot be
+// decided without waiting for a topic that may still have an earlier record.
+func (m *merger) pop() *item {
+	best := -1
+	for i, h := range m.heads {
+		if h == nil {
+			if m.next[i] < m.hwm[i] {
+				return nil // more is on its way from topic i
+			}
+			continue // caught up: nothing earlier can come from topic i now
+		}
+		if best < 0 || m.before(h, m.heads[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	it := m.heads[best]
+	m.heads[best] = nil
+	return it
+}
+
+func (m *merger) before(a, b *item) bool {
+	if ta, tb := a.orderTime(), b.orderTime(); ta != tb {
+		return ta < tb
+	}
+	if m.names[a.topic] != m.names[b.topic] {
+		return m.names[a.topic] < m.names[b.topic]
+	}
+	return a.msg.Offset < b.msg.Offset
+}
+
+// caughtUp reports whether every topic has been read to its known end.
+func (m *merger) caughtUp() bool {
+	for i, h := range m.heads {
+		if h != nil || m.next[i] < m.hwm[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,310 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// entry is a cached user record.
+type entry struct {
+	id         string
+	rec        state.Record
+	storedWake int64 // the timer index entry Pebble holds for this user
+	dirty      bool
+}
+
+// partition applies one input partition's records to its users. It is owned
+// by one goroutine; nothing in it is shared, so the hot path takes no lock.
+type partition struct {
+	id    int32
+	cfg   *Config
+	log   *zap.Logger
+	store *state.Store
+	stats *partitionStats
+
+	meta    state.Meta
+	users   map[string]*entry
+	dirty   []*entry
+	pending []state.Output // outputs of the open batch, in the order the rules made them
+	records int            // input records in the open batch
+	batch   *state.Batch
+	trs     []rules.Transition // scratch
+}
+
+func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionStats, inputPartitions int32) (*partition, error) {
+	meta, ok, err := store.Meta(id)
+	if err != nil {
+		return nil, err
+	}
+	if ok && meta.Partitions != inputPartitions {
+		return nil, fmt.Errorf("processor: the state of partition %d was built when the input topics had %d partitions; they now have %d, so users map to other partitions. Use a new --state-dir and replay, or restore the old partition count", id, meta.Partitions, inputPartitions)
+	}
+	meta.Partitions = inputPartitions
+	p := &partition{
+		id: id, cfg: cfg, store: store, stats: stats, meta: meta,
+		log:   cfg.Log, // already carries the partition
+		users: make(map[string]*entry),
+		batch: store.NewBatch(id),
+	}
+	stats.setMeta(&meta)
+	return p, nil
+}
+
+// startOffset is where reading topic resumes: right after the last record
+// whose effect is in the store. ok is false when the store has nothing for it.
+func (p *partition) startOffset(topic string) (offset int64, ok bool) {
+	offset, ok = p.meta.Offsets[topic]
+	return offset, ok
+}
+
+// apply applies one input record. Records below the stored offset were
+// applied before (a replay after a crash or rebalance) and change nothing.
+func (p *partition) apply(it *item) error {
+	topic := p.cfg.Topics.Inputs[it.topic]
+	if it.msg.Offset < p.meta.Offsets[topic] {
+		p.stats.skipped.Add(1)
+		return nil
+	}
+	p.meta.Offsets[topic] = it.msg.Offset + 1
+	p.records++
+	if it.err != nil {
+		p.pending = append(p.pending, dlqOutput(p.cfg.Topics.DLQ, it, topic))
+		p.stats.rejected.Add(1)
+		p.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", it.msg.Offset), zap.Error(it.err))
+		return nil
+	}
+	e, err := p.user(it.ev.UserID)
+	if err != nil {
+		return err
+	}
+	streamTime := max(p.meta.StreamTime, it.ev.Time)
+	trs, applied := p.cfg.Rules.Apply(p.trs[:0], &e.rec.User, it.ev, streamTime)
+	p.trs = trs
+	if !applied {
+		p.stats.duplicates.Add(1)
+		return nil
+	}
+	p.stats.applied.Add(1)
+	p.meta.StreamTime = streamTime
+	return p.changed(e, trs)
+}
+
+// changed records that e's state moved, with the transitions that caused it.
+func (p *partition) changed(e *entry, trs []rules.Transition) error {
+	e.rec.Wake = p.cfg.Rules.Wake(&e.rec.User)
+	if !e.dirty {
+		e.dirty = true
+		p.dirty = append(p.dirty, e)
+	}
+	for _, tr := range trs {
+		o, err := transitionOutput(p.cfg.Topics.Transitions, e.id, tr)
+		if err != nil {
+			return err
+		}
+		p.pending = append(p.pending, o)
+		if tr.From != rules.None {
+			p.meta.Stages[tr.From]--
+		}
+		p.meta.Stages[tr.To]++
+		p.stats.transitions.Add(1)
+		p.stats.recent(e.id, tr)
+	}
+	return nil
+}
+
+func (p *partition) user(id string) (*entry, error) {
+	if e, ok := p.users[id]; ok {
+		return e, nil
+	}
+	rec, _, err := p.store.User(p.id, id)
+	if err != nil {
+		return nil, fmt.Errorf("processor: partition %d: %w", p.id, err)
+	}
+	e := &entry{id: id, rec: rec, storedWake: rec.Wake}
+	p.users[id] = e
+	return e, nil
+}
+
+// dirtyBatch reports whether anything waits to be committed.
+func (p *partition) dirtyBatch() bool { return p.records > 0 || len(p.dirty) > 0 || len(p.pending) > 0 }
+
+// commit writes the open batch (users, timers, outbox, offsets, stream time)
+// to Pebble atomically and returns the job that sends its outputs.
+func (p *partition) commit() (job, error) {
+	for _, e := range p.dirty {
+		if err := p.batch.PutUser(e.id, e.rec, e.storedWake); err != nil {
+			return job{}, err
+		}
+		e.storedWake, e.dirty = e.rec.Wake, false
+	}
+	p.dirty = p.dirty[:0]
+	j := job{from: p.meta.OutboxNext, outs: p.pending}
+	for _, o := range p.pending {
+		if err := p.batch.PutOutput(p.meta.OutboxNext, o); err != nil {
+			return job{}, err
+		}
+		p.meta.OutboxNext++
+	}
+	j.to = p.meta.OutboxNext
+	j.offsets = maps.Clone(p.meta.Offsets)
+	if err := p.batch.PutMeta(p.meta); err != nil {
+		return job{}, err
+	}
+	if err := p.batch.Commit(); err != nil {
+		return job{}, err
+	}
+	p.pending, p.records = nil, 0
+	p.stats.setMeta(&p.meta)
+	p.evict()
+	return j, nil
+}
+
+// dueTimers fires the timers of quiet users that stream time has passed, in
+// the order of the timer index, and reports whether it changed anything.
+// Users with events fire their own timers before each event (rules.Apply),
+// so firing the rest at commit time gives the same outputs whatever the
+// batch boundaries are.
+func (p *partition) dueTimers() (bool, error) {
+	due, err := p.store.DueTimers(p.id, p.meta.StreamTime, 4096)
+	if err != nil || len(due) == 0 {
+		return false, err
+	}
+	for _, t := range due {
+		e, err := p.user(t.UserID)
+		if err != nil {
+			return false, err
+		}
+		if e.storedWake != t.Wake {
+			// Left behind by an older build; the user's real entry is elsewhere.
+			if err := p.batch.DeleteTimer(t); err != nil {
+				return false, err
+			}
+			continue
+		}
+		trs := p.cfg.Rules.Advance(p.trs[:0], &e.rec.User, p.meta.StreamTime)
+		p.trs = trs
+		if err := p.changed(e, trs); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// evict drops clean users from memory when the cache is over its bound;
+// they are read back from Pebble when they next appear.
+func (p *partition) evict() {
+	if len(p.users) <= p.cfg.MaxUsersCached {
+		return
+	}
+	target := p.cfg.MaxUsersCached * 9 / 10
+	for id, e := range p.users {
+		if len(p.users) <= target {
+			break
+		}
+		if !e.dirty {
+			delete(p.users, id)
+		}
+	}
+}
+
+// idleAdvance moves stream time up to the wall clock minus the allowed
+// lateness, when the setting is on and every input is caught up.
+func (p *partition) idleAdvance(now time.Time) bool {
+	if !p.cfg.IdleAdvance {
+		return false
+	}
+	t := now.Add(-p.cfg.AllowedLateness).UnixMilli()
+	if t <= p.meta.StreamTime {
+		return false
+	}
+	p.meta.StreamTime = t
+	p.records++ // the new stream time must be committed
+	return true
+}
+
+var errFetcherStopped = errors.New("processor: a fetcher stopped")
+
+// loop is the partition's run loop: merge the inputs in event-time order,
+// apply records, commit a batch when it is full or when the input has
+// nothing more to give at once, fire overdue timers after each commit, and
+// hand each committed batch to the sender.
+//
+// send must not give up when ctx ends: a committed batch whose job is lost
+// would be sent after newer ones, out of order (it gives up only when the
+// shutdown deadline passes).
+func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{}, send func(job) error) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	commitAndFire := func() error {
+		for {
+			j, err := p.commit()
+			if err != nil {
+				return err
+			}
+			if err := send(j); err != nil {
+				return err
+			}
+			fired, err := p.dueTimers()
+			if err != nil || !fired {
+				return err
+			}
+		}
+	}
+	for {
+		m.poll()
+		if it := m.pop(); it != nil {
+			if err := p.apply(it); err != nil {
+				return err
+			}
+			if p.records >= p.cfg.BatchRecords {
+				if err := commitAndFire(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if m.closed && ctx.Err() == nil {
+			return errFetcherStopped
+		}
+		// Nothing can be applied without waiting: commit what we have, so
+		// outputs leave as soon as the input pauses.
+		if p.dirtyBatch() {
+			if err := commitAndFire(); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-notify:
+		case now := <-tick.C:
+			if m.caughtUp() && p.idleAdvance(now) {
+				if err := commitAndFire(); err != nil {
+					return err
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// shutdown commits what the partition has applied, so a clean stop loses no
+// work and the next start resumes exactly after it.
+func (p *partition) shutdown(send func(job) error) error {
+	defer p.batch.Close()
+	if !p.dirtyBatch() {
+		return nil
+	}
+	j, err := p.commit()
+	if err != nil {
+		return err
+	}
+	return send(j)
+}

@@ -1,0 +1,299 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// Processor is one member of the lifecycle consumer group.
+type Processor struct {
+	cfg   Config
+	store *state.Store
+
+	mu struct {
+		sync.Mutex
+		parts map[int32]*partitionStats // owned now
+		gone  Stats                     // counters of partitions no longer owned
+	}
+}
+
+// New returns a processor that keeps its state in store.
+func New(cfg Config, store *state.Store) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg.withDefaults(), store: store}
+	p.mu.parts = map[int32]*partitionStats{}
+	return p, nil
+}
+
+// Run joins the consumer group and processes the partitions it is given
+// until ctx ends; then it commits what it has applied, sends the outbox,
+// leaves the group and returns nil. It returns an error when it cannot start
+// (topics missing or not co-partitioned, brokers unreachable).
+func (p *Processor) Run(ctx context.Context) error {
+	cfg := &p.cfg
+	log := cfg.Log
+	adm, err := cfg.Conn.Admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	partitions, err := CheckTopics(ctx, adm, cfg.Topics)
+	if err != nil {
+		return err
+	}
+
+	w := cfg.Conn.Writer()
+	defer w.Close()
+
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    cfg.Group,
+		Brokers:               cfg.Conn.Brokers,
+		Dialer:                cfg.Conn.dialer(),
+		Topics:                cfg.Topics.Inputs,
+		GroupBalancers:        []kafka.GroupBalancer{copartitionBalancer{}},
+		StartOffset:           kafka.FirstOffset,
+		HeartbeatInterval:     3 * time.Second,
+		SessionTimeout:        30 * time.Second,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		WatchPartitionChanges: true,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Sugar().Warnf("kafka group: "+msg, args...)
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("processor: join group %s: %w", cfg.Group, err)
+	}
+	log.Info("started", zap.String("group", cfg.Group), zap.Int32("partitions", partitions), zap.Strings("inputs", cfg.Topics.Inputs))
+
+	var runErr error
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				runErr = err
+				break
+			}
+			log.Warn("joining the group failed; retrying", zap.Error(err))
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		p.startGeneration(ctx, gen, adm, w, partitions)
+	}
+	// Closing the group ends the generation: every partition commits, sends
+	// its outbox and returns before Close does; then the member leaves.
+	if err := group.Close(); err != nil {
+		log.Warn("leaving the group", zap.Error(err))
+	}
+	if err := p.store.Sync(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// startGeneration starts one goroutine per assigned partition number. The
+// balancer gives partition p of every input topic to the same member.
+func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w messageWriter, partitions int32) {
+	log := p.cfg.Log.With(zap.Int32("generation", gen.ID))
+	ids := map[int]bool{}
+	for _, as := range gen.Assignments {
+		for _, a := range as {
+			ids[a.ID] = true
+		}
+	}
+	owned := make([]int, 0, len(ids))
+	for id := range ids {
+		owned = append(owned, id)
+	}
+	sort.Ints(owned)
+	log.Info("partitions assigned", zap.Ints("partitions", owned))
+	if len(owned) == 0 {
+		return
+	}
+	ends, err := adm.ListEndOffsets(ctx, p.cfg.Topics.Inputs...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		log.Warn("listing end offsets failed; partitions start without them", zap.Error(err))
+	}
+	for _, id := range owned {
+		id := int32(id)
+		gen.Start(func(gctx context.Context) {
+			plog := log.With(zap.Int32("partition", id))
+			if err := p.runPartition(gctx, gen, id, partitions, ends, w, plog); err != nil && gctx.Err() == nil {
+				plog.Error("partition stopped; the group will rebalance and retry", zap.Error(err))
+			}
+		})
+	}
+}
+
+// runPartition owns partition id for one generation.
+func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, partitions int32, ends kadm.ListedOffsets, w messageWriter, log *zap.Logger) error {
+	cfg := p.cfg
+	cfg.Log = log
+	stats := &partitionStats{}
+	part, err := newPartition(id, &cfg, p.store, stats, partitions)
+	if err != nil {
+		return err
+	}
+	p.own(id, stats)
+	defer p.disown(id, stats)
+
+	// The sender lives until the partition has committed its last batch;
+	// sendCtx ends only when the shutdown deadline passes.
+	sendCtx, cancelSend := context.WithCancel(context.Background())
+	defer cancelSend()
+	jobs := make(chan job, 16)
+	snd := &sender{partition: id, jobs: jobs, w: w, store: p.store, commit: gen, stats: stats, log: log}
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- snd.run(sendCtx) }()
+	send := func(j job) error {
+		select {
+		case jobs <- j:
+			return nil
+		case <-sendCtx.Done():
+			return sendCtx.Err()
+		}
+	}
+
+	// Outputs committed but not acknowledged before the last stop go first.
+	seqs, outs, err := p.store.Outbox(id)
+	if err != nil {
+		close(jobs)
+		return errors.Join(err, <-sendDone)
+	}
+	if len(outs) > 0 {
+		log.Info("resending outputs left in the outbox", zap.Int("records", len(outs)))
+		_ = send(job{from: seqs[0], to: seqs[len(seqs)-1] + 1, outs: outs})
+	}
+
+	loopErr := p.consume(ctx, part, ends, send, log)
+
+	// Stop: commit what was applied, then let the sender drain, but not
+	// for longer than the shutdown timeout.
+	deadline := time.AfterFunc(cfg.ShutdownTimeout, cancelSend)
+	defer deadline.Stop()
+	err = part.shutdown(send)
+	close(jobs)
+	err = errors.Join(err, <-sendDone)
+	if errors.Is(loopErr, context.Canceled) || errors.Is(loopErr, kafka.ErrGenerationEnded) {
+		loopErr = nil
+	}
+	log.Info("partition released", zap.Int64("stream_time", part.meta.StreamTime))
+	return errors.Join(loopErr, err)
+}
+
+// consume starts a fetcher per input topic and runs the partition's loop
+// until ctx ends or something fails; the fetchers are stopped and joined
+// before it returns.
+func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.ListedOffsets, send func(job) error, log *zap.Logger) error {
+	inputs := p.cfg.Topics.Inputs
+	fctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop()
+
+	notify := make(chan struct{}, 1)
+	chans := make([]<-chan kafka.Message, len(inputs))
+	start := make([]int64, len(inputs))
+	hwm := make([]int64, len(inputs))
+	for i, topic := range inputs {
+		offset, ok := part.startOffset(topic)
+		from := offset
+		if !ok {
+			from = kafka.FirstOffset
+		}
+		if end, ok := ends.Lookup(topic, part.id); ok {
+			hwm[i] = end.Offset
+		} else {
+			hwm[i] = math.MaxInt64 // unknown: wait for this topic's records
+		}
+		start[i] = offset
+		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, log.With(zap.String("topic", topic)))
+		if err != nil {
+			return fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
+		}
+		chans[i] = f.out
+		wg.Add(1)
+		go func() { defer wg.Done(); f.run(fctx) }()
+		log.Info("reading", zap.String("topic", topic), zap.Int64("offset", offset), zap.Bool("from_start", !ok))
+	}
+	m := newMerger(inputs, chans, start, hwm, schemas.NewDecoder(p.cfg.Decoder))
+	return part.loop(ctx, m, notify, send)
+}
+
+func (p *Processor) own(id int32, s *partitionStats) {
+	p.mu.Lock()
+	p.mu.parts[id] = s
+	p.mu.Unlock()
+}
+
+func (p *Processor) disown(id int32, s *partitionStats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.parts[id] == s {
+		delete(p.mu.parts, id)
+	}
+	g := &p.mu.gone
+	g.Applied += s.applied.Load()
+	g.Rejected += s.rejected.Load()
+	g.Duplicates += s.duplicates.Load()
+	g.Skipped += s.skipped.Load()
+	g.Transitions += s.transitions.Load()
+	g.Sent += s.sent.Load()
+	g.SendErrors += s.sendErrors.Load()
+}
+
+// Stats returns a snapshot of the processor's counters.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.mu.gone
+	st.Recent = nil
+	st.Stages = [len(st.Stages)]int64{}
+	st.Partitions = len(p.mu.parts)
+	minStream := int64(math.MaxInt64)
+	for _, s := range p.mu.parts {
+		st.Applied += s.applied.Load()
+		st.Rejected += s.rejected.Load()
+		st.Duplicates += s.duplicates.Load()
+		st.Skipped += s.skipped.Load()
+		st.Transitions += s.transitions.Load()
+		st.Sent += s.sent.Load()
+		st.SendErrors += s.sendErrors.Load()
+		s.mu.Lock()
+		for i, n := range s.mu.stages {
+			st.Stages[i] += n
+		}
+		minStream = min(minStream, s.mu.streamTime)
+		st.Recent = append(st.Recent, s.mu.recent...)
+		s.mu.Unlock()
+	}
+	if minStream != math.MaxInt64 {
+		st.StreamTime = time.UnixMilli(minStream).UTC()
+	}
+	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
+	return st
+}

@@ -1,0 +1,138 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// job is one committed batch whose outputs must reach Kafka before its input
+// offsets are committed to the consumer group.
+type job struct {
+	from, to uint64 // outbox sequence numbers [from, to)
+	outs     []state.Output
+	offsets  map[string]int64 // next offset per input topic once this job is done
+}
+
+// messageWriter is the part of kafka.Writer the sender uses.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// offsetCommitter is the part of kafka.Generation the sender uses.
+type offsetCommitter interface {
+	CommitOffsets(offsets map[string]map[int]int64) error
+}
+
+// sender delivers one partition's outbox in commit order: write the outputs
+// (acks=all), then delete them from the outbox, then commit the input
+// offsets to the group (design.md, Delivery ordering). Jobs waiting in the
+// queue are sent together, so a slow broker round trip is paid once for many
+// small batches.
+type sender struct {
+	partition int32
+	jobs      chan job
+	w         messageWriter
+	store     *state.Store
+	commit    offsetCommitter
+	stats     *partitionStats
+	log       *zap.Logger
+}
+
+// run sends jobs until the queue is closed and drained, or ctx ends. Outputs
+// it could not send stay in the outbox and are sent on the next start.
+func (s *sender) run(ctx context.Context) error {
+	batch := s.store.NewBatch(s.partition)
+	defer batch.Close()
+	for {
+		j, ok := <-s.jobs
+		if !ok {
+			return nil
+		}
+		for more := true; more; {
+			select {
+			case next, ok := <-s.jobs:
+				if !ok {
+					more = false
+					break
+				}
+				j.outs = append(j.outs, next.outs...)
+				j.to, j.offsets = next.to, next.offsets
+			default:
+				more = false
+			}
+		}
+		if err := s.write(ctx, j.outs); err != nil {
+			return err
+		}
+		s.stats.sent.Add(int64(len(j.outs)))
+		if j.to > j.from {
+			if err := batch.DeleteOutputs(j.from, j.to); err != nil {
+				return err
+			}
+			if err := batch.Commit(); err != nil {
+				return err
+			}
+		}
+		s.commitOffsets(j.offsets)
+	}
+}
+
+// write sends msgs until Kafka acknowledges all of them. A failed or
+// cancelled write may still have delivered some: the whole set is sent again,
+// and consumers drop the duplicates by id (at-least-once, invariant 3).
+func (s *sender) write(ctx context.Context, outs []state.Output) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(outs))
+	for i, o := range outs {
+		m := kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value}
+		for _, h := range o.Headers {
+			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		msgs[i] = m
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("outputs delivered after retries", zap.Int("attempts", attempt))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.stats.sendErrors.Add(1)
+		s.log.Warn("writing outputs failed; retrying", zap.Int("records", len(msgs)), zap.Int("attempt", attempt), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// commitOffsets records progress in the consumer group, for lag monitoring
+// and for a new owner without local state. It is best effort: the offsets
+// that count are the ones stored with the state in Pebble.
+func (s *sender) commitOffsets(offsets map[string]int64) {
+	if s.commit == nil || len(offsets) == 0 {
+		return
+	}
+	req := make(map[string]map[int]int64, len(offsets))
+	for t, o := range offsets {
+		req[t] = map[int]int64{int(s.partition): o}
+	}
+	if err := s.commit.CommitOffsets(req); err != nil && !errors.Is(err, kafka.ErrGenerationEnded) {
+		s.log.Warn("committing group offsets failed", zap.Error(err))
+	}
+}

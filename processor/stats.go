@@ -1,0 +1,67 @@
+package processor
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// partitionStats are one partition's counters. The partition's goroutine
+// writes them; Stats reads them from any goroutine.
+type partitionStats struct {
+	applied, rejected, duplicates, skipped atomic.Int64
+	transitions, sent, sendErrors          atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		streamTime int64
+		stages     [len(rules.Stages)]int64
+		recent     []RecentTransition
+	}
+}
+
+func (s *partitionStats) setMeta(m *state.Meta) {
+	s.mu.Lock()
+	s.mu.streamTime = m.StreamTime
+	s.mu.stages = m.Stages
+	s.mu.Unlock()
+}
+
+// recentKept is how many recent transitions Stats reports per partition.
+const recentKept = 8
+
+func (s *partitionStats) recent(userID string, tr rules.Transition) {
+	s.mu.Lock()
+	if len(s.mu.recent) == recentKept {
+		copy(s.mu.recent, s.mu.recent[1:])
+		s.mu.recent = s.mu.recent[:recentKept-1]
+	}
+	s.mu.recent = append(s.mu.recent, RecentTransition{UserID: userID, From: tr.From, To: tr.To, At: tr.At, Returned: tr.Returned})
+	s.mu.Unlock()
+}
+
+// RecentTransition is a transition as the demo shows it.
+type RecentTransition struct {
+	UserID   string
+	From, To rules.Stage
+	At       int64
+	Returned bool
+}
+
+// Stats is a snapshot of the processor's progress.
+type Stats struct {
+	Partitions  int   // partitions owned now
+	Applied     int64 // events applied to state
+	Rejected    int64 // records sent to the dead-letter topic
+	Duplicates  int64 // events dropped as re-sends of an applied event id
+	Skipped     int64 // records below the stored offset (already applied)
+	Transitions int64
+	Sent        int64 // output records acknowledged by Kafka
+	SendErrors  int64 // failed output writes (each retried)
+	Stages      [len(rules.Stages)]int64
+	StreamTime  time.Time // the least advanced owned partition's stream time
+	Recent      []RecentTransition
+}

@@ -1,0 +1,95 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// ErrNotCoPartitioned is returned when the input topics differ in partition count.
+var ErrNotCoPartitioned = errors.New("processor: input topics are not co-partitioned")
+
+// ErrMissingTopics is returned when topics the processor needs do not exist.
+var ErrMissingTopics = errors.New("processor: topics missing")
+
+// TopicSpec describes the topics to create.
+type TopicSpec struct {
+	Partitions  int32 // of every topic; default 8
+	Replication int16 // default 1 for a single broker; use 3 in production
+}
+
+// CreateTopics creates the input and output topics that do not exist yet.
+// Existing topics are left as they are (CheckTopics says whether they fit).
+func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, err error) {
+	t = t.withDefaults()
+	if spec.Partitions == 0 {
+		spec.Partitions = 8
+	}
+	if spec.Replication == 0 {
+		spec.Replication = 1
+	}
+	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
+	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, all...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: create topics: %w", err)
+	}
+	var errs []error
+	for _, name := range all {
+		r, ok := resp[name]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("topic %s: no answer from the broker", name))
+		case r.Err == nil:
+			created = append(created, name)
+		case errors.Is(r.Err, kerr.TopicAlreadyExists):
+		default:
+			errs = append(errs, fmt.Errorf("topic %s: %w %s", name, r.Err, r.ErrMessage))
+		}
+	}
+	sort.Strings(created)
+	return created, errors.Join(errs...)
+}
+
+// CheckTopics verifies that every topic exists and that the inputs are
+// co-partitioned, and returns their common partition count. Its errors name
+// the topics and counts and say what to do.
+func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions int32, err error) {
+	t = t.withDefaults()
+	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
+	details, err := adm.ListTopics(ctx, all...)
+	if err != nil {
+		return 0, fmt.Errorf("processor: list topics: %w", err)
+	}
+	var missing []string
+	for _, name := range all {
+		d, ok := details[name]
+		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, name)
+		} else if d.Err != nil {
+			return 0, fmt.Errorf("processor: topic %s: %w", name, d.Err)
+		}
+	}
+	if len(missing) > 0 {
+		return 0, fmt.Errorf("%w: %s; create them with `lifecycle topics create` or start with --create-topics", ErrMissingTopics, strings.Join(missing, ", "))
+	}
+	counts := make([]string, len(t.Inputs))
+	same := true
+	for i, name := range t.Inputs {
+		n := int32(len(details[name].Partitions))
+		counts[i] = fmt.Sprintf("%s has %d", name, n)
+		if i == 0 {
+			partitions = n
+		} else if n != partitions {
+			same = false
+		}
+	}
+	if !same {
+		return 0, fmt.Errorf("%w: %s partitions; every input topic needs the same partition count and key partitioner, so that one user's events of every kind land in the same partition number", ErrNotCoPartitioned, strings.Join(counts, ", "))
+	}
+	return partitions, nil
+}

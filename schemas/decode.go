@@ -1,0 +1,407 @@
+package schemas
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// DecoderConfig configures a Decoder. The zero value means the defaults.
+type DecoderConfig struct {
+	// Currency is the deployment's accounting currency: the only value of a
+	// purchase's "currency" that is accepted, compared case-sensitively.
+	// Three upper-case ASCII letters (ISO 4217). Default "USD".
+	Currency string
+	// MaxRecordBytes is the largest record value accepted, in bytes; larger
+	// values are rejected with ReasonTooLarge before any parsing.
+	// Default 65536.
+	MaxRecordBytes int
+}
+
+// Defaults of DecoderConfig.
+const (
+	DefaultCurrency       = "USD"
+	DefaultMaxRecordBytes = 64 << 10
+)
+
+// withDefaults returns c with its zero fields set to their defaults.
+func (c DecoderConfig) withDefaults() DecoderConfig {
+	if c.Currency == "" {
+		c.Currency = DefaultCurrency
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c, naming what would be valid.
+// Zero fields are valid: they mean the default.
+func (c DecoderConfig) Validate() error {
+	c = c.withDefaults()
+	if !isCurrencyCode(c.Currency) {
+		return fmt.Errorf("schemas: DecoderConfig.Currency %q is not three upper-case letters (an ISO 4217 code such as %q)", c.Currency, DefaultCurrency)
+	}
+	if c.MaxRecordBytes < 0 {
+		return fmt.Errorf("schemas: DecoderConfig.MaxRecordBytes %d is negative; want a byte count > 0, or 0 for the default %d", c.MaxRecordBytes, DefaultMaxRecordBytes)
+	}
+	return nil
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// Reason is the stable code of a rejection: the value of the dead-letter
+// header HeaderDLQCode, fit for metrics labels and alerts. Codes are never
+// renamed; new ones may be added.
+type Reason string
+
+// The rejection reasons, in the order Decode checks them.
+const (
+	ReasonTooLarge      Reason = "too_large"        // value longer than MaxRecordBytes
+	ReasonMalformedJSON Reason = "malformed_json"   // not UTF-8, not JSON, or not a JSON object
+	ReasonMissingField  Reason = "missing_field"    // a required field is missing, null or ""
+	ReasonWrongType     Reason = "wrong_field_type" // e.g. user_id is a number
+	ReasonKeyMismatch   Reason = "key_mismatch"     // record key != user_id (also an empty key)
+	ReasonUnknownType   Reason = "unknown_type"     // type is not login, purchase or content
+	ReasonBadTimestamp  Reason = "bad_timestamp"    // ts is neither RFC 3339 with offset nor epoch ms, or out of range
+	ReasonBadAmount     Reason = "bad_amount"       // negative, not a decimal, >6 decimals, exponent, too large
+	ReasonWrongCurrency Reason = "wrong_currency"   // currency is not the accounting currency
+)
+
+// RejectError says why Decode rejected a record. Error() is a sentence for
+// people (the dead-letter header HeaderDLQReason); Reason is the stable code
+// (HeaderDLQCode). The sentence may quote a field's value, cut to 64 bytes:
+// log it only where record contents may be logged.
+type RejectError struct {
+	Reason Reason // stable code
+	Field  string // the JSON field at fault; "" when the record as a whole is
+	Detail string // what is wrong and what would be valid
+}
+
+// Error returns `field "ts": "yesterday" is not …`, or just Detail when no
+// single field is at fault.
+func (e *RejectError) Error() string {
+	if e.Field == "" {
+		return e.Detail
+	}
+	return "field " + strconv.Quote(e.Field) + ": " + e.Detail
+}
+
+// Decoder decodes and validates event records (schema event.v1). It reuses
+// its parser's memory from one record to the next, so one Decoder must be
+// used by one goroutine at a time (one per partition); the Events it
+// returns share no memory with it or with the record. Make one with
+// NewDecoder: the zero Decoder is not usable.
+type Decoder struct {
+	cfg          DecoderConfig
+	wantCurrency string // the end of a sentence about a bad currency
+	p            fastjson.Parser
+	scratch      []byte
+}
+
+// NewDecoder returns a Decoder for cfg, zero fields meaning the defaults.
+// It panics if cfg.Validate() fails: validate configuration from outside
+// first.
+func NewDecoder(cfg DecoderConfig) *Decoder {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	return &Decoder{
+		cfg:          cfg,
+		wantCurrency: "a purchase needs the accounting currency " + strconv.Quote(cfg.Currency),
+		scratch:      make([]byte, 0, 128),
+	}
+}
+
+// Limits of ts: 1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z.
+const (
+	minTime = 0
+	maxTime = 253402300799999
+)
+
+// Decode validates one Kafka record (key, value) and returns the event, or a
+// *RejectError. The checks run in this order and the first failure is
+// reported:
+//
+//  1. size: len(value) <= MaxRecordBytes (ReasonTooLarge);
+//  2. the value is UTF-8, is valid JSON (RFC 8259) and is an object
+//     (ReasonMalformedJSON; a nil value, a tombstone, is malformed too);
+//  3. event_id, then user_id: non-empty strings (ReasonMissingField when
+//     missing, null or "", ReasonWrongType otherwise);
+//  4. the key equals user_id byte for byte (ReasonKeyMismatch);
+//  5. type: "login", "purchase" or "content" (ReasonUnknownType);
+//  6. ts (ReasonBadTimestamp): an RFC 3339 date-time with an offset ("Z",
+//     "+02:00"; 'T' and 'Z' may be lower case; any number of fraction digits,
+//     truncated to milliseconds; a leap second 23:59:60 UTC counts as the
+//     next day's 00:00:00), or a JSON integer of epoch milliseconds written
+//     as plain digits (no sign, fraction or exponent); either way between
+//     1970-01-01 and 9999-12-31 UTC;
+//  7. purchases only: amount, a string or a JSON number, parsed exactly from
+//     its text by the rules of ParseMicros and not negative (any leading '-',
+//     even "-0", is rejected) (ReasonBadAmount); then currency, equal to the
+//     configured Currency (ReasonWrongCurrency);
+//  8. content only: kind, a string or null (null is the same as absent).
+//
+// Other fields are ignored, and so are amount and currency on login and
+// content events and kind on login and purchase events. When a key appears
+// twice in the object the first occurrence counts (fastjson's behaviour;
+// encoding/json would take the last).
+func (d *Decoder) Decode(key, value []byte) (Event, error) {
+	if len(value) > d.cfg.MaxRecordBytes {
+		return Event{}, reject(ReasonTooLarge, "", fmt.Sprintf("record value is %d bytes, more than the limit of %d", len(value), d.cfg.MaxRecordBytes))
+	}
+	if !utf8.Valid(value) {
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid UTF-8, so not a JSON text")
+	}
+	// fastjson's parser is lenient (it takes NaN, 1-2, bad escapes); its
+	// validator is strict and allocates nothing on success.
+	if err := fastjson.ValidateBytes(value); err != nil {
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON: "+err.Error())
+	}
+	v, err := d.p.ParseBytes(value)
+	if err != nil { // nesting deeper than fastjson.MaxDepth
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON: "+err.Error())
+	}
+	o, err := v.Object()
+	if err != nil {
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is "+typeName(v)+", not a JSON object")
+	}
+
+	id, rerr := requiredString(o, "event_id", wantString)
+	if rerr != nil {
+		return Event{}, rerr
+	}
+	user, rerr := requiredString(o, "user_id", wantString)
+	if rerr != nil {
+		return Event{}, rerr
+	}
+	if string(key) != string(user) {
+		if len(key) == 0 {
+			return Event{}, reject(ReasonKeyMismatch, "user_id", quote(user)+" does not match the record key, which is empty; the key must be the user_id")
+		}
+		return Event{}, reject(ReasonKeyMismatch, "user_id", quote(user)+" does not match the record key "+quote(key)+"; the key must be the user_id")
+	}
+
+	var ev Event
+	typ, rerr := requiredString(o, "type", wantType)
+	if rerr != nil {
+		return Event{}, rerr
+	}
+	switch string(typ) { // no allocation: the compiler compares the bytes
+	case "login":
+		ev.Type = Login
+	case "purchase":
+		ev.Type = Purchase
+	case "content":
+		ev.Type = Content
+	default:
+		return Event{}, reject(ReasonUnknownType, "type", quote(typ)+" is not an event type; "+wantType)
+	}
+
+	if ev.Time, rerr = d.timestamp(o.Get("ts")); rerr != nil {
+		return Event{}, rerr
+	}
+
+	var kind []byte
+	switch ev.Type {
+	case Purchase:
+		if ev.Amount, rerr = d.amount(o.Get("amount")); rerr != nil {
+			return Event{}, rerr
+		}
+		cur, rerr := requiredString(o, "currency", d.wantCurrency)
+		if rerr != nil {
+			return Event{}, rerr
+		}
+		if string(cur) != d.cfg.Currency {
+			return Event{}, reject(ReasonWrongCurrency, "currency", quote(cur)+" is not the accounting currency "+strconv.Quote(d.cfg.Currency))
+		}
+	case Content:
+		if kv := o.Get("kind"); kv != nil {
+			switch kv.Type() {
+			case fastjson.TypeNull:
+			case fastjson.TypeString:
+				kind, _ = kv.StringBytes()
+			default:
+				return Event{}, reject(ReasonWrongType, "kind", "is "+typeName(kv)+"; want a string or null")
+			}
+		}
+	}
+
+	// Copy the strings out of the parser's memory in one allocation.
+	b := append(d.scratch[:0], id...)
+	b = append(b, user...)
+	b = append(b, kind...)
+	d.scratch = b
+	s := string(b)
+	ev.ID = s[:len(id)]
+	ev.UserID = s[len(id) : len(id)+len(user)]
+	if len(kind) > 0 {
+		ev.Kind = s[len(id)+len(user):]
+	}
+	return ev, nil
+}
+
+func reject(r Reason, field, detail string) *RejectError {
+	return &RejectError{Reason: r, Field: field, Detail: detail}
+}
+
+const (
+	wantString = "want a non-empty string"
+	wantType   = `want "login", "purchase" or "content"`
+)
+
+// requiredString returns the bytes of the non-empty string field name of o,
+// in the parser's memory; want ends the sentence of a rejection.
+func requiredString(o *fastjson.Object, name, want string) ([]byte, *RejectError) {
+	v := o.Get(name)
+	if v == nil {
+		return nil, reject(ReasonMissingField, name, "is missing; "+want)
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		if len(b) == 0 {
+			return nil, reject(ReasonMissingField, name, "is empty; "+want)
+		}
+		return b, nil
+	case fastjson.TypeNull:
+		return nil, reject(ReasonMissingField, name, "is null; "+want)
+	}
+	return nil, reject(ReasonWrongType, name, "is "+typeName(v)+"; "+want)
+}
+
+const tsWant = "an RFC 3339 timestamp with offset or integer epoch milliseconds"
+
+// timestamp decodes the ts field v to Unix milliseconds.
+func (d *Decoder) timestamp(v *fastjson.Value) (int64, *RejectError) {
+	if v == nil {
+		return 0, reject(ReasonMissingField, "ts", "is missing; want "+tsWant)
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		if len(b) == 0 {
+			return 0, reject(ReasonMissingField, "ts", "is empty; want "+tsWant)
+		}
+		ms, why := parseRFC3339(b)
+		if why != "" {
+			return 0, reject(ReasonBadTimestamp, "ts", quote(b)+" is not "+tsWant+" ("+why+")")
+		}
+		if ms < minTime || ms > maxTime {
+			return 0, reject(ReasonBadTimestamp, "ts", quote(b)+" is outside the years 1970 to 9999 UTC")
+		}
+		return ms, nil
+	case fastjson.TypeNumber:
+		d.scratch = v.MarshalTo(d.scratch[:0]) // the number's original text
+		ms, why := parseEpochMillis(d.scratch)
+		if why != "" {
+			return 0, reject(ReasonBadTimestamp, "ts", string(d.scratch)+" is not "+tsWant+" ("+why+")")
+		}
+		return ms, nil
+	case fastjson.TypeNull:
+		return 0, reject(ReasonMissingField, "ts", "is null; want "+tsWant)
+	}
+	return 0, reject(ReasonWrongType, "ts", "is "+typeName(v)+"; want "+tsWant)
+}
+
+// parseEpochMillis parses the text of a JSON number (already valid JSON) as
+// epoch milliseconds.
+func parseEpochMillis(b []byte) (int64, string) {
+	if len(b) > 0 && b[0] == '-' {
+		return 0, "negative"
+	}
+	if bytes.IndexAny(b, "eE") >= 0 {
+		return 0, "has an exponent"
+	}
+	var n int64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n*10 + int64(c-'0')
+			if n > maxTime {
+				return 0, "after the year 9999"
+			}
+		default: // '.': the JSON number grammar leaves nothing else
+			return 0, "has a fraction"
+		}
+	}
+	return n, ""
+}
+
+const amountWant = `want a non-negative decimal with at most 6 decimal places, like "19.99" or 19.99`
+
+// amount decodes a purchase's amount field v.
+func (d *Decoder) amount(v *fastjson.Value) (Micros, *RejectError) {
+	if v == nil {
+		return 0, reject(ReasonMissingField, "amount", "is missing; a purchase needs an amount, "+amountWant)
+	}
+	var text []byte
+	show := quote // how the value appears in a sentence
+	switch v.Type() {
+	case fastjson.TypeString:
+		text, _ = v.StringBytes()
+		if len(text) == 0 {
+			return 0, reject(ReasonMissingField, "amount", "is empty; "+amountWant)
+		}
+	case fastjson.TypeNumber:
+		d.scratch = v.MarshalTo(d.scratch[:0]) // the number's original text, exactly
+		text = d.scratch
+		show = func(b []byte) string { return string(b) }
+	case fastjson.TypeNull:
+		return 0, reject(ReasonMissingField, "amount", "is null; a purchase needs an amount, "+amountWant)
+	default:
+		return 0, reject(ReasonWrongType, "amount", "is "+typeName(v)+"; "+amountWant)
+	}
+	if text[0] == '-' {
+		return 0, reject(ReasonBadAmount, "amount", show(text)+" is negative; "+amountWant)
+	}
+	m, why := parseMicros(text)
+	if why != "" {
+		return 0, reject(ReasonBadAmount, "amount", show(text)+" is not a valid amount ("+why+"); "+amountWant)
+	}
+	return m, nil
+}
+
+// typeName names v's JSON type for a sentence: "a number", "an object".
+func typeName(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return "an object"
+	case fastjson.TypeArray:
+		return "an array"
+	case fastjson.TypeString:
+		return "a string"
+	case fastjson.TypeNumber:
+		return "a number"
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		return "a boolean"
+	}
+	return "null"
+}
+
+// quote quotes b for an error sentence, cut to 64 bytes.
+func quote(b []byte) string {
+	const max = 64
+	if len(b) <= max {
+		return strconv.Quote(string(b))
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return strconv.Quote(string(b[:n])) + "…"
+}

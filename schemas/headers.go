@@ -1,0 +1,31 @@
+package schemas
+
+// Schema names, the values of HeaderSchema.
+const (
+	SchemaEventV1      = "event.v1"
+	SchemaTransitionV1 = "transition.v1"
+)
+
+// Headers of output records (see dlq.md for the dead-letter ones).
+const (
+	// HeaderID carries the output's deterministic id (OutputID), equal to
+	// its "id" field, so consumers can drop duplicates without parsing.
+	HeaderID = "lifecycle.id"
+	// HeaderSchema names the schema of the value, e.g. SchemaTransitionV1.
+	HeaderSchema = "lifecycle.schema"
+)
+
+// Headers of a dead-letter record. Its key is the original record's key and
+// its value the original bytes, unchanged; dlq.md describes the record.
+const (
+	// HeaderDLQReason is a human-readable sentence: RejectError.Error().
+	HeaderDLQReason = "lifecycle.dlq.reason"
+	// HeaderDLQCode is the stable reason code: a Reason, e.g. "bad_timestamp".
+	HeaderDLQCode = "lifecycle.dlq.code"
+	// HeaderDLQTopic is the topic the record was read from.
+	HeaderDLQTopic = "lifecycle.dlq.topic"
+	// HeaderDLQPartition is its partition, as a decimal string.
+	HeaderDLQPartition = "lifecycle.dlq.partition"
+	// HeaderDLQOffset is its offset, as a decimal string.
+	HeaderDLQOffset = "lifecycle.dlq.offset"
+)

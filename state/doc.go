@@ -1,0 +1,25 @@
+// Package state keeps the processor's state in an embedded Pebble store:
+// per-user records, a timer index, an outbox of outputs not yet acknowledged by
+// Kafka, and per-partition metadata (stream time, next input offsets).
+//
+// Everything that belongs to one input partition lives under one key prefix,
+// so a partition can be handed over, dropped or restored as a unit:
+//
+//	'p' partition(4, BE) 'm'                      metadata
+//	'p' partition(4, BE) 'u' user_id              user record
+//	'p' partition(4, BE) 't' wake(8, BE) user_id  timer index entry (empty value)
+//	'p' partition(4, BE) 'o' seq(8, BE)           outbox record
+//	'g' "format"                                  store format version
+//
+// A Batch holds all four kinds for one partition and commits them atomically:
+// state, timers, outputs-to-send and input offsets never disagree (invariant 3
+// of design.md). Batches commit with NoSync. That is safe because the input
+// offsets are in the same batch as the state they produced: a machine crash
+// that loses the unsynced tail loses the offsets with it, and the processor
+// re-reads those records from Kafka and derives the same state and the same
+// outputs with the same ids. A process crash loses nothing (the OS has the
+// data). Store.Sync makes everything durable, for a clean shutdown.
+//
+// Records carry a version byte; a store whose format version is newer than
+// this code knows is refused with ErrNewerFormat rather than misread.
+package state

@@ -1,0 +1,211 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+)
+
+// Record versions. Bump one when its layout changes and keep a decoder for
+// every older version a deployed store may hold.
+const (
+	userRecordV1 = 1
+	metaV1       = 1
+	outboxV1     = 1
+)
+
+func appendUser(dst []byte, r Record) []byte {
+	u := &r.User
+	dst = append(dst, userRecordV1, byte(u.Stage))
+	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
+		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	for _, h := range u.Recent {
+		dst = binary.LittleEndian.AppendUint64(dst, h)
+	}
+	return append(dst, u.RecentNext)
+}
+
+func decodeUser(b []byte) (Record, error) {
+	var r Record
+	if len(b) < 2 {
+		return r, fmt.Errorf("%w: user record of %d bytes", ErrCorrupt, len(b))
+	}
+	if b[0] != userRecordV1 {
+		return r, fmt.Errorf("%w: user record version %d, this build reads version %d", ErrNewerFormat, b[0], userRecordV1)
+	}
+	d := decoder{b: b[2:]}
+	u := &r.User
+	u.Stage = rules.Stage(b[1])
+	for _, p := range [...]*int64{&u.Since, &u.FirstSeen, &u.LastActivity, &u.LastPurchase,
+		&u.Purchases, (*int64)(&u.Spend), &u.Logins, &u.Contents, &u.Returns, &r.Wake} {
+		*p = d.varint()
+	}
+	for i := range u.Recent {
+		u.Recent[i] = d.fixed64()
+	}
+	u.RecentNext = d.byte()
+	if d.err != nil || len(d.b) != 0 || u.Stage > rules.Churned || u.RecentNext >= rules.RecentIDs {
+		return r, fmt.Errorf("%w: user record does not decode", ErrCorrupt)
+	}
+	return r, nil
+}
+
+func appendMeta(dst []byte, m Meta) []byte {
+	dst = append(dst, metaV1)
+	dst = binary.AppendVarint(dst, m.StreamTime)
+	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
+	dst = binary.AppendUvarint(dst, m.OutboxNext)
+	for _, n := range m.Stages {
+		dst = binary.AppendVarint(dst, n)
+	}
+	topics := make([]string, 0, len(m.Offsets))
+	for t := range m.Offsets {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics) // same meta, same bytes
+	dst = binary.AppendUvarint(dst, uint64(len(topics)))
+	for _, t := range topics {
+		dst = appendString(dst, t)
+		dst = binary.AppendVarint(dst, m.Offsets[t])
+	}
+	return dst
+}
+
+func decodeMeta(b []byte) (Meta, error) {
+	var m Meta
+	if len(b) < 1 {
+		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
+	}
+	if b[0] != metaV1 {
+		return m, fmt.Errorf("%w: partition metadata version %d, this build reads version %d", ErrNewerFormat, b[0], metaV1)
+	}
+	d := decoder{b: b[1:]}
+	m.StreamTime = d.varint()
+	m.Partitions = int32(d.uvarint())
+	m.OutboxNext = d.uvarint()
+	for i := range m.Stages {
+		m.Stages[i] = d.varint()
+	}
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		return m, fmt.Errorf("%w: partition metadata lists %d topics", ErrCorrupt, n)
+	}
+	m.Offsets = make(map[string]int64, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		t := d.string()
+		m.Offsets[t] = d.varint()
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return m, fmt.Errorf("%w: partition metadata does not decode", ErrCorrupt)
+	}
+	return m, nil
+}
+
+func appendOut(dst []byte, o Output) []byte {
+	dst = append(dst, outboxV1)
+	dst = appendString(dst, o.Topic)
+	dst = appendBytes(dst, o.Key)
+	dst = appendBytes(dst, o.Value)
+	dst = binary.AppendUvarint(dst, uint64(len(o.Headers)))
+	for _, h := range o.Headers {
+		dst = appendString(dst, h.Key)
+		dst = appendBytes(dst, h.Value)
+	}
+	return dst
+}
+
+func decodeOut(b []byte) (Output, error) {
+	var o Output
+	if len(b) < 1 || b[0] != outboxV1 {
+		return o, fmt.Errorf("%w: outbox record version is not %d", ErrNewerFormat, outboxV1)
+	}
+	d := decoder{b: b[1:]}
+	o.Topic = d.string()
+	o.Key = d.bytes()
+	o.Value = d.bytes()
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		return o, fmt.Errorf("%w: outbox record lists %d headers", ErrCorrupt, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		o.Headers = append(o.Headers, Header{Key: d.string(), Value: d.bytes()})
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return o, fmt.Errorf("%w: outbox record does not decode", ErrCorrupt)
+	}
+	return o, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(b))), b...)
+}
+
+// decoder reads the fields of a record and remembers the first error, so
+// decoding code reads as a list of fields.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() { d.err, d.b = ErrCorrupt, nil }
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) fixed64() uint64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }

@@ -1,0 +1,380 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+)
+
+// Errors of the package; match them with errors.Is.
+var (
+	ErrNewerFormat = errors.New("state: written by a newer version of lifecycle")
+	ErrCorrupt     = errors.New("state: corrupt record")
+)
+
+// FormatVersion is the layout of keys and records this build writes.
+const FormatVersion = 1
+
+// Options configures a Store. The zero value of a field means its default.
+type Options struct {
+	// Dir is the store's directory. Required.
+	Dir string
+	// FS is the filesystem; nil means the operating system's. Tests pass
+	// vfs.NewMem() or vfs.NewCrashableMem().
+	FS vfs.FS
+	// CacheBytes is the block cache size. Default 64 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of one memtable. Default 32 MiB: large enough
+	// that a burst of batches does not stall on flushes.
+	MemTableBytes uint64
+	// ReadOnly opens the store for reading only (inspect).
+	ReadOnly bool
+	// Log receives Pebble's own messages (informational ones at debug
+	// level). Default: none.
+	Log *zap.Logger
+}
+
+// Store is the processor's Pebble database.
+type Store struct {
+	db *pebble.DB
+}
+
+// Open opens or creates the store in o.Dir.
+func Open(o Options) (*Store, error) {
+	if o.Dir == "" {
+		return nil, errors.New("state: no directory given (set --state-dir)")
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 32 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		MemTableSize:       o.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		ReadOnly:           o.ReadOnly,
+		ErrorIfNotExists:   o.ReadOnly,
+		Logger:             pebbleLogger{o.Log},
+	}
+	// Bloom filters make the point lookups of cold users cheap (a miss in
+	// most sstables is answered by the filter).
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	opts.EnsureDefaults()
+	db, err := pebble.Open(o.Dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
+	}
+	s := &Store{db: db}
+	if err := s.checkFormat(o.ReadOnly); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+var formatKey = []byte("gformat")
+
+func (s *Store) checkFormat(readOnly bool) error {
+	v, ok, err := s.get(formatKey)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if readOnly {
+			return fmt.Errorf("state: %w: no format version (not a lifecycle store?)", ErrCorrupt)
+		}
+		return s.db.Set(formatKey, binary.AppendUvarint(nil, FormatVersion), pebble.Sync)
+	}
+	got, n := binary.Uvarint(v)
+	if n <= 0 {
+		return fmt.Errorf("%w: format version does not decode", ErrCorrupt)
+	}
+	if got > FormatVersion {
+		return fmt.Errorf("%w: store format %d, this build knows format %d or older; run a newer lifecycle or use another --state-dir", ErrNewerFormat, got, FormatVersion)
+	}
+	return nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Sync makes every committed batch durable.
+func (s *Store) Sync() error { return s.db.LogData(nil, pebble.Sync) }
+
+// Meta is one partition's progress.
+type Meta struct {
+	StreamTime int64            // largest event time seen (Unix ms)
+	Partitions int32            // input partition count the keys were made for
+	OutboxNext uint64           // sequence number of the next outbox record
+	Stages     [6]int64         // users per stage, indexed by rules.Stage
+	Offsets    map[string]int64 // next input offset to read, per input topic
+}
+
+// Record is a user's stored state.
+type Record struct {
+	User rules.User
+	Wake int64 // the timer index entry that exists for this user; 0 for none
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Output is a Kafka record waiting in the outbox.
+type Output struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Meta returns partition p's metadata; ok is false when the store has none.
+func (s *Store) Meta(p int32) (m Meta, ok bool, err error) {
+	v, ok, err := s.get(metaKey(p))
+	if err != nil || !ok {
+		return Meta{Offsets: map[string]int64{}}, ok, err
+	}
+	m, err = decodeMeta(v)
+	return m, err == nil, err
+}
+
+// User returns the stored record of user id in partition p.
+func (s *Store) User(p int32, id string) (r Record, ok bool, err error) {
+	v, ok, err := s.get(userKey(nil, p, id))
+	if err != nil || !ok {
+		return r, ok, err
+	}
+	r, err = decodeUser(v)
+	return r, err == nil, err
+}
+
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
+}
+
+// Timer is one timer index entry.
+type Timer struct {
+	Wake   int64
+	UserID string
+}
+
+// DueTimers returns up to limit timer entries of partition p with a wake time
+// before 'before', oldest first.
+func (s *Store) DueTimers(p int32, before int64, limit int) ([]Timer, error) {
+	lo := partitionKey(nil, p, 't')
+	hi := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(before))
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("state: timers: %w", err)
+	}
+	var out []Timer
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		k := it.Key()[len(lo):]
+		out = append(out, Timer{Wake: int64(binary.BigEndian.Uint64(k)), UserID: string(k[8:])})
+	}
+	return out, errors.Join(it.Error(), it.Close())
+}
+
+// Outbox returns partition p's outbox records with their sequence numbers, in order.
+func (s *Store) Outbox(p int32) (seqs []uint64, outs []Output, err error) {
+	lo := partitionKey(nil, p, 'o')
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'o'+1)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: outbox: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		o, err := decodeOut(it.Value())
+		if err != nil {
+			it.Close()
+			return nil, nil, err
+		}
+		seqs = append(seqs, binary.BigEndian.Uint64(it.Key()[len(lo):]))
+		outs = append(outs, o)
+	}
+	return seqs, outs, errors.Join(it.Error(), it.Close())
+}
+
+// Users calls fn for every user of partition p, in user id order.
+func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
+	lo := partitionKey(nil, p, 'u')
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'u'+1)})
+	if err != nil {
+		return fmt.Errorf("state: users: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		r, err := decodeUser(it.Value())
+		if err == nil {
+			err = fn(string(it.Key()[len(lo):]), r)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// Partitions lists the partitions the store has metadata for, in order.
+func (s *Store) Partitions() ([]int32, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}})
+	if err != nil {
+		return nil, fmt.Errorf("state: partitions: %w", err)
+	}
+	var ps []int32
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 6 {
+			ok = it.Next()
+			continue
+		}
+		p := int32(binary.BigEndian.Uint32(k[1:5]))
+		if k[5] == 'm' {
+			ps = append(ps, p)
+		}
+		// Skip the rest of this partition.
+		ok = it.SeekGE(partitionKey(nil, p+1, 0))
+	}
+	return ps, errors.Join(it.Error(), it.Close())
+}
+
+// Batch collects the changes of one partition and commits them atomically.
+// A Batch is used by one goroutine.
+type Batch struct {
+	b   *pebble.Batch
+	p   int32
+	key []byte
+	val []byte
+}
+
+// NewBatch starts a batch for partition p.
+func (s *Store) NewBatch(p int32) *Batch { return &Batch{b: s.db.NewBatch(), p: p} }
+
+// PutUser writes user id's record and moves its timer index entry from
+// oldWake to r.Wake (0 means no entry).
+func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
+	b.key = userKey(b.key[:0], b.p, id)
+	b.val = appendUser(b.val[:0], r)
+	if err := b.b.Set(b.key, b.val, nil); err != nil {
+		return err
+	}
+	if oldWake == r.Wake {
+		return nil
+	}
+	if oldWake != 0 {
+		if err := b.b.Delete(timerKey(b.key[:0], b.p, oldWake, id), nil); err != nil {
+			return err
+		}
+	}
+	if r.Wake != 0 {
+		return b.b.Set(timerKey(b.key[:0], b.p, r.Wake, id), nil, nil)
+	}
+	return nil
+}
+
+// DeleteTimer removes a timer index entry that no longer matches its user.
+func (b *Batch) DeleteTimer(t Timer) error {
+	return b.b.Delete(timerKey(b.key[:0], b.p, t.Wake, t.UserID), nil)
+}
+
+// PutOutput adds an output record to the outbox at sequence number seq.
+func (b *Batch) PutOutput(seq uint64, o Output) error {
+	b.val = appendOut(b.val[:0], o)
+	return b.b.Set(outboxKey(b.key[:0], b.p, seq), b.val, nil)
+}
+
+// DeleteOutputs removes the outbox records with sequence numbers in [from, to).
+func (b *Batch) DeleteOutputs(from, to uint64) error {
+	if from >= to {
+		return nil
+	}
+	return b.b.DeleteRange(outboxKey(nil, b.p, from), outboxKey(nil, b.p, to), nil)
+}
+
+// PutMeta writes the partition's metadata.
+func (b *Batch) PutMeta(m Meta) error {
+	b.val = appendMeta(b.val[:0], m)
+	return b.b.Set(metaKey(b.p), b.val, nil)
+}
+
+// Empty reports whether the batch holds no change.
+func (b *Batch) Empty() bool { return b.b.Empty() }
+
+// Commit applies the batch atomically (NoSync: see the package comment) and
+// leaves it empty for reuse.
+func (b *Batch) Commit() error {
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("state: commit partition %d: %w", b.p, err)
+	}
+	b.b.Reset()
+	return nil
+}
+
+// Close releases the batch without committing what it holds.
+func (b *Batch) Close() error { return b.b.Close() }
+
+func partitionKey(dst []byte, p int32, kind byte) []byte {
+	dst = append(dst, 'p')
+	dst = binary.BigEndian.AppendUint32(dst, uint32(p))
+	return append(dst, kind)
+}
+
+func metaKey(p int32) []byte { return partitionKey(nil, p, 'm') }
+
+func userKey(dst []byte, p int32, id string) []byte {
+	return append(partitionKey(dst, p, 'u'), id...)
+}
+
+func timerKey(dst []byte, p int32, wake int64, id string) []byte {
+	dst = binary.BigEndian.AppendUint64(partitionKey(dst, p, 't'), uint64(wake))
+	return append(dst, id...)
+}
+
+func outboxKey(dst []byte, p int32, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(partitionKey(dst, p, 'o'), seq)
+}
+
+// pebbleLogger sends Pebble's messages to zap: its chatter at debug level,
+// its background errors (failed compactions, for one) at error level.
+type pebbleLogger struct{ log *zap.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	if l.log != nil {
+		l.log.Debug(fmt.Sprintf(format, args...), zap.String("component", "pebble"))
+	}
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	if l.log != nil {
+		l.log.Error(fmt.Sprintf(format, args...), zap.String("component", "pebble"))
+	}
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.Errorf(format, args...)
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,190 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+)
+
+func openMem(t *testing.T, fs vfs.FS) *Store {
+	t.Helper()
+	s, err := Open(Options{Dir: "db", FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sampleRecord(i int64) Record {
+	u := rules.User{Stage: rules.Mature, Since: 1000 + i, FirstSeen: 10, LastActivity: 2000 + i,
+		LastPurchase: 1500, Purchases: 3 + i, Spend: 59_970_000, Logins: 7, Contents: 2, Returns: 1, RecentNext: 3}
+	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
+	return Record{User: u, Wake: 5000 + i}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for i := int64(0); i < 5; i++ {
+		want := sampleRecord(i)
+		got, err := decodeUser(appendUser(nil, want))
+		if err != nil || got != want {
+			t.Errorf("decodeUser(appendUser(%+v)) = %+v, %v", want, got, err)
+		}
+	}
+	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Offsets: map[string]int64{"b": 7, "a": 0}}
+	if got, err := decodeMeta(appendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
+	}
+	o := Output{Topic: "t", Key: []byte("k"), Value: []byte(`{"x":1}`), Headers: []Header{{"h", []byte("v")}}}
+	if got, err := decodeOut(appendOut(nil, o)); err != nil || !reflect.DeepEqual(got, o) {
+		t.Errorf("decodeOut = %+v, %v, want %+v", got, err, o)
+	}
+}
+
+func TestDecodeRejectsDamage(t *testing.T) {
+	good := appendUser(nil, sampleRecord(1))
+	for name, b := range map[string][]byte{
+		"truncated":     good[:len(good)-3],
+		"trailing":      append(append([]byte{}, good...), 0),
+		"empty":         nil,
+		"bad stage":     append([]byte{userRecordV1, 99}, good[2:]...),
+		"newer version": append([]byte{userRecordV1 + 1}, good[1:]...),
+	} {
+		if _, err := decodeUser(b); err == nil {
+			t.Errorf("%s: decodeUser accepted damaged bytes", name)
+		}
+	}
+	if _, err := decodeUser(append([]byte{userRecordV1 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
+		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
+	}
+}
+
+func TestNewerFormatRefused(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs)
+	if err := s.db.Set(formatKey, binary.AppendUvarint(nil, FormatVersion+1), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(Options{Dir: "db", FS: fs})
+	if !errors.Is(err, ErrNewerFormat) {
+		t.Fatalf("Open on a newer store: got %v, want ErrNewerFormat", err)
+	}
+}
+
+func TestBatchUsersTimersOutbox(t *testing.T) {
+	s := openMem(t, vfs.NewMem())
+	defer s.Close()
+	b := s.NewBatch(3)
+	r := sampleRecord(0)
+	r.Wake = 300
+	must(t, b.PutUser("u-1", r, 0))
+	r2 := sampleRecord(1)
+	r2.Wake = 100
+	must(t, b.PutUser("u-2", r2, 0))
+	must(t, b.PutOutput(0, Output{Topic: "a", Key: []byte("u-1")}))
+	must(t, b.PutOutput(1, Output{Topic: "b", Key: []byte("u-2")}))
+	must(t, b.PutMeta(Meta{StreamTime: 400, Partitions: 4, OutboxNext: 2, Offsets: map[string]int64{"events.login": 9}}))
+	// Nothing is visible before the commit.
+	if _, ok, _ := s.User(3, "u-1"); ok {
+		t.Fatal("user visible before commit")
+	}
+	must(t, b.Commit())
+
+	if got, ok, err := s.User(3, "u-1"); err != nil || !ok || got != r {
+		t.Fatalf("User = %+v, %v, %v; want %+v", got, ok, err, r)
+	}
+	if _, ok, _ := s.User(2, "u-1"); ok {
+		t.Fatal("user visible in another partition")
+	}
+	due, err := s.DueTimers(3, 301, 10)
+	if err != nil || !reflect.DeepEqual(due, []Timer{{100, "u-2"}, {300, "u-1"}}) {
+		t.Fatalf("DueTimers(301) = %v, %v", due, err)
+	}
+	if due, _ := s.DueTimers(3, 300, 10); len(due) != 1 {
+		t.Fatalf("DueTimers(300) = %v, want only the entry before 300", due)
+	}
+
+	// Moving u-2's timer deletes the old entry; a zero wake removes it.
+	r2.Wake = 0
+	must(t, b.PutUser("u-2", r2, 100))
+	must(t, b.DeleteOutputs(0, 1))
+	must(t, b.Commit())
+	if due, _ := s.DueTimers(3, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
+		t.Fatalf("after moving: DueTimers = %v", due)
+	}
+	seqs, outs, err := s.Outbox(3)
+	if err != nil || !reflect.DeepEqual(seqs, []uint64{1}) || outs[0].Topic != "b" {
+		t.Fatalf("Outbox = %v %v %v", seqs, outs, err)
+	}
+	m, ok, err := s.Meta(3)
+	if err != nil || !ok || m.OutboxNext != 2 || m.Offsets["events.login"] != 9 {
+		t.Fatalf("Meta = %+v %v %v", m, ok, err)
+	}
+	if ps, err := s.Partitions(); err != nil || !reflect.DeepEqual(ps, []int32{3}) {
+		t.Fatalf("Partitions = %v, %v", ps, err)
+	}
+}
+
+// TestCrashKeepsStateAndOffsetsTogether simulates power losses at random
+// moments while batches commit with NoSync: the store that survives must hold
+// state and offsets from the same batch (never one without the other), and at
+// least everything that was synced.
+func TestCrashKeepsStateAndOffsetsTogether(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const users = 50 // enough bytes per batch that the WAL writes blocks between syncs
+	for round := 0; round < 20; round++ {
+		fs := vfs.NewCrashableMem()
+		s := openMem(t, fs)
+		b := s.NewBatch(0)
+		synced := int64(0)
+		n := int64(1 + rng.IntN(200))
+		for i := int64(1); i <= n; i++ {
+			// Batch i: every user's purchase count and the input offset are both i.
+			for u := 0; u < users; u++ {
+				r := sampleRecord(0)
+				r.User.Purchases = i
+				must(t, b.PutUser(fmt.Sprintf("u-%d", u), r, 0))
+			}
+			must(t, b.PutMeta(Meta{Offsets: map[string]int64{"in": i}}))
+			must(t, b.Commit())
+			if rng.IntN(10) == 0 {
+				must(t, s.Sync())
+				synced = i
+			}
+		}
+		crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rng})
+		s.Close()
+
+		s2 := openMem(t, crashed)
+		m, _, err := s2.Meta(0)
+		must(t, err)
+		off := m.Offsets["in"]
+		t.Logf("round %d: wrote %d batches, synced %d, survived %d", round, n, synced, off)
+		if off < synced || off > n {
+			t.Fatalf("round %d: offset after crash %d, want between synced %d and written %d", round, off, synced, n)
+		}
+		for u := 0; u < users; u++ {
+			r, ok, err := s2.User(0, fmt.Sprintf("u-%d", u))
+			must(t, err)
+			if got := r.User.Purchases; (off == 0 && ok) || (off > 0 && got != off) {
+				t.Fatalf("round %d: user u-%d has state of batch %d but offsets of batch %d", round, u, got, off)
+			}
+		}
+		s2.Close()
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
