@@ -117,6 +117,9 @@ func (c Config) Validate() error {
 	if len(c.Conn.Brokers) == 0 {
 		return errors.New("processor: no brokers (set --brokers host:port[,host:port…])")
 	}
+	if err := c.Conn.SASL.Validate(); err != nil {
+		return err
+	}
 	if c.Group == "" {
 		return errors.New("processor: no consumer group (set --group, for example --group lifecycle)")
 	}

@@ -1,38 +1,182 @@
 package processor
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	kgosasl "github.com/segmentio/kafka-go/sasl"
+	kplain "github.com/segmentio/kafka-go/sasl/plain"
+	kscram "github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	fsasl "github.com/twmb/franz-go/pkg/sasl"
+	fplain "github.com/twmb/franz-go/pkg/sasl/plain"
+	fscram "github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // Conn says how to reach a Kafka cluster, for both client libraries the
 // processor uses: kafka-go for consuming and producing, franz-go's kadm for
 // administration.
 type Conn struct {
-	// Brokers are the bootstrap addresses, host:port.
+	// Brokers are the bootstrap addresses, host:port. Required.
 	Brokers []string
+	// TLS, when set, encrypts every connection (SASL_SSL or SSL listeners).
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection.
+	SASL *SASL
+}
+
+// SASL holds credentials. The password is never logged or printed.
+type SASL struct {
+	Mechanism string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username  string
+	Password  string
+}
+
+// String hides the password, so a %v of a config cannot leak it.
+func (s *SASL) String() string {
+	if s == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s user %q", s.Mechanism, s.Username)
+}
+
+// Mechanisms lists the SASL mechanisms Conn supports.
+var Mechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+// Validate checks the SASL settings.
+func (s *SASL) Validate() error {
+	if s == nil {
+		return nil
+	}
+	switch s.Mechanism {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return fmt.Errorf("processor: SASL mechanism %q: use one of %s", s.Mechanism, strings.Join(Mechanisms, ", "))
+	}
+	if s.Username == "" || s.Password == "" {
+		return errors.New("processor: SASL needs a username and a password (--sasl-username and --sasl-password-file or LIFECYCLE_SASL_PASSWORD)")
+	}
+	return nil
+}
+
+// TLSFiles builds a tls.Config from PEM files; empty names are skipped.
+// With no CA file the system's roots are used.
+func TLSFiles(caFile, certFile, keyFile, serverName string, insecureSkipVerify bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecureSkipVerify}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("processor: TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("processor: TLS CA file %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("processor: a TLS client certificate needs both --tls-cert-file and --tls-key-file")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("processor: TLS client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func (c Conn) kafkaGoSASL() kgosasl.Mechanism {
+	if c.SASL == nil {
+		return nil
+	}
+	switch c.SASL.Mechanism {
+	case "PLAIN":
+		return kplain.Mechanism{Username: c.SASL.Username, Password: c.SASL.Password}
+	case "SCRAM-SHA-256":
+		m, _ := kscram.Mechanism(kscram.SHA256, c.SASL.Username, c.SASL.Password)
+		return m
+	default:
+		m, _ := kscram.Mechanism(kscram.SHA512, c.SASL.Username, c.SASL.Password)
+		return m
+	}
+}
+
+func (c Conn) franzSASL() fsasl.Mechanism {
+	switch c.SASL.Mechanism {
+	case "PLAIN":
+		return fplain.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsMechanism()
+	case "SCRAM-SHA-256":
+		return fscram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha256Mechanism()
+	default:
+		return fscram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha512Mechanism()
+	}
 }
 
 // dialer is what kafka-go's readers and consumer group connect with.
 func (c Conn) dialer() *kafka.Dialer {
-	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: c.TLS, SASLMechanism: c.kafkaGoSASL()}
 }
 
 // transport is what kafka-go's writer connects with.
 func (c Conn) transport() *kafka.Transport {
-	return &kafka.Transport{DialTimeout: 10 * time.Second}
+	return &kafka.Transport{DialTimeout: 10 * time.Second, TLS: c.TLS, SASL: c.kafkaGoSASL()}
 }
 
 // Admin returns an admin client; close it with Close.
 func (c Conn) Admin() (*kadm.Client, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(10*time.Second))
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(10 * time.Second)}
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
+	}
+	if c.SASL != nil {
+		opts = append(opts, kgo.SASL(c.franzSASL()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
 	return kadm.NewClient(cl), nil
+}
+
+// Check connects to the cluster and says clearly what is wrong when that
+// fails: unreachable brokers, refused credentials, or a TLS mismatch (which
+// otherwise shows up as an opaque EOF).
+func (c Conn) Check(ctx context.Context, adm *kadm.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := adm.BrokerMetadata(ctx)
+	if err == nil {
+		return nil
+	}
+	brokers := strings.Join(c.Brokers, ",")
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("processor: the brokers %s refused the credentials of %v: check --sasl-username, the password and --sasl-mechanism: %w", brokers, c.SASL, err)
+	case (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && c.SASL != nil:
+		return fmt.Errorf("processor: the brokers %s closed the connection while authenticating with the credentials of %v: check --sasl-username, the password and --sasl-mechanism, and add --tls if the listener is SASL_SSL: %w", brokers, c.SASL, err)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		if c.TLS == nil {
+			return fmt.Errorf("processor: the brokers %s closed the connection: if the listener uses TLS (SSL or SASL_SSL), add --tls; if it uses SASL, set --sasl-mechanism: %w", brokers, err)
+		}
+		return fmt.Errorf("processor: the brokers %s closed the connection: check that the listener speaks TLS and --sasl-mechanism matches it: %w", brokers, err)
+	case errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("processor: cannot reach the brokers %s: check --brokers and that Kafka is running: %w", brokers, err)
+	}
+	return fmt.Errorf("processor: connecting to %s: %w", brokers, err)
 }
 
 // Writer returns a producer set up as the processor needs it, and as any

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -209,6 +209,7 @@ func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]by
 func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerUser map[string][]string) {
 	t.Helper()
 	msgs := kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Transitions)
+	sch := schematest.Compile(t, schemas.TransitionSchemaFile)
 	got := map[string][]byte{}
 	gotPerUser := map[string][]string{}
 	dups := 0
@@ -223,6 +224,12 @@ func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerU
 		}
 		got[id] = m.Value
 		gotPerUser[string(m.Key)] = append(gotPerUser[string(m.Key)], id)
+		if err := schematest.Validate(sch, m.Value); err != nil {
+			t.Errorf("output %s does not validate against %s: %v", id, schemas.TransitionSchemaFile, err)
+		}
+		if header(m, schemas.HeaderSchema) != schemas.SchemaTransitionV1 {
+			t.Errorf("output %s: schema header %q", id, header(m, schemas.HeaderSchema))
+		}
 		want, ok := wantByID[id]
 		if !ok {
 			t.Errorf("unexpected output %s: %s", id, m.Value)
@@ -364,5 +371,3 @@ func TestCoPartitioningRefused(t *testing.T) {
 		}
 	}
 }
-
-var _ = sort.Strings

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,8 +20,10 @@ import (
 
 // Processor is one member of the lifecycle consumer group.
 type Processor struct {
-	cfg   Config
-	store *state.Store
+	cfg        Config
+	store      *state.Store
+	partitions atomic.Int32 // input partition count, known once Run has checked the topics
+	ready      atomic.Bool  // a member of the group with its partitions started
 
 	mu struct {
 		sync.Mutex
@@ -51,10 +54,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	defer adm.Close()
+	if err := cfg.Conn.Check(ctx, adm); err != nil {
+		return err
+	}
 	partitions, err := CheckTopics(ctx, adm, cfg.Topics)
 	if err != nil {
 		return err
 	}
+	p.partitions.Store(partitions)
 
 	w := cfg.Conn.Writer()
 	defer w.Close()
@@ -99,7 +106,9 @@ func (p *Processor) Run(ctx context.Context) error {
 			continue
 		}
 		p.startGeneration(ctx, gen, adm, w, partitions)
+		p.ready.Store(true)
 	}
+	p.ready.Store(false)
 	// Closing the group ends the generation: every partition commits, sends
 	// its outbox and returns before Close does; then the member leaves.
 	if err := group.Close(); err != nil {
@@ -296,4 +305,30 @@ func (p *Processor) Stats() Stats {
 	}
 	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
 	return st
+}
+
+// Ready reports whether the processor is a member of the group and has
+// started the partitions it was given (the readiness probe).
+func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// User returns the committed state of user id (at most one batch behind
+// the partition's memory), the partition it lives in, and whether it exists.
+func (p *Processor) User(id string) (state.Record, int32, bool, error) {
+	n := p.partitions.Load()
+	if n == 0 {
+		return state.Record{}, 0, false, errors.New("processor: not started yet")
+	}
+	part := PartitionOf(id, n)
+	r, ok, err := p.store.User(part, id)
+	return r, part, ok, err
+}
+
+// PartitionOf is the partition a user's events land in: the Java client's
+// key hash (Murmur2), which the processor's producers use too.
+func PartitionOf(userID string, partitions int32) int32 {
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(userID)}, ps...))
 }

@@ -7,27 +7,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
-
-// userJSON is the inspect output of one user.
-type userJSON struct {
-	Partition    int32   `json:"partition"`
-	UserID       string  `json:"user_id"`
-	Stage        string  `json:"stage"`
-	Since        string  `json:"since"`
-	FirstSeen    string  `json:"first_seen"`
-	LastActivity string  `json:"last_activity"`
-	LastPurchase *string `json:"last_purchase"`
-	Purchases    int64   `json:"purchases"`
-	Spend        string  `json:"spend"`
-	Logins       int64   `json:"logins"`
-	Contents     int64   `json:"contents"`
-	Returns      int64   `json:"returns"`
-	NextTimer    *string `json:"next_timer"`
-}
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("inspect", "--state-dir DIR [--user ID]",
@@ -63,7 +45,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 			}
 			if ok {
 				found = true
-				if err := enc.Encode(userView(p, *user, r)); err != nil {
+				if err := enc.Encode(httpapi.NewUserView(p, *user, r)); err != nil {
 					return err
 				}
 			}
@@ -73,7 +55,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return enc.Encode(userView(p, id, r))
+			return enc.Encode(httpapi.NewUserView(p, id, r))
 		})
 		if err != nil {
 			return err
@@ -83,23 +65,4 @@ partition and user id order. Read-only: it never changes the store. Stop
 		return fmt.Errorf("user %q is not in the store (%d partitions searched)", *user, len(parts))
 	}
 	return nil
-}
-
-func userView(p int32, id string, r state.Record) userJSON {
-	u := r.User
-	v := userJSON{
-		Partition: p, UserID: id, Stage: u.Stage.String(),
-		Since: schemas.FormatTime(u.Since), FirstSeen: schemas.FormatTime(u.FirstSeen),
-		LastActivity: schemas.FormatTime(u.LastActivity),
-		Purchases:    u.Purchases, Spend: u.Spend.String(), Logins: u.Logins, Contents: u.Contents, Returns: u.Returns,
-	}
-	if u.Purchases > 0 {
-		s := schemas.FormatTime(u.LastPurchase)
-		v.LastPurchase = &s
-	}
-	if r.Wake != 0 && u.Stage != rules.None {
-		s := schemas.FormatTime(r.Wake)
-		v.NextTimer = &s
-	}
-	return v
 }

@@ -2,23 +2,45 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // connFlags are the flags that say how to reach Kafka.
-type connFlags struct{ brokers *string }
+type connFlags struct {
+	brokers                                            *string
+	tls, tlsInsecure                                   *bool
+	tlsCA, tlsCert, tlsKey, tlsServerName              *string
+	saslMechanism, saslUser, saslPassword, saslPwdFile *string
+}
 
 func (fs *flagSet) connFlags() connFlags {
-	return connFlags{brokers: fs.String("brokers", "", "Kafka bootstrap brokers, host:port[,host:port…] (required)")}
+	return connFlags{
+		brokers:       fs.String("brokers", "", "Kafka bootstrap brokers, host:port[,host:port…] (required)"),
+		tls:           fs.Bool("tls", false, "connect with TLS (for SSL and SASL_SSL listeners); implied by the other --tls-* flags"),
+		tlsCA:         fs.String("tls-ca-file", "", "PEM file of the CA that signed the brokers' certificates (default: the system's roots)"),
+		tlsCert:       fs.String("tls-cert-file", "", "PEM client certificate, for brokers that require mutual TLS (with --tls-key-file)"),
+		tlsKey:        fs.String("tls-key-file", "", "PEM private key of --tls-cert-file"),
+		tlsServerName: fs.String("tls-server-name", "", "name to verify in the brokers' certificates (default: the host of each broker address)"),
+		tlsInsecure:   fs.Bool("tls-insecure-skip-verify", false, "do not verify the brokers' certificates (testing only: anyone in the middle can read everything)"),
+		saslMechanism: fs.String("sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)"),
+		saslUser:      fs.String("sasl-username", "", "SASL user name"),
+		saslPassword:  fs.String("sasl-password", "", "SASL password; prefer the environment variable or --sasl-password-file, command lines are visible to other users"),
+		saslPwdFile:   fs.String("sasl-password-file", "", "file holding the SASL password (a mounted secret); surrounding white space is ignored"),
+	}
 }
 
 func (c connFlags) conn() (processor.Conn, error) {
@@ -26,7 +48,31 @@ func (c connFlags) conn() (processor.Conn, error) {
 	if len(b) == 0 {
 		return processor.Conn{}, fmt.Errorf("%w: --brokers is required, for example --brokers 127.0.0.1:9092", errUsage)
 	}
-	return processor.Conn{Brokers: b}, nil
+	conn := processor.Conn{Brokers: b}
+	if *c.tls || *c.tlsCA != "" || *c.tlsCert != "" || *c.tlsKey != "" || *c.tlsServerName != "" || *c.tlsInsecure {
+		t, err := processor.TLSFiles(*c.tlsCA, *c.tlsCert, *c.tlsKey, *c.tlsServerName, *c.tlsInsecure)
+		if err != nil {
+			return conn, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		conn.TLS = t
+	}
+	if *c.saslMechanism != "" {
+		pwd := *c.saslPassword
+		if *c.saslPwdFile != "" {
+			b, err := os.ReadFile(*c.saslPwdFile)
+			if err != nil {
+				return conn, fmt.Errorf("%w: --sasl-password-file: %v", errUsage, err)
+			}
+			pwd = strings.TrimSpace(string(b))
+		}
+		conn.SASL = &processor.SASL{Mechanism: strings.ToUpper(*c.saslMechanism), Username: *c.saslUser, Password: pwd}
+		if err := conn.SASL.Validate(); err != nil {
+			return conn, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	} else if *c.saslUser != "" || *c.saslPassword != "" || *c.saslPwdFile != "" {
+		return conn, fmt.Errorf("%w: SASL credentials given without --sasl-mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", errUsage)
+	}
+	return conn, nil
 }
 
 // topicFlags name the topics.
@@ -97,6 +143,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it")
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
 		return err
@@ -148,7 +195,35 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	if err != nil {
 		return err
 	}
+	if *httpAddr != "off" && *httpAddr != "" {
+		stopHTTP, err := serveHTTP(*httpAddr, httpapi.Handler(p), log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
 	return p.Run(ctx)
+}
+
+// serveHTTP listens on addr at once (so a busy port fails the start, not
+// later) and serves h until the returned stop function is called.
+func serveHTTP(addr string, h http.Handler, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --http %s: %v (give another address, or --http off)", errUsage, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", zap.Error(err))
+		}
+	}()
+	log.Info("http read side listening", zap.String("addr", ln.Addr().String()))
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
 }
 
 func createTopics(ctx context.Context, conn processor.Conn, t processor.Topics, spec processor.TopicSpec, log *zap.Logger) error {

@@ -79,6 +79,23 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 	if err != nil {
 		t.Fatalf("create topics %v: %v", topics, err)
 	}
+	// A real broker answers CreateTopics before every broker's metadata
+	// shows the topics; wait, so tests do not see them as missing.
+	for {
+		d, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil && len(d) == len(topics)
+		for _, td := range d {
+			ready = ready && td.Err == nil && len(td.Partitions) == int(partitions)
+		}
+		if ready {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topics %v not visible after creation: %v", topics, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -1,0 +1,186 @@
+// Package httpapi is the processor's read side over HTTP: health and
+// readiness probes, Prometheus metrics, and JSON views of users and of the
+// population. It only reads; nothing here changes state.
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// Source is what the handlers read; *processor.Processor implements it.
+type Source interface {
+	Stats() processor.Stats
+	Ready() bool
+	User(id string) (rec state.Record, partition int32, ok bool, err error)
+}
+
+// Handler serves:
+//
+//	GET /healthz        200 while the process runs (liveness)
+//	GET /readyz         200 once the processor is in the group and processing, else 503
+//	GET /metrics        Prometheus text format
+//	GET /v1/users/{id}  the user's committed state (UserView), 404 if unknown
+//	GET /v1/stats       users per stage and the processor's counters (StatsView)
+func Handler(src Source) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{src})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !src.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: joining the consumer group"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		rec, part, ok, err := src.User(id)
+		switch {
+		case err != nil:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		case !ok:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such user"})
+		default:
+			writeJSON(w, http.StatusOK, NewUserView(part, id, rec))
+		}
+	})
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, NewStatsView(src.Stats()))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// UserView is a user's state as JSON (HTTP and `lifecycle inspect`).
+type UserView struct {
+	Partition    int32   `json:"partition"`
+	UserID       string  `json:"user_id"`
+	Stage        string  `json:"stage"`
+	Since        string  `json:"since"`
+	FirstSeen    string  `json:"first_seen"`
+	LastActivity string  `json:"last_activity"`
+	LastPurchase *string `json:"last_purchase"`
+	Purchases    int64   `json:"purchases"`
+	Spend        string  `json:"spend"`
+	Logins       int64   `json:"logins"`
+	Contents     int64   `json:"contents"`
+	Returns      int64   `json:"returns"`
+	NextTimer    *string `json:"next_timer"`
+}
+
+// NewUserView builds the view of user id in partition p.
+func NewUserView(p int32, id string, r state.Record) UserView {
+	u := r.User
+	v := UserView{
+		Partition: p, UserID: id, Stage: u.Stage.String(),
+		Since: schemas.FormatTime(u.Since), FirstSeen: schemas.FormatTime(u.FirstSeen),
+		LastActivity: schemas.FormatTime(u.LastActivity),
+		Purchases:    u.Purchases, Spend: u.Spend.String(), Logins: u.Logins, Contents: u.Contents, Returns: u.Returns,
+	}
+	if u.Purchases > 0 {
+		s := schemas.FormatTime(u.LastPurchase)
+		v.LastPurchase = &s
+	}
+	if r.Wake != 0 {
+		s := schemas.FormatTime(r.Wake)
+		v.NextTimer = &s
+	}
+	return v
+}
+
+// StatsView is the population and the processor's counters as JSON.
+type StatsView struct {
+	Stages      map[string]int64 `json:"users_per_stage"`
+	Partitions  int              `json:"partitions_owned"`
+	StreamTime  *string          `json:"stream_time"`
+	Applied     int64            `json:"events_applied"`
+	Rejected    int64            `json:"records_rejected"`
+	Duplicates  int64            `json:"duplicates_dropped"`
+	Transitions int64            `json:"transitions"`
+	Sent        int64            `json:"outputs_sent"`
+}
+
+// NewStatsView builds the view of st.
+func NewStatsView(st processor.Stats) StatsView {
+	v := StatsView{Stages: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied, Rejected: st.Rejected,
+		Duplicates: st.Duplicates, Transitions: st.Transitions, Sent: st.Sent}
+	for _, s := range rules.Stages[1:] {
+		v.Stages[s.String()] = st.Stages[s]
+	}
+	if !st.StreamTime.IsZero() {
+		s := st.StreamTime.Format(time.RFC3339)
+		v.StreamTime = &s
+	}
+	return v
+}
+
+// collector turns a Stats snapshot into metrics at scrape time, so the hot
+// path updates nothing but its own atomic counters.
+type collector struct{ src Source }
+
+var (
+	descApplied     = prometheus.NewDesc("lifecycle_events_applied_total", "Input events applied to user state.", nil, nil)
+	descRejected    = prometheus.NewDesc("lifecycle_records_rejected_total", "Input records sent to the dead-letter topic.", nil, nil)
+	descDuplicates  = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
+	descSkipped     = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
+	descTransitions = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
+	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
+	descSendErrors  = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
+	descUsers       = prometheus.NewDesc("lifecycle_users", "Users per lifecycle stage in the owned partitions.", []string{"stage"}, nil)
+	descPartitions  = prometheus.NewDesc("lifecycle_partitions_owned", "Input partitions this instance processes.", nil, nil)
+	descStreamTime  = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
+	descReady       = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descTransitions,
+		descSent, descSendErrors, descUsers, descPartitions, descStreamTime, descReady} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(descApplied, st.Applied)
+	counter(descRejected, st.Rejected)
+	counter(descDuplicates, st.Duplicates)
+	counter(descSkipped, st.Skipped)
+	counter(descTransitions, st.Transitions)
+	counter(descSent, st.Sent)
+	counter(descSendErrors, st.SendErrors)
+	for _, s := range rules.Stages[1:] {
+		ch <- prometheus.MustNewConstMetric(descUsers, prometheus.GaugeValue, float64(st.Stages[s]), s.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(st.Partitions))
+	if !st.StreamTime.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descStreamTime, prometheus.GaugeValue, float64(st.StreamTime.UnixMilli())/1000)
+	}
+	ready := 0.0
+	if c.src.Ready() {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+}

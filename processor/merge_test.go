@@ -1,0 +1,91 @@
+package processor
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+func TestMergeOrder(t *testing.T) {
+	login := func(off int64, ts string) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"),
+			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
+	}
+	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	m := newMerger([]string{"b-topic", "a-topic"}, []<-chan kafka.Message{ins[0], ins[1]},
+		[]int64{0, 0}, []int64{3, 2}, schemas.NewDecoder(schemas.DecoderConfig{}))
+
+	// Only topic 0 has records: the merge must wait for topic 1, which is
+	// not read to its end (next 0 < high watermark 2).
+	ins[0] <- login(0, "2026-01-01T00:00:02Z")
+	m.poll()
+	if it := m.pop(); it != nil {
+		t.Fatalf("popped %v while topic 1 may still hold an earlier record", it.ev)
+	}
+	ins[1] <- login(0, "2026-01-01T00:00:02Z") // same time as b-topic@0: a-topic goes first by name
+	ins[1] <- login(1, "2026-01-01T00:00:01Z")
+	ins[0] <- login(1, "garbage")  // rejected: first as soon as it is a head
+	ins[0] <- login(2, "2026-01-01T00:00:09Z")
+
+	var got []string
+	for len(got) < 5 {
+		m.poll()
+		it := m.pop()
+		if it == nil {
+			t.Fatalf("merge stalled after %v", got)
+		}
+		s := fmt.Sprintf("%s@%d", m.names[it.topic], it.msg.Offset)
+		if it.err != nil {
+			s += "(rejected)"
+		}
+		got = append(got, s)
+	}
+	want := []string{"a-topic@0", "a-topic@1", "b-topic@0", "b-topic@1(rejected)", "b-topic@2"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("merge order %v, want %v", got, want)
+	}
+	if !m.caughtUp() {
+		t.Error("every topic read to its high watermark, but caughtUp is false")
+	}
+}
+
+func TestCopartitionBalancer(t *testing.T) {
+	members := []kafka.GroupMember{{ID: "m-2"}, {ID: "m-1"}, {ID: "m-3"}}
+	var parts []kafka.Partition
+	// Partitions listed out of order, as some brokers do.
+	for _, p := range []int{3, 0, 5, 1, 4, 2, 6} {
+		for _, topic := range []string{"x", "y", "z"} {
+			parts = append(parts, kafka.Partition{Topic: topic, ID: p})
+		}
+	}
+	got := copartitionBalancer{}.AssignGroups(members, parts)
+	owner := map[int]string{}
+	count := map[string]int{}
+	for member, topics := range got {
+		for topic, ps := range topics {
+			for _, p := range ps {
+				if o, ok := owner[p]; ok && o != member {
+					t.Errorf("partition %d of %s went to %s, but another topic's partition %d to %s", p, topic, member, p, o)
+				}
+				owner[p] = member
+				count[member]++
+			}
+		}
+	}
+	if len(owner) != 7 {
+		t.Errorf("%d partition numbers assigned, want 7", len(owner))
+	}
+	for _, m := range members {
+		if n := count[m.ID] / 3; n < 2 || n > 3 {
+			t.Errorf("member %s owns %d partition numbers, want 2 or 3 of 7", m.ID, n)
+		}
+	}
+	// Every member computes the same assignment whatever the order of its input.
+	again := copartitionBalancer{}.AssignGroups([]kafka.GroupMember{members[2], members[0], members[1]}, parts)
+	if fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Errorf("assignment depends on member order:\n%v\n%v", got, again)
+	}
+}
