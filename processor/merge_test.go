@@ -27,7 +27,7 @@ func TestMergeOrder(t *testing.T) {
 	}
 	ins[1] <- login(0, "2026-01-01T00:00:02Z") // same time as b-topic@0: a-topic goes first by name
 	ins[1] <- login(1, "2026-01-01T00:00:01Z")
-	ins[0] <- login(1, "garbage")  // rejected: first as soon as it is a head
+	ins[0] <- login(1, "garbage") // rejected: first as soon as it is a head
 	ins[0] <- login(2, "2026-01-01T00:00:09Z")
 
 	var got []string
