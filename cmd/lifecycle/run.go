@@ -155,6 +155,19 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	if *stateDir == "" {
 		return fmt.Errorf("%w: --state-dir is required, for example --state-dir /var/lib/lifecycle", errUsage)
 	}
+	// In Config a zero means "default"; on the command line it is a mistake.
+	switch {
+	case *matureAt < 1:
+		return fmt.Errorf("%w: --mature-at %d must be 1 or more", errUsage, *matureAt)
+	case *churn <= 0:
+		return fmt.Errorf("%w: --churn-after must be positive, for example 30d", errUsage)
+	case *silent <= 0:
+		return fmt.Errorf("%w: --silent-after must be positive, for example 60d", errUsage)
+	case *batch < 1:
+		return fmt.Errorf("%w: --batch-records %d must be 1 or more", errUsage, *batch)
+	case *cached < 1:
+		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
+	}
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+)
+
+// cli runs the command in-process, as main would, and returns its output.
+func cli(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestUsageErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{nil, "no subcommand"},
+		{[]string{"frobnicate"}, `unknown subcommand "frobnicate"`},
+		{[]string{"run"}, "--brokers is required"},
+		{[]string{"run", "--brokers", "127.0.0.1:1"}, "--state-dir is required"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--churn-after", "soon"}, "use days like 30d"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--mature-at", "0"}, "mature-at 0 must be 1 or more"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-mechanism", "GSSAPI", "--sasl-username", "u", "--sasl-password", "p"}, "use one of PLAIN"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-username", "u"}, "without --sasl-mechanism"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--log-level", "loud"}, "use debug, info, warn or error"},
+		{[]string{"simulate", "--users", "10"}, "exactly one of --out"},
+		{[]string{"simulate", "--out", "-", "--bad-rate", "2"}, "BadRate"},
+		{[]string{"topics"}, "needs create or check"},
+		{[]string{"inspect"}, "--state-dir is required"},
+		{[]string{"demo", "--speed", "0"}, "--speed 0 must be positive"},
+	} {
+		_, _, err := cli(t, ctx, tc.args...)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("lifecycle %s: error %v, want a usage error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
+
+func TestHelpListsEveryFlagWithDefaultAndEnv(t *testing.T) {
+	out, _, err := cli(t, context.Background(), "run", "--help")
+	if !errors.Is(err, errHelp) {
+		t.Fatalf("run --help: %v", err)
+	}
+	for _, want := range []string{"--brokers", "LIFECYCLE_BROKERS", "--churn-after", "default 30d", "--sasl-password-file", "--idle-advance", "SIGTERM"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --help does not mention %q", want)
+		}
+	}
+	if exitCode(errHelp, &bytes.Buffer{}) != 0 || exitCode(errUsage, &bytes.Buffer{}) != 2 || exitCode(errors.New("x"), &bytes.Buffer{}) != 1 {
+		t.Error("exit codes: want 0 for help, 2 for usage errors, 1 otherwise")
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	ctx := context.Background()
+	byFlag, _, err := cli(t, ctx, "simulate", "--out", "-", "--users", "5", "--days", "10", "--seed", "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LIFECYCLE_USERS", "5")
+	t.Setenv("LIFECYCLE_DAYS", "10")
+	t.Setenv("LIFECYCLE_SEED", "42")
+	byEnv, _, err := cli(t, ctx, "simulate", "--out", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byFlag != byEnv || byFlag == "" {
+		t.Errorf("simulate from flags and from LIFECYCLE_* differ (%d vs %d bytes)", len(byFlag), len(byEnv))
+	}
+	// A flag given on the command line wins over the environment.
+	other, _, _ := cli(t, ctx, "simulate", "--out", "-", "--seed", "43")
+	if other == byEnv {
+		t.Error("--seed 43 did not win over LIFECYCLE_SEED=42")
+	}
+	t.Setenv("LIFECYCLE_DAYS", "many")
+	if _, _, err := cli(t, ctx, "simulate", "--out", "-"); err == nil || !strings.Contains(err.Error(), "LIFECYCLE_DAYS") {
+		t.Errorf("a bad LIFECYCLE_DAYS: error %v, want one naming the variable", err)
+	}
+}
+
+// TestCommandLineRoundTrip drives the product as a user would: create the
+// topics, simulate a population into them, run the processor until the
+// transitions stop growing, stop it as SIGTERM does, and inspect the store.
+func TestCommandLineRoundTrip(t *testing.T) {
+	brokers := strings.Join(kafkatest.Brokers(t), ",")
+	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
+		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq")}
+	ctx := context.Background()
+	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
+
+	out, _, err := cli(t, ctx, args("topics", "create", "--partitions", "3")...)
+	if err != nil || !strings.Contains(out, "co-partitioned with 3 partitions") {
+		t.Fatalf("topics create: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, ctx, args("simulate", "--users", "50", "--days", "60", "--seed", "3")...)
+	if err != nil || !strings.Contains(out, "50 users") {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+
+	dir := filepath.Join(t.TempDir(), "state")
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var runErr bytes.Buffer
+	go func() {
+		done <- run(runCtx, args("run", "--group", kafkatest.Name(t, "g"), "--state-dir", dir, "--http", "off"), &bytes.Buffer{}, &runErr)
+	}()
+	trTopic := topics[3]
+	// Wait until the transitions topic stops growing.
+	last, stable := -1, 0
+	for deadline := time.Now().Add(time.Minute); stable < 10; {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("transitions did not settle; run logs:\n%s", runErr.String())
+		}
+		n := len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic))
+		if n > 0 && n == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = n
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop() // as SIGTERM does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after stop: %v\n%s", err, runErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+	if !strings.Contains(runErr.String(), `"stopped"`) {
+		t.Errorf("run logs do not report a clean stop:\n%s", runErr.String())
+	}
+
+	out, _, err = cli(t, ctx, "inspect", "--state-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var v httpapi.UserView
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("inspect line %q: %v", sc.Text(), err)
+		}
+		if v.Stage == "none" || v.Stage == "" {
+			t.Errorf("user %s stored with stage %q", v.UserID, v.Stage)
+		}
+		users++
+	}
+	if users != 50 {
+		t.Errorf("inspect listed %d users, want the 50 simulated", users)
+	}
+	one, _, err := cli(t, ctx, "inspect", "--state-dir", dir, "--user", "u-000007")
+	if err != nil || !strings.Contains(one, `"user_id":"u-000007"`) {
+		t.Errorf("inspect --user: %v %s", err, one)
+	}
+	if _, _, err := cli(t, ctx, "inspect", "--state-dir", dir, "--user", "nobody"); err == nil {
+		t.Error("inspect --user nobody: want an error")
+	}
+}
