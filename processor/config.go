@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // Topics names the topics the processor reads and writes.
@@ -20,7 +21,15 @@ type Topics struct {
 	Transitions string
 	// DLQ receives rejected input records. Default lifecycle.dlq.
 	DLQ string
+	// Changelog is the compacted topic that holds every partition's
+	// committed state, so another instance can take a partition over.
+	// Default: ChangelogTopic(group).
+	Changelog string
 }
+
+// ChangelogTopic is the default changelog of a consumer group:
+// "<group>.changelog", so the default group's is lifecycle.changelog.
+func ChangelogTopic(group string) string { return group + ".changelog" }
 
 // DefaultTopics returns the default topic names.
 func DefaultTopics() Topics {
@@ -86,6 +95,9 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.Topics = c.Topics.withDefaults()
+	if c.Topics.Changelog == "" && c.Group != "" {
+		c.Topics.Changelog = ChangelogTopic(c.Group)
+	}
 	c.Rules = c.Rules.WithDefaults()
 	if c.Decoder.Currency == "" {
 		c.Decoder.Currency = "USD"
@@ -123,8 +135,11 @@ func (c Config) Validate() error {
 	if c.Group == "" {
 		return errors.New("processor: no consumer group (set --group, for example --group lifecycle)")
 	}
+	if n := len(c.Topics.Inputs); n > state.MaxInputs {
+		return fmt.Errorf("processor: %d input topics; at most %d are supported", n, state.MaxInputs)
+	}
 	seen := map[string]bool{}
-	for _, t := range append(append([]string{}, c.Topics.Inputs...), c.Topics.Outputs()...) {
+	for _, t := range append(append([]string{c.Topics.Changelog}, c.Topics.Inputs...), c.Topics.Outputs()...) {
 		if t == "" {
 			return errors.New("processor: a topic name is empty")
 		}

@@ -53,7 +53,7 @@ func TestDeadLetters(t *testing.T) {
 	msgs = append(msgs, dup, dup)
 	kafkatest.Produce(t, brokers, msgs...)
 
-	f := &inputFixture{brokers: brokers, inputs: inputs}
+	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 1}
 	cfg := f.config(t)
 	cfg.Decoder.MaxRecordBytes = 64 << 10
 	st := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(len(msgs)) })

@@ -25,15 +25,16 @@ import (
 // inputFixture is a simulated population produced once to uniquely named
 // input topics, shared by the subtests of one test.
 type inputFixture struct {
-	brokers []string
-	inputs  []string
+	brokers    []string
+	inputs     []string
+	partitions int32
 	records int // records produced
 	bad     int // of which invalid
 }
 
 func newInputFixture(t *testing.T, sim simulate.Config, partitions int32) *inputFixture {
 	t.Helper()
-	f := &inputFixture{brokers: kafkatest.Brokers(t)}
+	f := &inputFixture{brokers: kafkatest.Brokers(t), partitions: partitions}
 	f.inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
 	kafkatest.CreateTopics(t, f.brokers, partitions, f.inputs...)
 	sim.Topics = simulate.Topics{Login: f.inputs[0], Purchase: f.inputs[1], Content: f.inputs[2]}
@@ -64,10 +65,12 @@ func (f *inputFixture) config(t *testing.T) Config {
 			Inputs:      f.inputs,
 			Transitions: kafkatest.Name(t, "transitions"),
 			DLQ:         kafkatest.Name(t, "dlq"),
+			Changelog:   kafkatest.Name(t, "changelog"),
 		},
 		Log: zaptest.NewLogger(t),
 	}
 	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ)
+	kafkatest.CreateTopics(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	return cfg
 }
 
@@ -81,7 +84,9 @@ func openStore(t *testing.T, fs vfs.FS) *state.Store {
 }
 
 // runUntil runs a processor until done says so, then stops it as SIGTERM
-// would and checks that it stopped cleanly.
+// would and checks that it stopped cleanly. done is checked after every
+// commit of every partition, so a stop can land mid-stream however fast
+// the processor is.
 func runUntil(t *testing.T, cfg Config, store *state.Store, done func(Stats) bool) Stats {
 	t.Helper()
 	p, err := New(cfg, store)
@@ -89,30 +94,35 @@ func runUntil(t *testing.T, cfg Config, store *state.Store, done func(Stats) boo
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.afterCommit = func() {
+		if done(p.Stats()) {
+			cancel()
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx) }()
 	deadline := time.After(2 * time.Minute)
-	for !done(p.Stats()) {
+	for {
 		select {
 		case err := <-errc:
-			cancel()
-			t.Fatalf("processor stopped early: %v", err)
+			if ctx.Err() == nil {
+				t.Fatalf("processor stopped by itself: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("Run after stop: %v", err)
+			}
+			return p.Stats()
 		case <-deadline:
 			cancel()
 			t.Fatalf("processor did not get there in time; stats %+v", p.Stats())
 		case <-time.After(20 * time.Millisecond):
+			// Conditions on the outside world (group lag) change without commits.
+			if done(p.Stats()) {
+				cancel()
+			}
 		}
 	}
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("Run after stop: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("processor did not stop within 30s of cancel")
-	}
-	return p.Stats()
 }
 
 func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
@@ -122,7 +132,7 @@ func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
 // records of every topic merged by (event time, topic, offset), stream
 // time as the largest event time applied, and each user's timers fired up
 // to the final stream time.
-func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]byte, perUser map[string][]string, dlq int) {
+func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
 	t.Helper()
 	cfg = cfg.withDefaults()
 	dec := schemas.NewDecoder(cfg.Decoder)
@@ -141,7 +151,7 @@ func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]by
 			parts[m.Partition][ti] = append(parts[m.Partition][ti], rec{it, topic})
 		}
 	}
-	byID, perUser = map[string][]byte{}, map[string][]string{}
+	byID, perUser, final = map[string][]byte{}, map[string][]string{}, map[string]rules.User{}
 	emit := func(user string, trs []rules.Transition) {
 		for _, tr := range trs {
 			o, err := transitionOutput(cfg.Topics.Transitions, user, tr)
@@ -198,9 +208,49 @@ func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]by
 		}
 		for id, u := range users {
 			emit(id, cfg.Rules.Advance(nil, u, streamTime))
+			final[id] = *u
 		}
 	}
-	return byID, perUser, dlq
+	return byID, perUser, dlq, final
+}
+
+// checkState compares the users in stores with the reference's final state.
+// A user lives in the store that last owned its partition.
+func checkState(t *testing.T, want map[string]rules.User, stores ...*state.Store) {
+	t.Helper()
+	got := map[string]rules.User{}
+	for _, s := range stores {
+		ps, err := s.Partitions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if err := s.Users(p, func(id string, r state.Record) error {
+				if prev, ok := got[id]; ok && prev != r.User {
+					// Two stores hold the user: the one that owned it last
+					// must agree with the reference; report below.
+					if prev == want[id] {
+						return nil
+					}
+				}
+				got[id] = r.User
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bad := 0
+	for id, w := range want {
+		if g, ok := got[id]; !ok || g != w {
+			if bad++; bad <= 5 {
+				t.Errorf("user %s: stored %+v\nwant %+v", id, g, w)
+			}
+		}
+	}
+	if len(got) != len(want) || bad > 0 {
+		t.Errorf("%d users stored, %d expected, %d differ", len(got), len(want), bad)
+	}
 }
 
 // checkOutputs compares the transitions topic with the reference: every
@@ -274,7 +324,7 @@ func header(m kafka.Message, key string) string {
 // that must not change the result.
 func TestEndToEnd(t *testing.T) {
 	f := newInputFixture(t, simulate.Config{Users: 400, Days: 120, Seed: 7, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}, 4)
-	want, wantPerUser, wantDLQ := reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
+	want, wantPerUser, wantDLQ, wantState := reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
 	if len(want) < 500 || wantDLQ != f.bad {
 		t.Fatalf("fixture too small or reference wrong: %d transitions, %d dead letters (simulator made %d)", len(want), wantDLQ, f.bad)
 	}
@@ -282,12 +332,58 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("one run", func(t *testing.T) {
 		cfg := f.config(t)
-		st := runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		store := openStore(t, vfs.NewMem())
+		st := runUntil(t, cfg, store, all)
 		if st.Rejected != int64(f.bad) {
 			t.Errorf("rejected %d records, want %d", st.Rejected, f.bad)
 		}
 		checkOutputs(t, cfg, want, wantPerUser)
 		checkDLQ(t, cfg, f.bad)
+		checkState(t, wantState, store)
+	})
+
+	t.Run("partitions move to an instance without state", func(t *testing.T) {
+		cfg := f.config(t)
+		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })
+		if seen(first) >= int64(f.records) {
+			t.Fatalf("the first instance processed everything (%d); the test needs a mid-stream stop", seen(first))
+		}
+		// A new instance, empty store, same group: it must restore every
+		// partition from the changelog and carry on where the first stopped.
+		fresh := openStore(t, vfs.NewMem())
+		second := runUntil(t, cfg, fresh, func(st Stats) bool { return seen(st)+seen(first) >= int64(f.records) })
+		if seen(second) >= int64(f.records) {
+			t.Errorf("the second instance applied all %d records again: it did not restore", seen(second))
+		}
+		checkOutputs(t, cfg, want, wantPerUser)
+		checkState(t, wantState, fresh)
+	})
+
+	t.Run("two instances share the group", func(t *testing.T) {
+		cfg := f.config(t)
+		a, b := openStore(t, vfs.NewMem()), openStore(t, vfs.NewMem())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pa, err := New(cfg, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errA := make(chan error, 1)
+		go func() { errA <- pa.Run(ctx) }()
+		// B joins once A is busy, so partitions move from A to B mid-stream.
+		for seen(pa.Stats()) < int64(f.records/4) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		stB := runUntil(t, cfg, b, func(st Stats) bool {
+			return st.Partitions > 0 && pa.Stats().Partitions > 0 && pa.Stats().Partitions+st.Partitions == int(f.partitions) &&
+				caughtUp(t, cfg, pa.Stats(), st)
+		})
+		cancel()
+		if err := <-errA; err != nil {
+			t.Fatalf("instance A: %v", err)
+		}
+		t.Logf("A applied %d, B applied %d", pa.Stats().Applied, stB.Applied)
+		checkOutputs(t, cfg, want, wantPerUser)
 	})
 
 	t.Run("batch of one record", func(t *testing.T) {
@@ -318,6 +414,35 @@ func TestEndToEnd(t *testing.T) {
 		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
 		checkOutputs(t, cfg, want, wantPerUser)
 	})
+}
+
+// caughtUp reports whether the group has committed offsets at the end of
+// every input partition: all records processed and their outputs delivered.
+func caughtUp(t *testing.T, cfg Config, _ ...Stats) bool {
+	t.Helper()
+	adm := kafkatest.Admin(t, cfg.Conn.Brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lags, err := adm.Lag(ctx, cfg.Group)
+	if err != nil {
+		return false
+	}
+	l, ok := lags[cfg.Group]
+	if !ok || l.Error() != nil {
+		return false
+	}
+	for _, topic := range cfg.Topics.Inputs {
+		ps, ok := l.Lag[topic]
+		if !ok || len(ps) != int(len(ps)) {
+			return false
+		}
+		for _, pl := range ps {
+			if pl.Err != nil || pl.Lag != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func checkDLQ(t *testing.T, cfg Config, want int) {
@@ -353,7 +478,8 @@ func TestCoPartitioningRefused(t *testing.T) {
 		Transitions: kafkatest.Name(t, "tr"),
 		DLQ:         kafkatest.Name(t, "dlq"),
 	}
-	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ)
+	topics.Changelog = kafkatest.Name(t, "changelog")
+	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog)
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[1])
 	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
 	if err != nil {

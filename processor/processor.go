@@ -25,6 +25,8 @@ type Processor struct {
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
 
+	afterCommit func() // test hook for every partition; nil in production
+
 	mu struct {
 		sync.Mutex
 		parts map[int32]*partitionStats // owned now
@@ -47,6 +49,17 @@ func New(cfg Config, store *state.Store) (*Processor, error) {
 // leaves the group and returns nil. It returns an error when it cannot start
 // (topics missing or not co-partitioned, brokers unreachable).
 func (p *Processor) Run(ctx context.Context) error {
+	err := p.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while starting (SIGTERM during the connection check, for
+		// one): a clean stop, not a failure.
+		p.cfg.Log.Info("stopped while starting", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (p *Processor) run(ctx context.Context) error {
 	cfg := &p.cfg
 	log := cfg.Log
 	adm, err := cfg.Conn.Admin()
@@ -65,6 +78,8 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	w := cfg.Conn.Writer()
 	defer w.Close()
+	clw := changelogWriter(cfg.Conn)
+	defer clw.Close()
 
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.Group,
@@ -105,7 +120,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		p.startGeneration(ctx, gen, adm, w, partitions)
+		p.startGeneration(ctx, gen, adm, writers{w, clw}, partitions)
 		p.ready.Store(true)
 	}
 	p.ready.Store(false)
@@ -123,7 +138,10 @@ func (p *Processor) Run(ctx context.Context) error {
 
 // startGeneration starts one goroutine per assigned partition number. The
 // balancer gives partition p of every input topic to the same member.
-func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w messageWriter, partitions int32) {
+// writers are the producers a partition sends with.
+type writers struct{ outputs, changelog messageWriter }
+
+func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w writers, partitions int32) {
 	log := p.cfg.Log.With(zap.Int32("generation", gen.ID))
 	ids := map[int]bool{}
 	for _, as := range gen.Assignments {
@@ -140,7 +158,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	if len(owned) == 0 {
 		return
 	}
-	ends, err := adm.ListEndOffsets(ctx, p.cfg.Topics.Inputs...)
+	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -149,33 +167,64 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	}
 	for _, id := range owned {
 		id := int32(id)
+		committed := map[string]int64{}
+		for topic, as := range gen.Assignments {
+			for _, a := range as {
+				if a.ID == int(id) && a.Offset >= 0 {
+					committed[topic] = a.Offset
+				}
+			}
+		}
 		gen.Start(func(gctx context.Context) {
 			plog := log.With(zap.Int32("partition", id))
-			if err := p.runPartition(gctx, gen, id, partitions, ends, w, plog); err != nil && gctx.Err() == nil {
+			if err := p.runPartition(gctx, gen, id, partitions, committed, ends, w, plog); err != nil && gctx.Err() == nil {
 				plog.Error("partition stopped; the group will rebalance and retry", zap.Error(err))
 			}
 		})
 	}
 }
 
-// runPartition owns partition id for one generation.
-func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, partitions int32, ends kadm.ListedOffsets, w messageWriter, log *zap.Logger) error {
+// runPartition owns partition id for one generation: it makes the local
+// state current (from the changelog when it is not), then consumes.
+func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, partitions int32, committed map[string]int64, ends kadm.ListedOffsets, w writers, log *zap.Logger) error {
 	cfg := p.cfg
 	cfg.Log = log
 	stats := &partitionStats{}
+	p.own(id, stats)
+	defer p.disown(id, stats)
+
+	clEnd, ok := ends.Lookup(cfg.Topics.Changelog, id)
+	if !ok || clEnd.Err != nil {
+		return fmt.Errorf("processor: the end offset of changelog %s/%d is unknown; retrying with the next generation", cfg.Topics.Changelog, id)
+	}
+	meta, haveLocal, err := p.store.Meta(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !localStateCurrent(meta, haveLocal, committed):
+		if err := p.restore(ctx, id, clEnd.Offset, stats, log); err != nil {
+			return err
+		}
+	case clEnd.Offset == 0:
+		if err := p.seedChangelog(ctx, id, w.changelog, log); err != nil {
+			return err
+		}
+	default:
+		log.Info("local state is current; no restore needed")
+	}
 	part, err := newPartition(id, &cfg, p.store, stats, partitions)
 	if err != nil {
 		return err
 	}
-	p.own(id, stats)
-	defer p.disown(id, stats)
+	part.afterCommit = p.afterCommit
 
 	// The sender lives until the partition has committed its last batch;
 	// sendCtx ends only when the shutdown deadline passes.
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
 	jobs := make(chan job, 16)
-	snd := &sender{partition: id, jobs: jobs, w: w, store: p.store, commit: gen, stats: stats, log: log}
+	snd := &sender{partition: id, jobs: jobs, w: w.outputs, changelog: w.changelog, store: p.store, commit: gen, stats: stats, log: log}
 	sendDone := make(chan error, 1)
 	go func() { sendDone <- snd.run(sendCtx) }()
 	send := func(j job) error {
@@ -285,6 +334,9 @@ func (p *Processor) Stats() Stats {
 	st.Partitions = len(p.mu.parts)
 	minStream := int64(math.MaxInt64)
 	for _, s := range p.mu.parts {
+		if s.restoring.Load() {
+			st.Restoring++
+		}
 		st.Applied += s.applied.Load()
 		st.Rejected += s.rejected.Load()
 		st.Duplicates += s.duplicates.Load()
@@ -319,6 +371,12 @@ func (p *Processor) User(id string) (state.Record, int32, bool, error) {
 		return state.Record{}, 0, false, errors.New("processor: not started yet")
 	}
 	part := PartitionOf(id, n)
+	p.mu.Lock()
+	s := p.mu.parts[part]
+	p.mu.Unlock()
+	if s != nil && s.restoring.Load() {
+		return state.Record{}, part, false, fmt.Errorf("partition %d is restoring from the changelog; try again shortly", part)
+	}
 	r, ok, err := p.store.User(part, id)
 	return r, part, ok, err
 }

@@ -11,12 +11,14 @@ import (
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
-// job is one committed batch whose outputs must reach Kafka before its input
-// offsets are committed to the consumer group.
+// job is one committed batch whose outputs must reach Kafka before its
+// state reaches the changelog, and both before its input offsets are
+// committed to the consumer group.
 type job struct {
-	from, to uint64 // outbox sequence numbers [from, to)
-	outs     []state.Output
-	offsets  map[string]int64 // next offset per input topic once this job is done
+	from, to  uint64 // outbox sequence numbers [from, to)
+	outs      []state.Output
+	changelog []kafka.Message  // the batch's user records and metadata, for the partition's changelog partition
+	offsets   map[string]int64 // next offset per input topic once this job is done
 }
 
 // messageWriter is the part of kafka.Writer the sender uses.
@@ -30,14 +32,17 @@ type offsetCommitter interface {
 }
 
 // sender delivers one partition's outbox in commit order: write the outputs
-// (acks=all), then delete them from the outbox, then commit the input
-// offsets to the group (design.md, Delivery ordering). Jobs waiting in the
-// queue are sent together, so a slow broker round trip is paid once for many
-// small batches.
+// (acks=all), then the changelog records, then delete the outputs from the
+// outbox and commit the input offsets to the group (design.md, Delivery
+// ordering). A new owner that restores from the changelog therefore never
+// holds state whose outputs were not delivered. Jobs waiting in the queue
+// are sent together, so a slow broker round trip is paid once for many small
+// batches.
 type sender struct {
 	partition int32
 	jobs      chan job
 	w         messageWriter
+	changelog messageWriter // writes each message to its Partition
 	store     *state.Store
 	commit    offsetCommitter
 	stats     *partitionStats
@@ -62,15 +67,19 @@ func (s *sender) run(ctx context.Context) error {
 					break
 				}
 				j.outs = append(j.outs, next.outs...)
+				j.changelog = append(j.changelog, next.changelog...)
 				j.to, j.offsets = next.to, next.offsets
 			default:
 				more = false
 			}
 		}
-		if err := s.write(ctx, j.outs); err != nil {
+		if err := s.write(ctx, s.w, outputMessages(j.outs)); err != nil {
 			return err
 		}
 		s.stats.sent.Add(int64(len(j.outs)))
+		if err := s.write(ctx, s.changelog, j.changelog); err != nil {
+			return err
+		}
 		if j.to > j.from {
 			if err := batch.DeleteOutputs(j.from, j.to); err != nil {
 				return err
@@ -83,13 +92,7 @@ func (s *sender) run(ctx context.Context) error {
 	}
 }
 
-// write sends msgs until Kafka acknowledges all of them. A failed or
-// cancelled write may still have delivered some: the whole set is sent again,
-// and consumers drop the duplicates by id (at-least-once, invariant 3).
-func (s *sender) write(ctx context.Context, outs []state.Output) error {
-	if len(outs) == 0 {
-		return nil
-	}
+func outputMessages(outs []state.Output) []kafka.Message {
 	msgs := make([]kafka.Message, len(outs))
 	for i, o := range outs {
 		m := kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value}
@@ -98,9 +101,19 @@ func (s *sender) write(ctx context.Context, outs []state.Output) error {
 		}
 		msgs[i] = m
 	}
+	return msgs
+}
+
+// write sends msgs until Kafka acknowledges all of them. A failed or
+// cancelled write may still have delivered some: the whole set is sent again,
+// and consumers drop the duplicates by id (at-least-once, invariant 3).
+func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.w.WriteMessages(ctx, msgs...)
+		err := w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			if attempt > 1 {
 				s.log.Info("outputs delivered after retries", zap.Int("attempts", attempt))

@@ -14,6 +14,7 @@ import (
 type partitionStats struct {
 	applied, rejected, duplicates, skipped atomic.Int64
 	transitions, sent, sendErrors          atomic.Int64
+	restoring                              atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -54,6 +55,7 @@ type RecentTransition struct {
 // Stats is a snapshot of the processor's progress.
 type Stats struct {
 	Partitions  int   // partitions owned now
+	Restoring   int   // of which restoring from the changelog
 	Applied     int64 // events applied to state
 	Rejected    int64 // records sent to the dead-letter topic
 	Duplicates  int64 // events dropped as re-sends of an applied event id

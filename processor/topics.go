@@ -23,8 +23,9 @@ type TopicSpec struct {
 	Replication int16 // default 1 for a single broker; use 3 in production
 }
 
-// CreateTopics creates the input and output topics that do not exist yet.
-// Existing topics are left as they are (CheckTopics says whether they fit).
+// CreateTopics creates the input, output and changelog topics that do not
+// exist yet; the changelog is compacted. Existing topics are left as they
+// are (CheckTopics says whether they fit).
 func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, err error) {
 	t = t.withDefaults()
 	if spec.Partitions == 0 {
@@ -37,6 +38,15 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, all...)
 	if err != nil {
 		return nil, fmt.Errorf("processor: create topics: %w", err)
+	}
+	if t.Changelog != "" {
+		compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+		cl, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, compact, t.Changelog)
+		if err != nil {
+			return nil, fmt.Errorf("processor: create topics: %w", err)
+		}
+		resp[t.Changelog] = cl[t.Changelog]
+		all = append(all, t.Changelog)
 	}
 	var errs []error
 	for _, name := range all {
@@ -61,6 +71,9 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions int32, err error) {
 	t = t.withDefaults()
 	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
+	if t.Changelog != "" {
+		all = append(all, t.Changelog)
+	}
 	details, err := adm.ListTopics(ctx, all...)
 	if err != nil {
 		return 0, fmt.Errorf("processor: list topics: %w", err)
@@ -90,6 +103,11 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	}
 	if !same {
 		return 0, fmt.Errorf("%w: %s partitions; every input topic needs the same partition count and key partitioner, so that one user's events of every kind land in the same partition number", ErrNotCoPartitioned, strings.Join(counts, ", "))
+	}
+	if t.Changelog != "" {
+		if n := int32(len(details[t.Changelog].Partitions)); n != partitions {
+			return 0, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
+		}
 	}
 	return partitions, nil
 }

@@ -20,7 +20,8 @@ func appendUser(dst []byte, r Record) []byte {
 	u := &r.User
 	dst = append(dst, userRecordV1, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
-		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake} {
+		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake,
+		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3]} {
 		dst = binary.AppendVarint(dst, v)
 	}
 	for _, h := range u.Recent {
@@ -41,7 +42,8 @@ func decodeUser(b []byte) (Record, error) {
 	u := &r.User
 	u.Stage = rules.Stage(b[1])
 	for _, p := range [...]*int64{&u.Since, &u.FirstSeen, &u.LastActivity, &u.LastPurchase,
-		&u.Purchases, (*int64)(&u.Spend), &u.Logins, &u.Contents, &u.Returns, &r.Wake} {
+		&u.Purchases, (*int64)(&u.Spend), &u.Logins, &u.Contents, &u.Returns, &r.Wake,
+		&r.Offsets[0], &r.Offsets[1], &r.Offsets[2], &r.Offsets[3]} {
 		*p = d.varint()
 	}
 	for i := range u.Recent {

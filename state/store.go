@@ -125,11 +125,33 @@ type Meta struct {
 	Offsets    map[string]int64 // next input offset to read, per input topic
 }
 
+// MaxInputs is the most input topics a processor reads.
+const MaxInputs = 4
+
 // Record is a user's stored state.
 type Record struct {
 	User rules.User
 	Wake int64 // the timer index entry that exists for this user; 0 for none
+	// Offsets holds, per input topic (by its index in the configuration),
+	// the offset after the last record applied to this user. Partition
+	// metadata says the same for the whole partition; keeping it per user
+	// too makes each user record self-describing, so a restore from a
+	// changelog whose last batch arrived only in part cannot apply a record
+	// to a user twice (invariant 2).
+	Offsets [MaxInputs]int64
 }
+
+// EncodeRecord returns the stored form of r (for the changelog).
+func EncodeRecord(r Record) []byte { return appendUser(nil, r) }
+
+// EncodeMeta returns the stored form of m (for the changelog).
+func EncodeMeta(m Meta) []byte { return appendMeta(nil, m) }
+
+// DecodeRecord parses the stored form of a user record.
+func DecodeRecord(b []byte) (Record, error) { return decodeUser(b) }
+
+// DecodeMeta parses the stored form of partition metadata.
+func DecodeMeta(b []byte) (Meta, error) { return decodeMeta(b) }
 
 // Header is a Kafka record header.
 type Header struct {
@@ -294,6 +316,12 @@ func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
 		return b.b.Set(timerKey(b.key[:0], b.p, r.Wake, id), nil, nil)
 	}
 	return nil
+}
+
+// Clear deletes everything stored for the batch's partition (before a
+// restore replaces it).
+func (b *Batch) Clear() error {
+	return b.b.DeleteRange(partitionKey(nil, b.p, 0), partitionKey(nil, b.p+1, 0), nil)
 }
 
 // DeleteTimer removes a timer index entry that no longer matches its user.

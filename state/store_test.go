@@ -27,7 +27,7 @@ func sampleRecord(i int64) Record {
 	u := rules.User{Stage: rules.Mature, Since: 1000 + i, FirstSeen: 10, LastActivity: 2000 + i,
 		LastPurchase: 1500, Purchases: 3 + i, Spend: 59_970_000, Logins: 7, Contents: 2, Returns: 1, RecentNext: 3}
 	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
-	return Record{User: u, Wake: 5000 + i}
+	return Record{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40}}
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -130,6 +130,25 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	}
 	if ps, err := s.Partitions(); err != nil || !reflect.DeepEqual(ps, []int32{3}) {
 		t.Fatalf("Partitions = %v, %v", ps, err)
+	}
+
+	// Clear removes the partition and nothing else.
+	other := s.NewBatch(4)
+	must(t, other.PutUser("u-9", r, 0))
+	must(t, other.Commit())
+	must(t, b.Clear())
+	must(t, b.Commit())
+	if _, ok, _ := s.User(3, "u-1"); ok {
+		t.Error("user survived Clear")
+	}
+	if due, _ := s.DueTimers(3, 1<<62, 10); len(due) != 0 {
+		t.Errorf("timers survived Clear: %v", due)
+	}
+	if _, ok, _ := s.Meta(3); ok {
+		t.Error("metadata survived Clear")
+	}
+	if _, ok, _ := s.User(4, "u-9"); !ok {
+		t.Error("Clear of partition 3 removed a user of partition 4")
 	}
 }
 

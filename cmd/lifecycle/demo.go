@@ -71,7 +71,9 @@ Ends after --duration, or with Ctrl-C.`)
 	}
 	defer broker.Close()
 	conn := processor.Conn{Brokers: broker.ListenAddrs()}
+	const group = "lifecycle-demo"
 	topics := processor.DefaultTopics()
+	topics.Changelog = processor.ChangelogTopic(group)
 	if err := createTopics(ctx, conn, topics, processor.TopicSpec{Partitions: int32(*partitions)}, log); err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ Ends after --duration, or with Ctrl-C.`)
 		return err
 	}
 	defer store.Close()
-	proc, err := processor.New(processor.Config{Conn: conn, Group: "lifecycle-demo", Topics: topics, Log: log}, store)
+	proc, err := processor.New(processor.Config{Conn: conn, Group: group, Topics: topics, Log: log}, store)
 	if err != nil {
 		return err
 	}

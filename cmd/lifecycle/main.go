@@ -52,6 +52,7 @@ func commands() []command {
 		{"simulate", "generate a realistic user population, to Kafka or NDJSON", runSimulate},
 		{"topics", "create or check the input and output topics", runTopics},
 		{"inspect", "print stored user state as JSON lines (read-only)", runInspect},
+		{"fit", "fit BG/NBD and Gamma-Gamma models to purchase histories", runFit},
 		{"version", "print the version", runVersion},
 	}
 }

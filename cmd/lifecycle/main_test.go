@@ -103,7 +103,8 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 
-	out, _, err := cli(t, ctx, args("topics", "create", "--partitions", "3")...)
+	group := kafkatest.Name(t, "g")
+	out, _, err := cli(t, ctx, args("topics", "create", "--partitions", "3", "--group", group)...)
 	if err != nil || !strings.Contains(out, "co-partitioned with 3 partitions") {
 		t.Fatalf("topics create: %v\n%s", err, out)
 	}
@@ -117,7 +118,7 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	done := make(chan error, 1)
 	var runErr bytes.Buffer
 	go func() {
-		done <- run(runCtx, args("run", "--group", kafkatest.Name(t, "g"), "--state-dir", dir, "--http", "off"), &bytes.Buffer{}, &runErr)
+		done <- run(runCtx, args("run", "--group", group, "--state-dir", dir, "--http", "off"), &bytes.Buffer{}, &runErr)
 	}()
 	trTopic := topics[3]
 	// Wait until the transitions topic stops growing.

@@ -76,7 +76,7 @@ func (c connFlags) conn() (processor.Conn, error) {
 }
 
 // topicFlags name the topics.
-type topicFlags struct{ inputs, transitions, dlq *string }
+type topicFlags struct{ inputs, transitions, dlq, changelog *string }
 
 func (fs *flagSet) topicFlags() topicFlags {
 	d := processor.DefaultTopics()
@@ -84,11 +84,17 @@ func (fs *flagSet) topicFlags() topicFlags {
 		inputs:      fs.String("input-topics", strings.Join(d.Inputs, ","), "co-partitioned input topics, comma-separated, keyed by user_id"),
 		transitions: fs.String("transitions-topic", d.Transitions, "output topic for lifecycle transitions"),
 		dlq:         fs.String("dlq-topic", d.DLQ, "output topic for rejected input records (dead letters)"),
+		changelog:   fs.String("changelog-topic", "", "compacted topic holding every partition's state, for restores when partitions move (default <group>.changelog)"),
 	}
 }
 
-func (t topicFlags) topics() processor.Topics {
-	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq}
+// topics returns the topic names; the changelog belongs to the group.
+func (t topicFlags) topics(group string) processor.Topics {
+	cl := *t.changelog
+	if cl == "" && group != "" {
+		cl = processor.ChangelogTopic(group)
+	}
+	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq, Changelog: cl}
 }
 
 // specFlags say how topics are created.
@@ -176,7 +182,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	cfg := processor.Config{
 		Conn:            conn,
 		Group:           *group,
-		Topics:          tf.topics(),
+		Topics:          tf.topics(*group),
 		Rules:           rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		BatchRecords:    *batch,
 		MaxUsersCached:  *cached,

@@ -42,7 +42,7 @@ dropout time, the ground truth for evaluating churn warnings.`)
 	if err != nil {
 		return fmt.Errorf("%w: --start %q: use RFC 3339, like 2026-01-01T00:00:00Z", errUsage, *start)
 	}
-	topics := tf.topics()
+	topics := tf.topics("") // the changelog is the processor's to create
 	if len(topics.Inputs) != 3 {
 		return fmt.Errorf("%w: --input-topics needs three topics: login, purchase, content", errUsage)
 	}

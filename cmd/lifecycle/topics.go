@@ -24,6 +24,7 @@ func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) err
 check: verifies that every topic exists and that the input topics have the
 same partition count; exits 1 naming the topics and counts when not.`)
 	cf := fs.connFlags()
+	group := fs.String("group", "lifecycle", "consumer group of the processors; its changelog topic is <group>.changelog")
 	tf := fs.topicFlags()
 	var sf specFlags
 	if verb == "create" {
@@ -41,7 +42,7 @@ same partition count; exits 1 naming the topics and counts when not.`)
 		return err
 	}
 	defer adm.Close()
-	topics := tf.topics()
+	topics := tf.topics(*group)
 	if verb == "create" {
 		spec, err := sf.spec()
 		if err != nil {
@@ -61,7 +62,7 @@ same partition count; exits 1 naming the topics and counts when not.`)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ok: inputs %s are co-partitioned with %d partitions; outputs %s exist\n",
-		strings.Join(topics.Inputs, ", "), n, strings.Join(topics.Outputs(), ", "))
+	fmt.Fprintf(stdout, "ok: inputs %s and changelog %s are co-partitioned with %d partitions; outputs %s exist\n",
+		strings.Join(topics.Inputs, ", "), topics.Changelog, n, strings.Join(topics.Outputs(), ", "))
 	return nil
 }

@@ -1,0 +1,183 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+// Changelog record keys: a kind byte, then the user id for user records.
+// Values are the store's own encodings (versioned), so a restore writes
+// what the owner wrote.
+const (
+	changelogUser = 'u'
+	changelogMeta = 'm'
+)
+
+// changelogWriter writes each message to the partition it names: partition
+// p of the changelog holds the state of input partition p, whatever the key
+// would hash to.
+func changelogWriter(c Conn) *kafka.Writer {
+	w := c.Writer()
+	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+	return w
+}
+
+// localStateCurrent decides whether partition id's local state can be used
+// as it is: it must exist and have applied at least what the group has
+// committed. Offsets are committed only after the changelog has the state
+// that produced them, so local state at or past them is as new as the
+// changelog's or newer; state older than them belongs to an earlier owner's
+// era and is replaced from the changelog.
+func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64) bool {
+	if !ok {
+		return false
+	}
+	for topic, c := range committed {
+		if meta.Offsets[topic] < c {
+			return false
+		}
+	}
+	return true
+}
+
+// restore replaces partition id's local state with the changelog's: every
+// user record (with its timer index entry) and the metadata. It reads the
+// changelog partition from its start to end, the end offset at assignment.
+func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *partitionStats, log *zap.Logger) error {
+	stats.restoring.Store(true)
+	defer stats.restoring.Store(false)
+	log.Info("restoring partition from the changelog", zap.String("changelog", p.cfg.Topics.Changelog), zap.Int64("records", end))
+	start := time.Now()
+
+	b := p.store.NewBatch(id)
+	defer b.Close()
+	if err := b.Clear(); err != nil {
+		return err
+	}
+	var meta state.Meta
+	haveMeta := false
+	wakes := map[string]int64{} // timer entry written per user, so a newer version moves it
+	if end > 0 {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 10_000,
+		})
+		defer r.Close()
+		if err := r.SetOffset(kafka.FirstOffset); err != nil {
+			return err
+		}
+		progress, n := time.Now(), 0
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return fmt.Errorf("processor: restoring partition %d: %w", id, err)
+			}
+			n++
+			switch {
+			case len(m.Key) > 1 && m.Key[0] == changelogUser:
+				uid := string(m.Key[1:])
+				rec, err := state.DecodeRecord(m.Value)
+				if err != nil {
+					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+				}
+				if err := b.PutUser(uid, rec, wakes[uid]); err != nil {
+					return err
+				}
+				wakes[uid] = rec.Wake
+			case len(m.Key) == 1 && m.Key[0] == changelogMeta:
+				if meta, err = state.DecodeMeta(m.Value); err != nil {
+					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+				}
+				haveMeta = true
+			}
+			if n%10_000 == 0 {
+				if err := b.Commit(); err != nil {
+					return err
+				}
+			}
+			if time.Since(progress) > 2*time.Second {
+				progress = time.Now()
+				log.Info("restoring", zap.Int("records", n), zap.Int64("remaining", end-m.Offset-1),
+					zap.Float64("records_per_second", float64(n)/time.Since(start).Seconds()))
+			}
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	// Users per stage are recounted: the users may be ahead of the
+	// metadata when the last batch reached the changelog only in part.
+	meta.Stages = [len(meta.Stages)]int64{}
+	users := 0
+	if err := p.store.Users(id, func(_ string, r state.Record) error {
+		meta.Stages[r.User.Stage]++
+		users++
+		return nil
+	}); err != nil {
+		return err
+	}
+	if haveMeta || users > 0 {
+		if meta.Offsets == nil {
+			meta.Offsets = map[string]int64{}
+		}
+		if err := b.PutMeta(meta); err != nil {
+			return err
+		}
+		if err := b.Commit(); err != nil {
+			return err
+		}
+	}
+	if err := p.store.Sync(); err != nil {
+		return err
+	}
+	log.Info("partition restored", zap.Int("users", users), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// seedChangelog writes every user record and the metadata of partition id
+// to an empty changelog partition: after the changelog topic was created
+// anew, or for state from before it existed. Afterwards the changelog holds
+// every user, as a restore needs.
+func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter, log *zap.Logger) error {
+	meta, ok, err := p.store.Meta(id)
+	if err != nil || !ok {
+		return err
+	}
+	var batch []kafka.Message
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := w.WriteMessages(ctx, batch...)
+		batch = batch[:0]
+		return err
+	}
+	n := 0
+	err = p.store.Users(id, func(uid string, r state.Record) error {
+		n++
+		batch = append(batch, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id),
+			Key: append([]byte{changelogUser}, uid...), Value: state.EncodeRecord(r)})
+		if len(batch) == 5000 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	batch = append(batch, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id), Key: []byte{changelogMeta}, Value: state.EncodeMeta(meta)})
+	if err := flush(); err != nil {
+		return fmt.Errorf("processor: seeding the changelog of partition %d: %w", id, err)
+	}
+	log.Info("changelog seeded from local state", zap.Int("users", n))
+	return nil
+}
