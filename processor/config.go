@@ -88,6 +88,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long a stopping partition may take to flush
 	// state and send its outbox. Default 15s.
 	ShutdownTimeout time.Duration
+	// SessionTimeout is how long the group coordinator waits for a silent
+	// member before giving its partitions to others. Default 30s.
+	SessionTimeout time.Duration
 
 	// Log receives structured logs. Default: none.
 	Log *zap.Logger
@@ -116,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 30 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -159,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUsersCached < 1 {
 		return fmt.Errorf("processor: max users cached %d must be 1 or more", c.MaxUsersCached)
+	}
+	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 30*time.Minute {
+		return fmt.Errorf("processor: session timeout %v: use 6s to 30m (the broker's group.min/max.session.timeout.ms also apply)", c.SessionTimeout)
 	}
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("processor: allowed lateness %v must not be negative", c.AllowedLateness)

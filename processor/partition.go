@@ -266,6 +266,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 			if err != nil {
 				return err
 			}
+			crashPoint(crashCommitted)
 			if err := send(j); err != nil {
 				return err
 			}
@@ -323,6 +324,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 // work and the next start resumes exactly after it.
 func (p *partition) shutdown(send func(job) error) error {
 	defer p.batch.Close()
+	crashPoint(crashRevoking)
 	if !p.dirtyBatch() {
 		return nil
 	}

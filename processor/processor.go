@@ -88,8 +88,8 @@ func (p *Processor) run(ctx context.Context) error {
 		Topics:                cfg.Topics.Inputs,
 		GroupBalancers:        []kafka.GroupBalancer{copartitionBalancer{}},
 		StartOffset:           kafka.FirstOffset,
-		HeartbeatInterval:     3 * time.Second,
-		SessionTimeout:        30 * time.Second,
+		HeartbeatInterval:     cfg.SessionTimeout / 10,
+		SessionTimeout:        cfg.SessionTimeout,
 		RebalanceTimeout:      30 * time.Second,
 		JoinGroupBackoff:      time.Second,
 		WatchPartitionChanges: true,
@@ -224,7 +224,13 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
 	jobs := make(chan job, 16)
-	snd := &sender{partition: id, jobs: jobs, w: w.outputs, changelog: w.changelog, store: p.store, commit: gen, stats: stats, log: log}
+	snd := &sender{partition: id, jobs: jobs, w: w.outputs, changelog: w.changelog, store: p.store, commit: gen,
+		stats: stats, log: log, session: cfg.SessionTimeout, lastContact: time.Now(), committed: map[string]int64{}}
+	for _, topic := range cfg.Topics.Inputs {
+		// What the group had at assignment: safe to commit again when only
+		// checking that this member is still in the group.
+		snd.committed[topic] = max(committed[topic], 0)
+	}
 	sendDone := make(chan error, 1)
 	go func() { sendDone <- snd.run(sendCtx) }()
 	send := func(j job) error {

@@ -47,7 +47,20 @@ type sender struct {
 	commit    offsetCommitter
 	stats     *partitionStats
 	log       *zap.Logger
+
+	// A member that was paused (SIGSTOP, a long GC, a frozen VM) for longer
+	// than the session timeout has lost its partitions without knowing it.
+	// Before writing after such a gap, the sender checks that the group
+	// still counts it as a member; a zombie writes nothing more, so it
+	// cannot put stale state into the changelog after the new owner's.
+	session     time.Duration
+	lastContact time.Time        // last time the coordinator accepted us
+	committed   map[string]int64 // the offsets last committed, re-sent to check membership
 }
+
+// errNotMember is returned when the group no longer counts this instance as
+// the partition's owner.
+var errNotMember = errors.New("processor: no longer a member of the group's current generation; the partition belongs to another instance now")
 
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
 // it could not send stay in the outbox and are sent on the next start.
@@ -73,13 +86,20 @@ func (s *sender) run(ctx context.Context) error {
 				more = false
 			}
 		}
+		if err := s.checkMember(); err != nil {
+			return err
+		}
 		if err := s.write(ctx, s.w, outputMessages(j.outs)); err != nil {
 			return err
 		}
 		s.stats.sent.Add(int64(len(j.outs)))
+		if len(j.outs) > 0 {
+			crashPoint(crashSent)
+		}
 		if err := s.write(ctx, s.changelog, j.changelog); err != nil {
 			return err
 		}
+		crashPoint(crashChangelogged)
 		if j.to > j.from {
 			if err := batch.DeleteOutputs(j.from, j.to); err != nil {
 				return err
@@ -134,6 +154,26 @@ func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Messag
 	}
 }
 
+// checkMember returns errNotMember when the sender has been out of touch
+// with the coordinator for more than half a session and the coordinator,
+// asked again, no longer accepts this member.
+func (s *sender) checkMember() error {
+	if s.commit == nil || time.Since(s.lastContact) < s.session/2 {
+		return nil
+	}
+	err := s.commitRequest(s.committed)
+	if isFenced(err) {
+		s.log.Warn("stopped writing: this instance was out of touch for longer than its session", zap.Duration("out_of_touch", time.Since(s.lastContact)))
+		return errNotMember
+	}
+	return nil
+}
+
+// isFenced reports whether err says the member or its generation is gone.
+func isFenced(err error) bool {
+	return errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.FencedInstanceID)
+}
+
 // commitOffsets records progress in the consumer group, for lag monitoring
 // and for a new owner without local state. It is best effort: the offsets
 // that count are the ones stored with the state in Pebble.
@@ -141,11 +181,20 @@ func (s *sender) commitOffsets(offsets map[string]int64) {
 	if s.commit == nil || len(offsets) == 0 {
 		return
 	}
+	if err := s.commitRequest(offsets); err != nil && !errors.Is(err, kafka.ErrGenerationEnded) {
+		s.log.Warn("committing group offsets failed", zap.Error(err))
+	}
+}
+
+func (s *sender) commitRequest(offsets map[string]int64) error {
 	req := make(map[string]map[int]int64, len(offsets))
 	for t, o := range offsets {
 		req[t] = map[int]int64{int(s.partition): o}
 	}
-	if err := s.commit.CommitOffsets(req); err != nil && !errors.Is(err, kafka.ErrGenerationEnded) {
-		s.log.Warn("committing group offsets failed", zap.Error(err))
+	err := s.commit.CommitOffsets(req)
+	if err == nil {
+		s.lastContact = time.Now()
+		s.committed = offsets
 	}
+	return err
 }

@@ -149,6 +149,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
+	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it")
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
@@ -189,6 +190,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		IdleAdvance:     *idle,
 		AllowedLateness: *lateness,
 		ShutdownTimeout: *shutdown,
+		SessionTimeout:  *session,
 		Log:             log,
 	}
 	cfg.Decoder.Currency = *currency

@@ -1,0 +1,62 @@
+package processor
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// Crash points let fault tests kill the process (SIGKILL, as kill -9 does)
+// at the moments the delivery order must survive. They are chosen with the
+// environment variable LIFECYCLE_CRASH_AT=<point>:<n>, which kills the
+// process at the n-th time any partition passes <point>. Unset, each costs
+// one atomic load.
+const (
+	crashCommitted    = "committed"    // state committed to Pebble, outputs not yet produced
+	crashSent         = "sent"         // outputs acknowledged, changelog not yet written
+	crashChangelogged = "changelogged" // changelog acknowledged, group offsets not yet committed
+	crashRevoking     = "revoking"     // partition stopping (revocation or shutdown), before its last commit
+)
+
+// EnvCrashAt names the environment variable that arms a crash point.
+const EnvCrashAt = "LIFECYCLE_CRASH_AT"
+
+var crash struct {
+	point string
+	left  atomic.Int64
+}
+
+func init() {
+	v := os.Getenv(EnvCrashAt)
+	if v == "" {
+		return
+	}
+	point, n, _ := strings.Cut(v, ":")
+	count, err := strconv.Atoi(n)
+	switch point {
+	case crashCommitted, crashSent, crashChangelogged, crashRevoking:
+	default:
+		err = fmt.Errorf("unknown point %q", point)
+	}
+	if err != nil || count < 1 {
+		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking>:<n ≥ 1>\n", EnvCrashAt, v)
+		os.Exit(2)
+	}
+	crash.point = point
+	crash.left.Store(int64(count))
+}
+
+// crashPoint kills the process if point is armed and this is its n-th pass.
+func crashPoint(point string) {
+	if crash.point != point {
+		return
+	}
+	if crash.left.Add(-1) == 0 {
+		fmt.Fprintf(os.Stderr, "lifecycle: crash point %q reached: SIGKILL\n", point)
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
