@@ -28,8 +28,8 @@ type inputFixture struct {
 	brokers    []string
 	inputs     []string
 	partitions int32
-	records int // records produced
-	bad     int // of which invalid
+	records    int // records produced
+	bad        int // of which invalid
 }
 
 func newInputFixture(t *testing.T, sim simulate.Config, partitions int32) *inputFixture {
