@@ -66,6 +66,7 @@ func dlqOutput(topic string, it *item, inputTopic string) state.Output {
 			{Key: schemas.HeaderDLQTopic, Value: []byte(inputTopic)},
 			{Key: schemas.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(it.msg.Partition), 10)},
 			{Key: schemas.HeaderDLQOffset, Value: strconv.AppendInt(nil, it.msg.Offset, 10)},
+			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, it.msg.Time.UnixMilli(), 10)},
 		},
 	}
 }

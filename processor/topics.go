@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,7 +63,43 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		}
 	}
 	sort.Strings(created)
+	if len(errs) == 0 && len(created) > 0 {
+		errs = append(errs, waitForTopics(ctx, adm, created))
+	}
 	return created, errors.Join(errs...)
+}
+
+// waitForTopics waits until every topic is listed with a leader for each
+// partition: a broker answers CreateTopics before its metadata shows them,
+// and producing or checking at once would find them missing.
+func waitForTopics(ctx context.Context, adm *kadm.Client, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if details, err := adm.ListTopics(ctx, topics...); err == nil && topicsReady(details, topics) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processor: topics %s created but not ready after 30s: %w", strings.Join(topics, ", "), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func topicsReady(details kadm.TopicDetails, topics []string) bool {
+	for _, name := range topics {
+		d, ok := details[name]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // CheckTopics verifies that every topic exists and that the inputs are

@@ -28,4 +28,7 @@ const (
 	HeaderDLQPartition = "lifecycle.dlq.partition"
 	// HeaderDLQOffset is its offset, as a decimal string.
 	HeaderDLQOffset = "lifecycle.dlq.offset"
+	// HeaderDLQTimestamp is its timestamp, epoch milliseconds as a decimal
+	// string (the dead letter's own timestamp is when it was written).
+	HeaderDLQTimestamp = "lifecycle.dlq.timestamp"
 )

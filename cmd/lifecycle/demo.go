@@ -63,7 +63,7 @@ Ends after --duration, or with Ctrl-C.`)
 		return err
 	}
 	defer logFile.Close()
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logFile), zap.InfoLevel))
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(logFile), zap.InfoLevel))
 
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

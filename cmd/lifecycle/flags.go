@@ -148,5 +148,5 @@ func (l logFlags) logger(w io.Writer) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("%w: --log-format %q: use json or console", errUsage, *l.format)
 	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level)), nil
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)), nil
 }

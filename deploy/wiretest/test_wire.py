@@ -702,14 +702,10 @@ def test_dead_letters(run: Run):
         assert r.partition == partition_of(inp.key, PARTITIONS), f"{inp.name}: dead letter on partition {r.partition}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known product gap: dead letters are written with the wall-clock time, not the original record's "
-    "timestamp as schemas/dlq.md promises (state.Output has no timestamp, so the sender cannot keep it). "
-    "strict: when it is fixed this XPASSes and fails the run, so remove this marker then."))
 def test_dead_letter_keeps_record_timestamp(run: Run):
-    """dlq.md: a dead letter's timestamp is the original record's timestamp."""
+    """dlq.md: a dead letter carries the original record's timestamp in lifecycle.dlq.timestamp."""
     by_value = {r.value: r for r in run.dlq}
     for inp in (i for i in run.pop.inputs if i.dlq_code):
         r = by_value[inp.value]
-        assert r.timestamp_ms == inp.timestamp_ms, (
-            f"{inp.name}: dead letter timestamp {fmt_at(r.timestamp_ms)}, original {fmt_at(inp.timestamp_ms)}")
+        got = r.header("lifecycle.dlq.timestamp")
+        assert got == str(inp.timestamp_ms), f"{inp.name}: lifecycle.dlq.timestamp {got!r}, original {inp.timestamp_ms}"

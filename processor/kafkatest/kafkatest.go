@@ -86,6 +86,9 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 		ready := err == nil && len(d) == len(topics)
 		for _, td := range d {
 			ready = ready && td.Err == nil && len(td.Partitions) == int(partitions)
+			for _, p := range td.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
 		}
 		if ready {
 			break
