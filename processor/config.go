@@ -69,6 +69,8 @@ type Config struct {
 	Rules rules.Config
 	// Decoder holds the input contract's settings (currency, size limit).
 	Decoder schemas.DecoderConfig
+	// Prediction configures the scores computed with a model (SetModel).
+	Prediction Prediction
 
 	// BatchRecords is the most input records applied before state is
 	// committed and outputs are sent. Default 5000. A batch is also committed
@@ -102,6 +104,7 @@ func (c Config) withDefaults() Config {
 		c.Topics.Changelog = ChangelogTopic(c.Group)
 	}
 	c.Rules = c.Rules.WithDefaults()
+	c.Prediction = c.Prediction.withDefaults()
 	if c.Decoder.Currency == "" {
 		c.Decoder.Currency = "USD"
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -93,6 +95,12 @@ func runUntil(t *testing.T, cfg Config, store *state.Store, done func(Stats) boo
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runProcessor(t, p, done)
+}
+
+// runProcessor is runUntil for a processor the test has set up itself.
+func runProcessor(t *testing.T, p *Processor, done func(Stats) bool) Stats {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p.afterCommit = func() {
@@ -134,6 +142,12 @@ func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
 // to the final stream time.
 func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
 	t.Helper()
+	return referenceWithModel(t, cfg, brokers, nil)
+}
+
+// referenceWithModel is reference for a processor that scores with model.
+func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
+	t.Helper()
 	cfg = cfg.withDefaults()
 	dec := schemas.NewDecoder(cfg.Decoder)
 	type rec struct {
@@ -154,7 +168,7 @@ func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]by
 	byID, perUser, final = map[string][]byte{}, map[string][]string{}, map[string]rules.User{}
 	emit := func(user string, trs []rules.Transition) {
 		for _, tr := range trs {
-			o, err := transitionOutput(cfg.Topics.Transitions, user, tr)
+			o, err := transitionOutput(cfg.Topics.Transitions, user, tr, predictAt(model, cfg.Prediction, tr.Buys, tr.At))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -342,6 +356,28 @@ func TestEndToEnd(t *testing.T) {
 		checkState(t, wantState, store)
 	})
 
+	t.Run("with a prediction model", func(t *testing.T) {
+		cfg := f.config(t)
+		model := testModel(t)
+		wantM, wantPerUserM, _, _ := referenceWithModel(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers, model)
+		p, err := New(cfg, openStore(t, vfs.NewMem()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.SetModel(model)
+		runProcessor(t, p, all)
+		checkOutputs(t, cfg, wantM, wantPerUserM)
+		withPrediction := 0
+		for _, v := range wantM {
+			if bytes.Contains(v, []byte(`"prediction":{"model":"`+model.ID)) {
+				withPrediction++
+			}
+		}
+		if withPrediction < len(wantM)/5 {
+			t.Errorf("only %d of %d transitions carry a prediction", withPrediction, len(wantM))
+		}
+	})
+
 	t.Run("partitions move to an instance without state", func(t *testing.T) {
 		cfg := f.config(t)
 		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })
@@ -496,4 +532,21 @@ func TestCoPartitioningRefused(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
+}
+
+// testModel is a model with the published CDNOW parameters (weekly periods).
+func testModel(t *testing.T) *Model {
+	t.Helper()
+	m := &predict.Model{Format: predict.FormatVersion, Period: predict.Week,
+		BGNBD:      predict.BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+		GammaGamma: predict.GammaGamma{P: 6.25, Q: 3.74, Gamma: 15.44}}
+	path := filepath.Join(t.TempDir(), "model.json")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	lm, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lm
 }

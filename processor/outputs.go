@@ -13,7 +13,7 @@ import (
 // transitionOutput builds the lifecycle.transitions record of tr. Its id is
 // a hash of what makes the transition unique, so a re-derived transition
 // (after a crash or a replay) carries the same id as the first one.
-func transitionOutput(topic, userID string, tr rules.Transition) (state.Output, error) {
+func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction) (state.Output, error) {
 	id := schemas.OutputID(userID, schemas.KindTransition, tr.To.String(), tr.At, tr.Trigger)
 	t := schemas.Transition{
 		ID:             id,
@@ -28,6 +28,7 @@ func transitionOutput(topic, userID string, tr rules.Transition) (state.Output, 
 			Frequency: tr.Purchases,
 			Monetary:  tr.Spend.String(),
 		},
+		Prediction: pred,
 	}
 	if tr.Purchases > 0 {
 		days := float64(tr.At-tr.LastPurchase) / float64(rules.Day)

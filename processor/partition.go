@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -38,6 +39,8 @@ type partition struct {
 	records int            // input records in the open batch
 	batch   *state.Batch
 	trs     []rules.Transition // scratch
+
+	model *atomic.Pointer[Model] // the processor's current model, if any
 
 	afterCommit func() // test hook, called after each commit; nil in production
 }
@@ -114,8 +117,9 @@ func (p *partition) changed(e *entry, trs []rules.Transition) error {
 		e.dirty = true
 		p.dirty = append(p.dirty, e)
 	}
+	model := p.model.Load()
 	for _, tr := range trs {
-		o, err := transitionOutput(p.cfg.Topics.Transitions, e.id, tr)
+		o, err := transitionOutput(p.cfg.Topics.Transitions, e.id, tr, predictAt(model, p.cfg.Prediction, tr.Buys, tr.At))
 		if err != nil {
 			return err
 		}

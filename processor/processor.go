@@ -24,6 +24,7 @@ type Processor struct {
 	store      *state.Store
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
+	model      atomic.Pointer[Model]
 
 	afterCommit func() // test hook for every partition; nil in production
 
@@ -218,6 +219,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 		return err
 	}
 	part.afterCommit = p.afterCommit
+	part.model = &p.model
 
 	// The sender lives until the partition has committed its last batch;
 	// sendCtx ends only when the shutdown deadline passes.
@@ -395,4 +397,23 @@ func PartitionOf(userID string, partitions int32) int32 {
 		ps[i] = i
 	}
 	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(userID)}, ps...))
+}
+
+// Predict scores a stored user at its partition's current stream time; nil
+// without a model or a purchase.
+func (p *Processor) Predict(r state.Record, part int32) *schemas.Prediction {
+	m := p.model.Load()
+	if m == nil {
+		return nil
+	}
+	p.mu.Lock()
+	s := p.mu.parts[part]
+	p.mu.Unlock()
+	at := r.User.LastActivity
+	if s != nil {
+		s.mu.Lock()
+		at = max(at, s.mu.streamTime)
+		s.mu.Unlock()
+	}
+	return predictAt(m, p.cfg.Prediction, r.User.Buys, at)
 }

@@ -21,6 +21,22 @@ type Transition struct {
 	TriggerEventID string `json:"trigger_event_id,omitempty"` // absent for timer-driven transitions
 	Returned       bool   `json:"returned"`                   // true when a churned user came back
 	RFM            RFM    `json:"rfm"`
+
+	// Prediction is present when the processor runs with a fitted model
+	// (lifecycle run --model).
+	Prediction *Prediction `json:"prediction,omitempty"`
+}
+
+// Prediction is the BG/NBD and Gamma-Gamma view of a user at a moment.
+type Prediction struct {
+	Model             string   `json:"model"`              // the model file's id (sha256 prefix)
+	Period            string   `json:"period"`             // "day" or "week": the unit of the horizons
+	PAlive            float64  `json:"p_alive"`            // probability the user has not dropped out
+	ExpectedPurchases float64  `json:"expected_purchases"` // repeat purchases expected in the next HorizonPeriods
+	HorizonPeriods    int      `json:"horizon_periods"`
+	ExpectedValue     *float64 `json:"expected_value"` // expected value per future purchase; null if unknown
+	CLV               *float64 `json:"clv"`            // discounted expected value over CLVHorizonPeriods; null if unknown
+	CLVHorizonPeriods int      `json:"clv_horizon_periods"`
 }
 
 // RFM is the user's recency, frequency and monetary value at a transition's At.

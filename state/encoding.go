@@ -21,7 +21,8 @@ func appendUser(dst []byte, r Record) []byte {
 	dst = append(dst, userRecordV1, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
 		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake,
-		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3]} {
+		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3],
+		u.Buys.First, u.Buys.Last, u.Buys.Days, int64(u.Buys.FirstValue), int64(u.Buys.RepeatValue)} {
 		dst = binary.AppendVarint(dst, v)
 	}
 	for _, h := range u.Recent {
@@ -43,7 +44,8 @@ func decodeUser(b []byte) (Record, error) {
 	u.Stage = rules.Stage(b[1])
 	for _, p := range [...]*int64{&u.Since, &u.FirstSeen, &u.LastActivity, &u.LastPurchase,
 		&u.Purchases, (*int64)(&u.Spend), &u.Logins, &u.Contents, &u.Returns, &r.Wake,
-		&r.Offsets[0], &r.Offsets[1], &r.Offsets[2], &r.Offsets[3]} {
+		&r.Offsets[0], &r.Offsets[1], &r.Offsets[2], &r.Offsets[3],
+		&u.Buys.First, &u.Buys.Last, &u.Buys.Days, (*int64)(&u.Buys.FirstValue), (*int64)(&u.Buys.RepeatValue)} {
 		*p = d.varint()
 	}
 	for i := range u.Recent {

@@ -27,6 +27,8 @@ func sampleRecord(i int64) Record {
 	u := rules.User{Stage: rules.Mature, Since: 1000 + i, FirstSeen: 10, LastActivity: 2000 + i,
 		LastPurchase: 1500, Purchases: 3 + i, Spend: 59_970_000, Logins: 7, Contents: 2, Returns: 1, RecentNext: 3}
 	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
+	u.Buys.Add(1500, 19_990_000)
+	u.Buys.Add(1500+3*86_400_000+i, 5_000_000)
 	return Record{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40}}
 }
 

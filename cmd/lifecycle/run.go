@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -150,6 +152,10 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
+	modelFile := fs.String("model", "", "model file from `lifecycle fit`: every transition then carries P(alive), expected purchases and CLV; SIGHUP reloads it")
+	horizon := fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases")
+	clvHorizon := fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers")
+	discount := fs.Float64("discount", 0.0019, "discount rate per period for the lifetime value")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it")
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
@@ -174,6 +180,10 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		return fmt.Errorf("%w: --batch-records %d must be 1 or more", errUsage, *batch)
 	case *cached < 1:
 		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
+	case *horizon < 1 || *clvHorizon < 1:
+		return fmt.Errorf("%w: --prediction-horizon and --clv-horizon must be 1 or more", errUsage)
+	case *discount < 0 || *discount >= 1:
+		return fmt.Errorf("%w: --discount %v: use a rate per period from 0 to below 1, like 0.0019", errUsage, *discount)
 	}
 	log, err := lf.logger(stderr)
 	if err != nil {
@@ -191,6 +201,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		AllowedLateness: *lateness,
 		ShutdownTimeout: *shutdown,
 		SessionTimeout:  *session,
+		Prediction:      processor.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
 		Log:             log,
 	}
 	cfg.Decoder.Currency = *currency
@@ -215,6 +226,16 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	p, err := processor.New(cfg, store)
 	if err != nil {
 		return err
+	}
+	if *modelFile != "" {
+		m, err := processor.LoadModel(*modelFile)
+		if err != nil {
+			return fmt.Errorf("%w: --model: %v", errUsage, err)
+		}
+		p.SetModel(m)
+		log.Info("model loaded", zap.String("model", m.ID), zap.String("period", m.Period.String()))
+		stopReload := reloadOnSIGHUP(*modelFile, p, log)
+		defer stopReload()
 	}
 	if *httpAddr != "off" && *httpAddr != "" {
 		stopHTTP, err := serveHTTP(*httpAddr, httpapi.Handler(p), log)
@@ -258,4 +279,29 @@ func createTopics(ctx context.Context, conn processor.Conn, t processor.Topics, 
 		log.Info("topics created", zap.Strings("topics", created), zap.Int32("partitions", spec.Partitions))
 	}
 	return err
+}
+
+// reloadOnSIGHUP reloads the model file on SIGHUP without a restart; a file
+// that does not load leaves the current model in place.
+func reloadOnSIGHUP(path string, p *processor.Processor, log *zap.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				m, err := processor.LoadModel(path)
+				if err != nil {
+					log.Error("model reload failed; keeping the current model", zap.Error(err))
+					continue
+				}
+				p.SetModel(m)
+				log.Info("model reloaded", zap.String("model", m.ID))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -158,12 +159,21 @@ func (s *kafkaSink) flush() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	err := s.w.WriteMessages(s.ctx, s.buf...)
-	s.buf = s.buf[:0]
-	if err != nil {
-		return fmt.Errorf("producing simulated events: %w", err)
+	// Right after topics are created, a broker may list a partition's
+	// leader a moment before the partition accepts writes: retry that.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := s.w.WriteMessages(s.ctx, s.buf...)
+		if err == nil {
+			s.buf = s.buf[:0]
+			return nil
+		}
+		retry := errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable)
+		if !retry || time.Now().After(deadline) || s.ctx.Err() != nil {
+			return fmt.Errorf("producing simulated events: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return nil
 }
 
 func (s *kafkaSink) close() error { return s.w.Close() }

@@ -23,6 +23,7 @@ type Source interface {
 	Stats() processor.Stats
 	Ready() bool
 	User(id string) (rec state.Record, partition int32, ok bool, err error)
+	Predict(rec state.Record, partition int32) *schemas.Prediction // nil without a model
 }
 
 // Handler serves:
@@ -56,7 +57,9 @@ func Handler(src Source) http.Handler {
 		case !ok:
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such user"})
 		default:
-			writeJSON(w, http.StatusOK, NewUserView(part, id, rec))
+			v := NewUserView(part, id, rec)
+			v.Prediction = src.Predict(rec, part)
+			writeJSON(w, http.StatusOK, v)
 		}
 	})
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +88,10 @@ type UserView struct {
 	Logins       int64   `json:"logins"`
 	Contents     int64   `json:"contents"`
 	Returns      int64   `json:"returns"`
+	PurchaseDays int64   `json:"purchase_days"`
 	NextTimer    *string `json:"next_timer"`
+
+	Prediction *schemas.Prediction `json:"prediction,omitempty"`
 }
 
 // NewUserView builds the view of user id in partition p.
@@ -96,6 +102,7 @@ func NewUserView(p int32, id string, r state.Record) UserView {
 		Since: schemas.FormatTime(u.Since), FirstSeen: schemas.FormatTime(u.FirstSeen),
 		LastActivity: schemas.FormatTime(u.LastActivity),
 		Purchases:    u.Purchases, Spend: u.Spend.String(), Logins: u.Logins, Contents: u.Contents, Returns: u.Returns,
+		PurchaseDays: u.Buys.Days,
 	}
 	if u.Purchases > 0 {
 		s := schemas.FormatTime(u.LastPurchase)

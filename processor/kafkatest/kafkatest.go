@@ -7,6 +7,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -155,8 +156,17 @@ func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
 	defer cancel()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 5000)
-		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
-			t.Fatalf("produce: %v", err)
+		// Right after a topic is created, a real broker may list its leader
+		// a moment before the partition accepts writes.
+		for {
+			err := w.WriteMessages(ctx, msgs[:n]...)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) || ctx.Err() != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		msgs = msgs[n:]
 	}

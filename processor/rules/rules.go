@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 
+	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -14,10 +15,12 @@ type Transition struct {
 	Trigger  string // id of the event that caused it; "" for a timer
 	Returned bool   // a churned user came back
 
-	// Snapshot of the user's purchase history at At, for the output's RFM block.
+	// Snapshot of the user's purchase history at At, for the output's RFM
+	// and prediction blocks.
 	Purchases    int64
 	Spend        schemas.Micros
 	LastPurchase int64
+	Buys         predict.Tracker
 }
 
 // Apply applies one event to u and appends the transitions it causes to dst.
@@ -56,6 +59,7 @@ func (c Config) Apply(dst []Transition, u *User, ev schemas.Event, streamTime in
 		if ev.Time > u.LastPurchase {
 			u.LastPurchase = ev.Time
 		}
+		u.Buys.Add(ev.Time, ev.Amount)
 	}
 
 	// at never precedes the current stage: a late event cannot move a user
@@ -156,7 +160,7 @@ func (c Config) stageAt(u *User, t int64) Stage {
 func (c Config) move(dst []Transition, u *User, to Stage, at int64, reason, trigger string, returned bool) []Transition {
 	dst = append(dst, Transition{
 		From: u.Stage, To: to, At: at, Reason: reason, Trigger: trigger, Returned: returned,
-		Purchases: u.Purchases, Spend: u.Spend, LastPurchase: u.LastPurchase,
+		Purchases: u.Purchases, Spend: u.Spend, LastPurchase: u.LastPurchase, Buys: u.Buys,
 	})
 	u.Stage, u.Since = to, at
 	return dst

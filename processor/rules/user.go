@@ -3,6 +3,7 @@ package rules
 import (
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -25,6 +26,10 @@ type User struct {
 	Logins       int64
 	Contents     int64
 	Returns      int64 // times the user came back after churning
+
+	// Buys summarises the purchase history the way the BG/NBD and
+	// Gamma-Gamma models read it (purchase days, first and repeat value).
+	Buys predict.Tracker
 
 	// Recent holds hashes of the last RecentIDs applied event ids, a ring
 	// written at RecentNext. A zero slot is empty (hashes are never zero).
