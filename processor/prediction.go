@@ -63,8 +63,12 @@ func LoadModel(path string) (*Model, error) {
 // call while the processor runs, as SIGHUP does.
 func (p *Processor) SetModel(m *Model) { p.model.Store(m) }
 
-// predictAt scores a purchase history at time at; nil without a model or a
-// purchase.
+// PredictAt scores a purchase history at time at with the settings of cfg
+// (zero fields: defaults); nil without a model or a purchase.
+func PredictAt(m *Model, cfg Prediction, buys predict.Tracker, at int64) *schemas.Prediction {
+	return predictAt(m, cfg.withDefaults(), buys, at)
+}
+
 func predictAt(m *Model, cfg Prediction, buys predict.Tracker, at int64) *schemas.Prediction {
 	if m == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -18,6 +19,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 "lifecycle run" on the directory first (Pebble allows one process at a time).`)
 	stateDir := fs.String("state-dir", "", "directory of the Pebble store (required)")
 	user := fs.String("user", "", "print only this user")
+	modelFile := fs.String("model", "", "model file from `lifecycle fit`: add each user's prediction at the partition's stream time")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
@@ -29,6 +31,23 @@ partition and user id order. Read-only: it never changes the store. Stop
 		return fmt.Errorf("%w (is the directory a lifecycle store, and is no lifecycle run using it?)", err)
 	}
 	defer store.Close()
+	var model *processor.Model
+	if *modelFile != "" {
+		if model, err = processor.LoadModel(*modelFile); err != nil {
+			return fmt.Errorf("%w: --model: %v", errUsage, err)
+		}
+	}
+	view := func(p int32, id string, r state.Record) (httpapi.UserView, error) {
+		v := httpapi.NewUserView(p, id, r)
+		if model != nil {
+			meta, _, err := store.Meta(p)
+			if err != nil {
+				return v, err
+			}
+			v.Prediction = processor.PredictAt(model, processor.Prediction{}, r.User.Buys, max(meta.StreamTime, r.User.LastActivity))
+		}
+		return v, nil
+	}
 	parts, err := store.Partitions()
 	if err != nil {
 		return err
@@ -45,7 +64,11 @@ partition and user id order. Read-only: it never changes the store. Stop
 			}
 			if ok {
 				found = true
-				if err := enc.Encode(httpapi.NewUserView(p, *user, r)); err != nil {
+				v, err := view(p, *user, r)
+				if err == nil {
+					err = enc.Encode(v)
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -55,7 +78,11 @@ partition and user id order. Read-only: it never changes the store. Stop
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return enc.Encode(httpapi.NewUserView(p, id, r))
+			v, err := view(p, id, r)
+			if err != nil {
+				return err
+			}
+			return enc.Encode(v)
 		})
 		if err != nil {
 			return err

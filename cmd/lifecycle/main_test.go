@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/predict"
 )
 
 // cli runs the command in-process, as main would, and returns its output.
@@ -175,5 +176,34 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	}
 	if _, _, err := cli(t, ctx, "inspect", "--state-dir", dir, "--user", "nobody"); err == nil {
 		t.Error("inspect --user nobody: want an error")
+	}
+
+	// With a model, every buyer's record carries a prediction.
+	model := filepath.Join(t.TempDir(), "model.json")
+	m := &predict.Model{Format: predict.FormatVersion, Period: predict.Week,
+		BGNBD:      predict.BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
+		GammaGamma: predict.GammaGamma{P: 6.25, Q: 3.74, Gamma: 15.44}}
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = cli(t, ctx, "inspect", "--state-dir", dir, "--model", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyers, predicted := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v httpapi.UserView
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Purchases > 0 {
+			buyers++
+			if v.Prediction != nil && v.Prediction.PAlive > 0 && v.Prediction.PAlive <= 1 {
+				predicted++
+			}
+		}
+	}
+	if buyers == 0 || predicted != buyers {
+		t.Errorf("inspect --model: %d of %d buyers have a prediction", predicted, buyers)
 	}
 }
