@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"container/heap"
 	"context"
 	"math/rand/v2"
 	"strconv"
@@ -126,7 +127,7 @@ func newSim(cfg Config) *sim {
 			s.uh.items = append(s.uh.items, heapItem{u.pending[0].ts, int32(i)})
 		}
 	}
-	s.uh.init()
+	heap.Init(&s.uh)
 	return s
 }
 
@@ -184,10 +185,10 @@ func (s *sim) run(ctx context.Context, emit func(Record) error) error {
 			s.dq.push(s.bad(u, e))
 		}
 		if u.head == u.n && !u.next() {
-			s.uh.popTop()
+			heap.Pop(&s.uh)
 		} else {
 			s.uh.items[0].ts = u.pending[u.head].ts
-			s.uh.down(0)
+			heap.Fix(&s.uh, 0)
 		}
 	}
 }
@@ -315,8 +316,9 @@ func (s *sim) truth() []Truth {
 	return out
 }
 
-// userHeap is a min-heap of users keyed by (next event ts, index). The key
-// is copied into the heap so that sifting does not touch the user structs.
+// userHeap is a min-heap (container/heap) of users keyed by (next event ts,
+// index). The key is copied into the heap so that sifting does not touch the
+// user structs.
 type userHeap struct {
 	items []heapItem
 }
@@ -326,46 +328,22 @@ type heapItem struct {
 	idx int32
 }
 
-func (a heapItem) less(b heapItem) bool {
+func (h *userHeap) Len() int { return len(h.items) }
+func (h *userHeap) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
 	return a.ts < b.ts || a.ts == b.ts && a.idx < b.idx
 }
-
-func (h *userHeap) init() {
-	for i := len(h.items)/2 - 1; i >= 0; i-- {
-		h.down(i)
-	}
-}
-
-func (h *userHeap) popTop() {
+func (h *userHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *userHeap) Push(x any)    { h.items = append(h.items, x.(heapItem)) }
+func (h *userHeap) Pop() any {
 	n := len(h.items) - 1
-	h.items[0] = h.items[n]
+	x := h.items[n]
 	h.items = h.items[:n]
-	if n > 0 {
-		h.down(0)
-	}
+	return x
 }
 
-func (h *userHeap) down(i int) {
-	x := h.items
-	n := len(x)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		j := l
-		if r := l + 1; r < n && x[r].less(x[l]) {
-			j = r
-		}
-		if !x[j].less(x[i]) {
-			return
-		}
-		x[i], x[j] = x[j], x[i]
-		i = j
-	}
-}
-
-// delayQueue is a min-heap of records not yet due, keyed by (Time, order of push).
+// delayQueue is a min-heap (container/heap) of records not yet due, keyed by
+// (Time, order of push).
 type delayQueue struct {
 	items []delayed
 	n     uint64
@@ -376,44 +354,24 @@ type delayed struct {
 	order uint64
 }
 
-func (q *delayQueue) less(i, j int) bool {
+func (q *delayQueue) Len() int { return len(q.items) }
+func (q *delayQueue) Less(i, j int) bool {
 	a, b := &q.items[i], &q.items[j]
 	return a.Time < b.Time || a.Time == b.Time && a.order < b.order
 }
-
-func (q *delayQueue) push(r Record) {
-	q.items = append(q.items, delayed{r, q.n})
-	q.n++
-	for i := len(q.items) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !q.less(i, p) {
-			break
-		}
-		q.items[i], q.items[p] = q.items[p], q.items[i]
-		i = p
-	}
-}
-
-func (q *delayQueue) pop() Record {
-	top := q.items[0].Record
+func (q *delayQueue) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
+func (q *delayQueue) Push(x any)    { q.items = append(q.items, x.(delayed)) }
+func (q *delayQueue) Pop() any {
 	n := len(q.items) - 1
-	q.items[0] = q.items[n]
+	x := q.items[n]
 	q.items[n] = delayed{}
 	q.items = q.items[:n]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		j := l
-		if r := l + 1; r < n && q.less(r, l) {
-			j = r
-		}
-		if !q.less(j, i) {
-			break
-		}
-		q.items[i], q.items[j] = q.items[j], q.items[i]
-		i = j
-	}
-	return top
+	return x
 }
+
+func (q *delayQueue) push(r Record) {
+	heap.Push(q, delayed{r, q.n})
+	q.n++
+}
+
+func (q *delayQueue) pop() Record { return heap.Pop(q).(delayed).Record }
