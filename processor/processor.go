@@ -356,7 +356,9 @@ func (p *Processor) Stats() Stats {
 		for i, n := range s.mu.stages {
 			st.Stages[i] += n
 		}
-		minStream = min(minStream, s.mu.streamTime)
+		if s.mu.streamTime > 0 { // a partition without events has no stream time yet
+			minStream = min(minStream, s.mu.streamTime)
+		}
 		st.Recent = append(st.Recent, s.mu.recent...)
 		s.mu.Unlock()
 	}
@@ -366,6 +368,12 @@ func (p *Processor) Stats() Stats {
 	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
 	return st
 }
+
+// Errors of Processor.User.
+var (
+	ErrNotOwned  = errors.New("processor: another instance processes this user's partition")
+	ErrRestoring = errors.New("processor: the partition is restoring from the changelog")
+)
 
 // Ready reports whether the processor is a member of the group and has
 // started the partitions it was given (the readiness probe).
@@ -382,8 +390,12 @@ func (p *Processor) User(id string) (state.Record, int32, bool, error) {
 	p.mu.Lock()
 	s := p.mu.parts[part]
 	p.mu.Unlock()
-	if s != nil && s.restoring.Load() {
-		return state.Record{}, part, false, fmt.Errorf("partition %d is restoring from the changelog; try again shortly", part)
+	switch {
+	case s == nil:
+		// Local state of a partition this instance does not own may be old.
+		return state.Record{}, part, false, fmt.Errorf("%w: user %q is in partition %d", ErrNotOwned, id, part)
+	case s.restoring.Load():
+		return state.Record{}, part, false, fmt.Errorf("%w: partition %d; try again shortly", ErrRestoring, part)
 	}
 	r, ok, err := p.store.User(part, id)
 	return r, part, ok, err

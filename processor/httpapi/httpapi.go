@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -52,6 +53,9 @@ func Handler(src Source) http.Handler {
 		id := r.PathValue("id")
 		rec, part, ok, err := src.User(id)
 		switch {
+		case errors.Is(err, processor.ErrNotOwned):
+			// Ask another instance (the pods of a StatefulSet each own some partitions).
+			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": err.Error()})
 		case err != nil:
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		case !ok:

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
+)
+
+type fakeSource struct {
+	ready bool
+	users map[string]state.Record
+	err   error
+}
+
+func (f *fakeSource) Stats() processor.Stats {
+	st := processor.Stats{Partitions: 2, Applied: 10, Transitions: 4, StreamTime: time.UnixMilli(1_767_225_600_000).UTC()}
+	st.Stages[rules.New], st.Stages[rules.Churned] = 3, 1
+	return st
+}
+func (f *fakeSource) Ready() bool { return f.ready }
+func (f *fakeSource) User(id string) (state.Record, int32, bool, error) {
+	if f.err != nil {
+		return state.Record{}, 1, false, f.err
+	}
+	r, ok := f.users[id]
+	return r, 1, ok, nil
+}
+func (f *fakeSource) Predict(state.Record, int32) *schemas.Prediction {
+	return &schemas.Prediction{Model: "sha256:abc", Period: "week", PAlive: 0.5, HorizonPeriods: 13, CLVHorizonPeriods: 52}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func TestRoutes(t *testing.T) {
+	u := rules.User{Stage: rules.Growing, Since: 1_767_225_600_000, FirstSeen: 1_767_225_600_000, LastActivity: 1_767_225_600_000,
+		LastPurchase: 1_767_225_600_000, Purchases: 1, Spend: 19_990_000}
+	src := &fakeSource{users: map[string]state.Record{"u-1": {User: u, Wake: 1_769_817_600_000}}}
+	h := Handler(src)
+
+	for _, tc := range []struct {
+		path       string
+		ready      bool
+		err        error
+		wantStatus int
+		wantBody   string
+	}{
+		{"/healthz", false, nil, 200, `"ok"`},
+		{"/readyz", false, nil, 503, "not ready"},
+		{"/readyz", true, nil, 200, `"ready"`},
+		{"/v1/users/u-1", true, nil, 200, `"stage":"growing"`},
+		{"/v1/users/u-1", true, nil, 200, `"spend":"19.99"`},
+		{"/v1/users/u-1", true, nil, 200, `"p_alive":0.5`},
+		{"/v1/users/nobody", true, nil, 404, "no such user"},
+		{"/v1/users/u-1", true, fmt.Errorf("%w: partition 1", processor.ErrNotOwned), 421, "another instance"},
+		{"/v1/users/u-1", true, fmt.Errorf("%w: partition 1", processor.ErrRestoring), 503, "restoring"},
+		{"/v1/stats", true, nil, 200, `"users_per_stage":{"churned":1,"growing":0,"mature":0,"new":3,"silent":0}`},
+		{"/metrics", true, nil, 200, `lifecycle_users{stage="new"} 3`},
+		{"/metrics", true, nil, 200, "lifecycle_events_applied_total 10"},
+		{"/metrics", true, nil, 200, "lifecycle_ready 1"},
+	} {
+		src.ready, src.err = tc.ready, tc.err
+		status, body := get(t, h, tc.path)
+		if status != tc.wantStatus || !strings.Contains(body, tc.wantBody) {
+			t.Errorf("GET %s (ready=%v, err=%v) = %d %q, want %d containing %q", tc.path, tc.ready, tc.err, status, body, tc.wantStatus, tc.wantBody)
+		}
+	}
+
+	// The user view is JSON with the committed state's fields.
+	src.err = nil
+	_, body := get(t, h, "/v1/users/u-1")
+	var v UserView
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.UserID != "u-1" || v.Purchases != 1 || v.NextTimer == nil || *v.NextTimer != "2026-01-31T00:00:00.000Z" {
+		t.Errorf("user view %+v", v)
+	}
+	if status, _ := get(t, h, "/v1/nothing"); status != 404 {
+		t.Errorf("unknown path: %d, want 404", status)
+	}
+}
