@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -21,6 +23,10 @@ type Topics struct {
 	Transitions string
 	// DLQ receives rejected input records. Default lifecycle.dlq.
 	DLQ string
+	// Warnings receives churn warnings. Default lifecycle.churn-warnings.
+	Warnings string
+	// Segments receives RFM segment changes. Default lifecycle.segments.
+	Segments string
 	// Changelog is the compacted topic that holds every partition's
 	// committed state, so another instance can take a partition over.
 	// Default: ChangelogTopic(group).
@@ -37,6 +43,8 @@ func DefaultTopics() Topics {
 		Inputs:      []string{"events.login", "events.purchase", "events.content"},
 		Transitions: "lifecycle.transitions",
 		DLQ:         "lifecycle.dlq",
+		Warnings:    "lifecycle.churn-warnings",
+		Segments:    "lifecycle.segments",
 	}
 }
 
@@ -51,11 +59,17 @@ func (t Topics) withDefaults() Topics {
 	if t.DLQ == "" {
 		t.DLQ = d.DLQ
 	}
+	if t.Warnings == "" {
+		t.Warnings = d.Warnings
+	}
+	if t.Segments == "" {
+		t.Segments = d.Segments
+	}
 	return t
 }
 
 // Outputs lists the output topics.
-func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ} }
+func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ, t.Warnings, t.Segments} }
 
 // Config configures a Processor. The zero value of a field means its default.
 type Config struct {
@@ -71,6 +85,11 @@ type Config struct {
 	Decoder schemas.DecoderConfig
 	// Prediction configures the scores computed with a model (SetModel).
 	Prediction Prediction
+	// Warnings configures the churn warnings; its ChurnAfter is always the
+	// stage model's.
+	Warnings warnings.Config
+	// Segments configures the RFM scores and segments.
+	Segments segments.Config
 
 	// BatchRecords is the most input records applied before state is
 	// committed and outputs are sent. Default 5000. A batch is also committed
@@ -105,6 +124,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.Rules = c.Rules.WithDefaults()
 	c.Prediction = c.Prediction.withDefaults()
+	c.Warnings.ChurnAfter = c.Rules.ChurnAfter
+	c.Warnings = c.Warnings.WithDefaults()
+	c.Segments = c.Segments.WithDefaults()
 	if c.Decoder.Currency == "" {
 		c.Decoder.Currency = "USD"
 	}
@@ -161,6 +183,12 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Decoder.Validate(); err != nil {
+		return err
+	}
+	if err := c.Warnings.Validate(); err != nil {
+		return err
+	}
+	if err := c.Segments.Validate(); err != nil {
 		return err
 	}
 	if c.BatchRecords < 1 {

@@ -18,7 +18,9 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -68,10 +70,12 @@ func (f *inputFixture) config(t *testing.T) Config {
 			Transitions: kafkatest.Name(t, "transitions"),
 			DLQ:         kafkatest.Name(t, "dlq"),
 			Changelog:   kafkatest.Name(t, "changelog"),
+			Warnings:    kafkatest.Name(t, "warnings"),
+			Segments:    kafkatest.Name(t, "segments"),
 		},
 		Log: zaptest.NewLogger(t),
 	}
-	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ)
+	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ, cfg.Topics.Warnings, cfg.Topics.Segments)
 	kafkatest.CreateTopics(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	return cfg
 }
@@ -146,6 +150,9 @@ func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]by
 }
 
 // referenceWithModel is reference for a processor that scores with model.
+// It fires every timer eagerly, the moment stream time passes it, where the
+// runtime fires quiet users' timers lazily at commits: the outputs must not
+// differ.
 func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
 	t.Helper()
 	cfg = cfg.withDefaults()
@@ -166,20 +173,70 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 		}
 	}
 	byID, perUser, final = map[string][]byte{}, map[string][]string{}, map[string]rules.User{}
-	emit := func(user string, trs []rules.Transition) {
-		for _, tr := range trs {
-			o, err := transitionOutput(cfg.Topics.Transitions, user, tr, predictAt(model, cfg.Prediction, tr.Buys, tr.At))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := string(o.Headers[0].Value)
-			byID[id] = o.Value
-			perUser[user] = append(perUser[user], id)
+	add := func(user string, o state.Output, err error) {
+		if err != nil {
+			t.Fatal(err)
 		}
+		id := string(o.Headers[0].Value)
+		byID[id] = o.Value
+		key := string(o.Headers[1].Value) + "/" + user // schema (kind of output), not topic name
+		perUser[key] = append(perUser[key], id)
+	}
+	type refUser struct {
+		id  string
+		u   rules.User
+		w   warnings.State
+		seg segments.Score
+		win segments.Window
+	}
+	ctxOf := func(r *refUser) warnings.Context {
+		c := warnings.Context{Stage: r.u.Stage, LastActivity: r.u.LastActivity, PAlive: -1}
+		if !r.seg.IsNone() {
+			c.Segment = r.seg.Segment.String()
+		}
+		return c
 	}
 	for _, topics := range parts {
-		users := map[string]*rules.User{}
+		users := map[string]*refUser{}
+		var order []*refUser // first-seen order, for a stable iteration
+		pop, err := segments.NewPopulationWith(cfg.Segments)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var streamTime int64
+		values := func(r *refUser, at int64) segments.Values {
+			return r.win.Values(at, r.u.LastPurchase, r.u.Purchases, r.u.Spend)
+		}
+		rescore := func(r *refUser, c change) {
+			prev := r.seg
+			sc := pop.Score(values(r, c.now), prev)
+			if sc.Segment == prev.Segment {
+				return
+			}
+			r.seg = sc
+			if !sc.IsNone() {
+				o, err := segmentOutput(cfg.Topics.Segments, r.id, prev, sc, c, &r.u)
+				add(r.id, o, err)
+			}
+		}
+		emit := func(r *refUser, trs []rules.Transition, ws []warnings.Warning, c change) {
+			for _, tr := range trs {
+				o, err := transitionOutput(cfg.Topics.Transitions, r.id, tr, predictAt(model, cfg.Prediction, tr.Buys, tr.At))
+				add(r.id, o, err)
+			}
+			for _, w := range ws {
+				o, err := warningOutput(cfg.Topics.Warnings, r.id, w, &r.u, r.seg)
+				add(r.id, o, err)
+			}
+			if c.rescore {
+				rescore(r, c)
+			}
+		}
+		fire := func(r *refUser, st int64) {
+			trs := cfg.Rules.Advance(nil, &r.u, st)
+			ws := cfg.Warnings.Advance(nil, &r.w, ctxOf(r), st)
+			emit(r, trs, ws, change{now: st})
+		}
 		for {
 			best := -1
 			for i, q := range topics {
@@ -208,21 +265,54 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 				dlq++
 				continue
 			}
-			u := users[it.ev.UserID]
-			if u == nil {
-				u = &rules.User{}
-				users[it.ev.UserID] = u
+			ev := it.ev
+			r := users[ev.UserID]
+			if r == nil {
+				r = &refUser{id: ev.UserID, win: cfg.Segments.NewWindow()}
+				users[ev.UserID] = r
+				order = append(order, r)
 			}
-			st := max(streamTime, it.ev.Time)
-			trs, applied := cfg.Rules.Apply(nil, u, it.ev, st)
-			if applied {
-				streamTime = st
+			if r.u.IsDuplicate(ev.ID) {
+				continue
 			}
-			emit(it.ev.UserID, trs)
+			st := max(streamTime, ev.Time)
+			if at := cfg.Segments.RebuildPoint(st); at > 0 && (!pop.Sealed() || at > pop.SealedAt()) && at >= streamTime {
+				streamTime = at
+				for _, o := range order {
+					if o != r || o.u.Stage != rules.None {
+						fire(o, at)
+					}
+				}
+				for _, o := range order {
+					if o.u.Stage != rules.None {
+						pop.Add(values(o, at))
+					}
+				}
+				pop.Seal(at)
+				for _, o := range order {
+					if o.u.Stage != rules.None {
+						rescore(o, change{now: at, reason: "population rebuilt"})
+					}
+				}
+			}
+			trs, _ := cfg.Rules.Apply(nil, &r.u, ev, st)
+			streamTime = st
+			c := change{now: st, trigger: ev.ID, reason: "purchase"}
+			if ev.Type == schemas.Purchase {
+				if r.win.Span > 0 {
+					r.win.Add(ev.Time, ev.Amount)
+				}
+				c.rescore = true
+			}
+			ctx := ctxOf(r)
+			ws := cfg.Warnings.Advance(nil, &r.w, ctx, st)
+			ws = cfg.Warnings.OnEvent(ws, &r.w, ev, ctx)
+			ws = cfg.Warnings.Advance(ws, &r.w, ctx, st)
+			emit(r, trs, ws, c)
 		}
-		for id, u := range users {
-			emit(id, cfg.Rules.Advance(nil, u, streamTime))
-			final[id] = *u
+		for _, r := range order {
+			fire(r, streamTime)
+			final[r.id] = r.u
 		}
 	}
 	return byID, perUser, dlq, final
@@ -267,40 +357,48 @@ func checkState(t *testing.T, want map[string]rules.User, stores ...*state.Store
 	}
 }
 
-// checkOutputs compares the transitions topic with the reference: every
-// expected id at least once, no other id, duplicates byte-identical, and
-// each user's transitions in the order the rules made them.
+// checkOutputs compares the output topics (transitions, warnings,
+// segments) with the reference: every expected id at least once, no other
+// id, duplicates byte-identical, every record valid against its schema, and
+// each user's records on each topic in the order the rules made them.
 func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerUser map[string][]string) {
 	t.Helper()
-	msgs := kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Transitions)
-	sch := schematest.Compile(t, schemas.TransitionSchemaFile)
+	cfg = cfg.withDefaults()
+	schemaOf := map[string]string{
+		cfg.Topics.Transitions: schemas.TransitionSchemaFile,
+		cfg.Topics.Warnings:    schemas.WarningSchemaFile,
+		cfg.Topics.Segments:    schemas.SegmentSchemaFile,
+	}
 	got := map[string][]byte{}
 	gotPerUser := map[string][]string{}
-	dups := 0
-	for _, m := range msgs {
-		id := header(m, schemas.HeaderID)
-		if prev, ok := got[id]; ok {
-			dups++
-			if !bytes.Equal(prev, m.Value) {
-				t.Errorf("output %s sent twice with different payloads:\n%s\n%s", id, prev, m.Value)
+	dups, records := 0, 0
+	for topic, file := range schemaOf {
+		sch := schematest.Compile(t, file)
+		msgs := kafkatest.ReadAll(t, cfg.Conn.Brokers, topic)
+		records += len(msgs)
+		for _, m := range msgs {
+			id := header(m, schemas.HeaderID)
+			if prev, ok := got[id]; ok {
+				dups++
+				if !bytes.Equal(prev, m.Value) {
+					t.Errorf("output %s sent twice with different payloads:\n%s\n%s", id, prev, m.Value)
+				}
+				continue
 			}
-			continue
-		}
-		got[id] = m.Value
-		gotPerUser[string(m.Key)] = append(gotPerUser[string(m.Key)], id)
-		if err := schematest.Validate(sch, m.Value); err != nil {
-			t.Errorf("output %s does not validate against %s: %v", id, schemas.TransitionSchemaFile, err)
-		}
-		if header(m, schemas.HeaderSchema) != schemas.SchemaTransitionV1 {
-			t.Errorf("output %s: schema header %q", id, header(m, schemas.HeaderSchema))
-		}
-		want, ok := wantByID[id]
-		if !ok {
-			t.Errorf("unexpected output %s: %s", id, m.Value)
-			continue
-		}
-		if !bytes.Equal(want, m.Value) {
-			t.Errorf("output %s:\n got %s\nwant %s", id, m.Value, want)
+			got[id] = m.Value
+			key := header(m, schemas.HeaderSchema) + "/" + string(m.Key)
+			gotPerUser[key] = append(gotPerUser[key], id)
+			if err := schematest.Validate(sch, m.Value); err != nil {
+				t.Errorf("output %s does not validate against %s: %v\n%s", id, file, err, m.Value)
+			}
+			want, ok := wantByID[id]
+			if !ok {
+				t.Errorf("unexpected output %s on %s: %s", id, topic, m.Value)
+				continue
+			}
+			if !bytes.Equal(want, m.Value) {
+				t.Errorf("output %s:\n got %s\nwant %s", id, m.Value, want)
+			}
 		}
 	}
 	missing := 0
@@ -315,12 +413,12 @@ func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerU
 	if missing > 0 {
 		t.Errorf("%d of %d expected outputs missing", missing, len(wantByID))
 	}
-	for user, want := range wantPerUser {
-		if g := gotPerUser[user]; !slices.Equal(g, want) && missing == 0 {
-			t.Errorf("user %s: outputs in order %v, want %v", user, g, want)
+	for key, want := range wantPerUser {
+		if g := gotPerUser[key]; !slices.Equal(g, want) && missing == 0 {
+			t.Errorf("%s: outputs in order %v, want %v", key, g, want)
 		}
 	}
-	t.Logf("%d transitions expected, %d records read (%d duplicates)", len(wantByID), len(msgs), dups)
+	t.Logf("%d outputs expected, %d records read (%d duplicates)", len(wantByID), records, dups)
 }
 
 func header(m kafka.Message, key string) string {
@@ -367,14 +465,20 @@ func TestEndToEnd(t *testing.T) {
 		p.SetModel(model)
 		runProcessor(t, p, all)
 		checkOutputs(t, cfg, wantM, wantPerUserM)
-		withPrediction := 0
-		for _, v := range wantM {
-			if bytes.Contains(v, []byte(`"prediction":{"model":"`+model.ID)) {
-				withPrediction++
+		transitions, withPrediction := 0, 0
+		for key, ids := range wantPerUserM {
+			if !strings.HasPrefix(key, schemas.SchemaTransitionV1+"/") {
+				continue
+			}
+			for _, id := range ids {
+				transitions++
+				if bytes.Contains(wantM[id], []byte(`"prediction":{"model":"`+model.ID)) {
+					withPrediction++
+				}
 			}
 		}
-		if withPrediction < len(wantM)/5 {
-			t.Errorf("only %d of %d transitions carry a prediction", withPrediction, len(wantM))
+		if withPrediction < transitions/5 {
+			t.Errorf("only %d of %d transitions carry a prediction", withPrediction, transitions)
 		}
 	})
 
@@ -515,7 +619,8 @@ func TestCoPartitioningRefused(t *testing.T) {
 		DLQ:         kafkatest.Name(t, "dlq"),
 	}
 	topics.Changelog = kafkatest.Name(t, "changelog")
-	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog)
+	topics.Warnings, topics.Segments = kafkatest.Name(t, "warnings"), kafkatest.Name(t, "segments")
+	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments)
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[1])
 	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
 	if err != nil {

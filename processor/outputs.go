@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -70,4 +72,60 @@ func dlqOutput(topic string, it *item, inputTopic string) state.Output {
 			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, it.msg.Time.UnixMilli(), 10)},
 		},
 	}
+}
+
+// warningOutput builds the lifecycle.churn-warnings record of w. Its id
+// hashes the level and reason codes with the time and trigger, so a
+// re-derived warning carries the same id.
+func warningOutput(topic, userID string, w warnings.Warning, u *rules.User, seg segments.Score) (state.Output, error) {
+	level := w.Level.String()
+	id := schemas.OutputID(userID, schemas.KindWarning, level+":"+w.Codes(), w.At, w.Trigger)
+	out := schemas.Warning{
+		ID: id, UserID: userID, Level: level, Score: round6(w.Score), Reasons: make([]schemas.WarningReason, len(w.Reasons)),
+		Stage: u.Stage.String(), Segment: segmentScore(seg), At: schemas.FormatTime(w.At), TriggerEventID: w.Trigger,
+		RFM: rfmAt(u.Purchases, u.Spend, u.LastPurchase, w.At),
+	}
+	for i, r := range w.Reasons {
+		out.Reasons[i] = schemas.WarningReason{Code: r.Code, Detail: r.Detail, Value: round6(r.Value), Threshold: round6(r.Threshold)}
+	}
+	return jsonOutput(topic, userID, id, schemas.SchemaWarningV1, out)
+}
+
+// segmentOutput builds the lifecycle.segments record of a move from prev to s.
+func segmentOutput(topic, userID string, prev, s segments.Score, c change, u *rules.User) (state.Output, error) {
+	to := segmentScore(s)
+	id := schemas.OutputID(userID, schemas.KindSegment, s.Segment.String(), c.now, c.trigger)
+	out := schemas.SegmentChange{
+		ID: id, UserID: userID, From: segmentScore(prev), To: *to, At: schemas.FormatTime(c.now),
+		Reason: c.reason, TriggerEventID: c.trigger, RFM: rfmAt(u.Purchases, u.Spend, u.LastPurchase, c.now),
+	}
+	return jsonOutput(topic, userID, id, schemas.SchemaSegmentV1, out)
+}
+
+func segmentScore(s segments.Score) *schemas.SegmentScore {
+	if s.IsNone() {
+		return nil
+	}
+	return &schemas.SegmentScore{Code: s.Code(), Segment: s.Segment.String()}
+}
+
+// rfmAt is the RFM block of a user at time at.
+func rfmAt(purchases int64, spend schemas.Micros, lastPurchase, at int64) schemas.RFM {
+	r := schemas.RFM{Frequency: purchases, Monetary: spend.String()}
+	if purchases > 0 {
+		days := round6(float64(at-lastPurchase) / float64(rules.Day))
+		r.RecencyDays = &days
+	}
+	return r
+}
+
+func jsonOutput(topic, key, id, schema string, v any) (state.Output, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return state.Output{}, err
+	}
+	return state.Output{Topic: topic, Key: []byte(key), Value: b, Headers: []state.Header{
+		{Key: schemas.HeaderID, Value: []byte(id)},
+		{Key: schemas.HeaderSchema, Value: []byte(schema)},
+	}}, nil
 }

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -39,6 +43,9 @@ type partition struct {
 	records int            // input records in the open batch
 	batch   *state.Batch
 	trs     []rules.Transition // scratch
+	ws      []warnings.Warning // scratch
+	pop     *segments.Population
+	send    func(job) error // hands a committed batch to the sender
 
 	model *atomic.Pointer[Model] // the processor's current model, if any
 
@@ -60,6 +67,16 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		users: make(map[string]*entry),
 		batch: store.NewBatch(id),
 	}
+	if p.pop, err = segments.NewPopulationWith(cfg.Segments); err != nil {
+		return nil, err
+	}
+	if meta.Population != nil {
+		var cuts segments.Cuts
+		if err := json.Unmarshal(meta.Population, &cuts); err != nil {
+			return nil, fmt.Errorf("processor: partition %d: stored RFM cuts: %w", id, err)
+		}
+		p.pop.Restore(cuts)
+	}
 	stats.setMeta(&meta)
 	return p, nil
 }
@@ -72,7 +89,8 @@ func (p *partition) startOffset(topic string) (offset int64, ok bool) {
 }
 
 // apply applies one input record. Records below the stored offset were
-// applied before (a replay after a crash or rebalance) and change nothing.
+// applied before (a replay after a crash or rebalance) and change nothing;
+// so does a re-sent event id.
 func (p *partition) apply(it *item) error {
 	topic := p.cfg.Topics.Inputs[it.topic]
 	if it.msg.Offset < p.meta.Offsets[topic] {
@@ -87,7 +105,8 @@ func (p *partition) apply(it *item) error {
 		p.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", it.msg.Offset), zap.Error(it.err))
 		return nil
 	}
-	e, err := p.user(it.ev.UserID)
+	ev := it.ev
+	e, err := p.user(ev.UserID)
 	if err != nil {
 		return err
 	}
@@ -97,22 +116,63 @@ func (p *partition) apply(it *item) error {
 		p.stats.skipped.Add(1)
 		return nil
 	}
-	streamTime := max(p.meta.StreamTime, it.ev.Time)
-	trs, applied := p.cfg.Rules.Apply(p.trs[:0], &e.rec.User, it.ev, streamTime)
-	p.trs = trs
-	if !applied {
+	if e.rec.User.IsDuplicate(ev.ID) {
 		p.stats.duplicates.Add(1)
 		return nil
 	}
+	streamTime := max(p.meta.StreamTime, ev.Time)
+	if rebuilt, err := p.rebuildIfDue(streamTime); err != nil {
+		return err
+	} else if rebuilt {
+		if e, err = p.user(ev.UserID); err != nil { // the commit may have evicted it
+			return err
+		}
+	}
+	trs, _ := p.cfg.Rules.Apply(p.trs[:0], &e.rec.User, ev, streamTime)
+	p.trs = trs
 	p.stats.applied.Add(1)
 	p.meta.StreamTime = streamTime
 	e.rec.Offsets[it.topic] = it.msg.Offset + 1
-	return p.changed(e, trs)
+
+	rescore := false
+	if ev.Type == schemas.Purchase {
+		if e.rec.Window.Span > 0 {
+			e.rec.Window.Add(ev.Time, ev.Amount)
+		}
+		rescore = true // F, M and R move only with purchases (and at rebuilds)
+	}
+	ctx := p.warnContext(e)
+	ws := p.cfg.Warnings.Advance(p.ws[:0], &e.rec.Warn, ctx, streamTime)
+	ws = p.cfg.Warnings.OnEvent(ws, &e.rec.Warn, ev, ctx)
+	ws = p.cfg.Warnings.Advance(ws, &e.rec.Warn, ctx, streamTime)
+	p.ws = ws
+	return p.changed(e, trs, ws, change{now: streamTime, rescore: rescore, trigger: ev.ID, reason: "purchase"})
 }
 
-// changed records that e's state moved, with the transitions that caused it.
-func (p *partition) changed(e *entry, trs []rules.Transition) error {
-	e.rec.Wake = p.cfg.Rules.Wake(&e.rec.User)
+// warnContext is what the warning rules see of a user besides their own
+// state. P(alive) is left out: the rules may evaluate it at a due time
+// that a lazily fired timer cannot reproduce exactly, and outputs must not
+// depend on when timers happen to fire.
+func (p *partition) warnContext(e *entry) warnings.Context {
+	ctx := warnings.Context{Stage: e.rec.User.Stage, LastActivity: e.rec.User.LastActivity, PAlive: -1}
+	if !e.rec.Segment.IsNone() {
+		ctx.Segment = e.rec.Segment.Segment.String()
+	}
+	return ctx
+}
+
+// change says what moved a user, for the outputs it causes.
+type change struct {
+	now     int64  // event time of the change
+	rescore bool   // re-compute the RFM score
+	trigger string // event id, "" for timers and rebuilds
+	reason  string // why the segment may have moved
+}
+
+// changed records that e's state moved, with the transitions and warnings
+// that came with it, and re-scores the user's RFM segment when asked.
+func (p *partition) changed(e *entry, trs []rules.Transition, ws []warnings.Warning, c change) error {
+	u := &e.rec.User
 	if !e.dirty {
 		e.dirty = true
 		p.dirty = append(p.dirty, e)
@@ -131,7 +191,123 @@ func (p *partition) changed(e *entry, trs []rules.Transition) error {
 		p.stats.transitions.Add(1)
 		p.stats.recent(e.id, tr)
 	}
+	for _, w := range ws {
+		o, err := warningOutput(p.cfg.Topics.Warnings, e.id, w, u, e.rec.Segment)
+		if err != nil {
+			return err
+		}
+		p.pending = append(p.pending, o)
+		p.stats.warnings.Add(1)
+	}
+	if c.rescore {
+		if err := p.rescore(e, c); err != nil {
+			return err
+		}
+	}
+	e.rec.Wake = p.wake(e)
 	return nil
+}
+
+// wake is the earliest timer of the stage model and of the warnings.
+func (p *partition) wake(e *entry) int64 {
+	a := p.cfg.Rules.Wake(&e.rec.User)
+	b := p.cfg.Warnings.Wake(&e.rec.Warn, p.warnContext(e))
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// rfmValues are e's RFM values at now.
+func (p *partition) rfmValues(e *entry, now int64) segments.Values {
+	u := &e.rec.User
+	return e.rec.Window.Values(now, u.LastPurchase, u.Purchases, u.Spend)
+}
+
+// rescore scores e against the cuts in effect and, when the named segment
+// changed, stores the score and publishes the change. The 125-cell code
+// alone moving is not stored: every user would be rewritten at every
+// rebuild for a detail that the HTTP read side computes fresh.
+func (p *partition) rescore(e *entry, c change) error {
+	prev := e.rec.Segment
+	s := p.pop.Score(p.rfmValues(e, c.now), prev)
+	if s.Segment == prev.Segment {
+		return nil
+	}
+	e.rec.Segment = s
+	if !e.dirty {
+		e.dirty = true
+		p.dirty = append(p.dirty, e)
+	}
+	if s.IsNone() {
+		return nil
+	}
+	o, err := segmentOutput(p.cfg.Topics.Segments, e.id, prev, s, c, &e.rec.User)
+	if err != nil {
+		return err
+	}
+	p.pending = append(p.pending, o)
+	p.stats.segmentChanges.Add(1)
+	return nil
+}
+
+// rebuildIfDue rebuilds the RFM population when stream time reaches a new
+// rebuild point (Segments.Refresh, in event time), before the record that
+// reached it is applied. First every timer due before the point fires (with
+// the old cuts), then the cuts are computed from every user's values at the
+// point, then every user is re-scored at the point. All three are functions
+// of the input up to that record, so a replay rebuilds identically.
+func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
+	at := p.cfg.Segments.RebuildPoint(streamTime)
+	if at <= 0 || (p.pop.Sealed() && at <= p.pop.SealedAt()) || at < p.meta.StreamTime {
+		return false, nil
+	}
+	p.meta.StreamTime = at
+	p.records++
+	if err := p.flush(); err != nil {
+		return false, err
+	}
+	err := p.store.Users(p.id, func(_ string, r state.Record) error {
+		p.pop.Add(r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend))
+		return nil
+	})
+	if err != nil {
+		p.pop.Abort()
+		return false, err
+	}
+	p.pop.Seal(at)
+	if p.meta.Population, err = json.Marshal(p.pop.Cuts()); err != nil {
+		return false, err
+	}
+	p.records++
+	var ids []string
+	err = p.store.Users(p.id, func(id string, r state.Record) error {
+		if p.pop.Score(r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend), r.Segment).Segment != r.Segment.Segment {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		e, err := p.user(id)
+		if err != nil {
+			return false, err
+		}
+		if err := p.rescore(e, change{now: at, reason: "population rebuilt"}); err != nil {
+			return false, err
+		}
+		if len(p.pending) >= p.cfg.BatchRecords {
+			if err := p.flush(); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, p.flush()
 }
 
 func (p *partition) user(id string) (*entry, error) {
@@ -212,7 +388,9 @@ func (p *partition) dueTimers() (bool, error) {
 		}
 		trs := p.cfg.Rules.Advance(p.trs[:0], &e.rec.User, p.meta.StreamTime)
 		p.trs = trs
-		if err := p.changed(e, trs); err != nil {
+		ws := p.cfg.Warnings.Advance(p.ws[:0], &e.rec.Warn, p.warnContext(e), p.meta.StreamTime)
+		p.ws = ws
+		if err := p.changed(e, trs, ws, change{now: p.meta.StreamTime}); err != nil {
 			return false, err
 		}
 	}
@@ -253,6 +431,28 @@ func (p *partition) idleAdvance(now time.Time) bool {
 
 var errFetcherStopped = errors.New("processor: a fetcher stopped")
 
+// flush commits the open batch, hands it to the sender, and fires the
+// timers that stream time has passed, committing again until none is left.
+func (p *partition) flush() error {
+	for {
+		j, err := p.commit()
+		if err != nil {
+			return err
+		}
+		crashPoint(crashCommitted)
+		if err := p.send(j); err != nil {
+			return err
+		}
+		if p.afterCommit != nil {
+			p.afterCommit()
+		}
+		fired, err := p.dueTimers()
+		if err != nil || !fired {
+			return err
+		}
+	}
+}
+
 // loop is the partition's run loop: merge the inputs in event-time order,
 // apply records, commit a batch when it is full or when the input has
 // nothing more to give at once, fire overdue timers after each commit, and
@@ -264,25 +464,8 @@ var errFetcherStopped = errors.New("processor: a fetcher stopped")
 func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{}, send func(job) error) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	commitAndFire := func() error {
-		for {
-			j, err := p.commit()
-			if err != nil {
-				return err
-			}
-			crashPoint(crashCommitted)
-			if err := send(j); err != nil {
-				return err
-			}
-			if p.afterCommit != nil {
-				p.afterCommit()
-			}
-			fired, err := p.dueTimers()
-			if err != nil || !fired {
-				return err
-			}
-		}
-	}
+	p.send = send
+	commitAndFire := p.flush
 	for {
 		m.poll()
 		if it := m.pop(); it != nil {
@@ -314,6 +497,9 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 		case <-notify:
 		case now := <-tick.C:
 			if m.caughtUp() && p.idleAdvance(now) {
+				if _, err := p.rebuildIfDue(p.meta.StreamTime); err != nil {
+					return err
+				}
 				if err := commitAndFire(); err != nil {
 					return err
 				}

@@ -328,6 +328,8 @@ func (p *Processor) disown(id int32, s *partitionStats) {
 	g.Duplicates += s.duplicates.Load()
 	g.Skipped += s.skipped.Load()
 	g.Transitions += s.transitions.Load()
+	g.Warnings += s.warnings.Load()
+	g.Segments += s.segmentChanges.Load()
 	g.Sent += s.sent.Load()
 	g.SendErrors += s.sendErrors.Load()
 }
@@ -350,6 +352,8 @@ func (p *Processor) Stats() Stats {
 		st.Duplicates += s.duplicates.Load()
 		st.Skipped += s.skipped.Load()
 		st.Transitions += s.transitions.Load()
+		st.Warnings += s.warnings.Load()
+		st.Segments += s.segmentChanges.Load()
 		st.Sent += s.sent.Load()
 		st.SendErrors += s.sendErrors.Load()
 		s.mu.Lock()

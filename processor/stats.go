@@ -14,6 +14,7 @@ import (
 type partitionStats struct {
 	applied, rejected, duplicates, skipped atomic.Int64
 	transitions, sent, sendErrors          atomic.Int64
+	warnings, segmentChanges               atomic.Int64
 	restoring                              atomic.Bool
 
 	mu struct {
@@ -61,6 +62,8 @@ type Stats struct {
 	Duplicates  int64 // events dropped as re-sends of an applied event id
 	Skipped     int64 // records below the stored offset (already applied)
 	Transitions int64
+	Warnings    int64 // churn warnings (and recovered records)
+	Segments    int64 // RFM segment changes
 	Sent        int64 // output records acknowledged by Kafka
 	SendErrors  int64 // failed output writes (each retried)
 	Stages      [len(rules.Stages)]int64

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
 
 // Record versions. Bump one when its layout changes and keep a decoder for
@@ -28,7 +30,11 @@ func appendUser(dst []byte, r Record) []byte {
 	for _, h := range u.Recent {
 		dst = binary.LittleEndian.AppendUint64(dst, h)
 	}
-	return append(dst, u.RecentNext)
+	dst = append(dst, u.RecentNext)
+	sc := r.Segment
+	dst = append(dst, sc.R, sc.F, sc.M, byte(sc.Segment))
+	dst, _ = r.Window.AppendBinary(dst) // fails only on a window the package never builds
+	return r.Warn.AppendBinary(dst)
 }
 
 func decodeUser(b []byte) (Record, error) {
@@ -52,6 +58,19 @@ func decodeUser(b []byte) (Record, error) {
 		u.Recent[i] = d.fixed64()
 	}
 	u.RecentNext = d.byte()
+	r.Segment = segments.Score{R: d.byte(), F: d.byte(), M: d.byte(), Segment: segments.Segment(d.byte())}
+	if d.err == nil {
+		w, n, err := segments.DecodeWindow(d.b)
+		if err != nil {
+			return r, fmt.Errorf("%w: user record: %v", ErrCorrupt, err)
+		}
+		r.Window, d.b = w, d.b[n:]
+		var rest []byte
+		if r.Warn, rest, err = warnings.DecodeState(d.b); err != nil {
+			return r, fmt.Errorf("%w: user record: %v", ErrCorrupt, err)
+		}
+		d.b = rest
+	}
 	if d.err != nil || len(d.b) != 0 || u.Stage > rules.Churned || u.RecentNext >= rules.RecentIDs {
 		return r, fmt.Errorf("%w: user record does not decode", ErrCorrupt)
 	}
@@ -66,6 +85,7 @@ func appendMeta(dst []byte, m Meta) []byte {
 	for _, n := range m.Stages {
 		dst = binary.AppendVarint(dst, n)
 	}
+	dst = appendBytes(dst, m.Population)
 	topics := make([]string, 0, len(m.Offsets))
 	for t := range m.Offsets {
 		topics = append(topics, t)
@@ -93,6 +113,9 @@ func decodeMeta(b []byte) (Meta, error) {
 	m.OutboxNext = d.uvarint()
 	for i := range m.Stages {
 		m.Stages[i] = d.varint()
+	}
+	if m.Population = d.bytes(); len(m.Population) == 0 {
+		m.Population = nil
 	}
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(d.b)) {

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
 
 // Errors of the package; match them with errors.Is.
@@ -122,6 +124,7 @@ type Meta struct {
 	Partitions int32            // input partition count the keys were made for
 	OutboxNext uint64           // sequence number of the next outbox record
 	Stages     [6]int64         // users per stage, indexed by rules.Stage
+	Population []byte           // the RFM cuts in effect (JSON of segments.Cuts); nil before the first rebuild
 	Offsets    map[string]int64 // next input offset to read, per input topic
 }
 
@@ -139,6 +142,10 @@ type Record struct {
 	// changelog whose last batch arrived only in part cannot apply a record
 	// to a user twice (invariant 2).
 	Offsets [MaxInputs]int64
+
+	Warn    warnings.State  // the churn-warning rules' memory of this user
+	Segment segments.Score  // the user's last RFM score and segment
+	Window  segments.Window // purchases in the RFM window (empty when the window is all time)
 }
 
 // EncodeRecord returns the stored form of r (for the changelog).

@@ -7,11 +7,13 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
 )
 
 func openMem(t *testing.T, fs vfs.FS) *Store {
@@ -29,7 +31,12 @@ func sampleRecord(i int64) Record {
 	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
 	u.Buys.Add(1500, 19_990_000)
 	u.Buys.Add(1500+3*86_400_000+i, 5_000_000)
-	return Record{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40}}
+	r := Record{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40},
+		Segment: segments.Score{R: 5, F: 3, M: 4, Segment: segments.ImportantValue}}
+	r.Window = segments.Config{Window: 90 * 24 * time.Hour}.NewWindow()
+	r.Window.Add(1500, 19_990_000)
+	r.Warn.LastActivity = 2000 + i
+	return r
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -40,7 +47,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Errorf("decodeUser(appendUser(%+v)) = %+v, %v", want, got, err)
 		}
 	}
-	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Offsets: map[string]int64{"b": 7, "a": 0}}
+	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Population: []byte(`{"sealed":true}`), Offsets: map[string]int64{"b": 7, "a": 0}}
 	if got, err := decodeMeta(appendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
 	}

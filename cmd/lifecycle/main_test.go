@@ -100,7 +100,8 @@ func TestFlagsFromEnvironment(t *testing.T) {
 func TestCommandLineRoundTrip(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
-		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq")}
+		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
 	ctx := context.Background()
 	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 

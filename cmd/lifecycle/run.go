@@ -78,7 +78,7 @@ func (c connFlags) conn() (processor.Conn, error) {
 }
 
 // topicFlags name the topics.
-type topicFlags struct{ inputs, transitions, dlq, changelog *string }
+type topicFlags struct{ inputs, transitions, dlq, warnings, segments, changelog *string }
 
 func (fs *flagSet) topicFlags() topicFlags {
 	d := processor.DefaultTopics()
@@ -86,6 +86,8 @@ func (fs *flagSet) topicFlags() topicFlags {
 		inputs:      fs.String("input-topics", strings.Join(d.Inputs, ","), "co-partitioned input topics, comma-separated, keyed by user_id"),
 		transitions: fs.String("transitions-topic", d.Transitions, "output topic for lifecycle transitions"),
 		dlq:         fs.String("dlq-topic", d.DLQ, "output topic for rejected input records (dead letters)"),
+		warnings:    fs.String("warnings-topic", d.Warnings, "output topic for churn warnings"),
+		segments:    fs.String("segments-topic", d.Segments, "output topic for RFM segment changes"),
 		changelog:   fs.String("changelog-topic", "", "compacted topic holding every partition's state, for restores when partitions move (default <group>.changelog)"),
 	}
 }
@@ -96,7 +98,8 @@ func (t topicFlags) topics(group string) processor.Topics {
 	if cl == "" && group != "" {
 		cl = processor.ChangelogTopic(group)
 	}
-	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq, Changelog: cl}
+	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq,
+		Warnings: *t.warnings, Segments: *t.segments, Changelog: cl}
 }
 
 // specFlags say how topics are created.

@@ -401,6 +401,8 @@ class Topics:
     content: str
     transitions: str
     dlq: str
+    warnings: str
+    segments: str
 
     @property
     def inputs(self) -> list[str]:
@@ -414,14 +416,12 @@ class Topics:
 def topics(brokers):
     prefix = f"wire-{secrets.token_hex(4)}-"
     t = Topics(prefix, prefix.rstrip("-"), prefix + "events.login", prefix + "events.purchase", prefix + "events.content",
-               prefix + "lifecycle.transitions", prefix + "lifecycle.dlq")
-    # Work in progress in processor/ (not in README yet) makes `run` also
-    # require a compacted changelog topic, by default "<group>.changelog",
-    # with the inputs' partition count. We create it under that default name
-    # rather than pass --changelog-topic, which older builds do not know;
-    # for a build that has no changelog it is just an unused topic.
+               prefix + "lifecycle.transitions", prefix + "lifecycle.dlq",
+               prefix + "lifecycle.churn-warnings", prefix + "lifecycle.segments")
+    # `run` also needs its group's compacted changelog, by default
+    # "<group>.changelog", with the inputs' partition count.
     changelog = t.group + ".changelog"
-    names = t.inputs + [t.transitions, t.dlq, changelog]
+    names = t.inputs + [t.transitions, t.dlq, t.warnings, t.segments, changelog]
     admin = AdminClient({"bootstrap.servers": brokers})
     new = [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names[:-1]]
     new.append(NewTopic(changelog, num_partitions=PARTITIONS, replication_factor=1, config={"cleanup.policy": "compact"}))
@@ -503,7 +503,8 @@ def run(brokers, binary, topics, tmp_path_factory) -> Run:
     log_path = tmp_path_factory.mktemp("log") / "lifecycle.log"
     cmd = [str(binary), "run", "--brokers", brokers, "--group", group, "--state-dir", str(state_dir),
            "--input-topics", ",".join(topics.inputs), "--transitions-topic", topics.transitions,
-           "--dlq-topic", topics.dlq, "--http", "off", "--log-format", "console"]
+           "--dlq-topic", topics.dlq, "--warnings-topic", topics.warnings, "--segments-topic", topics.segments,
+           "--http", "off", "--log-format", "console"]
     # The environment must not configure the run behind our back (every flag
     # has a LIFECYCLE_* variable; the command line wins, but not for flags we
     # do not give, such as --churn-after).

@@ -54,3 +54,8 @@ func (u *User) remember(h uint64) {
 	u.Recent[u.RecentNext%RecentIDs] = h
 	u.RecentNext = (u.RecentNext + 1) % RecentIDs
 }
+
+// IsDuplicate reports whether event id is one of the user's recent ones:
+// Apply would drop it. The runtime asks first, so that a re-sent event
+// cannot move anything else either.
+func (u *User) IsDuplicate(id string) bool { return u.seen(idHash(id)) }

@@ -201,11 +201,17 @@ func (p *Population) sealDim(s *ddsketch.DDSketch, recency bool, lo, hi float64)
 			return s.LowerBound(s.Index(x) + 1)
 		}
 	}
-	var d dim
+	var cut [4]float64
 	for k, q := range quintiles {
-		d.cut[k] = edge(q)
+		cut[k] = edge(q)
 	}
-	d.med = edge(0.5)
+	return p.dimFrom(cut, edge(0.5), lo, hi)
+}
+
+// dimFrom completes a dimension's decision data from its cuts and median:
+// the dead bands follow from them and the hysteresis setting.
+func (p *Population) dimFrom(cut [4]float64, med, lo, hi float64) dim {
+	d := dim{cut: cut, med: med}
 	h := p.cfg.hysteresis()
 	for k, c := range d.cut {
 		below, above := lo, hi
@@ -223,6 +229,25 @@ func (p *Population) sealDim(s *ddsketch.DDSketch, recency bool, lo, hi float64)
 
 // Cuts returns the cuts in effect.
 func (p *Population) Cuts() Cuts { return p.cuts }
+
+// Restore puts back cuts that an earlier Seal produced (stored with the
+// state), so a restarted or restored partition scores exactly as the one
+// that sealed them: rebuilding from the state at restart time would not.
+func (p *Population) Restore(c Cuts) {
+	p.Abort()
+	p.cuts = c
+	p.dims = [nDims]dim{}
+	if !c.Sealed || c.Buyers == 0 {
+		return
+	}
+	var r [4]float64
+	for k, q := range c.R.Quintiles {
+		r[k] = -q
+	}
+	p.dims[dimR] = p.dimFrom(r, -c.R.Median, math.Inf(-1), 0)
+	p.dims[dimF] = p.dimFrom(c.F.Quintiles, c.F.Median, 0, math.Inf(1))
+	p.dims[dimM] = p.dimFrom(c.M.Quintiles, c.M.Median, 0, math.Inf(1))
+}
 
 // Sealed reports whether the population has been sealed at least once.
 func (p *Population) Sealed() bool { return p.cuts.Sealed }

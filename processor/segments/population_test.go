@@ -315,3 +315,29 @@ func BenchmarkRebuild1M(b *testing.B) {
 		p.Seal(0)
 	}
 }
+
+// TestRestoreScoresLikeSeal: a population restored from another's cuts
+// scores every user exactly as the sealed one, previous scores included.
+func TestRestoreScoresLikeSeal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	sealed := NewPopulation()
+	var vs []Values
+	for i := 0; i < 5000; i++ {
+		v := Values{HasPurchased: i%7 != 0, RecencyDays: rng.Float64() * 200, Frequency: 1 + rng.Int64N(20),
+			Monetary: schemas.Micros(rng.Int64N(500_000_000))}
+		vs = append(vs, v)
+		sealed.Add(v)
+	}
+	sealed.Seal(1234)
+	restored := NewPopulation()
+	restored.Restore(sealed.Cuts())
+	if restored.Cuts() != sealed.Cuts() {
+		t.Fatalf("cuts differ after Restore")
+	}
+	for i, v := range vs {
+		prev := sealed.Score(vs[(i+1)%len(vs)], Score{})
+		if a, b := sealed.Score(v, prev), restored.Score(v, prev); a != b {
+			t.Fatalf("user %d: sealed scores %v, restored %v", i, a, b)
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/predict"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("evaluate", "[--users N --days D --seed S | --events FILE --truth FILE] [flags]",
+		`Measures the churn warnings (package processor/warnings) on a population
+whose true dropout times are known: the simulator's (default) or an NDJSON
+event file (--events, the input schema) with its truth (--truth, CSV
+user_id,dropout_at in RFC 3339, empty when the user never dropped out, as
+"lifecycle simulate --truth" writes it). The events run through the stage
+model and the warnings in event-time order, single-threaded in memory (no
+Kafka), and a table per warning rule (reason code) and overall is printed.
+
+Definitions:
+  true positive   a warning at t (Recovered records are not warnings) for a
+                  user whose true dropout D is in (t - grace, t + horizon];
+                  horizon defaults to churn-after + 14d, grace to churn-after
+                  (a warning after the dropout still precedes the churn the
+                  stage model declares, at most churn-after after the last
+                  event). A warning of a user who never dropped out whose
+                  t + horizon is after the end of the data is undecided and
+                  not counted; every other warning is a false alarm.
+  precision       true positives / (true positives + false alarms), counting
+                  warnings (a warning counts for every rule among its reasons).
+  recall          observable dropouts with at least one true-positive warning
+                  / observable dropouts: users whose true dropout is at least
+                  churn-after before the end of the data, so that their churn
+                  is observable.
+  lead            per recalled user, from the first true-positive warning: to
+                  the true dropout ("lead", negative when the warning came
+                  after the user had left) and to the stage model's churn
+                  transition ("churn lead"); median and 10th percentile
+                  (nearest rank), in days.
+  false alarms    per 1,000 active user-weeks; an active user-week is a user
+                  and a calendar week (UTC, counted from the Unix epoch) with
+                  at least one event of that user.
+
+The segment for valuable_quiet is the RFM segment with the means over all
+buyers so far as split points (frequency, spend, days since the last
+purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
+	users := fs.Int("users", 5000, "simulated users (without --events)")
+	days := fs.Int("days", simulate.DefaultDays, "simulated days (without --events)")
+	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
+	events := fs.String("events", "", "NDJSON event file (input schema) instead of the simulator; needs --truth")
+	truthFile := fs.String("truth", "", "CSV user_id,dropout_at for --events")
+	end := fs.String("end", "", "end of the data for --events (RFC 3339); default: 1 ms after the last event")
+	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency of --events")
+	modelFile := fs.String("model", "", "model file from lifecycle fit, for low_p_alive (default: no model, no such warning)")
+	churn, silent, matureAt := fs.ruleFlags()
+	fractions := fs.String("fractions", fmtFractions(warnings.DefaultFractions), "inactivity shares of --churn-after for watch, at_risk, critical")
+	cooldown := fs.duration("cooldown", warnings.DefaultCooldown, "at most one warning per user per reason in this time (escalations excepted)")
+	week := fs.duration("week", warnings.DefaultWeek, "activity period of the falling rules")
+	ratio := fs.Float64("falling-ratio", warnings.DefaultFallingRatio, "a period below this share of the user's baseline is falling")
+	minBase := fs.Float64("min-baseline", warnings.DefaultMinBaseline, "falling_visits only from this many visits per period in the baseline")
+	minBuys := fs.Float64("min-base-purchases", warnings.DefaultMinBasePurchases, "falling_purchases/spend only from this many purchases per period in the baseline")
+	pAlive := fs.Float64("p-alive-below", warnings.DefaultPAliveBelow, "low_p_alive below this P(alive)")
+	quiet := fs.duration("quiet-after", warnings.DefaultQuietAfter, "valuable_quiet from this long without activity")
+	horizon := fs.duration("horizon", 0, "a warning is right when the true dropout comes at most this long after it (default churn-after + 14d)")
+	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
+	asJSON := fs.Bool("json", false, "print a machine-readable JSON summary instead of the table")
+	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	var fr [3]float64
+	if n, err := fmt.Sscanf(strings.ReplaceAll(*fractions, ",", " "), "%g %g %g", &fr[0], &fr[1], &fr[2]); err != nil || n != 3 {
+		return fmt.Errorf("%w: --fractions %q: want three shares like 0.5,0.7,0.85", errUsage, *fractions)
+	}
+	cfg := warnings.EvalConfig{
+		Warnings: warnings.Config{ChurnAfter: *churn, Fractions: fr, Cooldown: *cooldown, Week: *week,
+			FallingRatio: *ratio, MinBaseline: *minBase, MinBasePurchases: *minBuys, PAliveBelow: *pAlive, QuietAfter: *quiet},
+		Stages:  rules.Config{SilentAfter: *silent, MatureAt: *matureAt},
+		Horizon: *horizon, Grace: *grace,
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *modelFile != "" {
+		m, err := predict.Load(*modelFile)
+		if err != nil {
+			return err
+		}
+		cfg.Model = m
+	}
+	var rep warnings.Report
+	var source string
+	if *events == "" {
+		if *truthFile != "" {
+			return fmt.Errorf("%w: --truth goes with --events", errUsage)
+		}
+		sim := simulate.Config{Users: *users, Days: *days, Seed: *seed}
+		if err := sim.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		var err error
+		if rep, err = warnings.EvaluateSimulation(ctx, sim, cfg); err != nil {
+			return err
+		}
+		source = fmt.Sprintf("simulation: %d users, %d days, seed %d", *users, *days, *seed)
+	} else {
+		if *truthFile == "" {
+			return fmt.Errorf("%w: --events needs --truth FILE (user_id,dropout_at)", errUsage)
+		}
+		dc := schemas.DecoderConfig{Currency: *currency}
+		if err := dc.Validate(); err != nil {
+			return fmt.Errorf("%w: --currency: %v", errUsage, err)
+		}
+		evs, rejected, err := readEvents(*events, dc)
+		if err != nil {
+			return err
+		}
+		dropout, err := readTruth(*truthFile)
+		if err != nil {
+			return err
+		}
+		// Event-time order; arrival order among equal times.
+		slices.SortStableFunc(evs, func(a, b schemas.Event) int {
+			switch {
+			case a.Time < b.Time:
+				return -1
+			case a.Time > b.Time:
+				return 1
+			}
+			return 0
+		})
+		if len(evs) == 0 {
+			return fmt.Errorf("%s: no valid events", *events)
+		}
+		endMs := evs[len(evs)-1].Time + 1
+		if *end != "" {
+			t, err := time.Parse(time.RFC3339, *end)
+			if err != nil {
+				return fmt.Errorf("%w: --end %q: use RFC 3339", errUsage, *end)
+			}
+			endMs = t.UnixMilli()
+		}
+		e := warnings.NewEvaluation(cfg)
+		for _, ev := range evs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			e.Event(ev)
+		}
+		rep = e.Report(endMs, dropout)
+		source = fmt.Sprintf("%s: %d events (%d invalid records skipped), truth %s", *events, len(evs), rejected, *truthFile)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Source string `json:"source"`
+			warnings.Report
+		}{source, rep})
+	}
+	printReport(stdout, source, rep)
+	return nil
+}
+
+func fmtFractions(f [3]float64) string { return fmt.Sprintf("%g,%g,%g", f[0], f[1], f[2]) }
+
+func printReport(w io.Writer, source string, r warnings.Report) {
+	fmt.Fprintf(w, "%s\n%d users, %d dropouts (%d observable: the recall denominator), %d active user-weeks, %d recovered records; end %s\n",
+		source, r.Users, r.Dropouts, r.ObservableDropout, r.ActiveUserWeeks, r.Recovered, r.End)
+	fmt.Fprintf(w, "true positive: true dropout in (warning - %gd, warning + %gd]; lead in days from the first true-positive warning\n\n", r.GraceDays, r.HorizonDays)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rule\twarnings\tTP\tFP\tundecided\tprecision\trecall\tlead med\tlead p10\tchurn lead med\tchurn lead p10\tFA/1k user-wk\t")
+	for _, row := range append(r.Rules, r.Overall) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Rule, row.Warnings, row.TP, row.FP, row.Undecided,
+			num(row.Precision, 3), num(row.Recall, 3), num(row.LeadMedianDays, 1), num(row.LeadP10Days, 1),
+			num(row.ChurnLeadMedianDays, 1), num(row.ChurnLeadP10Days, 1), num(row.FalseAlarmsPer1kUserWeeks, 1))
+	}
+	tw.Flush()
+}
+
+func num(n warnings.Num, prec int) string {
+	if math.IsNaN(float64(n)) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, float64(n))
+}
+
+// readEvents decodes an NDJSON file of input events, skipping invalid lines
+// (counted); the record key is taken to be the event's user_id.
+func readEvents(path string, dc schemas.DecoderConfig) ([]schemas.Event, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	dec := schemas.NewDecoder(dc)
+	var evs []schemas.Event
+	rejected := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		ev, err := dec.Decode(userKey(line), line)
+		if err != nil {
+			rejected++
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return evs, rejected, nil
+}
+
+// userKey extracts user_id to serve as the record key (the file has none).
+func userKey(line []byte) []byte {
+	var v struct {
+		UserID string `json:"user_id"`
+	}
+	if json.Unmarshal(line, &v) != nil {
+		return nil
+	}
+	return []byte(v.UserID)
+}
+
+// readTruth reads the CSV user_id,dropout_at.
+func readTruth(path string) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = 2
+	out := map[string]int64{}
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 && rec[0] == "user_id" {
+			continue
+		}
+		if rec[1] == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, rec[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: dropout_at %q: want RFC 3339 or empty", path, line, rec[1])
+		}
+		out[rec[0]] = t.UnixMilli()
+	}
+}

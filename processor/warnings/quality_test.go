@@ -1,0 +1,68 @@
+package warnings
+
+import (
+	"context"
+	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+)
+
+// TestQualityFloors runs the default Config over the simulator's population
+// (seed 1, 5000 users, 180 days: `lifecycle evaluate --users 5000 --days 180
+// --seed 1`) and checks floors a little below what the defaults measure
+// (in the comments), so that a real regression of a rule fails here. It is
+// a quality floor, not a timing: the run takes well under a second.
+func TestQualityFloors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 5000-user simulation")
+	}
+	r, err := EvaluateSimulation(context.Background(), simulate.Config{Users: 5000, Days: 180, Seed: 1}, EvalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(rule string) Row {
+		for _, x := range r.Rules {
+			if x.Rule == rule {
+				return x
+			}
+		}
+		t.Fatalf("no row %q", rule)
+		return Row{}
+	}
+	type floor struct {
+		what       string
+		got        Num
+		atLeast    float64
+		noMoreThan bool // the floor is a ceiling
+	}
+	o, fv, vq := r.Overall, row(CodeFallingVisits), row(CodeValuableQuiet)
+	for _, f := range []floor{
+		{"overall recall", o.Recall, 0.98, false},                                                   // 0.998
+		{"overall precision", o.Precision, 0.68, false},                                             // 0.718
+		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14.5, false},                 // 15
+		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 14, false},             // 15
+		{"overall median lead to dropout (days)", o.LeadMedianDays, -6, false},                      // -3.8
+		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 170, true}, // 150.6
+		{"inactive recall", row(CodeInactive).Recall, 0.98, false},                                  // 0.998
+		{"falling_visits precision", fv.Precision, 0.42, false},                                     // 0.47
+		{"falling_visits recall", fv.Recall, 0.08, false},                                           // 0.105
+		{"falling_visits median lead to dropout (days)", fv.LeadMedianDays, 3, false},               // 5.1
+		{"falling_spend precision", row(CodeFallingSpend).Precision, 0.36, false},                   // 0.43
+		{"valuable_quiet precision", vq.Precision, 0.52, false},                                     // 0.62
+	} {
+		bad := float64(f.got) < f.atLeast
+		if f.noMoreThan {
+			bad = float64(f.got) > f.atLeast
+		}
+		if bad || f.got != f.got {
+			cmp := "at least"
+			if f.noMoreThan {
+				cmp = "at most"
+			}
+			t.Errorf("%s = %v, want %s %v", f.what, f.got, cmp, f.atLeast)
+		}
+	}
+	if r.ObservableDropout < 2500 || r.Recovered == 0 {
+		t.Errorf("population: %d observable dropouts, %d recovered: the simulation changed", r.ObservableDropout, r.Recovered)
+	}
+}

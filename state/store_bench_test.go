@@ -1,0 +1,106 @@
+package state
+
+import (
+	"strconv"
+	"testing"
+)
+
+// BenchmarkCommit1000Users commits one batch of 1000 dirty users whose
+// timers move (delete the old index entry, write the new one), with the
+// partition metadata, to a store on disk: the processor's per-batch write.
+// Each user is rewritten in every iteration, as a hot working set is.
+func BenchmarkCommit1000Users(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ids := make([]string, 1000)
+	recs := make([]Record, len(ids))
+	for i := range ids {
+		ids[i] = "u-" + strconv.Itoa(i*7919)
+		recs[i] = sampleRecord(int64(i))
+	}
+	batch := s.NewBatch(0)
+	defer batch.Close()
+	meta := Meta{Partitions: 8, Offsets: map[string]int64{"events.login": 0, "events.purchase": 0, "events.content": 0}}
+	b.ReportAllocs()
+	for n := 0; b.Loop(); n++ {
+		for i := range recs {
+			old := recs[i].Wake
+			recs[i].Wake += 1000
+			recs[i].User.LastActivity += 1000
+			if err := batch.PutUser(ids[i], recs[i], old); err != nil {
+				b.Fatal(err)
+			}
+		}
+		meta.StreamTime += 1000
+		meta.Offsets["events.login"] += 1000
+		if err := batch.PutMeta(meta); err != nil {
+			b.Fatal(err)
+		}
+		if err := batch.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/user")
+}
+
+// BenchmarkDueTimersAfterMoves is the processor's timer scan after every
+// commit when no timer is due, on a partition whose users' timers have
+// moved forward many times: the scan starts at the beginning of the timer
+// index and must step over the deletion tombstones of every moved entry.
+// The sub-benchmarks differ in how many moved (deleted) entries lie
+// before the due time.
+func BenchmarkDueTimersAfterMoves(b *testing.B) {
+	for _, moves := range []int{0, 10_000, 100_000} {
+		b.Run("tombstones="+strconv.Itoa(moves), func(b *testing.B) {
+			s, err := Open(Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			batch := s.NewBatch(0)
+			defer batch.Close()
+			const users = 10_000
+			rec := sampleRecord(0)
+			wake := make([]int64, users)
+			for i := range users {
+				rec.Wake = int64(1_000_000 + i)
+				wake[i] = rec.Wake
+				if err := batch.PutUser("u-"+strconv.Itoa(i), rec, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			for m := range moves {
+				i := m % users
+				rec.Wake = wake[i] + 1_000_000
+				if err := batch.PutUser("u-"+strconv.Itoa(i), rec, wake[i]); err != nil {
+					b.Fatal(err)
+				}
+				wake[i] = rec.Wake
+				if m%1000 == 999 {
+					if err := batch.Commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			// Stream time is below every live timer: nothing is due, as
+			// after most commits.
+			before := int64(1_000_000 + (moves/users)*1_000_000)
+			b.ReportAllocs()
+			for b.Loop() {
+				due, err := s.DueTimers(0, before, 4096)
+				if err != nil || len(due) != 0 {
+					b.Fatalf("DueTimers = %d entries, %v", len(due), err)
+				}
+			}
+		})
+	}
+}
