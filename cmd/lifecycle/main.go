@@ -53,7 +53,6 @@ func commands() []command {
 		{"topics", "create or check the input and output topics", runTopics},
 		{"inspect", "print stored user state as JSON lines (read-only)", runInspect},
 		{"fit", "fit BG/NBD and Gamma-Gamma models to purchase histories", runFit},
-		{"bench", "measure throughput, latency and memory against a broker", runBench},
 		{"evaluate", "measure churn-warning quality on a population with known dropouts", runEvaluate},
 		{"version", "print the version", runVersion},
 	}
