@@ -117,9 +117,11 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 	// Users per stage are recounted: the users may be ahead of the
 	// metadata when the last batch reached the changelog only in part.
 	meta.Stages = [len(meta.Stages)]int64{}
+	meta.Segments = [len(meta.Segments)]int64{}
 	users := 0
 	if err := p.store.Users(id, func(_ string, r state.Record) error {
 		meta.Stages[r.User.Stage]++
+		meta.Segments[r.Segment.Segment]++
 		users++
 		return nil
 	}); err != nil {

@@ -238,6 +238,8 @@ func (p *partition) rescore(e *entry, c change) error {
 		return nil
 	}
 	e.rec.Segment = s
+	p.meta.Segments[prev.Segment]--
+	p.meta.Segments[s.Segment]++
 	if !e.dirty {
 		e.dirty = true
 		p.dirty = append(p.dirty, e)

@@ -329,7 +329,7 @@ func (p *Processor) disown(id int32, s *partitionStats) {
 	g.Skipped += s.skipped.Load()
 	g.Transitions += s.transitions.Load()
 	g.Warnings += s.warnings.Load()
-	g.Segments += s.segmentChanges.Load()
+	g.SegmentChanges += s.segmentChanges.Load()
 	g.Sent += s.sent.Load()
 	g.SendErrors += s.sendErrors.Load()
 }
@@ -341,6 +341,7 @@ func (p *Processor) Stats() Stats {
 	st := p.mu.gone
 	st.Recent = nil
 	st.Stages = [len(st.Stages)]int64{}
+	st.Segments = [len(st.Segments)]int64{}
 	st.Partitions = len(p.mu.parts)
 	minStream := int64(math.MaxInt64)
 	for _, s := range p.mu.parts {
@@ -353,12 +354,15 @@ func (p *Processor) Stats() Stats {
 		st.Skipped += s.skipped.Load()
 		st.Transitions += s.transitions.Load()
 		st.Warnings += s.warnings.Load()
-		st.Segments += s.segmentChanges.Load()
+		st.SegmentChanges += s.segmentChanges.Load()
 		st.Sent += s.sent.Load()
 		st.SendErrors += s.sendErrors.Load()
 		s.mu.Lock()
 		for i, n := range s.mu.stages {
 			st.Stages[i] += n
+		}
+		for i, n := range s.mu.segments {
+			st.Segments[i] += n
 		}
 		if s.mu.streamTime > 0 { // a partition without events has no stream time yet
 			minStream = min(minStream, s.mu.streamTime)

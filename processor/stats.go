@@ -21,6 +21,7 @@ type partitionStats struct {
 		sync.Mutex
 		streamTime int64
 		stages     [len(rules.Stages)]int64
+		segments   [9]int64
 		recent     []RecentTransition
 	}
 }
@@ -29,6 +30,7 @@ func (s *partitionStats) setMeta(m *state.Meta) {
 	s.mu.Lock()
 	s.mu.streamTime = m.StreamTime
 	s.mu.stages = m.Stages
+	s.mu.segments = m.Segments
 	s.mu.Unlock()
 }
 
@@ -55,18 +57,19 @@ type RecentTransition struct {
 
 // Stats is a snapshot of the processor's progress.
 type Stats struct {
-	Partitions  int   // partitions owned now
-	Restoring   int   // of which restoring from the changelog
-	Applied     int64 // events applied to state
-	Rejected    int64 // records sent to the dead-letter topic
-	Duplicates  int64 // events dropped as re-sends of an applied event id
-	Skipped     int64 // records below the stored offset (already applied)
-	Transitions int64
-	Warnings    int64 // churn warnings (and recovered records)
-	Segments    int64 // RFM segment changes
-	Sent        int64 // output records acknowledged by Kafka
-	SendErrors  int64 // failed output writes (each retried)
-	Stages      [len(rules.Stages)]int64
-	StreamTime  time.Time // the least advanced owned partition's stream time
-	Recent      []RecentTransition
+	Partitions     int   // partitions owned now
+	Restoring      int   // of which restoring from the changelog
+	Applied        int64 // events applied to state
+	Rejected       int64 // records sent to the dead-letter topic
+	Duplicates     int64 // events dropped as re-sends of an applied event id
+	Skipped        int64 // records below the stored offset (already applied)
+	Transitions    int64
+	Warnings       int64 // churn warnings (and recovered records)
+	SegmentChanges int64 // RFM segment changes
+	Sent           int64 // output records acknowledged by Kafka
+	SendErrors     int64 // failed output writes (each retried)
+	Stages         [len(rules.Stages)]int64
+	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
+	StreamTime     time.Time // the least advanced owned partition's stream time
+	Recent         []RecentTransition
 }

@@ -85,6 +85,9 @@ func appendMeta(dst []byte, m Meta) []byte {
 	for _, n := range m.Stages {
 		dst = binary.AppendVarint(dst, n)
 	}
+	for _, n := range m.Segments {
+		dst = binary.AppendVarint(dst, n)
+	}
 	dst = appendBytes(dst, m.Population)
 	topics := make([]string, 0, len(m.Offsets))
 	for t := range m.Offsets {
@@ -113,6 +116,9 @@ func decodeMeta(b []byte) (Meta, error) {
 	m.OutboxNext = d.uvarint()
 	for i := range m.Stages {
 		m.Stages[i] = d.varint()
+	}
+	for i := range m.Segments {
+		m.Segments[i] = d.varint()
 	}
 	if m.Population = d.bytes(); len(m.Population) == 0 {
 		m.Population = nil

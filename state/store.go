@@ -124,6 +124,7 @@ type Meta struct {
 	Partitions int32            // input partition count the keys were made for
 	OutboxNext uint64           // sequence number of the next outbox record
 	Stages     [6]int64         // users per stage, indexed by rules.Stage
+	Segments   [9]int64         // users per RFM segment, indexed by segments.Segment (0: none yet)
 	Population []byte           // the RFM cuts in effect (JSON of segments.Cuts); nil before the first rebuild
 	Offsets    map[string]int64 // next input offset to read, per input topic
 }

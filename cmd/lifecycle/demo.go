@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -121,8 +122,8 @@ Ends after --duration, or with Ctrl-C.`)
 		return simErr
 	}
 	st := proc.Stats()
-	fmt.Fprintf(stdout, "\ndemo ended at event time %s: %d events applied, %d transitions, %d dead letters, %d duplicates dropped\nusers per stage: %s\n",
-		last.StreamTime.Format("2006-01-02"), st.Applied, st.Transitions, st.Rejected, st.Duplicates, stageLine(last))
+	fmt.Fprintf(stdout, "\ndemo ended at event time %s: %d events applied, %d transitions, %d churn warnings, %d segment changes, %d dead letters, %d duplicates dropped\nusers per stage: %s\n",
+		last.StreamTime.Format("2006-01-02"), st.Applied, st.Transitions, st.Warnings, st.SegmentChanges, st.Rejected, st.Duplicates, stageLine(last))
 	return nil
 }
 
@@ -189,8 +190,8 @@ func (v *demoView) show(st processor.Stats, producing bool) {
 		eventTime = st.StreamTime.Format("2006-01-02")
 	}
 	if !v.tty {
-		fmt.Fprintf(v.w, "%5.0fs event time %s  events/s %6.0f  applied %d  transitions %d  DLQ %d  stages %s\n",
-			now.Sub(v.start).Seconds(), eventTime, rate, st.Applied, st.Transitions, st.Rejected, stageLine(st))
+		fmt.Fprintf(v.w, "%5.0fs event time %s  events/s %6.0f  applied %d  transitions %d  warnings %d  segment changes %d  DLQ %d  stages %s\n",
+			now.Sub(v.start).Seconds(), eventTime, rate, st.Applied, st.Transitions, st.Warnings, st.SegmentChanges, st.Rejected, stageLine(st))
 		return
 	}
 	var b strings.Builder
@@ -201,8 +202,8 @@ func (v *demoView) show(st processor.Stats, producing bool) {
 		state = "all events produced"
 	}
 	fmt.Fprintf(&b, "wall %4.0fs   event time %s   %s\n", now.Sub(v.start).Seconds(), eventTime, state)
-	fmt.Fprintf(&b, "events/s %8.0f   applied %d   transitions %d   DLQ %d   duplicates dropped %d   outputs delivered %d\n\n",
-		rate, st.Applied, st.Transitions, st.Rejected, st.Duplicates, st.Sent)
+	fmt.Fprintf(&b, "events/s %8.0f   applied %d   transitions %d   churn warnings %d   segment changes %d\nDLQ %d   duplicates dropped %d   outputs delivered %d\n\n",
+		rate, st.Applied, st.Transitions, st.Warnings, st.SegmentChanges, st.Rejected, st.Duplicates, st.Sent)
 	b.WriteString("users per stage\n")
 	total := int64(0)
 	for _, n := range st.Stages {
@@ -215,6 +216,10 @@ func (v *demoView) show(st processor.Stats, producing bool) {
 			bar = int(40 * n / total)
 		}
 		fmt.Fprintf(&b, "  %-8s %7d %s\n", s, n, strings.Repeat("█", bar))
+	}
+	b.WriteString("\nbuyers per RFM segment (rebuilt daily in event time)\n")
+	for i := 1; i < len(st.Segments); i++ {
+		fmt.Fprintf(&b, "  %-18s %6d\n", segments.Segment(i), st.Segments[i])
 	}
 	b.WriteString("\nrecent transitions (event time)\n")
 	recent := st.Recent

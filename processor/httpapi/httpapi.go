@@ -15,6 +15,8 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -95,7 +97,20 @@ type UserView struct {
 	PurchaseDays int64   `json:"purchase_days"`
 	NextTimer    *string `json:"next_timer"`
 
+	// Segment is the user's RFM score as of their last segment change; null
+	// before the first. RFM are the raw values at the last activity.
+	Segment      *schemas.SegmentScore `json:"segment"`
+	RFM          schemas.RFM           `json:"rfm"`
+	OpenWarnings []OpenWarning         `json:"open_warnings"`
+
 	Prediction *schemas.Prediction `json:"prediction,omitempty"`
+}
+
+// OpenWarning is a warning reason raised and not recovered since.
+type OpenWarning struct {
+	Code  string `json:"code"`
+	Level string `json:"level"`
+	At    string `json:"at"`
 }
 
 // NewUserView builds the view of user id in partition p.
@@ -107,6 +122,20 @@ func NewUserView(p int32, id string, r state.Record) UserView {
 		LastActivity: schemas.FormatTime(u.LastActivity),
 		Purchases:    u.Purchases, Spend: u.Spend.String(), Logins: u.Logins, Contents: u.Contents, Returns: u.Returns,
 		PurchaseDays: u.Buys.Days,
+		RFM:          schemas.RFM{Frequency: u.Purchases, Monetary: u.Spend.String()},
+		OpenWarnings: []OpenWarning{},
+	}
+	if !r.Segment.IsNone() {
+		v.Segment = &schemas.SegmentScore{Code: r.Segment.Code(), Segment: r.Segment.Segment.String()}
+	}
+	if u.Purchases > 0 {
+		d := float64(u.LastActivity-u.LastPurchase) / float64(rules.Day)
+		v.RFM.RecencyDays = &d
+	}
+	for i, code := range warnings.Codes {
+		if r.Warn.Open&(1<<i) != 0 {
+			v.OpenWarnings = append(v.OpenWarnings, OpenWarning{Code: code, Level: warnings.Level(r.Warn.LastLevel[i]).String(), At: schemas.FormatTime(r.Warn.LastAt[i])})
+		}
 	}
 	if u.Purchases > 0 {
 		s := schemas.FormatTime(u.LastPurchase)
@@ -122,6 +151,8 @@ func NewUserView(p int32, id string, r state.Record) UserView {
 // StatsView is the population and the processor's counters as JSON.
 type StatsView struct {
 	Stages      map[string]int64 `json:"users_per_stage"`
+	Segments    map[string]int64 `json:"users_per_segment"`
+	Warnings    int64            `json:"warnings"`
 	Partitions  int              `json:"partitions_owned"`
 	StreamTime  *string          `json:"stream_time"`
 	Applied     int64            `json:"events_applied"`
@@ -133,10 +164,15 @@ type StatsView struct {
 
 // NewStatsView builds the view of st.
 func NewStatsView(st processor.Stats) StatsView {
-	v := StatsView{Stages: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied, Rejected: st.Rejected,
-		Duplicates: st.Duplicates, Transitions: st.Transitions, Sent: st.Sent}
+	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
+		Rejected: st.Rejected, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent}
 	for _, s := range rules.Stages[1:] {
 		v.Stages[s.String()] = st.Stages[s]
+	}
+	for i, n := range st.Segments {
+		if i > 0 {
+			v.Segments[segments.Segment(i).String()] = n
+		}
 	}
 	if !st.StreamTime.IsZero() {
 		s := st.StreamTime.Format(time.RFC3339)
@@ -158,6 +194,8 @@ var (
 	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
 	descSendErrors  = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
 	descUsers       = prometheus.NewDesc("lifecycle_users", "Users per lifecycle stage in the owned partitions.", []string{"stage"}, nil)
+	descSegment     = prometheus.NewDesc("lifecycle_segment_users", "Users per RFM segment in the owned partitions.", []string{"segment"}, nil)
+	descWarnings    = prometheus.NewDesc("lifecycle_warnings_total", "Churn warnings and recovered records produced.", nil, nil)
 	descPartitions  = prometheus.NewDesc("lifecycle_partitions_owned", "Input partitions this instance processes.", nil, nil)
 	descStreamTime  = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
 	descReady       = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing.", nil, nil)
@@ -165,7 +203,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descTransitions,
-		descSent, descSendErrors, descUsers, descPartitions, descStreamTime, descReady} {
+		descSent, descSendErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady} {
 		ch <- d
 	}
 }
@@ -182,6 +220,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descTransitions, st.Transitions)
 	counter(descSent, st.Sent)
 	counter(descSendErrors, st.SendErrors)
+	counter(descWarnings, st.Warnings)
+	for i, n := range st.Segments {
+		if i > 0 {
+			ch <- prometheus.MustNewConstMetric(descSegment, prometheus.GaugeValue, float64(n), segments.Segment(i).String())
+		}
+	}
 	for _, s := range rules.Stages[1:] {
 		ch <- prometheus.MustNewConstMetric(descUsers, prometheus.GaugeValue, float64(st.Stages[s]), s.String())
 	}

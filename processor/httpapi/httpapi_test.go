@@ -12,6 +12,8 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -25,6 +27,7 @@ type fakeSource struct {
 func (f *fakeSource) Stats() processor.Stats {
 	st := processor.Stats{Partitions: 2, Applied: 10, Transitions: 4, StreamTime: time.UnixMilli(1_767_225_600_000).UTC()}
 	st.Stages[rules.New], st.Stages[rules.Churned] = 3, 1
+	st.Segments[segments.ImportantKeep] = 2
 	return st
 }
 func (f *fakeSource) Ready() bool { return f.ready }
@@ -50,7 +53,10 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestRoutes(t *testing.T) {
 	u := rules.User{Stage: rules.Growing, Since: 1_767_225_600_000, FirstSeen: 1_767_225_600_000, LastActivity: 1_767_225_600_000,
 		LastPurchase: 1_767_225_600_000, Purchases: 1, Spend: 19_990_000}
-	src := &fakeSource{users: map[string]state.Record{"u-1": {User: u, Wake: 1_769_817_600_000}}}
+	rec := state.Record{User: u, Wake: 1_769_817_600_000, Segment: segments.Score{R: 2, F: 4, M: 5, Segment: segments.ImportantKeep}}
+	rec.Warn.Open = 1 // inactive
+	rec.Warn.LastAt[0], rec.Warn.LastLevel[0] = 1_768_521_600_000, uint8(warnings.AtRisk)
+	src := &fakeSource{users: map[string]state.Record{"u-1": rec}}
 	h := Handler(src)
 
 	for _, tc := range []struct {
@@ -66,6 +72,8 @@ func TestRoutes(t *testing.T) {
 		{"/v1/users/u-1", true, nil, 200, `"stage":"growing"`},
 		{"/v1/users/u-1", true, nil, 200, `"spend":"19.99"`},
 		{"/v1/users/u-1", true, nil, 200, `"p_alive":0.5`},
+		{"/v1/users/u-1", true, nil, 200, `"segment":{"code":"R2F4M5","segment":"important keep"}`},
+		{"/v1/users/u-1", true, nil, 200, `"open_warnings":[{"code":"inactive","level":"at_risk","at":"2026-01-16T00:00:00.000Z"}]`},
 		{"/v1/users/nobody", true, nil, 404, "no such user"},
 		{"/v1/users/u-1", true, fmt.Errorf("%w: partition 1", processor.ErrNotOwned), 421, "another instance"},
 		{"/v1/users/u-1", true, fmt.Errorf("%w: partition 1", processor.ErrRestoring), 503, "restoring"},
@@ -73,6 +81,8 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, `lifecycle_users{stage="new"} 3`},
 		{"/metrics", true, nil, 200, "lifecycle_events_applied_total 10"},
 		{"/metrics", true, nil, 200, "lifecycle_ready 1"},
+		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
+		{"/v1/stats", true, nil, 200, `"important keep":2`},
 	} {
 		src.ready, src.err = tc.ready, tc.err
 		status, body := get(t, h, tc.path)
