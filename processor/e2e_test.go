@@ -189,13 +189,7 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 		seg segments.Score
 		win segments.Window
 	}
-	ctxOf := func(r *refUser) warnings.Context {
-		c := warnings.Context{Stage: r.u.Stage, LastActivity: r.u.LastActivity, PAlive: -1}
-		if !r.seg.IsNone() {
-			c.Segment = r.seg.Segment.String()
-		}
-		return c
-	}
+	ctxOf := func(r *refUser) warnings.Context { return warnContext(&r.u, r.seg, model) }
 	for _, topics := range parts {
 		users := map[string]*refUser{}
 		var order []*refUser // first-seen order, for a stable iteration
@@ -479,6 +473,15 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if withPrediction < transitions/5 {
 			t.Errorf("only %d of %d transitions carry a prediction", withPrediction, transitions)
+		}
+		lowPAlive := 0
+		for _, v := range wantM {
+			if bytes.Contains(v, []byte(`"code":"low_p_alive"`)) {
+				lowPAlive++
+			}
+		}
+		if lowPAlive == 0 {
+			t.Error("no low_p_alive warning: P(alive) does not reach the warning rules")
 		}
 	})
 

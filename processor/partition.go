@@ -150,13 +150,27 @@ func (p *partition) apply(it *item) error {
 }
 
 // warnContext is what the warning rules see of a user besides their own
-// state. P(alive) is left out: the rules may evaluate it at a due time
-// that a lazily fired timer cannot reproduce exactly, and outputs must not
-// depend on when timers happen to fire.
+// state. P(alive) is given as a function of time, evaluated at each check's
+// due time: a lazily fired timer then computes the same number as one
+// fired on time.
 func (p *partition) warnContext(e *entry) warnings.Context {
-	ctx := warnings.Context{Stage: e.rec.User.Stage, LastActivity: e.rec.User.LastActivity, PAlive: -1}
-	if !e.rec.Segment.IsNone() {
-		ctx.Segment = e.rec.Segment.Segment.String()
+	return warnContext(&e.rec.User, e.rec.Segment, p.model.Load())
+}
+
+func warnContext(u *rules.User, seg segments.Score, m *Model) warnings.Context {
+	ctx := warnings.Context{Stage: u.Stage, LastActivity: u.LastActivity, PAlive: -1}
+	if !seg.IsNone() {
+		ctx.Segment = seg.Segment.String()
+	}
+	if m != nil && u.Buys.Days > 0 {
+		buys := u.Buys
+		ctx.PAliveAt = func(at int64) float64 {
+			s, ok := buys.Summary(at, m.Period)
+			if !ok {
+				return -1
+			}
+			return round6(m.BGNBD.PAlive(s))
+		}
 	}
 	return ctx
 }

@@ -124,6 +124,10 @@ type Context struct {
 	LastActivity int64
 	Segment      string  // RFM segment name, "" if unknown ("important keep", …)
 	PAlive       float64 // from the prediction model; < 0 when there is no model or no purchase
+	// PAliveAt, when set, is used instead of PAlive: P(alive) at the
+	// moment of a check (< 0 for none). The runtime passes it so that a
+	// timer fired late computes the same number as one fired on time.
+	PAliveAt func(at int64) float64
 }
 
 // Segments whose users are valuable: high frequency and high monetary value,
@@ -330,9 +334,13 @@ func (c Config) extras(rs []candidate, s *State, ctx Context, at int64) []candid
 		rs = append(rs, candidate{AtRisk, rValuableQuiet, Reason{Code: CodeValuableQuiet, Value: round2(days), Threshold: c.QuietAfter.Hours() / 24,
 			Detail: fmt.Sprintf("%s user without activity for %s days", ctx.Segment, fmtDays(days))}})
 	}
-	if ctx.PAlive >= 0 && ctx.PAlive < c.PAliveBelow {
-		rs = append(rs, candidate{AtRisk, rLowPAlive, Reason{Code: CodeLowPAlive, Value: ctx.PAlive, Threshold: c.PAliveBelow,
-			Detail: fmt.Sprintf("P(alive) %.2f below %.2f", ctx.PAlive, c.PAliveBelow)}})
+	pAlive := ctx.PAlive
+	if ctx.PAliveAt != nil {
+		pAlive = ctx.PAliveAt(at)
+	}
+	if pAlive >= 0 && pAlive < c.PAliveBelow {
+		rs = append(rs, candidate{AtRisk, rLowPAlive, Reason{Code: CodeLowPAlive, Value: pAlive, Threshold: c.PAliveBelow,
+			Detail: fmt.Sprintf("P(alive) %.2f below %.2f", pAlive, c.PAliveBelow)}})
 	}
 	return rs
 }
