@@ -485,6 +485,16 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("RFM over the last 30 days, rebuilt twice a day", func(t *testing.T) {
+		seg := segments.Config{Window: 30 * 24 * time.Hour, Refresh: 12 * time.Hour}
+		wantW, wantPerUserW, _, _ := reference(t, Config{Topics: Topics{Inputs: f.inputs}, Segments: seg}, f.brokers)
+		cfg := f.config(t)
+		cfg.Segments = seg
+		cfg.BatchRecords = 33
+		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		checkOutputs(t, cfg, wantW, wantPerUserW)
+	})
+
 	t.Run("partitions move to an instance without state", func(t *testing.T) {
 		cfg := f.config(t)
 		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })

@@ -334,6 +334,9 @@ func (p *partition) user(id string) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("processor: partition %d: %w", p.id, err)
 	}
+	// A new user, or one stored under another RFM window setting, gets a
+	// purchase history of the window in force.
+	rec.Window = p.cfg.Segments.Refit(rec.Window)
 	e := &entry{id: id, rec: rec, storedWake: rec.Wake}
 	p.users[id] = e
 	return e, nil

@@ -39,6 +39,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-mechanism", "GSSAPI", "--sasl-username", "u", "--sasl-password", "p"}, "use one of PLAIN"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-username", "u"}, "without --sasl-mechanism"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--log-level", "loud"}, "use debug, info, warn or error"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--warn-levels", "0.7,0.5,0.9"}, "three increasing fractions"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--rfm-window", "1m"}, "segments: window"},
 		{[]string{"simulate", "--users", "10"}, "exactly one of --out"},
 		{[]string{"simulate", "--out", "-", "--bad-rate", "2"}, "BadRate"},
 		{[]string{"topics"}, "needs create or check"},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -155,6 +158,11 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
+	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
+	rfmRefresh := fs.duration("rfm-refresh", 24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt")
+	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
+	warnLevels := fs.String("warn-levels", "0.5,0.7,0.85", "fractions of --churn-after without activity that raise watch, at_risk and critical warnings")
+	pAliveBelow := fs.Float64("warn-p-alive-below", 0.3, "with --model: warn when P(alive) falls below this")
 	modelFile := fs.String("model", "", "model file from `lifecycle fit`: every transition then carries P(alive), expected purchases and CLV; SIGHUP reloads it")
 	horizon := fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases")
 	clvHorizon := fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers")
@@ -188,12 +196,18 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	case *discount < 0 || *discount >= 1:
 		return fmt.Errorf("%w: --discount %v: use a rate per period from 0 to below 1, like 0.0019", errUsage, *discount)
 	}
+	levels, err := parseFractions(*warnLevels)
+	if err != nil {
+		return err
+	}
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
 	}
 	defer log.Sync()
 	cfg := processor.Config{
+		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},
+		Warnings: warnings.Config{Fractions: levels, Cooldown: *warnCooldown, PAliveBelow: *pAliveBelow},
 		Conn:            conn,
 		Group:           *group,
 		Topics:          tf.topics(*group),
@@ -248,6 +262,23 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		defer stopHTTP()
 	}
 	return p.Run(ctx)
+}
+
+// parseFractions reads the three warning levels "0.5,0.7,0.85".
+func parseFractions(s string) ([3]float64, error) {
+	var f [3]float64
+	parts := list(s)
+	if len(parts) != 3 {
+		return f, fmt.Errorf("%w: --warn-levels %q: want three increasing fractions of the churn threshold, like 0.5,0.7,0.85", errUsage, s)
+	}
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v <= 0 || v >= 1 || (i > 0 && v <= f[i-1]) {
+			return f, fmt.Errorf("%w: --warn-levels %q: want three increasing fractions between 0 and 1, like 0.5,0.7,0.85", errUsage, s)
+		}
+		f[i] = v
+	}
+	return f, nil
 }
 
 // serveHTTP listens on addr at once (so a busy port fails the start, not
