@@ -206,8 +206,8 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	}
 	defer log.Sync()
 	cfg := processor.Config{
-		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},
-		Warnings: warnings.Config{Fractions: levels, Cooldown: *warnCooldown, PAliveBelow: *pAliveBelow},
+		Segments:        segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},
+		Warnings:        warnings.Config{Fractions: levels, Cooldown: *warnCooldown, PAliveBelow: *pAliveBelow},
 		Conn:            conn,
 		Group:           *group,
 		Topics:          tf.topics(*group),
