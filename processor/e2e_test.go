@@ -107,7 +107,11 @@ func runProcessor(t *testing.T, p *Processor, done func(Stats) bool) Stats {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	hook := p.afterCommit // the test's own, if any
 	p.afterCommit = func() {
+		if hook != nil {
+			hook()
+		}
 		if done(p.Stats()) {
 			cancel()
 		}

@@ -61,13 +61,8 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		return nil, fmt.Errorf("processor: the state of partition %d was built when the input topics had %d partitions; they now have %d, so users map to other partitions. Use a new --state-dir and replay, or restore the old partition count", id, meta.Partitions, inputPartitions)
 	}
 	meta.Partitions = inputPartitions
-	p := &partition{
-		id: id, cfg: cfg, store: store, stats: stats, meta: meta,
-		log:   cfg.Log, // already carries the partition
-		users: make(map[string]*entry),
-		batch: store.NewBatch(id),
-	}
-	if p.pop, err = segments.NewPopulationWith(cfg.Segments); err != nil {
+	pop, err := segments.NewPopulationWith(cfg.Segments)
+	if err != nil {
 		return nil, err
 	}
 	if meta.Population != nil {
@@ -75,7 +70,13 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		if err := json.Unmarshal(meta.Population, &cuts); err != nil {
 			return nil, fmt.Errorf("processor: partition %d: stored RFM cuts: %w", id, err)
 		}
-		p.pop.Restore(cuts)
+		pop.Restore(cuts)
+	}
+	p := &partition{
+		id: id, cfg: cfg, store: store, stats: stats, meta: meta, pop: pop,
+		log:   cfg.Log, // already carries the partition
+		users: make(map[string]*entry),
+		batch: store.NewBatch(id),
 	}
 	stats.setMeta(&meta)
 	return p, nil
@@ -97,9 +98,15 @@ func (p *partition) apply(it *item) error {
 		p.stats.skipped.Add(1)
 		return nil
 	}
-	p.meta.Offsets[topic] = it.msg.Offset + 1
-	p.records++
+	// consumed marks the record as applied in the open batch. It must come
+	// after any commit made on the record's behalf (a rebuild), or a crash
+	// there would store the record as applied before it was.
+	consumed := func() {
+		p.meta.Offsets[topic] = it.msg.Offset + 1
+		p.records++
+	}
 	if it.err != nil {
+		consumed()
 		p.pending = append(p.pending, dlqOutput(p.cfg.Topics.DLQ, it, topic))
 		p.stats.rejected.Add(1)
 		p.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", it.msg.Offset), zap.Error(it.err))
@@ -113,10 +120,12 @@ func (p *partition) apply(it *item) error {
 	if it.msg.Offset < e.rec.Offsets[it.topic] {
 		// The user's record is ahead of the partition's metadata (restored
 		// from a changelog whose last batch arrived only in part).
+		consumed()
 		p.stats.skipped.Add(1)
 		return nil
 	}
 	if e.rec.User.IsDuplicate(ev.ID) {
+		consumed()
 		p.stats.duplicates.Add(1)
 		return nil
 	}
@@ -128,6 +137,7 @@ func (p *partition) apply(it *item) error {
 			return err
 		}
 	}
+	consumed()
 	trs, _ := p.cfg.Rules.Apply(p.trs[:0], &e.rec.User, ev, streamTime)
 	p.trs = trs
 	p.stats.applied.Add(1)
