@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs every mode of lifecycle bench with tiny sizes on the
+// embedded broker and checks that the JSON summary has its figures. It
+// asserts nothing about speed: benchmarks are never pass/fail.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and the processor twice")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "bench.json")
+	out, _, err := cli(t, ctx, "bench", "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
+		"--rate", "200", "--duration", "2s", "--json", file)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s benchSummary
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
+	}
+	if s.Drain == nil || s.Latency == nil || s.Memory == nil || s.Drain.Baseline == nil {
+		t.Fatalf("the summary lacks a section:\n%s", raw)
+	}
+	d, l, m := s.Drain, s.Latency, s.Memory
+	for name, v := range map[string]float64{
+		"drain.processor.events_per_sec": d.Processor.EventsPerSec, "drain.processor.mb_per_sec": d.Processor.MBPerSec,
+		"drain.processor.cpu_sec_per_million": d.Processor.CPUSecPerM, "drain.baseline.events_per_sec": d.Baseline.EventsPerSec,
+		"drain.ratio_to_baseline": d.Ratio, "drain.commits": float64(d.Commits), "drain.transitions": float64(d.Transitions),
+		"latency.produced": float64(l.Produced), "latency.received": float64(l.Received), "latency.p50_ms": l.P50ms,
+		"latency.p99_ms": l.P99ms, "latency.p999_ms": l.P999ms,
+		"memory.users": float64(m.Users), "memory.heap_after_bytes": float64(m.HeapAfter), "memory.rss_after_bytes": float64(m.RSSAfter),
+		"memory.pebble_bytes": float64(m.PebbleBytes), "memory.pebble_bytes_per_million_users": m.PebblePerMUsers,
+		"machine.cores": float64(s.Machine.Cores),
+	} {
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if d.Processor.Events != 2000 || l.Received != l.Produced {
+		t.Errorf("drain events %d (want 2000), latency received %d of %d", d.Processor.Events, l.Received, l.Produced)
+	}
+	var generic map[string]any
+	json.Unmarshal(raw, &generic)
+	for _, k := range []string{"machine", "broker", "drain", "latency", "memory", "load_avg_start"} {
+		if _, ok := generic[k]; !ok {
+			t.Errorf("the JSON has no %q", k)
+		}
+	}
+}
