@@ -88,7 +88,8 @@ type Config struct {
 	// Warnings configures the churn warnings; its ChurnAfter is always the
 	// stage model's.
 	Warnings warnings.Config
-	// Segments configures the RFM scores and segments.
+	// Segments configures the RFM scores and segments. Its Refresh defaults
+	// to 7 days here.
 	Segments segments.Config
 
 	// BatchRecords is the most input records applied before state is
@@ -126,6 +127,11 @@ func (c Config) withDefaults() Config {
 	c.Prediction = c.Prediction.withDefaults()
 	c.Warnings.ChurnAfter = c.Rules.ChurnAfter
 	c.Warnings = c.Warnings.WithDefaults()
+	if c.Segments.Refresh == 0 {
+		// A rebuild reads every user of the partition; a population's
+		// quintiles barely move within a week.
+		c.Segments.Refresh = 7 * 24 * time.Hour
+	}
 	c.Segments = c.Segments.WithDefaults()
 	if c.Decoder.Currency == "" {
 		c.Decoder.Currency = "USD"

@@ -46,6 +46,9 @@ type partition struct {
 	ws      []warnings.Warning // scratch
 	pop     *segments.Population
 	send    func(job) error // hands a committed batch to the sender
+	// timerFloor is a wake time below which the timer index holds no entry
+	// that is due and not yet handled: scans start there.
+	timerFloor int64
 
 	model *atomic.Pointer[Model] // the processor's current model, if any
 
@@ -296,8 +299,18 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 	if err := p.flush(); err != nil {
 		return false, err
 	}
-	err := p.store.Users(p.id, func(_ string, r state.Record) error {
-		p.pop.Add(r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend))
+	// One scan: every user's values feed the population, and are kept to
+	// re-score against the new cuts.
+	type scored struct {
+		id   string
+		v    segments.Values
+		prev segments.Score
+	}
+	var all []scored
+	err := p.store.Users(p.id, func(id string, r state.Record) error {
+		v := r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend)
+		p.pop.Add(v)
+		all = append(all, scored{id, v, r.Segment})
 		return nil
 	})
 	if err != nil {
@@ -310,14 +323,10 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 	}
 	p.records++
 	var ids []string
-	err = p.store.Users(p.id, func(id string, r state.Record) error {
-		if p.pop.Score(r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend), r.Segment).Segment != r.Segment.Segment {
-			ids = append(ids, id)
+	for _, u := range all {
+		if p.pop.Score(u.v, u.prev).Segment != u.prev.Segment {
+			ids = append(ids, u.id)
 		}
-		return nil
-	})
-	if err != nil {
-		return false, err
 	}
 	for _, id := range ids {
 		e, err := p.user(id)
@@ -362,6 +371,9 @@ func (p *partition) commit() (job, error) {
 		if err := p.batch.PutUser(e.id, e.rec, e.storedWake); err != nil {
 			return job{}, err
 		}
+		if w := e.rec.Wake; w != 0 && w < p.timerFloor {
+			p.timerFloor = w
+		}
 		e.storedWake, e.dirty = e.rec.Wake, false
 	}
 	j := job{from: p.meta.OutboxNext, outs: p.pending, changelog: make([]kafka.Message, 0, len(p.dirty)+1)}
@@ -399,10 +411,19 @@ func (p *partition) commit() (job, error) {
 // so firing the rest at commit time gives the same outputs whatever the
 // batch boundaries are.
 func (p *partition) dueTimers() (bool, error) {
-	due, err := p.store.DueTimers(p.id, p.meta.StreamTime, 4096)
+	const limit = 4096
+	due, err := p.store.DueTimers(p.id, p.timerFloor, p.meta.StreamTime, limit)
 	if err != nil || len(due) == 0 {
 		return false, err
 	}
+	// Everything below the next floor is handled by this pass; the new
+	// wake times it produces lower the floor again when committed.
+	if len(due) < limit {
+		p.timerFloor = p.meta.StreamTime
+	} else {
+		p.timerFloor = due[len(due)-1].Wake
+	}
+	progress := false
 	for _, t := range due {
 		e, err := p.user(t.UserID)
 		if err != nil {
@@ -422,8 +443,11 @@ func (p *partition) dueTimers() (bool, error) {
 		if err := p.changed(e, trs, ws, change{now: p.meta.StreamTime}); err != nil {
 			return false, err
 		}
+		// Only a change is progress: an entry that fires nothing and keeps
+		// its wake time must not make flush loop.
+		progress = progress || len(trs) > 0 || len(ws) > 0 || e.rec.Wake != t.Wake
 	}
-	return true, nil
+	return progress || len(due) == limit, nil
 }
 
 // evict drops clean users from memory when the cache is over its bound;
@@ -495,6 +519,11 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 	defer tick.Stop()
 	p.send = send
 	commitAndFire := p.flush
+	// linger bounds how long a batch waits for records still on their way.
+	const linger = 5 * time.Millisecond
+	lingerT := time.NewTimer(time.Hour)
+	defer lingerT.Stop()
+	var lingerStart time.Time
 	for {
 		m.poll()
 		if it := m.pop(); it != nil {
@@ -505,6 +534,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 				if err := commitAndFire(); err != nil {
 					return err
 				}
+				lingerStart = time.Time{}
 				// With a backlog the loop never waits; stop here when asked.
 				if err := ctx.Err(); err != nil {
 					return err
@@ -515,15 +545,29 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 		if m.closed && ctx.Err() == nil {
 			return errFetcherStopped
 		}
-		// Nothing can be applied without waiting: commit what we have, so
-		// outputs leave as soon as the input pauses.
+		// Nothing can be applied without waiting. When the input is read to
+		// its end, commit at once, so outputs leave as soon as it pauses;
+		// when a topic still has records on their way, give them a moment
+		// (linger) rather than commit a small batch.
+		var lingerC <-chan time.Time
 		if p.dirtyBatch() {
-			if err := commitAndFire(); err != nil {
-				return err
+			if lingerStart.IsZero() {
+				lingerStart = time.Now()
 			}
+			wait := linger - time.Since(lingerStart)
+			if m.caughtUp() || wait <= 0 {
+				if err := commitAndFire(); err != nil {
+					return err
+				}
+				lingerStart = time.Time{}
+				continue
+			}
+			lingerT.Reset(wait)
+			lingerC = lingerT.C
 		}
 		select {
 		case <-notify:
+		case <-lingerC:
 		case now := <-tick.C:
 			if m.caughtUp() && p.idleAdvance(now) {
 				if _, err := p.rebuildIfDue(p.meta.StreamTime); err != nil {

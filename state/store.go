@@ -213,10 +213,13 @@ type Timer struct {
 	UserID string
 }
 
-// DueTimers returns up to limit timer entries of partition p with a wake time
-// before 'before', oldest first.
-func (s *Store) DueTimers(p int32, before int64, limit int) ([]Timer, error) {
-	lo := partitionKey(nil, p, 't')
+// DueTimers returns up to limit timer entries of partition p with a wake
+// time in [from, before), oldest first. A caller that knows no entry below
+// from exists passes it: the scan then skips the deletion markers that
+// moved timers leave at the start of the index.
+func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]Timer, error) {
+	prefix := partitionKey(nil, p, 't')
+	lo := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(max(from, 0)))
 	hi := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(before))
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -224,7 +227,7 @@ func (s *Store) DueTimers(p int32, before int64, limit int) ([]Timer, error) {
 	}
 	var out []Timer
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
-		k := it.Key()[len(lo):]
+		k := it.Key()[len(prefix):]
 		out = append(out, Timer{Wake: int64(binary.BigEndian.Uint64(k)), UserID: string(k[8:])})
 	}
 	return out, errors.Join(it.Error(), it.Close())

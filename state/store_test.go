@@ -113,12 +113,15 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	if _, ok, _ := s.User(2, "u-1"); ok {
 		t.Fatal("user visible in another partition")
 	}
-	due, err := s.DueTimers(3, 301, 10)
+	due, err := s.DueTimers(3, 0, 301, 10)
 	if err != nil || !reflect.DeepEqual(due, []Timer{{100, "u-2"}, {300, "u-1"}}) {
 		t.Fatalf("DueTimers(301) = %v, %v", due, err)
 	}
-	if due, _ := s.DueTimers(3, 300, 10); len(due) != 1 {
+	if due, _ := s.DueTimers(3, 0, 300, 10); len(due) != 1 {
 		t.Fatalf("DueTimers(300) = %v, want only the entry before 300", due)
+	}
+	if due, _ := s.DueTimers(3, 101, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
+		t.Fatalf("DueTimers from 101 = %v, want only the entry at 300", due)
 	}
 
 	// Moving u-2's timer deletes the old entry; a zero wake removes it.
@@ -126,7 +129,7 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	must(t, b.PutUser("u-2", r2, 100))
 	must(t, b.DeleteOutputs(0, 1))
 	must(t, b.Commit())
-	if due, _ := s.DueTimers(3, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
+	if due, _ := s.DueTimers(3, 0, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
 		t.Fatalf("after moving: DueTimers = %v", due)
 	}
 	seqs, outs, err := s.Outbox(3)
@@ -150,7 +153,7 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	if _, ok, _ := s.User(3, "u-1"); ok {
 		t.Error("user survived Clear")
 	}
-	if due, _ := s.DueTimers(3, 1<<62, 10); len(due) != 0 {
+	if due, _ := s.DueTimers(3, 0, 1<<62, 10); len(due) != 0 {
 		t.Errorf("timers survived Clear: %v", due)
 	}
 	if _, ok, _ := s.Meta(3); ok {

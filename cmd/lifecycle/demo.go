@@ -217,7 +217,7 @@ func (v *demoView) show(st processor.Stats, producing bool) {
 		}
 		fmt.Fprintf(&b, "  %-8s %7d %s\n", s, n, strings.Repeat("█", bar))
 	}
-	b.WriteString("\nbuyers per RFM segment (rebuilt daily in event time)\n")
+	b.WriteString("\nbuyers per RFM segment (quintiles rebuilt weekly in event time)\n")
 	for i := 1; i < len(st.Segments); i++ {
 		fmt.Fprintf(&b, "  %-18s %6d\n", segments.Segment(i), st.Segments[i])
 	}

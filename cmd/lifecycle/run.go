@@ -159,7 +159,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
-	rfmRefresh := fs.duration("rfm-refresh", 24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt")
+	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every user of a partition)")
 	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
 	warnLevels := fs.String("warn-levels", "0.5,0.7,0.85", "fractions of --churn-after without activity that raise watch, at_risk and critical warnings")
 	pAliveBelow := fs.Float64("warn-p-alive-below", 0.3, "with --model: warn when P(alive) falls below this")
