@@ -49,7 +49,7 @@ func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64) boo
 // restore replaces partition id's local state with the changelog's: every
 // user record (with its timer index entry) and the metadata. It reads the
 // changelog partition from its start to end, the end offset at assignment.
-func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *partitionStats, log *zap.Logger) error {
+func (p *Processor) restore(ctx context.Context, id int32, end int64, w messageWriter, stats *partitionStats, log *zap.Logger) error {
 	stats.restoring.Store(true)
 	defer stats.restoring.Store(false)
 	log.Info("restoring partition from the changelog", zap.String("changelog", p.cfg.Topics.Changelog), zap.Int64("records", end))
@@ -63,6 +63,13 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 	var meta state.Meta
 	haveMeta := false
 	wakes := map[string]int64{} // timer entry written per user, so a newer version moves it
+	// kept is, per user, the input offsets of the record restored so far.
+	// Offsets only grow in a correct history, so a record with smaller ones
+	// that comes later in the log is a stale write (a paused former owner
+	// finishing a write already in flight): it is ignored.
+	kept := map[string][state.MaxInputs]int64{}
+	overtaken := map[string]bool{} // users whose newest record a stale one followed
+	metaOvertaken := false
 	if end > 0 {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
@@ -73,6 +80,12 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 			return err
 		}
 		progress, n := time.Now(), 0
+		stale := 0
+		defer func() {
+			if stale > 0 {
+				log.Warn("ignored stale changelog records (written late by a former owner)", zap.Int("records", stale))
+			}
+		}()
 		for {
 			m, err := r.FetchMessage(ctx)
 			if err != nil {
@@ -86,15 +99,26 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 				if err != nil {
 					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 				}
+				if prev, ok := kept[uid]; ok && behind(rec.Offsets[:], prev[:]) {
+					stale++
+					overtaken[uid] = true
+					break
+				}
 				if err := b.PutUser(uid, rec, wakes[uid]); err != nil {
 					return err
 				}
-				wakes[uid] = rec.Wake
+				wakes[uid], kept[uid] = rec.Wake, rec.Offsets
 			case len(m.Key) == 1 && m.Key[0] == changelogMeta:
-				if meta, err = state.DecodeMeta(m.Value); err != nil {
+				next, err := state.DecodeMeta(m.Value)
+				if err != nil {
 					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 				}
-				haveMeta = true
+				if haveMeta && metaBehind(next, meta) {
+					stale++
+					metaOvertaken = true
+					break
+				}
+				meta, haveMeta = next, true
 			}
 			if n%10_000 == 0 {
 				if err := b.Commit(); err != nil {
@@ -141,6 +165,26 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 	if err := p.store.Sync(); err != nil {
 		return err
 	}
+	// Compaction keeps the last record of a key: put the winners back on
+	// top of the stale records that followed them.
+	if len(overtaken) > 0 || metaOvertaken {
+		var msgs []kafka.Message
+		for uid := range overtaken {
+			r, ok, err := p.store.User(id, uid)
+			if err != nil {
+				return err
+			}
+			if ok {
+				msgs = append(msgs, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id),
+					Key: append([]byte{changelogUser}, uid...), Value: state.EncodeRecord(r)})
+			}
+		}
+		msgs = append(msgs, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id), Key: []byte{changelogMeta}, Value: state.EncodeMeta(meta)})
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("processor: republishing overtaken changelog records of partition %d: %w", id, err)
+		}
+		log.Warn("republished changelog records that stale writes had followed", zap.Int("users", len(overtaken)))
+	}
 	log.Info("partition restored", zap.Int("users", users), zap.Duration("took", time.Since(start)))
 	return nil
 }
@@ -182,4 +226,30 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 	}
 	log.Info("changelog seeded from local state", zap.Int("users", n))
 	return nil
+}
+
+// behind reports whether offsets a are behind b: smaller in some input and
+// larger in none.
+func behind(a, b []int64) bool {
+	less := false
+	for i := range a {
+		if a[i] > b[i] {
+			return false
+		}
+		less = less || a[i] < b[i]
+	}
+	return less
+}
+
+// metaBehind reports whether metadata a has applied less than b.
+func metaBehind(a, b state.Meta) bool {
+	less := false
+	for topic, bo := range b.Offsets {
+		ao := a.Offsets[topic]
+		if ao > bo {
+			return false
+		}
+		less = less || ao < bo
+	}
+	return less
 }

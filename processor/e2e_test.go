@@ -217,13 +217,13 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 				add(r.id, o, err)
 			}
 		}
-		emit := func(r *refUser, trs []rules.Transition, ws []warnings.Warning, c change) {
+		emit := func(r *refUser, trs []rules.Transition, ws []stagedWarning, c change) {
 			for _, tr := range trs {
 				o, err := transitionOutput(cfg.Topics.Transitions, r.id, tr, predictAt(model, cfg.Prediction, tr.Buys, tr.At))
 				add(r.id, o, err)
 			}
 			for _, w := range ws {
-				o, err := warningOutput(cfg.Topics.Warnings, r.id, w, &r.u, r.seg)
+				o, err := warningOutput(cfg.Topics.Warnings, r.id, w, r.seg)
 				add(r.id, o, err)
 			}
 			if c.rescore {
@@ -231,8 +231,7 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 			}
 		}
 		fire := func(r *refUser, st int64) {
-			trs := cfg.Rules.Advance(nil, &r.u, st)
-			ws := cfg.Warnings.Advance(nil, &r.w, ctxOf(r), st)
+			trs, ws := cfg.timers(nil, nil, &r.u, &r.w, r.seg, model, st)
 			emit(r, trs, ws, change{now: st})
 		}
 		for {
@@ -293,7 +292,8 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 					}
 				}
 			}
-			trs, _ := cfg.Rules.Apply(nil, &r.u, ev, st)
+			trs, ws := cfg.timers(nil, nil, &r.u, &r.w, r.seg, model, st)
+			trs, _ = cfg.Rules.Apply(trs, &r.u, ev, st)
 			streamTime = st
 			c := change{now: st, trigger: ev.ID, reason: "purchase"}
 			if ev.Type == schemas.Purchase {
@@ -302,10 +302,10 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 				}
 				c.rescore = true
 			}
-			ctx := ctxOf(r)
-			ws := cfg.Warnings.Advance(nil, &r.w, ctx, st)
-			ws = cfg.Warnings.OnEvent(ws, &r.w, ev, ctx)
-			ws = cfg.Warnings.Advance(ws, &r.w, ctx, st)
+			for _, w := range cfg.Warnings.OnEvent(nil, &r.w, ev, ctxOf(r)) {
+				ws = append(ws, staged(w, &r.u))
+			}
+			trs, ws = cfg.timers(trs, ws, &r.u, &r.w, r.seg, model, st)
 			emit(r, trs, ws, c)
 		}
 		for _, r := range order {

@@ -98,6 +98,7 @@ type proc struct {
 	out     *logLines
 	done    chan struct{}
 	state   *os.ProcessState // set when done is closed
+	doomed  bool             // sent SIGKILL
 }
 
 // startProc starts `lifecycle run args...` with extra environment env.
@@ -130,6 +131,18 @@ func (p *proc) kill()                     { p.signal(syscall.SIGKILL) }
 func (p *proc) term()                     { p.signal(syscall.SIGTERM) }
 func (p *proc) pause()                    { p.signal(syscall.SIGSTOP) }
 func (p *proc) resume()                   { p.signal(syscall.SIGCONT) }
+
+// dump makes a running process print its goroutines (SIGQUIT) and exit.
+func (p *proc) dump() {
+	if p.exited() {
+		return
+	}
+	p.signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
 
 func (p *proc) exited() bool {
 	select {
@@ -250,9 +263,14 @@ func newRig(t *testing.T, f *inputFixture, batch int) *rig {
 			}
 		}
 		if t.Failed() {
-			for _, p := range r.procs {
+			// The tails here, the whole logs in files that outlive the test.
+			dir, _ := os.MkdirTemp("", "lifecycle-faulttest-logs-")
+			for i, p := range r.procs {
 				t.Log(p.tail(60))
+				name := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, strings.NewReplacer(" ", "_", "/", "_", "(", "", ")", "").Replace(p.name)))
+				os.WriteFile(name, []byte(strings.Join(p.out.snapshot(), "\n")+"\n"), 0o644)
 			}
+			t.Logf("full logs of the %d processes in %s", len(r.procs), dir)
 		}
 	})
 	return r
@@ -264,6 +282,7 @@ func (r *rig) args(stateDir string) []string {
 		"--brokers", strings.Join(c.Conn.Brokers, ","), "--group", c.Group, "--state-dir", stateDir, "--http", "off",
 		"--input-topics", strings.Join(c.Topics.Inputs, ","), "--transitions-topic", c.Topics.Transitions,
 		"--dlq-topic", c.Topics.DLQ, "--changelog-topic", c.Topics.Changelog,
+		"--warnings-topic", c.Topics.Warnings, "--segments-topic", c.Topics.Segments,
 		"--session-timeout", r.session.String(), "--batch-records", strconv.Itoa(r.batch), "--log-format", "json",
 	}
 }
@@ -401,8 +420,8 @@ func checkDLQAtLeastOnce(t *testing.T, cfg Config, want int) {
 // stream time, and each user record's input offsets, never decrease from
 // one record to the next of the same key. A decrease means an instance that
 // no longer owned the partition wrote stale state after the new owner's.
-// It returns the number of regressions found (each is reported).
-func checkChangelogMonotonic(t *testing.T, cfg Config) int {
+// It returns a description of each regression.
+func changelogRegressions(t *testing.T, cfg Config) []string {
 	t.Helper()
 	type key struct {
 		p int
@@ -410,12 +429,8 @@ func checkChangelogMonotonic(t *testing.T, cfg Config) int {
 	}
 	lastUser := map[key]state.Record{}
 	lastMeta := map[int]state.Meta{}
-	bad := 0
-	report := func(format string, args ...any) {
-		if bad++; bad <= 10 {
-			t.Errorf(format, args...)
-		}
-	}
+	var bad []string
+	report := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
 	for _, m := range kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Changelog) {
 		switch {
 		case len(m.Key) > 1 && m.Key[0] == changelogUser:
@@ -454,9 +469,10 @@ func checkChangelogMonotonic(t *testing.T, cfg Config) int {
 	return bad
 }
 
-// truncateNewest truncates the newest file in dir whose name ends in
-// suffix to half its size and returns its name ("" when there is none).
-func truncateNewest(t *testing.T, dir, suffix string) string {
+// truncateNewest truncates the newest file in dir whose name matches
+// pattern (filepath.Match) to half its size and describes what it did ("" when
+// there is none).
+func truncateNewest(t *testing.T, dir, pattern string) string {
 	t.Helper()
 	des, err := os.ReadDir(dir)
 	if err != nil {
@@ -464,7 +480,7 @@ func truncateNewest(t *testing.T, dir, suffix string) string {
 	}
 	var newest os.FileInfo
 	for _, de := range des {
-		if !strings.HasSuffix(de.Name(), suffix) {
+		if ok, _ := filepath.Match(pattern, de.Name()); !ok || !de.Type().IsRegular() || de.Name() == "LOCK" {
 			continue
 		}
 		fi, err := de.Info()

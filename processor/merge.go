@@ -2,6 +2,7 @@ package processor
 
 import (
 	"math"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -41,6 +42,10 @@ type merger struct {
 	dec   *schemas.Decoder
 
 	closed bool // a fetcher stopped: the partition must restart
+
+	// waitingSince is when pop last started waiting for a topic whose
+	// records are known to exist (zero while it is not waiting).
+	waitingSince time.Time
 }
 
 func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, dec *schemas.Decoder) *merger {
@@ -82,6 +87,9 @@ func (m *merger) pop() *item {
 	for i, h := range m.heads {
 		if h == nil {
 			if m.next[i] < m.hwm[i] {
+				if m.waitingSince.IsZero() {
+					m.waitingSince = time.Now()
+				}
 				return nil // more is on its way from topic i
 			}
 			continue // caught up: nothing earlier can come from topic i now
@@ -90,6 +98,7 @@ func (m *merger) pop() *item {
 			best = i
 		}
 	}
+	m.waitingSince = time.Time{}
 	if best < 0 {
 		return nil
 	}
@@ -106,6 +115,12 @@ func (m *merger) before(a, b *item) bool {
 		return m.names[a.topic] < m.names[b.topic]
 	}
 	return a.msg.Offset < b.msg.Offset
+}
+
+// stalled reports whether the merge has waited longer than limit for
+// records that the high watermark says exist: a fetch that hangs.
+func (m *merger) stalled(now time.Time, limit time.Duration) bool {
+	return !m.waitingSince.IsZero() && now.Sub(m.waitingSince) > limit
 }
 
 // caughtUp reports whether every topic has been read to its known end.

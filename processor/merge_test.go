@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -49,6 +50,30 @@ func TestMergeOrder(t *testing.T) {
 	}
 	if !m.caughtUp() {
 		t.Error("every topic read to its high watermark, but caughtUp is false")
+	}
+	if m.stalled(time.Now().Add(time.Hour), time.Minute) {
+		t.Error("a caught-up merge counts as stalled")
+	}
+}
+
+// TestMergeStall: waiting for records the high watermark promises, for
+// longer than the limit, is a stall; records arriving end it.
+func TestMergeStall(t *testing.T) {
+	in := make(chan kafka.Message, 1)
+	m := newMerger([]string{"t"}, []<-chan kafka.Message{in}, []int64{0}, []int64{5}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	if it := m.pop(); it != nil {
+		t.Fatal("popped from an empty topic")
+	}
+	if m.stalled(time.Now(), time.Minute) {
+		t.Error("stalled at once")
+	}
+	if !m.stalled(time.Now().Add(2*time.Minute), time.Minute) {
+		t.Error("two minutes without the promised records is not a stall")
+	}
+	in <- kafka.Message{Offset: 0, Key: []byte("u"), Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-01T00:00:00Z"}`)}
+	m.poll()
+	if m.pop() == nil || m.stalled(time.Now().Add(2*time.Minute), time.Minute) {
+		t.Error("a record arrived, but the merge still counts as stalled")
 	}
 }
 

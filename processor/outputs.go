@@ -7,7 +7,6 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -16,7 +15,7 @@ import (
 // a hash of what makes the transition unique, so a re-derived transition
 // (after a crash or a replay) carries the same id as the first one.
 func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction) (state.Output, error) {
-	id := schemas.OutputID(userID, schemas.KindTransition, tr.To.String(), tr.At, tr.Trigger)
+	id := schemas.OutputID(userID, schemas.KindTransition, schemas.TransitionTarget(tr.From.String(), tr.To.String()), tr.At, tr.Trigger)
 	t := schemas.Transition{
 		ID:             id,
 		UserID:         userID,
@@ -77,13 +76,13 @@ func dlqOutput(topic string, it *item, inputTopic string) state.Output {
 // warningOutput builds the lifecycle.churn-warnings record of w. Its id
 // hashes the level and reason codes with the time and trigger, so a
 // re-derived warning carries the same id.
-func warningOutput(topic, userID string, w warnings.Warning, u *rules.User, seg segments.Score) (state.Output, error) {
+func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (state.Output, error) {
 	level := w.Level.String()
 	id := schemas.OutputID(userID, schemas.KindWarning, level+":"+w.Codes(), w.At, w.Trigger)
 	out := schemas.Warning{
 		ID: id, UserID: userID, Level: level, Score: round6(w.Score), Reasons: make([]schemas.WarningReason, len(w.Reasons)),
-		Stage: u.Stage.String(), Segment: segmentScore(seg), At: schemas.FormatTime(w.At), TriggerEventID: w.Trigger,
-		RFM: rfmAt(u.Purchases, u.Spend, u.LastPurchase, w.At),
+		Stage: w.Stage.String(), Segment: segmentScore(seg), At: schemas.FormatTime(w.At), TriggerEventID: w.Trigger,
+		RFM: rfmAt(w.Purchases, w.Spend, w.LastPurchase, w.At),
 	}
 	for i, r := range w.Reasons {
 		out.Reasons[i] = schemas.WarningReason{Code: r.Code, Detail: r.Detail, Value: round6(r.Value), Threshold: round6(r.Threshold)}

@@ -43,7 +43,7 @@ type partition struct {
 	records int            // input records in the open batch
 	batch   *state.Batch
 	trs     []rules.Transition // scratch
-	ws      []warnings.Warning // scratch
+	ws      []stagedWarning    // scratch
 	pop     *segments.Population
 	send    func(job) error // hands a committed batch to the sender
 	// timerFloor is a wake time below which the timer index holds no entry
@@ -141,7 +141,10 @@ func (p *partition) apply(it *item) error {
 		}
 	}
 	consumed()
-	trs, _ := p.cfg.Rules.Apply(p.trs[:0], &e.rec.User, ev, streamTime)
+	model := p.model.Load()
+	// The user's overdue timers first, in due-time order; then the event.
+	trs, ws := p.cfg.timers(p.trs[:0], p.ws[:0], &e.rec.User, &e.rec.Warn, e.rec.Segment, model, streamTime)
+	trs, _ = p.cfg.Rules.Apply(trs, &e.rec.User, ev, streamTime)
 	p.trs = trs
 	p.stats.applied.Add(1)
 	p.meta.StreamTime = streamTime
@@ -154,11 +157,13 @@ func (p *partition) apply(it *item) error {
 		}
 		rescore = true // F, M and R move only with purchases (and at rebuilds)
 	}
-	ctx := p.warnContext(e)
-	ws := p.cfg.Warnings.Advance(p.ws[:0], &e.rec.Warn, ctx, streamTime)
-	ws = p.cfg.Warnings.OnEvent(ws, &e.rec.Warn, ev, ctx)
-	ws = p.cfg.Warnings.Advance(ws, &e.rec.Warn, ctx, streamTime)
-	p.ws = ws
+	var buf [4]warnings.Warning
+	for _, w := range p.cfg.Warnings.OnEvent(buf[:0], &e.rec.Warn, ev, warnContext(&e.rec.User, e.rec.Segment, model)) {
+		ws = append(ws, staged(w, &e.rec.User))
+	}
+	// An old event can leave timers overdue at once.
+	trs, ws = p.cfg.timers(trs, ws, &e.rec.User, &e.rec.Warn, e.rec.Segment, model, streamTime)
+	p.trs, p.ws = trs, ws
 	return p.changed(e, trs, ws, change{now: streamTime, rescore: rescore, trigger: ev.ID, reason: "purchase"})
 }
 
@@ -198,8 +203,7 @@ type change struct {
 
 // changed records that e's state moved, with the transitions and warnings
 // that came with it, and re-scores the user's RFM segment when asked.
-func (p *partition) changed(e *entry, trs []rules.Transition, ws []warnings.Warning, c change) error {
-	u := &e.rec.User
+func (p *partition) changed(e *entry, trs []rules.Transition, ws []stagedWarning, c change) error {
 	if !e.dirty {
 		e.dirty = true
 		p.dirty = append(p.dirty, e)
@@ -219,7 +223,7 @@ func (p *partition) changed(e *entry, trs []rules.Transition, ws []warnings.Warn
 		p.stats.recent(e.id, tr)
 	}
 	for _, w := range ws {
-		o, err := warningOutput(p.cfg.Topics.Warnings, e.id, w, u, e.rec.Segment)
+		o, err := warningOutput(p.cfg.Topics.Warnings, e.id, w, e.rec.Segment)
 		if err != nil {
 			return err
 		}
@@ -436,10 +440,8 @@ func (p *partition) dueTimers() (bool, error) {
 			}
 			continue
 		}
-		trs := p.cfg.Rules.Advance(p.trs[:0], &e.rec.User, p.meta.StreamTime)
-		p.trs = trs
-		ws := p.cfg.Warnings.Advance(p.ws[:0], &e.rec.Warn, p.warnContext(e), p.meta.StreamTime)
-		p.ws = ws
+		trs, ws := p.cfg.timers(p.trs[:0], p.ws[:0], &e.rec.User, &e.rec.Warn, e.rec.Segment, p.model.Load(), p.meta.StreamTime)
+		p.trs, p.ws = trs, ws
 		if err := p.changed(e, trs, ws, change{now: p.meta.StreamTime}); err != nil {
 			return false, err
 		}
@@ -483,6 +485,14 @@ func (p *partition) idleAdvance(now time.Time) bool {
 }
 
 var errFetcherStopped = errors.New("processor: a fetcher stopped")
+
+// errFetchStalled ends a partition whose fetches stopped returning records
+// (kafka-go fetches have been seen to hang after broker restarts): the
+// group rebalances and the partition starts again with new readers.
+var errFetchStalled = errors.New("processor: fetching stalled")
+
+// fetchStallLimit is how long the merge may wait for records known to exist.
+const fetchStallLimit = time.Minute
 
 // flush commits the open batch, hands it to the sender, and fires the
 // timers that stream time has passed, committing again until none is left.
@@ -569,6 +579,9 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 		case <-notify:
 		case <-lingerC:
 		case now := <-tick.C:
+			if m.stalled(now, fetchStallLimit) {
+				return fmt.Errorf("%w: no record for %v although the high watermark says they exist", errFetchStalled, fetchStallLimit)
+			}
 			if m.caughtUp() && p.idleAdvance(now) {
 				if _, err := p.rebuildIfDue(p.meta.StreamTime); err != nil {
 					return err

@@ -204,7 +204,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 	}
 	switch {
 	case !localStateCurrent(meta, haveLocal, committed):
-		if err := p.restore(ctx, id, clEnd.Offset, stats, log); err != nil {
+		if err := p.restore(ctx, id, clEnd.Offset, w.changelog, stats, log); err != nil {
 			return err
 		}
 	case clEnd.Offset == 0:
@@ -233,22 +233,27 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 		// checking that this member is still in the group.
 		snd.committed[topic] = max(committed[topic], 0)
 	}
-	sendDone := make(chan error, 1)
-	go func() { sendDone <- snd.run(sendCtx) }()
+	// send hands a job to the sender; it fails at once when the sender has
+	// stopped (it lost the partition, or the shutdown deadline passed), so
+	// the partition stops too instead of waiting for a queue nobody drains.
+	var sendErr error
+	sendExited := make(chan struct{})
+	go func() { sendErr = snd.run(sendCtx); close(sendExited) }()
 	send := func(j job) error {
 		select {
 		case jobs <- j:
 			return nil
-		case <-sendCtx.Done():
-			return sendCtx.Err()
+		case <-sendExited:
+			return fmt.Errorf("processor: the sender of partition %d stopped: %w", id, sendErr)
 		}
 	}
+	sendResult := func() error { <-sendExited; return sendErr }
 
 	// Outputs committed but not acknowledged before the last stop go first.
 	seqs, outs, err := p.store.Outbox(id)
 	if err != nil {
 		close(jobs)
-		return errors.Join(err, <-sendDone)
+		return errors.Join(err, sendResult())
 	}
 	if len(outs) > 0 {
 		log.Info("resending outputs left in the outbox", zap.Int("records", len(outs)))
@@ -263,7 +268,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 	defer deadline.Stop()
 	err = part.shutdown(send)
 	close(jobs)
-	err = errors.Join(err, <-sendDone)
+	err = errors.Join(err, sendResult())
 	if errors.Is(loopErr, context.Canceled) || errors.Is(loopErr, kafka.ErrGenerationEnded) {
 		loopErr = nil
 	}

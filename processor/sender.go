@@ -96,6 +96,11 @@ func (s *sender) run(ctx context.Context) error {
 		if len(j.outs) > 0 {
 			crashPoint(crashSent)
 		}
+		// Again before the changelog: a pause during the outputs write must
+		// not let stale state follow a new owner's into the changelog.
+		if err := s.checkMember(); err != nil {
+			return err
+		}
 		if err := s.write(ctx, s.changelog, j.changelog); err != nil {
 			return err
 		}
@@ -158,7 +163,7 @@ func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Messag
 // with the coordinator for more than half a session and the coordinator,
 // asked again, no longer accepts this member.
 func (s *sender) checkMember() error {
-	if s.commit == nil || time.Since(s.lastContact) < s.session/2 {
+	if s.commit == nil || time.Since(s.lastContact) < s.session/3 {
 		return nil
 	}
 	err := s.commitRequest(s.committed)

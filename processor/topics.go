@@ -41,7 +41,12 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		return nil, fmt.Errorf("processor: create topics: %w", err)
 	}
 	if t.Changelog != "" {
-		compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+		// A week before compaction may drop a record: a restore in that time
+		// sees a stale late write and the newer record it follows.
+		compact := map[string]*string{
+			"cleanup.policy":        kadm.StringPtr("compact"),
+			"min.compaction.lag.ms": kadm.StringPtr("604800000"),
+		}
 		cl, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, compact, t.Changelog)
 		if err != nil {
 			return nil, fmt.Errorf("processor: create topics: %w", err)

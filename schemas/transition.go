@@ -46,6 +46,11 @@ type RFM struct {
 	Monetary    string   `json:"monetary"`     // total spend, Micros.String ("19.99")
 }
 
+// TransitionTarget is the target argument of OutputID for a transition:
+// both stages, because a user can enter the same stage at the same moment
+// from two different ones (a late event and a timer can line up).
+func TransitionTarget(from, to string) string { return from + ">" + to }
+
 // Output kinds: the kind argument of OutputID for each output topic.
 const (
 	KindTransition = "transition"

@@ -78,7 +78,7 @@ func TestTransitionExampleIDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := schemas.OutputID(ex.UserID, schemas.KindTransition, ex.To, at.UnixMilli(), ex.TriggerEventID); ex.ID != want {
+		if want := schemas.OutputID(ex.UserID, schemas.KindTransition, schemas.TransitionTarget(ex.From, ex.To), at.UnixMilli(), ex.TriggerEventID); ex.ID != want {
 			t.Errorf("example %s→%s at %s: id %s; OutputID gives %s", ex.From, ex.To, ex.At, ex.ID, want)
 		}
 	}

@@ -124,7 +124,7 @@ def output_id(user_id: str, kind: str, target: str, at_ms: int, trigger: str) ->
     """The deterministic output id, recomputed from its documented encoding.
 
     transition.v1.schema.json says: 32 lower-case hex digits of a SHA-256 over
-    (user_id, kind "transition", to, at in epoch ms, trigger_event_id or "").
+    (user_id, kind "transition", from + ">" + to, at in epoch ms, trigger_event_id or "").
     The byte encoding is only written down in the Go doc of schemas.OutputID:
     each string as its length (8 bytes big-endian) then its bytes, at as 8
     bytes big-endian two's complement, in that order; the first 16 bytes of
@@ -579,7 +579,7 @@ def test_output_id_matches_schema_examples():
     examples = schema["examples"]
     assert examples, "transition.v1.schema.json has no examples"
     for ex in examples:
-        want = output_id(ex["user_id"], "transition", ex["to"], ms(ex["at"]), ex.get("trigger_event_id", ""))
+        want = output_id(ex["user_id"], "transition", ex["from"] + ">" + ex["to"], ms(ex["at"]), ex.get("trigger_event_id", ""))
         assert ex["id"] == want, f"example {ex['from']}->{ex['to']}: id {ex['id']}, recomputed {want}"
 
 
@@ -648,7 +648,7 @@ def test_transition_records(run: Run):
         assert re.fullmatch(r"[0-9a-f]{32}", t["id"]), where
         assert t["id"] not in ids, f"{where}: duplicate id"
         ids.add(t["id"])
-        want = output_id(t["user_id"], "transition", t["to"], ms(t["at"]), t.get("trigger_event_id", ""))
+        want = output_id(t["user_id"], "transition", t["from"] + ">" + t["to"], ms(t["at"]), t.get("trigger_event_id", ""))
         assert t["id"] == want, f"{where}: id is not the documented hash, want {want}"
         assert isinstance(t["reason"], str) and t["reason"].strip(), where
 

@@ -1,0 +1,48 @@
+package processor
+
+import (
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+// stagedWarning is a warning with the user's stage and purchase facts at
+// its time (for the output's stage and RFM block).
+type stagedWarning struct {
+	warnings.Warning
+	Stage        rules.Stage
+	Purchases    int64
+	Spend        schemas.Micros
+	LastPurchase int64
+}
+
+func staged(w warnings.Warning, u *rules.User) stagedWarning {
+	return stagedWarning{Warning: w, Stage: u.Stage, Purchases: u.Purchases, Spend: u.Spend, LastPurchase: u.LastPurchase}
+}
+
+// timers fires a user's stage-model and warning timers that stream time st
+// has passed, in due-time order: a warning due before a stage change sees
+// the old stage, one due after it the new. The result is the same whether
+// the timers fire on time or late (a quiet user's timers fire at the
+// runtime's next commit), which keeps outputs a function of the input.
+func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, u *rules.User, w *warnings.State, seg segments.Score, m *Model, st int64) ([]rules.Transition, []stagedWarning) {
+	for {
+		due := c.Rules.Wake(u)
+		if due == 0 || due >= st {
+			break
+		}
+		ws = c.warn(ws, w, u, seg, m, due)   // warnings due before the stage change
+		trs = c.Rules.Advance(trs, u, due+1) // the stage change itself
+	}
+	return trs, c.warn(ws, w, u, seg, m, st)
+}
+
+// warn fires the warning timers due before st, stamped with u's stage now.
+func (c *Config) warn(ws []stagedWarning, w *warnings.State, u *rules.User, seg segments.Score, m *Model, st int64) []stagedWarning {
+	var buf [4]warnings.Warning
+	for _, x := range c.Warnings.Advance(buf[:0], w, warnContext(u, seg, m), st) {
+		ws = append(ws, staged(x, u))
+	}
+	return ws
+}
