@@ -17,8 +17,9 @@
 // offsets are in the same batch as the state they produced: a machine crash
 // that loses the unsynced tail loses the offsets with it, and the processor
 // re-reads those records from Kafka and derives the same state and the same
-// outputs with the same ids. A process crash loses nothing (the OS has the
-// data). Store.Sync makes everything durable, for a clean shutdown.
+// outputs with the same ids. A process crash can lose the last commits too
+// (Pebble writes its WAL from a buffer in the process), with the same
+// outcome. Store.Sync makes everything durable, for a clean shutdown.
 //
 // Records carry a version byte; a store whose format version is newer than
 // this code knows is refused with ErrNewerFormat rather than misread.
