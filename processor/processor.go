@@ -327,16 +327,7 @@ func (p *Processor) disown(id int32, s *partitionStats) {
 	if p.mu.parts[id] == s {
 		delete(p.mu.parts, id)
 	}
-	g := &p.mu.gone
-	g.Applied += s.applied.Load()
-	g.Rejected += s.rejected.Load()
-	g.Duplicates += s.duplicates.Load()
-	g.Skipped += s.skipped.Load()
-	g.Transitions += s.transitions.Load()
-	g.Warnings += s.warnings.Load()
-	g.SegmentChanges += s.segmentChanges.Load()
-	g.Sent += s.sent.Load()
-	g.SendErrors += s.sendErrors.Load()
+	s.addCounters(&p.mu.gone)
 }
 
 // Stats returns a snapshot of the processor's counters.
@@ -353,15 +344,7 @@ func (p *Processor) Stats() Stats {
 		if s.restoring.Load() {
 			st.Restoring++
 		}
-		st.Applied += s.applied.Load()
-		st.Rejected += s.rejected.Load()
-		st.Duplicates += s.duplicates.Load()
-		st.Skipped += s.skipped.Load()
-		st.Transitions += s.transitions.Load()
-		st.Warnings += s.warnings.Load()
-		st.SegmentChanges += s.segmentChanges.Load()
-		st.Sent += s.sent.Load()
-		st.SendErrors += s.sendErrors.Load()
+		s.addCounters(&st)
 		s.mu.Lock()
 		for i, n := range s.mu.stages {
 			st.Stages[i] += n

@@ -34,6 +34,19 @@ func (s *partitionStats) setMeta(m *state.Meta) {
 	s.mu.Unlock()
 }
 
+// addCounters adds the partition's counters to st.
+func (s *partitionStats) addCounters(st *Stats) {
+	st.Applied += s.applied.Load()
+	st.Rejected += s.rejected.Load()
+	st.Duplicates += s.duplicates.Load()
+	st.Skipped += s.skipped.Load()
+	st.Transitions += s.transitions.Load()
+	st.Warnings += s.warnings.Load()
+	st.SegmentChanges += s.segmentChanges.Load()
+	st.Sent += s.sent.Load()
+	st.SendErrors += s.sendErrors.Load()
+}
+
 // recentKept is how many recent transitions Stats reports per partition.
 const recentKept = 8
 
