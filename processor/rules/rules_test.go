@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/lifecycle-engine/lifecycle/processor/rules/storytest"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -59,9 +60,9 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		for _, a := range d.CmdArgs {
 			switch a.Key {
 			case "churn":
-				c.ChurnAfter = parseDays(t, a.Vals[0])
+				c.ChurnAfter = storytest.ParseDays(t, a.Vals[0])
 			case "silent":
-				c.SilentAfter = parseDays(t, a.Vals[0])
+				c.SilentAfter = storytest.ParseDays(t, a.Vals[0])
 			case "mature":
 				if _, err := fmt.Sscan(a.Vals[0], &c.MatureAt); err != nil {
 					t.Fatalf("%s: mature=%q: %v", d.Pos, a.Vals[0], err)
@@ -75,7 +76,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 	case "events":
 		var out []string
 		for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
-			user, ev := w.parseEvent(t, d.Pos, line)
+			user, ev := storytest.ParseEvent(t, d.Pos, line, &w.nextID)
 			w.streamTime = max(w.streamTime, ev.Time)
 			u := w.user(user)
 			trs, applied := w.cfg.Apply(nil, u, ev, w.streamTime)
@@ -86,7 +87,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		return joinLines(out)
 	case "advance":
-		to := parseTime(t, d.Pos, strings.Join(argKeys(d), " "))
+		to := storytest.ParseTime(t, d.Pos, strings.Join(storytest.ArgKeys(d), " "))
 		w.streamTime = max(w.streamTime, to)
 		var out []string
 		for _, user := range w.sortedUsers() {
@@ -100,14 +101,14 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		last := "never"
 		if u.Purchases > 0 {
-			last = fmtTime(u.LastPurchase)
+			last = storytest.FormatTime(u.LastPurchase)
 		}
 		wake := "none"
 		if wk := w.cfg.Wake(u); wk != 0 {
-			wake = fmtTime(wk)
+			wake = storytest.FormatTime(wk)
 		}
 		return fmt.Sprintf("stage=%s since=%s first=%s last-activity=%s last-purchase=%s\npurchases=%d spend=%s logins=%d contents=%d returns=%d next-timer=%s\n",
-			u.Stage, fmtTime(u.Since), fmtTime(u.FirstSeen), fmtTime(u.LastActivity), last,
+			u.Stage, storytest.FormatTime(u.Since), storytest.FormatTime(u.FirstSeen), storytest.FormatTime(u.LastActivity), last,
 			u.Purchases, u.Spend, u.Logins, u.Contents, u.Returns, wake)
 	}
 	t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
@@ -132,68 +133,10 @@ func (w *world) sortedUsers() []string {
 	return ids
 }
 
-func (w *world) parseEvent(t *testing.T, pos, line string) (string, schemas.Event) {
-	t.Helper()
-	f := strings.Fields(line)
-	if len(f) < 4 {
-		t.Fatalf("%s: %q: want <date> <hh:mm> <user> <type> [amount] [id=X]", pos, line)
-	}
-	ty, ok := schemas.ParseEventType(f[3])
-	if !ok {
-		t.Fatalf("%s: %q: unknown type %q", pos, line, f[3])
-	}
-	w.nextID++
-	ev := schemas.Event{ID: fmt.Sprintf("e%d", w.nextID), UserID: f[2], Type: ty, Time: parseTime(t, pos, f[0]+" "+f[1])}
-	for _, extra := range f[4:] {
-		if id, ok := strings.CutPrefix(extra, "id="); ok {
-			ev.ID = id
-			continue
-		}
-		m, err := schemas.ParseMicros(extra)
-		if err != nil {
-			t.Fatalf("%s: %q: amount %q: %v", pos, line, extra, err)
-		}
-		ev.Amount = m
-	}
-	return f[2], ev
-}
-
-func argKeys(d *datadriven.TestData) []string {
-	var s []string
-	for _, a := range d.CmdArgs {
-		s = append(s, a.Key)
-	}
-	return s
-}
-
-func parseDays(t *testing.T, s string) time.Duration {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscanf(s, "%dd", &n); err != nil {
-		t.Fatalf("%q: want a number of days like 30d", s)
-	}
-	return time.Duration(n) * 24 * time.Hour
-}
-
-func parseTime(t *testing.T, pos, s string) int64 {
-	t.Helper()
-	layout := "2006-01-02 15:04"
-	if !strings.Contains(s, ":") {
-		layout = "2006-01-02"
-	}
-	tm, err := time.Parse(layout, strings.TrimSpace(s))
-	if err != nil {
-		t.Fatalf("%s: time %q: %v", pos, s, err)
-	}
-	return tm.UnixMilli()
-}
-
-func fmtTime(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04") }
-
 func formatAll(user string, trs []Transition) []string {
 	var out []string
 	for _, tr := range trs {
-		s := fmt.Sprintf("%s %s %s -> %s (%s)", fmtTime(tr.At), user, tr.From, tr.To, tr.Reason)
+		s := fmt.Sprintf("%s %s %s -> %s (%s)", storytest.FormatTime(tr.At), user, tr.From, tr.To, tr.Reason)
 		if tr.Trigger != "" {
 			s += " [" + tr.Trigger + "]"
 		}

@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/rules/storytest"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -87,13 +87,13 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 			}
 			switch a.Key {
 			case "churn":
-				c.ChurnAfter = parseDays(t, v)
+				c.ChurnAfter = storytest.ParseDays(t, v)
 			case "cooldown":
-				c.Cooldown = parseDays(t, v)
+				c.Cooldown = storytest.ParseDays(t, v)
 			case "week":
-				c.Week = parseDays(t, v)
+				c.Week = storytest.ParseDays(t, v)
 			case "quiet":
-				c.QuietAfter = parseDays(t, v)
+				c.QuietAfter = storytest.ParseDays(t, v)
 			case "ratio":
 				c.FallingRatio = parseFloat(t, v)
 			case "min-baseline":
@@ -137,7 +137,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 			if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
 				continue
 			}
-			name, ev := w.parseEvent(t, d.Pos, l)
+			name, ev := storytest.ParseEvent(t, d.Pos, l, &w.nextID)
 			out = append(out, w.apply(name, ev)...)
 		}
 		return render(out, "no warnings")
@@ -157,7 +157,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 			case "days":
 				days, _ = strconv.Atoi(a.Vals[0])
 			case "from":
-				from = parseTime(t, d.Pos, a.Vals[0])
+				from = storytest.ParseTime(t, d.Pos, a.Vals[0])
 			case "amount":
 				m, err := schemas.ParseMicros(a.Vals[0])
 				if err != nil {
@@ -178,7 +178,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		return render(out, "no warnings")
 	case "advance":
-		to := parseTime(t, d.Pos, strings.Join(argKeys(d), " "))
+		to := storytest.ParseTime(t, d.Pos, strings.Join(storytest.ArgKeys(d), " "))
 		w.streamTime = max(w.streamTime, to)
 		return render(w.fireTimers(""), "no warnings")
 	case "state":
@@ -200,7 +200,7 @@ func (w *world) apply(name string, ev schemas.Event) []line {
 	u := w.user(name)
 	trs, applied := w.stages.Apply(nil, &u.u, ev, w.streamTime)
 	if !applied {
-		return append(out, line{ev.Time, fmt.Sprintf("%s %s duplicate %s ignored", fmtTime(ev.Time), name, ev.ID)})
+		return append(out, line{ev.Time, fmt.Sprintf("%s %s duplicate %s ignored", storytest.FormatTime(ev.Time), name, ev.ID)})
 	}
 	ctx := w.context(u)
 	ws := w.cfg.Advance(nil, &u.s, ctx, w.streamTime)
@@ -253,7 +253,7 @@ func (w *world) formatState(u *user) string {
 	s := &u.s
 	wake := "none"
 	if wk := w.cfg.Wake(s, w.context(u)); wk != 0 {
-		wake = fmtTime(wk)
+		wake = storytest.FormatTime(wk)
 	}
 	var open []string
 	for i, c := range Codes {
@@ -263,14 +263,14 @@ func (w *world) formatState(u *user) string {
 	}
 	churned := "no"
 	if s.ChurnedAt != 0 {
-		churned = fmtTime(s.ChurnedAt)
+		churned = storytest.FormatTime(s.ChurnedAt)
 	}
 	period := "none"
 	if s.PeriodStart != 0 {
-		period = fmtTime(s.PeriodStart)
+		period = storytest.FormatTime(s.PeriodStart)
 	}
 	return fmt.Sprintf("stage=%s last-activity=%s churned=%s period-from=%s visits=%d purchases=%d spend=%s\nbaseline visits=%.2f purchases=%.2f spend=%s periods=%d inactivity-levels-due=%d open=[%s] next-wake=%s\n",
-		u.u.Stage, fmtTime(s.LastActivity), churned, period, s.Visits, s.Purchases, schemas.Micros(s.Spend),
+		u.u.Stage, storytest.FormatTime(s.LastActivity), churned, period, s.Visits, s.Purchases, schemas.Micros(s.Spend),
 		float64(s.BaseVisits)/1000, float64(s.BasePurchases)/1000, schemas.Micros(s.BaseSpend), s.Periods, s.Fired,
 		strings.Join(open, ","), wake)
 }
@@ -278,7 +278,7 @@ func (w *world) formatState(u *user) string {
 func lines(name string, trs []rules.Transition, ws []Warning) []line {
 	var out []line
 	for _, tr := range trs {
-		s := fmt.Sprintf("%s %s stage %s -> %s", fmtTime(tr.At), name, tr.From, tr.To)
+		s := fmt.Sprintf("%s %s stage %s -> %s", storytest.FormatTime(tr.At), name, tr.From, tr.To)
 		if tr.Trigger != "" {
 			s += " [" + tr.Trigger + "]"
 		}
@@ -299,7 +299,7 @@ func formatWarning(name string, wn Warning) string {
 	for _, r := range wn.Reasons {
 		rs = append(rs, r.Code+": "+r.Detail)
 	}
-	s := fmt.Sprintf("%s %s %s", fmtTime(wn.At), name, wn.Level)
+	s := fmt.Sprintf("%s %s %s", storytest.FormatTime(wn.At), name, wn.Level)
 	if wn.Level != Recovered {
 		s += fmt.Sprintf(" score=%.2f", wn.Score)
 	}
@@ -323,49 +323,6 @@ func render(out []line, none string) string {
 	return b.String()
 }
 
-func (w *world) parseEvent(t *testing.T, pos, l string) (string, schemas.Event) {
-	t.Helper()
-	f := strings.Fields(l)
-	if len(f) < 4 {
-		t.Fatalf("%s: %q: want <date> <hh:mm> <user> <type> [amount] [id=X]", pos, l)
-	}
-	ty, ok := schemas.ParseEventType(f[3])
-	if !ok {
-		t.Fatalf("%s: %q: unknown type %q", pos, l, f[3])
-	}
-	w.nextID++
-	ev := schemas.Event{ID: fmt.Sprintf("e%d", w.nextID), UserID: f[2], Type: ty, Time: parseTime(t, pos, f[0]+" "+f[1])}
-	for _, extra := range f[4:] {
-		if id, ok := strings.CutPrefix(extra, "id="); ok {
-			ev.ID = id
-			continue
-		}
-		m, err := schemas.ParseMicros(extra)
-		if err != nil {
-			t.Fatalf("%s: %q: amount %q: %v", pos, l, extra, err)
-		}
-		ev.Amount = m
-	}
-	return f[2], ev
-}
-
-func argKeys(d *datadriven.TestData) []string {
-	var s []string
-	for _, a := range d.CmdArgs {
-		s = append(s, a.Key)
-	}
-	return s
-}
-
-func parseDays(t *testing.T, s string) time.Duration {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscanf(s, "%dd", &n); err != nil {
-		t.Fatalf("%q: want a number of days like 30d", s)
-	}
-	return time.Duration(n) * 24 * time.Hour
-}
-
 func parseFloat(t *testing.T, s string) float64 {
 	t.Helper()
 	f, err := strconv.ParseFloat(s, 64)
@@ -374,18 +331,3 @@ func parseFloat(t *testing.T, s string) float64 {
 	}
 	return f
 }
-
-func parseTime(t *testing.T, pos, s string) int64 {
-	t.Helper()
-	layout := "2006-01-02 15:04"
-	if !strings.Contains(s, ":") {
-		layout = "2006-01-02"
-	}
-	tm, err := time.Parse(layout, strings.TrimSpace(s))
-	if err != nil {
-		t.Fatalf("%s: time %q: %v", pos, s, err)
-	}
-	return tm.UnixMilli()
-}
-
-func fmtTime(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04") }
