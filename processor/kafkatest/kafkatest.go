@@ -47,7 +47,13 @@ var seq atomic.Int64
 // Name returns a topic or group name unique to this test run, so tests on a
 // shared real broker never see each other's records.
 func Name(t testing.TB, base string) string {
-	clean := strings.NewReplacer("/", "-", " ", "-", "#", "-").Replace(t.Name())
+	// Kafka allows only [a-zA-Z0-9._-] in topic names (kfake is laxer).
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '-'
+	}, t.Name())
 	if len(clean) > 60 {
 		clean = clean[:60]
 	}
