@@ -18,7 +18,6 @@ import (
 type benchInputs struct {
 	chans []chan kafka.Message
 	next  int64 // next offset, per topic (the same for all)
-	vals  [3][]byte
 }
 
 func newBenchInputs() *benchInputs {

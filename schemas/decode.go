@@ -324,7 +324,7 @@ func parseEpochMillis(b []byte) (int64, string) {
 	if len(b) > 0 && b[0] == '-' {
 		return 0, "negative"
 	}
-	if bytes.IndexAny(b, "eE") >= 0 {
+	if bytes.ContainsAny(b, "eE") {
 		return 0, "has an exponent"
 	}
 	var n int64

@@ -73,8 +73,6 @@ const (
 // longer falling.
 const activityResolves = 1<<rInactive | 1<<rValuableQuiet | 1<<rLowPAlive
 
-const fallingMask = 1<<rFallingVisits | 1<<rFallingPurchases | 1<<rFallingSpend
-
 // Reason is one signal behind a warning, in the domain's words.
 type Reason struct {
 	Code      string  // one of Codes
