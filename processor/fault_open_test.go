@@ -3,14 +3,16 @@
 // Fault tests that do not pass yet, kept out of the default run (and of CI)
 // until their bugs are fixed; run them with
 //
-//	go test -tags faults_open -run 'LocalStateLost|Paused|BrokerRestarts' ./processor/
+//	go test -tags faults_open -run 'Paused|BrokerRestarts' ./processor/
 //
-// TestLocalStateLost: after a truncated WAL, a restart that keeps its local
-// state sometimes misses churn outputs, or its merge waits for ever (cause
-// not found yet). TestPausedPastSessionTimeout: a write in flight when the
+// TestPausedPastSessionTimeout: a write in flight when the
 // instance is paused lands after the new owner's; the restore ignores stale
-// changelog records, but one user's output order still differs in some
-// runs. TestBrokerRestarts (needs LIFECYCLE_TEST_KAFKA_RESTART=1 and a real
+// changelog records and the state from a fresh restore matches, but the
+// expectation for one user (u-001393: a late purchase dated just before
+// their silent due time) holds the mature→silent transition twice, with the
+// purchase count from before the late purchase, where the runtime emits it
+// once: the reference and the runtime disagree on that corner of late
+// events, and which one is right is not settled yet. TestBrokerRestarts (needs LIFECYCLE_TEST_KAFKA_RESTART=1 and a real
 // broker) has not passed a full run yet.
 
 package processor
@@ -29,75 +31,6 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 )
-
-// TestLocalStateLost loses an instance's local state between runs: the
-// directory deleted, or its newest files truncated. The restart must
-// converge to the reference, or refuse to run with a clear message; never
-// run on silently damaged state.
-func TestLocalStateLost(t *testing.T) {
-	t.Parallel()
-	f, want := faultFixture(t, 400, 19)
-	cases := []struct {
-		name   string
-		damage func(t *testing.T, dir string) string
-	}{
-		{"directory deleted", func(t *testing.T, dir string) string {
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
-			}
-			return "deleted " + dir
-		}},
-		{"newest WAL truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "*.log") }},
-		{"newest MANIFEST truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "MANIFEST-*") }},
-		{"newest file truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "*") }},
-	}
-	var names []string
-	for _, c := range cases {
-		names = append(names, c.name)
-	}
-	runConcurrently(t, len(cases), names, func(t *testing.T, i int) {
-		c := cases[i]
-		r := newRig(t, f, 50)
-		dir := filepath.Join(t.TempDir(), "state")
-		p := r.start("first run", dir)
-		r.waitCommitted(int64(f.records/2), 2*time.Minute, p)
-		p.kill()
-		p.wait(t, 10*time.Second)
-		cm, e, done, _ := r.progress()
-		if done {
-			t.Fatalf("the first run processed everything; the test needs a mid-stream kill")
-		}
-		what := c.damage(t, dir)
-		if what == "" {
-			t.Fatalf("nothing to damage in %s", dir)
-		}
-		t.Logf("killed at %d of %d records committed; %s", cm, e, what)
-		p = r.start("restart", dir)
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			if p.exited() {
-				errs := p.errLines()
-				if p.state.ExitCode() == 0 || len(errs) == 0 {
-					t.Fatalf("the restart on damaged state exited %v without saying why\n%s", p.state, p.tail(30))
-				}
-				t.Logf("the restart refused the damaged state: %v: %s", p.state, strings.Join(errs, "\n"))
-				return
-			}
-			if _, _, ok, err := r.progress(); err == nil && ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				p.dump()
-				cm, e, _, _ := r.progress()
-				t.Fatalf("the restart neither caught up nor exited within 90s (%d of %d records committed)", cm, e)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		p.stop(t)
-		t.Logf("the restart converged (restored from the changelog: %v)", len(p.entries("partition restored")) > 0)
-		r.check(want, openDir(t, dir))
-	})
-}
 
 // TestPausedPastSessionTimeout pauses instance A (SIGSTOP) for longer than
 // the session timeout while B takes over its partitions, then lets A go on

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -285,4 +286,73 @@ func TestInstancesJoinLeaveAndDie(t *testing.T) {
 		t.Logf("the changelog went back %d times, e.g. %s", len(back), back[0])
 	}
 	checkState(t, want.final, r.finalState("fresh instance"))
+}
+
+// TestLocalStateLost loses an instance's local state between runs: the
+// directory deleted, or its newest files truncated. The restart must
+// converge to the reference, or refuse to run with a clear message; never
+// run on silently damaged state.
+func TestLocalStateLost(t *testing.T) {
+	t.Parallel()
+	f, want := faultFixture(t, 400, 19)
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, dir string) string
+	}{
+		{"directory deleted", func(t *testing.T, dir string) string {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			return "deleted " + dir
+		}},
+		{"newest WAL truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "*.log") }},
+		{"newest MANIFEST truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "MANIFEST-*") }},
+		{"newest file truncated", func(t *testing.T, dir string) string { return truncateNewest(t, dir, "*") }},
+	}
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.name)
+	}
+	runConcurrently(t, len(cases), names, func(t *testing.T, i int) {
+		c := cases[i]
+		r := newRig(t, f, 50)
+		dir := filepath.Join(t.TempDir(), "state")
+		p := r.start("first run", dir)
+		r.waitCommitted(int64(f.records/2), 2*time.Minute, p)
+		p.kill()
+		p.wait(t, 10*time.Second)
+		cm, e, done, _ := r.progress()
+		if done {
+			t.Fatalf("the first run processed everything; the test needs a mid-stream kill")
+		}
+		what := c.damage(t, dir)
+		if what == "" {
+			t.Fatalf("nothing to damage in %s", dir)
+		}
+		t.Logf("killed at %d of %d records committed; %s", cm, e, what)
+		p = r.start("restart", dir)
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			if p.exited() {
+				errs := p.errLines()
+				if p.state.ExitCode() == 0 || len(errs) == 0 {
+					t.Fatalf("the restart on damaged state exited %v without saying why\n%s", p.state, p.tail(30))
+				}
+				t.Logf("the restart refused the damaged state: %v: %s", p.state, strings.Join(errs, "\n"))
+				return
+			}
+			if _, _, ok, err := r.progress(); err == nil && ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				p.dump()
+				cm, e, _, _ := r.progress()
+				t.Fatalf("the restart neither caught up nor exited within 90s (%d of %d records committed)", cm, e)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p.stop(t)
+		t.Logf("the restart converged (restored from the changelog: %v)", len(p.entries("partition restored")) > 0)
+		r.check(want, openDir(t, dir))
+	})
 }

@@ -534,6 +534,12 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 	lingerT := time.NewTimer(time.Hour)
 	defer lingerT.Stop()
 	var lingerStart time.Time
+	// Timers may be overdue already: the last run can have stopped (or
+	// crashed) after a commit and before its timer pass, and without new
+	// records nothing else would fire them.
+	if err := commitAndFire(); err != nil {
+		return err
+	}
 	for {
 		m.poll()
 		if it := m.pop(); it != nil {

@@ -161,9 +161,11 @@ func (s *kafkaSink) flush() error {
 	}
 	// Right after topics are created, a broker may list a partition's
 	// leader a moment before the partition accepts writes: retry that.
+	// Only the records that failed are sent again, so each is in Kafka once.
 	deadline := time.Now().Add(30 * time.Second)
+	pending := s.buf
 	for {
-		err := s.w.WriteMessages(s.ctx, s.buf...)
+		err := s.w.WriteMessages(s.ctx, pending...)
 		if err == nil {
 			s.buf = s.buf[:0]
 			return nil
@@ -172,8 +174,25 @@ func (s *kafkaSink) flush() error {
 		if !retry || time.Now().After(deadline) || s.ctx.Err() != nil {
 			return fmt.Errorf("producing simulated events: %w", err)
 		}
+		pending = failedOnly(pending, err)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 func (s *kafkaSink) close() error { return s.w.Close() }
+
+// failedOnly returns the messages of a WriteMessages call that err says
+// failed (all of them when err does not say which).
+func failedOnly(msgs []kafka.Message, err error) []kafka.Message {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) || len(we) != len(msgs) {
+		return msgs
+	}
+	var failed []kafka.Message
+	for i, e := range we {
+		if e != nil {
+			failed = append(failed, msgs[i])
+		}
+	}
+	return failed
+}

@@ -163,17 +163,36 @@ func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
 	for len(msgs) > 0 {
 		n := min(len(msgs), 5000)
 		// Right after a topic is created, a real broker may list its leader
-		// a moment before the partition accepts writes.
+		// a moment before the partition accepts writes. Only the records
+		// that failed are sent again: the input must hold each record once.
+		chunk := msgs[:n]
 		for {
-			err := w.WriteMessages(ctx, msgs[:n]...)
+			err := w.WriteMessages(ctx, chunk...)
 			if err == nil {
 				break
 			}
 			if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) || ctx.Err() != nil {
 				t.Fatalf("produce: %v", err)
 			}
+			chunk = FailedOnly(chunk, err)
 			time.Sleep(100 * time.Millisecond)
 		}
 		msgs = msgs[n:]
 	}
+}
+
+// FailedOnly returns the messages of a WriteMessages call that err says
+// failed (all of them when err does not say which).
+func FailedOnly(msgs []kafka.Message, err error) []kafka.Message {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) || len(we) != len(msgs) {
+		return msgs
+	}
+	var failed []kafka.Message
+	for i, e := range we {
+		if e != nil {
+			failed = append(failed, msgs[i])
+		}
+	}
+	return failed
 }
