@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/lifecycle-engine/lifecycle/processor/rules/storytest"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -127,7 +128,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 				at += " " + f[1]
 				f = f[1:]
 			}
-			tm := parseTime(t, d.Pos, at)
+			tm := storytest.ParseTime(t, d.Pos, at)
 			amount, err := schemas.ParseMicros(f[2])
 			if err != nil {
 				t.Fatalf("%s: %q: %v", d.Pos, line, err)
@@ -176,7 +177,7 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 func (w *world) at(t *testing.T, d *datadriven.TestData) int64 {
 	for _, a := range d.CmdArgs {
 		if a.Key == "at" {
-			return parseTime(t, d.Pos, strings.Join(a.Vals, " "))
+			return storytest.ParseTime(t, d.Pos, strings.Join(a.Vals, " "))
 		}
 		t.Fatalf("%s: unknown argument %q", d.Pos, a.Key)
 	}
@@ -226,19 +227,6 @@ func parseDays(t *testing.T, pos, s string) time.Duration {
 		t.Fatalf("%s: %q: want a number of days like 90d", pos, s)
 	}
 	return time.Duration(n) * 24 * time.Hour
-}
-
-func parseTime(t *testing.T, pos, s string) int64 {
-	t.Helper()
-	layout := "2006-01-02 15:04"
-	if !strings.Contains(s, ":") {
-		layout = "2006-01-02"
-	}
-	tm, err := time.Parse(layout, strings.TrimSpace(s))
-	if err != nil {
-		t.Fatalf("%s: time %q: %v", pos, s, err)
-	}
-	return tm.UnixMilli()
 }
 
 // formatCuts prints the cuts of a seal: how many users the population has,
