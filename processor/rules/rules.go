@@ -80,6 +80,10 @@ func (c Config) Apply(dst []Transition, u *User, ev schemas.Event, streamTime in
 		u.Returns++
 		reason := fmt.Sprintf("returned after %d days without activity (%s)", (ev.Time-lastActive)/Day, ev.Type)
 		dst = c.move(dst, u, c.stageAt(u, ev.Time), at, reason, ev.ID, true)
+	case u.Stage == Silent && u.LastPurchase == lastPurchase:
+		// No newer purchase: the history is as silent as when the timer
+		// moved the user. (stageAt alone would disagree when at is the
+		// silence's own due time, where a purchase still counts as in time.)
 	default:
 		to := c.stageAt(u, at)
 		if to == u.Stage {
