@@ -151,6 +151,10 @@ func (c Conn) Admin() (*kadm.Client, error) {
 	return kadm.NewClient(cl), nil
 }
 
+// ErrUnreachable is Check's error when no broker answers: an outage that
+// may end, unlike refused credentials or a TLS mismatch.
+var ErrUnreachable = errors.New("cannot reach the brokers")
+
 // Check connects to the cluster and says clearly what is wrong when that
 // fails: unreachable brokers, refused credentials, or a TLS mismatch (which
 // otherwise shows up as an opaque EOF).
@@ -174,7 +178,7 @@ func (c Conn) Check(ctx context.Context, adm *kadm.Client) error {
 		}
 		return fmt.Errorf("processor: the brokers %s closed the connection: check that the listener speaks TLS and --sasl-mechanism matches it: %w", brokers, err)
 	case errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("processor: cannot reach the brokers %s: check --brokers and that Kafka is running: %w", brokers, err)
+		return fmt.Errorf("processor: %w %s: check --brokers and that Kafka is running: %w", ErrUnreachable, brokers, err)
 	}
 	return fmt.Errorf("processor: connecting to %s: %w", brokers, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,7 +22,7 @@ type fetcher struct {
 	log    *zap.Logger
 }
 
-func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan<- struct{}, log *zap.Logger) (*fetcher, error) {
+func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan<- struct{}, errs *atomic.Int64, log *zap.Logger) (*fetcher, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.Brokers,
 		Dialer:    c.dialer(),
@@ -36,6 +37,7 @@ func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 2 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			errs.Add(1)
 			log.Sugar().Warnf("kafka reader: "+msg, args...)
 		}),
 	})

@@ -25,6 +25,9 @@ type Processor struct {
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
 	model      atomic.Pointer[Model]
+	// kafkaErrors counts errors of the group, the readers and the broker
+	// check: an outage shows as a rising count (each is retried).
+	kafkaErrors atomic.Int64
 
 	afterCommit func() // test hook for every partition; nil in production
 
@@ -60,6 +63,28 @@ func (p *Processor) Run(ctx context.Context) error {
 	return err
 }
 
+// waitForBrokers returns once the brokers answer. While none does it keeps
+// trying, as Kafka's own clients do, so that an instance started during a
+// broker outage (or before the broker, as in docker compose) goes to work
+// when it ends; configuration errors (credentials, TLS) return at once.
+func (p *Processor) waitForBrokers(ctx context.Context, adm *kadm.Client) error {
+	backoff := time.Second
+	for {
+		err := p.cfg.Conn.Check(ctx, adm)
+		if err == nil || !errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
+			return err
+		}
+		p.kafkaErrors.Add(1)
+		p.cfg.Log.Warn("waiting for the brokers", zap.Duration("retry_in", backoff), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff = min(2*backoff, 15*time.Second)
+	}
+}
+
 func (p *Processor) run(ctx context.Context) error {
 	cfg := &p.cfg
 	log := cfg.Log
@@ -68,7 +93,7 @@ func (p *Processor) run(ctx context.Context) error {
 		return err
 	}
 	defer adm.Close()
-	if err := cfg.Conn.Check(ctx, adm); err != nil {
+	if err := p.waitForBrokers(ctx, adm); err != nil {
 		return err
 	}
 	partitions, err := CheckTopics(ctx, adm, cfg.Topics)
@@ -95,6 +120,7 @@ func (p *Processor) run(ctx context.Context) error {
 		JoinGroupBackoff:      time.Second,
 		WatchPartitionChanges: true,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			p.kafkaErrors.Add(1)
 			log.Sugar().Warnf("kafka group: "+msg, args...)
 		}),
 	})
@@ -114,6 +140,7 @@ func (p *Processor) run(ctx context.Context) error {
 				runErr = err
 				break
 			}
+			p.kafkaErrors.Add(1)
 			log.Warn("joining the group failed; retrying", zap.Error(err))
 			select {
 			case <-time.After(time.Second):
@@ -302,7 +329,7 @@ func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.List
 			hwm[i] = math.MaxInt64 // unknown: wait for this topic's records
 		}
 		start[i] = offset
-		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, log.With(zap.String("topic", topic)))
+		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, &p.kafkaErrors, log.With(zap.String("topic", topic)))
 		if err != nil {
 			return fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
 		}
@@ -339,6 +366,7 @@ func (p *Processor) Stats() Stats {
 	st.Stages = [len(st.Stages)]int64{}
 	st.Segments = [len(st.Segments)]int64{}
 	st.Partitions = len(p.mu.parts)
+	st.KafkaErrors = p.kafkaErrors.Load()
 	minStream := int64(math.MaxInt64)
 	for _, s := range p.mu.parts {
 		if s.restoring.Load() {

@@ -81,6 +81,7 @@ type Stats struct {
 	SegmentChanges int64 // RFM segment changes
 	Sent           int64 // output records acknowledged by Kafka
 	SendErrors     int64 // failed output writes (each retried)
+	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time

@@ -193,6 +193,7 @@ var (
 	descTransitions = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
 	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
 	descSendErrors  = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
+	descKafkaErrors = prometheus.NewDesc("lifecycle_kafka_errors_total", "Errors joining the group, fetching or reaching the brokers (each retried); rises during a broker outage.", nil, nil)
 	descUsers       = prometheus.NewDesc("lifecycle_users", "Users per lifecycle stage in the owned partitions.", []string{"stage"}, nil)
 	descSegment     = prometheus.NewDesc("lifecycle_segment_users", "Users per RFM segment in the owned partitions.", []string{"segment"}, nil)
 	descWarnings    = prometheus.NewDesc("lifecycle_warnings_total", "Churn warnings and recovered records produced.", nil, nil)
@@ -203,7 +204,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descTransitions,
-		descSent, descSendErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady} {
+		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady} {
 		ch <- d
 	}
 }
@@ -220,6 +221,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descTransitions, st.Transitions)
 	counter(descSent, st.Sent)
 	counter(descSendErrors, st.SendErrors)
+	counter(descKafkaErrors, st.KafkaErrors)
 	counter(descWarnings, st.Warnings)
 	for i, n := range st.Segments {
 		if i > 0 {
