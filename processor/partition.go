@@ -204,10 +204,7 @@ type change struct {
 // changed records that e's state moved, with the transitions and warnings
 // that came with it, and re-scores the user's RFM segment when asked.
 func (p *partition) changed(e *entry, trs []rules.Transition, ws []stagedWarning, c change) error {
-	if !e.dirty {
-		e.dirty = true
-		p.dirty = append(p.dirty, e)
-	}
+	p.markDirty(e)
 	model := p.model.Load()
 	for _, tr := range trs {
 		o, err := transitionOutput(p.cfg.Topics.Transitions, e.id, tr, predictAt(model, p.cfg.Prediction, tr.Buys, tr.At))
@@ -239,10 +236,20 @@ func (p *partition) changed(e *entry, trs []rules.Transition, ws []stagedWarning
 	return nil
 }
 
-// wake is the earliest timer of the stage model and of the warnings.
+// markDirty queues e for the next commit.
+func (p *partition) markDirty(e *entry) {
+	if !e.dirty {
+		e.dirty = true
+		p.dirty = append(p.dirty, e)
+	}
+}
+
+// wake is the earliest timer of the stage model and of the warnings, not
+// counting warning checks that would warn nothing (warnings.LazyWake): most
+// weekly checks of quiet users would otherwise cost a write each.
 func (p *partition) wake(e *entry) int64 {
 	a := p.cfg.Rules.Wake(&e.rec.User)
-	b := p.cfg.Warnings.Wake(&e.rec.Warn, p.warnContext(e))
+	b := p.cfg.Warnings.LazyWake(&e.rec.Warn, p.warnContext(e))
 	switch {
 	case a == 0:
 		return b
@@ -269,12 +276,10 @@ func (p *partition) rescore(e *entry, c change) error {
 		return nil
 	}
 	e.rec.Segment = s
+	e.rec.Wake = p.wake(e) // the warnings see the segment
 	p.meta.Segments[prev.Segment]--
 	p.meta.Segments[s.Segment]++
-	if !e.dirty {
-		e.dirty = true
-		p.dirty = append(p.dirty, e)
-	}
+	p.markDirty(e)
 	if s.IsNone() {
 		return nil
 	}
@@ -332,9 +337,18 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 			ids = append(ids, u.id)
 		}
 	}
+	model := p.model.Load()
 	for _, id := range ids {
 		e, err := p.user(id)
 		if err != nil {
+			return false, err
+		}
+		// The timer index skips warning checks that would warn nothing
+		// with the user's segment (wake); with the segment about to
+		// change, fire them first, as an eager index would have.
+		trs, ws := p.cfg.timers(p.trs[:0], p.ws[:0], &e.rec.User, &e.rec.Warn, e.rec.Segment, model, at)
+		p.trs, p.ws = trs, ws
+		if err := p.changed(e, trs, ws, change{now: at}); err != nil {
 			return false, err
 		}
 		if err := p.rescore(e, change{now: at, reason: "population rebuilt"}); err != nil {

@@ -211,6 +211,8 @@ type drainResult struct {
 	// acknowledged by the broker.
 	OutputsSeconds float64 `json:"outputs_seconds"`
 	Transitions    int64   `json:"transitions"`
+	Warnings       int64   `json:"warnings"`
+	SegmentChanges int64   `json:"segment_changes"`
 	// Commits is the number of state commits (metadata records in the
 	// changelog); RecordsPerCommit the input records per commit.
 	Commits          int64       `json:"commits"`
@@ -539,13 +541,13 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 	// Wait until the outputs are acknowledged too.
 	for {
 		st = proc.Stats()
-		if st.Sent >= st.Transitions+st.Rejected || time.Since(finished) > time.Minute {
+		if st.Sent >= st.Transitions+st.Warnings+st.SegmentChanges+st.Rejected || time.Since(finished) > time.Minute {
 			break
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	res.OutputsSeconds = time.Since(start).Seconds()
-	res.Transitions = st.Transitions
+	res.Transitions, res.Warnings, res.SegmentChanges = st.Transitions, st.Warnings, st.SegmentChanges
 	if commits, records, err := b.countCommits(ctx, t.Changelog); err != nil {
 		b.progress("counting the commits in the changelog: %v", err)
 	} else {
@@ -1043,7 +1045,8 @@ func (s *benchSummary) print(w io.Writer) {
 		fmt.Fprintf(tw, "drain throughput\t%.0f events/s (%.1f MB/s)\t≥ 150000 events/s\n", d.Processor.EventsPerSec, d.Processor.MBPerSec)
 		fmt.Fprintf(tw, "drain CPU\t%.2f CPU s per million events\t\n", d.Processor.CPUSecPerM)
 		fmt.Fprintf(tw, "drain startup / until outputs acked\t%.2f s / %.2f s\t\n", d.StartupSeconds, d.OutputsSeconds)
-		fmt.Fprintf(tw, "drain commits\t%d (%.0f records per commit), %d transitions, %d changelog records\t\n", d.Commits, d.RecordsPerCommit, d.Transitions, d.ChangelogRecords)
+		fmt.Fprintf(tw, "drain commits\t%d (%.0f records per commit), %d changelog records\t\n", d.Commits, d.RecordsPerCommit, d.ChangelogRecords)
+		fmt.Fprintf(tw, "drain outputs\t%d transitions, %d warnings, %d segment changes\t\n", d.Transitions, d.Warnings, d.SegmentChanges)
 		if d.Baseline != nil {
 			fmt.Fprintf(tw, "baseline kafka-go readers\t%.0f records/s (%.1f MB/s), %.2f CPU s per million\t\n", d.Baseline.EventsPerSec, d.Baseline.MBPerSec, d.Baseline.CPUSecPerM)
 			fmt.Fprintf(tw, "processor ÷ baseline\t%.2f\t≥ 0.8\n", d.Ratio)

@@ -85,3 +85,65 @@ func TestSameWarningsWhateverTheBatching(t *testing.T) {
 		t.Errorf("only %d warnings: the test lost its teeth", n)
 	}
 }
+
+// TestLazyWakeSkipsOnlySilentChecks checks warnings.LazyWake on a simulated
+// population, after every event and for contexts with and without a
+// valuable segment: firing everything due before it warns nothing (so a
+// runtime that indexes users by it loses no warning), it is never before
+// Wake, and it does skip checks (or it would save nothing).
+func TestLazyWakeSkipsOnlySilentChecks(t *testing.T) {
+	c := Config{}.WithDefaults()
+	st := rules.Config{}.WithDefaults()
+	type usr struct {
+		u rules.User
+		s [2]State // one per segment below
+	}
+	users := map[string]*usr{}
+	dec := schemas.NewDecoder(schemas.DecoderConfig{})
+	var streamTime int64
+	checked, skipped := 0, 0
+	_, err := simulate.Run(context.Background(), simulate.Config{Users: 400, Days: 120, Seed: 5, LateRate: 0.05}, func(r simulate.Record) error {
+		ev, err := dec.Decode(r.Key, r.Value)
+		if err != nil {
+			return err
+		}
+		streamTime = max(streamTime, ev.Time)
+		x := users[ev.UserID]
+		if x == nil {
+			x = &usr{}
+			users[ev.UserID] = x
+		}
+		if _, applied := st.Apply(nil, &x.u, ev, streamTime); !applied {
+			return nil
+		}
+		for i, seg := range []string{"", SegmentImportantKeep} {
+			s := &x.s[i]
+			ctx := Context{Stage: x.u.Stage, Segment: seg, PAlive: -1}
+			c.Advance(nil, s, ctx, streamTime)
+			c.OnEvent(nil, s, ev, ctx)
+			c.Advance(nil, s, ctx, streamTime)
+			wake, lazy := c.Wake(s, ctx), c.LazyWake(s, ctx)
+			if lazy < wake || (wake == 0) != (lazy == 0) {
+				t.Fatalf("user %s (segment %q): LazyWake %d, Wake %d", ev.UserID, seg, lazy, wake)
+			}
+			if lazy == 0 {
+				continue
+			}
+			probe := *s
+			if ws := c.Advance(nil, &probe, ctx, lazy); len(ws) > 0 {
+				t.Fatalf("user %s (segment %q): checks before LazyWake %d warn: %+v", ev.UserID, seg, lazy, ws)
+			}
+			checked++
+			if lazy > wake {
+				skipped++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 1000 || skipped < checked/10 {
+		t.Errorf("LazyWake skipped checks in %d of %d states: the test lost its teeth, or LazyWake its use", skipped, checked)
+	}
+}

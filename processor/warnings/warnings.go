@@ -264,6 +264,38 @@ func (c Config) Wake(s *State, ctx Context) int64 {
 	return min(due, st.LastActivity+c.churnMs())
 }
 
+// maxSkipped bounds the period ends LazyWake looks past, and so its cost.
+const maxSkipped = 32
+
+// LazyWake is Wake without the period ends at which Advance would warn
+// nothing given ctx (a quiet user with no baseline to fall from, say): the
+// runtime indexes users by it and the skipped checks fold into the next
+// one that matters, with the same result, since checks are functions of the
+// state and their due time whenever they fire. That holds while ctx stays
+// as it is; the runtime fires a user's timers before anything in ctx
+// changes (an event, a new RFM segment) and calls LazyWake again after.
+func (c Config) LazyWake(s *State, ctx Context) int64 {
+	due := c.Wake(s, ctx)
+	if due == 0 {
+		return 0
+	}
+	st := *s
+	c.bootstrap(&st, ctx)
+	churnAt := st.LastActivity + c.churnMs()
+	var buf [2]Warning
+	for range maxSkipped {
+		d, inactive := c.nextDue(&st)
+		if inactive || d >= churnAt {
+			return min(d, churnAt)
+		}
+		if len(c.closePeriod(buf[:0], &st, ctx)) > 0 {
+			return d
+		}
+		due = d
+	}
+	return due
+}
+
 // bootstrap starts the State of a user the stage model knew before the
 // warnings did.
 func (c Config) bootstrap(s *State, ctx Context) {
