@@ -43,6 +43,10 @@ type merger struct {
 
 	closed bool // a fetcher stopped: the partition must restart
 
+	// refetch replaces topic i's fetcher with a new one reading from
+	// offset from, and returns its channel (see restartStalled).
+	refetch func(i int, from int64) (<-chan kafka.Message, error)
+
 	// waitingSince is when pop last started waiting for a topic whose
 	// records are known to exist (zero while it is not waiting).
 	waitingSince time.Time
@@ -121,6 +125,30 @@ func (m *merger) before(a, b *item) bool {
 // records that the high watermark says exist: a fetch that hangs.
 func (m *merger) stalled(now time.Time, limit time.Duration) bool {
 	return !m.waitingSince.IsZero() && now.Sub(m.waitingSince) > limit
+}
+
+// restartStalled gives every topic the merge is waiting for a new fetcher,
+// from the offset after its last record, and returns their names. kafka-go
+// readers have been seen to stop returning records after fetch errors (an
+// empty fetch leaving bytes in the connection's buffer, kafka-go #1188)
+// until the partition restarts; replacing the reader is enough, and costs
+// no rebalance. Records the old fetcher still delivers are dropped with its
+// channel: the new one reads them again.
+func (m *merger) restartStalled() ([]string, error) {
+	var names []string
+	for i, h := range m.heads {
+		if h != nil || m.next[i] >= m.hwm[i] {
+			continue
+		}
+		in, err := m.refetch(i, m.next[i])
+		if err != nil {
+			return names, err
+		}
+		m.in[i] = in
+		names = append(names, m.names[i])
+	}
+	m.waitingSince = time.Time{}
+	return names, nil
 }
 
 // caughtUp reports whether every topic has been read to its known end.

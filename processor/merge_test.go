@@ -77,6 +77,53 @@ func TestMergeStall(t *testing.T) {
 	}
 }
 
+// TestMergeRestartStalled: a stalled topic gets a new fetcher from the
+// offset after its last record, the topics not waited for keep theirs, and
+// what the old fetcher delivers late is not merged.
+func TestMergeRestartStalled(t *testing.T) {
+	rec := func(off int64) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: 3,
+			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":"2026-01-01T00:00:0%dZ"}`, off, off)}
+	}
+	old, other := make(chan kafka.Message, 4), make(chan kafka.Message, 4)
+	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{old, other}, []int64{0, 0}, []int64{3, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	fresh := make(chan kafka.Message, 4)
+	var asked []string
+	m.refetch = func(i int, from int64) (<-chan kafka.Message, error) {
+		asked = append(asked, fmt.Sprintf("%s@%d", m.names[i], from))
+		return fresh, nil
+	}
+	old <- rec(0)
+	m.poll()
+	if it := m.pop(); it == nil || it.msg.Offset != 0 {
+		t.Fatalf("first record: %+v", it)
+	}
+	m.poll()
+	if m.pop() != nil || !m.stalled(time.Now().Add(time.Hour), time.Minute) {
+		t.Fatal("records 1 and 2 of topic a are promised and missing: the merge should wait, and stall")
+	}
+	names, err := m.restartStalled()
+	if err != nil || fmt.Sprint(names) != "[a]" || fmt.Sprint(asked) != "[a@1]" {
+		t.Fatalf("restartStalled: %v, %v; fetchers asked for %v, want [a@1]", names, err, asked)
+	}
+	if m.stalled(time.Now().Add(time.Hour), time.Minute) {
+		t.Error("still stalled right after the restart")
+	}
+	old <- rec(9) // the old reader wakes up: ignored
+	fresh <- rec(1)
+	fresh <- rec(2)
+	var got []int64
+	for range 3 {
+		m.poll()
+		if it := m.pop(); it != nil {
+			got = append(got, it.msg.Offset)
+		}
+	}
+	if fmt.Sprint(got) != "[1 2]" || !m.caughtUp() {
+		t.Errorf("after the restart: offsets %v (want [1 2]), caught up %v", got, m.caughtUp())
+	}
+}
+
 func TestCopartitionBalancer(t *testing.T) {
 	members := []kafka.GroupMember{{ID: "m-2"}, {ID: "m-1"}, {ID: "m-3"}}
 	var parts []kafka.Partition

@@ -500,13 +500,11 @@ func (p *partition) idleAdvance(now time.Time) bool {
 
 var errFetcherStopped = errors.New("processor: a fetcher stopped")
 
-// errFetchStalled ends a partition whose fetches stopped returning records
-// (kafka-go fetches have been seen to hang after broker restarts): the
-// group rebalances and the partition starts again with new readers.
-var errFetchStalled = errors.New("processor: fetching stalled")
-
-// fetchStallLimit is how long the merge may wait for records known to exist.
-const fetchStallLimit = time.Minute
+// fetchStallLimit is how long the merge may wait for records known to
+// exist before it replaces their readers (merger.restartStalled). Longer
+// than kafka-go's own fetch timeout (10 s), so that a slow broker is not
+// taken for a hung reader.
+const fetchStallLimit = 15 * time.Second
 
 // flush commits the open batch, hands it to the sender, and fires the
 // timers that stream time has passed, committing again until none is left.
@@ -600,7 +598,12 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 		case <-lingerC:
 		case now := <-tick.C:
 			if m.stalled(now, fetchStallLimit) {
-				return fmt.Errorf("%w: no record for %v although the high watermark says they exist", errFetchStalled, fetchStallLimit)
+				topics, err := m.restartStalled()
+				if err != nil {
+					return fmt.Errorf("processor: replacing a stalled reader: %w", err)
+				}
+				p.log.Warn("fetching stalled: no record although the high watermark says they exist; reading again with new readers",
+					zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
 			}
 			if m.caughtUp() && p.idleAdvance(now) {
 				if _, err := p.rebuildIfDue(p.meta.StreamTime); err != nil {

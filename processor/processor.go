@@ -314,6 +314,25 @@ func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.List
 	defer stop()
 
 	notify := make(chan struct{}, 1)
+	cancels := make([]context.CancelFunc, len(inputs))
+	// fetch starts topic i's fetcher at offset from, stopping the one it
+	// replaces (merger.restartStalled).
+	fetch := func(i int, from int64) (<-chan kafka.Message, error) {
+		topic := inputs[i]
+		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, &p.kafkaErrors, log.With(zap.String("topic", topic)))
+		if err != nil {
+			return nil, fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
+		}
+		if cancels[i] != nil {
+			cancels[i]()
+			p.kafkaErrors.Add(1) // a stalled reader is a Kafka error too
+		}
+		var c context.Context
+		c, cancels[i] = context.WithCancel(fctx)
+		wg.Add(1)
+		go func() { defer wg.Done(); f.run(c) }()
+		return f.out, nil
+	}
 	chans := make([]<-chan kafka.Message, len(inputs))
 	start := make([]int64, len(inputs))
 	hwm := make([]int64, len(inputs))
@@ -329,16 +348,14 @@ func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.List
 			hwm[i] = math.MaxInt64 // unknown: wait for this topic's records
 		}
 		start[i] = offset
-		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, &p.kafkaErrors, log.With(zap.String("topic", topic)))
-		if err != nil {
-			return fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
+		var err error
+		if chans[i], err = fetch(i, from); err != nil {
+			return err
 		}
-		chans[i] = f.out
-		wg.Add(1)
-		go func() { defer wg.Done(); f.run(fctx) }()
 		log.Info("reading", zap.String("topic", topic), zap.Int64("offset", offset), zap.Bool("from_start", !ok))
 	}
 	m := newMerger(inputs, chans, start, hwm, schemas.NewDecoder(p.cfg.Decoder))
+	m.refetch = fetch
 	return part.loop(ctx, m, notify, send)
 }
 
