@@ -113,9 +113,17 @@ func (s *sender) run(ctx context.Context) error {
 				return err
 			}
 		}
-		s.commitOffsets(j.offsets)
+		// The group offsets only serve lag monitoring (the offsets that
+		// count are stored with the state): when the next batch is already
+		// waiting, its commit will carry these, a round trip later saved.
+		if len(s.jobs) == 0 || time.Since(s.lastContact) > commitEvery {
+			s.commitOffsets(j.offsets)
+		}
 	}
 }
+
+// commitEvery bounds how long group offsets may lag behind a busy sender.
+const commitEvery = time.Second
 
 func outputMessages(outs []state.Output) []kafka.Message {
 	msgs := make([]kafka.Message, len(outs))
