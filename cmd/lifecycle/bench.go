@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
@@ -91,6 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
 	floor := fs.Bool("latency-floor", false, "in the latency mode, also read the input topics to measure produce → readable (the broker's share)")
+	logFile := fs.String("log-file", "", "write the processor's log (JSON, info level) to this file, to see why a run is slow or stalls")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
@@ -103,7 +105,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256", errUsage)
 	}
 
-	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, keep: *keep, seed: *seed}
+	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, keep: *keep, seed: *seed, log: zap.NewNop()}
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer f.Close()
+		b.log = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(f), zap.InfoLevel))
+	}
 	b.sum.Started = time.Now().UTC().Format(time.RFC3339)
 	b.sum.Machine = machineInfo()
 	b.sum.Users, b.sum.Events, b.sum.Partitions, b.sum.Mode = *users, *events, *partitions, *mode
@@ -276,6 +286,7 @@ type bench struct {
 	batch      int
 	keep       bool
 	seed       uint64
+	log        *zap.Logger // the processor's
 	sum        benchSummary
 
 	created []string // topics to delete
@@ -457,7 +468,7 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 			store.Close()
 		}
 	}()
-	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch}, store)
+	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, Log: b.log}, store)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -748,7 +759,7 @@ func (b *bench) latency(ctx context.Context, rate int, d time.Duration, floor bo
 		return nil, err
 	}
 	defer store.Close()
-	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, Log: zap.NewNop()}, store)
+	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, Log: b.log}, store)
 	if err != nil {
 		return nil, err
 	}
