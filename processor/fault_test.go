@@ -252,6 +252,7 @@ func TestInstancesJoinLeaveAndDie(t *testing.T) {
 			t.Logf("action %d at %v: start %s", a+1, time.Since(start).Round(time.Millisecond), procs[i].name)
 		case 1:
 			p := procs[alive[rng.IntN(len(alive))]]
+			p.up(t)
 			p.term()
 			termed = append(termed, p)
 			t.Logf("action %d at %v: SIGTERM %s", a+1, time.Since(start).Round(time.Millisecond), p.name)

@@ -173,9 +173,18 @@ func (p *proc) killed() bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
-// stop sends SIGTERM and checks that the process exits 0.
+// up waits for the process's first log line. A SIGTERM that arrives while
+// the Go runtime is still starting (before main installs its handler) kills
+// the process outright, which is not the clean stop a test means to check.
+func (p *proc) up(t *testing.T) {
+	t.Helper()
+	p.waitUntil(t, "its first log line", 60*time.Second, func() bool { return len(p.out.snapshot()) > 0 })
+}
+
+// stop sends SIGTERM once the process is up and checks that it exits 0.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
+	p.up(t)
 	p.term()
 	if st := p.wait(t, 60*time.Second); st.ExitCode() != 0 {
 		t.Errorf("%s after SIGTERM: %v, want exit 0\n%s", p.name, st, p.tail(30))
