@@ -318,10 +318,13 @@ func TestLocalStateLost(t *testing.T) {
 		c := cases[i]
 		r := newRig(t, f, 50)
 		dir := filepath.Join(t.TempDir(), "state")
-		p := r.start("first run", dir)
-		r.waitCommitted(int64(f.records/2), 2*time.Minute, p)
-		p.kill()
-		p.wait(t, 10*time.Second)
+		// Killed at a commit count rather than when the group's progress
+		// is seen: a fast run could finish before the test looks.
+		p := r.start("first run", dir, EnvCrashAt+"="+crashCommitted+":60")
+		p.wait(t, 2*time.Minute)
+		if !p.killed() {
+			t.Fatalf("the first run was not killed at its 60th commit: %v\n%s", p.state, p.tail(30))
+		}
 		cm, e, done, _ := r.progress()
 		if done {
 			t.Fatalf("the first run processed everything; the test needs a mid-stream kill")
