@@ -129,11 +129,12 @@ func (m *merger) stalled(now time.Time, limit time.Duration) bool {
 
 // restartStalled gives every topic the merge is waiting for a new fetcher,
 // from the offset after its last record, and returns their names. kafka-go
-// readers have been seen to stop returning records after fetch errors (an
-// empty fetch leaving bytes in the connection's buffer, kafka-go #1188)
-// until the partition restarts; replacing the reader is enough, and costs
-// no rebalance. Records the old fetcher still delivers are dropped with its
-// channel: the new one reads them again.
+// readers are reported to hang after broker restarts and fetch errors
+// (field notes; kafka-go #1133, #1188); replacing the reader costs no
+// rebalance. Records the old fetcher still delivers are dropped with its
+// channel: the new one reads them again. It cannot help when the records
+// were deleted by the broker (retention) before they were read: the log
+// says so every time, and they are lost to every consumer.
 func (m *merger) restartStalled() ([]string, error) {
 	var names []string
 	for i, h := range m.heads {

@@ -602,7 +602,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 				if err != nil {
 					return fmt.Errorf("processor: replacing a stalled reader: %w", err)
 				}
-				p.log.Warn("fetching stalled: no record although the high watermark says they exist; reading again with new readers",
+				p.log.Warn("fetching stalled: records the high watermark promised have not arrived (a hung reader, or records the broker deleted by retention before they were read); reading again with new readers",
 					zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
 			}
 			if m.caughtUp() && p.idleAdvance(now) {

@@ -147,8 +147,12 @@ func newKafkaSink(ctx context.Context, conn processor.Conn) *kafkaSink {
 	return &kafkaSink{ctx: ctx, w: conn.Writer()}
 }
 
+// add queues r. Its Kafka timestamp is the time of sending, not r.Time:
+// the event time is in the payload, and records stamped months in the past
+// are deleted by the broker's time-based retention (7 days by default) at
+// its next check, under a processor still reading them.
 func (s *kafkaSink) add(r simulate.Record) error {
-	s.buf = append(s.buf, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Time: time.UnixMilli(r.Time)})
+	s.buf = append(s.buf, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	if len(s.buf) >= 5000 {
 		return s.flush()
 	}
