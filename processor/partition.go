@@ -276,7 +276,6 @@ func (p *partition) rescore(e *entry, c change) error {
 		return nil
 	}
 	e.rec.Segment = s
-	e.rec.Wake = p.wake(e) // the warnings see the segment
 	p.meta.Segments[prev.Segment]--
 	p.meta.Segments[s.Segment]++
 	p.markDirty(e)
@@ -348,10 +347,7 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 		// change, fire them first, as an eager index would have.
 		trs, ws := p.cfg.timers(p.trs[:0], p.ws[:0], &e.rec.User, &e.rec.Warn, e.rec.Segment, model, at)
 		p.trs, p.ws = trs, ws
-		if err := p.changed(e, trs, ws, change{now: at}); err != nil {
-			return false, err
-		}
-		if err := p.rescore(e, change{now: at, reason: "population rebuilt"}); err != nil {
+		if err := p.changed(e, trs, ws, change{now: at, rescore: true, reason: "population rebuilt"}); err != nil {
 			return false, err
 		}
 		if len(p.pending) >= p.cfg.BatchRecords {

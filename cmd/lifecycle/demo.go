@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
@@ -64,7 +62,7 @@ Ends after --duration, or with Ctrl-C.`)
 		return err
 	}
 	defer logFile.Close()
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(logFile), zap.InfoLevel))
+	log := fileLogger(logFile)
 
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

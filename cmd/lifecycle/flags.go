@@ -131,6 +131,12 @@ func (fs *flagSet) logFlags() logFlags {
 	}
 }
 
+// fileLogger logs JSON at info level to f: the processor's log where the
+// terminal shows something else (demo's live view, bench's report).
+func fileLogger(f *os.File) *zap.Logger {
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(f), zap.InfoLevel))
+}
+
 // logger builds the zap logger the flags ask for, writing to w.
 func (l logFlags) logger(w io.Writer) (*zap.Logger, error) {
 	var level zapcore.Level

@@ -275,13 +275,16 @@ const maxSkipped = 32
 // as it is; the runtime fires a user's timers before anything in ctx
 // changes (an event, a new RFM segment) and calls LazyWake again after.
 func (c Config) LazyWake(s *State, ctx Context) int64 {
-	due := c.Wake(s, ctx)
-	if due == 0 {
+	if ctx.Stage == rules.None {
 		return 0
 	}
-	st := *s
+	st := *s // the dry run works on a copy
 	c.bootstrap(&st, ctx)
+	if st.ChurnedAt != 0 || st.PeriodStart == 0 {
+		return 0
+	}
 	churnAt := st.LastActivity + c.churnMs()
+	var due int64
 	var buf [2]Warning
 	for range maxSkipped {
 		d, inactive := c.nextDue(&st)
