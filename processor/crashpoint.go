@@ -19,6 +19,7 @@ const (
 	crashSent         = "sent"         // outputs acknowledged, changelog not yet written
 	crashChangelogged = "changelogged" // changelog acknowledged, group offsets not yet committed
 	crashRevoking     = "revoking"     // partition stopping (revocation or shutdown), before its last commit
+	crashRebuilding   = "rebuilding"   // RFM rebuild: a batch of re-scored users committed, the rest not yet
 )
 
 // EnvCrashAt names the environment variable that arms a crash point.
@@ -37,12 +38,12 @@ func init() {
 	point, n, _ := strings.Cut(v, ":")
 	count, err := strconv.Atoi(n)
 	switch point {
-	case crashCommitted, crashSent, crashChangelogged, crashRevoking:
+	case crashCommitted, crashSent, crashChangelogged, crashRevoking, crashRebuilding:
 	default:
 		err = fmt.Errorf("unknown point %q", point)
 	}
 	if err != nil || count < 1 {
-		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking>:<n ≥ 1>\n", EnvCrashAt, v)
+		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking|rebuilding>:<n ≥ 1>\n", EnvCrashAt, v)
 		os.Exit(2)
 	}
 	crash.point = point
@@ -50,11 +51,19 @@ func init() {
 }
 
 // crashPoint kills the process if point is armed and this is its n-th pass.
-func crashPoint(point string) {
+func crashPoint(point string) { crashPointAfter(point, nil) }
+
+// crashPointAfter is crashPoint calling before (if not nil) just before the
+// kill: to make a commit durable that the point is about, which Pebble's
+// NoSync commits may not yet be when the process dies.
+func crashPointAfter(point string, before func()) {
 	if crash.point != point {
 		return
 	}
 	if crash.left.Add(-1) == 0 {
+		if before != nil {
+			before()
+		}
 		fmt.Fprintf(os.Stderr, "lifecycle: crash point %q reached: SIGKILL\n", point)
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way

@@ -153,14 +153,19 @@ func TestKill9AtChosenPoints(t *testing.T) {
 			cases = append(cases, tc{point, n, "same"})
 		}
 	}
-	cases = append(cases, tc{crashSent, 3, "fresh"}, tc{crashChangelogged, 3, "deleted"}, tc{crashCommitted, 7, "fresh"})
+	cases = append(cases, tc{crashRebuilding, 1, "same"}, tc{crashRebuilding, 4, "same"},
+		tc{crashSent, 3, "fresh"}, tc{crashChangelogged, 3, "deleted"}, tc{crashCommitted, 7, "fresh"})
 	var names []string
 	for _, c := range cases {
 		names = append(names, fmt.Sprintf("%s:%d, restart on %s dir", c.point, c.n, c.dir))
 	}
 	runConcurrently(t, 6, names, func(t *testing.T, i int) {
 		c := cases[i]
-		r := newRig(t, f, 50)
+		batch := 50
+		if c.point == crashRebuilding {
+			batch = 5 // rebuilds then commit their re-scored users in several batches
+		}
+		r := newRig(t, f, batch)
 		dir := filepath.Join(t.TempDir(), "state")
 		env := fmt.Sprintf("%s=%s:%d", EnvCrashAt, c.point, c.n)
 		p := r.start("crashing run ("+env+")", dir, env)

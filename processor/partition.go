@@ -326,10 +326,10 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 		return false, err
 	}
 	p.pop.Seal(at)
-	if p.meta.Population, err = json.Marshal(p.pop.Cuts()); err != nil {
+	cuts, err := json.Marshal(p.pop.Cuts())
+	if err != nil {
 		return false, err
 	}
-	p.records++
 	var ids []string
 	for _, u := range all {
 		if p.pop.Score(u.v, u.prev).Segment != u.prev.Segment {
@@ -354,8 +354,16 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 			if err := p.flush(); err != nil {
 				return false, err
 			}
+			crashPointAfter(crashRebuilding, func() { p.store.Sync() })
 		}
 	}
+	// The new cuts are stored with the last of the re-scored users, not
+	// before: a crash between the batches above leaves the old cuts, and
+	// the rebuild is done again at restart. The users already re-scored
+	// keep their segment then (scoring again under the same cuts changes
+	// nothing), and the others get theirs, as if there had been no crash.
+	p.meta.Population = cuts
+	p.records++
 	return true, p.flush()
 }
 
