@@ -38,6 +38,7 @@ type partition struct {
 
 	meta    state.Meta
 	users   map[string]*entry
+	known   knownUsers // the users the store may hold
 	dirty   []*entry
 	pending []state.Output // outputs of the open batch, in the order the rules made them
 	records int            // input records in the open batch
@@ -75,8 +76,12 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		}
 		pop.Restore(cuts)
 	}
+	known, err := loadKnownUsers(store, id)
+	if err != nil {
+		return nil, fmt.Errorf("processor: partition %d: %w", id, err)
+	}
 	p := &partition{
-		id: id, cfg: cfg, store: store, stats: stats, meta: meta, pop: pop,
+		id: id, cfg: cfg, store: store, stats: stats, meta: meta, pop: pop, known: known,
 		log:   cfg.Log, // already carries the partition
 		users: make(map[string]*entry),
 		batch: store.NewBatch(id),
@@ -326,6 +331,16 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 		return false, err
 	}
 	p.pop.Seal(at)
+	// Renew the filter, sized for the population as it now is: the stored
+	// users, and the cached ones not stored yet (a user seen only in a
+	// re-sent event is not dirty, but may be stored later).
+	p.known = newKnownUsers(len(all))
+	for _, u := range all {
+		p.known.add(u.id)
+	}
+	for id := range p.users {
+		p.known.add(id)
+	}
 	cuts, err := json.Marshal(p.pop.Cuts())
 	if err != nil {
 		return false, err
@@ -371,9 +386,14 @@ func (p *partition) user(id string) (*entry, error) {
 	if e, ok := p.users[id]; ok {
 		return e, nil
 	}
-	rec, _, err := p.store.User(p.id, id)
-	if err != nil {
-		return nil, fmt.Errorf("processor: partition %d: %w", p.id, err)
+	var rec state.Record
+	if p.known.mayHave(id) {
+		var err error
+		if rec, _, err = p.store.User(p.id, id); err != nil {
+			return nil, fmt.Errorf("processor: partition %d: %w", p.id, err)
+		}
+	} else {
+		p.known.add(id)
 	}
 	// A new user, or one stored under another RFM window setting, gets a
 	// purchase history of the window in force.

@@ -272,6 +272,20 @@ func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
 	return errors.Join(it.Error(), it.Close())
 }
 
+// UserIDs calls fn for the id of every user of partition p, in id order.
+// The id is only valid during the call.
+func (s *Store) UserIDs(p int32, fn func(id []byte)) error {
+	lo := partitionKey(nil, p, 'u')
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'u'+1)})
+	if err != nil {
+		return fmt.Errorf("state: user ids: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		fn(it.Key()[len(lo):])
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
 // Partitions lists the partitions the store has metadata for, in order.
 func (s *Store) Partitions() ([]int32, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'p'}, UpperBound: []byte{'q'}})

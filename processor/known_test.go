@@ -1,0 +1,83 @@
+package processor
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+// TestKnownUsersKeepHistory: a stored user is never taken for a new one,
+// whether it was evicted from the cache or the partition was opened again
+// on the same store (the filter is then loaded from the store).
+func TestKnownUsersKeepHistory(t *testing.T) {
+	store := openStore(t, vfs.NewMem())
+	cfg := Config{Conn: Conn{Brokers: []string{"x:1"}}, Group: "g"}.withDefaults()
+	open := func() *partition {
+		p, err := newPartition(0, &cfg, store, &partitionStats{}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.model = &atomic.Pointer[Model]{}
+		p.send = func(job) error { return nil }
+		return p
+	}
+	const users = 200
+	ts, off := int64(1_767_225_600_000), int64(0)
+	login := func(p *partition, u string) {
+		t.Helper()
+		ts += 1000
+		off++
+		it := &item{msg: kafka.Message{Offset: off}, ev: schemas.Event{ID: "e-" + strconv.FormatInt(off, 10), UserID: u, Type: schemas.Login, Time: ts}}
+		if err := p.apply(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loginsOf := func(p *partition, u string) int64 {
+		t.Helper()
+		e, err := p.user(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.rec.User.Logins
+	}
+
+	p := open()
+	for i := range users {
+		login(p, "u-"+strconv.Itoa(i))
+	}
+	if err := p.flush(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxUsersCached = 0
+	p.evict()
+	if len(p.users) != 0 {
+		t.Fatalf("%d users still cached after evicting all", len(p.users))
+	}
+	login(p, "u-7")
+	if got := loginsOf(p, "u-7"); got != 2 {
+		t.Fatalf("an evicted user came back with %d logins, want 2", got)
+	}
+	if err := p.flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	p = open()
+	for i := range users {
+		u := "u-" + strconv.Itoa(i)
+		want := int64(1)
+		if i == 7 {
+			want = 2
+		}
+		if got := loginsOf(p, u); got != want {
+			t.Fatalf("after reopening, %s has %d logins, want %d", u, got, want)
+		}
+	}
+	if p.known.mayHave("u-never-seen") && p.known.mayHave("u-never-seen-either") {
+		t.Fatalf("the filter holds users that were never stored")
+	}
+}
