@@ -201,7 +201,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		s.PeriodStart = ev.Time
 	}
 	for week := c.weekMs(); s.PeriodStart+week <= ev.Time; {
-		dst = c.closePeriod(dst, s, ctx)
+		dst = c.closePeriod(dst, s, ctx, false)
 	}
 	if ev.Time > s.LastActivity || s.LastActivity == 0 {
 		if open := s.Open & activityResolves; open != 0 && ev.Time >= s.OpenAt {
@@ -291,7 +291,7 @@ func (c Config) LazyWake(s *State, ctx Context) int64 {
 		if inactive || d >= churnAt {
 			return min(d, churnAt)
 		}
-		if len(c.closePeriod(buf[:0], &st, ctx)) > 0 {
+		if len(c.closePeriod(buf[:0], &st, ctx, true)) > 0 {
 			return d
 		}
 		due = d
@@ -333,16 +333,15 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 			break
 		}
 		if !inactive {
-			dst = c.closePeriod(dst, s, ctx)
+			dst = c.closePeriod(dst, s, ctx, false)
 			continue
 		}
 		lvl := Level(s.Fired + 1)
 		s.Fired++
 		days := float64(due-s.LastActivity) / float64(rules.Day)
 		churnDays := float64(c.churnMs()) / float64(rules.Day)
-		rs := []candidate{{lvl, rInactive, Reason{Code: CodeInactive, Value: round2(days), Threshold: churnDays,
-			Detail: fmt.Sprintf("no activity for %s days; churned after %s", fmtDays(days), fmtDays(churnDays))}}}
-		dst = c.emit(dst, s, c.extras(rs, s, ctx, due), due)
+		rs := []candidate{{level: lvl, idx: rInactive, v: days, Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: churnDays}}}
+		dst = c.emit(dst, s, c.extras(rs, s, ctx, due), due, false)
 	}
 	if churnAt < t {
 		// Churned: the warnings end; open ones are not recovered (the stage
@@ -352,11 +351,49 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 	return dst
 }
 
-// candidate is a reason found at a check, before the cool-down.
+// candidate is a reason found at a check, before the cool-down. Its Detail
+// is written when the reason is emitted (describe), not when it is found:
+// LazyWake dry-runs the checks of a user at every change, and formatting
+// texts nobody reads was most of that cost.
 type candidate struct {
 	level Level
 	idx   int
 	Reason
+	v, base float64 // the unrounded figures the Detail gives
+	segment string  // valuable_quiet: the user's segment
+}
+
+// describe writes the Detail of a reason found at a check at at.
+func describe(r candidate, at int64) string {
+	switch r.idx {
+	case rInactive:
+		return fmt.Sprintf("no activity for %s days; churned after %s", fmtDays(r.v), fmtDays(r.Threshold))
+	case rValuableQuiet:
+		return fmt.Sprintf("%s user without activity for %s days", r.segment, fmtDays(r.v))
+	case rLowPAlive:
+		return fmt.Sprintf("P(alive) %.2f below %.2f", r.Value, r.Threshold)
+	}
+	unit := fallingUnit(r.idx)
+	return fmt.Sprintf("%s %s in the period to %s; usually %s", fmtNum(r.v, unit), fallingWhat(r.idx), fmtDate(at), fmtNum(r.base, unit))
+}
+
+// fallingWhat names what a falling_* reason counts.
+func fallingWhat(idx int) string {
+	switch idx {
+	case rFallingVisits:
+		return "visits"
+	case rFallingPurchases:
+		return "purchases"
+	}
+	return "spent"
+}
+
+// fallingUnit is the unit fmtNum formats a falling_* figure in.
+func fallingUnit(idx int) float64 {
+	if idx == rFallingSpend {
+		return 100
+	}
+	return 1
 }
 
 // extras adds valuable_quiet and low_p_alive to the reasons of a check at at.
@@ -364,23 +401,22 @@ func (c Config) extras(rs []candidate, s *State, ctx Context, at int64) []candid
 	quiet := at - s.LastActivity
 	if (ctx.Segment == SegmentImportantKeep || ctx.Segment == SegmentImportantRetain) && quiet >= int64(c.QuietAfter/time.Millisecond) {
 		days := float64(quiet) / float64(rules.Day)
-		rs = append(rs, candidate{AtRisk, rValuableQuiet, Reason{Code: CodeValuableQuiet, Value: round2(days), Threshold: c.QuietAfter.Hours() / 24,
-			Detail: fmt.Sprintf("%s user without activity for %s days", ctx.Segment, fmtDays(days))}})
+		rs = append(rs, candidate{level: AtRisk, idx: rValuableQuiet, v: days, segment: ctx.Segment,
+			Reason: Reason{Code: CodeValuableQuiet, Value: round2(days), Threshold: c.QuietAfter.Hours() / 24}})
 	}
 	pAlive := ctx.PAlive
 	if ctx.PAliveAt != nil {
 		pAlive = ctx.PAliveAt(at)
 	}
 	if pAlive >= 0 && pAlive < c.PAliveBelow {
-		rs = append(rs, candidate{AtRisk, rLowPAlive, Reason{Code: CodeLowPAlive, Value: pAlive, Threshold: c.PAliveBelow,
-			Detail: fmt.Sprintf("P(alive) %.2f below %.2f", pAlive, c.PAliveBelow)}})
+		rs = append(rs, candidate{level: AtRisk, idx: rLowPAlive, Reason: Reason{Code: CodeLowPAlive, Value: pAlive, Threshold: c.PAliveBelow}})
 	}
 	return rs
 }
 
 // emit appends one warning with the candidates that the cool-down lets
-// through; nothing when none does.
-func (c Config) emit(dst []Warning, s *State, rs []candidate, at int64) []Warning {
+// through; nothing when none does. A dry run leaves the Details empty.
+func (c Config) emit(dst []Warning, s *State, rs []candidate, at int64, dry bool) []Warning {
 	cool := int64(c.Cooldown / time.Millisecond)
 	w := Warning{At: at}
 	keep := 1.0
@@ -391,6 +427,9 @@ func (c Config) emit(dst []Warning, s *State, rs []candidate, at int64) []Warnin
 		s.LastAt[r.idx], s.LastLevel[r.idx] = at, uint8(r.level)
 		s.Open |= 1 << r.idx
 		w.Level = max(w.Level, r.level)
+		if !dry {
+			r.Detail = describe(r, at)
+		}
 		w.Reasons = append(w.Reasons, r.Reason)
 		p := reasonScore(r.idx, r.level)
 		if r.idx == rLowPAlive {
@@ -408,34 +447,38 @@ func (c Config) emit(dst []Warning, s *State, rs []candidate, at int64) []Warnin
 
 // closePeriod completes the open period: compares it with the baselines
 // (falling_* warnings, or Recovered for falling reasons that are no longer
-// so), folds it into them and opens the next one.
-func (c Config) closePeriod(dst []Warning, s *State, ctx Context) []Warning {
+// so), folds it into them and opens the next one. A dry run (LazyWake) only
+// needs to know whether it warns, and leaves the Details empty.
+func (c Config) closePeriod(dst []Warning, s *State, ctx Context, dry bool) []Warning {
 	end := s.PeriodStart + c.weekMs()
 	var rs []candidate
 	var healed []Reason
 	// Once an inactivity level has come due in this quiet spell, the
 	// inactivity warnings speak for the user: an empty week adds nothing.
 	if s.Periods >= uint32(c.WarmupPeriods) && s.Fired == 0 {
-		check := func(idx int, v, base, unit float64, enough bool, what string) {
+		check := func(idx int, v, base float64, enough bool) {
 			if !enough {
 				return
 			}
 			lim := c.FallingRatio * base
 			if v < lim {
-				rs = append(rs, candidate{Watch, idx, Reason{Code: Codes[idx], Value: round2(v), Threshold: round2(lim),
-					Detail: fmt.Sprintf("%s %s in the period to %s; usually %s", fmtNum(v, unit), what, fmtDate(end), fmtNum(base, unit))}})
+				rs = append(rs, candidate{level: Watch, idx: idx, v: v, base: base, Reason: Reason{Code: Codes[idx], Value: round2(v), Threshold: round2(lim)}})
 			} else if s.Open&(1<<idx) != 0 {
-				healed = append(healed, Reason{Code: Codes[idx], Value: round2(v), Threshold: round2(lim),
-					Detail: fmt.Sprintf("%s back to %s in the period to %s; usually %s", what, fmtNum(v, unit), fmtDate(end), fmtNum(base, unit))})
+				r := Reason{Code: Codes[idx], Value: round2(v), Threshold: round2(lim)}
+				if !dry {
+					unit := fallingUnit(idx)
+					r.Detail = fmt.Sprintf("%s back to %s in the period to %s; usually %s", fallingWhat(idx), fmtNum(v, unit), fmtDate(end), fmtNum(base, unit))
+				}
+				healed = append(healed, r)
 				s.Open &^= 1 << idx
 			}
 		}
 		bv := float64(s.BaseVisits) / 1000
 		bp := float64(s.BasePurchases) / 1000
 		bs := float64(s.BaseSpend) / schemas.MicrosPerUnit
-		check(rFallingVisits, float64(s.Visits), bv, 1, bv >= c.MinBaseline, "visits")
-		check(rFallingPurchases, float64(s.Purchases), bp, 1, bp >= c.MinBasePurchases, "purchases")
-		check(rFallingSpend, float64(s.Spend)/schemas.MicrosPerUnit, bs, 100, bp >= c.MinBasePurchases && bs > 0, "spent")
+		check(rFallingVisits, float64(s.Visits), bv, bv >= c.MinBaseline)
+		check(rFallingPurchases, float64(s.Purchases), bp, bp >= c.MinBasePurchases)
+		check(rFallingSpend, float64(s.Spend)/schemas.MicrosPerUnit, bs, bp >= c.MinBasePurchases && bs > 0)
 	}
 	ewma := func(base, x int64) int64 {
 		if s.Periods == 0 {
@@ -452,7 +495,7 @@ func (c Config) closePeriod(dst []Warning, s *State, ctx Context) []Warning {
 	if len(healed) > 0 {
 		dst = append(dst, Warning{Level: Recovered, At: end, Reasons: healed})
 	}
-	return c.emit(dst, s, c.extras(rs, s, ctx, end), end)
+	return c.emit(dst, s, c.extras(rs, s, ctx, end), end, dry)
 }
 
 // reasonScore is the share of warnings with this reason that were followed
