@@ -44,10 +44,21 @@ Every phase uses fresh, uniquely named topics, a fresh consumer group and a
 fresh state directory in a temporary directory; the topics and groups are
 deleted at the end (unless --keep-topics).
 
+Workloads (--workload), for drain and memory:
+  simulated  the first --events events of a realistic population of --users
+             users from the simulator (lifecycle simulate: arrivals spread
+             over 180 days, power-law activity, log-normal baskets, lapses,
+             returns and dropouts; ~23 events per user over the 180 days).
+             The default: the performance targets are set for a realistic mix.
+  uniform    --events events of --users users, each at a uniformly random
+             moment of 180 days (~70% logins, ~15% purchases, ~15% content):
+             users go quiet between most events, so churn warnings dominate
+             the outputs (~2 outputs per event). The workload of the
+             measurements before 2026-12-02.
+Either is keyed by user_id (Murmur2 partitioning).
+
 Modes:
-  drain    Preload --events events of --users users (~70% logins, ~15%
-           purchases, ~15% content, key = user_id, Murmur2 partitioning)
-           into the input topics, then time the processor from the earliest
+  drain    Preload the workload into the input topics, then time the processor from the earliest
            offset until every event is applied (Stats.Applied + Rejected +
            Duplicates = events): events/s, MB/s and CPU seconds per million
            events (getrusage of the whole process, so an embedded broker's
@@ -91,6 +102,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
 	floor := fs.Bool("latency-floor", false, "in the latency mode, also read the input topics to measure produce → readable (the broker's share)")
+	workload := fs.String("workload", workloadSimulated, "simulated (the first --events events of a realistic population of --users users) or uniform (events of uniformly random users at uniformly random times)")
 	logFile := fs.String("log-file", "", "write the processor's log (JSON, info level) to this file, to see why a run is slow or stalls")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
@@ -100,11 +112,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return fmt.Errorf("%w: --mode %q: use drain, latency, memory or all", errUsage, *mode)
 	}
+	if *workload != workloadSimulated && *workload != workloadUniform {
+		return fmt.Errorf("%w: --workload %q: use %s or %s", errUsage, *workload, workloadSimulated, workloadUniform)
+	}
 	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 {
 		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256", errUsage)
 	}
 
-	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, keep: *keep, seed: *seed, log: zap.NewNop()}
+	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, keep: *keep, seed: *seed, workload: *workload, log: zap.NewNop()}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {
@@ -115,7 +130,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	b.sum.Started = time.Now().UTC().Format(time.RFC3339)
 	b.sum.Machine = machineInfo()
-	b.sum.Users, b.sum.Events, b.sum.Partitions, b.sum.Mode = *users, *events, *partitions, *mode
+	b.sum.Users, b.sum.Events, b.sum.Partitions, b.sum.Mode, b.sum.Workload = *users, *events, *partitions, *mode, *workload
 	b.sum.LoadAvgStart = loadAvg()
 	if *cf.brokers == "" {
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -184,6 +199,7 @@ type benchSummary struct {
 	Machine      benchMachine   `json:"machine"`
 	Broker       string         `json:"broker"`
 	Mode         string         `json:"mode"`
+	Workload     string         `json:"workload"`
 	Users        int            `json:"users"`
 	Events       int            `json:"events"`
 	Partitions   int            `json:"partitions"`
@@ -285,6 +301,7 @@ type bench struct {
 	batch      int
 	keep       bool
 	seed       uint64
+	workload   string
 	log        *zap.Logger // the processor's
 	sum        benchSummary
 
@@ -325,6 +342,12 @@ func (b *bench) cleanup() {
 		b.progress("deleting topics: %v", err)
 	}
 }
+
+// The workloads of the drain and memory modes.
+const (
+	workloadSimulated = "simulated"
+	workloadUniform   = "uniform"
+)
 
 // eventGen writes the benchmark's events: ~70% logins, ~15% purchases, ~15%
 // content, RFC 3339 timestamps, the shape producers write.
@@ -374,13 +397,61 @@ func (g *eventGen) value(eventID, userID string, typ int, ts int64, r uint64) []
 	return bytes.Clone(b)
 }
 
-// preload writes n events: the first min(n, users) are the first events of
-// users 0, 1, …; the rest belong to uniformly random users. Event time runs
-// evenly over 180 days. It returns the bytes written (keys and values) and
-// the number of distinct users.
-func (b *bench) preload(ctx context.Context, t processor.Topics, n, users int) (int64, int, error) {
+// preload writes at most n events of the workload into the input topics. It
+// returns the bytes written (keys and values), the events written (fewer
+// than n only when a simulated population has fewer) and the number of
+// distinct users among them.
+func (b *bench) preload(ctx context.Context, t processor.Topics, n, users int) (int64, int, int, error) {
 	sink := newKafkaSink(ctx, b.conn)
 	defer sink.close()
+	if b.workload == workloadSimulated {
+		return b.preloadSimulated(ctx, sink, t, n, users)
+	}
+	bytesOut, distinct, err := b.preloadUniform(ctx, sink, t, n, users)
+	return bytesOut, n, distinct, err
+}
+
+// errEnough stops the simulator once the bench has the events it asked for.
+var errEnough = errors.New("enough events")
+
+// preloadSimulated writes the first n events of the simulator's population
+// of users (arrivals over 180 days, power-law activity, lapses, returns and
+// dropouts: processor/simulate), in event-time order.
+func (b *bench) preloadSimulated(ctx context.Context, sink *kafkaSink, t processor.Topics, n, users int) (int64, int, int, error) {
+	cfg := simulate.Config{Users: users, Seed: int64(b.seed),
+		Topics: simulate.Topics{Login: t.Inputs[0], Purchase: t.Inputs[1], Content: t.Inputs[2]}}
+	seen := make(map[string]struct{}, users)
+	var bytesOut int64
+	var written int
+	last := time.Now()
+	_, err := simulate.Run(ctx, cfg, func(r simulate.Record) error {
+		if written == n {
+			return errEnough
+		}
+		if err := sink.add(r); err != nil {
+			return err
+		}
+		written++
+		bytesOut += int64(len(r.Key) + len(r.Value))
+		if _, ok := seen[string(r.Key)]; !ok {
+			seen[string(r.Key)] = struct{}{}
+		}
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			b.progress("preloading: %d of %d events", written, n)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return 0, 0, 0, err
+	}
+	return bytesOut, written, len(seen), sink.flush()
+}
+
+// preloadUniform writes n events: the first min(n, users) are the first
+// events of users 0, 1, …; the rest belong to uniformly random users. Event
+// time runs evenly over 180 days.
+func (b *bench) preloadUniform(ctx context.Context, sink *kafkaSink, t processor.Topics, n, users int) (int64, int, error) {
 	rng := rand.New(rand.NewPCG(b.seed, 42))
 	var g eventGen
 	start := simulate.DefaultStart.UnixMilli()
@@ -430,11 +501,12 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 	}
 	b.progress("%s: preloading %d events of %d users into %d partitions", phase, n, b.users, b.partitions)
 	t0 := time.Now()
-	total, distinct, err := b.preload(ctx, t, n, b.users)
+	total, n, distinct, err := b.preload(ctx, t, n, b.users)
 	if err != nil {
 		return nil, nil, err
 	}
-	b.progress("%s: preloaded %d events (%.1f MB) in %.1fs", phase, n, float64(total)/1e6, time.Since(t0).Seconds())
+	b.sum.Events = n
+	b.progress("%s: preloaded %d events of %d users (%.1f MB) in %.1fs", phase, n, distinct, float64(total)/1e6, time.Since(t0).Seconds())
 
 	res := &drainResult{}
 	if baseline {

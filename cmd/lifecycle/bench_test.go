@@ -53,11 +53,41 @@ func TestBenchSmoke(t *testing.T) {
 	if d.Processor.Events != 2000 || l.Received != l.Produced {
 		t.Errorf("drain events %d (want 2000), latency received %d of %d", d.Processor.Events, l.Received, l.Produced)
 	}
+	if s.Workload != workloadSimulated {
+		t.Errorf("workload %q, want the default %q", s.Workload, workloadSimulated)
+	}
 	var generic map[string]any
 	json.Unmarshal(raw, &generic)
 	for _, k := range []string{"machine", "broker", "drain", "latency", "memory", "load_avg_start"} {
 		if _, ok := generic[k]; !ok {
 			t.Errorf("the JSON has no %q", k)
 		}
+	}
+}
+
+// TestBenchUniformWorkload drains the uniform workload: every event of it
+// is applied, and every user of it appears.
+func TestBenchUniformWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and the processor")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "bench.json")
+	out, _, err := cli(t, ctx, "bench", "--mode", "drain", "--workload", "uniform", "--no-baseline",
+		"--users", "300", "--events", "1500", "--partitions", "2", "--json", file)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s benchSummary
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
+	}
+	if s.Workload != workloadUniform || s.Drain == nil || s.Drain.Processor.Events != 1500 || s.Memory == nil || s.Memory.Users != 300 {
+		t.Fatalf("want the uniform workload's 1500 events of 300 users drained:\n%s", raw)
 	}
 }

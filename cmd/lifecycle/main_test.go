@@ -46,6 +46,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"topics"}, "needs create or check"},
 		{[]string{"inspect"}, "--state-dir is required"},
 		{[]string{"demo", "--speed", "0"}, "--speed 0 must be positive"},
+		{[]string{"bench", "--workload", "zipf"}, `--workload "zipf": use simulated or uniform`},
 	} {
 		_, _, err := cli(t, ctx, tc.args...)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
