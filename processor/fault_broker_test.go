@@ -183,7 +183,7 @@ func TestBrokerRestarts(t *testing.T) {
 	if err := broker("start"); err != nil {
 		t.Fatal(err)
 	}
-	p.waitUntil(t, "partitions", 90*time.Second, p.assigned)
+	p.waitUntil(t, "local state of every partition current", 90*time.Second, func() bool { return p.stateCurrent(int(f.partitions)) })
 	r.waitCaughtUp(3*time.Minute, p)
 	alive("at the end")
 	p.stop(t)

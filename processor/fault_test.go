@@ -123,7 +123,7 @@ func TestKill9AtRandomPoints(t *testing.T) {
 		t.Logf("kill %d: %v %s; %d of %d input records committed (%v)", i+1, delay, when, c, e, err)
 	}
 	p := r.start("final run", dir)
-	p.waitUntil(t, "partitions", 90*time.Second, p.assigned)
+	p.waitUntil(t, "local state of every partition current", 90*time.Second, func() bool { return p.stateCurrent(int(f.partitions)) })
 	r.waitCaughtUp(3*time.Minute, p)
 	p.stop(t)
 	t.Logf("%d kills, then caught up, in %v", kills, time.Since(start).Round(time.Millisecond))
@@ -189,6 +189,7 @@ func TestKill9AtChosenPoints(t *testing.T) {
 			}
 		}
 		p = r.start("restart", dir)
+		p.waitUntil(t, "local state of every partition current", 90*time.Second, func() bool { return p.stateCurrent(int(f.partitions)) })
 		r.waitCaughtUp(3*time.Minute, p)
 		p.stop(t)
 		if c.dir != "same" && len(p.entries("partition restored")) == 0 {
@@ -360,6 +361,7 @@ func TestLocalStateLost(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		p.waitUntil(t, "local state of every partition current", 90*time.Second, func() bool { return p.stateCurrent(int(f.partitions)) })
 		p.stop(t)
 		t.Logf("the restart converged (restored from the changelog: %v)", len(p.entries("partition restored")) > 0)
 		r.check(want, openDir(t, dir))

@@ -212,6 +212,23 @@ func (p *proc) assigned() bool {
 	return len(es) > 0 && len(es[len(es)-1].Partitions) > 0
 }
 
+// stateCurrent reports whether the process has made the local state of n
+// partitions current (restored, or found current), as each owner does
+// before reading: only then does its state directory hold what the group
+// has committed. (A SIGKILL can take a NoSync commit that Pebble had not
+// yet written; the next owner restores it from the changelog.)
+func (p *proc) stateCurrent(n int) bool {
+	seen := map[int]bool{}
+	for _, msg := range []string{"partition restored", "local state is current; no restore needed"} {
+		for _, e := range p.entries(msg) {
+			if e.Partition != nil {
+				seen[*e.Partition] = true
+			}
+		}
+	}
+	return len(seen) >= n
+}
+
 // logged reports whether any output line contains s.
 func (p *proc) logged(s string) bool {
 	for _, l := range p.out.snapshot() {
