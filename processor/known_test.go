@@ -54,9 +54,9 @@ func TestKnownUsersKeepHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.MaxUsersCached = 0
-	p.evict()
-	if len(p.users) != 0 {
-		t.Fatalf("%d users still cached after evicting all", len(p.users))
+	p.cool()
+	if len(p.hot)+len(p.cold) != 0 {
+		t.Fatalf("%d users still in memory after evicting all", len(p.hot)+len(p.cold))
 	}
 	login(p, "u-7")
 	if got := loginsOf(p, "u-7"); got != 2 {

@@ -102,7 +102,7 @@ func BenchmarkPartitionApply(b *testing.B) {
 		}
 	}
 	p.pending, p.dirty = p.pending[:0], p.dirty[:0]
-	for _, e := range p.users {
+	for _, e := range p.hot {
 		e.dirty = false
 	}
 	off := int64(users)

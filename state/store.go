@@ -149,8 +149,12 @@ type Record struct {
 	Window  segments.Window // purchases in the RFM window (empty when the window is all time)
 }
 
-// EncodeRecord returns the stored form of r (for the changelog).
-func EncodeRecord(r Record) []byte { return appendUser(nil, r) }
+// EncodeRecord returns the stored form of r (for the changelog and the
+// processor's cache), in a slice of its exact length: caches hold millions.
+func EncodeRecord(r Record) []byte {
+	var buf [512]byte
+	return bytes.Clone(appendUser(buf[:0], r))
+}
 
 // EncodeMeta returns the stored form of m (for the changelog).
 func EncodeMeta(m Meta) []byte { return appendMeta(nil, m) }
@@ -324,12 +328,18 @@ func (s *Store) NewBatch(p int32) *Batch { return &Batch{b: s.db.NewBatch(), p: 
 // PutUser writes user id's record and moves its timer index entry from
 // oldWake to r.Wake (0 means no entry).
 func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
-	b.key = userKey(b.key[:0], b.p, id)
 	b.val = appendUser(b.val[:0], r)
-	if err := b.b.Set(b.key, b.val, nil); err != nil {
+	return b.PutUserEncoded(id, b.val, oldWake, r.Wake)
+}
+
+// PutUserEncoded is PutUser for a record already in its stored form
+// (EncodeRecord) whose Wake is wake.
+func (b *Batch) PutUserEncoded(id string, enc []byte, oldWake, wake int64) error {
+	b.key = userKey(b.key[:0], b.p, id)
+	if err := b.b.Set(b.key, enc, nil); err != nil {
 		return err
 	}
-	if oldWake == r.Wake {
+	if oldWake == wake {
 		return nil
 	}
 	if oldWake != 0 {
@@ -337,8 +347,8 @@ func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
 			return err
 		}
 	}
-	if r.Wake != 0 {
-		return b.b.Set(timerKey(b.key[:0], b.p, r.Wake, id), nil, nil)
+	if wake != 0 {
+		return b.b.Set(timerKey(b.key[:0], b.p, wake, id), nil, nil)
 	}
 	return nil
 }

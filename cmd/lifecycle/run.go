@@ -153,7 +153,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	currency := fs.String("currency", "USD", "the deployment's accounting currency; purchases in another go to the dead-letter topic")
 	maxBytes := fs.Int("max-record-bytes", 64<<10, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
-	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition; colder ones are read from Pebble")
+	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~250 bytes each with the index; 1M users ≈ 250 MB); colder ones are read from Pebble")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
