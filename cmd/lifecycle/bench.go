@@ -97,7 +97,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
 	batch := fs.Int("batch-records", 0, "the processor's --batch-records (0: its default)")
+	cached := fs.Int("max-users-cached", 0, "the processor's --max-users-cached (0: its default), to measure memory under a bound")
 	noBaseline := fs.Bool("no-baseline", false, "skip the plain kafka-go baseline of the drain")
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
@@ -115,11 +117,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *workload != workloadSimulated && *workload != workloadUniform {
 		return fmt.Errorf("%w: --workload %q: use %s or %s", errUsage, *workload, workloadSimulated, workloadUniform)
 	}
-	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 {
-		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256", errUsage)
+	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 || *cached < 0 {
+		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256, --batch-records and --max-users-cached 0 or more", errUsage)
 	}
 
-	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, keep: *keep, seed: *seed, workload: *workload, log: zap.NewNop()}
+	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, cached: *cached, keep: *keep, seed: *seed, workload: *workload, log: zap.NewNop()}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {
@@ -163,7 +165,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b.progress("%s, run %s, load average %s", b.sum.Broker, b.run, b.sum.LoadAvgStart)
 
 	if *mode == "drain" || *mode == "memory" || *mode == "all" {
-		d, m, err := b.drain(ctx, *mode != "memory" && !*noBaseline, *mode == "memory", *cpuProfile)
+		d, m, err := b.drain(ctx, *mode != "memory" && !*noBaseline, *mode == "memory", *cpuProfile, *memProfile)
 		if err != nil {
 			return err
 		}
@@ -299,6 +301,7 @@ type bench struct {
 	events     int
 	partitions int32
 	batch      int
+	cached     int
 	keep       bool
 	seed       uint64
 	workload   string
@@ -479,6 +482,18 @@ func (b *bench) preloadUniform(ctx context.Context, sink *kafkaSink, t processor
 	return bytesOut, min(n, users), sink.flush()
 }
 
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -489,7 +504,7 @@ func cpuSeconds() float64 {
 
 // drain preloads, runs the baseline, then drains with the processor and
 // takes the memory figures while the processor still holds its users.
-func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile string) (*drainResult, *memoryResult, error) {
+func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile, memProfile string) (*drainResult, *memoryResult, error) {
 	phase := "drain"
 	n := b.events
 	if memoryOnly {
@@ -539,7 +554,7 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 			store.Close()
 		}
 	}()
-	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, Log: b.log}, store)
+	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, MaxUsersCached: b.cached, Log: b.log}, store)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -646,6 +661,11 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 	runtime.GC()
 	debug.FreeOSMemory()
 	mem.HeapAfter, mem.RSSAfter = heapInUse(), rss()
+	if memProfile != "" {
+		if err := writeHeapProfile(memProfile); err != nil {
+			return nil, nil, err
+		}
+	}
 	var users int64
 	for _, c := range st.Stages {
 		users += c
@@ -830,7 +850,7 @@ func (b *bench) latency(ctx context.Context, rate int, d time.Duration, floor bo
 		return nil, err
 	}
 	defer store.Close()
-	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, Log: b.log}, store)
+	proc, err := processor.New(processor.Config{Conn: b.conn, Group: group, Topics: t, BatchRecords: b.batch, MaxUsersCached: b.cached, Log: b.log}, store)
 	if err != nil {
 		return nil, err
 	}
