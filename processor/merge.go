@@ -37,23 +37,35 @@ type merger struct {
 	names []string // topic names, for ties
 	heads []*item
 	next  []int64 // offset after the last record received, per topic
-	hwm   []int64 // latest known high watermark, per topic
-	in    []<-chan kafka.Message
-	dec   *schemas.Decoder
+	// held says, per topic, whether next is a position the partition had
+	// reached (a stored offset, or after a record), not a fresh start.
+	held []bool
+	// lost collects the ranges of records the broker deleted before they
+	// were read, found at gaps and stalls, until the partition reports them.
+	lost []lostRange
+	hwm  []int64 // latest known high watermark, per topic
+	in   []<-chan kafka.Message
+	dec  *schemas.Decoder
 
 	closed bool // a fetcher stopped: the partition must restart
 
 	// refetch replaces topic i's fetcher with a new one reading from
 	// offset from, and returns its channel (see restartStalled).
 	refetch func(i int, from int64) (<-chan kafka.Message, error)
+	// logStart asks the broker for topic i's log start offset: the first
+	// record it still has.
+	logStart func(i int) (int64, error)
 
 	// waitingSince is when pop last started waiting for a topic whose
 	// records are known to exist (zero while it is not waiting).
 	waitingSince time.Time
 }
 
+// newMerger returns a merger whose log start is unknown (logStart answers
+// -1) until the caller sets logStart.
 func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, dec *schemas.Decoder) *merger {
-	return &merger{names: names, heads: make([]*item, len(names)), next: start, hwm: hwm, in: in, dec: dec}
+	return &merger{names: names, heads: make([]*item, len(names)), next: start, held: make([]bool, len(names)), hwm: hwm, in: in, dec: dec,
+		logStart: func(int) (int64, error) { return -1, nil }}
 }
 
 // poll moves records that are already waiting into empty heads, without blocking.
@@ -75,6 +87,15 @@ func (m *merger) poll() {
 }
 
 func (m *merger) take(i int, msg kafka.Message) {
+	// kafka-go skips silently to the log start when the next offset was
+	// deleted. A gap of one is a transaction marker; a longer one is
+	// checked against the broker's log start.
+	if m.held[i] && msg.Offset > m.next[i]+1 {
+		if start, err := m.logStart(i); err == nil && start > m.next[i] {
+			m.lost = append(m.lost, lostRange{m.names[i], m.next[i], min(start, msg.Offset)})
+		}
+	}
+	m.held[i] = true
 	it := &item{topic: i, msg: msg}
 	it.ev, it.err = m.dec.Decode(msg.Key, msg.Value)
 	m.heads[i] = it
@@ -127,29 +148,50 @@ func (m *merger) stalled(now time.Time, limit time.Duration) bool {
 	return !m.waitingSince.IsZero() && now.Sub(m.waitingSince) > limit
 }
 
-// restartStalled gives every topic the merge is waiting for a new fetcher,
-// from the offset after its last record, and returns their names. kafka-go
-// readers are reported to hang after broker restarts and fetch errors
-// (field notes; kafka-go #1133, #1188); replacing the reader costs no
-// rebalance. Records the old fetcher still delivers are dropped with its
-// channel: the new one reads them again. It cannot help when the records
-// were deleted by the broker (retention) before they were read: the log
-// says so every time, and they are lost to every consumer.
-func (m *merger) restartStalled() ([]string, error) {
-	var names []string
+// lostRange is a stretch of a topic's records that the broker deleted
+// (retention) before they were read: [from, to).
+type lostRange struct {
+	topic    string
+	from, to int64
+}
+
+// restartStalled handles the topics the merge has waited on too long.
+// When the broker's log of a topic now starts past the next offset, the
+// records in between were deleted (retention) before they were read: no
+// consumer can have them. The merge goes on from the log start, and the
+// range goes to lost, to be reported, never passed over in silence.
+// Otherwise the topic gets a new fetcher, from the offset after its last
+// record: kafka-go readers are reported to hang after broker restarts and
+// fetch errors (field notes; kafka-go #1133, #1188), and replacing one
+// costs no rebalance. Records the old fetcher still delivers are dropped
+// with its channel: the new one reads them again. It returns the names of
+// the topics given new fetchers.
+func (m *merger) restartStalled() (restarted []string, err error) {
 	for i, h := range m.heads {
 		if h != nil || m.next[i] >= m.hwm[i] {
 			continue
 		}
-		in, err := m.refetch(i, m.next[i])
+		from := m.next[i]
+		// Unknown when the broker cannot answer (an outage, which is
+		// also when readers hang): then only the fetcher is replaced.
+		if start, err := m.logStart(i); err == nil && start > from {
+			if m.held[i] {
+				m.lost = append(m.lost, lostRange{m.names[i], from, start})
+			}
+			from, m.next[i] = start, start
+			if from >= m.hwm[i] {
+				continue // nothing left to read: caught up
+			}
+		}
+		in, err := m.refetch(i, from)
 		if err != nil {
-			return names, err
+			return restarted, err
 		}
 		m.in[i] = in
-		names = append(names, m.names[i])
+		restarted = append(restarted, m.names[i])
 	}
 	m.waitingSince = time.Time{}
-	return names, nil
+	return restarted, nil
 }
 
 // caughtUp reports whether every topic has been read to its known end.

@@ -102,9 +102,11 @@ func TestMergeRestartStalled(t *testing.T) {
 	if m.pop() != nil || !m.stalled(time.Now().Add(time.Hour), time.Minute) {
 		t.Fatal("records 1 and 2 of topic a are promised and missing: the merge should wait, and stall")
 	}
+	m.logStart = func(int) (int64, error) { return 0, nil } // nothing deleted: a hung reader
 	names, err := m.restartStalled()
-	if err != nil || fmt.Sprint(names) != "[a]" || fmt.Sprint(asked) != "[a@1]" {
-		t.Fatalf("restartStalled: %v, %v; fetchers asked for %v, want [a@1]", names, err, asked)
+	lost := m.lost
+	if err != nil || len(lost) != 0 || fmt.Sprint(names) != "[a]" || fmt.Sprint(asked) != "[a@1]" {
+		t.Fatalf("restartStalled: %v, lost %v, %v; fetchers asked for %v, want [a@1]", names, lost, err, asked)
 	}
 	if m.stalled(time.Now().Add(time.Hour), time.Minute) {
 		t.Error("still stalled right after the restart")
@@ -121,6 +123,77 @@ func TestMergeRestartStalled(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2]" || !m.caughtUp() {
 		t.Errorf("after the restart: offsets %v (want [1 2]), caught up %v", got, m.caughtUp())
+	}
+}
+
+// TestMergeLostToRetention: when the broker's log of a stalled topic now
+// starts past the next offset, the records in between are reported lost and
+// the merge goes on from the log start: with a new fetcher when records
+// remain, as caught up when none do.
+func TestMergeLostToRetention(t *testing.T) {
+	for _, tc := range []struct {
+		start      int64
+		wantLost   string
+		wantAsked  string
+		wantCaught bool
+	}{
+		{start: 5, wantLost: "[{a 1 5}]", wantAsked: "[a@5]"},
+		{start: 8, wantLost: "[{a 1 8}]", wantAsked: "[]", wantCaught: true},
+	} {
+		in := make(chan kafka.Message, 1)
+		m := newMerger([]string{"a"}, []<-chan kafka.Message{in}, []int64{1}, []int64{8}, schemas.NewDecoder(schemas.DecoderConfig{}))
+		var asked []string
+		m.refetch = func(i int, from int64) (<-chan kafka.Message, error) {
+			asked = append(asked, fmt.Sprintf("%s@%d", m.names[i], from))
+			return make(chan kafka.Message), nil
+		}
+		m.logStart = func(int) (int64, error) { return tc.start, nil }
+		m.held[0] = true // offset 1 is where the partition stopped
+		m.poll()
+		if m.pop() != nil || !m.stalled(time.Now().Add(time.Hour), time.Minute) {
+			t.Fatal("records 1 to 7 are promised and missing: the merge should stall")
+		}
+		_, err := m.restartStalled()
+		if lost := m.lost; err != nil || fmt.Sprint(lost) != tc.wantLost || fmt.Sprint(asked) != tc.wantAsked || m.caughtUp() != tc.wantCaught {
+			t.Errorf("log start %d: lost %v (want %s), fetchers %v (want %s), caught up %v, err %v",
+				tc.start, m.lost, tc.wantLost, asked, tc.wantAsked, m.caughtUp(), err)
+		}
+	}
+}
+
+// TestMergeGapChecked: kafka-go skips silently over deleted records; a gap
+// longer than a transaction marker is checked against the log start, and
+// reported lost when the broker deleted the records in it. Neither a
+// marker's gap, nor a gap the log start does not explain, nor the first
+// record of a fresh start is.
+func TestMergeGapChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		held     bool
+		offsets  []int64
+		start    int64
+		wantLost string
+		checks   int
+	}{
+		{"deleted by retention", true, []int64{1, 6}, 6, "[{a 2 6}]", 1},
+		{"deleted, and more written after", true, []int64{1, 9}, 6, "[{a 2 6}]", 1},
+		{"transaction marker", true, []int64{1, 3}, 0, "[]", 0},
+		{"gap not from deletion (compaction)", true, []int64{1, 9}, 0, "[]", 1},
+		{"fresh start past deleted records", false, []int64{6}, 6, "[]", 0},
+	} {
+		in := make(chan kafka.Message, 4)
+		m := newMerger([]string{"a"}, []<-chan kafka.Message{in}, []int64{1}, []int64{100}, schemas.NewDecoder(schemas.DecoderConfig{}))
+		m.held[0] = tc.held
+		checks := 0
+		m.logStart = func(int) (int64, error) { checks++; return tc.start, nil }
+		for _, off := range tc.offsets {
+			in <- kafka.Message{Offset: off, Key: []byte("u"), Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-01T00:00:00Z"}`)}
+			m.poll()
+			m.pop()
+		}
+		if fmt.Sprint(m.lost) != tc.wantLost || checks != tc.checks {
+			t.Errorf("%s: lost %v (want %s), %d log start checks (want %d)", tc.name, m.lost, tc.wantLost, checks, tc.checks)
+		}
 	}
 }
 

@@ -603,6 +603,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 	}
 	for {
 		m.poll()
+		p.reportLost(m)
 		if it := m.pop(); it != nil {
 			if err := p.apply(it); err != nil {
 				return err
@@ -651,8 +652,11 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 				if err != nil {
 					return fmt.Errorf("processor: replacing a stalled reader: %w", err)
 				}
-				p.log.Warn("fetching stalled: records the high watermark promised have not arrived (a hung reader, or records the broker deleted by retention before they were read); reading again with new readers",
-					zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
+				p.reportLost(m)
+				if len(topics) > 0 {
+					p.log.Warn("fetching stalled: records the high watermark promised have not arrived; reading again with new readers",
+						zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
+				}
 			}
 			if m.caughtUp() && p.idleAdvance(now) {
 				if _, err := p.rebuildIfDue(p.meta.StreamTime); err != nil {
@@ -666,6 +670,18 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{},
 			return ctx.Err()
 		}
 	}
+}
+
+// reportLost logs and counts the input records the merge found deleted by
+// the broker before they were read. Nothing can bring them back; the
+// error and lifecycle_input_records_lost_total say so.
+func (p *partition) reportLost(m *merger) {
+	for _, l := range m.lost {
+		p.stats.lost.Add(l.to - l.from)
+		p.log.Error("input records lost: the broker deleted them (retention) before they were read; going on from the first record it still has. Raise the topic's retention.ms, or produce backfills with the send time as the Kafka timestamp",
+			zap.String("topic", l.topic), zap.Int64("from_offset", l.from), zap.Int64("to_offset", l.to), zap.Int64("records", l.to-l.from))
+	}
+	m.lost = m.lost[:0]
 }
 
 // shutdown commits what the partition has applied, so a clean stop loses no

@@ -205,7 +205,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 		}
 		gen.Start(func(gctx context.Context) {
 			plog := log.With(zap.Int32("partition", id))
-			if err := p.runPartition(gctx, gen, id, partitions, committed, ends, w, plog); err != nil && gctx.Err() == nil {
+			if err := p.runPartition(gctx, gen, adm, id, partitions, committed, ends, w, plog); err != nil && gctx.Err() == nil {
 				plog.Error("partition stopped; the group will rebalance and retry", zap.Error(err))
 			}
 		})
@@ -214,7 +214,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 
 // runPartition owns partition id for one generation: it makes the local
 // state current (from the changelog when it is not), then consumes.
-func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, partitions int32, committed map[string]int64, ends kadm.ListedOffsets, w writers, log *zap.Logger) error {
+func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *kadm.Client, id, partitions int32, committed map[string]int64, ends kadm.ListedOffsets, w writers, log *zap.Logger) error {
 	cfg := p.cfg
 	cfg.Log = log
 	stats := &partitionStats{}
@@ -287,7 +287,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 		_ = send(job{from: seqs[0], to: seqs[len(seqs)-1] + 1, outs: outs})
 	}
 
-	loopErr := p.consume(ctx, part, ends, send, log)
+	loopErr := p.consume(ctx, adm, part, ends, send, log)
 
 	// Stop: commit what was applied, then let the sender drain, but not
 	// for longer than the shutdown timeout.
@@ -306,7 +306,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, id, p
 // consume starts a fetcher per input topic and runs the partition's loop
 // until ctx ends or something fails; the fetchers are stopped and joined
 // before it returns.
-func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.ListedOffsets, send func(job) error, log *zap.Logger) error {
+func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partition, ends kadm.ListedOffsets, send func(job) error, log *zap.Logger) error {
 	inputs := p.cfg.Topics.Inputs
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -356,6 +356,22 @@ func (p *Processor) consume(ctx context.Context, part *partition, ends kadm.List
 	}
 	m := newMerger(inputs, chans, start, hwm, schemas.NewDecoder(p.cfg.Decoder))
 	m.refetch = fetch
+	for i, topic := range inputs {
+		_, m.held[i] = part.startOffset(topic)
+	}
+	m.logStart = func(i int) (int64, error) {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		starts, err := adm.ListStartOffsets(lctx, inputs[i])
+		if err != nil {
+			return 0, fmt.Errorf("processor: log start offset of %s: %w", inputs[i], err)
+		}
+		o, ok := starts.Lookup(inputs[i], part.id)
+		if !ok || o.Err != nil {
+			return 0, fmt.Errorf("processor: log start offset of %s/%d: %v", inputs[i], part.id, o.Err)
+		}
+		return o.Offset, nil
+	}
 	return part.loop(ctx, m, notify, send)
 }
 

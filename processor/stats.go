@@ -13,6 +13,7 @@ import (
 // writes them; Stats reads them from any goroutine.
 type partitionStats struct {
 	applied, rejected, duplicates, skipped atomic.Int64
+	lost                                   atomic.Int64
 	transitions, sent, sendErrors          atomic.Int64
 	warnings, segmentChanges               atomic.Int64
 	restoring                              atomic.Bool
@@ -40,6 +41,7 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.Rejected += s.rejected.Load()
 	st.Duplicates += s.duplicates.Load()
 	st.Skipped += s.skipped.Load()
+	st.Lost += s.lost.Load()
 	st.Transitions += s.transitions.Load()
 	st.Warnings += s.warnings.Load()
 	st.SegmentChanges += s.segmentChanges.Load()
@@ -76,6 +78,7 @@ type Stats struct {
 	Rejected       int64 // records sent to the dead-letter topic
 	Duplicates     int64 // events dropped as re-sends of an applied event id
 	Skipped        int64 // records below the stored offset (already applied)
+	Lost           int64 // input records the broker deleted before they were read (retention)
 	Transitions    int64
 	Warnings       int64 // churn warnings (and recovered records)
 	SegmentChanges int64 // RFM segment changes

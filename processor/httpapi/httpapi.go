@@ -190,6 +190,7 @@ var (
 	descRejected    = prometheus.NewDesc("lifecycle_records_rejected_total", "Input records sent to the dead-letter topic.", nil, nil)
 	descDuplicates  = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
 	descSkipped     = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
+	descLost        = prometheus.NewDesc("lifecycle_input_records_lost_total", "Input records the broker deleted (retention) before they were read; any rise needs attention.", nil, nil)
 	descTransitions = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
 	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
 	descSendErrors  = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
@@ -203,7 +204,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descTransitions,
+	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady} {
 		ch <- d
 	}
@@ -218,6 +219,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRejected, st.Rejected)
 	counter(descDuplicates, st.Duplicates)
 	counter(descSkipped, st.Skipped)
+	counter(descLost, st.Lost)
 	counter(descTransitions, st.Transitions)
 	counter(descSent, st.Sent)
 	counter(descSendErrors, st.SendErrors)
