@@ -40,7 +40,7 @@ type partition struct {
 
 	meta state.Meta
 	// The users of the open batch are decoded (hot); between batches a
-	// user is cached in its stored form (cold, ~200 bytes where the decoded
+	// user is cached in its stored form (cold, ~140 bytes where the decoded
 	// entry takes ~650), up to MaxUsersCached, and decoded again when it
 	// next appears (~0.4 µs).
 	hot     map[string]*entry
@@ -340,8 +340,8 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 	}
 	p.pop.Seal(at)
 	// Renew the filter, sized for the population as it now is: the stored
-	// users, and the cached ones not stored yet (a user seen only in a
-	// re-sent event is not dirty, but may be stored later).
+	// users, and those of the open batch (a new one among them is stored
+	// only if it changes; one that is not is added again when it returns).
 	p.known = newKnownUsers(len(all))
 	for _, u := range all {
 		p.known.add(u.id)
