@@ -213,13 +213,14 @@ func (p *proc) assigned() bool {
 }
 
 // stateCurrent reports whether the process has made the local state of n
-// partitions current (restored, or found current), as each owner does
+// partitions current (restored, found current, or found current and
+// copied to an empty changelog), as each owner does
 // before reading: only then does its state directory hold what the group
 // has committed. (A SIGKILL can take a NoSync commit that Pebble had not
 // yet written; the next owner restores it from the changelog.)
 func (p *proc) stateCurrent(n int) bool {
 	seen := map[int]bool{}
-	for _, msg := range []string{"partition restored", "local state is current; no restore needed"} {
+	for _, msg := range []string{"partition restored", "local state is current; no restore needed", "changelog seeded from local state"} {
 		for _, e := range p.entries(msg) {
 			if e.Partition != nil {
 				seen[*e.Partition] = true
