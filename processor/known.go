@@ -24,16 +24,11 @@ func newKnownUsers(n int) knownUsers {
 	return knownUsers{bloom.NewWithEstimates(uint(max(2*n, 1<<16)), knownFalsePositives)}
 }
 
-// loadKnownUsers builds the filter of partition p from its stored users.
-func loadKnownUsers(store *state.Store, p int32) (knownUsers, error) {
-	n := 0
-	if err := store.UserIDs(p, func([]byte) { n++ }); err != nil {
-		return knownUsers{}, err
-	}
-	k := newKnownUsers(n)
-	if n == 0 {
-		return k, nil
-	}
+// loadKnownUsers builds the filter of partition p from its stored users,
+// sized for users, the count the partition metadata keeps (a size hint
+// only: a filter over its capacity just answers "maybe" more often).
+func loadKnownUsers(store *state.Store, p int32, users int) (knownUsers, error) {
+	k := newKnownUsers(users)
 	return k, store.UserIDs(p, func(id []byte) { k.f.Add(id) })
 }
 

@@ -83,7 +83,11 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		}
 		pop.Restore(cuts)
 	}
-	known, err := loadKnownUsers(store, id)
+	var users int64
+	for _, n := range meta.Stages {
+		users += n
+	}
+	known, err := loadKnownUsers(store, id, int(users))
 	if err != nil {
 		return nil, fmt.Errorf("processor: partition %d: %w", id, err)
 	}

@@ -16,22 +16,8 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and the processor twice")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	file := filepath.Join(t.TempDir(), "bench.json")
-	out, _, err := cli(t, ctx, "bench", "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
-		"--rate", "200", "--duration", "2s", "--json", file)
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, out)
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s benchSummary
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
-	}
+	s, raw := benchJSON(t, "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
+		"--rate", "200", "--duration", "2s")
 	if s.Drain == nil || s.Latency == nil || s.Memory == nil || s.Drain.Baseline == nil {
 		t.Fatalf("the summary lacks a section:\n%s", raw)
 	}
@@ -71,11 +57,21 @@ func TestBenchUniformWorkload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and the processor")
 	}
+	s, raw := benchJSON(t, "--mode", "drain", "--workload", "uniform", "--no-baseline",
+		"--users", "300", "--events", "1500", "--partitions", "2")
+	if s.Workload != workloadUniform || s.Drain == nil || s.Drain.Processor.Events != 1500 || s.Memory == nil || s.Memory.Users != 300 {
+		t.Fatalf("want the uniform workload's 1500 events of 300 users drained:\n%s", raw)
+	}
+}
+
+// benchJSON runs lifecycle bench with args on the embedded broker and
+// returns its JSON summary, parsed and raw.
+func benchJSON(t *testing.T, args ...string) (benchSummary, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	file := filepath.Join(t.TempDir(), "bench.json")
-	out, _, err := cli(t, ctx, "bench", "--mode", "drain", "--workload", "uniform", "--no-baseline",
-		"--users", "300", "--events", "1500", "--partitions", "2", "--json", file)
+	out, _, err := cli(t, ctx, append(append([]string{"bench"}, args...), "--json", file)...)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
@@ -87,7 +83,5 @@ func TestBenchUniformWorkload(t *testing.T) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
 	}
-	if s.Workload != workloadUniform || s.Drain == nil || s.Drain.Processor.Events != 1500 || s.Memory == nil || s.Memory.Users != 300 {
-		t.Fatalf("want the uniform workload's 1500 events of 300 users drained:\n%s", raw)
-	}
+	return s, raw
 }
