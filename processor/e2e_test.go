@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -364,6 +365,58 @@ func checkState(t *testing.T, want map[string]rules.User, stores ...*state.Store
 	}
 	if len(got) != len(want) || bad > 0 {
 		t.Errorf("%d users stored, %d expected, %d differ", len(got), len(want), bad)
+	}
+	checkRebuildInputs(t, stores...)
+}
+
+// checkRebuildInputs checks, in every partition of stores, what an RFM
+// rebuild reads instead of every user record: the buyers index holds
+// exactly the buyers' facts as their records have them, and the metadata
+// counts exactly the users stored.
+func checkRebuildInputs(t *testing.T, stores ...*state.Store) {
+	t.Helper()
+	for _, s := range stores {
+		ps, err := s.Partitions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			want := map[string]state.Buyer{}
+			var users int64
+			if err := s.Users(p, func(id string, r state.Record) error {
+				users++
+				if b, ok := state.BuyerOf(&r); ok {
+					want[id] = b
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]state.Buyer{}
+			if err := s.Buyers(p, func(id []byte, b *state.Buyer) error {
+				got[string(id)] = *b
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, want) {
+				bad := 0
+				for id, w := range want {
+					if g, ok := got[id]; (!ok || g != w) && bad < 3 {
+						bad++
+						t.Errorf("partition %d: buyers index of %s: %+v (present %v), its record says %+v", p, id, g, ok, w)
+					}
+				}
+				t.Errorf("partition %d: buyers index has %d entries, the records %d buyers", p, len(got), len(want))
+			}
+			meta, _, err := s.Meta(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := storedUsers(&meta); n != users {
+				t.Errorf("partition %d: metadata counts %d users, the store holds %d", p, n, users)
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 
@@ -47,11 +48,27 @@ func TestKnownUsersKeepHistory(t *testing.T) {
 	}
 
 	p := open()
+	// A filter sized for far fewer users: it must grow as they come, and
+	// keep every one of them when it does.
+	p.known = &knownUsers{f: bloom.NewWithEstimates(8, knownFalsePositives), capacity: 8}
 	for i := range users {
 		login(p, "u-"+strconv.Itoa(i))
+		if i%50 == 49 {
+			if err := p.flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	if err := p.flush(); err != nil {
 		t.Fatal(err)
+	}
+	if p.known.capacity < users {
+		t.Fatalf("the filter holds %d users at its false-positive rate after %d were stored", p.known.capacity, users)
+	}
+	for i := range users {
+		if u := "u-" + strconv.Itoa(i); !p.known.mayHave(u) {
+			t.Fatalf("the grown filter lost stored user %s", u)
+		}
 	}
 	cfg.MaxUsersCached = 0
 	p.cool()

@@ -24,9 +24,12 @@ type entry struct {
 	id         string
 	rec        state.Record
 	storedWake int64 // the timer index entry Pebble holds for this user
-	dirty      bool
-	cached     bool // the cache holds the stored form of rec
-	stored     bool // Pebble holds a record of the user
+	// storedBuyer is the user's entry of the buyers index that Pebble
+	// holds (the zero Buyer for none).
+	storedBuyer state.Buyer
+	dirty       bool
+	cached      bool // the cache holds the stored form of rec
+	stored      bool // Pebble holds a record of the user
 }
 
 // partition applies one input partition's records to its users. It is owned
@@ -45,7 +48,7 @@ type partition struct {
 	// next appears (~0.4 µs).
 	hot     map[string]*entry
 	cold    map[string][]byte
-	known   knownUsers // the users the store may hold
+	known   *knownUsers // the users the store may hold
 	dirty   []*entry
 	pending []state.Output // outputs of the open batch, in the order the rules made them
 	records int            // input records in the open batch
@@ -83,11 +86,7 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		}
 		pop.Restore(cuts)
 	}
-	var users int64
-	for _, n := range meta.Stages {
-		users += n
-	}
-	known, err := loadKnownUsers(store, id, int(users))
+	known, err := loadKnownUsers(store, id, int(storedUsers(&meta)))
 	if err != nil {
 		return nil, fmt.Errorf("processor: partition %d: %w", id, err)
 	}
@@ -324,44 +323,36 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 	if err := p.flush(); err != nil {
 		return false, err
 	}
-	// One scan: every user's values feed the population, and are kept to
-	// re-score against the new cuts.
-	type scored struct {
-		id   string
-		v    segments.Values
-		prev segments.Score
-	}
-	var all []scored
-	err := p.store.Users(p.id, func(id string, r state.Record) error {
-		v := r.Window.Values(at, r.User.LastPurchase, r.User.Purchases, r.User.Spend)
-		p.pop.Add(v)
-		all = append(all, scored{id, v, r.Segment})
+	// Two scans of the buyers index, holding nothing per buyer in memory:
+	// the first feeds every buyer's values to the population (the other
+	// users are only counted: they have no values and score none), the
+	// second re-scores them against the new cuts. Nothing is written
+	// between the two, so both read the same buyers.
+	var buyers int64
+	err := p.store.Buyers(p.id, func(_ []byte, b *state.Buyer) error {
+		p.pop.Add(b.Values(at))
+		buyers++
 		return nil
 	})
 	if err != nil {
 		p.pop.Abort()
 		return false, err
 	}
+	p.pop.AddNonBuyers(storedUsers(&p.meta) - buyers)
 	p.pop.Seal(at)
-	// Renew the filter, sized for the population as it now is: the stored
-	// users, and those of the open batch (a new one among them is stored
-	// only if it changes; one that is not is added again when it returns).
-	p.known = newKnownUsers(len(all))
-	for _, u := range all {
-		p.known.add(u.id)
-	}
-	for id := range p.hot {
-		p.known.add(id)
-	}
 	cuts, err := json.Marshal(p.pop.Cuts())
 	if err != nil {
 		return false, err
 	}
 	var ids []string
-	for _, u := range all {
-		if p.pop.Score(u.v, u.prev).Segment != u.prev.Segment {
-			ids = append(ids, u.id)
+	err = p.store.Buyers(p.id, func(id []byte, b *state.Buyer) error {
+		if p.pop.Score(b.Values(at), b.Segment).Segment != b.Segment.Segment {
+			ids = append(ids, string(id))
 		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
 	model := p.model.Load()
 	for _, id := range ids {
@@ -416,12 +407,25 @@ func (p *partition) user(id string) (*entry, error) {
 	} else {
 		p.known.add(id)
 	}
+	e.storedBuyer, _ = state.BuyerOf(&e.rec)
 	// A new user, or one stored under another RFM window setting, gets a
 	// purchase history of the window in force.
 	e.rec.Window = p.cfg.Segments.Refit(e.rec.Window)
 	e.storedWake = e.rec.Wake
 	p.hot[id] = e
 	return e, nil
+}
+
+// storedUsers is the number of users a partition's store holds, from its
+// metadata: each was counted in a stage at its first event (a user is
+// stored only with a transition out of none), and a restore counts them
+// again.
+func storedUsers(m *state.Meta) int64 {
+	var n int64
+	for _, c := range m.Stages {
+		n += c
+	}
+	return n
 }
 
 // dirtyBatch reports whether anything waits to be committed.
@@ -437,6 +441,12 @@ func (p *partition) commit() (job, error) {
 		enc := state.EncodeRecord(e.rec)
 		if err := p.batch.PutUserEncoded(e.id, enc, e.storedWake, e.rec.Wake); err != nil {
 			return job{}, err
+		}
+		if b, ok := state.BuyerOf(&e.rec); ok && b != e.storedBuyer {
+			if err := p.batch.PutBuyer(e.id, b); err != nil {
+				return job{}, err
+			}
+			e.storedBuyer = b
 		}
 		if w := e.rec.Wake; w != 0 && w < p.timerFloor {
 			p.timerFloor = w
@@ -466,6 +476,15 @@ func (p *partition) commit() (job, error) {
 	}
 	p.pending, p.records = nil, 0
 	p.stats.setMeta(&p.meta)
+	if p.known.full() {
+		// Every user of the batch that needs to be known is stored now (a
+		// new user left unchanged is not, and is added again if it returns).
+		known, err := loadKnownUsers(p.store, p.id, p.known.added)
+		if err != nil {
+			return job{}, fmt.Errorf("processor: partition %d: %w", p.id, err)
+		}
+		p.known = known
+	}
 	p.cool()
 	return j, nil
 }

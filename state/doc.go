@@ -7,11 +7,12 @@
 //
 //	'p' partition(4, BE) 'm'                      metadata
 //	'p' partition(4, BE) 'u' user_id              user record
+//	'p' partition(4, BE) 'b' user_id              buyers index: a buyer's RFM facts (Buyer)
 //	'p' partition(4, BE) 't' wake(8, BE) user_id  timer index entry (empty value)
 //	'p' partition(4, BE) 'o' seq(8, BE)           outbox record
 //	'g' "format"                                  store format version
 //
-// A Batch holds all four kinds for one partition and commits them atomically:
+// A Batch holds all five kinds for one partition and commits them atomically:
 // state, timers, outputs-to-send and input offsets never disagree (invariant 3
 // of design.md). Batches commit with NoSync. That is safe because the input
 // offsets are in the same batch as the state they produced: a machine crash

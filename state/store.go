@@ -23,7 +23,9 @@ var (
 )
 
 // FormatVersion is the layout of keys and records this build writes.
-const FormatVersion = 1
+// Format 2 added the buyers index; a store of format 1 gets it at its
+// first writable open.
+const FormatVersion = 2
 
 // Options configures a Store. The zero value of a field means its default.
 type Options struct {
@@ -108,6 +110,12 @@ func (s *Store) checkFormat(readOnly bool) error {
 	}
 	if got > FormatVersion {
 		return fmt.Errorf("%w: store format %d, this build knows format %d or older; run a newer lifecycle or use another --state-dir", ErrNewerFormat, got, FormatVersion)
+	}
+	if got < 2 && !readOnly {
+		if err := s.indexBuyers(); err != nil {
+			return err
+		}
+		return s.db.Set(formatKey, binary.AppendUvarint(nil, FormatVersion), pebble.Sync)
 	}
 	return nil
 }
@@ -304,7 +312,7 @@ func (s *Store) Partitions() ([]int32, error) {
 			continue
 		}
 		p := int32(binary.BigEndian.Uint32(k[1:5]))
-		if k[5] == 'm' {
+		if it.SeekGE(metaKey(p)) && bytes.Equal(it.Key(), metaKey(p)) {
 			ps = append(ps, p)
 		}
 		// Skip the rest of this partition.
@@ -325,15 +333,21 @@ type Batch struct {
 // NewBatch starts a batch for partition p.
 func (s *Store) NewBatch(p int32) *Batch { return &Batch{b: s.db.NewBatch(), p: p} }
 
-// PutUser writes user id's record and moves its timer index entry from
-// oldWake to r.Wake (0 means no entry).
+// PutUser writes user id's record and its entry of the buyers index, and
+// moves its timer index entry from oldWake to r.Wake (0 means no entry).
 func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
 	b.val = appendUser(b.val[:0], r)
-	return b.PutUserEncoded(id, b.val, oldWake, r.Wake)
+	if err := b.PutUserEncoded(id, b.val, oldWake, r.Wake); err != nil {
+		return err
+	}
+	if by, ok := BuyerOf(&r); ok {
+		return b.PutBuyer(id, by)
+	}
+	return nil
 }
 
 // PutUserEncoded is PutUser for a record already in its stored form
-// (EncodeRecord) whose Wake is wake.
+// (EncodeRecord) whose Wake is wake, without the buyers index (PutBuyer).
 func (b *Batch) PutUserEncoded(id string, enc []byte, oldWake, wake int64) error {
 	b.key = userKey(b.key[:0], b.p, id)
 	if err := b.b.Set(b.key, enc, nil); err != nil {

@@ -140,6 +140,10 @@ func (p *Population) Add(v Values) {
 	}
 }
 
+// AddNonBuyers counts n users who never purchased in the rebuild in
+// progress, as n calls of Add with their (empty) values would.
+func (p *Population) AddNonBuyers(n int64) { p.users += max(n, 0) }
+
 // Abort discards the rebuild in progress; the cuts in effect stay.
 func (p *Population) Abort() {
 	for _, s := range p.sketches {
