@@ -75,7 +75,9 @@ Modes:
   memory   Load --users users through the processor (--events events, at
            least one per user), then report the Go heap after GC, RSS
            (VmRSS) and their growth per user over the process before the
-           processor started, and the Pebble bytes on disk (as left, and
+           processor started, the peak RSS while it ran (VmHWM: GC slack,
+           Pebble's memtables and caches included), and the Pebble bytes
+           on disk (as left, and
            after a flush and full compaction) per million users. With the
            embedded broker the broker's copy of the outputs (transitions,
            changelog) is in the same process and inflates the per-user
@@ -100,6 +102,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
 	batch := fs.Int("batch-records", 0, "the processor's --batch-records (0: its default)")
 	cached := fs.Int("max-users-cached", 0, "the processor's --max-users-cached (0: its default), to measure memory under a bound")
+	blockCache := fs.Int("block-cache-mb", 0, "the processor's --block-cache-mb (0: its default)")
 	noBaseline := fs.Bool("no-baseline", false, "skip the plain kafka-go baseline of the drain")
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
@@ -117,11 +120,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *workload != workloadSimulated && *workload != workloadUniform {
 		return fmt.Errorf("%w: --workload %q: use %s or %s", errUsage, *workload, workloadSimulated, workloadUniform)
 	}
-	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 || *cached < 0 {
-		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256, --batch-records and --max-users-cached 0 or more", errUsage)
+	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 || *cached < 0 || *blockCache < 0 {
+		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256, --batch-records, --max-users-cached and --block-cache-mb 0 or more", errUsage)
 	}
 
-	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, cached: *cached, keep: *keep, seed: *seed, workload: *workload, log: zap.NewNop()}
+	b := &bench{stderr: stderr, users: *users, events: *events, partitions: int32(*partitions), batch: *batch, cached: *cached, blockCache: int64(*blockCache) << 20, keep: *keep, seed: *seed, workload: *workload, log: zap.NewNop()}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {
@@ -133,6 +136,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b.sum.Started = time.Now().UTC().Format(time.RFC3339)
 	b.sum.Machine = machineInfo()
 	b.sum.Users, b.sum.Events, b.sum.Partitions, b.sum.Mode, b.sum.Workload = *users, *events, *partitions, *mode, *workload
+	b.sum.MaxUsersCached, b.sum.BlockCacheMB = *cached, *blockCache
 	b.sum.LoadAvgStart = loadAvg()
 	if *cf.brokers == "" {
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -197,19 +201,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // benchSummary is what bench reports (--json).
 type benchSummary struct {
-	Started      string         `json:"started"`
-	Machine      benchMachine   `json:"machine"`
-	Broker       string         `json:"broker"`
-	Mode         string         `json:"mode"`
-	Workload     string         `json:"workload"`
-	Users        int            `json:"users"`
-	Events       int            `json:"events"`
-	Partitions   int            `json:"partitions"`
-	LoadAvgStart string         `json:"load_avg_start"`
-	LoadAvgEnd   string         `json:"load_avg_end"`
-	Drain        *drainResult   `json:"drain,omitempty"`
-	Latency      *latencyResult `json:"latency,omitempty"`
-	Memory       *memoryResult  `json:"memory,omitempty"`
+	Started    string       `json:"started"`
+	Machine    benchMachine `json:"machine"`
+	Broker     string       `json:"broker"`
+	Mode       string       `json:"mode"`
+	Workload   string       `json:"workload"`
+	Users      int          `json:"users"`
+	Events     int          `json:"events"`
+	Partitions int          `json:"partitions"`
+	// The processor's memory settings; 0 means its default.
+	MaxUsersCached int            `json:"max_users_cached"`
+	BlockCacheMB   int            `json:"block_cache_mb"`
+	LoadAvgStart   string         `json:"load_avg_start"`
+	LoadAvgEnd     string         `json:"load_avg_end"`
+	Drain          *drainResult   `json:"drain,omitempty"`
+	Latency        *latencyResult `json:"latency,omitempty"`
+	Memory         *memoryResult  `json:"memory,omitempty"`
 }
 
 type benchMachine struct {
@@ -276,11 +283,16 @@ type latencyFloor struct {
 }
 
 type memoryResult struct {
-	Users           int64   `json:"users"`
-	HeapBefore      uint64  `json:"heap_before_bytes"`
-	HeapAfter       uint64  `json:"heap_after_bytes"`
-	RSSBefore       int64   `json:"rss_before_bytes"`
-	RSSAfter        int64   `json:"rss_after_bytes"`
+	Users      int64  `json:"users"`
+	HeapBefore uint64 `json:"heap_before_bytes"`
+	HeapAfter  uint64 `json:"heap_after_bytes"`
+	RSSBefore  int64  `json:"rss_before_bytes"`
+	RSSAfter   int64  `json:"rss_after_bytes"`
+	// RSSPeak is the most RSS the process had while the processor ran,
+	// before the GC and the release of free memory that RSSAfter follows
+	// (since the process started when PeakFromStart).
+	RSSPeak         int64   `json:"rss_peak_bytes"`
+	PeakFromStart   bool    `json:"rss_peak_from_process_start,omitempty"`
 	HeapPerUser     float64 `json:"heap_bytes_per_user"`
 	RSSPerUser      float64 `json:"rss_bytes_per_user"`
 	PebbleBytes     int64   `json:"pebble_bytes"`
@@ -302,6 +314,7 @@ type bench struct {
 	partitions int32
 	batch      int
 	cached     int
+	blockCache int64 // bytes; 0 for the store's default
 	keep       bool
 	seed       uint64
 	workload   string
@@ -537,6 +550,7 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 	debug.FreeOSMemory()
 	mem := &memoryResult{BrokerInProcess: b.embedded}
 	mem.HeapBefore, mem.RSSBefore = heapInUse(), rss()
+	mem.PeakFromStart = !resetPeakRSS()
 
 	dir, err := os.MkdirTemp("", "lifecycle-bench-")
 	if err != nil {
@@ -544,7 +558,7 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 	}
 	defer os.RemoveAll(dir)
 	stateDir := filepath.Join(dir, "state")
-	store, err := state.Open(state.Options{Dir: stateDir})
+	store, err := state.Open(state.Options{Dir: stateDir, CacheBytes: b.blockCache})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -658,6 +672,7 @@ func (b *bench) drain(ctx context.Context, baseline, memoryOnly bool, cpuProfile
 		phase, n, seconds, res.StartupSeconds, res.Processor.EventsPerSec, res.Processor.MBPerSec, res.Processor.CPUSecPerM, st.Transitions)
 
 	// Memory, with the processor still holding every user.
+	mem.RSSPeak = peakRSS()
 	runtime.GC()
 	debug.FreeOSMemory()
 	mem.HeapAfter, mem.RSSAfter = heapInUse(), rss()
@@ -845,7 +860,7 @@ func (b *bench) latency(ctx context.Context, rate int, d time.Duration, floor bo
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	store, err := state.Open(state.Options{Dir: filepath.Join(dir, "state")})
+	store, err := state.Open(state.Options{Dir: filepath.Join(dir, "state"), CacheBytes: b.blockCache})
 	if err != nil {
 		return nil, err
 	}
@@ -1059,13 +1074,23 @@ func heapInUse() uint64 {
 }
 
 // rss is VmRSS of this process in bytes.
-func rss() int64 {
+func rss() int64 { return procStatusBytes("VmRSS:") }
+
+// peakRSS is VmHWM of this process in bytes: the most RSS it has had since
+// it started or since resetPeakRSS.
+func peakRSS() int64 { return procStatusBytes("VmHWM:") }
+
+// resetPeakRSS starts VmHWM again from the current RSS (Linux 4.0 and
+// later); it reports whether it could.
+func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
+
+func procStatusBytes(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
@@ -1140,7 +1165,14 @@ func machineInfo() benchMachine {
 
 func (s *benchSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "lifecycle bench: %s, %s (%d cores, %d MiB), %s\n", s.Broker, s.Machine.CPU, s.Machine.Cores, s.Machine.MemoryMiB, s.Machine.Go)
-	fmt.Fprintf(w, "users %d, events %d, partitions %d; load average %s at start, %s at end\n\n", s.Users, s.Events, s.Partitions, s.LoadAvgStart, s.LoadAvgEnd)
+	fmt.Fprintf(w, "users %d, events %d, partitions %d", s.Users, s.Events, s.Partitions)
+	if s.MaxUsersCached > 0 {
+		fmt.Fprintf(w, ", --max-users-cached %d", s.MaxUsersCached)
+	}
+	if s.BlockCacheMB > 0 {
+		fmt.Fprintf(w, ", --block-cache-mb %d", s.BlockCacheMB)
+	}
+	fmt.Fprintf(w, "; load average %s at start, %s at end\n\n", s.LoadAvgStart, s.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tresult\ttarget")
 	if d := s.Drain; d != nil {
@@ -1166,7 +1198,12 @@ func (s *benchSummary) print(w io.Writer) {
 		if m.BrokerInProcess {
 			note = " (includes the embedded broker's copy of the outputs)"
 		}
-		fmt.Fprintf(tw, "memory, %d users\theap %.1f MB, RSS %.1f MB\t\n", m.Users, float64(m.HeapAfter)/1e6, float64(m.RSSAfter)/1e6)
+		fmt.Fprintf(tw, "memory, %d users\theap %.1f MB, RSS %.1f MB (after GC)\t\n", m.Users, float64(m.HeapAfter)/1e6, float64(m.RSSAfter)/1e6)
+		since := "while the processor ran"
+		if m.PeakFromStart {
+			since = "since the bench started"
+		}
+		fmt.Fprintf(tw, "peak RSS %s\t%.1f MB\t10M users < 1 GiB\n", since, float64(m.RSSPeak)/1e6)
 		fmt.Fprintf(tw, "per user%s\theap %.0f B, RSS %.0f B\tRSS ≤ 300 B\n", note, m.HeapPerUser, m.RSSPerUser)
 		fmt.Fprintf(tw, "Pebble on disk per million users\t%.1f MB (%.1f MB compacted)\t\n", m.PebblePerMUsers/1e6, m.PebbleCompPerM/1e6)
 	}

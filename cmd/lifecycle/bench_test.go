@@ -17,7 +17,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("starts a broker and the processor twice")
 	}
 	s, raw := benchJSON(t, "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
-		"--rate", "200", "--duration", "2s")
+		"--rate", "200", "--duration", "2s", "--max-users-cached", "50", "--block-cache-mb", "8")
 	if s.Drain == nil || s.Latency == nil || s.Memory == nil || s.Drain.Baseline == nil {
 		t.Fatalf("the summary lacks a section:\n%s", raw)
 	}
@@ -29,8 +29,9 @@ func TestBenchSmoke(t *testing.T) {
 		"latency.produced": float64(l.Produced), "latency.received": float64(l.Received), "latency.p50_ms": l.P50ms,
 		"latency.p99_ms": l.P99ms, "latency.p999_ms": l.P999ms,
 		"memory.users": float64(m.Users), "memory.heap_after_bytes": float64(m.HeapAfter), "memory.rss_after_bytes": float64(m.RSSAfter),
-		"memory.pebble_bytes": float64(m.PebbleBytes), "memory.pebble_bytes_per_million_users": m.PebblePerMUsers,
-		"machine.cores": float64(s.Machine.Cores),
+		"memory.rss_peak_bytes": float64(m.RSSPeak), "memory.pebble_bytes": float64(m.PebbleBytes),
+		"memory.pebble_bytes_per_million_users": m.PebblePerMUsers,
+		"machine.cores":                         float64(s.Machine.Cores),
 	} {
 		if !(v > 0) {
 			t.Errorf("%s = %v, want > 0", name, v)
@@ -38,6 +39,9 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if d.Processor.Events != 2000 || l.Received != l.Produced {
 		t.Errorf("drain events %d (want 2000), latency received %d of %d", d.Processor.Events, l.Received, l.Produced)
+	}
+	if s.MaxUsersCached != 50 || s.BlockCacheMB != 8 {
+		t.Errorf("the summary records --max-users-cached %d and --block-cache-mb %d, want 50 and 8", s.MaxUsersCached, s.BlockCacheMB)
 	}
 	if s.Workload != workloadSimulated {
 		t.Errorf("workload %q, want the default %q", s.Workload, workloadSimulated)

@@ -154,12 +154,13 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	maxBytes := fs.Int("max-record-bytes", 64<<10, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
 	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~250 bytes each with the index; 1M users ≈ 250 MB); colder ones are read from Pebble")
+	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
-	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every user of a partition)")
+	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
 	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
 	warnLevels := fs.String("warn-levels", "0.5,0.7,0.85", "fractions of --churn-after without activity that raise watch, at_risk and critical warnings")
 	pAliveBelow := fs.Float64("warn-p-alive-below", 0.3, "with --model: warn when P(alive) falls below this")
@@ -191,6 +192,8 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		return fmt.Errorf("%w: --batch-records %d must be 1 or more", errUsage, *batch)
 	case *cached < 1:
 		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
+	case *blockCache < 1:
+		return fmt.Errorf("%w: --block-cache-mb %d must be 1 or more", errUsage, *blockCache)
 	case *horizon < 1 || *clvHorizon < 1:
 		return fmt.Errorf("%w: --prediction-horizon and --clv-horizon must be 1 or more", errUsage)
 	case *discount < 0 || *discount >= 1:
@@ -235,7 +238,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 			return err
 		}
 	}
-	store, err := state.Open(state.Options{Dir: *stateDir, Log: log})
+	store, err := state.Open(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log})
 	if err != nil {
 		return err
 	}
