@@ -634,8 +634,10 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("small user cache", func(t *testing.T) {
 		cfg := f.config(t)
 		cfg.MaxUsersCached = 10
-		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		store := openStore(t, vfs.NewMem())
+		runUntil(t, cfg, store, all)
 		checkOutputs(t, cfg, want, wantPerUser)
+		checkState(t, wantState, store)
 	})
 }
 
