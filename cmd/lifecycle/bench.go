@@ -333,16 +333,25 @@ func (b *bench) progress(format string, args ...any) {
 func (b *bench) topics(ctx context.Context, phase string) (processor.Topics, string, error) {
 	prefix := b.run + "-" + phase
 	group := prefix + "-group"
-	t := processor.Topics{
-		Inputs:      []string{prefix + ".login", prefix + ".purchase", prefix + ".content"},
-		Transitions: prefix + ".transitions",
-		DLQ:         prefix + ".dlq",
-		Changelog:   processor.ChangelogTopic(group),
-	}
+	t := benchTopics(prefix, group)
 	created, err := processor.CreateTopics(ctx, b.adm, t, processor.TopicSpec{Partitions: b.partitions, Replication: 1})
 	b.created = append(b.created, created...)
 	b.groups = append(b.groups, group)
 	return t, group, err
+}
+
+// benchTopics names every topic of a phase after it, the outputs too: a
+// default name would be shared by every run, and deleted by the first run
+// that created it while others write to it.
+func benchTopics(prefix, group string) processor.Topics {
+	return processor.Topics{
+		Inputs:      []string{prefix + ".login", prefix + ".purchase", prefix + ".content"},
+		Transitions: prefix + ".transitions",
+		Warnings:    prefix + ".churn-warnings",
+		Segments:    prefix + ".segments",
+		DLQ:         prefix + ".dlq",
+		Changelog:   processor.ChangelogTopic(group),
+	}
 }
 
 func (b *bench) cleanup() {
