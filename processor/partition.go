@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -408,45 +407,13 @@ func (p *partition) user(id string) (*entry, error) {
 	} else {
 		p.known.add(id)
 	}
-	return p.hold(e), nil
-}
-
-// hold makes e, just read, the entry of its user for the open batch.
-func (p *partition) hold(e *entry) *entry {
 	e.storedBuyer, _ = state.BuyerOf(&e.rec)
 	// A new user, or one stored under another RFM window setting, gets a
 	// purchase history of the window in force.
 	e.rec.Window = p.cfg.Segments.Refit(e.rec.Window)
 	e.storedWake = e.rec.Wake
-	p.hot[e.id] = e
-	return e
-}
-
-// readUncached reads the stored users of due that are neither held nor
-// cached, in key order through one iterator (a Get each costs ~6 times
-// more: BenchmarkReadUncachedUsers), and holds them for the batch.
-func (p *partition) readUncached(due []state.Timer) error {
-	var ids []string
-	for _, t := range due {
-		if _, ok := p.hot[t.UserID]; ok {
-			continue
-		}
-		if _, ok := p.cold[t.UserID]; !ok {
-			ids = append(ids, t.UserID)
-		}
-	}
-	if len(ids) < 2 {
-		return nil
-	}
-	slices.Sort(ids)
-	err := p.store.UsersByID(p.id, slices.Compact(ids), func(id string, r state.Record) error {
-		p.hold(&entry{id: id, rec: r, stored: true})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("processor: partition %d: %w", p.id, err)
-	}
-	return nil
+	p.hot[id] = e
+	return e, nil
 }
 
 // storedUsers is the number of users a partition's store holds, from its
@@ -539,9 +506,6 @@ func (p *partition) dueTimers() (bool, error) {
 		p.timerFloor = p.meta.StreamTime
 	} else {
 		p.timerFloor = due[len(due)-1].Wake
-	}
-	if err := p.readUncached(due); err != nil {
-		return false, err
 	}
 	progress := false
 	for _, t := range due {

@@ -207,35 +207,6 @@ func (s *Store) User(p int32, id string) (r Record, ok bool, err error) {
 	return r, err == nil, err
 }
 
-// UsersByID calls fn with the stored record of each of ids (sorted, no
-// repeats) that partition p holds, in order. One iterator serves them all:
-// for a few thousand users outside the processor's cache (a timer pass)
-// that costs less than a Get each, which builds an iterator of its own.
-func (s *Store) UsersByID(p int32, ids []string, fn func(id string, r Record) error) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: partitionKey(nil, p, 'u'), UpperBound: partitionKey(nil, p, 'u'+1)})
-	if err != nil {
-		return fmt.Errorf("state: users: %w", err)
-	}
-	var key []byte
-	for _, id := range ids {
-		key = userKey(key[:0], p, id)
-		// The whole key is the prefix (the default comparer), so this is a
-		// point lookup that consults the bloom filters, as Get does.
-		if !it.SeekPrefixGE(key) || !bytes.Equal(it.Key(), key) {
-			continue
-		}
-		r, err := decodeUser(it.Value())
-		if err == nil {
-			err = fn(id, r)
-		}
-		if err != nil {
-			it.Close()
-			return err
-		}
-	}
-	return errors.Join(it.Error(), it.Close())
-}
-
 func (s *Store) get(key []byte) ([]byte, bool, error) {
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {

@@ -1,8 +1,6 @@
 package state
 
 import (
-	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 )
@@ -105,57 +103,4 @@ func BenchmarkDueTimersAfterMoves(b *testing.B) {
 			}
 		})
 	}
-}
-
-// BenchmarkReadUncachedUsers reads 4096 random users of 200k from a store
-// on disk, as a timer pass does for users outside the processor's cache:
-// a Get each, or UsersByID in key order through one iterator.
-func BenchmarkReadUncachedUsers(b *testing.B) {
-	s, err := Open(Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	const users = 200_000
-	batch := s.NewBatch(0)
-	for i := range users {
-		if err := batch.PutUser("u-"+strconv.Itoa(i), sampleRecord(int64(i)), 0); err != nil {
-			b.Fatal(err)
-		}
-		if i%10_000 == 9_999 {
-			if err := batch.Commit(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	batch.Close()
-	if err := s.db.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func() []string {
-		ids := make([]string, 4096)
-		for i := range ids {
-			ids[i] = "u-" + strconv.Itoa(rng.IntN(users))
-		}
-		slices.Sort(ids)
-		return slices.Compact(ids)
-	}
-	b.Run("get", func(b *testing.B) {
-		for b.Loop() {
-			for _, id := range pick() {
-				if _, ok, err := s.User(0, id); err != nil || !ok {
-					b.Fatal(id, ok, err)
-				}
-			}
-		}
-	})
-	b.Run("iterator", func(b *testing.B) {
-		for b.Loop() {
-			ids, n := pick(), 0
-			if err := s.UsersByID(0, ids, func(string, Record) error { n++; return nil }); err != nil || n != len(ids) {
-				b.Fatal(n, len(ids), err)
-			}
-		}
-	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
@@ -218,46 +217,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestUsersByID reads, in one pass, the stored users among sorted ids:
-// each found one with its record, in order; missing ids and the users of
-// other partitions are not returned.
-func TestUsersByID(t *testing.T) {
-	s := openMem(t, vfs.NewMem())
-	for p := int32(0); p < 2; p++ {
-		b := s.NewBatch(p)
-		for i := int64(0); i < 50; i += 2 {
-			r := sampleRecord(i + int64(p)*1000)
-			if err := b.PutUser(fmt.Sprintf("u-%03d", i), r, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		b.Close()
-	}
-	ids := []string{"a", "u-000", "u-001", "u-002", "u-025", "u-026", "u-048", "u-049", "z"}
-	var got []string
-	err := s.UsersByID(1, ids, func(id string, r Record) error {
-		got = append(got, id)
-		var i int64
-		fmt.Sscanf(id, "u-%d", &i)
-		if want := sampleRecord(i + 1000); !reflect.DeepEqual(r, want) {
-			t.Errorf("%s: got %+v, want %+v", id, r, want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"u-000", "u-002", "u-026", "u-048"}; !slices.Equal(got, want) {
-		t.Errorf("users read %v, want %v", got, want)
-	}
-	stop := errors.New("stop")
-	if err := s.UsersByID(1, ids, func(string, Record) error { return stop }); !errors.Is(err, stop) {
-		t.Errorf("fn's error: got %v, want it returned", err)
 	}
 }
