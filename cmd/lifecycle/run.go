@@ -153,7 +153,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	currency := fs.String("currency", "USD", "the deployment's accounting currency; purchases in another go to the dead-letter topic")
 	maxBytes := fs.Int("max-record-bytes", 64<<10, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
-	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~250 bytes each with the index; 1M users ≈ 250 MB); colder ones are read from Pebble")
+	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~400 bytes of heap each; 1M users ≈ 400 MB); colder ones are read from Pebble")
 	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
