@@ -2,10 +2,7 @@ package state
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-
-	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -76,22 +73,13 @@ func decodeBuyer(v []byte) (Buyer, error) {
 // Buyers calls fn for every buyer of partition p, in user id order. The id
 // is only valid during the call.
 func (s *Store) Buyers(p int32, fn func(id []byte, b *Buyer) error) error {
-	lo := partitionKey(nil, p, 'b')
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'b'+1)})
-	if err != nil {
-		return fmt.Errorf("state: buyers: %w", err)
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		b, err := decodeBuyer(it.Value())
-		if err == nil {
-			err = fn(it.Key()[len(lo):], &b)
-		}
+	return s.scan(p, 'b', "buyers", func(id, v []byte) error {
+		b, err := decodeBuyer(v)
 		if err != nil {
-			it.Close()
 			return err
 		}
-	}
-	return errors.Join(it.Error(), it.Close())
+		return fn(id, &b)
+	})
 }
 
 // PutBuyer writes user id's entry of the buyers index. PutUser writes it

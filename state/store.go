@@ -245,38 +245,18 @@ func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]Timer, erro
 	return out, errors.Join(it.Error(), it.Close())
 }
 
-// Outbox returns partition p's outbox records with their sequence numbers, in order.
-func (s *Store) Outbox(p int32) (seqs []uint64, outs []Output, err error) {
-	lo := partitionKey(nil, p, 'o')
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'o'+1)})
+// scan calls fn with the rest of the key (after partition and kind) and
+// the value of every record of one kind of partition p, in key order, until
+// fn fails; what names the records in an error. Both slices are only valid
+// during the call.
+func (s *Store) scan(p int32, kind byte, what string, fn func(rest, v []byte) error) error {
+	lo := partitionKey(nil, p, kind)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, kind+1)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("state: outbox: %w", err)
+		return fmt.Errorf("state: %s: %w", what, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		o, err := decodeOut(it.Value())
-		if err != nil {
-			it.Close()
-			return nil, nil, err
-		}
-		seqs = append(seqs, binary.BigEndian.Uint64(it.Key()[len(lo):]))
-		outs = append(outs, o)
-	}
-	return seqs, outs, errors.Join(it.Error(), it.Close())
-}
-
-// Users calls fn for every user of partition p, in user id order.
-func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
-	lo := partitionKey(nil, p, 'u')
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'u'+1)})
-	if err != nil {
-		return fmt.Errorf("state: users: %w", err)
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		r, err := decodeUser(it.Value())
-		if err == nil {
-			err = fn(string(it.Key()[len(lo):]), r)
-		}
-		if err != nil {
+		if err := fn(it.Key()[len(lo):], it.Value()); err != nil {
 			it.Close()
 			return err
 		}
@@ -284,18 +264,41 @@ func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
 	return errors.Join(it.Error(), it.Close())
 }
 
+// Outbox returns partition p's outbox records with their sequence numbers, in order.
+func (s *Store) Outbox(p int32) (seqs []uint64, outs []Output, err error) {
+	err = s.scan(p, 'o', "outbox", func(seq, v []byte) error {
+		o, err := decodeOut(v)
+		if err != nil {
+			return err
+		}
+		seqs = append(seqs, binary.BigEndian.Uint64(seq))
+		outs = append(outs, o)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return seqs, outs, nil
+}
+
+// Users calls fn for every user of partition p, in user id order.
+func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
+	return s.scan(p, 'u', "users", func(id, v []byte) error {
+		r, err := decodeUser(v)
+		if err != nil {
+			return err
+		}
+		return fn(string(id), r)
+	})
+}
+
 // UserIDs calls fn for the id of every user of partition p, in id order.
 // The id is only valid during the call.
 func (s *Store) UserIDs(p int32, fn func(id []byte)) error {
-	lo := partitionKey(nil, p, 'u')
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 'u'+1)})
-	if err != nil {
-		return fmt.Errorf("state: user ids: %w", err)
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		fn(it.Key()[len(lo):])
-	}
-	return errors.Join(it.Error(), it.Close())
+	return s.scan(p, 'u', "user ids", func(id, _ []byte) error {
+		fn(id)
+		return nil
+	})
 }
 
 // Partitions lists the partitions the store has metadata for, in order.
