@@ -19,6 +19,16 @@ const (
 	changelogMeta = 'm'
 )
 
+// userRecord is the changelog message of user id's stored record enc.
+func userRecord(topic string, partition int32, id string, enc []byte) kafka.Message {
+	return kafka.Message{Topic: topic, Partition: int(partition), Key: append([]byte{changelogUser}, id...), Value: enc}
+}
+
+// metaRecord is the changelog message of a partition's metadata.
+func metaRecord(topic string, partition int32, m state.Meta) kafka.Message {
+	return kafka.Message{Topic: topic, Partition: int(partition), Key: []byte{changelogMeta}, Value: state.EncodeMeta(m)}
+}
+
 // changelogWriter writes each message to the partition it names: partition
 // p of the changelog holds the state of input partition p, whatever the key
 // would hash to.
@@ -175,11 +185,10 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, w messageW
 				return err
 			}
 			if ok {
-				msgs = append(msgs, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id),
-					Key: append([]byte{changelogUser}, uid...), Value: state.EncodeRecord(r)})
+				msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
 			}
 		}
-		msgs = append(msgs, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id), Key: []byte{changelogMeta}, Value: state.EncodeMeta(meta)})
+		msgs = append(msgs, metaRecord(p.cfg.Topics.Changelog, id, meta))
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
 			return fmt.Errorf("processor: republishing overtaken changelog records of partition %d: %w", id, err)
 		}
@@ -210,8 +219,7 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 	n := 0
 	err = p.store.Users(id, func(uid string, r state.Record) error {
 		n++
-		batch = append(batch, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id),
-			Key: append([]byte{changelogUser}, uid...), Value: state.EncodeRecord(r)})
+		batch = append(batch, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
 		if len(batch) == 5000 {
 			return flush()
 		}
@@ -220,12 +228,42 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 	if err != nil {
 		return err
 	}
-	batch = append(batch, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(id), Key: []byte{changelogMeta}, Value: state.EncodeMeta(meta)})
+	batch = append(batch, metaRecord(p.cfg.Topics.Changelog, id, meta))
 	if err := flush(); err != nil {
 		return fmt.Errorf("processor: seeding the changelog of partition %d: %w", id, err)
 	}
 	log.Info("changelog seeded from local state", zap.Int("users", n))
 	return nil
+}
+
+// unlogged returns the changelog records that batches committed locally
+// but never acknowledged by the changelog (a crash between the two) still
+// owe: the current record of every user their markers name, and the
+// current metadata. Sent before any new batch, they make the changelog
+// converge to local state again (state/unlogged.go says why it must).
+// [from, to) are the markers' sequence numbers, to delete once sent.
+func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, err error) {
+	from, to, ids, err := p.store.Unlogged(id)
+	if err != nil || from == to {
+		return nil, from, to, err
+	}
+	for _, uid := range ids {
+		r, ok, err := p.store.User(id, uid)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if ok { // a new user left unchanged by its batch is not stored
+			msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
+		}
+	}
+	meta, ok, err := p.store.Meta(id)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if ok {
+		msgs = append(msgs, metaRecord(p.cfg.Topics.Changelog, id, meta))
+	}
+	return msgs, from, to, nil
 }
 
 // behind reports whether offsets a are behind b: smaller in some input and

@@ -57,6 +57,10 @@ type partition struct {
 	ws      []stagedWarning    // scratch
 	pop     *segments.Population
 	send    func(job) error // hands a committed batch to the sender
+	// unloggedNext numbers the next batch's changelog marker; ids is
+	// scratch for the users it names.
+	unloggedNext uint64
+	ids          []string
 	// timerFloor is a wake time below which the timer index holds no entry
 	// that is due and not yet handled: scans start there.
 	timerFloor int64
@@ -435,6 +439,7 @@ func (p *partition) dirtyBatch() bool { return p.records > 0 || len(p.dirty) > 0
 // to Pebble atomically and returns the job that sends its outputs.
 func (p *partition) commit() (job, error) {
 	j := job{from: p.meta.OutboxNext, outs: p.pending, changelog: make([]kafka.Message, 0, len(p.dirty)+1)}
+	p.ids = p.ids[:0]
 	for _, e := range p.dirty {
 		// One encoding serves Pebble (which copies it), the changelog and
 		// the cache; none of them changes it.
@@ -451,8 +456,8 @@ func (p *partition) commit() (job, error) {
 		if w := e.rec.Wake; w != 0 && w < p.timerFloor {
 			p.timerFloor = w
 		}
-		j.changelog = append(j.changelog, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(p.id),
-			Key: append([]byte{changelogUser}, e.id...), Value: enc})
+		j.changelog = append(j.changelog, userRecord(p.cfg.Topics.Changelog, p.id, e.id, enc))
+		p.ids = append(p.ids, e.id)
 		p.cold[e.id] = enc
 		e.storedWake, e.dirty, e.stored, e.cached = e.rec.Wake, false, true, true
 	}
@@ -466,11 +471,19 @@ func (p *partition) commit() (job, error) {
 	j.to = p.meta.OutboxNext
 	j.offsets = maps.Clone(p.meta.Offsets)
 	// Metadata goes last: a restore that sees it has seen the whole batch.
-	j.changelog = append(j.changelog, kafka.Message{Topic: p.cfg.Topics.Changelog, Partition: int(p.id),
-		Key: []byte{changelogMeta}, Value: state.EncodeMeta(p.meta)})
+	j.changelog = append(j.changelog, metaRecord(p.cfg.Topics.Changelog, p.id, p.meta))
 	if err := p.batch.PutMeta(p.meta); err != nil {
 		return job{}, err
 	}
+	// The marker of what the changelog does not have yet, in the same
+	// atomic write (state/unlogged.go).
+	if err := p.batch.PutUnlogged(p.unloggedNext, p.ids); err != nil {
+		return job{}, err
+	}
+	j.logFrom = p.unloggedNext
+	p.unloggedNext++
+	j.logTo = p.unloggedNext
+	p.ids = p.ids[:0]
 	if err := p.batch.Commit(); err != nil {
 		return job{}, err
 	}

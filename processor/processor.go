@@ -28,6 +28,8 @@ type Processor struct {
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
+	// fetchTimeouts counts reads that timed out (not errors; see newFetcher).
+	fetchTimeouts atomic.Int64
 
 	afterCommit func() // test hook for every partition; nil in production
 
@@ -229,6 +231,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 	if err != nil {
 		return err
 	}
+	seeded := false
 	switch {
 	case !localStateCurrent(meta, haveLocal, committed):
 		if err := p.restore(ctx, id, clEnd.Offset, w.changelog, stats, log); err != nil {
@@ -238,13 +241,24 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 		if err := p.seedChangelog(ctx, id, w.changelog, log); err != nil {
 			return err
 		}
+		seeded = true
 	default:
 		log.Info("local state is current; no restore needed")
+	}
+	// Batches the changelog never got (a crash after their commit) are
+	// owed to it before any new one: their users' current records.
+	owed, logFrom, logTo, err := p.unlogged(id)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		owed = nil // the seed holds every user
 	}
 	part, err := newPartition(id, &cfg, p.store, stats, partitions)
 	if err != nil {
 		return err
 	}
+	part.unloggedNext = logTo
 	part.afterCommit = p.afterCommit
 	part.model = &p.model
 
@@ -282,9 +296,16 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 		close(jobs)
 		return errors.Join(err, sendResult())
 	}
+	first := job{outs: outs, changelog: owed, logFrom: logFrom, logTo: logTo}
 	if len(outs) > 0 {
 		log.Info("resending outputs left in the outbox", zap.Int("records", len(outs)))
-		_ = send(job{from: seqs[0], to: seqs[len(seqs)-1] + 1, outs: outs})
+		first.from, first.to = seqs[0], seqs[len(seqs)-1]+1
+	}
+	if len(owed) > 0 {
+		log.Info("republishing to the changelog what a crash kept from it", zap.Int("records", len(owed)), zap.Uint64("batches", logTo-logFrom))
+	}
+	if first.to > first.from || first.logTo > first.logFrom {
+		_ = send(first)
 	}
 
 	loopErr := p.consume(ctx, adm, part, ends, send, log)
@@ -319,7 +340,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	// replaces (merger.restartStalled).
 	fetch := func(i int, from int64) (<-chan kafka.Message, error) {
 		topic := inputs[i]
-		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, &p.kafkaErrors, log.With(zap.String("topic", topic)))
+		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log.With(zap.String("topic", topic)))
 		if err != nil {
 			return nil, fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
 		}
@@ -400,6 +421,7 @@ func (p *Processor) Stats() Stats {
 	st.Segments = [len(st.Segments)]int64{}
 	st.Partitions = len(p.mu.parts)
 	st.KafkaErrors = p.kafkaErrors.Load()
+	st.FetchTimeouts = p.fetchTimeouts.Load()
 	minStream := int64(math.MaxInt64)
 	for _, s := range p.mu.parts {
 		if s.restoring.Load() {

@@ -15,10 +15,13 @@ import (
 // state reaches the changelog, and both before its input offsets are
 // committed to the consumer group.
 type job struct {
-	from, to  uint64 // outbox sequence numbers [from, to)
-	outs      []state.Output
-	changelog []kafka.Message  // the batch's user records and metadata, for the partition's changelog partition
-	offsets   map[string]int64 // next offset per input topic once this job is done
+	from, to uint64 // outbox sequence numbers [from, to)
+	outs     []state.Output
+	// logFrom, logTo are the batches' changelog markers [logFrom, logTo),
+	// deleted once the changelog has their records.
+	logFrom, logTo uint64
+	changelog      []kafka.Message  // the batch's user records and metadata, for the partition's changelog partition
+	offsets        map[string]int64 // next offset per input topic once this job is done
 }
 
 // messageWriter is the part of kafka.Writer the sender uses.
@@ -67,8 +70,24 @@ var errNotMember = errors.New("processor: no longer a member of the group's curr
 func (s *sender) run(ctx context.Context) error {
 	batch := s.store.NewBatch(s.partition)
 	defer batch.Close()
+	// Pebble keeps the last commits in the process until its WAL block
+	// fills or a sync (state/doc.go): a kill after a quiet period would
+	// otherwise lose the outbox deletions and re-send their outputs. A
+	// sync once no job came for a moment costs nothing under load.
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
 	for {
-		j, ok := <-s.jobs
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-s.jobs:
+		case <-idle.C:
+			if err := s.store.Sync(); err != nil {
+				return err
+			}
+			continue
+		}
 		if !ok {
 			return nil
 		}
@@ -81,7 +100,7 @@ func (s *sender) run(ctx context.Context) error {
 				}
 				j.outs = append(j.outs, next.outs...)
 				j.changelog = append(j.changelog, next.changelog...)
-				j.to, j.offsets = next.to, next.offsets
+				j.to, j.offsets, j.logTo = next.to, next.offsets, next.logTo
 			default:
 				more = false
 			}
@@ -105,10 +124,13 @@ func (s *sender) run(ctx context.Context) error {
 			return err
 		}
 		crashPoint(crashChangelogged)
-		if j.to > j.from {
-			if err := batch.DeleteOutputs(j.from, j.to); err != nil {
-				return err
-			}
+		if err := batch.DeleteOutputs(j.from, j.to); err != nil {
+			return err
+		}
+		if err := batch.DeleteUnlogged(j.logFrom, j.logTo); err != nil {
+			return err
+		}
+		if !batch.Empty() {
 			if err := batch.Commit(); err != nil {
 				return err
 			}
@@ -119,8 +141,13 @@ func (s *sender) run(ctx context.Context) error {
 		if len(s.jobs) == 0 || time.Since(s.lastContact) > commitEvery {
 			s.commitOffsets(j.offsets)
 		}
+		idle.Reset(syncWhenIdle)
 	}
 }
+
+// syncWhenIdle is how long the sender waits without a job before it makes
+// everything committed durable.
+const syncWhenIdle = 200 * time.Millisecond
 
 // commitEvery bounds how long group offsets may lag behind a busy sender.
 const commitEvery = time.Second

@@ -85,6 +85,7 @@ type Stats struct {
 	Sent           int64 // output records acknowledged by Kafka
 	SendErrors     int64 // failed output writes (each retried)
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
+	FetchTimeouts  int64 // fetches that timed out on a quiet partition (ordinary, not errors)
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time

@@ -10,17 +10,20 @@
 //	'p' partition(4, BE) 'b' user_id              buyers index: a buyer's RFM facts (Buyer)
 //	'p' partition(4, BE) 't' wake(8, BE) user_id  timer index entry (empty value)
 //	'p' partition(4, BE) 'o' seq(8, BE)           outbox record
+//	'p' partition(4, BE) 'c' batch(8, BE)         changelog marker: users of a batch the changelog lacks
 //	'g' "format"                                  store format version
 //
-// A Batch holds all five kinds for one partition and commits them atomically:
+// A Batch holds all these kinds for one partition and commits them atomically:
 // state, timers, outputs-to-send and input offsets never disagree (invariant 3
 // of design.md). Batches commit with NoSync. That is safe because the input
 // offsets are in the same batch as the state they produced: a machine crash
 // that loses the unsynced tail loses the offsets with it, and the processor
 // re-reads those records from Kafka and derives the same state and the same
 // outputs with the same ids. A process crash can lose the last commits too
-// (Pebble writes its WAL from a buffer in the process), with the same
-// outcome. Store.Sync makes everything durable, for a clean shutdown.
+// (Pebble keeps the WAL's last block, up to 32 KiB, in the process until
+// the block fills or a sync), with the same outcome. Store.Sync makes
+// everything durable: at a clean shutdown, and when a partition's sender
+// goes idle, so that a kill after a quiet period re-sends nothing.
 //
 // Records carry a version byte; a store whose format version is newer than
 // this code knows is refused with ErrNewerFormat rather than misread.
