@@ -724,6 +724,44 @@ func TestCoPartitioningRefused(t *testing.T) {
 	}
 }
 
+// TestStoreLayoutRefused: a state directory built for another partition
+// count stops the processor at start, naming both counts, before anything
+// reaches the changelog (a fresh instance would restore those users into
+// the wrong partitions) and without looping through rebalances.
+func TestStoreLayoutRefused(t *testing.T) {
+	f := newInputFixture(t, simulate.Config{Users: 20, Days: 10, Seed: 3}, 4)
+	cfg := f.config(t)
+	store := openStore(t, vfs.NewMem())
+	b := store.NewBatch(1)
+	if err := b.PutUser("u-old", state.Record{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutMeta(state.Meta{Partitions: 2, Offsets: map[string]int64{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, ErrStoreLayout) {
+		t.Fatalf("Run = %v, want ErrStoreLayout", err)
+	}
+	for _, want := range []string{"had 2 partitions", "have 4 now", "--state-dir"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if n := len(kafkatest.ReadAll(t, f.brokers, cfg.Topics.Changelog)); n != 0 {
+		t.Errorf("the changelog got %d records from the refused store", n)
+	}
+}
+
 // testModel is a model with the published CDNOW parameters (weekly periods).
 func testModel(t *testing.T) *Model {
 	t.Helper()

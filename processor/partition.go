@@ -76,7 +76,7 @@ func newPartition(id int32, cfg *Config, store *state.Store, stats *partitionSta
 		return nil, err
 	}
 	if ok && meta.Partitions != inputPartitions {
-		return nil, fmt.Errorf("processor: the state of partition %d was built when the input topics had %d partitions; they now have %d, so users map to other partitions. Use a new --state-dir and replay, or restore the old partition count", id, meta.Partitions, inputPartitions)
+		return nil, layoutError(id, meta.Partitions, inputPartitions)
 	}
 	meta.Partitions = inputPartitions
 	pop, err := segments.NewPopulationWith(cfg.Segments)

@@ -102,6 +102,9 @@ func (p *Processor) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkStoreLayout(p.store, partitions); err != nil {
+		return err
+	}
 	p.partitions.Store(partitions)
 
 	w := cfg.Conn.Writer()
@@ -164,6 +167,35 @@ func (p *Processor) run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// ErrStoreLayout is returned when the state directory was built for
+// another input partition count.
+var ErrStoreLayout = errors.New("processor: the state directory was built for another partition count")
+
+// checkStoreLayout refuses a store whose partitions were built for another
+// partition count, before anything is read, written or seeded from it:
+// its users would belong to other partitions now, and a changelog seeded
+// from it would hand them to a fresh instance.
+func checkStoreLayout(store *state.Store, partitions int32) error {
+	ids, err := store.Partitions()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		meta, ok, err := store.Meta(id)
+		if err != nil {
+			return err
+		}
+		if ok && (meta.Partitions != partitions || id >= partitions) {
+			return layoutError(id, meta.Partitions, partitions)
+		}
+	}
+	return nil
+}
+
+func layoutError(id, built, now int32) error {
+	return fmt.Errorf("%w: its partition %d was built when the input topics had %d partitions; they have %d now, so users map to other partitions. Use a new --state-dir (it restores from the changelog), or give the topics %d partitions again", ErrStoreLayout, id, built, now, built)
 }
 
 // startGeneration starts one goroutine per assigned partition number. The

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -20,6 +21,7 @@ import (
 var (
 	ErrNewerFormat = errors.New("state: written by a newer version of lifecycle")
 	ErrCorrupt     = errors.New("state: corrupt record")
+	ErrLocked      = errors.New("state: the store is in use")
 )
 
 // FormatVersion is the layout of keys and records this build writes.
@@ -80,6 +82,9 @@ func Open(o Options) (*Store, error) {
 	}
 	opts.EnsureDefaults()
 	db, err := pebble.Open(o.Dir, opts)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("%w: %s is locked by another process (a lifecycle run, bench or inspect on the same --state-dir); stop it, or give this one its own --state-dir", ErrLocked, o.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
 	}

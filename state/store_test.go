@@ -1,11 +1,16 @@
 package state
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +222,49 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A second process opening a directory in use is told so, and what to do,
+// instead of the operating system's "resource temporarily unavailable".
+func TestOpenLocked(t *testing.T) {
+	if dir := os.Getenv("STATE_TEST_HOLD"); dir != "" {
+		// The other process: hold the store until stdin closes.
+		s, err := Open(Options{Dir: dir})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("open")
+		io.Copy(io.Discard, os.Stdin)
+		s.Close()
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	holder := exec.Command(os.Args[0], "-test.run=^TestOpenLocked$")
+	holder.Env = append(os.Environ(), "STATE_TEST_HOLD="+dir)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Wait()
+	defer stdin.Close()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "open\n" {
+		t.Fatalf("the holding process did not open the store: %q", line)
+	}
+	_, err = Open(Options{Dir: dir})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open of a store another process holds: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "another process") || !strings.Contains(err.Error(), "--state-dir") {
+		t.Errorf("the error does not say what to do: %v", err)
 	}
 }
