@@ -13,6 +13,40 @@ type Micros int64
 // MicrosPerUnit is the number of Micros in one currency unit.
 const MicrosPerUnit = 1_000_000
 
+// MaxMicros is the largest Micros, 9223372036854.775807 units: the value a
+// total saturates at (see AddSat).
+const MaxMicros Micros = math.MaxInt64
+
+// AddSat returns a+b, saturated: a sum above the largest value of T is that
+// largest value, one below the smallest is the smallest. It never wraps, so
+// a total of non-negative amounts or a count never turns negative
+// (design.md, invariant 6: sums never wrap). It is for money (Micros) and
+// counts (int64) alike, in every package that accumulates them.
+//
+// Why saturate, rather than reject the event or report an error: it is
+// deterministic and keeps the rules total functions of their input, so the
+// same history gives the same state and outputs (invariant 4); for the
+// non-negative amounts and counts that are summed here the result is
+// min(true sum, max) whatever the order of the additions. The event is
+// still applied (its stage, recency and count effects are not lost), and
+// no error path runs per event. A saturated total reads as "at least this
+// much", which is all its readers (RFM cuts, stage rules) need, and the
+// string form of MaxMicros is a valid monetary amount in the schemas.
+//
+// It is small enough to be inlined: one add and one compare when nothing
+// overflows.
+func AddSat[T ~int64](a, b T) T {
+	s := a + b
+	// Without overflow s < a exactly when b < 0; wrapping flips that.
+	if (s < a) != (b < 0) {
+		if b < 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return s
+}
+
 // maxFracDigits is the number of decimal places a Micros can hold.
 const maxFracDigits = 6
 

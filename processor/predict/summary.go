@@ -116,27 +116,28 @@ type Tracker struct {
 	RepeatValue schemas.Micros // total value of all later purchase days
 }
 
-// Add records a purchase of amount at t (Unix ms).
+// Add records a purchase of amount at t (Unix ms). Totals and the day
+// count saturate (schemas.AddSat).
 func (tr *Tracker) Add(t int64, amount schemas.Micros) {
 	d := DayStart(t)
 	switch {
 	case tr.Days == 0:
 		*tr = Tracker{First: d, Last: d, Days: 1, FirstValue: amount}
 	case d == tr.First:
-		tr.FirstValue += amount
+		tr.FirstValue = schemas.AddSat(tr.FirstValue, amount)
 	case d < tr.First: // late: the old first day becomes a repeat day
-		tr.RepeatValue += tr.FirstValue
+		tr.RepeatValue = schemas.AddSat(tr.RepeatValue, tr.FirstValue)
 		tr.First, tr.FirstValue = d, amount
-		tr.Days++
+		tr.Days = schemas.AddSat(tr.Days, 1)
 	case d == tr.Last:
-		tr.RepeatValue += amount
+		tr.RepeatValue = schemas.AddSat(tr.RepeatValue, amount)
 	case d > tr.Last:
 		tr.Last = d
-		tr.Days++
-		tr.RepeatValue += amount
+		tr.Days = schemas.AddSat(tr.Days, 1)
+		tr.RepeatValue = schemas.AddSat(tr.RepeatValue, amount)
 	default: // late, between First and Last: assume a new day
-		tr.Days++
-		tr.RepeatValue += amount
+		tr.Days = schemas.AddSat(tr.Days, 1)
+		tr.RepeatValue = schemas.AddSat(tr.RepeatValue, amount)
 	}
 }
 

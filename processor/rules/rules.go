@@ -48,14 +48,17 @@ func (c Config) Apply(dst []Transition, u *User, ev schemas.Event, streamTime in
 		u.LastActivity = ev.Time
 	}
 	lastPurchase := u.LastPurchase
+	// Counts and the total saturate (schemas.AddSat): a history that
+	// reaches the bound gives the same state on every replay and never a
+	// negative total in an output (invariants 4 and 6).
 	switch ev.Type {
 	case schemas.Login:
-		u.Logins++
+		u.Logins = schemas.AddSat(u.Logins, 1)
 	case schemas.Content:
-		u.Contents++
+		u.Contents = schemas.AddSat(u.Contents, 1)
 	case schemas.Purchase:
-		u.Purchases++
-		u.Spend += ev.Amount
+		u.Purchases = schemas.AddSat(u.Purchases, 1)
+		u.Spend = schemas.AddSat(u.Spend, ev.Amount)
 		if ev.Time > u.LastPurchase {
 			u.LastPurchase = ev.Time
 		}
@@ -77,7 +80,7 @@ func (c Config) Apply(dst []Transition, u *User, ev schemas.Event, streamTime in
 		if ev.Time < u.Since {
 			break // activity from before the churn, arriving late: counted, no return
 		}
-		u.Returns++
+		u.Returns = schemas.AddSat(u.Returns, 1)
 		reason := fmt.Sprintf("returned after %d days without activity (%s)", (ev.Time-lastActive)/Day, ev.Type)
 		dst = c.move(dst, u, c.stageAt(u, ev.Time), at, reason, ev.ID, true)
 	case u.Stage == Silent && u.LastPurchase == lastPurchase:

@@ -14,7 +14,8 @@ import (
 const RecentIDs = 8
 
 // User is everything the rules know about one user. Times are Unix
-// milliseconds of event time; 0 means "never".
+// milliseconds of event time; 0 means "never". The counts and Spend
+// saturate at their largest value (schemas.AddSat), never wrap.
 type User struct {
 	Stage        Stage
 	Since        int64 // when Stage began

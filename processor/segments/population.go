@@ -71,7 +71,7 @@ type dim struct {
 type Population struct {
 	cfg      Config
 	sketches [nDims]*ddsketch.DDSketch
-	users    int64
+	users    int64 // saturating counts (schemas.AddSat)
 	buyers   int64
 
 	cuts Cuts
@@ -130,11 +130,11 @@ func (v Values) dims() [nDims]float64 {
 // Add feeds one user's current values to the rebuild in progress. Users who
 // never purchased are counted but not sketched.
 func (p *Population) Add(v Values) {
-	p.users++
+	p.users = schemas.AddSat(p.users, 1)
 	if !v.HasPurchased {
 		return
 	}
-	p.buyers++
+	p.buyers = schemas.AddSat(p.buyers, 1)
 	for i, x := range v.dims() {
 		_ = p.sketches[i].Add(x) // clean keeps x trackable: never an error
 	}
@@ -142,7 +142,7 @@ func (p *Population) Add(v Values) {
 
 // AddNonBuyers counts n users who never purchased in the rebuild in
 // progress, as n calls of Add with their (empty) values would.
-func (p *Population) AddNonBuyers(n int64) { p.users += max(n, 0) }
+func (p *Population) AddNonBuyers(n int64) { p.users = schemas.AddSat(p.users, max(n, 0)) }
 
 // Abort discards the rebuild in progress; the cuts in effect stay.
 func (p *Population) Abort() {

@@ -135,8 +135,8 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 			}
 			u := w.user(f[1])
 			u.win.Add(tm, amount)
-			u.n++
-			u.spend += amount
+			u.n = schemas.AddSat(u.n, 1) // as the rules count them
+			u.spend = schemas.AddSat(u.spend, amount)
 			u.last = max(u.last, tm)
 		}
 		return ""

@@ -20,7 +20,9 @@ const WindowBuckets = 12
 //
 // It has integer fields only (no slices, maps or pointers): AppendBinary
 // writes it as varints. The zero Window (Span 0) counts all time and keeps
-// nothing; get a windowed one from Config.NewWindow.
+// nothing; get a windowed one from Config.NewWindow. Counts and totals, per
+// bucket and summed over the window, saturate at their largest value
+// (schemas.AddSat) rather than wrap, so a total is never negative.
 type Window struct {
 	Span  int64 // the window in ms; 0 = all time
 	Head  int64 // the newest bucket number
@@ -81,8 +83,8 @@ func (w *Window) add(t, n int64, amount schemas.Micros) {
 	case e <= w.Head-WindowBuckets:
 		return
 	}
-	w.Count[slot(e)] += n
-	w.Spend[slot(e)] += amount
+	w.Count[slot(e)] = schemas.AddSat(w.Count[slot(e)], n)
+	w.Spend[slot(e)] = schemas.AddSat(w.Spend[slot(e)], amount)
 }
 
 // InWindow returns the number and total of the purchases in the window that
@@ -98,8 +100,8 @@ func (w *Window) InWindow(now int64) (int64, schemas.Micros) {
 	var f int64
 	var m schemas.Micros
 	for e := lo; e <= hi; e++ {
-		f += w.Count[slot(e)]
-		m += w.Spend[slot(e)]
+		f = schemas.AddSat(f, w.Count[slot(e)])
+		m = schemas.AddSat(m, w.Spend[slot(e)])
 	}
 	return f, m
 }

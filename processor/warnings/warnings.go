@@ -225,7 +225,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 			s.Visits = satInc(s.Visits)
 		case schemas.Purchase:
 			s.Purchases = satInc(s.Purchases)
-			s.Spend += int64(ev.Amount)
+			s.Spend = schemas.AddSat(s.Spend, int64(ev.Amount))
 		}
 	}
 	return dst
@@ -480,11 +480,14 @@ func (c Config) closePeriod(dst []Warning, s *State, ctx Context, dry bool) []Wa
 		check(rFallingPurchases, float64(s.Purchases), bp, bp >= c.MinBasePurchases)
 		check(rFallingSpend, float64(s.Spend)/schemas.MicrosPerUnit, bs, bp >= c.MinBasePurchases && bs > 0)
 	}
+	// (3·base + x + 2) / 4, written so that no step can overflow for the
+	// non-negative values it gets: the shift is the floor division, equal
+	// to the truncating one for these operands.
 	ewma := func(base, x int64) int64 {
 		if s.Periods == 0 {
 			return x
 		}
-		return (3*base + x + 2) / 4
+		return base + schemas.AddSat(x-base, 2)>>2
 	}
 	s.BaseVisits = ewma(s.BaseVisits, int64(s.Visits)*1000)
 	s.BasePurchases = ewma(s.BasePurchases, int64(s.Purchases)*1000)
