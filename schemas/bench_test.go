@@ -56,3 +56,43 @@ func BenchmarkDecodeEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeHostile decodes records made to be slow (see
+// hostileCases), at several sizes: time per byte (MB/s) that does not fall
+// as the record grows is time linear in its size. A deep record is
+// rejected at its first container deeper than MaxDepth, so its time does
+// not grow with its depth at all. (Before the bounded checker, 2,000
+// unclosed '[' took 0.14 s and 16,000 took 13 s.)
+func BenchmarkDecodeHostile(b *testing.B) {
+	const p = hostilePrefix
+	found := `{"event_id":"e","user_id":"u","type":"login","a":` // as found on a deployment
+	for _, c := range []struct{ name, value string }{
+		{"deep-unclosed-2k", found + rep("[", 2_000)},
+		{"deep-unclosed-16k", found + rep("[", 16_000)},
+		{"deep-unclosed-25k", found + rep("[", 25_000)},
+		{"deep-unclosed-objects-13k", p + rep(`{"a":`, 13_000)},
+		{"deep-balanced-2k", p + rep("[", 2_000) + rep("]", 2_000) + "}"},
+		{"deep-balanced-30k", p + rep("[", 30_000) + rep("]", 30_000) + "}"},
+		{"deep-at-limit", p + rep("[", schemas.DefaultMaxDepth-1) + rep("]", schemas.DefaultMaxDepth-1) + "}"},
+		{"wide-array-7k", p + "[" + rep("0,", 7_500) + "0]}"},
+		{"wide-array-30k", p + "[" + rep("0,", 30_000) + "0]}"},
+		{"wide-keys-2.5k", "{" + rep(`"k":0,`, 2_500) + `"event_id":"e","user_id":"u","type":"login","ts":0}`},
+		{"wide-keys-10k", "{" + rep(`"k":0,`, 10_000) + `"event_id":"e","user_id":"u","type":"login","ts":0}`},
+		{"long-string-15k", p + `"` + rep("x", 15_000) + `"}`},
+		{"long-string-60k", p + `"` + rep("x", 60_000) + `"}`},
+		{"long-string-unterminated-60k", p + `"` + rep("x", 60_000)},
+		{"long-escapes-60k", p + `"` + rep(`\u00e9`, 10_000) + `"}`},
+		{"long-number-60k", p + rep("9", 60_000) + "}"},
+		{"long-ts-number-60k", `{"event_id":"e","user_id":"u","type":"login","ts":` + rep("9", 60_000) + "}"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			d := schemas.NewDecoder(schemas.DecoderConfig{})
+			key, value := []byte("u"), []byte(c.value)
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Decode(key, value)
+			}
+		})
+	}
+}

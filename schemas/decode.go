@@ -19,13 +19,29 @@ type DecoderConfig struct {
 	// values are rejected with ReasonTooLarge before any parsing.
 	// Default 65536.
 	MaxRecordBytes int
+	// MaxDepth is the deepest nesting of objects and arrays accepted,
+	// counting the event object itself as 1 (so {"a":[1]} nests 2 deep).
+	// Deeper values are rejected with ReasonMalformedJSON at the first
+	// container too deep, without reading the rest, anywhere in the record,
+	// unknown fields included. Default 128 (DefaultMaxDepth); at most 256
+	// (MaxDepthLimit).
+	MaxDepth int
 }
 
 // Defaults of DecoderConfig.
 const (
 	DefaultCurrency       = "USD"
 	DefaultMaxRecordBytes = 64 << 10
+	// DefaultMaxDepth is far above what an event needs (its own fields are
+	// at depth 1; 128 leaves room for whatever producers nest in fields
+	// the decoder ignores) and far below what could cost time or stack.
+	DefaultMaxDepth = 128
 )
+
+// MaxDepthLimit is the largest DecoderConfig.MaxDepth: the tree builder
+// behind the checker (fastjson) refuses nesting beyond 300 values, and a
+// limit kept below it means a record the checker passes always builds.
+const MaxDepthLimit = 256
 
 // withDefaults returns c with its zero fields set to their defaults.
 func (c DecoderConfig) withDefaults() DecoderConfig {
@@ -34,6 +50,9 @@ func (c DecoderConfig) withDefaults() DecoderConfig {
 	}
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = DefaultMaxDepth
 	}
 	return c
 }
@@ -47,6 +66,9 @@ func (c DecoderConfig) Validate() error {
 	}
 	if c.MaxRecordBytes < 0 {
 		return fmt.Errorf("schemas: DecoderConfig.MaxRecordBytes %d is negative; want a byte count > 0, or 0 for the default %d", c.MaxRecordBytes, DefaultMaxRecordBytes)
+	}
+	if c.MaxDepth < 0 || c.MaxDepth > MaxDepthLimit {
+		return fmt.Errorf("schemas: DecoderConfig.MaxDepth %d is out of range; want 1 to %d, or 0 for the default %d", c.MaxDepth, MaxDepthLimit, DefaultMaxDepth)
 	}
 	return nil
 }
@@ -84,7 +106,8 @@ const (
 // RejectError says why Decode rejected a record. Error() is a sentence for
 // people (the dead-letter header HeaderDLQReason); Reason is the stable code
 // (HeaderDLQCode). The sentence may quote a field's value, cut to 64 bytes:
-// log it only where record contents may be logged.
+// log it only where record contents may be logged. Whatever the record,
+// the sentence is at most MaxReasonBytes long.
 type RejectError struct {
 	Reason Reason // stable code
 	Field  string // the JSON field at fault; "" when the record as a whole is
@@ -92,12 +115,52 @@ type RejectError struct {
 }
 
 // Error returns `field "ts": "yesterday" is not …`, or just Detail when no
-// single field is at fault.
+// single field is at fault, cut by TruncateReason: at most MaxReasonBytes
+// bytes of valid UTF-8, fit for the header HeaderDLQReason as it is. The
+// sentences Decode writes are shorter than that (record contents in them
+// are cut to 64 bytes); the cut is a backstop for a RejectError made
+// elsewhere.
 func (e *RejectError) Error() string {
 	if e.Field == "" {
-		return e.Detail
+		return TruncateReason(e.Detail)
 	}
-	return "field " + strconv.Quote(e.Field) + ": " + e.Detail
+	return TruncateReason("field " + strconv.Quote(e.Field) + ": " + e.Detail)
+}
+
+// MaxReasonBytes is the most bytes TruncateReason returns, and so the most
+// RejectError.Error() returns: the bound on the dead-letter header
+// HeaderDLQReason (dlq.md).
+const MaxReasonBytes = 256
+
+// TruncateReason returns s as a value for the dead-letter header
+// HeaderDLQReason: at most MaxReasonBytes (256) bytes of valid UTF-8. A
+// longer s is cut on a character boundary and ends in "…" (the ellipsis
+// counts towards the 256); bytes that are not UTF-8 become U+FFFD. s is
+// returned as it is, without allocating, when it is valid UTF-8 of at most
+// MaxReasonBytes bytes, which every RejectError.Error() is. Its time is
+// bounded by MaxReasonBytes, not by len(s). Use it for any error that
+// becomes a dead-letter reason, e.g. one of the processor's own.
+func TruncateReason(s string) string {
+	if len(s) <= MaxReasonBytes && utf8.ValidString(s) {
+		return s
+	}
+	const ellipsis = "…"
+	var buf [MaxReasonBytes]byte
+	out := buf[:0]
+	fit := 0 // len(out) up to the last character that leaves room for the ellipsis
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:]) // utf8.RuneError for a byte that is not UTF-8
+		i += size
+		w := utf8.RuneLen(r)
+		if len(out)+w > MaxReasonBytes {
+			return string(out[:fit]) + ellipsis
+		}
+		out = utf8.AppendRune(out, r)
+		if len(out) <= MaxReasonBytes-len(ellipsis) {
+			fit = len(out)
+		}
+	}
+	return string(out)
 }
 
 // Decoder decodes and validates event records (schema event.v1). It reuses
@@ -108,6 +171,8 @@ func (e *RejectError) Error() string {
 type Decoder struct {
 	cfg          DecoderConfig
 	wantCurrency string // the end of a sentence about a bad currency
+	tooDeep      string // the sentence about a record nested too deep
+	stack        []byte // checkJSON's memory: cfg.MaxDepth bytes
 	p            fastjson.Parser
 	scratch      []byte
 }
@@ -123,6 +188,8 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	return &Decoder{
 		cfg:          cfg,
 		wantCurrency: "a purchase needs the accounting currency " + strconv.Quote(cfg.Currency),
+		tooDeep:      "record value nests objects and arrays more than " + strconv.Itoa(cfg.MaxDepth) + " deep",
+		stack:        make([]byte, cfg.MaxDepth),
 		scratch:      make([]byte, 0, 128),
 	}
 }
@@ -138,8 +205,9 @@ const (
 // reported:
 //
 //  1. size: len(value) <= MaxRecordBytes (ReasonTooLarge);
-//  2. the value is UTF-8, is valid JSON (RFC 8259) and is an object
-//     (ReasonMalformedJSON; a nil value, a tombstone, is malformed too);
+//  2. the value is UTF-8, is valid JSON (RFC 8259) nesting objects and
+//     arrays at most MaxDepth deep, and is an object (ReasonMalformedJSON; a
+//     nil value, a tombstone, is malformed too);
 //  3. event_id, then user_id: non-empty strings (ReasonMissingField when
 //     missing, null or "", ReasonWrongType otherwise);
 //  4. the key equals user_id byte for byte (ReasonKeyMismatch);
@@ -160,6 +228,14 @@ const (
 // content events and kind on login and purchase events. When a key appears
 // twice in the object the first occurrence counts (fastjson's behaviour;
 // encoding/json would take the last).
+//
+// Decode is bounded (design.md, invariant 6): its time is linear in
+// len(value) whatever the value (deep, wide, long strings or numbers,
+// unterminated anything: the syntax check is one pass that stops at the
+// first fault, and nothing is done per nesting level but a byte of stack),
+// the memory it keeps is proportional to MaxRecordBytes at most (its parser
+// reuses a tree as large as the largest record seen), and every error it
+// returns has an Error() of at most MaxReasonBytes bytes.
 func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	if len(value) > d.cfg.MaxRecordBytes {
 		return Event{}, reject(ReasonTooLarge, "", fmt.Sprintf("record value is %d bytes, more than the limit of %d", len(value), d.cfg.MaxRecordBytes))
@@ -167,14 +243,23 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	if !utf8.Valid(value) {
 		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid UTF-8, so not a JSON text")
 	}
-	// fastjson's parser is lenient (it takes NaN, 1-2, bad escapes); its
-	// validator is strict and allocates nothing on success.
-	if err := fastjson.ValidateBytes(value); err != nil {
-		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON: "+err.Error())
+	// fastjson's parser is lenient (it takes NaN, 1-2, bad escapes), so the
+	// syntax is checked first, strictly and in linear time. (fastjson's
+	// validator is strict but recursive, with no depth limit, and wraps its
+	// error once per level: quadratic time and a megabyte of error text for
+	// 25,000 unclosed '['.)
+	if at, why := checkJSON(value, d.stack); why != "" {
+		switch {
+		case len(value) == 0:
+			return Event{}, reject(ReasonMalformedJSON, "", "record value is empty (a tombstone?), not a JSON object")
+		case why == whyTooDeep:
+			return Event{}, reject(ReasonMalformedJSON, "", d.tooDeep+" (at byte "+strconv.Itoa(at)+")")
+		}
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON: "+why+" (at byte "+strconv.Itoa(at)+")")
 	}
 	v, err := d.p.ParseBytes(value)
-	if err != nil { // nesting deeper than fastjson.MaxDepth
-		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON: "+err.Error())
+	if err != nil { // not expected: checkJSON passed and MaxDepth <= MaxDepthLimit < fastjson.MaxDepth
+		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid JSON")
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -309,7 +394,7 @@ func (d *Decoder) timestamp(v *fastjson.Value) (int64, *RejectError) {
 		d.scratch = v.MarshalTo(d.scratch[:0]) // the number's original text
 		ms, why := parseEpochMillis(d.scratch)
 		if why != "" {
-			return 0, reject(ReasonBadTimestamp, "ts", string(d.scratch)+" is not "+tsWant+" ("+why+")")
+			return 0, reject(ReasonBadTimestamp, "ts", cutNumber(d.scratch)+" is not "+tsWant+" ("+why+")")
 		}
 		return ms, nil
 	case fastjson.TypeNull:
@@ -360,7 +445,7 @@ func (d *Decoder) amount(v *fastjson.Value) (Micros, *RejectError) {
 	case fastjson.TypeNumber:
 		d.scratch = v.MarshalTo(d.scratch[:0]) // the number's original text, exactly
 		text = d.scratch
-		show = func(b []byte) string { return string(b) }
+		show = cutNumber
 	case fastjson.TypeNull:
 		return 0, reject(ReasonMissingField, "amount", "is null; a purchase needs an amount, "+amountWant)
 	default:
@@ -393,15 +478,57 @@ func typeName(v *fastjson.Value) string {
 	return "null"
 }
 
-// quote quotes b for an error sentence, cut to 64 bytes.
+// maxQuote is the most bytes of a value that a sentence shows.
+const maxQuote = 64
+
+// quote quotes b for an error sentence like strconv.Quote, cut so that
+// the quoted text is at most maxQuote bytes between its quotes (escapes
+// count: 16 control characters are 64 bytes), then "…" if cut. b need not
+// be UTF-8 (a record key is not checked).
 func quote(b []byte) string {
-	const max = 64
-	if len(b) <= max {
-		return strconv.Quote(string(b))
+	n, w := 0, 0
+	for n < len(b) {
+		r, size := utf8.DecodeRune(b[n:])
+		rw := quotedLen(r, size)
+		if w+rw > maxQuote {
+			return strconv.Quote(string(b[:n])) + "…"
+		}
+		n += size
+		w += rw
 	}
-	n := max
-	for n > 0 && !utf8.RuneStart(b[n]) {
-		n--
+	return strconv.Quote(string(b))
+}
+
+// quotedLen is the length of the rune r, size bytes of the text, in the
+// output of strconv.Quote.
+func quotedLen(r rune, size int) int {
+	switch {
+	case r == utf8.RuneError && size == 1: // not UTF-8: \xff
+		return 4
+	case r == '"' || r == '\\':
+		return 2
+	case r < utf8.RuneSelf:
+		if ' ' <= r && r < 0x7f {
+			return 1
+		}
+		switch r {
+		case '\a', '\b', '\f', '\n', '\r', '\t', '\v':
+			return 2
+		}
+		return 4 // \x01
+	case strconv.IsPrint(r):
+		return size
+	case r < 0x10000:
+		return 6 // \u2028
 	}
-	return strconv.Quote(string(b[:n])) + "…"
+	return 10 // \U000e0001
+}
+
+// cutNumber returns the text of a JSON number (ASCII) for an error
+// sentence, cut to maxQuote bytes, then "…" if cut.
+func cutNumber(b []byte) string {
+	if len(b) <= maxQuote {
+		return string(b)
+	}
+	return string(b[:maxQuote]) + "…"
 }

@@ -2,9 +2,11 @@ package schemas_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
@@ -293,12 +295,12 @@ func TestDecodeDuplicateKeysFirstWins(t *testing.T) {
 }
 
 func TestDecoderConfig(t *testing.T) {
-	for _, c := range []schemas.DecoderConfig{{}, {Currency: "EUR"}, {MaxRecordBytes: 1}} {
+	for _, c := range []schemas.DecoderConfig{{}, {Currency: "EUR"}, {MaxRecordBytes: 1}, {MaxDepth: 1}, {MaxDepth: schemas.MaxDepthLimit}} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v.Validate() = %v; want nil", c, err)
 		}
 	}
-	for _, c := range []schemas.DecoderConfig{{Currency: "usd"}, {Currency: "EURO"}, {Currency: "€"}, {MaxRecordBytes: -1}} {
+	for _, c := range []schemas.DecoderConfig{{Currency: "usd"}, {Currency: "EURO"}, {Currency: "€"}, {MaxRecordBytes: -1}, {MaxDepth: -1}, {MaxDepth: schemas.MaxDepthLimit + 1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v.Validate() = nil; want an error", c)
 		} else {
@@ -359,5 +361,200 @@ func TestDecodeAllocs(t *testing.T) {
 		if allocs > 1 {
 			t.Errorf("Decode(%s): %.1f allocations; want at most 1", v, allocs)
 		}
+	}
+}
+
+// hostilePrefix starts an event for the record key "u" whose next value,
+// the field "a", is what a hostile case makes of it.
+const hostilePrefix = `{"event_id":"e","user_id":"u","type":"login","ts":0,"a":`
+
+// hostileCase is a record made to stall a decoder or to blow up its error:
+// deep, wide, long, unterminated. Every value is at most
+// DefaultMaxRecordBytes long, so that it reaches the JSON checks.
+type hostileCase struct {
+	name   string
+	key    string // "" means "u"
+	value  string
+	reason schemas.Reason // "" when it is a valid event
+	at     int            // for a malformed value, the offset the error names; 0 to skip
+}
+
+func rep(s string, n int) string { return strings.Repeat(s, n) }
+
+// hostileCases returns the hostile records; the first is the one found on
+// a deployment (decode time grew with the square of its depth, and the
+// error to ~1.15 MB).
+func hostileCases() []hostileCase {
+	const p = hostilePrefix
+	deep := schemas.DefaultMaxDepth
+	prefix := `{"event_id":"e","user_id":"u","type":"login","a":` // as found: no ts
+	return []hostileCase{
+		// The first container too deep is the 128th '[' (the event object
+		// is level 1): the error names it and nothing after it is read.
+		{"deep unclosed [ 25k", "", prefix + rep("[", 25_000), schemas.ReasonMalformedJSON, len(prefix) + deep - 1},
+		{"deep balanced [ 30k in a field", "", p + rep("[", 30_000) + rep("]", 30_000) + "}", schemas.ReasonMalformedJSON, len(p) + deep - 1},
+		{"deep balanced [ 30k, no object", "", rep("[", 30_000) + rep("]", 30_000), schemas.ReasonMalformedJSON, deep},
+		{"deep unclosed { 30k, no object", "", rep("{", 30_000), schemas.ReasonMalformedJSON, 0}, // a key must follow '{'
+		{`deep unclosed {"a": 13k`, "", p + rep(`{"a":`, 13_000), schemas.ReasonMalformedJSON, len(p) + 5*(deep-1)},
+		{`deep balanced {"a": 10k`, "", p + rep(`{"a":`, 10_000) + "1" + rep("}", 10_001), schemas.ReasonMalformedJSON, len(p) + 5*(deep-1)},
+		{`deep unclosed [{"a": 6k`, "", p + rep(`[{"a":`, 6_000), schemas.ReasonMalformedJSON, 0},
+		{"nesting at the limit", "", p + rep("[", deep-1) + rep("]", deep-1) + "}", "", 0},
+		{"nesting one past the limit", "", p + rep("[", deep) + rep("]", deep) + "}", schemas.ReasonMalformedJSON, len(p) + deep - 1},
+		{"wide array 30k", "", p + "[" + rep("0,", 30_000) + "0]}", "", 0},
+		{"wide array unclosed", "", p + "[" + rep("0,", 30_000), schemas.ReasonMalformedJSON, 0},
+		{"wide array of empty objects", "", p + "[" + rep("{},", 20_000) + "{}]}", "", 0},
+		{"10k keys", "", `{` + rep(`"k":0,`, 10_000) + `"event_id":"e","user_id":"u","type":"content","ts":0}`, "", 0}, // content: kind is looked up and missing
+		{"10k keys unclosed", "", `{` + rep(`"k":0,`, 10_000), schemas.ReasonMalformedJSON, 0},
+		{"10k escaped keys", "", `{` + rep(`"\u006b":0,`, 5_500) + `"event_id":"e","user_id":"u","type":"content","ts":0}`, "", 0},
+		{"60 KB string", "", p + `"` + rep("x", 60_000) + `"}`, "", 0},
+		{"60 KB string unterminated", "", p + `"` + rep("x", 60_000), schemas.ReasonMalformedJSON, 0},
+		{"60 KB event_id", "", `{"event_id":"` + rep("x", 60_000) + `","user_id":"u","type":"login","ts":0}`, "", 0},
+		{"60 KB of escaped quotes", "", p + `"` + rep(`\"`, 30_000) + `"}`, "", 0},
+		{"60 KB of escaped backslashes", "", p + `"` + rep(`\\`, 30_000) + `"}`, "", 0},
+		{"60 KB of \\u escapes in user_id", strings.Repeat("é", 10_000), `{"event_id":"e","user_id":"` + rep(`\u00e9`, 10_000) + `","type":"login","ts":0}`, "", 0},
+		{"10k lone surrogates", "", p + `"` + rep(`\ud800`, 10_000) + `"}`, "", 0},
+		{"60 KB of 4-byte characters", "", p + `"` + rep("\U0001F600", 15_000) + `"}`, "", 0},
+		{"60 KB type of U+2028", "", `{"event_id":"e","user_id":"u","type":"` + rep("\u2028", 20_000) + `","ts":0}`, schemas.ReasonUnknownType, 0},
+		{"60 KB type of escaped control characters", "", `{"event_id":"e","user_id":"u","type":"` + rep(`\u0001`, 10_000) + `","ts":0}`, schemas.ReasonUnknownType, 0},
+		{"60 KB ts string", "", `{"event_id":"e","user_id":"u","type":"login","ts":"` + rep("9", 60_000) + `"}`, schemas.ReasonBadTimestamp, 0},
+		{"60 KB key", rep("\x01", 60_000), `{"event_id":"e","user_id":"u","type":"login","ts":0}`, schemas.ReasonKeyMismatch, 0},
+		{"unterminated \\u escape", "", p + `"\u12`, schemas.ReasonMalformedJSON, len(p) + 1},
+		{"unterminated escape", "", p + `"\`, schemas.ReasonMalformedJSON, len(p) + 1},
+		{"unterminated literal", "", p + `tru`, schemas.ReasonMalformedJSON, len(p)},
+		{"unterminated number", "", p + `1e`, schemas.ReasonMalformedJSON, len(p) + 2},
+		{"unterminated key", "", `{"` + rep("k", 60_000), schemas.ReasonMalformedJSON, 0},
+		{"60 KB of whitespace", "", rep(" ", 60_000), schemas.ReasonMalformedJSON, 60_000},
+		{"60 KB of invalid UTF-8", "", p + `"` + rep("\xff", 60_000) + `"}`, schemas.ReasonMalformedJSON, 0},
+		{"ts 1e400", "", `{"event_id":"e","user_id":"u","type":"login","ts":1e400}`, schemas.ReasonBadTimestamp, 0},
+		{"amount 1e400", "", `{"event_id":"e","user_id":"u","type":"purchase","ts":0,"amount":1e400,"currency":"USD"}`, schemas.ReasonBadAmount, 0},
+		{"unknown field 1e400", "", p + `1e400}`, "", 0},
+		{"ts of 60k digits", "", `{"event_id":"e","user_id":"u","type":"login","ts":` + rep("9", 60_000) + `}`, schemas.ReasonBadTimestamp, 0},
+		{"ts of 60k fraction digits", "", `{"event_id":"e","user_id":"u","type":"login","ts":1.` + rep("0", 60_000) + `}`, schemas.ReasonBadTimestamp, 0},
+		{"amount of 60k digits", "", `{"event_id":"e","user_id":"u","type":"purchase","ts":0,"amount":` + rep("9", 60_000) + `,"currency":"USD"}`, schemas.ReasonBadAmount, 0},
+		{"amount of 60k fraction digits", "", `{"event_id":"e","user_id":"u","type":"purchase","ts":0,"amount":0.` + rep("0", 60_000) + `,"currency":"USD"}`, schemas.ReasonBadAmount, 0},
+		{"amount string of 60k digits", "", `{"event_id":"e","user_id":"u","type":"purchase","ts":0,"amount":"` + rep("0", 60_000) + `1","currency":"USD"}`, "", 0},
+		{"unknown field of 60k digits", "", p + rep("9", 60_000) + `}`, "", 0},
+	}
+}
+
+// Every hostile record is decided, with the expected reason and an error
+// of at most MaxReasonBytes, and in bounded work: the error of a malformed
+// record names the offset where the check stopped (for a deep one, the
+// first container too deep, not the end of the record), and the number of
+// allocations does not grow with the record. (Time is measured by
+// BenchmarkDecodeHostile, not asserted.)
+func TestDecodeHostile(t *testing.T) {
+	d := schemas.NewDecoder(schemas.DecoderConfig{})
+	for _, tt := range hostileCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			key, value := []byte("u"), []byte(tt.value)
+			if tt.key != "" {
+				key = []byte(tt.key)
+			}
+			if len(value) > schemas.DefaultMaxRecordBytes {
+				t.Fatalf("the case is %d bytes, more than the default limit %d", len(value), schemas.DefaultMaxRecordBytes)
+			}
+			got, err := d.Decode(key, value)
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				if got.UserID != string(key) {
+					t.Errorf("got %+v", got)
+				}
+			} else {
+				var rej *schemas.RejectError
+				if !errors.As(err, &rej) || rej.Reason != tt.reason {
+					t.Fatalf("got %+v, %v; want reason %s", got, err, tt.reason)
+				}
+				msg := err.Error()
+				if len(msg) > schemas.MaxReasonBytes || !utf8.ValidString(msg) || strings.HasSuffix(msg, "…") && !strings.HasSuffix(rej.Detail, "…") {
+					t.Errorf("error of %d bytes (want at most %d, valid UTF-8, not cut): %q", len(msg), schemas.MaxReasonBytes, msg)
+				}
+				if tt.at != 0 && !strings.HasSuffix(msg, "(at byte "+strconv.Itoa(tt.at)+")") {
+					t.Errorf("error %q; want it to end (at byte %d)", msg, tt.at)
+				}
+				t.Logf("%d bytes: %s", len(msg), msg)
+			}
+			if testing.CoverMode() != "" {
+				return
+			}
+			allocs := testing.AllocsPerRun(3, func() { d.Decode(key, value) })
+			if allocs > 8 {
+				t.Errorf("%.0f allocations per Decode; want at most 8, whatever the record", allocs)
+			}
+		})
+	}
+}
+
+// The record found on a deployment: 25,000 '[' never closed. The decoder
+// took seconds and returned a ~1.15 MB error, which became a header the
+// broker refused.
+func TestDecodeDeepUnclosedIsShortMalformed(t *testing.T) {
+	value := []byte(`{"event_id":"e","user_id":"u","type":"login","a":` + strings.Repeat("[", 25_000))
+	_, err := schemas.NewDecoder(schemas.DecoderConfig{}).Decode([]byte("u"), value)
+	var rej *schemas.RejectError
+	if !errors.As(err, &rej) || rej.Reason != schemas.ReasonMalformedJSON || rej.Field != "" {
+		t.Fatalf("got %v; want malformed_json", err)
+	}
+	want := `record value nests objects and arrays more than 128 deep (at byte 176)`
+	if got := err.Error(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestDecodeMaxDepth(t *testing.T) {
+	for _, max := range []int{1, 2, 5, schemas.DefaultMaxDepth, schemas.MaxDepthLimit} {
+		d := schemas.NewDecoder(schemas.DecoderConfig{MaxDepth: max})
+		for _, open := range []string{"[", `{"a":`} {
+			close := "]"
+			if open != "[" {
+				close = "}"
+			}
+			// The event object is level 1: its field "a" may nest max-1 deep.
+			for n := max - 3; n <= max; n++ {
+				if n < 0 {
+					continue
+				}
+				value := `{"event_id":"e","user_id":"u","type":"login","ts":0,"a":` + rep(open, n) + "0" + rep(close, n) + "}"
+				_, err := d.Decode([]byte("u"), []byte(value))
+				if ok := n+1 <= max; ok != (err == nil) {
+					t.Errorf("MaxDepth %d, %d+1 levels of %s: got %v; want accepted %v", max, n, open, err, ok)
+				}
+			}
+		}
+	}
+}
+
+func TestTruncateReason(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"short", "short"},
+		{rep("a", schemas.MaxReasonBytes), rep("a", schemas.MaxReasonBytes)},
+		{rep("a", schemas.MaxReasonBytes+1), rep("a", schemas.MaxReasonBytes-3) + "…"},
+		{rep("é", 128), rep("é", 128)}, // 256 bytes exactly
+		{rep("é", 129), rep("é", 126) + "…"},
+		{"a" + rep("é", 200), "a" + rep("é", 126) + "…"}, // 253 bytes would split a character
+		{"bad \xff byte", "bad \uFFFD byte"},
+		{rep("\xff", 1000), rep("\uFFFD", 84) + "…"},
+		{rep("\U0001F600", 64), rep("\U0001F600", 64)},
+		{rep("\U0001F600", 65), rep("\U0001F600", 63) + "…"},
+	}
+	for _, tt := range tests {
+		got := schemas.TruncateReason(tt.in)
+		if got != tt.want {
+			t.Errorf("TruncateReason(%.40q… %d bytes) = %q; want %q", tt.in, len(tt.in), got, tt.want)
+		}
+		if len(got) > schemas.MaxReasonBytes || !utf8.ValidString(got) {
+			t.Errorf("TruncateReason(%.40q…) = %d bytes, valid UTF-8 %v", tt.in, len(got), utf8.ValidString(got))
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { schemas.TruncateReason("a short valid reason") }); n != 0 {
+		t.Errorf("TruncateReason of a short reason allocates %.0f times; want 0", n)
+	}
+	// A RejectError made by hand is cut too.
+	err := &schemas.RejectError{Reason: schemas.ReasonMalformedJSON, Field: "x", Detail: rep("y", 10_000)}
+	if got := err.Error(); len(got) > schemas.MaxReasonBytes || !strings.HasPrefix(got, `field "x": yyy`) {
+		t.Errorf("Error() = %q", got)
 	}
 }

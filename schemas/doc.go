@@ -13,7 +13,8 @@
 // schema accepts, with a key equal to the user_id, and is stricter than the
 // schema where JSON Schema cannot say what is wanted:
 //   - the record key must equal user_id, and the value must be at most
-//     MaxRecordBytes long and valid UTF-8;
+//     MaxRecordBytes long, valid UTF-8, and nest objects and arrays at most
+//     MaxDepth deep (128 by default), unknown fields included;
 //   - currency must be the deployment's accounting currency;
 //   - numbers are judged by their text, not their value: an integer ts must
 //     be plain digits (1.7e12 and 1700000000000.0 are rejected, though JSON
@@ -24,11 +25,16 @@
 //   - a ts whose offset moves it before 1970 or after 9999 in UTC is rejected
 //     (the schema checks the year as written).
 //
+// Decoding is bounded (design invariant 6): time linear in the record's
+// size whatever its shape, and an error sentence of at most MaxReasonBytes
+// (TruncateReason bounds any other reason the same way); dlq.md lists the
+// bounds.
+//
 // Every rejection has a stable Reason code, the dead-letter header
 // lifecycle.dlq.code:
 //
 //	too_large         value longer than DecoderConfig.MaxRecordBytes
-//	malformed_json    not UTF-8, not JSON, or not a JSON object
+//	malformed_json    not UTF-8, not JSON, not a JSON object, or nested too deep
 //	missing_field     a required field is missing, null or ""
 //	wrong_field_type  a field has the wrong JSON type
 //	key_mismatch      the record key is not the user_id

@@ -1,9 +1,12 @@
 package schemas_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -13,8 +16,18 @@ import (
 )
 
 // FuzzDecode checks that Decode never panics, that it either accepts or
-// returns a *RejectError with a known reason, that what it accepts is
-// sensible, and that the event schema accepts it too.
+// returns a *RejectError with a known reason and an error of at most
+// MaxReasonBytes, that it calls malformed exactly what encoding/json calls
+// invalid (or nests deeper than DefaultMaxDepth), that what it accepts is
+// sensible, and that the event schema accepts it too. The decoder has the
+// production defaults: records up to DefaultMaxRecordBytes (64 KiB), and
+// the seeds include the hostile records of hostileCases (25,000 unclosed
+// '[', 30,000 balanced, 60 KB strings and numbers, 10,000 keys, 1e400, …).
+//
+// While fuzzing (-fuzz), one Decode may take at most fuzzBudget: a record
+// that is slow to decode is a finding. Plain go test runs the seeds
+// without timing them (timings are no pass/fail test); their bounded work
+// is asserted by TestDecodeHostile.
 func FuzzDecode(f *testing.F) {
 	for _, c := range eventCorpus {
 		f.Add([]byte("u-42"), []byte(c.value))
@@ -24,9 +37,20 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte("u-1"), []byte(`{"event_id":"e","user_id":"u-1","type":"login","ts":0,"user_id":"u-2"}`))
 	f.Add([]byte(""), []byte(nil))
+	for _, c := range hostileCases() {
+		key := c.key
+		if key == "" {
+			key = "u"
+		}
+		f.Add([]byte(key), []byte(c.value))
+	}
 
+	fuzzing := false
+	if fl := flag.Lookup("test.fuzz"); fl != nil && fl.Value.String() != "" {
+		fuzzing = true
+	}
 	sch := schematest.Compile(f, schemas.EventSchemaFile)
-	d := schemas.NewDecoder(schemas.DecoderConfig{MaxRecordBytes: 4096})
+	d := schemas.NewDecoder(schemas.DecoderConfig{})
 	other := []byte(`{"event_id":"zzzzzzzzzzzz","user_id":"yyyyyyyy","type":"content","ts":1,"kind":"xxxxxxxxxxxxxxxx"}`)
 	known := map[schemas.Reason]bool{
 		schemas.ReasonTooLarge: true, schemas.ReasonMalformedJSON: true, schemas.ReasonMissingField: true,
@@ -35,11 +59,28 @@ func FuzzDecode(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, key, value []byte) {
+		start := time.Now()
 		ev, err := d.Decode(key, value)
+		if took := time.Since(start); fuzzing && took > fuzzBudget {
+			t.Errorf("Decode of a %d-byte record took %v; want at most %v: %.200q", len(value), took, fuzzBudget, value)
+		}
+		// What encoding/json calls valid JSON (it does not check UTF-8),
+		// nested no deeper than the limit.
+		jsonOK := len(value) <= schemas.DefaultMaxRecordBytes && utf8.Valid(value) && json.Valid(value) &&
+			nesting(value) <= schemas.DefaultMaxDepth
 		if err != nil {
 			var rej *schemas.RejectError
 			if !errors.As(err, &rej) || !known[rej.Reason] || err.Error() == "" {
-				t.Fatalf("Decode(%q) error %#v: want a *RejectError with a known reason", value, err)
+				t.Fatalf("Decode(%.200q) error %#v: want a *RejectError with a known reason", value, err)
+			}
+			if msg := err.Error(); len(msg) > schemas.MaxReasonBytes || !utf8.ValidString(msg) {
+				t.Errorf("Decode(%.200q): error of %d bytes (want at most %d of UTF-8): %q", value, len(msg), schemas.MaxReasonBytes, msg)
+			}
+			switch {
+			case rej.Reason == schemas.ReasonMalformedJSON && jsonOK && bytes.TrimLeft(value, " \t\r\n")[0] == '{':
+				t.Errorf("Decode(%.200q): %v; but it is a JSON object", value, err)
+			case rej.Reason != schemas.ReasonMalformedJSON && rej.Reason != schemas.ReasonTooLarge && !jsonOK:
+				t.Errorf("Decode(%.200q): %v; but it is not valid JSON, or nests deeper than %d", value, err, schemas.DefaultMaxDepth)
 			}
 			return
 		}
@@ -61,8 +102,8 @@ func FuzzDecode(f *testing.F) {
 		if ev.Time < 0 || ev.Time > 253402300799999 {
 			t.Errorf("accepted %q with time %d", value, ev.Time)
 		}
-		if !json.Valid(value) || !utf8.ValidString(ev.ID) || !utf8.ValidString(ev.UserID) || !utf8.ValidString(ev.Kind) {
-			t.Errorf("accepted %q: not valid JSON or UTF-8 (%+v)", value, ev)
+		if !jsonOK || !utf8.ValidString(ev.ID) || !utf8.ValidString(ev.UserID) || !utf8.ValidString(ev.Kind) {
+			t.Errorf("accepted %.200q: not valid JSON, too deep, or not UTF-8 (%+v)", value, ev)
 		}
 
 		// The event does not share memory with the decoder: decoding
@@ -89,4 +130,33 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("decoder accepts %q, the schema does not: %s", value, schematest.Oneline(err))
 		}
 	})
+}
+
+// fuzzBudget is the most time one Decode may take while fuzzing: generous,
+// for a 64 KiB record that decodes in well under a millisecond, so that a
+// loaded machine does not make it a finding.
+const fuzzBudget = time.Second
+
+// nesting returns how deep objects and arrays nest in b, which is valid
+// JSON or else the answer does not matter.
+func nesting(b []byte) int {
+	depth, deepest := 0, 0
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

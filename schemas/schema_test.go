@@ -92,7 +92,8 @@ var eventCorpus = []struct {
 // the record, and checks the year of a timestamp as written, before its
 // offset; and the number of decimals of a JSON number is left out of the
 // schema because validators that read numbers as binary floats reject
-// ordinary amounts under "multipleOf": 1e-06. The test pins these down so
+// ordinary amounts under "multipleOf": 1e-06; nor has it a nesting limit
+// (the decoder's MaxDepth). The test pins these down so
 // that a change on either side shows.
 // Not listed because they are no schema matter at all: the record key
 // (key_mismatch) and the record's size (too_large), tested in decode_test.go.
@@ -112,6 +113,7 @@ var decoderOnly = []struct {
 	{"amount larger than a Micros", purchase(`"amount":"9223372036855"`), schemas.ReasonBadAmount},
 	{"other currency", purchase(`"currency":"EUR"`), schemas.ReasonWrongCurrency},
 	{"invalid UTF-8 (encoding/json replaces it)", ev("\"x\":\"\xff\""), schemas.ReasonMalformedJSON},
+	{"an unknown field nesting past MaxDepth", ev(`"x":` + strings.Repeat("[", schemas.DefaultMaxDepth) + strings.Repeat("]", schemas.DefaultMaxDepth)), schemas.ReasonMalformedJSON},
 }
 
 func TestEventSchemaAgreesWithDecoder(t *testing.T) {
