@@ -113,9 +113,18 @@ type Config struct {
 	// SessionTimeout is how long the group coordinator waits for a silent
 	// member before giving its partitions to others. Default 30s.
 	SessionTimeout time.Duration
+	// MaxFutureSkew is how far an event's time may lie ahead of its
+	// record's Kafka timestamp (or of the wall clock, when that is
+	// earlier); an event further ahead is dead-lettered (admitTime).
+	// Default 1h; negative turns the check off.
+	MaxFutureSkew time.Duration
 
 	// Log receives structured logs. Default: none.
 	Log *zap.Logger
+
+	// dlqMaxBytes is the dead-letter topic's max.message.bytes, read at
+	// start: a copy larger than that is cut (dlqOutput).
+	dlqMaxBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -153,6 +162,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 30 * time.Second
+	}
+	if c.dlqMaxBytes == 0 {
+		c.dlqMaxBytes = defaultMaxMessageBytes
+	}
+	if c.MaxFutureSkew == 0 {
+		c.MaxFutureSkew = time.Hour
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()

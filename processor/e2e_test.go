@@ -182,6 +182,7 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 			}
 			it := item{topic: ti, msg: m}
 			it.ev, it.err = dec.Decode(m.Key, m.Value)
+			admitTime(&it, cfg.MaxFutureSkew, time.Now())
 			parts[m.Partition][ti] = append(parts[m.Partition][ti], rec{it, topic})
 		}
 	}

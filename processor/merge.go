@@ -26,6 +26,26 @@ func (it *item) orderTime() int64 {
 	return it.ev.Time
 }
 
+// admitTime dead-letters an event whose time lies more than skew ahead of
+// its record's Kafka timestamp (design.md, invariant 6): a single ts of
+// 9999 would otherwise move stream time to 9999 and fire every user's
+// timers. The Kafka timestamp is part of the input, so a replay decides the
+// same; the wall clock stands in only where it is earlier (a record
+// stamped in the future, or without a timestamp), the one case in which
+// the decision depends on when it is made.
+func admitTime(it *item, skew time.Duration, now time.Time) {
+	if it.err != nil || skew < 0 {
+		return
+	}
+	ref := now.UnixMilli()
+	if ts := it.msg.Time.UnixMilli(); !it.msg.Time.IsZero() && ts > 0 && ts < ref {
+		ref = ts
+	}
+	if err := schemas.CheckFuture(it.ev.Time, ref, skew); err != nil {
+		it.err = err
+	}
+}
+
 // merger interleaves one partition of every input topic in event-time order:
 // the head with the smallest time goes first, ties broken by topic name, then
 // offset (design.md, Time). It only decides when every topic either has a
@@ -46,6 +66,7 @@ type merger struct {
 	hwm  []int64 // latest known high watermark, per topic
 	in   []<-chan kafka.Message
 	dec  *schemas.Decoder
+	skew time.Duration // Config.MaxFutureSkew
 
 	closed bool // a fetcher stopped: the partition must restart
 
@@ -98,6 +119,7 @@ func (m *merger) take(i int, msg kafka.Message) {
 	m.held[i] = true
 	it := &item{topic: i, msg: msg}
 	it.ev, it.err = m.dec.Decode(msg.Key, msg.Value)
+	admitTime(it, m.skew, time.Now())
 	m.heads[i] = it
 	m.next[i] = msg.Offset + 1
 	if msg.HighWaterMark > m.hwm[i] {

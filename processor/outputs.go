@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -51,17 +53,18 @@ func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.P
 }
 
 // dlqOutput builds the dead-letter record of a rejected input record: its
-// original key and bytes, and why and where it was rejected.
-func dlqOutput(topic string, it *item, inputTopic string) state.Output {
-	code, reason := "invalid", it.err.Error()
+// original key and bytes, and why and where it was rejected. A record too
+// large to copy whole within maxBytes (the dead-letter topic's
+// max.message.bytes) is cut, with its size and hash in headers
+// (schemas/dlq.md), so that the copy can always be written.
+func dlqOutput(topic string, it *item, inputTopic string, maxBytes int) state.Output {
+	code, reason := "invalid", schemas.TruncateReason(it.err.Error())
 	var rej *schemas.RejectError
 	if errors.As(it.err, &rej) {
 		code = string(rej.Reason)
 	}
-	return state.Output{
+	o := state.Output{
 		Topic: topic,
-		Key:   it.msg.Key,
-		Value: it.msg.Value,
 		Headers: []state.Header{
 			{Key: schemas.HeaderDLQReason, Value: []byte(reason)},
 			{Key: schemas.HeaderDLQCode, Value: []byte(code)},
@@ -71,6 +74,32 @@ func dlqOutput(topic string, it *item, inputTopic string) state.Output {
 			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, it.msg.Time.UnixMilli(), 10)},
 		},
 	}
+	o.Key, o.Value = fitCopy(&o, it.msg.Key, it.msg.Value, maxBytes)
+	return o
+}
+
+// copyHeadroom is what a dead letter's headers and Kafka's per-record
+// overhead may take besides its key and value.
+const copyHeadroom = 4 << 10
+
+// fitCopy returns key and value unchanged when they fit in maxBytes with
+// o's headers; otherwise the value cut to fit (and a key longer than 1 KiB
+// cut to 1 KiB), and headers on o with the original sizes and the value's
+// SHA-256, so that the original can be found and checked.
+func fitCopy(o *state.Output, key, value []byte, maxBytes int) ([]byte, []byte) {
+	room := maxBytes - copyHeadroom
+	if len(key)+len(value) <= room {
+		return key, value
+	}
+	sum := sha256.Sum256(value)
+	o.Headers = append(o.Headers,
+		state.Header{Key: schemas.HeaderDLQOriginalSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)},
+		state.Header{Key: schemas.HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
+	if len(key) > 1<<10 {
+		o.Headers = append(o.Headers, state.Header{Key: schemas.HeaderDLQOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(key)), 10)})
+		key = key[:1<<10]
+	}
+	return key, value[:max(0, min(len(value), room-len(key)))]
 }
 
 // warningOutput builds the lifecycle.churn-warnings record of w. Its id

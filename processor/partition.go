@@ -130,7 +130,7 @@ func (p *partition) apply(it *item) error {
 	}
 	if it.err != nil {
 		consumed()
-		p.pending = append(p.pending, dlqOutput(p.cfg.Topics.DLQ, it, topic))
+		p.pending = append(p.pending, dlqOutput(p.cfg.Topics.DLQ, it, topic, p.cfg.dlqMaxBytes))
 		p.stats.rejected.Add(1)
 		p.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", it.msg.Offset), zap.Error(it.err))
 		return nil
@@ -153,6 +153,13 @@ func (p *partition) apply(it *item) error {
 		return nil
 	}
 	streamTime := max(p.meta.StreamTime, ev.Time)
+	if p.meta.StreamTime > 0 && streamTime-p.meta.StreamTime > streamJumpLogged.Milliseconds() {
+		// Every quiet user's timers up to the new time fire now: worth a
+		// line and a count, though the event passed the future check.
+		p.stats.streamJumps.Add(1)
+		p.log.Warn("stream time jumped ahead", zap.String("topic", topic), zap.Int64("offset", it.msg.Offset),
+			zap.Time("from", time.UnixMilli(p.meta.StreamTime).UTC()), zap.Time("to", time.UnixMilli(streamTime).UTC()))
+	}
 	if rebuilt, err := p.rebuildIfDue(streamTime); err != nil {
 		return err
 	} else if rebuilt {
@@ -582,6 +589,10 @@ func (p *partition) idleAdvance(now time.Time) bool {
 	p.records++ // the new stream time must be committed
 	return true
 }
+
+// streamJumpLogged is the advance of stream time by one event above which
+// it is logged and counted (lifecycle_stream_time_jumps_total).
+const streamJumpLogged = 7 * 24 * time.Hour
 
 var errFetcherStopped = errors.New("processor: a fetcher stopped")
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -107,8 +108,18 @@ func (p *Processor) run(ctx context.Context) error {
 	}
 	p.partitions.Store(partitions)
 
+	// Outputs are sized to what their topics take: kafka-go's own default
+	// batch limit (1 MiB) would refuse a dead letter that the topic takes.
+	limits, err := maxMessageBytes(ctx, adm, cfg.Topics.Outputs()...)
+	if err != nil {
+		log.Warn("could not read the output topics' max.message.bytes; assuming Kafka's default", zap.Error(err))
+	}
+	cfg.dlqMaxBytes = limits[cfg.Topics.DLQ]
 	w := cfg.Conn.Writer()
 	defer w.Close()
+	for _, n := range limits {
+		w.BatchBytes = max(w.BatchBytes, int64(n))
+	}
 	clw := changelogWriter(cfg.Conn)
 	defer clw.Close()
 
@@ -299,7 +310,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
 	jobs := make(chan job, 16)
-	snd := &sender{partition: id, jobs: jobs, w: w.outputs, changelog: w.changelog, store: p.store, commit: gen,
+	snd := &sender{partition: id, jobs: jobs, w: w.outputs, changelog: w.changelog, store: p.store, commit: gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
 		stats: stats, log: log, session: cfg.SessionTimeout, lastContact: time.Now(), committed: map[string]int64{}}
 	for _, topic := range cfg.Topics.Inputs {
 		// What the group had at assignment: safe to commit again when only
@@ -408,6 +419,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		log.Info("reading", zap.String("topic", topic), zap.Int64("offset", offset), zap.Bool("from_start", !ok))
 	}
 	m := newMerger(inputs, chans, start, hwm, schemas.NewDecoder(p.cfg.Decoder))
+	m.skew = p.cfg.MaxFutureSkew
 	m.refetch = fetch
 	for i, topic := range inputs {
 		_, m.held[i] = part.startOffset(topic)
@@ -455,9 +467,13 @@ func (p *Processor) Stats() Stats {
 	st.KafkaErrors = p.kafkaErrors.Load()
 	st.FetchTimeouts = p.fetchTimeouts.Load()
 	minStream := int64(math.MaxInt64)
-	for _, s := range p.mu.parts {
+	st.PartitionStreamTimes = map[int32]time.Time{}
+	for id, s := range p.mu.parts {
 		if s.restoring.Load() {
 			st.Restoring++
+		}
+		if since := s.sendFailingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) > sendFailingLimit {
+			st.SendFailing = append(st.SendFailing, id)
 		}
 		s.addCounters(&st)
 		s.mu.Lock()
@@ -469,6 +485,7 @@ func (p *Processor) Stats() Stats {
 		}
 		if s.mu.streamTime > 0 { // a partition without events has no stream time yet
 			minStream = min(minStream, s.mu.streamTime)
+			st.PartitionStreamTimes[id] = time.UnixMilli(s.mu.streamTime).UTC()
 		}
 		st.Recent = append(st.Recent, s.mu.recent...)
 		s.mu.Unlock()
@@ -477,6 +494,7 @@ func (p *Processor) Stats() Stats {
 		st.StreamTime = time.UnixMilli(minStream).UTC()
 	}
 	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
+	slices.Sort(st.SendFailing)
 	return st
 }
 
@@ -486,9 +504,14 @@ var (
 	ErrRestoring = errors.New("processor: the partition is restoring from the changelog")
 )
 
-// Ready reports whether the processor is a member of the group and has
-// started the partitions it was given (the readiness probe).
-func (p *Processor) Ready() bool { return p.ready.Load() }
+// Ready reports whether the processor is a member of the group, has
+// started the partitions it was given, and none of them has failed to
+// write its outputs for longer than sendFailingLimit (the readiness probe).
+func (p *Processor) Ready() bool { return p.ready.Load() && len(p.Stats().SendFailing) == 0 }
+
+// sendFailingLimit is how long a partition's writes may keep failing
+// before the instance reports itself not ready.
+const sendFailingLimit = time.Minute
 
 // User returns the committed state of user id (at most one batch behind
 // the partition's memory), the partition it lives in, and whether it exists.

@@ -2,12 +2,16 @@ package processor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -50,6 +54,10 @@ type sender struct {
 	commit    offsetCommitter
 	stats     *partitionStats
 	log       *zap.Logger
+	// dlq and dlqMaxBytes are where an output refused for good is
+	// replaced by a notice (setAside), and that topic's size limit.
+	dlq         string
+	dlqMaxBytes int
 
 	// A member that was paused (SIGSTOP, a long GC, a frozen VM) for longer
 	// than the session timeout has lost its partitions without knowing it.
@@ -165,25 +173,56 @@ func outputMessages(outs []state.Output) []kafka.Message {
 }
 
 // write sends msgs until Kafka acknowledges all of them. A failed or
-// cancelled write may still have delivered some: the whole set is sent again,
-// and consumers drop the duplicates by id (at-least-once, invariant 3).
+// cancelled write may still have delivered some: what Kafka did not
+// acknowledge is sent again, and consumers drop the duplicates by id
+// (at-least-once, invariant 3). A record that Kafka refuses for good (too
+// large, invalid) is set aside instead of retried for ever: the records
+// of a refused set are then written one at a time, in order, to find it.
 func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
 	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; len(msgs) > 0; attempt++ {
 		err := w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			if attempt > 1 {
 				s.log.Info("outputs delivered after retries", zap.Int("attempts", attempt))
 			}
-			return nil
+			break
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var tooLarge kafka.MessageTooLargeError
+		if errors.As(err, &tooLarge) { // refused by the client before anything was sent
+			if err := s.setAside(ctx, tooLarge.Message, err); err != nil {
+				return err
+			}
+			msgs = tooLarge.Remaining
+			continue
+		}
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			failed, permanent := msgs[:0:0], false
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, msgs[i])
+					permanent = permanent || refusedForGood(e)
+				}
+			}
+			msgs = failed // the others were delivered
+			switch {
+			case permanent && len(msgs) == 1:
+				return s.setAside(ctx, msgs[0], err)
+			case permanent:
+				for _, m := range msgs {
+					if err := s.write(ctx, w, []kafka.Message{m}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
 		s.stats.sendErrors.Add(1)
+		s.stats.sendFailingSince.CompareAndSwap(0, time.Now().UnixNano())
 		s.log.Warn("writing outputs failed; retrying", zap.Int("records", len(msgs)), zap.Int("attempt", attempt), zap.Error(err))
 		select {
 		case <-time.After(backoff):
@@ -192,6 +231,65 @@ func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Messag
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+	s.stats.sendFailingSince.Store(0)
+	return nil
+}
+
+// refusedForGood reports whether Kafka's answer to a write means that the
+// same record will never be accepted: retrying it would stall the
+// partition for ever.
+func refusedForGood(err error) bool {
+	var tooLarge kafka.MessageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return true
+	}
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke {
+	case kafka.MessageSizeTooLarge, kafka.RecordListTooLarge, kafka.InvalidRecord, kafka.InvalidTopic,
+		kafka.PolicyViolation, kafka.UnsupportedForMessageFormat:
+		return true
+	}
+	return false
+}
+
+// noticeValueBytes is how much of a refused output's value its notice keeps.
+const noticeValueBytes = 1 << 10
+
+// setAside gives up on output m, which Kafka refused for good: it is
+// logged as an error, counted (lifecycle_outputs_dead_total), and replaced
+// on the dead-letter topic by a notice with its topic, id, size and hash
+// and the start of its value (code schemas.DLQCodeOutputRefused). The
+// partition goes on. A notice that is refused in turn is only logged.
+func (s *sender) setAside(ctx context.Context, m kafka.Message, cause error) error {
+	s.stats.deadOutputs.Add(1)
+	var id string
+	for _, h := range m.Headers {
+		if h.Key == schemas.HeaderID {
+			id = string(h.Value)
+		}
+		if h.Key == schemas.HeaderDLQCode && string(h.Value) == schemas.DLQCodeOutputRefused {
+			s.log.Error("a notice of a refused output was refused too; dropped", zap.String("topic", m.Topic), zap.Error(cause))
+			return nil
+		}
+	}
+	s.log.Error("Kafka refused an output for good; set aside with a notice on the dead-letter topic",
+		zap.String("topic", m.Topic), zap.String("id", id), zap.Int("bytes", len(m.Key)+len(m.Value)), zap.Error(cause))
+	sum := sha256.Sum256(m.Value)
+	n := kafka.Message{Topic: s.dlq, Key: m.Key, Value: m.Value[:min(len(m.Value), noticeValueBytes)], Headers: []kafka.Header{
+		{Key: schemas.HeaderDLQReason, Value: []byte(schemas.TruncateReason("the broker refused this output for good: " + cause.Error()))},
+		{Key: schemas.HeaderDLQCode, Value: []byte(schemas.DLQCodeOutputRefused)},
+		{Key: schemas.HeaderDLQTopic, Value: []byte(m.Topic)},
+		{Key: schemas.HeaderDLQOutputID, Value: []byte(id)},
+		{Key: schemas.HeaderDLQOriginalSize, Value: strconv.AppendInt(nil, int64(len(m.Value)), 10)},
+		{Key: schemas.HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
+	}}
+	if len(n.Key) > noticeValueBytes {
+		n.Key = n.Key[:noticeValueBytes]
+	}
+	return s.write(ctx, s.w, []kafka.Message{n})
 }
 
 // checkMember returns errNotMember when the sender has been out of touch

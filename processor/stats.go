@@ -16,7 +16,11 @@ type partitionStats struct {
 	lost                                   atomic.Int64
 	transitions, sent, sendErrors          atomic.Int64
 	warnings, segmentChanges               atomic.Int64
-	restoring                              atomic.Bool
+	streamJumps, deadOutputs               atomic.Int64
+	// sendFailingSince is when the sender's current run of failed writes
+	// began (Unix ns); 0 while writes succeed.
+	sendFailingSince atomic.Int64
+	restoring        atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -47,6 +51,8 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.SegmentChanges += s.segmentChanges.Load()
 	st.Sent += s.sent.Load()
 	st.SendErrors += s.sendErrors.Load()
+	st.StreamJumps += s.streamJumps.Load()
+	st.DeadOutputs += s.deadOutputs.Load()
 }
 
 // recentKept is how many recent transitions Stats reports per partition.
@@ -84,10 +90,18 @@ type Stats struct {
 	SegmentChanges int64 // RFM segment changes
 	Sent           int64 // output records acknowledged by Kafka
 	SendErrors     int64 // failed output writes (each retried)
+	DeadOutputs    int64 // outputs the broker refused for good, set aside (see sender.setAside)
+	StreamJumps    int64 // events that moved a partition's stream time ahead by more than a week
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	FetchTimeouts  int64 // fetches that timed out on a quiet partition (ordinary, not errors)
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time
-	Recent         []RecentTransition
+	// PartitionStreamTimes is each owned partition's stream time (absent
+	// before its first event).
+	PartitionStreamTimes map[int32]time.Time
+	// SendFailing lists the owned partitions whose output writes have
+	// failed for longer than sendFailingLimit.
+	SendFailing []int32
+	Recent      []RecentTransition
 }

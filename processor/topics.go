@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,4 +153,38 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 		}
 	}
 	return partitions, nil
+}
+
+// defaultMaxMessageBytes is Kafka's default message.max.bytes, assumed for
+// a topic whose limit cannot be read.
+const defaultMaxMessageBytes = 1048588
+
+// maxMessageBytes returns each topic's max.message.bytes as the brokers
+// report it (the topic's own setting, or the broker's default), or
+// defaultMaxMessageBytes where it cannot be read. Outputs are written and
+// dead letters cut to fit it, so that no record the processor makes can be
+// refused for its size.
+func maxMessageBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]int, error) {
+	limits := make(map[string]int, len(topics))
+	for _, t := range topics {
+		limits[t] = defaultMaxMessageBytes
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return limits, fmt.Errorf("processor: reading max.message.bytes of %s: %w", strings.Join(topics, ", "), err)
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if n, err := strconv.Atoi(*c.Value); err == nil && n > 0 {
+				limits[rc.Name] = n
+			}
+		}
+	}
+	return limits, nil
 }
