@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -1025,6 +1026,159 @@ func TestPodDisruptionBudget(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
+// Who can reach the HTTP read side on Kubernetes.
+
+type selector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []any             `yaml:"matchExpressions"`
+}
+
+// matchesAll reports whether s selects everything: absent or {}.
+func (s *selector) matchesAll() bool {
+	return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
+}
+
+type policyPeer struct {
+	PodSelector       *selector `yaml:"podSelector"`
+	NamespaceSelector *selector `yaml:"namespaceSelector"`
+	IPBlock           *struct {
+		CIDR string `yaml:"cidr"`
+	} `yaml:"ipBlock"`
+}
+
+type networkPolicy struct {
+	header `yaml:",inline"`
+	Spec   struct {
+		PodSelector selector `yaml:"podSelector"`
+		PolicyTypes []string `yaml:"policyTypes"`
+		Ingress     []struct {
+			From  []policyPeer `yaml:"from"`
+			Ports []struct {
+				Port     any    `yaml:"port"`
+				EndPort  *int   `yaml:"endPort"`
+				Protocol string `yaml:"protocol"`
+			} `yaml:"ports"`
+		} `yaml:"ingress"`
+	} `yaml:"spec"`
+}
+
+// readAccessLabel is the pod label that networkpolicy.yaml lets in.
+const readAccessLabel = "lifecycle.io/read-access"
+
+// TestNetworkPolicy checks that the engine's pods accept connections only
+// on the HTTP port and only from selected pods: /v1/users/{id} shows a
+// user's spend and activity.
+func TestNetworkPolicy(t *testing.T) {
+	set := loadK8s(t)
+	var sts statefulSet
+	set.one(t, "StatefulSet", &sts)
+	podLabels := sts.Spec.Template.Metadata.Labels
+	c := mainContainer(t, sts)
+	env := containerEnv(t, "StatefulSet "+sts.Metadata.Name, c, set.configMaps(t), set.secrets(t))
+	_, httpPortStr, _ := strings.Cut(env["LIFECYCLE_HTTP"], ":")
+	httpPort, _ := strconv.Atoi(httpPortStr)
+
+	selecting := 0
+	readers := false
+	for _, m := range set.ofKind("NetworkPolicy") {
+		var np networkPolicy
+		m.decode(t, &np)
+		where := m.String()
+		if got, want := np.APIVersion, "networking.k8s.io/v1"; got != want {
+			t.Errorf("%s apiVersion: got %q, want %q", where, got, want)
+		}
+		// Only the policies that apply to the engine's pods matter; all of
+		// them (they add up) must be narrow.
+		if len(np.Spec.PodSelector.MatchExpressions) > 0 || !subset(np.Spec.PodSelector.MatchLabels, podLabels) {
+			continue
+		}
+		selecting++
+		if len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, "Ingress") {
+			t.Errorf("%s policyTypes: got %v, want Ingress among them", where, np.Spec.PolicyTypes)
+		}
+		for i, rule := range np.Spec.Ingress {
+			if len(rule.From) == 0 {
+				t.Errorf("%s ingress[%d]: got no from, want peers (a rule without from admits every source)", where, i)
+			}
+			for j, peer := range rule.From {
+				switch {
+				case peer.IPBlock != nil:
+					if _, bits, ok := strings.Cut(peer.IPBlock.CIDR, "/"); !ok || bits == "0" {
+						t.Errorf("%s ingress[%d].from[%d] ipBlock: got %q, want a narrower block than the whole address space", where, i, j, peer.IPBlock.CIDR)
+					}
+				case peer.NamespaceSelector != nil && peer.NamespaceSelector.matchesAll():
+					t.Errorf("%s ingress[%d].from[%d]: got namespaceSelector {} (every namespace), want the namespaces named, like kubernetes.io/metadata.name: monitoring", where, i, j)
+				case peer.PodSelector.matchesAll() && peer.NamespaceSelector.matchesAll():
+					t.Errorf("%s ingress[%d].from[%d]: got a peer selecting every pod, want a label to match", where, i, j)
+				}
+				if peer.NamespaceSelector == nil && peer.PodSelector != nil && peer.PodSelector.MatchLabels[readAccessLabel] == "true" {
+					readers = true
+				}
+			}
+			if len(rule.Ports) == 0 {
+				t.Errorf("%s ingress[%d]: got no ports, want the HTTP port only (a rule without ports admits every port)", where, i)
+			}
+			for _, p := range rule.Ports {
+				port, ok := resolvePort(c, p.Port)
+				if !ok || port != httpPort || (p.EndPort != nil && *p.EndPort != port) {
+					t.Errorf("%s ingress[%d] port %v (endPort %v): got not the HTTP port, want the container's port %d (LIFECYCLE_HTTP %q) only", where, i, p.Port, p.EndPort, httpPort, env["LIFECYCLE_HTTP"])
+				}
+			}
+		}
+	}
+	if selecting == 0 {
+		t.Fatalf("NetworkPolicy: got none selecting the pods %v, want one restricting ingress to the HTTP port (it serves users' data on 0.0.0.0)", podLabels)
+	}
+	if !readers {
+		t.Errorf("NetworkPolicy: got no ingress rule from pods labelled %s: \"true\", want one (the documented way to grant read access)", readAccessLabel)
+	}
+}
+
+// TestHTTPToken checks that the Kubernetes read side requires the bearer
+// token and that the token comes from a mounted Secret.
+func TestHTTPToken(t *testing.T) {
+	set := loadK8s(t)
+	var sts statefulSet
+	set.one(t, "StatefulSet", &sts)
+	c := mainContainer(t, sts)
+	where := "StatefulSet " + sts.Metadata.Name
+	env := containerEnv(t, where, c, set.configMaps(t), set.secrets(t))
+	if !knownFlags(t)["http-token-file"] {
+		t.Fatalf("flag --http-token-file: got not defined in %s, want it (the read side's bearer token)", cmdDir)
+	}
+	file := env["LIFECYCLE_HTTP_TOKEN_FILE"]
+	if file == "" {
+		t.Fatalf("%s: got no LIFECYCLE_HTTP_TOKEN_FILE, want the read side (on 0.0.0.0) to require a bearer token", where)
+	}
+	dir := path.Dir(file)
+	fromSecret := false
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath != dir {
+			continue
+		}
+		for _, v := range sts.Spec.Template.Spec.Volumes {
+			if v.Name == vm.Name && v.Secret != nil {
+				fromSecret = true
+				if !vm.ReadOnly {
+					t.Errorf("%s volumeMount %s: got readOnly false, want true", where, vm.Name)
+				}
+			}
+		}
+	}
+	if !fromSecret {
+		t.Errorf("%s LIFECYCLE_HTTP_TOKEN_FILE %s: got no Secret volume mounted at %s, want the token from a Secret", where, file, dir)
+	}
+	// The token must not be in a ConfigMap or in the environment.
+	for name, cm := range set.configMaps(t) {
+		for _, k := range []string{"LIFECYCLE_HTTP_TOKEN", "token"} {
+			if _, ok := cm.Data[k]; ok {
+				t.Errorf("ConfigMap %s: got key %s, want the token only in a Secret", name, k)
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
 // docker-compose.yml
 
 type composeService struct {
@@ -1173,6 +1327,57 @@ func dependsOnHealthy(v any, dep string) (listed, healthy bool) {
 	return false, false
 }
 
+// composePort splits a port entry (short syntax
+// "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]" or the long syntax's map)
+// into the host IP ("" for all interfaces), published and target port.
+func composePort(p any) (hostIP, published, target string) {
+	if m, ok := p.(map[string]any); ok {
+		str := func(k string) string {
+			if m[k] == nil {
+				return ""
+			}
+			return fmt.Sprint(m[k])
+		}
+		return str("host_ip"), str("published"), str("target")
+	}
+	s, _, _ := strings.Cut(fmt.Sprint(p), "/")
+	if rest, ok := strings.CutPrefix(s, "["); ok { // [::1]:8080:8080
+		if ip, ports, ok := strings.Cut(rest, "]:"); ok {
+			published, target, _ = strings.Cut(ports, ":")
+			return ip, published, target
+		}
+	}
+	parts := strings.Split(s, ":")
+	switch len(parts) {
+	case 1:
+		return "", "", parts[0]
+	case 2:
+		return "", parts[0], parts[1]
+	default:
+		return strings.Join(parts[:len(parts)-2], ":"), parts[len(parts)-2], parts[len(parts)-1]
+	}
+}
+
+func TestComposePort(t *testing.T) {
+	for _, tc := range []struct {
+		in                    any
+		ip, published, target string
+	}{
+		{"8080", "", "", "8080"},
+		{"8080:8080", "", "8080", "8080"},
+		{"127.0.0.1:8080:8080", "127.0.0.1", "8080", "8080"},
+		{"127.0.0.1:9000:8080/tcp", "127.0.0.1", "9000", "8080"},
+		{"[::1]:8080:8080", "::1", "8080", "8080"},
+		{map[string]any{"target": 8080, "published": "8080", "host_ip": "127.0.0.1"}, "127.0.0.1", "8080", "8080"},
+		{map[string]any{"target": 8080}, "", "", "8080"},
+	} {
+		ip, pub, tgt := composePort(tc.in)
+		if ip != tc.ip || pub != tc.published || tgt != tc.target {
+			t.Errorf("composePort(%v) = %q %q %q, want %q %q %q", tc.in, ip, pub, tgt, tc.ip, tc.published, tc.target)
+		}
+	}
+}
+
 func TestCompose(t *testing.T) {
 	c := loadCompose(t)
 	known := knownFlags(t)
@@ -1288,6 +1493,14 @@ func TestCompose(t *testing.T) {
 	}
 	if !published {
 		t.Errorf("service lifecycle ports: got %v, want the HTTP port %s published", lc.Ports, httpPort)
+	}
+	// ...on the host's loopback only: the stack sets no token, and
+	// /v1/users/{id} shows users' spend and activity.
+	for _, p := range lc.Ports {
+		ip, _, _ := composePort(p)
+		if parsed := net.ParseIP(ip); parsed == nil || !parsed.IsLoopback() {
+			t.Errorf("service lifecycle port %v: got host IP %q (all interfaces if empty), want 127.0.0.1, like \"127.0.0.1:8080:8080\"", p, ip)
+		}
 	}
 	if listed, healthy := dependsOnHealthy(lc.DependsOn, "kafka"); !listed || !healthy {
 		t.Errorf("service lifecycle depends_on kafka: got listed=%v healthy=%v, want condition service_healthy", listed, healthy)

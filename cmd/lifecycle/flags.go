@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 )
 
 // errHelp is returned after --help printed the help text: exit code 0.
@@ -155,4 +157,48 @@ func (l logFlags) logger(w io.Writer) (*zap.Logger, error) {
 		return nil, fmt.Errorf("%w: --log-format %q: use json or console", errUsage, *l.format)
 	}
 	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), level)), nil
+}
+
+// httpFlags configure the HTTP read side of run.
+type httpFlags struct {
+	addr, tokenFile                        *string
+	maxConns                               *int
+	readTimeout, writeTimeout, idleTimeout *time.Duration
+}
+
+func (fs *flagSet) httpFlags() httpFlags {
+	d := httpapi.DefaultServerConfig()
+	return httpFlags{
+		addr: fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it. "+
+			"/v1/ shows users' spend and activity: bind to all interfaces (0.0.0.0) only behind a firewall or NetworkPolicy, with --http-token-file"),
+		tokenFile: fs.String("http-token-file", "", fmt.Sprintf("file holding a bearer token (a mounted secret; at least %d characters, surrounding white space ignored): "+
+			"every path except /healthz, /readyz and /metrics then needs the header \"Authorization: Bearer <token>\" and answers 401 without it. "+
+			"Unset: no token needed. Restart to change the token", httpapi.MinTokenLen)),
+		maxConns: fs.Int("http-max-conns", d.MaxConns, "most HTTP connections open at once, idle keep-alive ones included; further clients wait (in the kernel's accept queue) until one closes"),
+		readTimeout: fs.duration("http-read-timeout", d.ReadTimeout, fmt.Sprintf("longest time a client may take to send a whole request, body included (the headers alone: at most %v); "+
+			"then the connection is closed", d.ReadHeaderTimeout)),
+		writeTimeout: fs.duration("http-write-timeout", d.WriteTimeout, "longest time from the end of a request's headers to the end of its response; a response not written by then is cut off"),
+		idleTimeout:  fs.duration("http-idle-timeout", d.IdleTimeout, "how long an idle keep-alive connection stays open waiting for its next request"),
+	}
+}
+
+// config returns the listen address ("" for off) and the server settings,
+// with the token read from --http-token-file.
+func (h httpFlags) config() (addr string, cfg httpapi.ServerConfig, err error) {
+	if *h.addr == "off" || *h.addr == "" {
+		return "", cfg, nil
+	}
+	switch {
+	case *h.maxConns < 1:
+		return "", cfg, fmt.Errorf("%w: --http-max-conns %d must be 1 or more", errUsage, *h.maxConns)
+	case *h.readTimeout <= 0 || *h.writeTimeout <= 0 || *h.idleTimeout <= 0:
+		return "", cfg, fmt.Errorf("%w: --http-read-timeout, --http-write-timeout and --http-idle-timeout must be positive, like 10s", errUsage)
+	}
+	cfg = httpapi.ServerConfig{MaxConns: *h.maxConns, ReadTimeout: *h.readTimeout, WriteTimeout: *h.writeTimeout, IdleTimeout: *h.idleTimeout}
+	if *h.tokenFile != "" {
+		if cfg.Token, err = httpapi.ReadTokenFile(*h.tokenFile); err != nil {
+			return "", cfg, fmt.Errorf("%w: --http-token-file: %v", errUsage, err)
+		}
+	}
+	return *h.addr, cfg, nil
 }

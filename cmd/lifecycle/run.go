@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -159,6 +157,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
+	futureSkew := fs.duration("max-future-skew", time.Hour, "an event whose ts is further ahead than this of its record's Kafka timestamp (or of the wall clock, if earlier) goes to the DLQ as future_timestamp instead of moving stream time; 0 turns the check off")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
 	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
 	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
@@ -168,12 +167,16 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	horizon := fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases")
 	clvHorizon := fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers")
 	discount := fs.Float64("discount", 0.0019, "discount rate per period for the lifetime value")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it")
+	hf := fs.httpFlags()
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	conn, err := cf.conn()
+	if err != nil {
+		return err
+	}
+	httpAddr, httpCfg, err := hf.config()
 	if err != nil {
 		return err
 	}
@@ -221,6 +224,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		AllowedLateness: *lateness,
 		ShutdownTimeout: *shutdown,
 		SessionTimeout:  *session,
+		MaxFutureSkew:   skewSetting(*futureSkew),
 		Prediction:      processor.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
 		Log:             log,
 	}
@@ -257,8 +261,8 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		stopReload := reloadOnSIGHUP(*modelFile, p, log)
 		defer stopReload()
 	}
-	if *httpAddr != "off" && *httpAddr != "" {
-		stopHTTP, err := serveHTTP(*httpAddr, httpapi.Handler(p), log)
+	if httpAddr != "" {
+		stopHTTP, err := serveHTTP(httpAddr, httpapi.Handler(p), httpCfg, log)
 		if err != nil {
 			return err
 		}
@@ -285,19 +289,24 @@ func parseFractions(s string) ([3]float64, error) {
 }
 
 // serveHTTP listens on addr at once (so a busy port fails the start, not
-// later) and serves h until the returned stop function is called.
-func serveHTTP(addr string, h http.Handler, log *zap.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+// later) and serves h with the limits and token of cfg until the returned
+// stop function is called.
+func serveHTTP(addr string, h http.Handler, cfg httpapi.ServerConfig, log *zap.Logger) (stop func(), err error) {
+	cfg.ErrorLog, err = zap.NewStdLogAt(log.With(zap.String("component", "http")), zap.WarnLevel)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := httpapi.Listen(addr, h, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --http %s: %v (give another address, or --http off)", errUsage, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(); err != nil {
 			log.Error("http server stopped", zap.Error(err))
 		}
 	}()
-	log.Info("http read side listening", zap.String("addr", ln.Addr().String()))
+	log.Info("http read side listening", zap.String("addr", srv.Addr().String()),
+		zap.Bool("token_required", cfg.Token != ""), zap.Int("max_conns", cfg.MaxConns))
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -341,4 +350,13 @@ func reloadOnSIGHUP(path string, p *processor.Processor, log *zap.Logger) (stop 
 		}
 	}()
 	return func() { signal.Stop(hup); close(done) }
+}
+
+// skewSetting maps --max-future-skew to Config.MaxFutureSkew, where 0 means
+// the default and a negative value turns the check off.
+func skewSetting(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -1,12 +1,18 @@
 // Package httpapi is the processor's read side over HTTP: health and
 // readiness probes, Prometheus metrics, and JSON views of users and of the
 // population. It only reads; nothing here changes state.
+//
+// Listen runs the handler on a server with bounded time, connections and
+// header sizes (ServerConfig), and with ServerConfig.Token requires a bearer
+// token for everything but the probes and /metrics (RequireToken).
 package httpapi
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,10 +38,13 @@ type Source interface {
 // Handler serves:
 //
 //	GET /healthz        200 while the process runs (liveness)
-//	GET /readyz         200 once the processor is in the group and processing, else 503
+//	GET /readyz         200 once the processor is in the group and processing, else 503 (also
+//	                    while a partition's output writes keep failing)
 //	GET /metrics        Prometheus text format
 //	GET /v1/users/{id}  the user's committed state (UserView), 404 if unknown
 //	GET /v1/stats       users per stage and the processor's counters (StatsView)
+//
+// The handler itself checks no token: Listen wraps it with RequireToken.
 func Handler(src Source) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{src})
@@ -45,7 +54,11 @@ func Handler(src Source) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !src.Ready() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: joining the consumer group"})
+			why := "not ready: joining the consumer group"
+			if failing := src.Stats().SendFailing; len(failing) > 0 {
+				why = fmt.Sprintf("not ready: the output writes of partitions %v have failed for more than a minute (see the log and lifecycle_output_errors_total)", failing)
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": why})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -200,12 +213,19 @@ var (
 	descWarnings    = prometheus.NewDesc("lifecycle_warnings_total", "Churn warnings and recovered records produced.", nil, nil)
 	descPartitions  = prometheus.NewDesc("lifecycle_partitions_owned", "Input partitions this instance processes.", nil, nil)
 	descStreamTime  = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
-	descReady       = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing.", nil, nil)
+	descReady       = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing, and no partition's output writes have kept failing for a minute.", nil, nil)
+
+	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Fetches that timed out on a quiet partition: ordinary, not errors.", nil, nil)
+	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
+	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
+	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
+	descSendFailing    = prometheus.NewDesc("lifecycle_partitions_send_failing", "Owned partitions whose output writes have failed for more than a minute.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descLost, descTransitions,
-		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady} {
+		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
+		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing} {
 		ch <- d
 	}
 }
@@ -225,6 +245,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSendErrors, st.SendErrors)
 	counter(descKafkaErrors, st.KafkaErrors)
 	counter(descWarnings, st.Warnings)
+	counter(descFetchTimeouts, st.FetchTimeouts)
+	counter(descDeadOutputs, st.DeadOutputs)
+	counter(descStreamJumps, st.StreamJumps)
+	for p, t := range st.PartitionStreamTimes {
+		ch <- prometheus.MustNewConstMetric(descPartStreamTime, prometheus.GaugeValue, float64(t.UnixMilli())/1000, strconv.Itoa(int(p)))
+	}
+	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
 	for i, n := range st.Segments {
 		if i > 0 {
 			ch <- prometheus.MustNewConstMetric(descSegment, prometheus.GaugeValue, float64(n), segments.Segment(i).String())
