@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,13 +40,17 @@ func changelogWriter(c Conn) *kafka.Writer {
 }
 
 // localStateCurrent decides whether partition id's local state can be used
-// as it is: it must exist and have applied at least what the group has
-// committed. Offsets are committed only after the changelog has the state
-// that produced them, so local state at or past them is as new as the
-// changelog's or newer; state older than them belongs to an earlier owner's
-// era and is replaced from the changelog.
-func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64) bool {
-	if !ok {
+// as it is: it must exist, have applied at least what the group has
+// committed, and have made at least as many commits as the changelog's
+// newest metadata (cl, when known) records. Offsets are committed only
+// after the changelog has the state that produced them, so local state at
+// or past them is as new as the changelog's or newer, unless the disk lost
+// commits that the changelog got (a truncated WAL): then it has fewer
+// commits, and going on from it would write older records over newer ones
+// with the same offsets (timers, rebuilds). State older than either belongs
+// to an earlier era and is replaced from the changelog.
+func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64, cl *state.Meta) bool {
+	if !ok || cl != nil && meta.Commits < cl.Commits {
 		return false
 	}
 	for topic, c := range committed {
@@ -59,143 +64,249 @@ func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64) boo
 // restore replaces partition id's local state with the changelog's: every
 // user record (with its timer index entry) and the metadata. It reads the
 // changelog partition from its start to end, the end offset at assignment.
-func (p *Processor) restore(ctx context.Context, id int32, end int64, w messageWriter, stats *partitionStats, log *zap.Logger) error {
+func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *partitionStats, log *zap.Logger) error {
 	stats.restoring.Store(true)
 	defer stats.restoring.Store(false)
 	log.Info("restoring partition from the changelog", zap.String("changelog", p.cfg.Topics.Changelog), zap.Int64("records", end))
 	start := time.Now()
-
-	b := p.store.NewBatch(id)
-	defer b.Close()
-	if err := b.Clear(); err != nil {
+	a, err := newApplier(p.store, id, true, false)
+	if err != nil {
 		return err
 	}
-	var meta state.Meta
-	haveMeta := false
-	wakes := map[string]int64{} // timer entry written per user, so a newer version moves it
-	// kept is, per user, the input offsets of the record restored so far.
-	// Offsets only grow in a correct history, so a record with smaller ones
-	// that comes later in the log is a stale write (a paused former owner
-	// finishing a write already in flight): it is ignored.
-	kept := map[string][state.MaxInputs]int64{}
-	overtaken := map[string]bool{} // users whose newest record a stale one followed
-	metaOvertaken := false
-	if end > 0 {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 10_000,
-		})
-		defer r.Close()
-		if err := r.SetOffset(kafka.FirstOffset); err != nil {
+	defer a.b.Close()
+	if err := p.tail(ctx, a, 0, end, log); err != nil {
+		return err
+	}
+	users, err := a.finish()
+	if err != nil {
+		return err
+	}
+	if a.stale > 0 {
+		log.Warn("ignored stale changelog records (written late by a former owner); their users' newest records go to the changelog again", zap.Int("records", a.stale))
+	}
+	log.Info("partition restored", zap.Int("users", users), zap.Int("records", a.records), zap.Duration("took", time.Since(start)),
+		zap.Float64("records_per_second", float64(a.records)/time.Since(start).Seconds()))
+	return nil
+}
+
+// tail applies partition a.id's changelog records from offset from up to
+// end (exclusive; end < 0: until ctx ends, as a standby does), logging
+// progress, and commits what it applied.
+func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *zap.Logger) error {
+	if end >= 0 && from >= end {
+		return a.commit(from)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(a.id),
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 10_000,
+	})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		return err
+	}
+	progress, start, committed, next := time.Now(), time.Now(), time.Now(), from
+	for end < 0 || next < end {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return errors.Join(ctx.Err(), a.commit(next))
+		case errors.Is(err, context.DeadlineExceeded):
+			// Nothing new for a second: make what was applied durable
+			// (a standby's position moves with it).
+			if err := a.commit(next); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("processor: reading changelog %s/%d: %w", p.cfg.Topics.Changelog, a.id, err)
+		}
+		if err := a.apply(m); err != nil {
 			return err
 		}
-		progress, n := time.Now(), 0
-		stale := 0
-		defer func() {
-			if stale > 0 {
-				log.Warn("ignored stale changelog records (written late by a former owner)", zap.Int("records", stale))
+		next = m.Offset + 1
+		if a.pending >= 10_000 || a.standby && time.Since(committed) > time.Second {
+			if err := a.commit(next); err != nil {
+				return err
 			}
-		}()
-		for {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				return fmt.Errorf("processor: restoring partition %d: %w", id, err)
+			committed = time.Now()
+		}
+		if time.Since(progress) > 2*time.Second {
+			progress = time.Now()
+			remaining := int64(-1)
+			if end >= 0 {
+				remaining = end - next
 			}
-			n++
-			switch {
-			case len(m.Key) > 1 && m.Key[0] == changelogUser:
-				uid := string(m.Key[1:])
-				rec, err := state.DecodeRecord(m.Value)
-				if err != nil {
-					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
-				}
-				if prev, ok := kept[uid]; ok && behind(rec.Offsets[:], prev[:]) {
-					stale++
-					overtaken[uid] = true
-					break
-				}
-				if err := b.PutUser(uid, rec, wakes[uid]); err != nil {
-					return err
-				}
-				wakes[uid], kept[uid] = rec.Wake, rec.Offsets
-			case len(m.Key) == 1 && m.Key[0] == changelogMeta:
-				next, err := state.DecodeMeta(m.Value)
-				if err != nil {
-					return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
-				}
-				if haveMeta && metaBehind(next, meta) {
-					stale++
-					metaOvertaken = true
-					break
-				}
-				meta, haveMeta = next, true
-			}
-			if n%10_000 == 0 {
-				if err := b.Commit(); err != nil {
-					return err
-				}
-			}
-			if time.Since(progress) > 2*time.Second {
-				progress = time.Now()
-				log.Info("restoring", zap.Int("records", n), zap.Int64("remaining", end-m.Offset-1),
-					zap.Float64("records_per_second", float64(n)/time.Since(start).Seconds()))
-			}
-			if m.Offset+1 >= end {
-				break
-			}
+			log.Info("restoring", zap.Int("records", a.records), zap.Int64("remaining", remaining),
+				zap.Float64("records_per_second", float64(a.records)/time.Since(start).Seconds()))
 		}
 	}
-	if err := b.Commit(); err != nil {
+	return a.commit(next)
+}
+
+// applier writes one partition's changelog records into the local store
+// as the owner wrote them: restore runs it on an emptied partition, a
+// standby from where it left off. A record whose input offsets go back
+// (a stale write of a paused former owner) is ignored, and its user is
+// marked as owed to the changelog (state.PutUnlogged), so that the next
+// owner republishes the winner on top of it: compaction keeps a key's last
+// record.
+type applier struct {
+	store *state.Store
+	id    int32
+	b     *state.Batch
+	fresh bool // applying into an emptied partition, nothing committed yet: nothing stored to compare with
+	// standby: the state is a standby copy (or its promotion): each commit
+	// stores the metadata and the changelog position, and calls onCommit.
+	standby  bool
+	onCommit func(next int64)
+	// Per user: the offsets and timer entry of the newest record written in
+	// the open batch (or, when fresh, since the start; then the store has
+	// nothing, and reading it back per record would cost a lookup each).
+	kept     map[string][state.MaxInputs]int64
+	wakes    map[string]int64
+	meta     state.Meta
+	haveMeta bool
+	owed     []string // users whose newest record a stale one followed
+	metaOwed bool
+	markNext uint64 // number of the next changelog marker
+	pending  int    // records since the last commit
+	records  int    // records applied
+	stale    int
+}
+
+// newApplier returns an applier for partition id; fresh empties the
+// partition first (in the same batch as the first records); standby keeps
+// a standby copy (see the field).
+func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, error) {
+	a := &applier{store: store, id: id, b: store.NewBatch(id), fresh: fresh, standby: standby,
+		kept: map[string][state.MaxInputs]int64{}, wakes: map[string]int64{}}
+	if fresh {
+		return a, a.b.Clear()
+	}
+	var err error
+	if a.meta, a.haveMeta, err = store.Meta(id); err != nil {
+		return nil, err
+	}
+	_, a.markNext, _, err = store.Unlogged(id)
+	return a, err
+}
+
+// apply applies one changelog record.
+func (a *applier) apply(m kafka.Message) error {
+	a.records++
+	a.pending++
+	switch {
+	case len(m.Key) > 1 && m.Key[0] == changelogUser:
+		uid := string(m.Key[1:])
+		rec, err := state.DecodeRecord(m.Value)
+		if err != nil {
+			return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		prev, wake, ok := a.kept[uid], a.wakes[uid], false
+		if _, ok = a.kept[uid]; !ok && !a.fresh {
+			var r state.Record
+			if r, ok, err = a.store.User(a.id, uid); err != nil {
+				return err
+			}
+			prev, wake = r.Offsets, r.Wake
+		}
+		if ok && behind(rec.Offsets[:], prev[:]) {
+			a.stale++
+			a.owed = append(a.owed, uid)
+			return nil
+		}
+		if err := a.b.PutUser(uid, rec, wake); err != nil {
+			return err
+		}
+		a.kept[uid], a.wakes[uid] = rec.Offsets, rec.Wake
+	case len(m.Key) == 1 && m.Key[0] == changelogMeta:
+		next, err := state.DecodeMeta(m.Value)
+		if err != nil {
+			return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		if a.haveMeta && metaBehind(next, a.meta) {
+			a.stale++
+			a.metaOwed = true
+			return nil
+		}
+		a.meta, a.haveMeta = next, true
+	}
+	return nil
+}
+
+// commit writes what was applied; a standby also stores its metadata
+// and its position next (a restore writes its metadata only when it is
+// done: partial state must never look current, and a standby copy is
+// marked as one by its position).
+func (a *applier) commit(next int64) error {
+	if len(a.owed) > 0 || a.metaOwed {
+		if err := a.b.PutUnlogged(a.markNext, a.owed); err != nil {
+			return err
+		}
+		a.markNext++
+		a.owed, a.metaOwed = a.owed[:0], false
+	}
+	if a.standby {
+		if a.haveMeta {
+			if err := a.b.PutMeta(a.meta); err != nil {
+				return err
+			}
+		}
+		if err := a.b.PutStandby(next); err != nil {
+			return err
+		}
+	}
+	a.pending = 0
+	if err := a.b.Commit(); err != nil {
 		return err
 	}
-	// Users per stage are recounted: the users may be ahead of the
-	// metadata when the last batch reached the changelog only in part.
+	if a.standby {
+		clear(a.kept) // committed: the store answers from now on
+		clear(a.wakes)
+		a.fresh = false
+		if a.onCommit != nil {
+			a.onCommit(next)
+		}
+	}
+	return nil
+}
+
+// finish ends a restore or a promotion: users per stage and segment are
+// recounted (the users may be ahead of the metadata when the last batch
+// reached the changelog only in part), the metadata is written, the state
+// becomes the owner's (no standby position), and all of it is synced. It
+// returns the number of users.
+// Everything tail applied is committed already.
+func (a *applier) finish() (int, error) {
+	meta := a.meta
 	meta.Stages = [len(meta.Stages)]int64{}
 	meta.Segments = [len(meta.Segments)]int64{}
 	users := 0
-	if err := p.store.Users(id, func(_ string, r state.Record) error {
+	if err := a.store.Users(a.id, func(_ string, r state.Record) error {
 		meta.Stages[r.User.Stage]++
 		meta.Segments[r.Segment.Segment]++
 		users++
 		return nil
 	}); err != nil {
-		return err
+		return 0, err
 	}
-	if haveMeta || users > 0 {
+	if a.haveMeta || users > 0 {
 		if meta.Offsets == nil {
 			meta.Offsets = map[string]int64{}
 		}
-		if err := b.PutMeta(meta); err != nil {
-			return err
-		}
-		if err := b.Commit(); err != nil {
-			return err
+		if err := a.b.PutMeta(meta); err != nil {
+			return 0, err
 		}
 	}
-	if err := p.store.Sync(); err != nil {
-		return err
+	if err := a.b.DeleteStandby(); err != nil {
+		return 0, err
 	}
-	// Compaction keeps the last record of a key: put the winners back on
-	// top of the stale records that followed them.
-	if len(overtaken) > 0 || metaOvertaken {
-		var msgs []kafka.Message
-		for uid := range overtaken {
-			r, ok, err := p.store.User(id, uid)
-			if err != nil {
-				return err
-			}
-			if ok {
-				msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
-			}
-		}
-		msgs = append(msgs, metaRecord(p.cfg.Topics.Changelog, id, meta))
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("processor: republishing overtaken changelog records of partition %d: %w", id, err)
-		}
-		log.Warn("republished changelog records that stale writes had followed", zap.Int("users", len(overtaken)))
+	if err := a.b.Commit(); err != nil {
+		return 0, err
 	}
-	log.Info("partition restored", zap.Int("users", users), zap.Duration("took", time.Since(start)))
-	return nil
+	return users, a.store.Sync()
 }
 
 // seedChangelog writes every user record and the metadata of partition id
@@ -264,6 +375,52 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 		msgs = append(msgs, metaRecord(p.cfg.Topics.Changelog, id, meta))
 	}
 	return msgs, from, to, nil
+}
+
+// newestMeta returns the newest metadata record of partition id's
+// changelog, whose end offset is end: each batch's records end with one,
+// so it is found among the last records. nil when there is none.
+func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*state.Meta, error) {
+	for _, back := range []int64{256, 1 << 16} {
+		from := max(0, end-back)
+		if from >= end {
+			return nil, nil
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
+		})
+		var newest *state.Meta
+		err := r.SetOffset(from)
+		for err == nil {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			var m kafka.Message
+			m, err = r.FetchMessage(rctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			if len(m.Key) == 1 && m.Key[0] == changelogMeta {
+				meta, derr := state.DecodeMeta(m.Value)
+				if derr != nil {
+					err = fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, derr)
+					break
+				}
+				newest = &meta
+			}
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
+		}
+		if newest != nil || from == 0 {
+			return newest, nil
+		}
+	}
+	return nil, nil
 }
 
 // behind reports whether offsets a are behind b: smaller in some input and

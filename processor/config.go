@@ -113,6 +113,11 @@ type Config struct {
 	// SessionTimeout is how long the group coordinator waits for a silent
 	// member before giving its partitions to others. Default 30s.
 	SessionTimeout time.Duration
+	// StandbyReplicas is how many instances besides a partition's owner
+	// keep a warm copy of its state by tailing its changelog, so that a
+	// failover applies the changelog's tail instead of restoring it all.
+	// Every instance of a group must use the same value. Default 0.
+	StandbyReplicas int
 	// MaxFutureSkew is how far an event's time may lie ahead of its
 	// record's Kafka timestamp (or of the wall clock, when that is
 	// earlier); an event further ahead is dead-lettered (admitTime).
@@ -220,6 +225,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 30*time.Minute {
 		return fmt.Errorf("processor: session timeout %v: use 6s to 30m (the broker's group.min/max.session.timeout.ms also apply)", c.SessionTimeout)
+	}
+	if c.StandbyReplicas < 0 {
+		return fmt.Errorf("processor: standby replicas %d must be 0 or more", c.StandbyReplicas)
 	}
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("processor: allowed lateness %v must not be negative", c.AllowedLateness)

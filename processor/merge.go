@@ -2,6 +2,7 @@ package processor
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -80,6 +81,22 @@ type merger struct {
 	// waitingSince is when pop last started waiting for a topic whose
 	// records are known to exist (zero while it is not waiting).
 	waitingSince time.Time
+
+	// ends, when set, asks the broker for every topic's end offset in
+	// this partition. A topic read to the end offset it last saw may have
+	// got records since: a record produced after that was known does not
+	// pass over it until ends has confirmed the ends again (confirm).
+	ends      func() ([]int64, error)
+	confirmed []int64 // the ends at the last confirmation; nil before one
+	endsC     chan endsAnswer
+	asking    bool
+	notify    chan<- struct{} // poked when an answer arrives
+	endsErrs  int             // confirmations that failed (the records waiting then went on)
+}
+
+type endsAnswer struct {
+	ends []int64
+	err  error
 }
 
 // newMerger returns a merger whose log start is unknown (logStart answers
@@ -89,8 +106,31 @@ func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, de
 		logStart: func(int) (int64, error) { return -1, nil }}
 }
 
-// poll moves records that are already waiting into empty heads, without blocking.
+// poll moves records that are already waiting into empty heads, and the
+// answer of a confirmation of end offsets, without blocking.
 func (m *merger) poll() {
+	select {
+	case a := <-m.endsC:
+		m.asking = false
+		if a.err != nil {
+			// Liveness over order: the records waiting go on.
+			m.endsErrs++
+			a.ends = slices.Clone(m.confirmed)
+			if a.ends == nil {
+				a.ends = make([]int64, len(m.heads))
+			}
+			for i, h := range m.heads {
+				if h != nil {
+					a.ends[i] = max(a.ends[i], h.msg.Offset+1)
+				}
+			}
+		}
+		m.confirmed = a.ends
+		for i, e := range a.ends {
+			m.hwm[i] = max(m.hwm[i], e)
+		}
+	default:
+	}
 	for i, h := range m.heads {
 		if h != nil || m.in[i] == nil {
 			continue
@@ -146,12 +186,47 @@ func (m *merger) pop() *item {
 		}
 	}
 	m.waitingSince = time.Time{}
-	if best < 0 {
+	if best < 0 || !m.confirm(m.heads[best]) {
 		return nil
 	}
 	it := m.heads[best]
 	m.heads[best] = nil
 	return it
+}
+
+// confirm reports whether it may pass over the topics whose heads are
+// empty (read to their known end): whether it was in Kafka when their ends
+// were last confirmed, so that they cannot have records produced before it
+// that the merge has not seen. Without that, a topic that got records
+// while another was being read (live input, or a backlog produced in
+// parts) would be passed over by the other's later events, and the order
+// would depend on timing (design.md, invariant 4; Kafka Streams waits for
+// the same reason, KIP-695). When not, it asks the broker (one answer
+// covers every record produced before it: a whole backlog) and reports
+// false; the answer wakes the loop.
+func (m *merger) confirm(it *item) bool {
+	if m.ends == nil || m.confirmed != nil && it.msg.Offset < m.confirmed[it.topic] {
+		return true
+	}
+	passes := false
+	for i, h := range m.heads {
+		passes = passes || h == nil && i != it.topic
+	}
+	if !passes {
+		return true
+	}
+	if !m.asking {
+		m.asking = true
+		go func() {
+			ends, err := m.ends()
+			m.endsC <- endsAnswer{ends, err}
+			select {
+			case m.notify <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return false
 }
 
 func (m *merger) before(a, b *item) bool {

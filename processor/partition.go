@@ -241,6 +241,8 @@ func (p *partition) changed(e *entry, trs []rules.Transition, ws []stagedWarning
 		p.pending = append(p.pending, o)
 		if tr.From != rules.None {
 			p.meta.Stages[tr.From]--
+		} else {
+			p.meta.Segments[segments.None]++ // a new user, not scored yet (rescore moves it)
 		}
 		p.meta.Stages[tr.To]++
 		p.stats.transitions.Add(1)
@@ -477,6 +479,7 @@ func (p *partition) commit() (job, error) {
 	}
 	j.to = p.meta.OutboxNext
 	j.offsets = maps.Clone(p.meta.Offsets)
+	p.meta.Commits++
 	// Metadata goes last: a restore that sees it has seen the whole batch.
 	j.changelog = append(j.changelog, metaRecord(p.cfg.Topics.Changelog, p.id, p.meta))
 	if err := p.batch.PutMeta(p.meta); err != nil {

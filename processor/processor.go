@@ -123,12 +123,20 @@ func (p *Processor) run(ctx context.Context) error {
 	clw := changelogWriter(cfg.Conn)
 	defer clw.Close()
 
+	// With standbys the group also hands out the changelog's partitions:
+	// a member's are the ones it keeps a standby copy of (balancer.go).
+	balancer := copartitionBalancer{held: p.held}
+	topics := cfg.Topics.Inputs
+	if cfg.StandbyReplicas > 0 {
+		balancer.changelog, balancer.standbys = cfg.Topics.Changelog, cfg.StandbyReplicas
+		topics = append(slices.Clone(topics), cfg.Topics.Changelog)
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.Group,
 		Brokers:               cfg.Conn.Brokers,
 		Dialer:                cfg.Conn.dialer(),
-		Topics:                cfg.Topics.Inputs,
-		GroupBalancers:        []kafka.GroupBalancer{copartitionBalancer{}},
+		Topics:                topics,
+		GroupBalancers:        []kafka.GroupBalancer{balancer},
 		StartOffset:           kafka.FirstOffset,
 		HeartbeatInterval:     cfg.SessionTimeout / 10,
 		SessionTimeout:        cfg.SessionTimeout,
@@ -217,9 +225,14 @@ type writers struct{ outputs, changelog messageWriter }
 func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w writers, partitions int32) {
 	log := p.cfg.Log.With(zap.Int32("generation", gen.ID))
 	ids := map[int]bool{}
-	for _, as := range gen.Assignments {
+	var standbys []int
+	for topic, as := range gen.Assignments {
 		for _, a := range as {
-			ids[a.ID] = true
+			if topic == p.cfg.Topics.Changelog {
+				standbys = append(standbys, a.ID)
+			} else {
+				ids[a.ID] = true
+			}
 		}
 	}
 	owned := make([]int, 0, len(ids))
@@ -227,7 +240,16 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 		owned = append(owned, id)
 	}
 	sort.Ints(owned)
-	log.Info("partitions assigned", zap.Ints("partitions", owned))
+	sort.Ints(standbys)
+	log.Info("partitions assigned", zap.Ints("partitions", owned), zap.Ints("standbys", standbys))
+	for _, id := range standbys {
+		gen.Start(func(gctx context.Context) {
+			slog := log.With(zap.Int32("partition", int32(id)), zap.Bool("standby", true))
+			if err := p.runStandby(gctx, gen, adm, int32(id), slog); err != nil && gctx.Err() == nil {
+				slog.Error("standby stopped; it starts again with the next generation", zap.Error(err))
+			}
+		})
+	}
 	if len(owned) == 0 {
 		return
 	}
@@ -274,10 +296,25 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 	if err != nil {
 		return err
 	}
+	standbyAt, standby, err := p.store.Standby(id)
+	if err != nil {
+		return err
+	}
+	var clMeta *state.Meta
+	if haveLocal && !standby {
+		if clMeta, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
+			return err
+		}
+	}
 	seeded := false
 	switch {
-	case !localStateCurrent(meta, haveLocal, committed):
-		if err := p.restore(ctx, id, clEnd.Offset, w.changelog, stats, log); err != nil {
+	case standby:
+		// A standby copy: what the changelog got since it last applied.
+		if err := p.promote(ctx, id, standbyAt, clEnd.Offset, stats, log); err != nil {
+			return err
+		}
+	case !localStateCurrent(meta, haveLocal, committed, clMeta):
+		if err := p.restore(ctx, id, clEnd.Offset, stats, log); err != nil {
 			return err
 		}
 	case clEnd.Offset == 0:
@@ -424,6 +461,23 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	for i, topic := range inputs {
 		_, m.held[i] = part.startOffset(topic)
 	}
+	m.ends, m.endsC, m.notify = func() ([]int64, error) {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		listed, err := adm.ListEndOffsets(lctx, inputs...)
+		if err != nil {
+			return nil, err
+		}
+		ends := make([]int64, len(inputs))
+		for i, topic := range inputs {
+			o, ok := listed.Lookup(topic, part.id)
+			if !ok || o.Err != nil {
+				return nil, fmt.Errorf("processor: end offset of %s/%d: %v", topic, part.id, o.Err)
+			}
+			ends[i] = o.Offset
+		}
+		return ends, nil
+	}, make(chan endsAnswer, 1), notify
 	m.logStart = func(i int) (int64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -15,6 +15,7 @@ import (
 const (
 	userRecordV1 = 1
 	metaV1       = 1
+	metaV2       = 2 // adds Meta.Commits
 	outboxV1     = 1
 )
 
@@ -78,7 +79,7 @@ func decodeUser(b []byte) (Record, error) {
 }
 
 func appendMeta(dst []byte, m Meta) []byte {
-	dst = append(dst, metaV1)
+	dst = append(dst, metaV2)
 	dst = binary.AppendVarint(dst, m.StreamTime)
 	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
 	dst = binary.AppendUvarint(dst, m.OutboxNext)
@@ -99,7 +100,7 @@ func appendMeta(dst []byte, m Meta) []byte {
 		dst = appendString(dst, t)
 		dst = binary.AppendVarint(dst, m.Offsets[t])
 	}
-	return dst
+	return binary.AppendUvarint(dst, m.Commits)
 }
 
 func decodeMeta(b []byte) (Meta, error) {
@@ -107,8 +108,8 @@ func decodeMeta(b []byte) (Meta, error) {
 	if len(b) < 1 {
 		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
 	}
-	if b[0] != metaV1 {
-		return m, fmt.Errorf("%w: partition metadata version %d, this build reads version %d", ErrNewerFormat, b[0], metaV1)
+	if b[0] != metaV1 && b[0] != metaV2 {
+		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d and %d", ErrNewerFormat, b[0], metaV1, metaV2)
 	}
 	d := decoder{b: b[1:]}
 	m.StreamTime = d.varint()
@@ -131,6 +132,9 @@ func decodeMeta(b []byte) (Meta, error) {
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		t := d.string()
 		m.Offsets[t] = d.varint()
+	}
+	if b[0] >= metaV2 {
+		m.Commits = d.uvarint()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return m, fmt.Errorf("%w: partition metadata does not decode", ErrCorrupt)

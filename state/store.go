@@ -26,8 +26,9 @@ var (
 
 // FormatVersion is the layout of keys and records this build writes.
 // Format 2 added the buyers index; a store of format 1 gets it at its
-// first writable open.
-const FormatVersion = 2
+// first writable open. Format 3 added Meta.Commits (metadata version 2;
+// version 1 still reads, with no commits counted).
+const FormatVersion = 3
 
 // Options configures a Store. The zero value of a field means its default.
 type Options struct {
@@ -116,9 +117,11 @@ func (s *Store) checkFormat(readOnly bool) error {
 	if got > FormatVersion {
 		return fmt.Errorf("%w: store format %d, this build knows format %d or older; run a newer lifecycle or use another --state-dir", ErrNewerFormat, got, FormatVersion)
 	}
-	if got < 2 && !readOnly {
-		if err := s.indexBuyers(); err != nil {
-			return err
+	if got < FormatVersion && !readOnly {
+		if got < 2 {
+			if err := s.indexBuyers(); err != nil {
+				return err
+			}
 		}
 		return s.db.Set(formatKey, binary.AppendUvarint(nil, FormatVersion), pebble.Sync)
 	}
@@ -140,6 +143,11 @@ type Meta struct {
 	Segments   [9]int64         // users per RFM segment, indexed by segments.Segment (0: none yet)
 	Population []byte           // the RFM cuts in effect (JSON of segments.Cuts); nil before the first rebuild
 	Offsets    map[string]int64 // next input offset to read, per input topic
+	// Commits counts the partition's commits. It orders states that input
+	// offsets cannot: batches of timers or of an RFM rebuild apply no
+	// input. A local state with fewer commits than the changelog's lost
+	// some (a truncated WAL), and is replaced from the changelog.
+	Commits uint64
 }
 
 // MaxInputs is the most input topics a processor reads.

@@ -157,6 +157,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
+	standbys := fs.Int("standby-replicas", 0, "instances besides a partition's owner that keep a warm copy of its state by tailing its changelog, so that a failover applies only the changelog's tail instead of restoring it all; every instance of the group must use the same value")
 	futureSkew := fs.duration("max-future-skew", time.Hour, "an event whose ts is further ahead than this of its record's Kafka timestamp (or of the wall clock, if earlier) goes to the DLQ as future_timestamp instead of moving stream time; 0 turns the check off")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
 	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
@@ -225,6 +226,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		ShutdownTimeout: *shutdown,
 		SessionTimeout:  *session,
 		MaxFutureSkew:   skewSetting(*futureSkew),
+		StandbyReplicas: *standbys,
 		Prediction:      processor.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
 		Log:             log,
 	}

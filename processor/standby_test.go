@@ -1,0 +1,178 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+)
+
+// assignment is a balancer's answer as owner and standbys per partition.
+func assignment(t *testing.T, got kafka.GroupMemberAssignments, changelog string) (owner map[int]string, standbys map[int][]string) {
+	t.Helper()
+	owner, standbys = map[int]string{}, map[int][]string{}
+	for member, topics := range got {
+		for topic, ps := range topics {
+			for _, p := range ps {
+				switch {
+				case topic == changelog:
+					standbys[p] = append(standbys[p], member)
+				case owner[p] != "" && owner[p] != member:
+					t.Errorf("partition %d of %s went to %s, another topic's to %s", p, topic, member, owner[p])
+				default:
+					owner[p] = member
+				}
+			}
+		}
+	}
+	return owner, standbys
+}
+
+// TestBalancerFollowsState: a partition goes to the member whose local
+// state of it is furthest, within balanced counts; its standbys are other
+// members, the furthest first; the answer does not depend on member order.
+func TestBalancerFollowsState(t *testing.T) {
+	inputs := []string{"a", "b"}
+	var parts []kafka.Partition
+	for p := range 6 {
+		for _, topic := range append(inputs, "cl") {
+			parts = append(parts, kafka.Partition{Topic: topic, ID: p})
+		}
+	}
+	held := func(m map[int32]int64) []byte {
+		b, _ := copartitionBalancer{held: func() map[int32]int64 { return m }}.UserData()
+		return b
+	}
+	members := []kafka.GroupMember{
+		// m-1 holds 0, 1, 2 and 3: too many for one of three; m-3 has a
+		// standby copy of 3 nearly as far.
+		{ID: "m-1", UserData: held(map[int32]int64{0: 100, 1: 100, 2: 100, 3: 100})},
+		{ID: "m-2", UserData: held(map[int32]int64{4: 50})},
+		{ID: "m-3", UserData: held(map[int32]int64{3: 90, 5: 70, 0: 10})},
+	}
+	b := copartitionBalancer{changelog: "cl", standbys: 1}
+	got := b.AssignGroups(members, parts)
+	owner, standbys := assignment(t, got, "cl")
+	want := map[int]string{0: "m-1", 1: "m-1", 2: "m-2", 3: "m-3", 4: "m-2", 5: "m-3"}
+	if fmt.Sprint(owner) != fmt.Sprint(want) {
+		t.Errorf("owners %v, want %v", owner, want)
+	}
+	for p := range 6 {
+		if len(standbys[p]) != 1 || standbys[p][0] == owner[p] {
+			t.Errorf("partition %d: standbys %v with owner %s, want one other member", p, standbys[p], owner[p])
+		}
+	}
+	if s := standbys[2]; len(s) != 1 || s[0] != "m-1" {
+		t.Errorf("partition 2's standby is %v, want m-1, which holds it", s)
+	}
+	if s := standbys[0]; len(s) != 1 || s[0] != "m-3" {
+		t.Errorf("partition 0's standby is %v, want m-3, which holds a copy", s)
+	}
+	again := b.AssignGroups([]kafka.GroupMember{members[2], members[0], members[1]}, parts)
+	if fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Errorf("assignment depends on member order:\n%v\n%v", got, again)
+	}
+	// Unreadable metadata counts as no state.
+	members[1].UserData = []byte{0xff}
+	owner, _ = assignment(t, b.AssignGroups(members, parts), "cl")
+	if len(owner) != 6 {
+		t.Errorf("with unreadable metadata %d partitions were assigned, want 6", len(owner))
+	}
+}
+
+// TestStandbyFailover: with a standby replica, the partitions of an
+// instance that leaves mid-stream go to the instance that kept copies of
+// them, which applies the changelog's tail instead of restoring it all,
+// and goes on to the same outputs and state as the reference.
+func TestStandbyFailover(t *testing.T) {
+	f, want := faultFreeFixture(t)
+	cfg := f.config(t)
+	cfg.StandbyReplicas = 1
+
+	instance := func(name string, batch int) (*Processor, *observer.ObservedLogs, func() error) {
+		core, logs := observer.New(zapcore.InfoLevel)
+		c := cfg
+		c.BatchRecords = batch
+		c.Log = zap.New(core).With(zap.String("instance", name))
+		p, err := New(c, openStore(t, vfs.NewMem()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batch == 1 {
+			p.afterCommit = func() { time.Sleep(time.Millisecond) } // slow enough to stop mid-stream
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		t.Cleanup(cancel)
+		return p, logs, func() error { cancel(); return <-done }
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 2m", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	a, _, stopA := instance("A", 1) // slow: it is stopped mid-stream
+	b, logsB, stopB := instance("B", 0)
+	waitFor("two instances sharing the partitions, with B's standby copies of A's", func() bool {
+		return a.Stats().Partitions == 2 && b.Stats().Partitions == 2 && standbyCopies(t, b) == 2
+	})
+	if caughtUp(t, cfg) {
+		t.Fatalf("everything was processed before the failover; the test needs a mid-stream stop")
+	}
+	restoredBefore := logsB.FilterMessage("restoring partition from the changelog").Len()
+	if err := stopA(); err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	waitFor("B owning every partition and caught up", func() bool { return b.Stats().Partitions == 4 && caughtUp(t, cfg) })
+	promoted := logsB.FilterMessage("standby promoted").Len()
+	restored := logsB.FilterMessage("restoring partition from the changelog").Len() - restoredBefore
+	if promoted != 2 || restored != 0 {
+		t.Errorf("B promoted %d standby copies and restored %d partitions from the changelog after A left; want 2 and 0", promoted, restored)
+	}
+	if err := stopB(); err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	checkOutputs(t, cfg, want.byID, want.perUser)
+	checkState(t, want.final, b.store)
+}
+
+// faultFreeFixture is a simulated population of 1,500 users over 120 days
+// in 4 partitions, without bad, duplicate or late records, and its
+// reference.
+func faultFreeFixture(t *testing.T) (*inputFixture, expected) {
+	t.Helper()
+	f := newInputFixture(t, simulate.Config{Users: 1500, Days: 120, Seed: 29}, 4)
+	var e expected
+	e.byID, e.perUser, e.dlq, e.final = reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
+	return f, e
+}
+
+// standbyCopies is the number of partitions p keeps a standby copy of.
+func standbyCopies(t *testing.T, p *Processor) int {
+	t.Helper()
+	ids, err := p.store.Partitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, id := range ids {
+		if _, ok, err := p.store.Standby(id); err == nil && ok {
+			n++
+		}
+	}
+	return n
+}
