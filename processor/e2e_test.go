@@ -513,6 +513,11 @@ func TestEndToEnd(t *testing.T) {
 		if st.Rejected != int64(f.bad) {
 			t.Errorf("rejected %d records, want %d", st.Rejected, f.bad)
 		}
+		// A clean run on a healthy broker has no Kafka errors to count:
+		// an alert on lifecycle_kafka_errors_total must not page for it.
+		if st.KafkaErrors != 0 || st.DeadOutputs != 0 || st.SendErrors != 0 {
+			t.Errorf("a clean run counted %d Kafka errors, %d dead outputs, %d failed writes; want none", st.KafkaErrors, st.DeadOutputs, st.SendErrors)
+		}
 		checkOutputs(t, cfg, want, wantPerUser)
 		checkDLQ(t, cfg, f.bad)
 		checkState(t, wantState, store)

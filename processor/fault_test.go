@@ -9,6 +9,7 @@ package processor
 // a seed and is logged; -soak multiplies the iterations.
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -366,4 +367,36 @@ func TestLocalStateLost(t *testing.T) {
 		t.Logf("the restart converged (restored from the changelog: %v)", len(p.entries("partition restored")) > 0)
 		r.check(want, openDir(t, dir))
 	})
+}
+
+// TestIdleKillResendsNothing: an instance that drained its input and then
+// sat idle loses nothing to a kill -9 that the next start would have to
+// send again (the sender made its outbox deletions durable), and a clean
+// run on a healthy broker logs no Kafka warning (fetches that time out at
+// the end of a quiet partition are not errors).
+func TestIdleKillResendsNothing(t *testing.T) {
+	t.Parallel()
+	f, want := faultFixture(t, 400, 37)
+	r := newRig(t, f, 50)
+	dir := filepath.Join(t.TempDir(), "state")
+	p := r.start("first run", dir)
+	r.waitCaughtUp(3*time.Minute, p)
+	time.Sleep(3 * time.Second) // idle: past the sender's sync and several fetch waits
+	p.kill()
+	p.wait(t, 10*time.Second)
+	for _, l := range p.out.snapshot() {
+		var e logEntry
+		if json.Unmarshal([]byte(l), &e) == nil && e.Level != "info" && e.Level != "debug" && strings.Contains(e.Msg, "kafka") {
+			t.Errorf("a clean run logged a Kafka %s: %s", e.Level, l)
+		}
+	}
+	p = r.start("restart after an idle kill", dir)
+	p.waitUntil(t, "local state of every partition current", 90*time.Second, func() bool { return p.stateCurrent(int(f.partitions)) })
+	p.stop(t)
+	for _, msg := range []string{"resending outputs left in the outbox", "republishing to the changelog what a crash kept from it"} {
+		if es := p.entries(msg); len(es) > 0 {
+			t.Errorf("the restart after an idle kill -9 logged %q for %d partitions; want none", msg, len(es))
+		}
+	}
+	r.check(want, openDir(t, dir))
 }
