@@ -40,7 +40,7 @@ func ChangelogTopic(group string) string { return group + ".changelog" }
 // DefaultTopics returns the default topic names.
 func DefaultTopics() Topics {
 	return Topics{
-		Inputs:      []string{"events.login", "events.purchase", "events.content"},
+		Inputs:      []string{schemas.DefaultLoginTopic, schemas.DefaultPurchaseTopic, schemas.DefaultContentTopic},
 		Transitions: "lifecycle.transitions",
 		DLQ:         "lifecycle.dlq",
 		Warnings:    "lifecycle.churn-warnings",
@@ -88,8 +88,7 @@ type Config struct {
 	// Warnings configures the churn warnings; its ChurnAfter is always the
 	// stage model's.
 	Warnings warnings.Config
-	// Segments configures the RFM scores and segments. Its Refresh defaults
-	// to 7 days here.
+	// Segments configures the RFM scores and segments.
 	Segments segments.Config
 
 	// BatchRecords is the most input records applied before state is
@@ -141,17 +140,12 @@ func (c Config) withDefaults() Config {
 	c.Prediction = c.Prediction.withDefaults()
 	c.Warnings.ChurnAfter = c.Rules.ChurnAfter
 	c.Warnings = c.Warnings.WithDefaults()
-	if c.Segments.Refresh == 0 {
-		// A rebuild reads every user of the partition; a population's
-		// quintiles barely move within a week.
-		c.Segments.Refresh = 7 * 24 * time.Hour
-	}
 	c.Segments = c.Segments.WithDefaults()
 	if c.Decoder.Currency == "" {
-		c.Decoder.Currency = "USD"
+		c.Decoder.Currency = schemas.DefaultCurrency
 	}
 	if c.Decoder.MaxRecordBytes == 0 {
-		c.Decoder.MaxRecordBytes = 64 << 10
+		c.Decoder.MaxRecordBytes = schemas.DefaultMaxRecordBytes
 	}
 	if c.BatchRecords == 0 {
 		c.BatchRecords = 5000

@@ -5,7 +5,7 @@ package processor
 // with and without its local state, and shared among instances that come
 // and go; afterwards the transitions topic, the dead-letter topic and the
 // final per-user state must match a reference computed from the input
-// topics alone (design.md, the five invariants). Every schedule comes from
+// topics alone (ARCHITECTURE.md, the invariants). Every schedule comes from
 // a seed and is logged; -soak multiplies the iterations.
 
 import (

@@ -1,6 +1,6 @@
 package processor
 
-// TestFaultSequences: faults in sequence (design.md, invariant 7), in the
+// TestFaultSequences: faults in sequence (ARCHITECTURE.md, invariant 7), in the
 // style of Jepsen's nemesis schedules. A schedule is a list of steps (a run
 // that crashes at a named point, a kill -9, a failover to another
 // instance, a pause past the session timeout, a truncated local state, a

@@ -28,7 +28,7 @@ func (it *item) orderTime() int64 {
 }
 
 // admitTime dead-letters an event whose time lies more than skew ahead of
-// its record's Kafka timestamp (design.md, invariant 6): a single ts of
+// its record's Kafka timestamp (ARCHITECTURE.md, invariant 6): a single ts of
 // 9999 would otherwise move stream time to 9999 and fire every user's
 // timers. The Kafka timestamp is part of the input, so a replay decides the
 // same; the wall clock stands in only where it is earlier (a record
@@ -49,7 +49,7 @@ func admitTime(it *item, skew time.Duration, now time.Time) {
 
 // merger interleaves one partition of every input topic in event-time order:
 // the head with the smallest time goes first, ties broken by topic name, then
-// offset (design.md, Time). It only decides when every topic either has a
+// offset (ARCHITECTURE.md, Time). It only decides when every topic either has a
 // head or is known to be caught up; otherwise a topic whose next record is
 // still on its way could hold an earlier event. For data already in Kafka (a
 // replay, a backlog) the order is therefore a function of the topics' content
@@ -200,7 +200,7 @@ func (m *merger) pop() *item {
 // that the merge has not seen. Without that, a topic that got records
 // while another was being read (live input, or a backlog produced in
 // parts) would be passed over by the other's later events, and the order
-// would depend on timing (design.md, invariant 4; Kafka Streams waits for
+// would depend on timing (ARCHITECTURE.md, invariant 4; Kafka Streams waits for
 // the same reason, KIP-695). When not, it asks the broker (one answer
 // covers every record produced before it: a whole backlog) and reports
 // false; the answer wakes the loop.

@@ -3,7 +3,7 @@ package processor
 // The poison suite: single hostile records, produced in the middle of a
 // normal stream, must each land in the dead-letter topic with their code,
 // and leave every other user's outputs exactly as a run without them
-// (design.md, invariant 6). It runs on kfake and, in CI, on real Kafka.
+// (ARCHITECTURE.md, invariant 6). It runs on kfake and, in CI, on real Kafka.
 
 import (
 	"bytes"

@@ -217,11 +217,12 @@ func layoutError(id, built, now int32) error {
 	return fmt.Errorf("%w: its partition %d was built when the input topics had %d partitions; they have %d now, so users map to other partitions. Use a new --state-dir (it restores from the changelog), or give the topics %d partitions again", ErrStoreLayout, id, built, now, built)
 }
 
-// startGeneration starts one goroutine per assigned partition number. The
-// balancer gives partition p of every input topic to the same member.
 // writers are the producers a partition sends with.
 type writers struct{ outputs, changelog messageWriter }
 
+// startGeneration starts one goroutine per assigned partition number (the
+// balancer gives partition p of every input topic to the same member) and
+// one per standby copy.
 func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w writers, partitions int32) {
 	log := p.cfg.Log.With(zap.Int32("generation", gen.ID))
 	ids := map[int]bool{}

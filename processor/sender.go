@@ -40,7 +40,7 @@ type offsetCommitter interface {
 
 // sender delivers one partition's outbox in commit order: write the outputs
 // (acks=all), then the changelog records, then delete the outputs from the
-// outbox and commit the input offsets to the group (design.md, Delivery
+// outbox and commit the input offsets to the group (ARCHITECTURE.md, Delivery
 // ordering). A new owner that restores from the changelog therefore never
 // holds state whose outputs were not delivered. Jobs waiting in the queue
 // are sent together, so a slow broker round trip is paid once for many small
@@ -90,6 +90,8 @@ func (s *sender) run(ctx context.Context) error {
 		var ok bool
 		select {
 		case j, ok = <-s.jobs:
+		case <-ctx.Done(): // the shutdown deadline: what is left stays in the outbox
+			return ctx.Err()
 		case <-idle.C:
 			if err := s.store.Sync(); err != nil {
 				return err
@@ -293,8 +295,8 @@ func (s *sender) setAside(ctx context.Context, m kafka.Message, cause error) err
 }
 
 // checkMember returns errNotMember when the sender has been out of touch
-// with the coordinator for more than half a session and the coordinator,
-// asked again, no longer accepts this member.
+// with the coordinator for more than a third of a session and the
+// coordinator, asked again, no longer accepts this member.
 func (s *sender) checkMember() error {
 	if s.commit == nil || time.Since(s.lastContact) < s.session/3 {
 		return nil

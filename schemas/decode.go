@@ -229,7 +229,7 @@ const (
 // twice in the object the first occurrence counts (fastjson's behaviour;
 // encoding/json would take the last).
 //
-// Decode is bounded (design.md, invariant 6): its time is linear in
+// Decode is bounded (ARCHITECTURE.md, invariant 6): its time is linear in
 // len(value) whatever the value (deep, wide, long strings or numbers,
 // unterminated anything: the syntax check is one pass that stops at the
 // first fault, and nothing is done per nesting level but a byte of stack),

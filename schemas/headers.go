@@ -1,5 +1,13 @@
 package schemas
 
+// The default input topics, one per event type: where producers send
+// events and the processor reads them unless told otherwise.
+const (
+	DefaultLoginTopic    = "events.login"
+	DefaultPurchaseTopic = "events.purchase"
+	DefaultContentTopic  = "events.content"
+)
+
 // Schema names, the values of HeaderSchema.
 const (
 	SchemaEventV1      = "event.v1"

@@ -9,7 +9,7 @@ import "encoding/binary"
 // first). On failure it returns the byte offset of the fault and what is
 // wrong, a constant phrase for a sentence; on success why is "".
 //
-// It is the bound of invariant 6 (design.md) on the decoder: one forward
+// It is the bound of invariant 6 (ARCHITECTURE.md) on the decoder: one forward
 // pass with an explicit stack, no recursion, so its time is linear in
 // len(b) and its memory constant whatever the input; it stops at the first
 // fault, and at the first container deeper than len(stack), without

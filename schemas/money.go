@@ -20,7 +20,7 @@ const MaxMicros Micros = math.MaxInt64
 // AddSat returns a+b, saturated: a sum above the largest value of T is that
 // largest value, one below the smallest is the smallest. It never wraps, so
 // a total of non-negative amounts or a count never turns negative
-// (design.md, invariant 6: sums never wrap). It is for money (Micros) and
+// (ARCHITECTURE.md, invariant 6: sums never wrap). It is for money (Micros) and
 // counts (int64) alike, in every package that accumulates them.
 //
 // Why saturate, rather than reject the event or report an error: it is

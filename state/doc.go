@@ -16,7 +16,7 @@
 //
 // A Batch holds all these kinds for one partition and commits them atomically:
 // state, timers, outputs-to-send and input offsets never disagree (invariant 3
-// of design.md). Batches commit with NoSync. That is safe because the input
+// of ARCHITECTURE.md). Batches commit with NoSync. That is safe because the input
 // offsets are in the same batch as the state they produced: a machine crash
 // that loses the unsynced tail loses the offsets with it, and the processor
 // re-reads those records from Kafka and derives the same state and the same

@@ -16,7 +16,7 @@ import (
 // in the same atomic Pebble write, a marker with the ids of the users it
 // changed; the sender deletes the markers once the changelog acknowledged
 // their batches, and a start republishes the users of any marker left
-// (design.md, invariant 7).
+// (ARCHITECTURE.md, invariant 7).
 
 // PutUnlogged stores the marker of batch seq: ids are the users the batch
 // changed (none for a batch that moved only the metadata).

@@ -19,6 +19,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -148,8 +149,8 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	create := fs.Bool("create-topics", false, "create missing topics at start (with --partitions and --replication)")
 	sf := fs.specFlags()
 	churn, silent, matureAt := fs.ruleFlags()
-	currency := fs.String("currency", "USD", "the deployment's accounting currency; purchases in another go to the dead-letter topic")
-	maxBytes := fs.Int("max-record-bytes", 64<<10, "input records larger than this go to the dead-letter topic")
+	currency := fs.String("currency", schemas.DefaultCurrency, "the deployment's accounting currency; purchases in another go to the dead-letter topic")
+	maxBytes := fs.Int("max-record-bytes", schemas.DefaultMaxRecordBytes, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
 	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~400 bytes of heap each; 1M users ≈ 400 MB); colder ones are read from Pebble")
 	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
@@ -160,7 +161,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	standbys := fs.Int("standby-replicas", 0, "instances besides a partition's owner that keep a warm copy of its state by tailing its changelog, so that a failover applies only the changelog's tail instead of restoring it all; every instance of the group must use the same value")
 	futureSkew := fs.duration("max-future-skew", time.Hour, "an event whose ts is further ahead than this of its record's Kafka timestamp (or of the wall clock, if earlier) goes to the DLQ as future_timestamp instead of moving stream time; 0 turns the check off")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
-	rfmRefresh := fs.duration("rfm-refresh", 7*24*time.Hour, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
+	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
 	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
 	warnLevels := fs.String("warn-levels", "0.5,0.7,0.85", "fractions of --churn-after without activity that raise watch, at_risk and critical warnings")
 	pAliveBelow := fs.Float64("warn-p-alive-below", 0.3, "with --model: warn when P(alive) falls below this")

@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 )
 
@@ -178,25 +179,9 @@ func (s *kafkaSink) flush() error {
 		if !retry || time.Now().After(deadline) || s.ctx.Err() != nil {
 			return fmt.Errorf("producing simulated events: %w", err)
 		}
-		pending = failedOnly(pending, err)
+		pending = produce.FailedOnly(pending, err)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 func (s *kafkaSink) close() error { return s.w.Close() }
-
-// failedOnly returns the messages of a WriteMessages call that err says
-// failed (all of them when err does not say which).
-func failedOnly(msgs []kafka.Message, err error) []kafka.Message {
-	var we kafka.WriteErrors
-	if !errors.As(err, &we) || len(we) != len(msgs) {
-		return msgs
-	}
-	var failed []kafka.Message
-	for i, e := range we {
-		if e != nil {
-			failed = append(failed, msgs[i])
-		}
-	}
-	return failed
-}

@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 )
 
 // EnvBrokers names the environment variable that selects a real broker.
@@ -174,25 +176,9 @@ func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
 			if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) || ctx.Err() != nil {
 				t.Fatalf("produce: %v", err)
 			}
-			chunk = FailedOnly(chunk, err)
+			chunk = produce.FailedOnly(chunk, err)
 			time.Sleep(100 * time.Millisecond)
 		}
 		msgs = msgs[n:]
 	}
-}
-
-// FailedOnly returns the messages of a WriteMessages call that err says
-// failed (all of them when err does not say which).
-func FailedOnly(msgs []kafka.Message, err error) []kafka.Message {
-	var we kafka.WriteErrors
-	if !errors.As(err, &we) || len(we) != len(msgs) {
-		return msgs
-	}
-	var failed []kafka.Message
-	for i, e := range we {
-		if e != nil {
-			failed = append(failed, msgs[i])
-		}
-	}
-	return failed
 }

@@ -32,7 +32,7 @@ type Config struct {
 // Defaults of Config, in one place so help texts and docs can quote them.
 const (
 	DefaultWindow     = time.Duration(0)
-	DefaultRefresh    = 24 * time.Hour
+	DefaultRefresh    = 7 * 24 * time.Hour // a rebuild reads every buyer; quintiles barely move in a week
 	DefaultHysteresis = 0.1
 	// MaxHysteresis is the largest Hysteresis: beyond it the dead bands of
 	// two neighbouring cuts could overlap.

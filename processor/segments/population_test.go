@@ -36,7 +36,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestRebuildPoint(t *testing.T) {
-	c := Config{}
+	c := Config{Refresh: 24 * time.Hour}
 	for _, tc := range []struct{ t, want int64 }{
 		{0, 0}, {Day - 1, 0}, {Day, Day}, {5*Day + 7, 5 * Day}, {-1, -Day},
 	} {

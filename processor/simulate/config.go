@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // Defaults applied by Run to zero-valued Config fields.
 const (
 	DefaultUsers    = 1000
 	DefaultDays     = 180
-	DefaultCurrency = "USD"
+	DefaultCurrency = schemas.DefaultCurrency
 
 	// MaxUsers and MaxDays bound a simulation to something that finishes.
 	MaxUsers = 10_000_000
@@ -28,7 +30,7 @@ type Topics struct {
 }
 
 // DefaultTopics are the topic names used for empty Topics fields.
-var DefaultTopics = Topics{Login: "events.login", Purchase: "events.purchase", Content: "events.content"}
+var DefaultTopics = Topics{Login: schemas.DefaultLoginTopic, Purchase: schemas.DefaultPurchaseTopic, Content: schemas.DefaultContentTopic}
 
 // Config describes one simulated population. The zero value of every field
 // means "use the default"; see the field comments.
