@@ -137,6 +137,16 @@ func (c Conn) transport() *kafka.Transport {
 
 // Admin returns an admin client; close it with Close.
 func (c Conn) Admin() (*kadm.Client, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	return kadm.NewClient(cl), nil
+}
+
+// client is a franz-go client for the admin requests kadm does not make
+// in one round trip.
+func (c Conn) client() (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(10 * time.Second)}
 	if c.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
@@ -144,11 +154,7 @@ func (c Conn) Admin() (*kadm.Client, error) {
 	if c.SASL != nil {
 		opts = append(opts, kgo.SASL(c.franzSASL()))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, err
-	}
-	return kadm.NewClient(cl), nil
+	return kgo.NewClient(opts...)
 }
 
 // ErrUnreachable is Check's error when no broker answers: an outage that

@@ -234,3 +234,60 @@ func TestCopartitionBalancer(t *testing.T) {
 		t.Errorf("assignment depends on member order:\n%v\n%v", got, again)
 	}
 }
+
+// TestMergeConfirmsEnds: a record does not pass over a topic read to the
+// end the merge last knew until the broker has confirmed that end after
+// the record was in Kafka; a topic that got records meanwhile is waited
+// for, and one answer covers every record it counted.
+func TestMergeConfirmsEnds(t *testing.T) {
+	login := func(off int64, ts string) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: off + 1,
+			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
+	}
+	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	// Both topics read to the ends last seen: 0 records each.
+	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
+		[]int64{0, 0}, []int64{0, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	notify := make(chan struct{}, 1)
+	ends := make(chan []int64, 1)
+	asked := 0
+	m.ends, m.endsC, m.notify = func() ([]int64, error) { asked++; return <-ends, nil }, make(chan endsAnswer, 1), notify
+	answer := func(e ...int64) {
+		ends <- e
+		<-notify
+		m.poll()
+	}
+
+	// a@0 arrives; b, read to its known end, may have got an earlier one.
+	ins[0] <- login(0, "2026-01-01T00:00:05Z")
+	m.poll()
+	if it := m.pop(); it != nil {
+		t.Fatal("a record passed over a topic whose end was not confirmed")
+	}
+	answer(1, 1) // b got a record meanwhile: wait for it
+	if it := m.pop(); it != nil {
+		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.topic], it.msg.Offset)
+	}
+	ins[1] <- login(0, "2026-01-01T00:00:01Z")
+	m.poll()
+	if it := m.pop(); it == nil || m.names[it.topic] != "b" {
+		t.Fatalf("popped %v, want b@0, the earlier event", it)
+	}
+	// a@0 passes over the empty b now: the answer covered a@0 (end 1).
+	if it := m.pop(); it == nil || m.names[it.topic] != "a" {
+		t.Fatalf("popped %v, want a@0", it)
+	}
+	if asked != 1 {
+		t.Errorf("asked the broker %d times, want 1", asked)
+	}
+	// a@1 came after that answer: a new one is needed, and it is enough.
+	ins[0] <- login(1, "2026-01-01T00:00:09Z")
+	m.poll()
+	if it := m.pop(); it != nil {
+		t.Fatal("a record newer than the last answer passed over an empty topic")
+	}
+	answer(2, 1)
+	if it := m.pop(); it == nil || it.msg.Offset != 1 {
+		t.Fatalf("popped %v, want a@1", it)
+	}
+}

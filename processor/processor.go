@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -26,6 +27,7 @@ type Processor struct {
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
 	model      atomic.Pointer[Model]
+	kafka      *kgo.Client // the admin client's, for endOffsets
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
@@ -91,11 +93,13 @@ func (p *Processor) waitForBrokers(ctx context.Context, adm *kadm.Client) error 
 func (p *Processor) run(ctx context.Context) error {
 	cfg := &p.cfg
 	log := cfg.Log
-	adm, err := cfg.Conn.Admin()
+	cl, err := cfg.Conn.client()
 	if err != nil {
 		return err
 	}
+	adm := kadm.NewClient(cl)
 	defer adm.Close()
+	p.kafka = cl
 	if err := p.waitForBrokers(ctx, adm); err != nil {
 		return err
 	}
@@ -465,19 +469,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	m.ends, m.endsC, m.notify = func() ([]int64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		listed, err := adm.ListEndOffsets(lctx, inputs...)
-		if err != nil {
-			return nil, err
-		}
-		ends := make([]int64, len(inputs))
-		for i, topic := range inputs {
-			o, ok := listed.Lookup(topic, part.id)
-			if !ok || o.Err != nil {
-				return nil, fmt.Errorf("processor: end offset of %s/%d: %v", topic, part.id, o.Err)
-			}
-			ends[i] = o.Offset
-		}
-		return ends, nil
+		return endOffsets(lctx, p.kafka, inputs, part.id)
 	}, make(chan endsAnswer, 1), notify
 	m.logStart = func(i int) (int64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
