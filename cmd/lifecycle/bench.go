@@ -138,33 +138,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b.sum.Users, b.sum.Events, b.sum.Partitions, b.sum.Mode, b.sum.Workload = *users, *events, *partitions, *mode, *workload
 	b.sum.MaxUsersCached, b.sum.BlockCacheMB = *cached, *blockCache
 	b.sum.LoadAvgStart = loadAvg()
-	if *cf.brokers == "" {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			return fmt.Errorf("starting the embedded broker: %w", err)
-		}
-		defer cluster.Close()
-		b.conn = processor.Conn{Brokers: cluster.ListenAddrs()}
-		b.sum.Broker = "embedded kfake (in process)"
-		b.embedded = true
-	} else {
-		conn, err := cf.conn()
-		if err != nil {
-			return err
-		}
-		b.conn = conn
-		b.sum.Broker = "kafka at " + strings.Join(conn.Brokers, ",")
-	}
-	adm, err := b.conn.Admin()
+	disconnect, err := b.connect(ctx, cf)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	if err := b.conn.Check(ctx, adm); err != nil {
-		return err
-	}
-	b.adm = adm
-	b.run = fmt.Sprintf("bench-%d", time.Now().UnixNano()%1e12)
+	defer disconnect()
 	defer b.cleanup()
 	b.progress("%s, run %s, load average %s", b.sum.Broker, b.run, b.sum.LoadAvgStart)
 
@@ -197,6 +175,43 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// connect starts the embedded broker when cf names no brokers, else
+// connects to them; it checks the connection and names the run. disconnect
+// closes the admin client and the embedded broker.
+func (b *bench) connect(ctx context.Context, cf connFlags) (disconnect func(), err error) {
+	var cluster *kfake.Cluster
+	if *cf.brokers == "" {
+		if cluster, err = kfake.NewCluster(kfake.NumBrokers(1)); err != nil {
+			return nil, fmt.Errorf("starting the embedded broker: %w", err)
+		}
+		b.conn = processor.Conn{Brokers: cluster.ListenAddrs()}
+		b.sum.Broker = "embedded kfake (in process)"
+		b.embedded = true
+	} else {
+		if b.conn, err = cf.conn(); err != nil {
+			return nil, err
+		}
+		b.sum.Broker = "kafka at " + strings.Join(b.conn.Brokers, ",")
+	}
+	disconnect = func() {
+		if b.adm != nil {
+			b.adm.Close()
+		}
+		if cluster != nil {
+			cluster.Close()
+		}
+	}
+	if b.adm, err = b.conn.Admin(); err == nil {
+		err = b.conn.Check(ctx, b.adm)
+	}
+	if err != nil {
+		disconnect()
+		return nil, err
+	}
+	b.run = fmt.Sprintf("bench-%d", time.Now().UnixNano()%1e12)
+	return disconnect, nil
 }
 
 // benchSummary is what bench reports (--json).

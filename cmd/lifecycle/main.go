@@ -54,7 +54,7 @@ func commands() []command {
 		{"inspect", "print stored user state as JSON lines (read-only)", runInspect},
 		{"fit", "fit BG/NBD and Gamma-Gamma models to purchase histories", runFit},
 		{"evaluate", "measure churn-warning quality on a population with known dropouts", runEvaluate},
-		{"bench", "measure throughput, latency and memory against a broker", runBench},
+		{"bench", "measure throughput, latency, memory and failover against a broker", runBenchCommand},
 		{"version", "print the version", runVersion},
 	}
 }
