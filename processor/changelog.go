@@ -118,6 +118,7 @@ func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *
 			if err := a.commit(next); err != nil {
 				return err
 			}
+			a.caughtUp()
 			continue
 		case err != nil:
 			return fmt.Errorf("processor: reading changelog %s/%d: %w", p.cfg.Topics.Changelog, a.id, err)
@@ -138,7 +139,11 @@ func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *
 			if end >= 0 {
 				remaining = end - next
 			}
-			log.Info("restoring", zap.Int("records", a.records), zap.Int64("remaining", remaining),
+			msg := "restoring"
+			if a.standby {
+				msg = "standby: applying the changelog"
+			}
+			log.Info(msg, zap.Int("records", a.records), zap.Int64("remaining", remaining),
 				zap.Float64("records_per_second", float64(a.records)/time.Since(start).Seconds()))
 		}
 	}
@@ -263,14 +268,27 @@ func (a *applier) commit(next int64) error {
 		return err
 	}
 	if a.standby {
-		clear(a.kept) // committed: the store answers from now on
-		clear(a.wakes)
-		a.fresh = false
+		if !a.fresh {
+			clear(a.kept) // committed: the store answers from now on
+			clear(a.wakes)
+		}
 		if a.onCommit != nil {
 			a.onCommit(next)
 		}
 	}
 	return nil
+}
+
+// caughtUp tells a standby's applier that it has read to the changelog's
+// end. A fresh copy keeps every user's offsets in memory until then, as a
+// restore does (a lookup per record would cost a third of the copy's
+// speed); from then on the store answers and memory holds one commit.
+func (a *applier) caughtUp() {
+	if a.standby && a.fresh {
+		a.fresh = false
+		clear(a.kept)
+		clear(a.wakes)
+	}
 }
 
 // finish ends a restore or a promotion: users per stage and segment are
