@@ -67,7 +67,7 @@ func FuzzDecode(f *testing.F) {
 		// What encoding/json calls valid JSON (it does not check UTF-8),
 		// nested no deeper than the limit.
 		jsonOK := len(value) <= schemas.DefaultMaxRecordBytes && utf8.Valid(value) && json.Valid(value) &&
-			nesting(value) <= schemas.DefaultMaxDepth
+			schemas.Nesting(value) <= schemas.DefaultMaxDepth
 		if err != nil {
 			var rej *schemas.RejectError
 			if !errors.As(err, &rej) || !known[rej.Reason] || err.Error() == "" {
@@ -136,27 +136,3 @@ func FuzzDecode(f *testing.F) {
 // for a 64 KiB record that decodes in well under a millisecond, so that a
 // loaded machine does not make it a finding.
 const fuzzBudget = time.Second
-
-// nesting returns how deep objects and arrays nest in b, which is valid
-// JSON or else the answer does not matter.
-func nesting(b []byte) int {
-	depth, deepest := 0, 0
-	in, esc := false, false
-	for _, c := range b {
-		switch {
-		case esc:
-			esc = false
-		case in && c == '\\':
-			esc = true
-		case c == '"':
-			in = !in
-		case in:
-		case c == '{' || c == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return deepest
-}

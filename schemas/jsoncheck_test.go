@@ -8,29 +8,6 @@ import (
 	"unicode/utf8"
 )
 
-// depthOf returns how deep objects and arrays nest in the valid JSON text b.
-func depthOf(b []byte) int {
-	depth, deepest := 0, 0
-	in, esc := false, false
-	for _, c := range b {
-		switch {
-		case esc:
-			esc = false
-		case in && c == '\\':
-			esc = true
-		case c == '"':
-			in = !in
-		case in:
-		case c == '{' || c == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return deepest
-}
-
 // checkAgainstEncodingJSON fails t when checkJSON and encoding/json's
 // json.Valid (with the depth limit) disagree on b, or when checkJSON's
 // fault offset is outside b.
@@ -42,9 +19,9 @@ func checkAgainstEncodingJSON(t *testing.T, b []byte, stack []byte) {
 	}
 	// encoding/json does not check UTF-8 and stops at depth 10000.
 	want := json.Valid(b)
-	if want && depthOf(b) > len(stack) {
+	if want && nesting(b) > len(stack) {
 		if why != whyTooDeep {
-			t.Errorf("checkJSON(%.100q) = %d, %q; want %q (depth %d > %d)", b, at, why, whyTooDeep, depthOf(b), len(stack))
+			t.Errorf("checkJSON(%.100q) = %d, %q; want %q (depth %d > %d)", b, at, why, whyTooDeep, nesting(b), len(stack))
 		}
 		return
 	}
@@ -130,4 +107,28 @@ func TestQuoteBound(t *testing.T) {
 			t.Errorf("quote(%.20q…) = %s: cut shorter than it must be", s, q)
 		}
 	}
+}
+
+// nesting returns how deep objects and arrays nest in b, which is valid
+// JSON or else the answer does not matter.
+func nesting(b []byte) int {
+	depth, deepest := 0, 0
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

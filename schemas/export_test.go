@@ -1,0 +1,4 @@
+package schemas
+
+// Nesting is nesting, for the external tests (fuzz_test.go).
+var Nesting = nesting
