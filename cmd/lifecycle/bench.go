@@ -338,9 +338,15 @@ type bench struct {
 
 	created []string // topics to delete
 	groups  []string
+
+	progressMu sync.Mutex
 }
 
+// progress writes a line to stderr; the latency mode's ticker writes from
+// a goroutine of its own.
 func (b *bench) progress(format string, args ...any) {
+	b.progressMu.Lock()
+	defer b.progressMu.Unlock()
 	fmt.Fprintf(b.stderr, "bench: "+format+"\n", args...)
 }
 
