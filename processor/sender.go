@@ -130,6 +130,15 @@ func (s *sender) run(ctx context.Context) error {
 		if err := s.checkMember(); err != nil {
 			return err
 		}
+		// The batches must be durable here before the changelog has them:
+		// Pebble keeps its last commits in the process (state/doc.go), and
+		// a kill would otherwise leave the changelog ahead of the disk,
+		// which costs the next start a full restore (changelog.go,
+		// localStateCurrent). One sync serves the jobs merged above, and
+		// concurrent partitions' syncs share one fsync.
+		if err := s.store.Sync(); err != nil {
+			return err
+		}
 		if err := s.write(ctx, s.changelog, j.changelog); err != nil {
 			return err
 		}
