@@ -23,8 +23,10 @@
 // outputs with the same ids. A process crash can lose the last commits too
 // (Pebble keeps the WAL's last block, up to 32 KiB, in the process until
 // the block fills or a sync), with the same outcome. Store.Sync makes
-// everything durable: at a clean shutdown, and when a partition's sender
-// goes idle, so that a kill after a quiet period re-sends nothing.
+// everything durable: at a clean shutdown, before a partition's sender
+// writes a batch's changelog records (the changelog must not get ahead of
+// the disk), and when the sender goes idle, so that a kill after a quiet
+// period re-sends nothing.
 //
 // Records carry a version byte; a store whose format version is newer than
 // this code knows is refused with ErrNewerFormat rather than misread.
