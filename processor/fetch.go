@@ -44,12 +44,17 @@ func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 2 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			if timedOut(args) {
+			switch {
+			case timedOut(args):
 				// kafka-go reports a read that timed out at the end of a
 				// quiet partition as an error and reconnects; it is not
 				// a failure, and an alert on the error count must not
 				// page for it. A real outage shows in other errors too.
 				counters.timeouts.Add(1)
+				log.Sugar().Debugf("kafka reader: "+msg, args...)
+				return
+			case canceled(args):
+				// The reader is being closed (the partition stops).
 				log.Sugar().Debugf("kafka reader: "+msg, args...)
 				return
 			}
@@ -94,6 +99,17 @@ func timedOut(args []any) bool {
 	for _, a := range args {
 		var ne net.Error
 		if err, ok := a.(error); ok && errors.As(err, &ne) && ne.Timeout() {
+			return true
+		}
+	}
+	return false
+}
+
+// canceled reports whether a reader's log arguments carry the cancellation
+// of its own context: it is being closed.
+func canceled(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, context.Canceled) {
 			return true
 		}
 	}
