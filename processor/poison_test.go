@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -197,7 +196,7 @@ func produceLarge(t *testing.T, brokers []string, msgs ...kafka.Message) {
 		}
 		// Right after a topic is created, a real broker may not take
 		// writes yet (as in kafkatest.Produce): send the failed again.
-		if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) || ctx.Err() != nil {
+		if !produce.Refused(err) || ctx.Err() != nil {
 			t.Fatalf("produce: %v", err)
 		}
 		msgs = produce.FailedOnly(msgs, err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -175,7 +174,7 @@ func (s *kafkaSink) flush() error {
 			s.buf = s.buf[:0]
 			return nil
 		}
-		retry := errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable)
+		retry := produce.Refused(err)
 		if !retry || time.Now().After(deadline) || s.ctx.Err() != nil {
 			return fmt.Errorf("producing simulated events: %w", err)
 		}

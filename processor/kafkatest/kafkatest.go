@@ -7,7 +7,6 @@ package kafkatest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -164,16 +163,17 @@ func Produce(t testing.TB, brokers []string, msgs ...kafka.Message) {
 	defer cancel()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 5000)
-		// Right after a topic is created, a real broker may list its leader
-		// a moment before the partition accepts writes. Only the records
-		// that failed are sent again: the input must hold each record once.
+		// Right after a topic is created, or a broker restarted, a real
+		// broker may have no leader for a partition for a moment. Those
+		// writes were refused, not made: only the records that failed are
+		// sent again, as the input must hold each record once.
 		chunk := msgs[:n]
 		for {
 			err := w.WriteMessages(ctx, chunk...)
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) || ctx.Err() != nil {
+			if !produce.Refused(err) || ctx.Err() != nil {
 				t.Fatalf("produce: %v", err)
 			}
 			chunk = produce.FailedOnly(chunk, err)

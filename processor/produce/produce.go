@@ -1,11 +1,13 @@
 // Package produce holds what every producer in this module does with a
-// kafka-go write error: send again only the records that failed.
+// kafka-go write error: tell whether it may be sent again, and send again
+// only the records that failed.
 package produce
 
 import (
 	"errors"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // FailedOnly returns the messages of a WriteMessages call that err says
@@ -23,4 +25,23 @@ func FailedOnly(msgs []kafka.Message, err error) []kafka.Message {
 		}
 	}
 	return failed
+}
+
+// Refused reports whether every write that err reports failed was refused
+// for want of a partition leader (a topic just created, a broker
+// restarting): such a write was not made, so sending it again makes no
+// duplicate. kafka-go's WriteErrors does not unwrap: its elements are
+// looked at one by one.
+func Refused(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil && !Refused(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable) ||
+		errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, protocol.ErrNoLeader)
 }
