@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // TestAdmitTime: an event more than the skew ahead of its record's Kafka
@@ -103,7 +104,7 @@ func TestDeadLetterFits(t *testing.T) {
 	}
 }
 
-func headerOf(o state.Output, key string) string {
+func headerOf(o record.Output, key string) string {
 	for _, h := range o.Headers {
 		if h.Key == key {
 			return string(h.Value)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -26,8 +28,8 @@ func userRecord(topic string, partition int32, id string, enc []byte) kafka.Mess
 }
 
 // metaRecord is the changelog message of a partition's metadata.
-func metaRecord(topic string, partition int32, m state.Meta) kafka.Message {
-	return kafka.Message{Topic: topic, Partition: int(partition), Key: []byte{changelogMeta}, Value: state.EncodeMeta(m)}
+func metaRecord(topic string, partition int32, m record.Meta) kafka.Message {
+	return kafka.Message{Topic: topic, Partition: int(partition), Key: []byte{changelogMeta}, Value: record.EncodeMeta(m)}
 }
 
 // changelogWriter writes each message to the partition it names: partition
@@ -49,7 +51,7 @@ func changelogWriter(c Conn) *kafka.Writer {
 // commits, and going on from it would write older records over newer ones
 // with the same offsets (timers, rebuilds). State older than either belongs
 // to an earlier era and is replaced from the changelog.
-func localStateCurrent(meta state.Meta, ok bool, committed map[string]int64, cl *state.Meta) bool {
+func localStateCurrent(meta record.Meta, ok bool, committed map[string]int64, cl *record.Meta) bool {
 	if !ok || cl != nil && meta.Commits < cl.Commits {
 		return false
 	}
@@ -169,9 +171,9 @@ type applier struct {
 	// Per user: the offsets and timer entry of the newest record written in
 	// the open batch (or, when fresh, since the start; then the store has
 	// nothing, and reading it back per record would cost a lookup each).
-	kept     map[string][state.MaxInputs]int64
+	kept     map[string][record.MaxInputs]int64
 	wakes    map[string]int64
-	meta     state.Meta
+	meta     record.Meta
 	haveMeta bool
 	owed     []string // users whose newest record a stale one followed
 	metaOwed bool
@@ -186,7 +188,7 @@ type applier struct {
 // a standby copy (see the field).
 func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, error) {
 	a := &applier{store: store, id: id, b: store.NewBatch(id), fresh: fresh, standby: standby,
-		kept: map[string][state.MaxInputs]int64{}, wakes: map[string]int64{}}
+		kept: map[string][record.MaxInputs]int64{}, wakes: map[string]int64{}}
 	if fresh {
 		return a, a.b.Clear()
 	}
@@ -205,13 +207,13 @@ func (a *applier) apply(m kafka.Message) error {
 	switch {
 	case len(m.Key) > 1 && m.Key[0] == changelogUser:
 		uid := string(m.Key[1:])
-		rec, err := state.DecodeRecord(m.Value)
+		rec, err := record.DecodeUser(m.Value)
 		if err != nil {
 			return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 		}
 		prev, wake, ok := a.kept[uid], a.wakes[uid], false
 		if _, ok = a.kept[uid]; !ok && !a.fresh {
-			var r state.Record
+			var r record.User
 			if r, ok, err = a.store.User(a.id, uid); err != nil {
 				return err
 			}
@@ -227,7 +229,7 @@ func (a *applier) apply(m kafka.Message) error {
 		}
 		a.kept[uid], a.wakes[uid] = rec.Offsets, rec.Wake
 	case len(m.Key) == 1 && m.Key[0] == changelogMeta:
-		next, err := state.DecodeMeta(m.Value)
+		next, err := record.DecodeMeta(m.Value)
 		if err != nil {
 			return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 		}
@@ -302,7 +304,7 @@ func (a *applier) finish() (int, error) {
 	meta.Stages = [len(meta.Stages)]int64{}
 	meta.Segments = [len(meta.Segments)]int64{}
 	users := 0
-	if err := a.store.Users(a.id, func(_ string, r state.Record) error {
+	if err := a.store.Users(a.id, func(_ string, r record.User) error {
 		meta.Stages[r.User.Stage]++
 		meta.Segments[r.Segment.Segment]++
 		users++
@@ -346,9 +348,9 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 		return err
 	}
 	n := 0
-	err = p.store.Users(id, func(uid string, r state.Record) error {
+	err = p.store.Users(id, func(uid string, r record.User) error {
 		n++
-		batch = append(batch, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
+		batch = append(batch, userRecord(p.cfg.Topics.Changelog, id, uid, record.EncodeUser(r)))
 		if len(batch) == 5000 {
 			return flush()
 		}
@@ -382,7 +384,7 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 			return nil, 0, 0, err
 		}
 		if ok { // a new user left unchanged by its batch is not stored
-			msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, state.EncodeRecord(r)))
+			msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, record.EncodeUser(r)))
 		}
 	}
 	meta, ok, err := p.store.Meta(id)
@@ -398,7 +400,7 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 // newestMeta returns the newest metadata record of partition id's
 // changelog, whose end offset is end: each batch's records end with one,
 // so it is found among the last records. nil when there is none.
-func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*state.Meta, error) {
+func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*record.Meta, error) {
 	for _, back := range []int64{256, 1 << 16} {
 		from := max(0, end-back)
 		if from >= end {
@@ -408,7 +410,7 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*state
 			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 		})
-		var newest *state.Meta
+		var newest *record.Meta
 		err := r.SetOffset(from)
 		for err == nil {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -419,7 +421,7 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*state
 				break
 			}
 			if len(m.Key) == 1 && m.Key[0] == changelogMeta {
-				meta, derr := state.DecodeMeta(m.Value)
+				meta, derr := record.DecodeMeta(m.Value)
 				if derr != nil {
 					err = fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, derr)
 					break
@@ -455,7 +457,7 @@ func behind(a, b []int64) bool {
 }
 
 // metaBehind reports whether metadata a has applied less than b.
-func metaBehind(a, b state.Meta) bool {
+func metaBehind(a, b record.Meta) bool {
 	less := false
 	for topic, bo := range b.Offsets {
 		ao := a.Offsets[topic]

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // Topics names the topics the processor reads and writes.
@@ -186,8 +187,8 @@ func (c Config) Validate() error {
 	if c.Group == "" {
 		return errors.New("processor: no consumer group (set --group, for example --group lifecycle)")
 	}
-	if n := len(c.Topics.Inputs); n > state.MaxInputs {
-		return fmt.Errorf("processor: %d input topics; at most %d are supported", n, state.MaxInputs)
+	if n := len(c.Topics.Inputs); n > record.MaxInputs {
+		return fmt.Errorf("processor: %d input topics; at most %d are supported", n, record.MaxInputs)
 	}
 	seen := map[string]bool{}
 	for _, t := range append(append([]string{c.Topics.Changelog}, c.Topics.Inputs...), c.Topics.Outputs()...) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
@@ -187,7 +189,7 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model
 		}
 	}
 	byID, perUser, final = map[string][]byte{}, map[string][]string{}, map[string]rules.User{}
-	add := func(user string, o state.Output, err error) {
+	add := func(user string, o record.Output, err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +343,7 @@ func checkState(t *testing.T, want map[string]rules.User, stores ...*state.Store
 			t.Fatal(err)
 		}
 		for _, p := range ps {
-			if err := s.Users(p, func(id string, r state.Record) error {
+			if err := s.Users(p, func(id string, r record.User) error {
 				if prev, ok := got[id]; ok && prev != r.User {
 					// Two stores hold the user: the one that owned it last
 					// must agree with the reference; report below.
@@ -382,19 +384,19 @@ func checkRebuildInputs(t *testing.T, stores ...*state.Store) {
 			t.Fatal(err)
 		}
 		for _, p := range ps {
-			want := map[string]state.Buyer{}
+			want := map[string]record.Buyer{}
 			var users int64
-			if err := s.Users(p, func(id string, r state.Record) error {
+			if err := s.Users(p, func(id string, r record.User) error {
 				users++
-				if b, ok := state.BuyerOf(&r); ok {
+				if b, ok := record.BuyerOf(&r); ok {
 					want[id] = b
 				}
 				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]state.Buyer{}
-			if err := s.Buyers(p, func(id []byte, b *state.Buyer) error {
+			got := map[string]record.Buyer{}
+			if err := s.Buyers(p, func(id []byte, b *record.Buyer) error {
 				got[string(id)] = *b
 				return nil
 			}); err != nil {
@@ -739,10 +741,10 @@ func TestStoreLayoutRefused(t *testing.T) {
 	cfg := f.config(t)
 	store := openStore(t, vfs.NewMem())
 	b := store.NewBatch(1)
-	if err := b.PutUser("u-old", state.Record{}, 0); err != nil {
+	if err := b.PutUser("u-old", record.User{}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PutMeta(state.Meta{Partitions: 2, Offsets: map[string]int64{}}); err != nil {
+	if err := b.PutMeta(record.Meta{Partitions: 2, Offsets: map[string]int64{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(); err != nil {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
@@ -454,14 +456,14 @@ func changelogRegressions(t *testing.T, cfg Config) []string {
 		p int
 		k string
 	}
-	lastUser := map[key]state.Record{}
-	lastMeta := map[int]state.Meta{}
+	lastUser := map[key]record.User{}
+	lastMeta := map[int]record.Meta{}
 	var bad []string
 	report := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
 	for _, m := range kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Changelog) {
 		switch {
 		case len(m.Key) > 1 && m.Key[0] == changelogUser:
-			r, err := state.DecodeRecord(m.Value)
+			r, err := record.DecodeUser(m.Value)
 			if err != nil {
 				t.Fatalf("changelog %d/%d: %v", m.Partition, m.Offset, err)
 			}
@@ -476,7 +478,7 @@ func changelogRegressions(t *testing.T, cfg Config) []string {
 			}
 			lastUser[k] = r
 		case len(m.Key) == 1 && m.Key[0] == changelogMeta:
-			meta, err := state.DecodeMeta(m.Value)
+			meta, err := record.DecodeMeta(m.Value)
 			if err != nil {
 				t.Fatalf("changelog %d/%d: %v", m.Partition, m.Offset, err)
 			}

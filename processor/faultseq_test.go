@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -654,16 +656,16 @@ func checkConverged(t *testing.T, local, restored *state.Store) {
 		}
 	}
 	for _, p := range lps {
-		lu := map[string]state.Record{}
-		if err := local.Users(p, func(id string, r state.Record) error { lu[id] = r; return nil }); err != nil {
+		lu := map[string]record.User{}
+		if err := local.Users(p, func(id string, r record.User) error { lu[id] = r; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if err := restored.Users(p, func(id string, r state.Record) error {
+		if err := restored.Users(p, func(id string, r record.User) error {
 			l, ok := lu[id]
 			switch {
 			case !ok:
 				report("partition %d: user %s restored from the changelog but not in local state: %+v", p, id, r)
-			case !bytes.Equal(state.EncodeRecord(l), state.EncodeRecord(r)):
+			case !bytes.Equal(record.EncodeUser(l), record.EncodeUser(r)):
 				report("partition %d: user %s differs between local state and the restore from the changelog:\n  local    %+v\n  restored %+v", p, id, l, r)
 			}
 			delete(lu, id)

@@ -7,16 +7,17 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // transitionOutput builds the lifecycle.transitions record of tr. Its id is
 // a hash of what makes the transition unique, so a re-derived transition
 // (after a crash or a replay) carries the same id as the first one.
-func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction) (state.Output, error) {
+func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction) (record.Output, error) {
 	id := schemas.OutputID(userID, schemas.KindTransition, schemas.TransitionTarget(tr.From.String(), tr.To.String()), tr.At, tr.Trigger)
 	t := schemas.Transition{
 		ID:             id,
@@ -39,13 +40,13 @@ func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.P
 	}
 	v, err := json.Marshal(t)
 	if err != nil {
-		return state.Output{}, err
+		return record.Output{}, err
 	}
-	return state.Output{
+	return record.Output{
 		Topic: topic,
 		Key:   []byte(userID),
 		Value: v,
-		Headers: []state.Header{
+		Headers: []record.Header{
 			{Key: schemas.HeaderID, Value: []byte(id)},
 			{Key: schemas.HeaderSchema, Value: []byte(schemas.SchemaTransitionV1)},
 		},
@@ -57,15 +58,15 @@ func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.P
 // large to copy whole within maxBytes (the dead-letter topic's
 // max.message.bytes) is cut, with its size and hash in headers
 // (schemas/dlq.md), so that the copy can always be written.
-func dlqOutput(topic string, it *item, inputTopic string, maxBytes int) state.Output {
+func dlqOutput(topic string, it *item, inputTopic string, maxBytes int) record.Output {
 	code, reason := "invalid", schemas.TruncateReason(it.err.Error())
 	var rej *schemas.RejectError
 	if errors.As(it.err, &rej) {
 		code = string(rej.Reason)
 	}
-	o := state.Output{
+	o := record.Output{
 		Topic: topic,
-		Headers: []state.Header{
+		Headers: []record.Header{
 			{Key: schemas.HeaderDLQReason, Value: []byte(reason)},
 			{Key: schemas.HeaderDLQCode, Value: []byte(code)},
 			{Key: schemas.HeaderDLQTopic, Value: []byte(inputTopic)},
@@ -86,17 +87,17 @@ const copyHeadroom = 4 << 10
 // o's headers; otherwise the value cut to fit (and a key longer than 1 KiB
 // cut to 1 KiB), and headers on o with the original sizes and the value's
 // SHA-256, so that the original can be found and checked.
-func fitCopy(o *state.Output, key, value []byte, maxBytes int) ([]byte, []byte) {
+func fitCopy(o *record.Output, key, value []byte, maxBytes int) ([]byte, []byte) {
 	room := maxBytes - copyHeadroom
 	if len(key)+len(value) <= room {
 		return key, value
 	}
 	sum := sha256.Sum256(value)
 	o.Headers = append(o.Headers,
-		state.Header{Key: schemas.HeaderDLQOriginalSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)},
-		state.Header{Key: schemas.HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
+		record.Header{Key: schemas.HeaderDLQOriginalSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)},
+		record.Header{Key: schemas.HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
 	if len(key) > 1<<10 {
-		o.Headers = append(o.Headers, state.Header{Key: schemas.HeaderDLQOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(key)), 10)})
+		o.Headers = append(o.Headers, record.Header{Key: schemas.HeaderDLQOriginalKeySize, Value: strconv.AppendInt(nil, int64(len(key)), 10)})
 		key = key[:1<<10]
 	}
 	return key, value[:max(0, min(len(value), room-len(key)))]
@@ -105,7 +106,7 @@ func fitCopy(o *state.Output, key, value []byte, maxBytes int) ([]byte, []byte) 
 // warningOutput builds the lifecycle.churn-warnings record of w. Its id
 // hashes the level and reason codes with the time and trigger, so a
 // re-derived warning carries the same id.
-func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (state.Output, error) {
+func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (record.Output, error) {
 	level := w.Level.String()
 	id := schemas.OutputID(userID, schemas.KindWarning, level+":"+w.Codes(), w.At, w.Trigger)
 	out := schemas.Warning{
@@ -120,7 +121,7 @@ func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (s
 }
 
 // segmentOutput builds the lifecycle.segments record of a move from prev to s.
-func segmentOutput(topic, userID string, prev, s segments.Score, c change, u *rules.User) (state.Output, error) {
+func segmentOutput(topic, userID string, prev, s segments.Score, c change, u *rules.User) (record.Output, error) {
 	to := segmentScore(s)
 	id := schemas.OutputID(userID, schemas.KindSegment, s.Segment.String(), c.now, c.trigger)
 	out := schemas.SegmentChange{
@@ -147,12 +148,12 @@ func rfmAt(purchases int64, spend schemas.Micros, lastPurchase, at int64) schema
 	return r
 }
 
-func jsonOutput(topic, key, id, schema string, v any) (state.Output, error) {
+func jsonOutput(topic, key, id, schema string, v any) (record.Output, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return state.Output{}, err
+		return record.Output{}, err
 	}
-	return state.Output{Topic: topic, Key: []byte(key), Value: b, Headers: []state.Header{
+	return record.Output{Topic: topic, Key: []byte(key), Value: b, Headers: []record.Header{
 		{Key: schemas.HeaderID, Value: []byte(id)},
 		{Key: schemas.HeaderSchema, Value: []byte(schema)},
 	}}, nil

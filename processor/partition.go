@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -22,11 +24,11 @@ import (
 // entry is a user record decoded for the open batch.
 type entry struct {
 	id         string
-	rec        state.Record
+	rec        record.User
 	storedWake int64 // the timer index entry Pebble holds for this user
 	// storedBuyer is the user's entry of the buyers index that Pebble
 	// holds (the zero Buyer for none).
-	storedBuyer state.Buyer
+	storedBuyer record.Buyer
 	dirty       bool
 	cached      bool // the cache holds the stored form of rec
 	stored      bool // Pebble holds a record of the user
@@ -41,7 +43,7 @@ type partition struct {
 	store *state.Store
 	stats *partitionStats
 
-	meta state.Meta
+	meta record.Meta
 	// The users of the open batch are decoded (hot); between batches a
 	// user is cached in its stored form (cold, ~140 bytes where the decoded
 	// entry takes ~650), up to MaxUsersCached, and decoded again when it
@@ -50,8 +52,8 @@ type partition struct {
 	cold    map[string][]byte
 	known   *knownUsers // the users the store may hold
 	dirty   []*entry
-	pending []state.Output // outputs of the open batch, in the order the rules made them
-	records int            // input records in the open batch
+	pending []record.Output // outputs of the open batch, in the order the rules made them
+	records int             // input records in the open batch
 	batch   *state.Batch
 	trs     []rules.Transition // scratch
 	ws      []stagedWarning    // scratch
@@ -342,7 +344,7 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 	// second re-scores them against the new cuts. Nothing is written
 	// between the two, so both read the same buyers.
 	var buyers int64
-	err := p.store.Buyers(p.id, func(_ []byte, b *state.Buyer) error {
+	err := p.store.Buyers(p.id, func(_ []byte, b *record.Buyer) error {
 		p.pop.Add(b.Values(at))
 		buyers++
 		return nil
@@ -358,7 +360,7 @@ func (p *partition) rebuildIfDue(streamTime int64) (bool, error) {
 		return false, err
 	}
 	var ids []string
-	err = p.store.Buyers(p.id, func(id []byte, b *state.Buyer) error {
+	err = p.store.Buyers(p.id, func(id []byte, b *record.Buyer) error {
 		if p.pop.Score(b.Values(at), b.Segment).Segment != b.Segment.Segment {
 			ids = append(ids, string(id))
 		}
@@ -406,7 +408,7 @@ func (p *partition) user(id string) (*entry, error) {
 	}
 	e := &entry{id: id}
 	if b, ok := p.cold[id]; ok {
-		rec, err := state.DecodeRecord(b)
+		rec, err := record.DecodeUser(b)
 		if err != nil {
 			return nil, fmt.Errorf("processor: partition %d: cached user %q: %w", p.id, id, err)
 		}
@@ -420,7 +422,7 @@ func (p *partition) user(id string) (*entry, error) {
 	} else {
 		p.known.add(id)
 	}
-	e.storedBuyer, _ = state.BuyerOf(&e.rec)
+	e.storedBuyer, _ = record.BuyerOf(&e.rec)
 	// A new user, or one stored under another RFM window setting, gets a
 	// purchase history of the window in force.
 	e.rec.Window = p.cfg.Segments.Refit(e.rec.Window)
@@ -433,7 +435,7 @@ func (p *partition) user(id string) (*entry, error) {
 // metadata: each was counted in a stage at its first event (a user is
 // stored only with a transition out of none), and a restore counts them
 // again.
-func storedUsers(m *state.Meta) int64 {
+func storedUsers(m *record.Meta) int64 {
 	var n int64
 	for _, c := range m.Stages {
 		n += c
@@ -452,11 +454,11 @@ func (p *partition) commit() (job, error) {
 	for _, e := range p.dirty {
 		// One encoding serves Pebble (which copies it), the changelog and
 		// the cache; none of them changes it.
-		enc := state.EncodeRecord(e.rec)
+		enc := record.EncodeUser(e.rec)
 		if err := p.batch.PutUserEncoded(e.id, enc, e.storedWake, e.rec.Wake); err != nil {
 			return job{}, err
 		}
-		if b, ok := state.BuyerOf(&e.rec); ok && b != e.storedBuyer {
+		if b, ok := record.BuyerOf(&e.rec); ok && b != e.storedBuyer {
 			if err := p.batch.PutBuyer(e.id, b); err != nil {
 				return job{}, err
 			}
@@ -562,7 +564,7 @@ func (p *partition) dueTimers() (bool, error) {
 func (p *partition) cool() {
 	for id, e := range p.hot {
 		if e.stored && !e.cached {
-			p.cold[id] = state.EncodeRecord(e.rec)
+			p.cold[id] = record.EncodeUser(e.rec)
 		}
 	}
 	clear(p.hot)

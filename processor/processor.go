@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -305,7 +307,7 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 	if err != nil {
 		return err
 	}
-	var clMeta *state.Meta
+	var clMeta *record.Meta
 	if haveLocal && !standby {
 		if clMeta, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
 			return err
@@ -562,10 +564,10 @@ const sendFailingLimit = time.Minute
 
 // User returns the committed state of user id (at most one batch behind
 // the partition's memory), the partition it lives in, and whether it exists.
-func (p *Processor) User(id string) (state.Record, int32, bool, error) {
+func (p *Processor) User(id string) (record.User, int32, bool, error) {
 	n := p.partitions.Load()
 	if n == 0 {
-		return state.Record{}, 0, false, errors.New("processor: not started yet")
+		return record.User{}, 0, false, errors.New("processor: not started yet")
 	}
 	part := PartitionOf(id, n)
 	p.mu.Lock()
@@ -574,9 +576,9 @@ func (p *Processor) User(id string) (state.Record, int32, bool, error) {
 	switch {
 	case s == nil:
 		// Local state of a partition this instance does not own may be old.
-		return state.Record{}, part, false, fmt.Errorf("%w: user %q is in partition %d", ErrNotOwned, id, part)
+		return record.User{}, part, false, fmt.Errorf("%w: user %q is in partition %d", ErrNotOwned, id, part)
 	case s.restoring.Load():
-		return state.Record{}, part, false, fmt.Errorf("%w: partition %d; try again shortly", ErrRestoring, part)
+		return record.User{}, part, false, fmt.Errorf("%w: partition %d; try again shortly", ErrRestoring, part)
 	}
 	r, ok, err := p.store.User(part, id)
 	return r, part, ok, err
@@ -594,7 +596,7 @@ func PartitionOf(userID string, partitions int32) int32 {
 
 // Predict scores a stored user at its partition's current stream time; nil
 // without a model or a purchase.
-func (p *Processor) Predict(r state.Record, part int32) *schemas.Prediction {
+func (p *Processor) Predict(r record.User, part int32) *schemas.Prediction {
 	m := p.model.Load()
 	if m == nil {
 		return nil

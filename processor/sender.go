@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -20,7 +22,7 @@ import (
 // committed to the consumer group.
 type job struct {
 	from, to uint64 // outbox sequence numbers [from, to)
-	outs     []state.Output
+	outs     []record.Output
 	// logFrom, logTo are the batches' changelog markers [logFrom, logTo),
 	// deleted once the changelog has their records.
 	logFrom, logTo uint64
@@ -171,7 +173,7 @@ const syncWhenIdle = 200 * time.Millisecond
 // commitEvery bounds how long group offsets may lag behind a busy sender.
 const commitEvery = time.Second
 
-func outputMessages(outs []state.Output) []kafka.Message {
+func outputMessages(outs []record.Output) []kafka.Message {
 	msgs := make([]kafka.Message, len(outs))
 	for i, o := range outs {
 		m := kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value}

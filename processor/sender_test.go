@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 type recordingWriter struct{ msgs []kafka.Message }
@@ -58,7 +59,7 @@ func TestZombieWritesNothing(t *testing.T) {
 				session: 10 * time.Second, lastContact: time.Now().Add(-time.Minute), // paused for a minute
 				committed: map[string]int64{"in": 5},
 			}
-			s.jobs <- job{from: 0, to: 1, outs: []state.Output{{Topic: "out", Key: []byte("u")}},
+			s.jobs <- job{from: 0, to: 1, outs: []record.Output{{Topic: "out", Key: []byte("u")}},
 				changelog: []kafka.Message{{Topic: "cl", Key: []byte("m")}}, offsets: map[string]int64{"in": 6}}
 			close(s.jobs)
 			err := s.run(context.Background())
@@ -110,9 +111,9 @@ func TestRefusedOutputSetAside(t *testing.T) {
 		stats: stats, log: zaptest.NewLogger(t), dlq: "dlq", dlqMaxBytes: 1 << 20,
 	}
 	big := bytes.Repeat([]byte("x"), 5000)
-	s.jobs <- job{from: 0, to: 3, outs: []state.Output{
+	s.jobs <- job{from: 0, to: 3, outs: []record.Output{
 		{Topic: "out", Key: []byte("a"), Value: []byte("1")},
-		{Topic: "out", Key: []byte("b"), Value: big, Headers: []state.Header{{Key: schemas.HeaderID, Value: []byte("id-b")}}},
+		{Topic: "out", Key: []byte("b"), Value: big, Headers: []record.Header{{Key: schemas.HeaderID, Value: []byte("id-b")}}},
 		{Topic: "out", Key: []byte("c"), Value: []byte("3")},
 	}}
 	close(s.jobs)

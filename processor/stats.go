@@ -5,8 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // partitionStats are one partition's counters. The partition's goroutine
@@ -31,7 +32,7 @@ type partitionStats struct {
 	}
 }
 
-func (s *partitionStats) setMeta(m *state.Meta) {
+func (s *partitionStats) setMeta(m *record.Meta) {
 	s.mu.Lock()
 	s.mu.streamTime = m.StreamTime
 	s.mu.stages = m.Stages

@@ -5,43 +5,23 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // buyersOf reads partition p's buyers index.
-func buyersOf(t *testing.T, s *Store, p int32) map[string]Buyer {
+func buyersOf(t *testing.T, s *Store, p int32) map[string]record.Buyer {
 	t.Helper()
-	got := map[string]Buyer{}
-	if err := s.Buyers(p, func(id []byte, b *Buyer) error {
+	got := map[string]record.Buyer{}
+	if err := s.Buyers(p, func(id []byte, b *record.Buyer) error {
 		got[string(id)] = *b
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	return got
-}
-
-func TestBuyerRoundTrip(t *testing.T) {
-	r := sampleRecord(2)
-	want, ok := BuyerOf(&r)
-	if !ok {
-		t.Fatal("a user with purchases is not a buyer")
-	}
-	got, err := decodeBuyer(appendBuyer(nil, want))
-	if err != nil || got != want {
-		t.Fatalf("decodeBuyer(appendBuyer(%+v)) = %+v, %v", want, got, err)
-	}
-	enc := appendBuyer(nil, want)
-	for name, b := range map[string][]byte{"truncated": enc[:len(enc)-2], "trailing": append(enc, 0), "empty": nil} {
-		if _, err := decodeBuyer(b); err == nil {
-			t.Errorf("%s: decodeBuyer accepted damaged bytes", name)
-		}
-	}
-	r.User.Purchases = 0
-	if _, ok := BuyerOf(&r); ok {
-		t.Error("a user without purchases is a buyer")
-	}
 }
 
 // TestPutUserIndexesBuyers: PutUser keeps the buyers index of the users it
@@ -55,10 +35,10 @@ func TestPutUserIndexesBuyers(t *testing.T) {
 	browser.User.Purchases = 0
 	must(t, b.PutUser("a-buyer", buyer, 0))
 	must(t, b.PutUser("b-browser", browser, 0))
-	must(t, b.PutMeta(Meta{Offsets: map[string]int64{}}))
+	must(t, b.PutMeta(record.Meta{Offsets: map[string]int64{}}))
 	must(t, b.Commit())
-	want, _ := BuyerOf(&buyer)
-	if got := buyersOf(t, s, 4); !maps.Equal(got, map[string]Buyer{"a-buyer": want}) {
+	want, _ := record.BuyerOf(&buyer)
+	if got := buyersOf(t, s, 4); !maps.Equal(got, map[string]record.Buyer{"a-buyer": want}) {
 		t.Fatalf("buyers index %+v, want only a-buyer: %+v", got, want)
 	}
 	ps, err := s.Partitions()
@@ -73,7 +53,7 @@ func TestFormat1GetsBuyersIndex(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openMem(t, fs)
 	b := s.NewBatch(1)
-	want := map[string]Buyer{}
+	want := map[string]record.Buyer{}
 	for i := range int64(5) {
 		r := sampleRecord(i)
 		if i == 3 {
@@ -81,12 +61,12 @@ func TestFormat1GetsBuyersIndex(t *testing.T) {
 		}
 		id := "u-" + string(rune('a'+i))
 		// A format-1 build wrote the record only.
-		must(t, b.PutUserEncoded(id, EncodeRecord(r), 0, r.Wake))
-		if by, ok := BuyerOf(&r); ok {
+		must(t, b.PutUserEncoded(id, record.EncodeUser(r), 0, r.Wake))
+		if by, ok := record.BuyerOf(&r); ok {
 			want[id] = by
 		}
 	}
-	must(t, b.PutMeta(Meta{Offsets: map[string]int64{}}))
+	must(t, b.PutMeta(record.Meta{Offsets: map[string]int64{}}))
 	must(t, b.Commit())
 	must(t, s.db.Set(formatKey, binary.AppendUvarint(nil, 1), pebble.Sync))
 	s.Close()

@@ -28,6 +28,7 @@
 // the disk), and when the sender goes idle, so that a kill after a quiet
 // period re-sends nothing.
 //
-// Records carry a version byte; a store whose format version is newer than
-// this code knows is refused with ErrNewerFormat rather than misread.
+// The records themselves, and their stored form, are package state/record's.
+// A store whose format version is newer than this code knows is refused
+// with ErrNewerFormat rather than misread.
 package state

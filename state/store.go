@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
-
-	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/processor/segments"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
 
 // Errors of the package; match them with errors.Is.
 var (
-	ErrNewerFormat = errors.New("state: written by a newer version of lifecycle")
-	ErrCorrupt     = errors.New("state: corrupt record")
+	ErrNewerFormat = record.ErrNewerFormat
+	ErrCorrupt     = record.ErrCorrupt
 	ErrLocked      = errors.New("state: the store is in use")
 )
 
@@ -134,89 +132,23 @@ func (s *Store) Close() error { return s.db.Close() }
 // Sync makes every committed batch durable.
 func (s *Store) Sync() error { return s.db.LogData(nil, pebble.Sync) }
 
-// Meta is one partition's progress.
-type Meta struct {
-	StreamTime int64            // largest event time seen (Unix ms)
-	Partitions int32            // input partition count the keys were made for
-	OutboxNext uint64           // sequence number of the next outbox record
-	Stages     [6]int64         // users per stage, indexed by rules.Stage
-	Segments   [9]int64         // users per RFM segment, indexed by segments.Segment (0: none yet)
-	Population []byte           // the RFM cuts in effect (JSON of segments.Cuts); nil before the first rebuild
-	Offsets    map[string]int64 // next input offset to read, per input topic
-	// Commits counts the partition's commits. It orders states that input
-	// offsets cannot: batches of timers or of an RFM rebuild apply no
-	// input. A local state with fewer commits than the changelog's lost
-	// some (a truncated WAL), and is replaced from the changelog.
-	Commits uint64
-}
-
-// MaxInputs is the most input topics a processor reads.
-const MaxInputs = 4
-
-// Record is a user's stored state.
-type Record struct {
-	User rules.User
-	Wake int64 // the timer index entry that exists for this user; 0 for none
-	// Offsets holds, per input topic (by its index in the configuration),
-	// the offset after the last record applied to this user. Partition
-	// metadata says the same for the whole partition; keeping it per user
-	// too makes each user record self-describing, so a restore from a
-	// changelog whose last batch arrived only in part cannot apply a record
-	// to a user twice (invariant 2).
-	Offsets [MaxInputs]int64
-
-	Warn    warnings.State  // the churn-warning rules' memory of this user
-	Segment segments.Score  // the user's last RFM score and segment
-	Window  segments.Window // purchases in the RFM window (empty when the window is all time)
-}
-
-// EncodeRecord returns the stored form of r (for the changelog and the
-// processor's cache), in a slice of its exact length: caches hold millions.
-func EncodeRecord(r Record) []byte {
-	var buf [512]byte
-	return bytes.Clone(appendUser(buf[:0], r))
-}
-
-// EncodeMeta returns the stored form of m (for the changelog).
-func EncodeMeta(m Meta) []byte { return appendMeta(nil, m) }
-
-// DecodeRecord parses the stored form of a user record.
-func DecodeRecord(b []byte) (Record, error) { return decodeUser(b) }
-
-// DecodeMeta parses the stored form of partition metadata.
-func DecodeMeta(b []byte) (Meta, error) { return decodeMeta(b) }
-
-// Header is a Kafka record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
-
-// Output is a Kafka record waiting in the outbox.
-type Output struct {
-	Topic   string
-	Key     []byte
-	Value   []byte
-	Headers []Header
-}
-
 // Meta returns partition p's metadata; ok is false when the store has none.
-func (s *Store) Meta(p int32) (m Meta, ok bool, err error) {
+func (s *Store) Meta(p int32) (m record.Meta, ok bool, err error) {
 	v, ok, err := s.get(metaKey(p))
 	if err != nil || !ok {
-		return Meta{Offsets: map[string]int64{}}, ok, err
+		return record.Meta{Offsets: map[string]int64{}}, ok, err
 	}
-	m, err = decodeMeta(v)
+	m, err = record.DecodeMeta(v)
 	return m, err == nil, err
 }
 
 // User returns the stored record of user id in partition p.
-func (s *Store) User(p int32, id string) (r Record, ok bool, err error) {
+func (s *Store) User(p int32, id string) (r record.User, ok bool, err error) {
 	v, ok, err := s.get(userKey(nil, p, id))
 	if err != nil || !ok {
 		return r, ok, err
 	}
-	r, err = decodeUser(v)
+	r, err = record.DecodeUser(v)
 	return r, err == nil, err
 }
 
@@ -232,17 +164,11 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 	return bytes.Clone(v), true, nil
 }
 
-// Timer is one timer index entry.
-type Timer struct {
-	Wake   int64
-	UserID string
-}
-
 // DueTimers returns up to limit timer entries of partition p with a wake
 // time in [from, before), oldest first. A caller that knows no entry below
 // from exists passes it: the scan then skips the deletion markers that
 // moved timers leave at the start of the index.
-func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]Timer, error) {
+func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error) {
 	prefix := partitionKey(nil, p, 't')
 	lo := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(max(from, 0)))
 	hi := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(before))
@@ -250,10 +176,10 @@ func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]Timer, erro
 	if err != nil {
 		return nil, fmt.Errorf("state: timers: %w", err)
 	}
-	var out []Timer
+	var out []record.Timer
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		k := it.Key()[len(prefix):]
-		out = append(out, Timer{Wake: int64(binary.BigEndian.Uint64(k)), UserID: string(k[8:])})
+		out = append(out, record.Timer{Wake: int64(binary.BigEndian.Uint64(k)), UserID: string(k[8:])})
 	}
 	return out, errors.Join(it.Error(), it.Close())
 }
@@ -278,9 +204,9 @@ func (s *Store) scan(p int32, kind byte, what string, fn func(rest, v []byte) er
 }
 
 // Outbox returns partition p's outbox records with their sequence numbers, in order.
-func (s *Store) Outbox(p int32) (seqs []uint64, outs []Output, err error) {
+func (s *Store) Outbox(p int32) (seqs []uint64, outs []record.Output, err error) {
 	err = s.scan(p, 'o', "outbox", func(seq, v []byte) error {
-		o, err := decodeOut(v)
+		o, err := record.DecodeOutput(v)
 		if err != nil {
 			return err
 		}
@@ -295,9 +221,9 @@ func (s *Store) Outbox(p int32) (seqs []uint64, outs []Output, err error) {
 }
 
 // Users calls fn for every user of partition p, in user id order.
-func (s *Store) Users(p int32, fn func(id string, r Record) error) error {
+func (s *Store) Users(p int32, fn func(id string, r record.User) error) error {
 	return s.scan(p, 'u', "users", func(id, v []byte) error {
-		r, err := decodeUser(v)
+		r, err := record.DecodeUser(v)
 		if err != nil {
 			return err
 		}
@@ -351,12 +277,12 @@ func (s *Store) NewBatch(p int32) *Batch { return &Batch{b: s.db.NewBatch(), p: 
 
 // PutUser writes user id's record and its entry of the buyers index, and
 // moves its timer index entry from oldWake to r.Wake (0 means no entry).
-func (b *Batch) PutUser(id string, r Record, oldWake int64) error {
-	b.val = appendUser(b.val[:0], r)
+func (b *Batch) PutUser(id string, r record.User, oldWake int64) error {
+	b.val = record.AppendUser(b.val[:0], r)
 	if err := b.PutUserEncoded(id, b.val, oldWake, r.Wake); err != nil {
 		return err
 	}
-	if by, ok := BuyerOf(&r); ok {
+	if by, ok := record.BuyerOf(&r); ok {
 		return b.PutBuyer(id, by)
 	}
 	return nil
@@ -390,13 +316,13 @@ func (b *Batch) Clear() error {
 }
 
 // DeleteTimer removes a timer index entry that no longer matches its user.
-func (b *Batch) DeleteTimer(t Timer) error {
+func (b *Batch) DeleteTimer(t record.Timer) error {
 	return b.b.Delete(timerKey(b.key[:0], b.p, t.Wake, t.UserID), nil)
 }
 
 // PutOutput adds an output record to the outbox at sequence number seq.
-func (b *Batch) PutOutput(seq uint64, o Output) error {
-	b.val = appendOut(b.val[:0], o)
+func (b *Batch) PutOutput(seq uint64, o record.Output) error {
+	b.val = record.AppendOutput(b.val[:0], o)
 	return b.b.Set(outboxKey(b.key[:0], b.p, seq), b.val, nil)
 }
 
@@ -409,8 +335,8 @@ func (b *Batch) DeleteOutputs(from, to uint64) error {
 }
 
 // PutMeta writes the partition's metadata.
-func (b *Batch) PutMeta(m Meta) error {
-	b.val = appendMeta(b.val[:0], m)
+func (b *Batch) PutMeta(m record.Meta) error {
+	b.val = record.AppendMeta(b.val[:0], m)
 	return b.b.Set(metaKey(b.p), b.val, nil)
 }
 

@@ -3,6 +3,8 @@ package state
 import (
 	"strconv"
 	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // BenchmarkCommit1000Users commits one batch of 1000 dirty users whose
@@ -16,14 +18,14 @@ func BenchmarkCommit1000Users(b *testing.B) {
 	}
 	defer s.Close()
 	ids := make([]string, 1000)
-	recs := make([]Record, len(ids))
+	recs := make([]record.User, len(ids))
 	for i := range ids {
 		ids[i] = "u-" + strconv.Itoa(i*7919)
 		recs[i] = sampleRecord(int64(i))
 	}
 	batch := s.NewBatch(0)
 	defer batch.Close()
-	meta := Meta{Partitions: 8, Offsets: map[string]int64{"events.login": 0, "events.purchase": 0, "events.content": 0}}
+	meta := record.Meta{Partitions: 8, Offsets: map[string]int64{"events.login": 0, "events.purchase": 0, "events.content": 0}}
 	b.ReportAllocs()
 	for n := 0; b.Loop(); n++ {
 		for i := range recs {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -30,54 +32,18 @@ func openMem(t *testing.T, fs vfs.FS) *Store {
 	return s
 }
 
-func sampleRecord(i int64) Record {
+func sampleRecord(i int64) record.User {
 	u := rules.User{Stage: rules.Mature, Since: 1000 + i, FirstSeen: 10, LastActivity: 2000 + i,
 		LastPurchase: 1500, Purchases: 3 + i, Spend: 59_970_000, Logins: 7, Contents: 2, Returns: 1, RecentNext: 3}
 	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
 	u.Buys.Add(1500, 19_990_000)
 	u.Buys.Add(1500+3*86_400_000+i, 5_000_000)
-	r := Record{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40},
+	r := record.User{User: u, Wake: 5000 + i, Offsets: [record.MaxInputs]int64{7 + i, 0, 3, 1 << 40},
 		Segment: segments.Score{R: 5, F: 3, M: 4, Segment: segments.ImportantValue}}
 	r.Window = segments.Config{Window: 90 * 24 * time.Hour}.NewWindow()
 	r.Window.Add(1500, 19_990_000)
 	r.Warn.LastActivity = 2000 + i
 	return r
-}
-
-func TestRecordRoundTrip(t *testing.T) {
-	for i := int64(0); i < 5; i++ {
-		want := sampleRecord(i)
-		got, err := decodeUser(appendUser(nil, want))
-		if err != nil || got != want {
-			t.Errorf("decodeUser(appendUser(%+v)) = %+v, %v", want, got, err)
-		}
-	}
-	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Population: []byte(`{"sealed":true}`), Offsets: map[string]int64{"b": 7, "a": 0}}
-	if got, err := decodeMeta(appendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
-		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
-	}
-	o := Output{Topic: "t", Key: []byte("k"), Value: []byte(`{"x":1}`), Headers: []Header{{"h", []byte("v")}}}
-	if got, err := decodeOut(appendOut(nil, o)); err != nil || !reflect.DeepEqual(got, o) {
-		t.Errorf("decodeOut = %+v, %v, want %+v", got, err, o)
-	}
-}
-
-func TestDecodeRejectsDamage(t *testing.T) {
-	good := appendUser(nil, sampleRecord(1))
-	for name, b := range map[string][]byte{
-		"truncated":     good[:len(good)-3],
-		"trailing":      append(append([]byte{}, good...), 0),
-		"empty":         nil,
-		"bad stage":     append([]byte{userRecordV1, 99}, good[2:]...),
-		"newer version": append([]byte{userRecordV1 + 1}, good[1:]...),
-	} {
-		if _, err := decodeUser(b); err == nil {
-			t.Errorf("%s: decodeUser accepted damaged bytes", name)
-		}
-	}
-	if _, err := decodeUser(append([]byte{userRecordV1 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
-		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
-	}
 }
 
 func TestNewerFormatRefused(t *testing.T) {
@@ -103,9 +69,9 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	r2 := sampleRecord(1)
 	r2.Wake = 100
 	must(t, b.PutUser("u-2", r2, 0))
-	must(t, b.PutOutput(0, Output{Topic: "a", Key: []byte("u-1")}))
-	must(t, b.PutOutput(1, Output{Topic: "b", Key: []byte("u-2")}))
-	must(t, b.PutMeta(Meta{StreamTime: 400, Partitions: 4, OutboxNext: 2, Offsets: map[string]int64{"events.login": 9}}))
+	must(t, b.PutOutput(0, record.Output{Topic: "a", Key: []byte("u-1")}))
+	must(t, b.PutOutput(1, record.Output{Topic: "b", Key: []byte("u-2")}))
+	must(t, b.PutMeta(record.Meta{StreamTime: 400, Partitions: 4, OutboxNext: 2, Offsets: map[string]int64{"events.login": 9}}))
 	// Nothing is visible before the commit.
 	if _, ok, _ := s.User(3, "u-1"); ok {
 		t.Fatal("user visible before commit")
@@ -119,13 +85,13 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 		t.Fatal("user visible in another partition")
 	}
 	due, err := s.DueTimers(3, 0, 301, 10)
-	if err != nil || !reflect.DeepEqual(due, []Timer{{100, "u-2"}, {300, "u-1"}}) {
+	if err != nil || !reflect.DeepEqual(due, []record.Timer{{Wake: 100, UserID: "u-2"}, {Wake: 300, UserID: "u-1"}}) {
 		t.Fatalf("DueTimers(301) = %v, %v", due, err)
 	}
 	if due, _ := s.DueTimers(3, 0, 300, 10); len(due) != 1 {
 		t.Fatalf("DueTimers(300) = %v, want only the entry before 300", due)
 	}
-	if due, _ := s.DueTimers(3, 101, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
+	if due, _ := s.DueTimers(3, 101, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
 		t.Fatalf("DueTimers from 101 = %v, want only the entry at 300", due)
 	}
 
@@ -134,7 +100,7 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	must(t, b.PutUser("u-2", r2, 100))
 	must(t, b.DeleteOutputs(0, 1))
 	must(t, b.Commit())
-	if due, _ := s.DueTimers(3, 0, 1<<62, 10); !reflect.DeepEqual(due, []Timer{{300, "u-1"}}) {
+	if due, _ := s.DueTimers(3, 0, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
 		t.Fatalf("after moving: DueTimers = %v", due)
 	}
 	seqs, outs, err := s.Outbox(3)
@@ -189,7 +155,7 @@ func TestCrashKeepsStateAndOffsetsTogether(t *testing.T) {
 				r.User.Purchases = i
 				must(t, b.PutUser(fmt.Sprintf("u-%d", u), r, 0))
 			}
-			must(t, b.PutMeta(Meta{Offsets: map[string]int64{"in": i}}))
+			must(t, b.PutMeta(record.Meta{Offsets: map[string]int64{"in": i}}))
 			must(t, b.Commit())
 			if rng.IntN(10) == 0 {
 				must(t, s.Sync())

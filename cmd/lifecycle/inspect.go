@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -37,7 +39,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 			return fmt.Errorf("%w: --model: %v", errUsage, err)
 		}
 	}
-	view := func(p int32, id string, r state.Record) (httpapi.UserView, error) {
+	view := func(p int32, id string, r record.User) (httpapi.UserView, error) {
 		v := httpapi.NewUserView(p, id, r)
 		if model != nil {
 			meta, _, err := store.Meta(p)
@@ -74,7 +76,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 			}
 			continue
 		}
-		err := store.Users(p, func(id string, r state.Record) error {
+		err := store.Users(p, func(id string, r record.User) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

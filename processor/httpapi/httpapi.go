@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,15 +26,14 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // Source is what the handlers read; *processor.Processor implements it.
 type Source interface {
 	Stats() processor.Stats
 	Ready() bool
-	User(id string) (rec state.Record, partition int32, ok bool, err error)
-	Predict(rec state.Record, partition int32) *schemas.Prediction // nil without a model
+	User(id string) (rec record.User, partition int32, ok bool, err error)
+	Predict(rec record.User, partition int32) *schemas.Prediction // nil without a model
 }
 
 // Handler serves:
@@ -127,7 +128,7 @@ type OpenWarning struct {
 }
 
 // NewUserView builds the view of user id in partition p.
-func NewUserView(p int32, id string, r state.Record) UserView {
+func NewUserView(p int32, id string, r record.User) UserView {
 	u := r.User
 	v := UserView{
 		Partition: p, UserID: id, Stage: u.Stage.String(),

@@ -10,17 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 type fakeSource struct {
 	ready bool
-	users map[string]state.Record
+	users map[string]record.User
 	err   error
 }
 
@@ -31,14 +32,14 @@ func (f *fakeSource) Stats() processor.Stats {
 	return st
 }
 func (f *fakeSource) Ready() bool { return f.ready }
-func (f *fakeSource) User(id string) (state.Record, int32, bool, error) {
+func (f *fakeSource) User(id string) (record.User, int32, bool, error) {
 	if f.err != nil {
-		return state.Record{}, 1, false, f.err
+		return record.User{}, 1, false, f.err
 	}
 	r, ok := f.users[id]
 	return r, 1, ok, nil
 }
-func (f *fakeSource) Predict(state.Record, int32) *schemas.Prediction {
+func (f *fakeSource) Predict(record.User, int32) *schemas.Prediction {
 	return &schemas.Prediction{Model: "sha256:abc", Period: "week", PAlive: 0.5, HorizonPeriods: 13, CLVHorizonPeriods: 52}
 }
 
@@ -53,10 +54,10 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestRoutes(t *testing.T) {
 	u := rules.User{Stage: rules.Growing, Since: 1_767_225_600_000, FirstSeen: 1_767_225_600_000, LastActivity: 1_767_225_600_000,
 		LastPurchase: 1_767_225_600_000, Purchases: 1, Spend: 19_990_000}
-	rec := state.Record{User: u, Wake: 1_769_817_600_000, Segment: segments.Score{R: 2, F: 4, M: 5, Segment: segments.ImportantKeep}}
+	rec := record.User{User: u, Wake: 1_769_817_600_000, Segment: segments.Score{R: 2, F: 4, M: 5, Segment: segments.ImportantKeep}}
 	rec.Warn.Open = 1 // inactive
 	rec.Warn.LastAt[0], rec.Warn.LastLevel[0] = 1_768_521_600_000, uint8(warnings.AtRisk)
-	src := &fakeSource{users: map[string]state.Record{"u-1": rec}}
+	src := &fakeSource{users: map[string]record.User{"u-1": rec}}
 	h := Handler(src)
 
 	for _, tc := range []struct {

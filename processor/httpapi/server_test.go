@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/state/record"
+
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // patience bounds every wait of these tests for something the server must
@@ -27,7 +28,7 @@ const patience = 5 * time.Second
 func testSource() *fakeSource {
 	u := rules.User{Stage: rules.Growing, Since: 1_767_225_600_000, FirstSeen: 1_767_225_600_000, LastActivity: 1_767_225_600_000,
 		LastPurchase: 1_767_225_600_000, Purchases: 1, Spend: 19_990_000}
-	return &fakeSource{ready: true, users: map[string]state.Record{"u-1": {User: u}}}
+	return &fakeSource{ready: true, users: map[string]record.User{"u-1": {User: u}}}
 }
 
 // serve runs Handler(src) on a loopback port with cfg and returns its address.

@@ -1,4 +1,4 @@
-package state
+package record
 
 import (
 	"encoding/binary"
@@ -19,7 +19,8 @@ const (
 	outboxV1     = 1
 )
 
-func appendUser(dst []byte, r Record) []byte {
+// AppendUser appends the stored form of r to dst.
+func AppendUser(dst []byte, r User) []byte {
 	u := &r.User
 	dst = append(dst, userRecordV1, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
@@ -38,8 +39,9 @@ func appendUser(dst []byte, r Record) []byte {
 	return r.Warn.AppendBinary(dst)
 }
 
-func decodeUser(b []byte) (Record, error) {
-	var r Record
+// DecodeUser parses the stored form of a user record.
+func DecodeUser(b []byte) (User, error) {
+	var r User
 	if len(b) < 2 {
 		return r, fmt.Errorf("%w: user record of %d bytes", ErrCorrupt, len(b))
 	}
@@ -78,7 +80,9 @@ func decodeUser(b []byte) (Record, error) {
 	return r, nil
 }
 
-func appendMeta(dst []byte, m Meta) []byte {
+// AppendMeta appends the stored form of m to dst; the same metadata gives
+// the same bytes.
+func AppendMeta(dst []byte, m Meta) []byte {
 	dst = append(dst, metaV2)
 	dst = binary.AppendVarint(dst, m.StreamTime)
 	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
@@ -103,7 +107,8 @@ func appendMeta(dst []byte, m Meta) []byte {
 	return binary.AppendUvarint(dst, m.Commits)
 }
 
-func decodeMeta(b []byte) (Meta, error) {
+// DecodeMeta parses the stored form of partition metadata.
+func DecodeMeta(b []byte) (Meta, error) {
 	var m Meta
 	if len(b) < 1 {
 		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
@@ -142,7 +147,8 @@ func decodeMeta(b []byte) (Meta, error) {
 	return m, nil
 }
 
-func appendOut(dst []byte, o Output) []byte {
+// AppendOutput appends the stored form of an outbox record to dst.
+func AppendOutput(dst []byte, o Output) []byte {
 	dst = append(dst, outboxV1)
 	dst = appendString(dst, o.Topic)
 	dst = appendBytes(dst, o.Key)
@@ -155,7 +161,8 @@ func appendOut(dst []byte, o Output) []byte {
 	return dst
 }
 
-func decodeOut(b []byte) (Output, error) {
+// DecodeOutput parses the stored form of an outbox record.
+func DecodeOutput(b []byte) (Output, error) {
 	var o Output
 	if len(b) < 1 || b[0] != outboxV1 {
 		return o, fmt.Errorf("%w: outbox record version is not %d", ErrNewerFormat, outboxV1)

@@ -1,0 +1,84 @@
+package record
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+)
+
+// Errors of the package; match them with errors.Is.
+var (
+	ErrNewerFormat = errors.New("state: written by a newer version of lifecycle")
+	ErrCorrupt     = errors.New("state: corrupt record")
+)
+
+// Meta is one partition's progress.
+type Meta struct {
+	StreamTime int64            // largest event time seen (Unix ms)
+	Partitions int32            // input partition count the keys were made for
+	OutboxNext uint64           // sequence number of the next outbox record
+	Stages     [6]int64         // users per stage, indexed by rules.Stage
+	Segments   [9]int64         // users per RFM segment, indexed by segments.Segment (0: none yet)
+	Population []byte           // the RFM cuts in effect (JSON of segments.Cuts); nil before the first rebuild
+	Offsets    map[string]int64 // next input offset to read, per input topic
+	// Commits counts the partition's commits. It orders states that input
+	// offsets cannot: batches of timers or of an RFM rebuild apply no
+	// input. A local state with fewer commits than the changelog's lost
+	// some (a truncated WAL), and is replaced from the changelog.
+	Commits uint64
+}
+
+// MaxInputs is the most input topics a processor reads.
+const MaxInputs = 4
+
+// User is a user's stored state.
+type User struct {
+	User rules.User
+	Wake int64 // the timer index entry that exists for this user; 0 for none
+	// Offsets holds, per input topic (by its index in the configuration),
+	// the offset after the last record applied to this user. Partition
+	// metadata says the same for the whole partition; keeping it per user
+	// too makes each user record self-describing, so a restore from a
+	// changelog whose last batch arrived only in part cannot apply a record
+	// to a user twice (invariant 2).
+	Offsets [MaxInputs]int64
+
+	Warn    warnings.State  // the churn-warning rules' memory of this user
+	Segment segments.Score  // the user's last RFM score and segment
+	Window  segments.Window // purchases in the RFM window (empty when the window is all time)
+}
+
+// EncodeUser returns the stored form of r (for the store, the changelog
+// and the engine's cache), in a slice of its exact length: caches hold
+// millions.
+func EncodeUser(r User) []byte {
+	var buf [512]byte
+	return bytes.Clone(AppendUser(buf[:0], r))
+}
+
+// EncodeMeta returns the stored form of m (for the changelog).
+func EncodeMeta(m Meta) []byte { return AppendMeta(nil, m) }
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Output is a Kafka record the engine made, waiting in the outbox until
+// Kafka has it.
+type Output struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Timer is one timer index entry.
+type Timer struct {
+	Wake   int64
+	UserID string
+}

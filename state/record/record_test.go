@@ -1,0 +1,83 @@
+package record
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+)
+
+func sampleUser(i int64) User {
+	u := rules.User{Stage: rules.Mature, Since: 1000 + i, FirstSeen: 10, LastActivity: 2000 + i,
+		LastPurchase: 1500, Purchases: 3 + i, Spend: 59_970_000, Logins: 7, Contents: 2, Returns: 1, RecentNext: 3}
+	u.Recent[0], u.Recent[2] = 0xdeadbeef, uint64(i)|1
+	u.Buys.Add(1500, 19_990_000)
+	u.Buys.Add(1500+3*86_400_000+i, 5_000_000)
+	r := User{User: u, Wake: 5000 + i, Offsets: [MaxInputs]int64{7 + i, 0, 3, 1 << 40},
+		Segment: segments.Score{R: 5, F: 3, M: 4, Segment: segments.ImportantValue}}
+	r.Window = segments.Config{Window: 90 * 24 * time.Hour}.NewWindow()
+	r.Window.Add(1500, 19_990_000)
+	r.Warn.LastActivity = 2000 + i
+	return r
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for i := int64(0); i < 5; i++ {
+		want := sampleUser(i)
+		got, err := DecodeUser(AppendUser(nil, want))
+		if err != nil || got != want {
+			t.Errorf("DecodeUser(AppendUser(%+v)) = %+v, %v", want, got, err)
+		}
+	}
+	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Population: []byte(`{"sealed":true}`), Offsets: map[string]int64{"b": 7, "a": 0}}
+	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
+	}
+	o := Output{Topic: "t", Key: []byte("k"), Value: []byte(`{"x":1}`), Headers: []Header{{"h", []byte("v")}}}
+	if got, err := DecodeOutput(AppendOutput(nil, o)); err != nil || !reflect.DeepEqual(got, o) {
+		t.Errorf("decodeOut = %+v, %v, want %+v", got, err, o)
+	}
+}
+
+func TestDecodeRejectsDamage(t *testing.T) {
+	good := AppendUser(nil, sampleUser(1))
+	for name, b := range map[string][]byte{
+		"truncated":     good[:len(good)-3],
+		"trailing":      append(append([]byte{}, good...), 0),
+		"empty":         nil,
+		"bad stage":     append([]byte{userRecordV1, 99}, good[2:]...),
+		"newer version": append([]byte{userRecordV1 + 1}, good[1:]...),
+	} {
+		if _, err := DecodeUser(b); err == nil {
+			t.Errorf("%s: decodeUser accepted damaged bytes", name)
+		}
+	}
+	if _, err := DecodeUser(append([]byte{userRecordV1 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
+		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
+	}
+}
+
+func TestBuyerRoundTrip(t *testing.T) {
+	r := sampleUser(2)
+	want, ok := BuyerOf(&r)
+	if !ok {
+		t.Fatal("a user with purchases is not a buyer")
+	}
+	got, err := DecodeBuyer(AppendBuyer(nil, want))
+	if err != nil || got != want {
+		t.Fatalf("DecodeBuyer(AppendBuyer(%+v)) = %+v, %v", want, got, err)
+	}
+	enc := AppendBuyer(nil, want)
+	for name, b := range map[string][]byte{"truncated": enc[:len(enc)-2], "trailing": append(enc, 0), "empty": nil} {
+		if _, err := DecodeBuyer(b); err == nil {
+			t.Errorf("%s: decodeBuyer accepted damaged bytes", name)
+		}
+	}
+	r.User.Purchases = 0
+	if _, ok := BuyerOf(&r); ok {
+		t.Error("a user without purchases is a buyer")
+	}
+}
