@@ -3,12 +3,14 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/state/record"
 
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -85,7 +87,7 @@ type Config struct {
 	// Decoder holds the input contract's settings (currency, size limit).
 	Decoder schemas.DecoderConfig
 	// Prediction configures the scores computed with a model (SetModel).
-	Prediction Prediction
+	Prediction engine.Prediction
 	// Warnings configures the churn warnings; its ChurnAfter is always the
 	// stage model's.
 	Warnings warnings.Config
@@ -128,8 +130,11 @@ type Config struct {
 	Log *zap.Logger
 
 	// dlqMaxBytes is the dead-letter topic's max.message.bytes, read at
-	// start: a copy larger than that is cut (dlqOutput).
+	// start: a copy larger than that is cut (engine.Config.DLQMaxBytes).
 	dlqMaxBytes int
+	// engine is the engines' configuration, made from the fields above
+	// (withEngine).
+	engine engine.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -138,7 +143,7 @@ func (c Config) withDefaults() Config {
 		c.Topics.Changelog = ChangelogTopic(c.Group)
 	}
 	c.Rules = c.Rules.WithDefaults()
-	c.Prediction = c.Prediction.withDefaults()
+	c.Prediction = c.Prediction.WithDefaults()
 	c.Warnings.ChurnAfter = c.Rules.ChurnAfter
 	c.Warnings = c.Warnings.WithDefaults()
 	c.Segments = c.Segments.WithDefaults()
@@ -171,6 +176,25 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
+	}
+	return c
+}
+
+// Engine is the configuration c gives each partition's engine (defaults
+// applied, no model): what evaluate and replay run, to get what run does.
+func (c Config) Engine() engine.Config {
+	return c.withDefaults().withEngine(nil).engine
+}
+
+// withEngine sets the engines' configuration from c's fields (defaults
+// applied); model is the processor's, which SIGHUP swaps.
+func (c Config) withEngine(model *atomic.Pointer[engine.Model]) Config {
+	t := c.Topics
+	c.engine = engine.Config{
+		Topics: engine.Topics{Inputs: t.Inputs, Transitions: t.Transitions, Warnings: t.Warnings, Segments: t.Segments, DLQ: t.DLQ},
+		Rules:  c.Rules, Warnings: c.Warnings, Segments: c.Segments, Prediction: c.Prediction,
+		BatchRecords: c.BatchRecords, MaxUsersCached: c.MaxUsersCached, DLQMaxBytes: c.dlqMaxBytes,
+		Model: model, Log: c.Log,
 	}
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -154,179 +155,71 @@ func runProcessor(t *testing.T, p *Processor, done func(Stats) bool) Stats {
 
 func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
 
-// reference computes the outputs the rules give for the input topics as
-// they are in Kafka, independently of the runtime: per partition, the
-// records of every topic merged by (event time, topic, offset), stream
-// time as the largest event time applied, and each user's timers fired up
-// to the final stream time.
+// reference computes the outputs the engine gives for the input topics as
+// they are in Kafka, driven eagerly (engine.Drive with one record per
+// commit, every timer fired as soon as stream time passes it, nothing
+// cached) over an in-memory store: per partition, the records of every
+// topic merged by (event time, topic, offset). The runtime, with its
+// batches, lazy timers, cache evictions, crashes and restores, must give
+// the same outputs byte for byte.
 func reference(t *testing.T, cfg Config, brokers []string) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
 	t.Helper()
 	return referenceWithModel(t, cfg, brokers, nil)
 }
 
 // referenceWithModel is reference for a processor that scores with model.
-// It fires every timer eagerly, the moment stream time passes it, where the
-// runtime fires quiet users' timers lazily at commits: the outputs must not
-// differ.
-func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *Model) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
+func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *engine.Model) (byID map[string][]byte, perUser map[string][]string, dlq int, final map[string]rules.User) {
 	t.Helper()
-	cfg = cfg.withDefaults()
+	var m atomic.Pointer[engine.Model]
+	m.Store(model)
+	cfg = cfg.withDefaults().withEngine(&m)
+	ec := cfg.engine
+	ec.BatchRecords, ec.MaxUsersCached = 1, 0
 	dec := schemas.NewDecoder(cfg.Decoder)
-	type rec struct {
-		it   item
-		name string
-	}
-	parts := map[int][][]rec{} // partition → per topic, offset order
+	parts := map[int32][][]*engine.Input{} // partition → per topic, offset order
 	for ti, topic := range cfg.Topics.Inputs {
 		for _, m := range kafkatest.ReadAll(t, brokers, topic) {
-			if parts[m.Partition] == nil {
-				parts[m.Partition] = make([][]rec, len(cfg.Topics.Inputs))
+			p := int32(m.Partition)
+			if parts[p] == nil {
+				parts[p] = make([][]*engine.Input, len(cfg.Topics.Inputs))
 			}
-			it := item{topic: ti, msg: m}
-			it.ev, it.err = dec.Decode(m.Key, m.Value)
-			admitTime(&it, cfg.MaxFutureSkew, time.Now())
-			parts[m.Partition][ti] = append(parts[m.Partition][ti], rec{it, topic})
+			in := &engine.Input{Topic: ti, Partition: p, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
+			engine.Decode(in, dec, cfg.MaxFutureSkew, time.Now())
+			parts[p][ti] = append(parts[p][ti], in)
 		}
 	}
 	byID, perUser, final = map[string][]byte{}, map[string][]string{}, map[string]rules.User{}
-	add := func(user string, o record.Output, err error) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := string(o.Headers[0].Value)
-		if prev, ok := byID[id]; ok {
-			// Ids name one fact each; the rules made the same one twice.
-			t.Fatalf("the reference made output %s twice:\n%s\n%s", id, prev, o.Value)
-		}
-		byID[id] = o.Value
-		key := string(o.Headers[1].Value) + "/" + user // schema (kind of output), not topic name
-		perUser[key] = append(perUser[key], id)
-	}
-	type refUser struct {
-		id  string
-		u   rules.User
-		w   warnings.State
-		seg segments.Score
-		win segments.Window
-	}
-	ctxOf := func(r *refUser) warnings.Context { return warnContext(&r.u, r.seg, model) }
-	for _, topics := range parts {
-		users := map[string]*refUser{}
-		var order []*refUser // first-seen order, for a stable iteration
-		pop, err := segments.NewPopulationWith(cfg.Segments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var streamTime int64
-		values := func(r *refUser, at int64) segments.Values {
-			return r.win.Values(at, r.u.LastPurchase, r.u.Purchases, r.u.Spend)
-		}
-		rescore := func(r *refUser, c change) {
-			prev := r.seg
-			sc := pop.Score(values(r, c.now), prev)
-			if sc.Segment == prev.Segment {
-				return
-			}
-			r.seg = sc
-			if !sc.IsNone() {
-				o, err := segmentOutput(cfg.Topics.Segments, r.id, prev, sc, c, &r.u)
-				add(r.id, o, err)
-			}
-		}
-		emit := func(r *refUser, trs []rules.Transition, ws []stagedWarning, c change) {
-			for _, tr := range trs {
-				o, err := transitionOutput(cfg.Topics.Transitions, r.id, tr, predictAt(model, cfg.Prediction, tr.Buys, tr.At))
-				add(r.id, o, err)
-			}
-			for _, w := range ws {
-				o, err := warningOutput(cfg.Topics.Warnings, r.id, w, r.seg)
-				add(r.id, o, err)
-			}
-			if c.rescore {
-				rescore(r, c)
-			}
-		}
-		fire := func(r *refUser, st int64) {
-			trs, ws := cfg.timers(nil, nil, &r.u, &r.w, r.seg, model, st)
-			emit(r, trs, ws, change{now: st})
-		}
-		for {
-			best := -1
-			for i, q := range topics {
-				if len(q) == 0 {
-					continue
-				}
-				if best < 0 {
-					best = i
-					continue
-				}
-				a, b := q[0].it, topics[best][0].it
-				if ta, tb := a.orderTime(), b.orderTime(); ta != tb {
-					if ta < tb {
-						best = i
-					}
-				} else if q[0].name < topics[best][0].name {
-					best = i
-				}
-			}
-			if best < 0 {
-				break
-			}
-			it := topics[best][0].it
-			topics[best] = topics[best][1:]
-			if it.err != nil {
+	sink := func(c engine.Commit) error {
+		for _, o := range c.Outputs {
+			if o.Topic == cfg.Topics.DLQ {
 				dlq++
 				continue
 			}
-			ev := it.ev
-			r := users[ev.UserID]
-			if r == nil {
-				r = &refUser{id: ev.UserID, win: cfg.Segments.NewWindow()}
-				users[ev.UserID] = r
-				order = append(order, r)
+			id, user := string(o.Headers[0].Value), string(o.Key)
+			if prev, ok := byID[id]; ok {
+				// Ids name one fact each; the rules made the same one twice.
+				t.Fatalf("the reference made output %s twice:\n%s\n%s", id, prev, o.Value)
 			}
-			if r.u.IsDuplicate(ev.ID) {
-				continue
-			}
-			st := max(streamTime, ev.Time)
-			if at := cfg.Segments.RebuildPoint(st); at > 0 && (!pop.Sealed() || at > pop.SealedAt()) && at >= streamTime {
-				streamTime = at
-				for _, o := range order {
-					if o != r || o.u.Stage != rules.None {
-						fire(o, at)
-					}
-				}
-				for _, o := range order {
-					if o.u.Stage != rules.None {
-						pop.Add(values(o, at))
-					}
-				}
-				pop.Seal(at)
-				for _, o := range order {
-					if o.u.Stage != rules.None {
-						rescore(o, change{now: at, reason: "population rebuilt"})
-					}
-				}
-			}
-			trs, ws := cfg.timers(nil, nil, &r.u, &r.w, r.seg, model, st)
-			trs, _ = cfg.Rules.Apply(trs, &r.u, ev, st)
-			streamTime = st
-			c := change{now: st, trigger: ev.ID, reason: "purchase"}
-			if ev.Type == schemas.Purchase {
-				if r.win.Span > 0 {
-					r.win.Add(ev.Time, ev.Amount)
-				}
-				c.rescore = true
-			}
-			for _, w := range cfg.Warnings.OnEvent(nil, &r.w, ev, ctxOf(r)) {
-				ws = append(ws, staged(w, &r.u))
-			}
-			trs, ws = cfg.timers(trs, ws, &r.u, &r.w, r.seg, model, st)
-			emit(r, trs, ws, c)
+			byID[id] = o.Value
+			key := string(o.Headers[1].Value) + "/" + user // schema (kind of output), not topic name
+			perUser[key] = append(perUser[key], id)
 		}
-		for _, r := range order {
-			fire(r, streamTime)
-			final[r.id] = r.u
+		return nil
+	}
+	store := engine.NewMemStore()
+	for p, topics := range parts {
+		if err := engine.Drive(ec, store, p, int32(len(parts)), engine.Merge(cfg.Topics.Inputs, topics), 0, &engine.Stats{}, sink); err != nil {
+			t.Fatal(err)
+		}
+		err := store.UserIDs(p, func(id []byte) {
+			r, _, err := store.User(p, string(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			final[string(id)] = r.User
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	return byID, perUser, dlq, final
@@ -416,7 +309,7 @@ func checkRebuildInputs(t *testing.T, stores ...*state.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := storedUsers(&meta); n != users {
+			if n := engine.StoredUsers(&meta); n != users {
 				t.Errorf("partition %d: metadata counts %d users, the store holds %d", p, n, users)
 			}
 		}
@@ -771,7 +664,7 @@ func TestStoreLayoutRefused(t *testing.T) {
 }
 
 // testModel is a model with the published CDNOW parameters (weekly periods).
-func testModel(t *testing.T) *Model {
+func testModel(t *testing.T) *engine.Model {
 	t.Helper()
 	m := &predict.Model{Format: predict.FormatVersion, Period: predict.Week,
 		BGNBD:      predict.BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
@@ -780,7 +673,7 @@ func testModel(t *testing.T) *Model {
 	if err := m.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	lm, err := LoadModel(path)
+	lm, err := engine.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}

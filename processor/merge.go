@@ -1,51 +1,14 @@
 package processor
 
 import (
-	"math"
 	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
-
-// item is one input record at the head of its topic, already decoded.
-type item struct {
-	topic int // index into Topics.Inputs
-	msg   kafka.Message
-	ev    schemas.Event
-	err   error // a *schemas.RejectError when the record is bad
-}
-
-// orderTime is the event time the merge orders by. A rejected record has no
-// trustworthy time; it goes first, as soon as it is at the head of its topic.
-func (it *item) orderTime() int64 {
-	if it.err != nil {
-		return math.MinInt64
-	}
-	return it.ev.Time
-}
-
-// admitTime dead-letters an event whose time lies more than skew ahead of
-// its record's Kafka timestamp (ARCHITECTURE.md, invariant 6): a single ts of
-// 9999 would otherwise move stream time to 9999 and fire every user's
-// timers. The Kafka timestamp is part of the input, so a replay decides the
-// same; the wall clock stands in only where it is earlier (a record
-// stamped in the future, or without a timestamp), the one case in which
-// the decision depends on when it is made.
-func admitTime(it *item, skew time.Duration, now time.Time) {
-	if it.err != nil || skew < 0 {
-		return
-	}
-	ref := now.UnixMilli()
-	if ts := it.msg.Time.UnixMilli(); !it.msg.Time.IsZero() && ts > 0 && ts < ref {
-		ref = ts
-	}
-	if err := schemas.CheckFuture(it.ev.Time, ref, skew); err != nil {
-		it.err = err
-	}
-}
 
 // merger interleaves one partition of every input topic in event-time order:
 // the head with the smallest time goes first, ties broken by topic name, then
@@ -56,7 +19,7 @@ func admitTime(it *item, skew time.Duration, now time.Time) {
 // alone, not of fetch timing.
 type merger struct {
 	names []string // topic names, for ties
-	heads []*item
+	heads []*engine.Input
 	next  []int64 // offset after the last record received, per topic
 	// held says, per topic, whether next is a position the partition had
 	// reached (a stored offset, or after a record), not a fresh start.
@@ -102,7 +65,7 @@ type endsAnswer struct {
 // newMerger returns a merger whose log start is unknown (logStart answers
 // -1) until the caller sets logStart.
 func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, dec *schemas.Decoder) *merger {
-	return &merger{names: names, heads: make([]*item, len(names)), next: start, held: make([]bool, len(names)), hwm: hwm, in: in, dec: dec,
+	return &merger{names: names, heads: make([]*engine.Input, len(names)), next: start, held: make([]bool, len(names)), hwm: hwm, in: in, dec: dec,
 		logStart: func(int) (int64, error) { return -1, nil }}
 }
 
@@ -121,7 +84,7 @@ func (m *merger) poll() {
 			}
 			for i, h := range m.heads {
 				if h != nil {
-					a.ends[i] = max(a.ends[i], h.msg.Offset+1)
+					a.ends[i] = max(a.ends[i], h.Offset+1)
 				}
 			}
 		}
@@ -157,9 +120,8 @@ func (m *merger) take(i int, msg kafka.Message) {
 		}
 	}
 	m.held[i] = true
-	it := &item{topic: i, msg: msg}
-	it.ev, it.err = m.dec.Decode(msg.Key, msg.Value)
-	admitTime(it, m.skew, time.Now())
+	it := &engine.Input{Topic: i, Partition: int32(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value, Time: msg.Time}
+	engine.Decode(it, m.dec, m.skew, time.Now())
 	m.heads[i] = it
 	m.next[i] = msg.Offset + 1
 	if msg.HighWaterMark > m.hwm[i] {
@@ -169,7 +131,7 @@ func (m *merger) take(i int, msg kafka.Message) {
 
 // pop returns the next record in merge order, or nil when that cannot be
 // decided without waiting for a topic that may still have an earlier record.
-func (m *merger) pop() *item {
+func (m *merger) pop() *engine.Input {
 	best := -1
 	for i, h := range m.heads {
 		if h == nil {
@@ -181,7 +143,7 @@ func (m *merger) pop() *item {
 			}
 			continue // caught up: nothing earlier can come from topic i now
 		}
-		if best < 0 || m.before(h, m.heads[best]) {
+		if best < 0 || engine.Before(m.names, h, m.heads[best]) {
 			best = i
 		}
 	}
@@ -204,13 +166,13 @@ func (m *merger) pop() *item {
 // the same reason, KIP-695). When not, it asks the broker (one answer
 // covers every record produced before it: a whole backlog) and reports
 // false; the answer wakes the loop.
-func (m *merger) confirm(it *item) bool {
-	if m.ends == nil || m.confirmed != nil && it.msg.Offset < m.confirmed[it.topic] {
+func (m *merger) confirm(it *engine.Input) bool {
+	if m.ends == nil || m.confirmed != nil && it.Offset < m.confirmed[it.Topic] {
 		return true
 	}
 	passes := false
 	for i, h := range m.heads {
-		passes = passes || h == nil && i != it.topic
+		passes = passes || h == nil && i != it.Topic
 	}
 	if !passes {
 		return true
@@ -227,16 +189,6 @@ func (m *merger) confirm(it *item) bool {
 		}()
 	}
 	return false
-}
-
-func (m *merger) before(a, b *item) bool {
-	if ta, tb := a.orderTime(), b.orderTime(); ta != tb {
-		return ta < tb
-	}
-	if m.names[a.topic] != m.names[b.topic] {
-		return m.names[a.topic] < m.names[b.topic]
-	}
-	return a.msg.Offset < b.msg.Offset
 }
 
 // stalled reports whether the merge has waited longer than limit for

@@ -3,14 +3,11 @@ package processor
 import (
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // benchInputs fills one channel per input topic with records whose event
@@ -65,71 +62,8 @@ func BenchmarkMergePop(b *testing.B) {
 			b.StartTimer()
 			continue
 		}
-		if it.err != nil {
-			b.Fatal(it.err)
-		}
-	}
-}
-
-// BenchmarkPartitionApply applies one login to a cached user (the common
-// case of a drain: no Pebble read, usually no transition), including the
-// rules step and the bookkeeping around it, but not the commit.
-func BenchmarkPartitionApply(b *testing.B) {
-	store, err := state.Open(state.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	cfg := Config{Conn: Conn{Brokers: []string{"x:1"}}, Group: "g"}.withDefaults()
-	p, err := newPartition(0, &cfg, store, &partitionStats{}, 8)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.model = &atomic.Pointer[Model]{}
-	const users = 10_000
-	its := make([]*item, 4096)
-	for i := range its {
-		u := "u-" + strconv.Itoa(i*7%users)
-		its[i] = &item{topic: 0, msg: kafka.Message{Key: []byte(u)},
-			ev: schemas.Event{ID: "e-" + strconv.Itoa(i), UserID: u, Type: schemas.Login}}
-	}
-	ts := int64(1_767_225_600_000)
-	// Warm the cache: every user exists.
-	for i := range users {
-		u := "u-" + strconv.Itoa(i)
-		if err := p.apply(&item{msg: kafka.Message{Offset: int64(i)}, ev: schemas.Event{ID: "w-" + u, UserID: u, Type: schemas.Login, Time: ts}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	p.pending, p.dirty = p.pending[:0], p.dirty[:0]
-	for _, e := range p.hot {
-		e.dirty = false
-	}
-	off := int64(users)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		it := its[i%len(its)]
-		ts += 1000
-		off++
-		it.msg.Offset, it.ev.Time, it.ev.ID = off, ts, "e-"+strconv.FormatInt(off, 10)
-		if err := p.apply(it); err != nil {
-			b.Fatal(err)
-		}
-		if len(p.pending) > 4096 {
-			p.pending = p.pending[:0]
-		}
-	}
-}
-
-// BenchmarkTransitionOutput builds one lifecycle.transitions record
-// (deterministic id and JSON), which each transition costs on the hot path.
-func BenchmarkTransitionOutput(b *testing.B) {
-	tr := rules.Transition{From: rules.New, To: rules.Growing, At: 1_767_225_600_000, Reason: "first purchase",
-		Trigger: "e-u-000042-17", Purchases: 1, LastPurchase: 1_767_225_600_000}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := transitionOutput("lifecycle.transitions", "u-000042", tr, nil); err != nil {
-			b.Fatal(err)
+		if it.Err != nil {
+			b.Fatal(it.Err)
 		}
 	}
 }

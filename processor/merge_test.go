@@ -24,7 +24,7 @@ func TestMergeOrder(t *testing.T) {
 	ins[0] <- login(0, "2026-01-01T00:00:02Z")
 	m.poll()
 	if it := m.pop(); it != nil {
-		t.Fatalf("popped %v while topic 1 may still hold an earlier record", it.ev)
+		t.Fatalf("popped %v while topic 1 may still hold an earlier record", it.Event)
 	}
 	ins[1] <- login(0, "2026-01-01T00:00:02Z") // same time as b-topic@0: a-topic goes first by name
 	ins[1] <- login(1, "2026-01-01T00:00:01Z")
@@ -38,8 +38,8 @@ func TestMergeOrder(t *testing.T) {
 		if it == nil {
 			t.Fatalf("merge stalled after %v", got)
 		}
-		s := fmt.Sprintf("%s@%d", m.names[it.topic], it.msg.Offset)
-		if it.err != nil {
+		s := fmt.Sprintf("%s@%d", m.names[it.Topic], it.Offset)
+		if it.Err != nil {
 			s += "(rejected)"
 		}
 		got = append(got, s)
@@ -95,7 +95,7 @@ func TestMergeRestartStalled(t *testing.T) {
 	}
 	old <- rec(0)
 	m.poll()
-	if it := m.pop(); it == nil || it.msg.Offset != 0 {
+	if it := m.pop(); it == nil || it.Offset != 0 {
 		t.Fatalf("first record: %+v", it)
 	}
 	m.poll()
@@ -118,7 +118,7 @@ func TestMergeRestartStalled(t *testing.T) {
 	for range 3 {
 		m.poll()
 		if it := m.pop(); it != nil {
-			got = append(got, it.msg.Offset)
+			got = append(got, it.Offset)
 		}
 	}
 	if fmt.Sprint(got) != "[1 2]" || !m.caughtUp() {
@@ -266,15 +266,15 @@ func TestMergeConfirmsEnds(t *testing.T) {
 	}
 	answer(1, 1) // b got a record meanwhile: wait for it
 	if it := m.pop(); it != nil {
-		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.topic], it.msg.Offset)
+		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.Topic], it.Offset)
 	}
 	ins[1] <- login(0, "2026-01-01T00:00:01Z")
 	m.poll()
-	if it := m.pop(); it == nil || m.names[it.topic] != "b" {
+	if it := m.pop(); it == nil || m.names[it.Topic] != "b" {
 		t.Fatalf("popped %v, want b@0, the earlier event", it)
 	}
 	// a@0 passes over the empty b now: the answer covered a@0 (end 1).
-	if it := m.pop(); it == nil || m.names[it.topic] != "a" {
+	if it := m.pop(); it == nil || m.names[it.Topic] != "a" {
 		t.Fatalf("popped %v, want a@0", it)
 	}
 	if asked != 1 {
@@ -287,7 +287,7 @@ func TestMergeConfirmsEnds(t *testing.T) {
 		t.Fatal("a record newer than the last answer passed over an empty topic")
 	}
 	answer(2, 1)
-	if it := m.pop(); it == nil || it.msg.Offset != 1 {
+	if it := m.pop(); it == nil || it.Offset != 1 {
 		t.Fatalf("popped %v, want a@1", it)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 
 	"github.com/segmentio/kafka-go"
@@ -28,7 +30,7 @@ type Processor struct {
 	store      *state.Store
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
-	model      atomic.Pointer[Model]
+	model      atomic.Pointer[engine.Model]
 	kafka      *kgo.Client // the admin client's, for endOffsets
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
@@ -50,9 +52,22 @@ func New(cfg Config, store *state.Store) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg.withDefaults(), store: store}
+	p := &Processor{store: store}
+	p.cfg = cfg.withDefaults().withEngine(&p.model)
 	p.mu.parts = map[int32]*partitionStats{}
 	return p, nil
+}
+
+// SetModel makes later outputs use m (nil: no prediction). It is safe to
+// call while the processor runs, as SIGHUP does.
+func (p *Processor) SetModel(m *engine.Model) { p.model.Store(m) }
+
+// ModelID is the id of the model in use, "" for none.
+func (p *Processor) ModelID() string {
+	if m := p.model.Load(); m != nil {
+		return m.ID
+	}
+	return ""
 }
 
 // Run joins the consumer group and processes the partitions it is given
@@ -121,6 +136,7 @@ func (p *Processor) run(ctx context.Context) error {
 		log.Warn("could not read the output topics' max.message.bytes; assuming Kafka's default", zap.Error(err))
 	}
 	cfg.dlqMaxBytes = limits[cfg.Topics.DLQ]
+	cfg.engine.DLQMaxBytes = cfg.dlqMaxBytes
 	w := cfg.Conn.Writer()
 	defer w.Close()
 	for _, n := range limits {
@@ -341,13 +357,6 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 	if seeded {
 		owed = nil // the seed holds every user
 	}
-	part, err := newPartition(id, &cfg, p.store, stats, partitions)
-	if err != nil {
-		return err
-	}
-	part.unloggedNext = logTo
-	part.afterCommit = p.afterCommit
-	part.model = &p.model
 
 	// The sender lives until the partition has committed its last batch;
 	// sendCtx ends only when the shutdown deadline passes.
@@ -376,6 +385,11 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 		}
 	}
 	sendResult := func() error { <-sendExited; return sendErr }
+	part, err := p.openPartition(id, partitions, logTo, stats, log, send)
+	if err != nil {
+		close(jobs)
+		return errors.Join(err, sendResult())
+	}
 
 	// Outputs committed but not acknowledged before the last stop go first.
 	seqs, outs, err := p.store.Outbox(id)
@@ -395,26 +409,26 @@ func (p *Processor) runPartition(ctx context.Context, gen offsetCommitter, adm *
 		_ = send(first)
 	}
 
-	loopErr := p.consume(ctx, adm, part, ends, send, log)
+	loopErr := p.consume(ctx, adm, part, ends, log)
 
 	// Stop: commit what was applied, then let the sender drain, but not
 	// for longer than the shutdown timeout.
 	deadline := time.AfterFunc(cfg.ShutdownTimeout, cancelSend)
 	defer deadline.Stop()
-	err = part.shutdown(send)
+	err = part.shutdown()
 	close(jobs)
 	err = errors.Join(err, sendResult())
 	if errors.Is(loopErr, context.Canceled) || errors.Is(loopErr, kafka.ErrGenerationEnded) {
 		loopErr = nil
 	}
-	log.Info("partition released", zap.Int64("stream_time", part.meta.StreamTime))
+	log.Info("partition released", zap.Int64("stream_time", part.eng.StreamTime()))
 	return errors.Join(loopErr, err)
 }
 
 // consume starts a fetcher per input topic and runs the partition's loop
 // until ctx ends or something fails; the fetchers are stopped and joined
 // before it returns.
-func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partition, ends kadm.ListedOffsets, send func(job) error, log *zap.Logger) error {
+func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partition, ends kadm.ListedOffsets, log *zap.Logger) error {
 	inputs := p.cfg.Topics.Inputs
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -445,7 +459,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	start := make([]int64, len(inputs))
 	hwm := make([]int64, len(inputs))
 	for i, topic := range inputs {
-		offset, ok := part.startOffset(topic)
+		offset, ok := part.eng.Offset(topic)
 		from := offset
 		if !ok {
 			from = kafka.FirstOffset
@@ -466,7 +480,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	m.skew = p.cfg.MaxFutureSkew
 	m.refetch = fetch
 	for i, topic := range inputs {
-		_, m.held[i] = part.startOffset(topic)
+		_, m.held[i] = part.eng.Offset(topic)
 	}
 	m.ends, m.endsC, m.notify = func() ([]int64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -486,7 +500,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		}
 		return o.Offset, nil
 	}
-	return part.loop(ctx, m, notify, send)
+	return part.loop(ctx, m, notify)
 }
 
 func (p *Processor) own(id int32, s *partitionStats) {
@@ -525,19 +539,18 @@ func (p *Processor) Stats() Stats {
 			st.SendFailing = append(st.SendFailing, id)
 		}
 		s.addCounters(&st)
-		s.mu.Lock()
-		for i, n := range s.mu.stages {
+		snap := s.Snapshot()
+		for i, n := range snap.Stages {
 			st.Stages[i] += n
 		}
-		for i, n := range s.mu.segments {
+		for i, n := range snap.Segments {
 			st.Segments[i] += n
 		}
-		if s.mu.streamTime > 0 { // a partition without events has no stream time yet
-			minStream = min(minStream, s.mu.streamTime)
-			st.PartitionStreamTimes[id] = time.UnixMilli(s.mu.streamTime).UTC()
+		if snap.StreamTime > 0 { // a partition without events has no stream time yet
+			minStream = min(minStream, snap.StreamTime)
+			st.PartitionStreamTimes[id] = time.UnixMilli(snap.StreamTime).UTC()
 		}
-		st.Recent = append(st.Recent, s.mu.recent...)
-		s.mu.Unlock()
+		st.Recent = append(st.Recent, snap.Recent...)
 	}
 	if minStream != math.MaxInt64 {
 		st.StreamTime = time.UnixMilli(minStream).UTC()
@@ -569,7 +582,7 @@ func (p *Processor) User(id string) (record.User, int32, bool, error) {
 	if n == 0 {
 		return record.User{}, 0, false, errors.New("processor: not started yet")
 	}
-	part := PartitionOf(id, n)
+	part := produce.PartitionOf([]byte(id), n)
 	p.mu.Lock()
 	s := p.mu.parts[part]
 	p.mu.Unlock()
@@ -584,16 +597,6 @@ func (p *Processor) User(id string) (record.User, int32, bool, error) {
 	return r, part, ok, err
 }
 
-// PartitionOf is the partition a user's events land in: the Java client's
-// key hash (Murmur2), which the processor's producers use too.
-func PartitionOf(userID string, partitions int32) int32 {
-	ps := make([]int, partitions)
-	for i := range ps {
-		ps[i] = i
-	}
-	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(userID)}, ps...))
-}
-
 // Predict scores a stored user at its partition's current stream time; nil
 // without a model or a purchase.
 func (p *Processor) Predict(r record.User, part int32) *schemas.Prediction {
@@ -606,9 +609,7 @@ func (p *Processor) Predict(r record.User, part int32) *schemas.Prediction {
 	p.mu.Unlock()
 	at := r.User.LastActivity
 	if s != nil {
-		s.mu.Lock()
-		at = max(at, s.mu.streamTime)
-		s.mu.Unlock()
+		at = max(at, s.Snapshot().StreamTime)
 	}
-	return predictAt(m, p.cfg.Prediction, r.User.Buys, at)
+	return engine.PredictAt(m, p.cfg.Prediction, r.User.Buys, at)
 }

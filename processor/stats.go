@@ -1,81 +1,45 @@
 package processor
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 )
 
-// partitionStats are one partition's counters. The partition's goroutine
-// writes them; Stats reads them from any goroutine.
+// partitionStats are one partition's counters: its engine's, and the
+// runtime's own. The partition's goroutines write them; Stats reads them
+// from any goroutine.
 type partitionStats struct {
-	applied, rejected, duplicates, skipped atomic.Int64
-	lost                                   atomic.Int64
-	transitions, sent, sendErrors          atomic.Int64
-	warnings, segmentChanges               atomic.Int64
-	streamJumps, deadOutputs               atomic.Int64
+	engine.Stats
+	lost             atomic.Int64
+	sent, sendErrors atomic.Int64
+	deadOutputs      atomic.Int64
 	// sendFailingSince is when the sender's current run of failed writes
 	// began (Unix ns); 0 while writes succeed.
 	sendFailingSince atomic.Int64
 	restoring        atomic.Bool
-
-	mu struct {
-		sync.Mutex
-		streamTime int64
-		stages     [len(rules.Stages)]int64
-		segments   [9]int64
-		recent     []RecentTransition
-	}
-}
-
-func (s *partitionStats) setMeta(m *record.Meta) {
-	s.mu.Lock()
-	s.mu.streamTime = m.StreamTime
-	s.mu.stages = m.Stages
-	s.mu.segments = m.Segments
-	s.mu.Unlock()
 }
 
 // addCounters adds the partition's counters to st.
 func (s *partitionStats) addCounters(st *Stats) {
-	st.Applied += s.applied.Load()
-	st.Rejected += s.rejected.Load()
-	st.Duplicates += s.duplicates.Load()
-	st.Skipped += s.skipped.Load()
+	st.Applied += s.Applied.Load()
+	st.Rejected += s.Rejected.Load()
+	st.Duplicates += s.Duplicates.Load()
+	st.Skipped += s.Skipped.Load()
 	st.Lost += s.lost.Load()
-	st.Transitions += s.transitions.Load()
-	st.Warnings += s.warnings.Load()
-	st.SegmentChanges += s.segmentChanges.Load()
+	st.Transitions += s.Transitions.Load()
+	st.Warnings += s.Warnings.Load()
+	st.SegmentChanges += s.SegmentChanges.Load()
 	st.Sent += s.sent.Load()
 	st.SendErrors += s.sendErrors.Load()
-	st.StreamJumps += s.streamJumps.Load()
+	st.StreamJumps += s.StreamJumps.Load()
 	st.DeadOutputs += s.deadOutputs.Load()
 }
 
-// recentKept is how many recent transitions Stats reports per partition.
-const recentKept = 8
-
-func (s *partitionStats) recent(userID string, tr rules.Transition) {
-	s.mu.Lock()
-	if len(s.mu.recent) == recentKept {
-		copy(s.mu.recent, s.mu.recent[1:])
-		s.mu.recent = s.mu.recent[:recentKept-1]
-	}
-	s.mu.recent = append(s.mu.recent, RecentTransition{UserID: userID, From: tr.From, To: tr.To, At: tr.At, Returned: tr.Returned})
-	s.mu.Unlock()
-}
-
 // RecentTransition is a transition as the demo shows it.
-type RecentTransition struct {
-	UserID   string
-	From, To rules.Stage
-	At       int64
-	Returned bool
-}
+type RecentTransition = engine.RecentTransition
 
 // Stats is a snapshot of the processor's progress.
 type Stats struct {

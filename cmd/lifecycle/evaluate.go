@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,13 +11,16 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/processor/predict"
+	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/quality"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -24,13 +28,18 @@ import (
 
 func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("evaluate", "[--users N --days D --seed S | --events FILE --truth FILE] [flags]",
-		`Measures the churn warnings (package processor/warnings) on a population
-whose true dropout times are known: the simulator's (default) or an NDJSON
-event file (--events, the input schema) with its truth (--truth, CSV
-user_id,dropout_at in RFC 3339, empty when the user never dropped out, as
-"lifecycle simulate --truth" writes it). The events run through the stage
-model and the warnings in event-time order, single-threaded in memory (no
-Kafka), and a table per warning rule (reason code) and overall is printed.
+		`Measures the churn warnings on a population whose true dropout times are
+known: the simulator's (default) or an NDJSON event file (--events, the
+input schema) with its truth (--truth, CSV user_id,dropout_at in RFC 3339,
+empty when the user never dropped out, as "lifecycle simulate --truth"
+writes it). The events run through the same engine as "lifecycle run"
+(package processor/engine), in memory and without Kafka: partitioned by
+the user id's Murmur2 hash into --partitions partitions, sent to the input
+topic of their type in file order, merged in event-time order, with the
+same stage model, warnings, RFM segments (rebuilt per partition) and
+model. The warnings scored are the records "lifecycle run" would write to
+lifecycle.churn-warnings for the same events; a table per warning rule
+(reason code) and overall is printed.
 
 Definitions:
   true positive   a warning at t (Recovered records are not warnings) for a
@@ -56,9 +65,11 @@ Definitions:
                   and a calendar week (UTC, counted from the Unix epoch) with
                   at least one event of that user.
 
-The segment for valuable_quiet is the RFM segment with the means over all
-buyers so far as split points (frequency, spend, days since the last
-purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
+End of the data: for the simulator, the end of the simulated period, and
+stream time advances to it (as --idle-advance would); for --events, --end
+if given (stream time advances to it), else 1 ms after the last event with
+no advance: exactly what "lifecycle run" writes for the file.
+low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	users := fs.Int("users", 5000, "simulated users (without --events)")
 	days := fs.Int("days", simulate.DefaultDays, "simulated days (without --events)")
 	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
@@ -78,6 +89,10 @@ purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	quiet := fs.duration("quiet-after", warnings.DefaultQuietAfter, "valuable_quiet from this long without activity")
 	horizon := fs.duration("horizon", 0, "a warning is right when the true dropout comes at most this long after it (default churn-after + 14d)")
 	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
+	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
+	rfmWindow := fs.duration("rfm-window", 0, "as lifecycle run --rfm-window")
+	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "as lifecycle run --rfm-refresh")
+	skew := fs.duration("max-future-skew", time.Hour, "as lifecycle run --max-future-skew")
 	asJSON := fs.Bool("json", false, "print a machine-readable JSON summary instead of the table")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
@@ -86,23 +101,29 @@ purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	if n, err := fmt.Sscanf(strings.ReplaceAll(*fractions, ",", " "), "%g %g %g", &fr[0], &fr[1], &fr[2]); err != nil || n != 3 {
 		return fmt.Errorf("%w: --fractions %q: want three shares like 0.5,0.7,0.85", errUsage, *fractions)
 	}
-	cfg := warnings.EvalConfig{
-		Warnings: warnings.Config{ChurnAfter: *churn, Fractions: fr, Cooldown: *cooldown, Week: *week,
-			FallingRatio: *ratio, MinBaseline: *minBase, MinBasePurchases: *minBuys, PAliveBelow: *pAlive, QuietAfter: *quiet},
-		Stages:  rules.Config{SilentAfter: *silent, MatureAt: *matureAt},
-		Horizon: *horizon, Grace: *grace,
+	if *partitions < 1 {
+		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	}
-	if err := cfg.Validate(); err != nil {
+	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate",
+		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
+		Warnings: warnings.Config{Fractions: fr, Cooldown: *cooldown, Week: *week, FallingRatio: *ratio, MinBaseline: *minBase, MinBasePurchases: *minBuys, PAliveBelow: *pAlive, QuietAfter: *quiet},
+		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}
+	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: *skew, Horizon: *horizon, Grace: *grace}
+	if *horizon < 0 || *grace < 0 {
+		return fmt.Errorf("%w: --horizon and --grace must not be negative", errUsage)
+	}
 	if *modelFile != "" {
-		m, err := predict.Load(*modelFile)
+		m, err := engine.LoadModel(*modelFile)
 		if err != nil {
 			return err
 		}
-		cfg.Model = m
+		cfg.Engine.Model = &atomic.Pointer[engine.Model]{}
+		cfg.Engine.Model.Store(m)
 	}
-	var rep warnings.Report
+	var rep quality.Report
 	var source string
 	if *events == "" {
 		if *truthFile != "" {
@@ -113,7 +134,7 @@ purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		var err error
-		if rep, err = warnings.EvaluateSimulation(ctx, sim, cfg); err != nil {
+		if rep, err = quality.EvaluateSimulation(ctx, sim, cfg); err != nil {
 			return err
 		}
 		source = fmt.Sprintf("simulation: %d users, %d days, seed %d", *users, *days, *seed)
@@ -121,55 +142,41 @@ purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
 		if *truthFile == "" {
 			return fmt.Errorf("%w: --events needs --truth FILE (user_id,dropout_at)", errUsage)
 		}
-		dc := schemas.DecoderConfig{Currency: *currency}
-		if err := dc.Validate(); err != nil {
-			return fmt.Errorf("%w: --currency: %v", errUsage, err)
-		}
-		evs, rejected, err := readEvents(*events, dc)
-		if err != nil {
-			return err
-		}
 		dropout, err := readTruth(*truthFile)
 		if err != nil {
 			return err
 		}
-		// Event-time order; arrival order among equal times.
-		slices.SortStableFunc(evs, func(a, b schemas.Event) int {
-			switch {
-			case a.Time < b.Time:
-				return -1
-			case a.Time > b.Time:
-				return 1
-			}
-			return 0
-		})
-		if len(evs) == 0 {
+		e, err := quality.New(cfg)
+		if err != nil {
+			return err
+		}
+		lines, err := readEvents(ctx, *events, cfg.Engine.Topics.Inputs, e)
+		if err != nil {
+			return err
+		}
+		if e.Events() == 0 {
 			return fmt.Errorf("%s: no valid events", *events)
 		}
-		endMs := evs[len(evs)-1].Time + 1
+		endMs, until := e.LastEvent()+1, int64(0)
 		if *end != "" {
 			t, err := time.Parse(time.RFC3339, *end)
 			if err != nil {
 				return fmt.Errorf("%w: --end %q: use RFC 3339", errUsage, *end)
 			}
-			endMs = t.UnixMilli()
+			endMs, until = t.UnixMilli(), t.UnixMilli()
 		}
-		e := warnings.NewEvaluation(cfg)
-		for _, ev := range evs {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			e.Event(ev)
+		if err := e.Run(until, nil); err != nil {
+			return err
 		}
 		rep = e.Report(endMs, dropout)
-		source = fmt.Sprintf("%s: %d events (%d invalid records skipped), truth %s", *events, len(evs), rejected, *truthFile)
+		source = fmt.Sprintf("%s: %d events (%d records not valid events), truth %s", *events, e.Events(), lines-e.Events(), *truthFile)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			Source string `json:"source"`
-			warnings.Report
+			quality.Report
 		}{source, rep})
 	}
 	printReport(stdout, source, rep)
@@ -178,7 +185,7 @@ purchase); low_p_alive needs a model file (--model, from "lifecycle fit").`)
 
 func fmtFractions(f [3]float64) string { return fmt.Sprintf("%g,%g,%g", f[0], f[1], f[2]) }
 
-func printReport(w io.Writer, source string, r warnings.Report) {
+func printReport(w io.Writer, source string, r quality.Report) {
 	fmt.Fprintf(w, "%s\n%d users, %d dropouts (%d observable: the recall denominator), %d active user-weeks, %d recovered records; end %s\n",
 		source, r.Users, r.Dropouts, r.ObservableDropout, r.ActiveUserWeeks, r.Recovered, r.End)
 	fmt.Fprintf(w, "true positive: true dropout in (warning - %gd, warning + %gd]; lead in days from the first true-positive warning\n\n", r.GraceDays, r.HorizonDays)
@@ -192,53 +199,50 @@ func printReport(w io.Writer, source string, r warnings.Report) {
 	tw.Flush()
 }
 
-func num(n warnings.Num, prec int) string {
+func num(n quality.Num, prec int) string {
 	if math.IsNaN(float64(n)) {
 		return "-"
 	}
 	return fmt.Sprintf("%.*f", prec, float64(n))
 }
 
-// readEvents decodes an NDJSON file of input events, skipping invalid lines
-// (counted); the record key is taken to be the event's user_id.
-func readEvents(path string, dc schemas.DecoderConfig) ([]schemas.Event, int, error) {
+// readEvents adds an NDJSON file of input events to e, each to the input
+// topic of its "type" (the first for a line without a known type, where it
+// is dead-lettered as it would be there) with its user_id as the key, in
+// file order, and returns the number of lines.
+func readEvents(ctx context.Context, path string, inputs []string, e *quality.Evaluation) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	defer f.Close()
-	dec := schemas.NewDecoder(dc)
-	var evs []schemas.Event
-	rejected := 0
+	var lines int64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
 	for sc.Scan() {
+		if lines%100_000 == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		ev, err := dec.Decode(userKey(line), line)
-		if err != nil {
-			rejected++
-			continue
+		lines++
+		var v struct {
+			UserID string `json:"user_id"`
+			Type   string `json:"type"`
 		}
-		evs = append(evs, ev)
+		_ = json.Unmarshal(line, &v) // a bad line is the decoder's to reject
+		topic := 0
+		if t, ok := schemas.ParseEventType(v.Type); ok {
+			topic = int(t) - int(schemas.Login) // login, purchase, content: the inputs' order
+		}
+		e.Add(quality.Record{Topic: topic, Key: []byte(v.UserID), Value: bytes.Clone(line)})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return evs, rejected, nil
-}
-
-// userKey extracts user_id to serve as the record key (the file has none).
-func userKey(line []byte) []byte {
-	var v struct {
-		UserID string `json:"user_id"`
-	}
-	if json.Unmarshal(line, &v) != nil {
-		return nil
-	}
-	return []byte(v.UserID)
+	return lines, nil
 }
 
 // readTruth reads the CSV user_id,dropout_at.

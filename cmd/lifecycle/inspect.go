@@ -9,7 +9,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/state/record"
 
-	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -33,9 +33,9 @@ partition and user id order. Read-only: it never changes the store. Stop
 		return fmt.Errorf("%w (is the directory a lifecycle store, and is no lifecycle run using it?)", err)
 	}
 	defer store.Close()
-	var model *processor.Model
+	var model *engine.Model
 	if *modelFile != "" {
-		if model, err = processor.LoadModel(*modelFile); err != nil {
+		if model, err = engine.LoadModel(*modelFile); err != nil {
 			return fmt.Errorf("%w: --model: %v", errUsage, err)
 		}
 	}
@@ -46,7 +46,7 @@ partition and user id order. Read-only: it never changes the store. Stop
 			if err != nil {
 				return v, err
 			}
-			v.Prediction = processor.PredictAt(model, processor.Prediction{}, r.User.Buys, max(meta.StreamTime, r.User.LastActivity))
+			v.Prediction = engine.PredictAt(model, engine.Prediction{}, r.User.Buys, max(meta.StreamTime, r.User.LastActivity))
 		}
 		return v, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -37,7 +38,7 @@ func TestSIGHUPReloadsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := processor.LoadModel(path)
+	first, err := engine.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}

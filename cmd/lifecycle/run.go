@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
@@ -228,7 +229,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		SessionTimeout:  *session,
 		MaxFutureSkew:   skewSetting(*futureSkew),
 		StandbyReplicas: *standbys,
-		Prediction:      processor.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
+		Prediction:      engine.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
 		Log:             log,
 	}
 	cfg.Decoder.Currency = *currency
@@ -255,7 +256,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		return err
 	}
 	if *modelFile != "" {
-		m, err := processor.LoadModel(*modelFile)
+		m, err := engine.LoadModel(*modelFile)
 		if err != nil {
 			return fmt.Errorf("%w: --model: %v", errUsage, err)
 		}
@@ -340,7 +341,7 @@ func reloadOnSIGHUP(path string, p *processor.Processor, log *zap.Logger) (stop 
 		for {
 			select {
 			case <-hup:
-				m, err := processor.LoadModel(path)
+				m, err := engine.LoadModel(path)
 				if err != nil {
 					log.Error("model reload failed; keeping the current model", zap.Error(err))
 					continue

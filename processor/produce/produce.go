@@ -1,6 +1,7 @@
-// Package produce holds what every producer in this module does with a
-// kafka-go write error: tell whether it may be sent again, and send again
-// only the records that failed.
+// Package produce holds what every producer in this module shares: the
+// partition a key goes to, and what to do with a kafka-go write error
+// (tell whether it may be sent again, and send again only the records
+// that failed).
 package produce
 
 import (
@@ -44,4 +45,15 @@ func Refused(err error) bool {
 	}
 	return errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable) ||
 		errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, protocol.ErrNoLeader)
+}
+
+// PartitionOf is the partition of partitions a record with key goes to:
+// the Java client's key hash (Murmur2), which every producer of this
+// module uses, so that a user's events land where the processor expects.
+func PartitionOf(key []byte, partitions int32) int32 {
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: key}, ps...))
 }

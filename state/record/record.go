@@ -82,3 +82,47 @@ type Timer struct {
 	Wake   int64
 	UserID string
 }
+
+// Write is one atomic change of a partition's state: everything an engine
+// commit stores, applied all or nothing (ARCHITECTURE.md, invariant 3).
+type Write struct {
+	Users       []UserWrite
+	Buyers      []BuyerWrite
+	StaleTimers []Timer // timer index entries that no longer match their user
+	// Outputs go to the outbox at sequence numbers OutboxFrom, +1, …
+	Outputs    []Output
+	OutboxFrom uint64
+	Meta       Meta
+	// Marker, when set, is the changelog marker of the batch (package
+	// state, unlogged.go): the runtime adds it; the engine does not know
+	// the changelog.
+	Marker *Marker
+}
+
+// UserWrite is a user record in its stored form, and the move of its timer
+// index entry from OldWake to Wake (0: none).
+type UserWrite struct {
+	ID            string
+	Enc           []byte
+	OldWake, Wake int64
+}
+
+// BuyerWrite is a changed buyers index entry.
+type BuyerWrite struct {
+	ID    string
+	Buyer Buyer
+}
+
+// Marker names the users of a batch that the changelog does not have yet.
+type Marker struct {
+	Seq uint64
+	IDs []string
+}
+
+// Reset empties w for reuse, keeping its slices' room.
+func (w *Write) Reset() {
+	clear(w.Users)
+	clear(w.Buyers)
+	w.Users, w.Buyers, w.StaleTimers, w.Outputs = w.Users[:0], w.Buyers[:0], w.StaleTimers[:0], nil
+	w.OutboxFrom, w.Meta, w.Marker = 0, Meta{}, nil
+}

@@ -1,4 +1,4 @@
-package processor
+package engine
 
 import (
 	"crypto/sha256"
@@ -25,7 +25,8 @@ type Prediction struct {
 	Discount float64
 }
 
-func (p Prediction) withDefaults() Prediction {
+// WithDefaults fills in the defaults of zero fields.
+func (p Prediction) WithDefaults() Prediction {
 	if p.Horizon == 0 {
 		p.Horizon = 13
 	}
@@ -49,7 +50,7 @@ type Model struct {
 func LoadModel(path string) (*Model, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("processor: model: %w", err)
+		return nil, fmt.Errorf("model: %w", err)
 	}
 	m, err := predict.Load(path)
 	if err != nil {
@@ -59,14 +60,10 @@ func LoadModel(path string) (*Model, error) {
 	return &Model{Model: m, ID: "sha256:" + hex.EncodeToString(sum[:6])}, nil
 }
 
-// SetModel makes later outputs use m (nil: no prediction). It is safe to
-// call while the processor runs, as SIGHUP does.
-func (p *Processor) SetModel(m *Model) { p.model.Store(m) }
-
 // PredictAt scores a purchase history at time at with the settings of cfg
 // (zero fields: defaults); nil without a model or a purchase.
 func PredictAt(m *Model, cfg Prediction, buys predict.Tracker, at int64) *schemas.Prediction {
-	return predictAt(m, cfg.withDefaults(), buys, at)
+	return predictAt(m, cfg.WithDefaults(), buys, at)
 }
 
 func predictAt(m *Model, cfg Prediction, buys predict.Tracker, at int64) *schemas.Prediction {
@@ -100,11 +97,3 @@ func predictAt(m *Model, cfg Prediction, buys predict.Tracker, at int64) *schema
 func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
-// ModelID is the id of the model in use, "" for none.
-func (p *Processor) ModelID() string {
-	if m := p.model.Load(); m != nil {
-		return m.ID
-	}
-	return ""
-}

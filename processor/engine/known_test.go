@@ -1,13 +1,10 @@
-package processor
+package engine
 
 import (
 	"strconv"
-	"sync/atomic"
 	"testing"
 
 	"github.com/bits-and-blooms/bloom/v3"
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
@@ -16,29 +13,27 @@ import (
 // whether it was evicted from the cache or the partition was opened again
 // on the same store (the filter is then loaded from the store).
 func TestKnownUsersKeepHistory(t *testing.T) {
-	store := openStore(t, vfs.NewMem())
-	cfg := Config{Conn: Conn{Brokers: []string{"x:1"}}, Group: "g"}.withDefaults()
-	open := func() *partition {
-		p, err := newPartition(0, &cfg, store, &partitionStats{}, 1)
+	store := NewMemStore()
+	cfg := testConfig()
+	open := func() *Engine {
+		p, err := New(&cfg, store, 0, 1, &Stats{}, func(Commit) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.model = &atomic.Pointer[Model]{}
-		p.send = func(job) error { return nil }
 		return p
 	}
 	const users = 200
 	ts, off := int64(1_767_225_600_000), int64(0)
-	login := func(p *partition, u string) {
+	login := func(p *Engine, u string) {
 		t.Helper()
 		ts += 1000
 		off++
-		it := &item{msg: kafka.Message{Offset: off}, ev: schemas.Event{ID: "e-" + strconv.FormatInt(off, 10), UserID: u, Type: schemas.Login, Time: ts}}
-		if err := p.apply(it); err != nil {
+		it := &Input{Offset: off, Event: schemas.Event{ID: "e-" + strconv.FormatInt(off, 10), UserID: u, Type: schemas.Login, Time: ts}}
+		if err := p.Apply(it); err != nil {
 			t.Fatal(err)
 		}
 	}
-	loginsOf := func(p *partition, u string) int64 {
+	loginsOf := func(p *Engine, u string) int64 {
 		t.Helper()
 		e, err := p.user(u)
 		if err != nil {
@@ -54,12 +49,12 @@ func TestKnownUsersKeepHistory(t *testing.T) {
 	for i := range users {
 		login(p, "u-"+strconv.Itoa(i))
 		if i%50 == 49 {
-			if err := p.flush(); err != nil {
+			if err := p.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := p.flush(); err != nil {
+	if err := p.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if p.known.capacity < users {
@@ -79,7 +74,7 @@ func TestKnownUsersKeepHistory(t *testing.T) {
 	if got := loginsOf(p, "u-7"); got != 2 {
 		t.Fatalf("an evicted user came back with %d logins, want 2", got)
 	}
-	if err := p.flush(); err != nil {
+	if err := p.Flush(); err != nil {
 		t.Fatal(err)
 	}
 

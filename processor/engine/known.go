@@ -1,9 +1,7 @@
-package processor
+package engine
 
 import (
 	"github.com/bits-and-blooms/bloom/v3"
-
-	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // knownUsers is a Bloom filter of the users a partition has in its store.
@@ -30,7 +28,7 @@ func newKnownUsers(n int) *knownUsers {
 
 // loadKnownUsers builds the filter of partition p from its stored users,
 // sized for users (a hint: the count the partition metadata keeps).
-func loadKnownUsers(store *state.Store, p int32, users int) (*knownUsers, error) {
+func loadKnownUsers(store Store, p int32, users int) (*knownUsers, error) {
 	k := newKnownUsers(users)
 	err := store.UserIDs(p, func(id []byte) {
 		k.f.Add(id)

@@ -1,10 +1,13 @@
-package warnings
+package quality
 
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
 
 // TestQualityFloors runs the default Config over the simulator's population
@@ -16,7 +19,7 @@ func TestQualityFloors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 5000-user simulation")
 	}
-	r, err := EvaluateSimulation(context.Background(), simulate.Config{Users: 5000, Days: 180, Seed: 1}, EvalConfig{})
+	r, err := EvaluateSimulation(context.Background(), simulate.Config{Users: 5000, Days: 180, Seed: 1}, defaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +38,7 @@ func TestQualityFloors(t *testing.T) {
 		atLeast    float64
 		noMoreThan bool // the floor is a ceiling
 	}
-	o, fv, vq := r.Overall, row(CodeFallingVisits), row(CodeValuableQuiet)
+	o, fv, vq := r.Overall, row(warnings.CodeFallingVisits), row(warnings.CodeValuableQuiet)
 	for _, f := range []floor{
 		{"overall recall", o.Recall, 0.98, false},                                                   // 0.998
 		{"overall precision", o.Precision, 0.68, false},                                             // 0.718
@@ -43,11 +46,11 @@ func TestQualityFloors(t *testing.T) {
 		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 14, false},             // 15
 		{"overall median lead to dropout (days)", o.LeadMedianDays, -6, false},                      // -3.8
 		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 170, true}, // 150.6
-		{"inactive recall", row(CodeInactive).Recall, 0.98, false},                                  // 0.998
+		{"inactive recall", row(warnings.CodeInactive).Recall, 0.98, false},                         // 0.998
 		{"falling_visits precision", fv.Precision, 0.42, false},                                     // 0.47
 		{"falling_visits recall", fv.Recall, 0.08, false},                                           // 0.105
 		{"falling_visits median lead to dropout (days)", fv.LeadMedianDays, 3, false},               // 5.1
-		{"falling_spend precision", row(CodeFallingSpend).Precision, 0.36, false},                   // 0.43
+		{"falling_spend precision", row(warnings.CodeFallingSpend).Precision, 0.36, false},          // 0.43
 		{"valuable_quiet precision", vq.Precision, 0.52, false},                                     // 0.62
 	} {
 		bad := float64(f.got) < f.atLeast
@@ -65,4 +68,10 @@ func TestQualityFloors(t *testing.T) {
 	if r.ObservableDropout < 2500 || r.Recovered == 0 {
 		t.Errorf("population: %d observable dropouts, %d recovered: the simulation changed", r.ObservableDropout, r.Recovered)
 	}
+}
+
+// defaultConfig is what `lifecycle evaluate` runs without flags.
+func defaultConfig() Config {
+	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate"}
+	return Config{Engine: pc.Engine(), Partitions: 8, MaxFutureSkew: time.Hour}
 }

@@ -1,4 +1,4 @@
-package processor
+package engine
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/state/record"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
@@ -40,23 +38,23 @@ func TestAdmitTime(t *testing.T) {
 		{"check off", y9999, kts, -1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			it := &item{msg: kafka.Message{Time: tc.kafka}, ev: schemas.Event{Time: tc.ts}}
+			it := &Input{Time: tc.kafka, Event: schemas.Event{Time: tc.ts}}
 			admitTime(it, tc.skew, now)
 			var rej *schemas.RejectError
 			switch {
-			case tc.reject && (!errors.As(it.err, &rej) || rej.Reason != schemas.ReasonFutureTimestamp):
-				t.Fatalf("err = %v, want %s", it.err, schemas.ReasonFutureTimestamp)
-			case !tc.reject && it.err != nil:
-				t.Fatalf("err = %v, want the event admitted", it.err)
+			case tc.reject && (!errors.As(it.Err, &rej) || rej.Reason != schemas.ReasonFutureTimestamp):
+				t.Fatalf("err = %v, want %s", it.Err, schemas.ReasonFutureTimestamp)
+			case !tc.reject && it.Err != nil:
+				t.Fatalf("err = %v, want the event admitted", it.Err)
 			}
 		})
 	}
 	// A record rejected already keeps its reason.
 	first := errors.New("bad json")
-	it := &item{err: first, ev: schemas.Event{Time: y9999}}
+	it := &Input{Err: first, Event: schemas.Event{Time: y9999}}
 	admitTime(it, time.Hour, now)
-	if it.err != first {
-		t.Errorf("a rejected record's error was replaced by %v", it.err)
+	if it.Err != first {
+		t.Errorf("a rejected record's error was replaced by %v", it.Err)
 	}
 }
 
@@ -76,8 +74,8 @@ func TestDeadLetterFits(t *testing.T) {
 		{"huge key too", bytes.Repeat([]byte("k"), 600<<10), bytes.Repeat([]byte("c"), 600<<10), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			it := &item{msg: kafka.Message{Key: tc.key, Value: tc.value, Partition: 2, Offset: 7},
-				err: &schemas.RejectError{Reason: schemas.ReasonTooLarge, Detail: "too large"}}
+			it := &Input{Key: tc.key, Value: tc.value, Partition: 2, Offset: 7,
+				Err: &schemas.RejectError{Reason: schemas.ReasonTooLarge, Detail: "too large"}}
 			o := dlqOutput("dlq", it, "events.login", limit)
 			size := len(o.Key) + len(o.Value)
 			for _, h := range o.Headers {

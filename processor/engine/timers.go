@@ -1,4 +1,4 @@
-package processor
+package engine
 
 import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
@@ -45,4 +45,26 @@ func (c *Config) warn(ws []stagedWarning, w *warnings.State, u *rules.User, seg 
 		ws = append(ws, staged(x, u))
 	}
 	return ws
+}
+
+// warnContext is what the warning rules see of a user besides their own
+// state. P(alive) is given as a function of time, evaluated at each check's
+// due time: a lazily fired timer then computes the same number as one
+// fired on time.
+func warnContext(u *rules.User, seg segments.Score, m *Model) warnings.Context {
+	ctx := warnings.Context{Stage: u.Stage, LastActivity: u.LastActivity, PAlive: -1}
+	if !seg.IsNone() {
+		ctx.Segment = seg.Segment.String()
+	}
+	if m != nil && u.Buys.Days > 0 {
+		buys := u.Buys
+		ctx.PAliveAt = func(at int64) float64 {
+			s, ok := buys.Summary(at, m.Period)
+			if !ok {
+				return -1
+			}
+			return round6(m.BGNBD.PAlive(s))
+		}
+	}
+	return ctx
 }

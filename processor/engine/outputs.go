@@ -1,4 +1,4 @@
-package processor
+package engine
 
 import (
 	"crypto/sha256"
@@ -58,10 +58,10 @@ func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.P
 // large to copy whole within maxBytes (the dead-letter topic's
 // max.message.bytes) is cut, with its size and hash in headers
 // (schemas/dlq.md), so that the copy can always be written.
-func dlqOutput(topic string, it *item, inputTopic string, maxBytes int) record.Output {
-	code, reason := "invalid", schemas.TruncateReason(it.err.Error())
+func dlqOutput(topic string, in *Input, inputTopic string, maxBytes int) record.Output {
+	code, reason := "invalid", schemas.TruncateReason(in.Err.Error())
 	var rej *schemas.RejectError
-	if errors.As(it.err, &rej) {
+	if errors.As(in.Err, &rej) {
 		code = string(rej.Reason)
 	}
 	o := record.Output{
@@ -70,12 +70,12 @@ func dlqOutput(topic string, it *item, inputTopic string, maxBytes int) record.O
 			{Key: schemas.HeaderDLQReason, Value: []byte(reason)},
 			{Key: schemas.HeaderDLQCode, Value: []byte(code)},
 			{Key: schemas.HeaderDLQTopic, Value: []byte(inputTopic)},
-			{Key: schemas.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(it.msg.Partition), 10)},
-			{Key: schemas.HeaderDLQOffset, Value: strconv.AppendInt(nil, it.msg.Offset, 10)},
-			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, it.msg.Time.UnixMilli(), 10)},
+			{Key: schemas.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(in.Partition), 10)},
+			{Key: schemas.HeaderDLQOffset, Value: strconv.AppendInt(nil, in.Offset, 10)},
+			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, in.Time.UnixMilli(), 10)},
 		},
 	}
-	o.Key, o.Value = fitCopy(&o, it.msg.Key, it.msg.Value, maxBytes)
+	o.Key, o.Value = fitCopy(&o, in.Key, in.Value, maxBytes)
 	return o
 }
 

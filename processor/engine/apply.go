@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// Apply applies one input record. Records below the stored offset were
+// applied before (a replay after a crash or rebalance) and change nothing;
+// so does a re-sent event id. A rejected record (in.Err) becomes a dead
+// letter. A record that reaches an RFM rebuild point commits the open
+// batch and the rebuild's batches first (rebuildIfDue).
+func (e *Engine) Apply(in *Input) error {
+	topic := e.cfg.Topics.Inputs[in.Topic]
+	if in.Offset < e.meta.Offsets[topic] {
+		e.stats.Skipped.Add(1)
+		return nil
+	}
+	// consumed marks the record as applied in the open batch. It must come
+	// after any commit made on the record's behalf (a rebuild), or a crash
+	// there would store the record as applied before it was.
+	consumed := func() {
+		e.meta.Offsets[topic] = in.Offset + 1
+		e.records++
+	}
+	if in.Err != nil {
+		consumed()
+		e.pending = append(e.pending, dlqOutput(e.cfg.Topics.DLQ, in, topic, e.cfg.DLQMaxBytes))
+		e.stats.Rejected.Add(1)
+		e.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", in.Offset), zap.Error(in.Err))
+		return nil
+	}
+	ev := in.Event
+	u, err := e.user(ev.UserID)
+	if err != nil {
+		return err
+	}
+	if in.Offset < u.rec.Offsets[in.Topic] {
+		// The user's record is ahead of the partition's metadata (restored
+		// from a changelog whose last batch arrived only in part).
+		consumed()
+		e.stats.Skipped.Add(1)
+		return nil
+	}
+	if u.rec.User.IsDuplicate(ev.ID) {
+		consumed()
+		e.stats.Duplicates.Add(1)
+		return nil
+	}
+	streamTime := max(e.meta.StreamTime, ev.Time)
+	if e.meta.StreamTime > 0 && streamTime-e.meta.StreamTime > streamJumpLogged.Milliseconds() {
+		// Every quiet user's timers up to the new time fire now: worth a
+		// line and a count, though the event passed the future check.
+		e.stats.StreamJumps.Add(1)
+		e.log.Warn("stream time jumped ahead", zap.String("topic", topic), zap.Int64("offset", in.Offset),
+			zap.Time("from", time.UnixMilli(e.meta.StreamTime).UTC()), zap.Time("to", time.UnixMilli(streamTime).UTC()))
+	}
+	if rebuilt, err := e.rebuildIfDue(streamTime); err != nil {
+		return err
+	} else if rebuilt {
+		if u, err = e.user(ev.UserID); err != nil { // the commit may have evicted it
+			return err
+		}
+	}
+	consumed()
+	model := e.cfg.Model.Load()
+	// The user's overdue timers first, in due-time order; then the event.
+	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec.User, &u.rec.Warn, u.rec.Segment, model, streamTime)
+	trs, _ = e.cfg.Rules.Apply(trs, &u.rec.User, ev, streamTime)
+	e.stats.Applied.Add(1)
+	e.meta.StreamTime = streamTime
+	u.rec.Offsets[in.Topic] = in.Offset + 1
+
+	rescore := false
+	if ev.Type == schemas.Purchase {
+		if u.rec.Window.Span > 0 {
+			u.rec.Window.Add(ev.Time, ev.Amount)
+		}
+		rescore = true // F, M and R move only with purchases (and at rebuilds)
+	}
+	var buf [4]warnings.Warning
+	for _, w := range e.cfg.Warnings.OnEvent(buf[:0], &u.rec.Warn, ev, warnContext(&u.rec.User, u.rec.Segment, model)) {
+		ws = append(ws, staged(w, &u.rec.User))
+	}
+	// An old event can leave timers overdue at once.
+	trs, ws = e.cfg.timers(trs, ws, &u.rec.User, &u.rec.Warn, u.rec.Segment, model, streamTime)
+	e.trs, e.ws = trs, ws
+	return e.changed(u, trs, ws, change{now: streamTime, rescore: rescore, trigger: ev.ID, reason: "purchase"})
+}
+
+// change says what moved a user, for the outputs it causes.
+type change struct {
+	now     int64  // event time of the change
+	rescore bool   // re-compute the RFM score
+	trigger string // event id, "" for timers and rebuilds
+	reason  string // why the segment may have moved
+}
+
+// fire fires u's timers that time at has passed and records the change.
+func (e *Engine) fire(u *entry, at int64, c change) (fired bool, err error) {
+	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec.User, &u.rec.Warn, u.rec.Segment, e.cfg.Model.Load(), at)
+	e.trs, e.ws = trs, ws
+	return len(trs) > 0 || len(ws) > 0, e.changed(u, trs, ws, c)
+}
+
+// changed records that u's state moved, with the transitions and warnings
+// that came with it, and re-scores the user's RFM segment when asked.
+func (e *Engine) changed(u *entry, trs []rules.Transition, ws []stagedWarning, c change) error {
+	e.markDirty(u)
+	model := e.cfg.Model.Load()
+	for _, tr := range trs {
+		o, err := transitionOutput(e.cfg.Topics.Transitions, u.id, tr, predictAt(model, e.cfg.Prediction, tr.Buys, tr.At))
+		if err != nil {
+			return err
+		}
+		e.pending = append(e.pending, o)
+		if tr.From != rules.None {
+			e.meta.Stages[tr.From]--
+		} else {
+			e.meta.Segments[segments.None]++ // a new user, not scored yet (rescore moves it)
+		}
+		e.meta.Stages[tr.To]++
+		e.stats.Transitions.Add(1)
+		e.stats.recent(u.id, tr)
+	}
+	for _, w := range ws {
+		o, err := warningOutput(e.cfg.Topics.Warnings, u.id, w, u.rec.Segment)
+		if err != nil {
+			return err
+		}
+		e.pending = append(e.pending, o)
+		e.stats.Warnings.Add(1)
+	}
+	if c.rescore {
+		if err := e.rescore(u, c); err != nil {
+			return err
+		}
+	}
+	u.rec.Wake = e.wake(u)
+	return nil
+}
+
+// markDirty queues u for the next commit.
+func (e *Engine) markDirty(u *entry) {
+	if !u.dirty {
+		u.dirty = true
+		e.dirty = append(e.dirty, u)
+	}
+}
+
+// wake is the earliest timer of the stage model and of the warnings, not
+// counting warning checks that would warn nothing (warnings.LazyWake): most
+// weekly checks of quiet users would otherwise cost a write each.
+func (e *Engine) wake(u *entry) int64 {
+	a := e.cfg.Rules.Wake(&u.rec.User)
+	b := e.cfg.Warnings.LazyWake(&u.rec.Warn, warnContext(&u.rec.User, u.rec.Segment, e.cfg.Model.Load()))
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// rescore scores u against the cuts in effect and, when the named segment
+// changed, stores the score and publishes the change. The 125-cell code
+// alone moving is not stored: every user would be rewritten at every
+// rebuild for a detail that the HTTP read side computes fresh.
+func (e *Engine) rescore(u *entry, c change) error {
+	prev := u.rec.Segment
+	r := &u.rec
+	s := e.pop.Score(r.Window.Values(c.now, r.User.LastPurchase, r.User.Purchases, r.User.Spend), prev)
+	if s.Segment == prev.Segment {
+		return nil
+	}
+	u.rec.Segment = s
+	e.meta.Segments[prev.Segment]--
+	e.meta.Segments[s.Segment]++
+	e.markDirty(u)
+	if s.IsNone() {
+		return nil
+	}
+	o, err := segmentOutput(e.cfg.Topics.Segments, u.id, prev, s, c, &u.rec.User)
+	if err != nil {
+		return err
+	}
+	e.pending = append(e.pending, o)
+	e.stats.SegmentChanges.Add(1)
+	return nil
+}
+
+// user returns the entry of user id for the open batch: decoded from the
+// cache, read from the store, or new.
+func (e *Engine) user(id string) (*entry, error) {
+	if u, ok := e.hot[id]; ok {
+		return u, nil
+	}
+	u := &entry{id: id}
+	if b, ok := e.cold[id]; ok {
+		rec, err := record.DecodeUser(b)
+		if err != nil {
+			return nil, fmt.Errorf("engine: partition %d: cached user %q: %w", e.id, id, err)
+		}
+		u.rec, u.stored, u.cached = rec, true, true
+	} else if e.known.mayHave(id) {
+		rec, ok, err := e.store.User(e.id, id)
+		if err != nil {
+			return nil, fmt.Errorf("engine: partition %d: %w", e.id, err)
+		}
+		u.rec, u.stored = rec, ok
+	} else {
+		e.known.add(id)
+	}
+	u.storedBuyer, _ = record.BuyerOf(&u.rec)
+	// A new user, or one stored under another RFM window setting, gets a
+	// purchase history of the window in force.
+	u.rec.Window = e.cfg.Segments.Refit(u.rec.Window)
+	u.storedWake = u.rec.Wake
+	e.hot[id] = u
+	return u, nil
+}

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// MemStore is a Store in memory, for evaluate, the reference of the tests
+// and replays that need no durable state. It keeps records in their stored
+// form, as Pebble does, so that what goes through it is what would go
+// through the disk. It keeps no outbox: its user takes the outputs from
+// the commits. Not safe for concurrent use.
+type MemStore struct {
+	parts map[int32]*memPartition
+}
+
+type memPartition struct {
+	meta   []byte
+	users  map[string][]byte
+	buyers map[string]record.Buyer
+	timers map[record.Timer]struct{}
+}
+
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore { return &MemStore{parts: map[int32]*memPartition{}} }
+
+func (s *MemStore) part(p int32) *memPartition {
+	mp := s.parts[p]
+	if mp == nil {
+		mp = &memPartition{users: map[string][]byte{}, buyers: map[string]record.Buyer{}, timers: map[record.Timer]struct{}{}}
+		s.parts[p] = mp
+	}
+	return mp
+}
+
+// Meta implements Store.
+func (s *MemStore) Meta(p int32) (record.Meta, bool, error) {
+	mp := s.part(p)
+	if mp.meta == nil {
+		return record.Meta{Offsets: map[string]int64{}}, false, nil
+	}
+	m, err := record.DecodeMeta(mp.meta)
+	return m, err == nil, err
+}
+
+// User implements Store.
+func (s *MemStore) User(p int32, id string) (record.User, bool, error) {
+	b, ok := s.part(p).users[id]
+	if !ok {
+		return record.User{}, false, nil
+	}
+	r, err := record.DecodeUser(b)
+	return r, err == nil, err
+}
+
+// UserIDs implements Store.
+func (s *MemStore) UserIDs(p int32, fn func(id []byte)) error {
+	for id := range s.part(p).users {
+		fn([]byte(id))
+	}
+	return nil
+}
+
+// Buyers implements Store, in user id order.
+func (s *MemStore) Buyers(p int32, fn func(id []byte, b *record.Buyer) error) error {
+	mp := s.part(p)
+	for _, id := range slices.Sorted(maps.Keys(mp.buyers)) {
+		b := mp.buyers[id]
+		if err := fn([]byte(id), &b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DueTimers implements Store.
+func (s *MemStore) DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error) {
+	var due []record.Timer
+	for t := range s.part(p).timers {
+		if t.Wake >= max(from, 0) && t.Wake < before {
+			due = append(due, t)
+		}
+	}
+	slices.SortFunc(due, func(a, b record.Timer) int {
+		if a.Wake != b.Wake {
+			return cmp.Compare(a.Wake, b.Wake)
+		}
+		return strings.Compare(a.UserID, b.UserID)
+	})
+	return due[:min(len(due), limit)], nil
+}
+
+// Write implements Store.
+func (s *MemStore) Write(p int32, w *record.Write) error {
+	mp := s.part(p)
+	for _, u := range w.Users {
+		mp.users[u.ID] = bytes.Clone(u.Enc)
+		if u.OldWake != u.Wake {
+			delete(mp.timers, record.Timer{Wake: u.OldWake, UserID: u.ID})
+			if u.Wake != 0 {
+				mp.timers[record.Timer{Wake: u.Wake, UserID: u.ID}] = struct{}{}
+			}
+		}
+	}
+	for _, b := range w.Buyers {
+		mp.buyers[b.ID] = b.Buyer
+	}
+	for _, t := range w.StaleTimers {
+		delete(mp.timers, t)
+	}
+	mp.meta = record.AppendMeta(nil, w.Meta)
+	return nil
+}

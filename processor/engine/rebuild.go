@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"encoding/json"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// rebuildIfDue rebuilds the RFM population when stream time reaches a new
+// rebuild point (Segments.Refresh, in event time), before the record that
+// reached it is applied. First every timer due before the point fires (with
+// the old cuts), then the cuts are computed from every user's values at the
+// point, then every user is re-scored at the point. All three are functions
+// of the input up to that record, so a replay rebuilds identically.
+func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
+	at := e.cfg.Segments.RebuildPoint(streamTime)
+	if at <= 0 || (e.pop.Sealed() && at <= e.pop.SealedAt()) || at < e.meta.StreamTime {
+		return false, nil
+	}
+	e.meta.StreamTime = at
+	e.records++
+	if err := e.Flush(); err != nil {
+		return false, err
+	}
+	cuts, ids, err := e.recut(at)
+	if err != nil {
+		return false, err
+	}
+	e.rebuilding = true
+	defer func() { e.rebuilding = false }()
+	for _, id := range ids {
+		u, err := e.user(id)
+		if err != nil {
+			return false, err
+		}
+		// The timer index skips warning checks that would warn nothing
+		// with the user's segment (wake); with the segment about to
+		// change, fire them first, as an eager index would have.
+		if _, err := e.fire(u, at, change{now: at, rescore: true, reason: "population rebuilt"}); err != nil {
+			return false, err
+		}
+		if len(e.pending) >= e.cfg.BatchRecords {
+			if err := e.Flush(); err != nil {
+				return false, err
+			}
+		}
+	}
+	// The new cuts are stored with the last of the re-scored users, not
+	// before: a crash between the batches above leaves the old cuts, and
+	// the rebuild is done again at restart. The users already re-scored
+	// keep their segment then (scoring again under the same cuts changes
+	// nothing), and the others get theirs, as if there had been no crash.
+	e.rebuilding = false
+	e.meta.Population = cuts
+	e.records++
+	return true, e.Flush()
+}
+
+// recut computes the cuts at time at and returns them (stored form) with
+// the buyers whose segment they change. Two scans of the buyers index,
+// holding nothing per buyer in memory: the first feeds every buyer's
+// values to the population (the other users are only counted: they have
+// no values and score none), the second re-scores them against the new
+// cuts. Nothing is written between the two, so both read the same buyers.
+func (e *Engine) recut(at int64) (cuts []byte, ids []string, err error) {
+	var buyers int64
+	err = e.store.Buyers(e.id, func(_ []byte, b *record.Buyer) error {
+		e.pop.Add(b.Values(at))
+		buyers++
+		return nil
+	})
+	if err != nil {
+		e.pop.Abort()
+		return nil, nil, err
+	}
+	e.pop.AddNonBuyers(StoredUsers(&e.meta) - buyers)
+	e.pop.Seal(at)
+	if cuts, err = json.Marshal(e.pop.Cuts()); err != nil {
+		return nil, nil, err
+	}
+	err = e.store.Buyers(e.id, func(id []byte, b *record.Buyer) error {
+		if e.pop.Score(b.Values(at), b.Segment).Segment != b.Segment.Segment {
+			ids = append(ids, string(id))
+		}
+		return nil
+	})
+	return cuts, ids, err
+}

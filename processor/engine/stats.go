@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// Stats are an engine's counters. The engine's goroutine writes them; any
+// goroutine may read them.
+type Stats struct {
+	Applied, Rejected, Duplicates, Skipped atomic.Int64
+	Transitions, Warnings, SegmentChanges  atomic.Int64
+	StreamJumps                            atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		streamTime int64
+		stages     [len(rules.Stages)]int64
+		segments   [9]int64
+		recent     []RecentTransition
+	}
+}
+
+// RecentTransition is a transition as the demo shows it.
+type RecentTransition struct {
+	UserID   string
+	From, To rules.Stage
+	At       int64
+	Returned bool
+}
+
+// RecentKept is how many recent transitions Stats keeps.
+const RecentKept = 8
+
+// Snapshot is what Stats holds besides the counters.
+type Snapshot struct {
+	StreamTime int64
+	Stages     [len(rules.Stages)]int64
+	Segments   [9]int64
+	Recent     []RecentTransition
+}
+
+// Snapshot returns the partition's stream time, its counts by stage and
+// segment as of the last commit, and its recent transitions.
+func (s *Stats) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Snapshot{StreamTime: s.mu.streamTime, Stages: s.mu.stages, Segments: s.mu.segments,
+		Recent: append([]RecentTransition(nil), s.mu.recent...)}
+}
+
+func (s *Stats) setMeta(m *record.Meta) {
+	s.mu.Lock()
+	s.mu.streamTime = m.StreamTime
+	s.mu.stages = m.Stages
+	s.mu.segments = m.Segments
+	s.mu.Unlock()
+}
+
+func (s *Stats) recent(userID string, tr rules.Transition) {
+	s.mu.Lock()
+	if len(s.mu.recent) == RecentKept {
+		copy(s.mu.recent, s.mu.recent[1:])
+		s.mu.recent = s.mu.recent[:RecentKept-1]
+	}
+	s.mu.recent = append(s.mu.recent, RecentTransition{UserID: userID, From: tr.From, To: tr.To, At: tr.At, Returned: tr.Returned})
+	s.mu.Unlock()
+}

@@ -1,0 +1,170 @@
+package quality
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+)
+
+// Row is the quality of one rule (a reason code) or of all warnings.
+type Row struct {
+	Rule      string `json:"rule"`
+	Warnings  int    `json:"warnings"`  // warnings with this reason (Recovered not counted)
+	TP        int    `json:"tp"`        // true positives: the user's true dropout in (At − grace, At + horizon]
+	FP        int    `json:"fp"`        // false alarms: decided, not a true positive
+	Undecided int    `json:"undecided"` // user never dropped out and At + horizon is after the end of the data
+	// Precision = TP / (TP + FP).
+	Precision Num `json:"precision"`
+	// Recall = observable dropouts with at least one true-positive warning
+	// of this rule / observable dropouts.
+	Recall   Num `json:"recall"`
+	Recalled int `json:"recalled"`
+	// Lead times over the recalled users, from the first true-positive
+	// warning: to the true dropout (negative: the warning came after the
+	// user had left, but before the churn was declared) and to the stage
+	// model's churn transition. Days; NaN when no user was recalled.
+	LeadMedianDays      Num `json:"lead_median_days"`
+	LeadP10Days         Num `json:"lead_p10_days"`
+	ChurnLeadMedianDays Num `json:"churn_lead_median_days"`
+	ChurnLeadP10Days    Num `json:"churn_lead_p10_days"`
+	// FalseAlarmsPer1kUserWeeks = FP × 1000 / active user-weeks.
+	FalseAlarmsPer1kUserWeeks Num `json:"false_alarms_per_1k_active_user_weeks"`
+}
+
+// Report is the result of an Evaluation.
+type Report struct {
+	Users             int     `json:"users"`              // users with at least one event
+	Dropouts          int     `json:"dropouts"`           // users with a true dropout in the data
+	ObservableDropout int     `json:"observable_dropout"` // dropouts at least ChurnAfter before the end: the recall denominator
+	ActiveUserWeeks   int64   `json:"active_user_weeks"`  // (user, calendar week since the epoch, UTC) pairs with at least one event
+	Recovered         int     `json:"recovered"`          // recovered records
+	HorizonDays       float64 `json:"horizon_days"`
+	GraceDays         float64 `json:"grace_days"`
+	End               string  `json:"end"`
+	Overall           Row     `json:"overall"`
+	Rules             []Row   `json:"rules"`
+}
+
+// score scores the observed warnings against dropout: user id → true
+// dropout time (Unix ms); users missing never dropped out within the data,
+// which ends at end (exclusive).
+func score(o *observations, c Config, end int64, dropout map[string]int64) Report {
+	horizon, grace := c.Horizon.Milliseconds(), c.Grace.Milliseconds()
+	churnMs := c.Engine.Rules.ChurnAfter.Milliseconds()
+	r := Report{Users: len(o.users), Recovered: o.recovered,
+		HorizonDays: float64(horizon) / float64(rules.Day), GraceDays: float64(grace) / float64(rules.Day),
+		End: time.UnixMilli(end).UTC().Format(time.RFC3339)}
+	type acc struct {
+		row         Row
+		lead, churn []float64
+	}
+	accs := make([]acc, warnings.NumReasons+1) // last: overall
+	for _, id := range slices.Sorted(maps.Keys(o.users)) {
+		u := o.users[id]
+		r.ActiveUserWeeks += int64(len(u.weeks))
+		d := dropout[id]
+		observable := d != 0 && d+churnMs <= end
+		if d != 0 {
+			r.Dropouts++
+		}
+		if observable {
+			r.ObservableDropout++
+		}
+		var first [warnings.NumReasons + 1]int64 // first true-positive warning per rule
+		for _, w := range u.warns {
+			tp := d != 0 && d > w.at-grace && d <= w.at+horizon
+			undecided := d == 0 && w.at+horizon > end
+			for k := range accs {
+				if k < warnings.NumReasons && w.codes&(1<<k) == 0 {
+					continue
+				}
+				a := &accs[k]
+				a.row.Warnings++
+				switch {
+				case tp:
+					a.row.TP++
+					if first[k] == 0 {
+						first[k] = w.at
+					}
+				case undecided:
+					a.row.Undecided++
+				default:
+					a.row.FP++
+				}
+			}
+		}
+		if !observable {
+			continue
+		}
+		for k := range accs {
+			if first[k] == 0 {
+				continue
+			}
+			a := &accs[k]
+			a.row.Recalled++
+			a.lead = append(a.lead, float64(d-first[k])/float64(rules.Day))
+			for _, ch := range u.churns {
+				if ch >= first[k] {
+					a.churn = append(a.churn, float64(ch-first[k])/float64(rules.Day))
+					break
+				}
+			}
+		}
+	}
+	for k := range accs {
+		a := &accs[k]
+		row := &a.row
+		if k < warnings.NumReasons {
+			row.Rule = warnings.Codes[k]
+		} else {
+			row.Rule = "overall"
+		}
+		row.Precision = ratio(row.TP, row.TP+row.FP)
+		row.Recall = ratio(row.Recalled, r.ObservableDropout)
+		row.LeadMedianDays, row.LeadP10Days = quantile(a.lead, 0.5), quantile(a.lead, 0.1)
+		row.ChurnLeadMedianDays, row.ChurnLeadP10Days = quantile(a.churn, 0.5), quantile(a.churn, 0.1)
+		if r.ActiveUserWeeks > 0 {
+			row.FalseAlarmsPer1kUserWeeks = Num(math.Round(float64(row.FP)*1000/float64(r.ActiveUserWeeks)*100) / 100)
+		}
+		if k < warnings.NumReasons {
+			r.Rules = append(r.Rules, *row)
+		} else {
+			r.Overall = *row
+		}
+	}
+	return r
+}
+
+// Num is a float64 that is written as JSON null when it is NaN (no data).
+type Num float64
+
+// MarshalJSON writes null for NaN.
+func (n Num) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, float64(n), 'f', -1, 64), nil
+}
+
+func ratio(a, b int) Num {
+	if b == 0 {
+		return Num(math.NaN())
+	}
+	return Num(math.Round(float64(a)/float64(b)*1000) / 1000)
+}
+
+// quantile is the nearest-rank q-quantile (the ⌈q·n⌉-th smallest), rounded
+// to 0.1 day; NaN for no values.
+func quantile(v []float64, q float64) Num {
+	if len(v) == 0 {
+		return Num(math.NaN())
+	}
+	slices.Sort(v)
+	i := max(int(math.Ceil(q*float64(len(v))))-1, 0)
+	return Num(math.Round(v[i]*10) / 10)
+}

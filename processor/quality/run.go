@@ -1,0 +1,217 @@
+package quality
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// Config configures an evaluation: the engine as `lifecycle run` would run
+// it, the input topics' partition count, and the scoring window.
+type Config struct {
+	Engine        engine.Config // defaults applied; BatchRecords and MaxUsersCached only change speed
+	Partitions    int32
+	Decoder       schemas.DecoderConfig
+	MaxFutureSkew time.Duration // as run's --max-future-skew
+	// Horizon: a warning at t is a true positive when the user's true
+	// dropout is in (t − Grace, t + Horizon]. Default ChurnAfter + 14 days.
+	Horizon time.Duration
+	// Grace: how long after a true dropout a warning still counts (it still
+	// comes before the stage model declares the churn, which is at most
+	// ChurnAfter after the user's last event). Default ChurnAfter.
+	Grace time.Duration
+}
+
+// DefaultHorizonMargin is added to ChurnAfter for the default Horizon.
+const DefaultHorizonMargin = 14 * 24 * time.Hour
+
+func (c Config) withDefaults() Config {
+	if c.Horizon == 0 {
+		c.Horizon = c.Engine.Rules.ChurnAfter + DefaultHorizonMargin
+	}
+	if c.Grace == 0 {
+		c.Grace = c.Engine.Rules.ChurnAfter
+	}
+	return c
+}
+
+// Record is an input record as a producer sends it: to which input topic
+// (index into Engine.Topics.Inputs), with which key and value.
+type Record struct {
+	Topic      int
+	Key, Value []byte
+}
+
+// Evaluation runs input records through the engine, one engine per
+// partition over an in-memory store, exactly as `lifecycle run` applies
+// them from Kafka: the same partitioning (the key's Murmur2 hash), the
+// same merge order, the same segments, timers and model. It scores the
+// warnings it writes to the warnings topic, as a consumer of that topic
+// would read them.
+type Evaluation struct {
+	cfg   Config
+	dec   *schemas.Decoder
+	now   time.Time
+	parts [][][]*engine.Input // partition → topic → records in the order sent
+	next  [][]int64           // partition → topic → next offset
+	obs   observations
+}
+
+// New returns an empty evaluation of cfg.
+func New(cfg Config) (*Evaluation, error) {
+	if cfg.Partitions < 1 {
+		return nil, fmt.Errorf("quality: %d partitions; want 1 or more", cfg.Partitions)
+	}
+	e := &Evaluation{cfg: cfg.withDefaults(), dec: schemas.NewDecoder(cfg.Decoder), now: time.Now(),
+		parts: make([][][]*engine.Input, cfg.Partitions), next: make([][]int64, cfg.Partitions),
+		obs: observations{users: map[string]*observed{}}}
+	for p := range e.parts {
+		e.parts[p] = make([][]*engine.Input, len(cfg.Engine.Topics.Inputs))
+		e.next[p] = make([]int64, len(cfg.Engine.Topics.Inputs))
+	}
+	return e, nil
+}
+
+// Add queues a record, as a producer appends it to its topic's partition.
+func (e *Evaluation) Add(r Record) {
+	p := produce.PartitionOf(r.Key, e.cfg.Partitions)
+	in := &engine.Input{Topic: r.Topic, Partition: p, Offset: e.next[p][r.Topic], Key: r.Key, Value: r.Value}
+	e.next[p][r.Topic]++
+	// The record has no Kafka timestamp: the future check compares with
+	// the wall clock, as the runtime does for a record sent now.
+	engine.Decode(in, e.dec, e.cfg.MaxFutureSkew, e.now)
+	if in.Err == nil {
+		in.Value = nil // only a dead letter copies it
+		e.obs.event(&in.Event)
+	}
+	e.parts[p][r.Topic] = append(e.parts[p][r.Topic], in)
+}
+
+// Run applies every queued record and, when until is after a partition's
+// stream time, advances it there (as idle advance would, firing the
+// timers due before it; 0: no advance, as `lifecycle run` without
+// --idle-advance). Each output goes to out (nil: none), in each
+// partition's commit order.
+func (e *Evaluation) Run(until int64, out func(record.Output) error) error {
+	store := engine.NewMemStore()
+	for p, topics := range e.parts {
+		sink := func(c engine.Commit) error {
+			for _, o := range c.Outputs {
+				if err := e.obs.output(&e.cfg.Engine.Topics, o); err != nil {
+					return err
+				}
+				if out != nil {
+					if err := out(o); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		inputs := engine.Merge(e.cfg.Engine.Topics.Inputs, topics)
+		e.parts[p] = nil // the engine's store holds what is needed from here
+		if err := engine.Drive(e.cfg.Engine, store, int32(p), e.cfg.Partitions, inputs, until, &engine.Stats{}, sink); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Report scores the warnings written against dropout (user id → true
+// dropout time, Unix ms; users missing never dropped out within the data),
+// the data ending at end (Unix ms, exclusive).
+func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
+	return score(&e.obs, e.cfg, end, dropout)
+}
+
+// Events is the number of valid events added.
+func (e *Evaluation) Events() int64 { return e.obs.events }
+
+// LastEvent is the largest event time added (Unix ms).
+func (e *Evaluation) LastEvent() int64 { return e.obs.last }
+
+// observations are what scoring needs, read from the events and from the
+// outputs as a consumer of the output topics reads them.
+type observations struct {
+	users     map[string]*observed
+	recovered int
+	events    int64
+	last      int64
+}
+
+type observed struct {
+	warns  []observedWarning
+	churns []int64 // At of the stage model's churn transitions
+	weeks  map[int64]struct{}
+}
+
+type observedWarning struct {
+	at    int64
+	codes uint8 // bit set of reasons (warnings.Codes)
+}
+
+func (o *observations) user(id string) *observed {
+	u := o.users[id]
+	if u == nil {
+		u = &observed{weeks: map[int64]struct{}{}}
+		o.users[id] = u
+	}
+	return u
+}
+
+// event counts a valid event: its user, and the user's active week
+// (calendar weeks counted from the Unix epoch, UTC).
+func (o *observations) event(ev *schemas.Event) {
+	o.events++
+	o.last = max(o.last, ev.Time)
+	o.user(ev.UserID).weeks[ev.Time/(7*rules.Day)] = struct{}{}
+}
+
+// output reads a warning or a transition as its topic's consumer would.
+func (o *observations) output(t *engine.Topics, out record.Output) error {
+	switch out.Topic {
+	case t.Warnings:
+		var w schemas.Warning
+		if err := json.Unmarshal(out.Value, &w); err != nil {
+			return fmt.Errorf("quality: warning output: %w", err)
+		}
+		if w.Level == warnings.Recovered.String() {
+			o.recovered++
+			return nil
+		}
+		at, err := time.Parse(time.RFC3339, w.At)
+		if err != nil {
+			return fmt.Errorf("quality: warning output: at: %w", err)
+		}
+		var codes uint8
+		for _, r := range w.Reasons {
+			if i := slices.Index(warnings.Codes[:], r.Code); i >= 0 {
+				codes |= 1 << i
+			}
+		}
+		u := o.user(w.UserID)
+		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes})
+	case t.Transitions:
+		var tr schemas.Transition
+		if err := json.Unmarshal(out.Value, &tr); err != nil {
+			return fmt.Errorf("quality: transition output: %w", err)
+		}
+		if tr.To == rules.Churned.String() {
+			at, err := time.Parse(time.RFC3339, tr.At)
+			if err != nil {
+				return fmt.Errorf("quality: transition output: at: %w", err)
+			}
+			u := o.user(tr.UserID)
+			u.churns = append(u.churns, at.UnixMilli())
+		}
+	}
+	return nil
+}
