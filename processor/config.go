@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
@@ -15,6 +13,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // Topics names the topics the processor reads and writes.

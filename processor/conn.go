@@ -125,8 +125,9 @@ func (c Conn) franzSASL() fsasl.Mechanism {
 	}
 }
 
-// dialer is what kafka-go's readers and consumer group connect with.
-func (c Conn) dialer() *kafka.Dialer {
+// Dialer is what kafka-go's readers and consumer group connect with: c's
+// TLS and SASL settings. The benchmarks' readers use it too.
+func (c Conn) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: c.TLS, SASLMechanism: c.kafkaGoSASL()}
 }
 

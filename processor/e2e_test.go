@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
@@ -28,6 +26,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
 	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // inputFixture is a simulated population produced once to uniquely named

@@ -19,13 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 var build struct {

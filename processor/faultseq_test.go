@@ -32,9 +32,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 var faultseqSeed = flag.String("faultseq.seed", "", "TestFaultSequences: run only the schedule generated from this seed (also $"+envFaultseqSeed+")")

@@ -32,7 +32,7 @@ type fetchCounters struct {
 func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan<- struct{}, counters fetchCounters, log *zap.Logger) (*fetcher, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.Brokers,
-		Dialer:    c.dialer(),
+		Dialer:    c.Dialer(),
 		Topic:     topic,
 		Partition: int(partition),
 		// Fetch what is there at once (MinBytes 1) but in large batches when

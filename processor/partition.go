@@ -106,13 +106,12 @@ const fetchStallLimit = 15 * time.Second
 // nothing more to give at once, fire overdue timers after each commit, and
 // hand each committed batch to the sender.
 //
-// send must not give up when ctx ends: a committed batch whose job is lost
-// would be sent after newer ones, out of order (it gives up only when the
-// shutdown deadline passes).
+// The send of each committed batch must not give up when ctx ends: a
+// committed batch whose job is lost would be sent after newer ones, out of
+// order (it gives up only when the shutdown deadline passes).
 func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{}) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	commitAndFire := p.eng.Flush
 	// linger bounds how long a batch waits for records still on their way.
 	const linger = 5 * time.Millisecond
 	lingerT := time.NewTimer(time.Hour)
@@ -121,7 +120,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 	// Timers may be overdue already: the last run can have stopped (or
 	// crashed) after a commit and before its timer pass, and without new
 	// records nothing else would fire them.
-	if err := commitAndFire(); err != nil {
+	if err := p.eng.Flush(); err != nil {
 		return err
 	}
 	for {
@@ -132,7 +131,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 				return err
 			}
 			if p.eng.Full() {
-				if err := commitAndFire(); err != nil {
+				if err := p.eng.Flush(); err != nil {
 					return err
 				}
 				lingerStart = time.Time{}
@@ -157,7 +156,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 			}
 			wait := linger - time.Since(lingerStart)
 			if m.caughtUp() || wait <= 0 {
-				if err := commitAndFire(); err != nil {
+				if err := p.eng.Flush(); err != nil {
 					return err
 				}
 				lingerStart = time.Time{}

@@ -8,13 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // job is one committed batch whose outputs must reach Kafka before its

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 type recordingWriter struct{ msgs []kafka.Message }

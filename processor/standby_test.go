@@ -15,8 +15,8 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 )
 
-// assignment is a balancer's answer as owner and standbys per partition.
-func assignment(t *testing.T, got kafka.GroupMemberAssignments, changelog string) (owner map[int]string, standbys map[int][]string) {
+// assigned is a balancer's answer as owner and standbys per partition.
+func assigned(t *testing.T, got kafka.GroupMemberAssignments, changelog string) (owner map[int]string, standbys map[int][]string) {
 	t.Helper()
 	owner, standbys = map[int]string{}, map[int][]string{}
 	for member, topics := range got {
@@ -60,7 +60,7 @@ func TestBalancerFollowsState(t *testing.T) {
 	}
 	b := copartitionBalancer{changelog: "cl", standbys: 1}
 	got := b.AssignGroups(members, parts)
-	owner, standbys := assignment(t, got, "cl")
+	owner, standbys := assigned(t, got, "cl")
 	want := map[int]string{0: "m-1", 1: "m-1", 2: "m-2", 3: "m-3", 4: "m-2", 5: "m-3"}
 	if fmt.Sprint(owner) != fmt.Sprint(want) {
 		t.Errorf("owners %v, want %v", owner, want)
@@ -82,7 +82,7 @@ func TestBalancerFollowsState(t *testing.T) {
 	}
 	// Unreadable metadata counts as no state.
 	members[1].UserData = []byte{0xff}
-	owner, _ = assignment(t, b.AssignGroups(members, parts), "cl")
+	owner, _ = assigned(t, b.AssignGroups(members, parts), "cl")
 	if len(owner) != 6 {
 		t.Errorf("with unreadable metadata %d partitions were assigned, want 6", len(owner))
 	}

@@ -5,10 +5,10 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // buyersOf reads partition p's buyers index.

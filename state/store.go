@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // Errors of the package; match them with errors.Is.

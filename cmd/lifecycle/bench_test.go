@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/bench"
 )
 
 // TestBenchSmoke runs every mode of lifecycle bench with tiny sizes on the
@@ -45,8 +45,8 @@ func TestBenchSmoke(t *testing.T) {
 	if s.MaxUsersCached != 50 || s.BlockCacheMB != 8 {
 		t.Errorf("the summary records --max-users-cached %d and --block-cache-mb %d, want 50 and 8", s.MaxUsersCached, s.BlockCacheMB)
 	}
-	if s.Workload != workloadSimulated {
-		t.Errorf("workload %q, want the default %q", s.Workload, workloadSimulated)
+	if s.Workload != bench.WorkloadSimulated {
+		t.Errorf("workload %q, want the default %q", s.Workload, bench.WorkloadSimulated)
 	}
 	var generic map[string]any
 	json.Unmarshal(raw, &generic)
@@ -65,14 +65,14 @@ func TestBenchUniformWorkload(t *testing.T) {
 	}
 	s, raw := benchJSON(t, "--mode", "drain", "--workload", "uniform", "--no-baseline",
 		"--users", "300", "--events", "1500", "--partitions", "2")
-	if s.Workload != workloadUniform || s.Drain == nil || s.Drain.Processor.Events != 1500 || s.Memory == nil || s.Memory.Users != 300 {
+	if s.Workload != bench.WorkloadUniform || s.Drain == nil || s.Drain.Processor.Events != 1500 || s.Memory == nil || s.Memory.Users != 300 {
 		t.Fatalf("want the uniform workload's 1500 events of 300 users drained:\n%s", raw)
 	}
 }
 
 // benchJSON runs lifecycle bench with args on the embedded broker and
 // returns its JSON summary, parsed and raw.
-func benchJSON(t *testing.T, args ...string) (benchSummary, []byte) {
+func benchJSON(t *testing.T, args ...string) (bench.Summary, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -85,35 +85,9 @@ func benchJSON(t *testing.T, args ...string) (benchSummary, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s benchSummary
+	var s bench.Summary
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
 	}
 	return s, raw
-}
-
-// TestBenchTopicsAreTheRunsOwn checks that every topic field the processor
-// has is named after the bench phase: one left to its default would be
-// shared by concurrent runs and deleted under them by the cleanup.
-func TestBenchTopicsAreTheRunsOwn(t *testing.T) {
-	const prefix = "bench-1-drain"
-	v := reflect.ValueOf(benchTopics(prefix, prefix+"-group"))
-	for i := range v.NumField() {
-		name := v.Type().Field(i).Name
-		f := v.Field(i)
-		names := []string{}
-		if f.Kind() == reflect.Slice {
-			names = f.Interface().([]string)
-		} else {
-			names = append(names, f.String())
-		}
-		if len(names) == 0 {
-			t.Errorf("Topics.%s is empty: the processor would use its default", name)
-		}
-		for _, n := range names {
-			if !strings.Contains(n, prefix) {
-				t.Errorf("Topics.%s = %q, not named after the run %q", name, n, prefix)
-			}
-		}
-	}
 }

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
@@ -128,8 +130,8 @@ Ends after --duration, or with Ctrl-C.`)
 // producePaced writes the simulated population to the input topics, with
 // event time running speed days per wall-clock second.
 func producePaced(ctx context.Context, conn processor.Conn, cfg simulate.Config, speed float64) error {
-	sink := newKafkaSink(ctx, conn)
-	defer sink.close()
+	sink := produce.NewSink(ctx, conn.Writer())
+	defer sink.Close()
 	wallStart := time.Now()
 	var simStart int64
 	msPerWallMs := speed * float64(rules.Day) / 1000
@@ -139,7 +141,7 @@ func producePaced(ctx context.Context, conn processor.Conn, cfg simulate.Config,
 		}
 		due := wallStart.Add(time.Duration(float64(r.Time-simStart)/msPerWallMs) * time.Millisecond)
 		if wait := time.Until(due); wait > 20*time.Millisecond {
-			if err := sink.flush(); err != nil {
+			if err := sink.Flush(); err != nil {
 				return err
 			}
 			select {
@@ -148,12 +150,12 @@ func producePaced(ctx context.Context, conn processor.Conn, cfg simulate.Config,
 				return ctx.Err()
 			}
 		}
-		return sink.add(r)
+		return sink.Add(kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	})
 	if err != nil {
 		return err
 	}
-	return sink.flush()
+	return sink.Flush()
 }
 
 // demoView draws the live view: redrawn in place on a terminal, plain lines

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/bench"
 )
 
 // asMainEnv makes the test binary act as the lifecycle command: bench
@@ -42,7 +44,7 @@ func TestBenchFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s failoverSummary
+	var s bench.FailoverSummary
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatalf("the summary does not parse: %v\n%s", err, raw)
 	}

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {

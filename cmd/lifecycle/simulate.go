@@ -8,11 +8,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/segmentio/kafka-go"
 )
 
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -95,9 +94,12 @@ dropout time, the ground truth for evaluating churn warnings.`)
 				return err
 			}
 		}
-		sink := newKafkaSink(ctx, conn)
-		defer sink.close()
-		emit, finish = sink.add, sink.flush
+		sink := produce.NewSink(ctx, conn.Writer())
+		defer sink.Close()
+		emit = func(r simulate.Record) error {
+			return sink.Add(kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		}
+		finish = sink.Flush
 	}
 	progress := time.Now()
 	truthRows, err := simulate.Run(ctx, cfg, func(r simulate.Record) error {
@@ -134,53 +136,3 @@ dropout time, the ground truth for evaluating churn warnings.`)
 	}
 	return nil
 }
-
-// kafkaSink produces simulated records in large batches: one WriteMessages
-// call per few thousand records is what makes a kafka-go producer fast.
-type kafkaSink struct {
-	ctx context.Context
-	w   *kafka.Writer
-	buf []kafka.Message
-}
-
-func newKafkaSink(ctx context.Context, conn processor.Conn) *kafkaSink {
-	return &kafkaSink{ctx: ctx, w: conn.Writer()}
-}
-
-// add queues r. Its Kafka timestamp is the time of sending, not r.Time:
-// the event time is in the payload, and records stamped months in the past
-// are deleted by the broker's time-based retention (7 days by default) at
-// its next check, under a processor still reading them.
-func (s *kafkaSink) add(r simulate.Record) error {
-	s.buf = append(s.buf, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
-	if len(s.buf) >= 5000 {
-		return s.flush()
-	}
-	return nil
-}
-
-func (s *kafkaSink) flush() error {
-	if len(s.buf) == 0 {
-		return nil
-	}
-	// Right after topics are created, a broker may list a partition's
-	// leader a moment before the partition accepts writes: retry that.
-	// Only the records that failed are sent again, so each is in Kafka once.
-	deadline := time.Now().Add(30 * time.Second)
-	pending := s.buf
-	for {
-		err := s.w.WriteMessages(s.ctx, pending...)
-		if err == nil {
-			s.buf = s.buf[:0]
-			return nil
-		}
-		retry := produce.Refused(err)
-		if !retry || time.Now().After(deadline) || s.ctx.Err() != nil {
-			return fmt.Errorf("producing simulated events: %w", err)
-		}
-		pending = produce.FailedOnly(pending, err)
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (s *kafkaSink) close() error { return s.w.Close() }

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // TestAdmitTime: an event more than the skew ahead of its record's Kafka

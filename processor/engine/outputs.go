@@ -7,11 +7,10 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // transitionOutput builds the lifecycle.transitions record of tr. Its id is

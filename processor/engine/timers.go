@@ -2,9 +2,9 @@ package engine
 
 import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // stagedWarning is a warning with the user's stage and purchase facts at
@@ -26,23 +26,23 @@ func staged(w warnings.Warning, u *rules.User) stagedWarning {
 // the old stage, one due after it the new. The result is the same whether
 // the timers fire on time or late (a quiet user's timers fire at the
 // runtime's next commit), which keeps outputs a function of the input.
-func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, u *rules.User, w *warnings.State, seg segments.Score, m *Model, st int64) ([]rules.Transition, []stagedWarning) {
+func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.User, m *Model, st int64) ([]rules.Transition, []stagedWarning) {
 	for {
-		due := c.Rules.Wake(u)
+		due := c.Rules.Wake(&r.User)
 		if due == 0 || due >= st {
 			break
 		}
-		ws = c.warn(ws, w, u, seg, m, due)   // warnings due before the stage change
-		trs = c.Rules.Advance(trs, u, due+1) // the stage change itself
+		ws = c.warn(ws, r, m, due)                 // warnings due before the stage change
+		trs = c.Rules.Advance(trs, &r.User, due+1) // the stage change itself
 	}
-	return trs, c.warn(ws, w, u, seg, m, st)
+	return trs, c.warn(ws, r, m, st)
 }
 
-// warn fires the warning timers due before st, stamped with u's stage now.
-func (c *Config) warn(ws []stagedWarning, w *warnings.State, u *rules.User, seg segments.Score, m *Model, st int64) []stagedWarning {
+// warn fires r's warning timers due before st, stamped with its stage now.
+func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, st int64) []stagedWarning {
 	var buf [4]warnings.Warning
-	for _, x := range c.Warnings.Advance(buf[:0], w, warnContext(u, seg, m), st) {
-		ws = append(ws, staged(x, u))
+	for _, x := range c.Warnings.Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
+		ws = append(ws, staged(x, &r.User))
 	}
 	return ws
 }
@@ -51,10 +51,11 @@ func (c *Config) warn(ws []stagedWarning, w *warnings.State, u *rules.User, seg 
 // state. P(alive) is given as a function of time, evaluated at each check's
 // due time: a lazily fired timer then computes the same number as one
 // fired on time.
-func warnContext(u *rules.User, seg segments.Score, m *Model) warnings.Context {
+func warnContext(r *record.User, m *Model) warnings.Context {
+	u := &r.User
 	ctx := warnings.Context{Stage: u.Stage, LastActivity: u.LastActivity, PAlive: -1}
-	if !seg.IsNone() {
-		ctx.Segment = seg.Segment.String()
+	if !r.Segment.IsNone() {
+		ctx.Segment = r.Segment.Segment.String()
 	}
 	if m != nil && u.Buys.Days > 0 {
 		buys := u.Buys

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifecycle-engine/lifecycle/state/record"
-
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 type fakeSource struct {

@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+
+	"github.com/lifecycle-engine/lifecycle/processor"
+)
+
+// The memory mode is the drain's run (drain.go): memoryBefore is taken
+// before the processor starts, memoryAfter with the processor still
+// holding every user the drain applied.
+
+// memoryBefore collects the garbage, returns what it can to the OS and
+// takes the heap and RSS of the process before the processor starts; the
+// peak RSS counts from here when the kernel allows.
+func memoryBefore(embedded bool) *MemoryResult {
+	runtime.GC()
+	debug.FreeOSMemory()
+	mem := &MemoryResult{BrokerInProcess: embedded}
+	mem.HeapBefore, mem.RSSBefore = heapInUse(), rss()
+	mem.PeakFromStart = !resetPeakRSS()
+	return mem
+}
+
+// memoryAfter completes mem after the drain: the peak RSS, the heap and
+// RSS after a GC with the processor holding its users (per user, the users
+// of st's stages, else the distinct users preloaded), then, with the
+// processor stopped and its store closed, the store's bytes on disk.
+func (r *Runner) memoryAfter(p *procRun, mem *MemoryResult, st processor.Stats, distinct int) error {
+	// Memory, with the processor still holding every user.
+	mem.RSSPeak = peakRSS()
+	runtime.GC()
+	debug.FreeOSMemory()
+	mem.HeapAfter, mem.RSSAfter = heapInUse(), rss()
+	if r.cfg.MemProfile != "" {
+		if err := writeHeapProfile(r.cfg.MemProfile); err != nil {
+			return err
+		}
+	}
+	var users int64
+	for _, c := range st.Stages {
+		users += c
+	}
+	if users == 0 {
+		users = int64(distinct)
+	}
+	mem.Users = users
+	mem.HeapPerUser = float64(int64(mem.HeapAfter)-int64(mem.HeapBefore)) / float64(users)
+	mem.RSSPerUser = float64(mem.RSSAfter-mem.RSSBefore) / float64(users)
+
+	if err := p.stopProc(); err != nil {
+		return err
+	}
+	if err := p.closeStore(); err != nil {
+		return err
+	}
+	r.pebbleSize(mem, p.stateDir)
+	mem.LoadAvg = loadAvg()
+	r.progress("memory: %d users: heap %.1f → %.1f MB (%.0f B/user), RSS %.1f → %.1f MB (%.0f B/user), Pebble %.1f MB (%.1f MB compacted)",
+		users, float64(mem.HeapBefore)/1e6, float64(mem.HeapAfter)/1e6, mem.HeapPerUser,
+		float64(mem.RSSBefore)/1e6, float64(mem.RSSAfter)/1e6, mem.RSSPerUser, float64(mem.PebbleBytes)/1e6, float64(mem.PebbleCompacted)/1e6)
+	return nil
+}
+
+// pebbleSize measures the closed store in stateDir: as the processor left
+// it, and compacted.
+func (r *Runner) pebbleSize(mem *MemoryResult, stateDir string) {
+	mem.PebbleBytes = dirSize(stateDir)
+	var err error
+	if mem.PebbleCompacted, err = compactedSize(stateDir); err != nil {
+		r.progress("compacting the state for its size: %v", err)
+	}
+	mem.PebblePerMUsers = float64(mem.PebbleBytes) / float64(mem.Users) * 1e6
+	mem.PebbleCompPerM = float64(mem.PebbleCompacted) / float64(mem.Users) * 1e6
+}
+
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,112 @@
+package processor
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/quality"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// TestEvaluateEqualsRun: what `lifecycle evaluate` scores (package quality,
+// fed the records as a producer sends them) is what `lifecycle run` writes
+// to its output topics for the same records, record for record: the same
+// partitioning, merge order, RFM rebuilds, timers and model. The
+// population has bad, duplicate and late records, RFM rebuilds every two
+// weeks (valuable_quiet depends on the segments) and a model
+// (low_p_alive).
+func TestEvaluateEqualsRun(t *testing.T) {
+	sim := simulate.Config{Users: 500, Days: 150, Seed: 23, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}
+	f, msgs := newHeldFixture(t, sim, 4)
+	kafkatest.Produce(t, f.brokers, msgs...)
+	cfg := f.config(t)
+	cfg.Segments.Refresh = 14 * 24 * time.Hour
+	model := testModel(t)
+
+	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetModel(model)
+	runProcessor(t, p, func(Stats) bool { return caughtUp(t, cfg) })
+	ran := map[string]string{} // output id → topic and value, as run wrote them
+	dlqRan := 0
+	for _, topic := range cfg.Topics.Outputs() {
+		for _, m := range kafkatest.ReadAll(t, f.brokers, topic) {
+			if topic == cfg.Topics.DLQ {
+				dlqRan++ // a dead letter carries its record's Kafka timestamp, which evaluate has not
+				continue
+			}
+			ran[header(m, schemas.HeaderID)] = topic + " " + string(m.Value)
+		}
+	}
+
+	qc := quality.Config{Engine: cfg.Engine(), Partitions: f.partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour}
+	qc.Engine.Model = &atomic.Pointer[engine.Model]{}
+	qc.Engine.Model.Store(model)
+	e, err := quality.New(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		e.Add(quality.Record{Topic: slices.Index(f.inputs, m.Topic), Key: m.Key, Value: m.Value})
+	}
+	evaluated := map[string]string{}
+	dlqEvaluated, byReason := 0, map[string]int{}
+	err = e.Run(0, func(o record.Output) error {
+		if o.Topic == cfg.Topics.DLQ {
+			dlqEvaluated++
+			return nil
+		}
+		v := string(o.Value)
+		evaluated[string(o.Headers[0].Value)] = o.Topic + " " + v
+		for _, code := range []string{"valuable_quiet", "low_p_alive", "falling_visits", "inactive"} {
+			if o.Topic == cfg.Topics.Warnings && strings.Contains(v, `"code":"`+code+`"`) {
+				byReason[code]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for code, n := range byReason {
+		t.Logf("%s: %d warnings", code, n)
+	}
+	for _, code := range []string{"valuable_quiet", "low_p_alive", "falling_visits", "inactive"} {
+		if byReason[code] == 0 {
+			t.Errorf("no %s warning: the population does not exercise what it must", code)
+		}
+	}
+	if dlqRan != dlqEvaluated || dlqRan == 0 {
+		t.Errorf("dead letters: run wrote %d, evaluate %d", dlqRan, dlqEvaluated)
+	}
+	missing, extra := 0, 0
+	for id, v := range ran {
+		if w, ok := evaluated[id]; !ok || w != v {
+			if missing++; missing <= 5 {
+				t.Errorf("run wrote %s, evaluate did not (or differently):\nrun:      %s\nevaluate: %s", id, v, w)
+			}
+		}
+	}
+	for id, v := range evaluated {
+		if _, ok := ran[id]; !ok {
+			if extra++; extra <= 5 {
+				t.Errorf("evaluate wrote %s, run did not: %s", id, v)
+			}
+		}
+	}
+	if missing+extra > 0 || len(ran) < 1000 {
+		t.Errorf("%d outputs of run, %d of evaluate: %d differ or missing, %d extra", len(ran), len(evaluated), missing, extra)
+	}
+}

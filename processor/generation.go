@@ -1,0 +1,237 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// writers are the producers a partition sends with.
+type writers struct{ outputs, changelog messageWriter }
+
+// startGeneration starts one goroutine per assigned partition number (the
+// balancer gives partition p of every input topic to the same member) and
+// one per standby copy.
+func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, adm *kadm.Client, w writers, partitions int32) {
+	log := p.cfg.Log.With(zap.Int32("generation", gen.ID))
+	ids := map[int]bool{}
+	var standbys []int
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			if topic == p.cfg.Topics.Changelog {
+				standbys = append(standbys, a.ID)
+			} else {
+				ids[a.ID] = true
+			}
+		}
+	}
+	owned := make([]int, 0, len(ids))
+	for id := range ids {
+		owned = append(owned, id)
+	}
+	sort.Ints(owned)
+	sort.Ints(standbys)
+	log.Info("partitions assigned", zap.Ints("partitions", owned), zap.Ints("standbys", standbys))
+	for _, id := range standbys {
+		gen.Start(func(gctx context.Context) {
+			slog := log.With(zap.Int32("partition", int32(id)), zap.Bool("standby", true))
+			if err := p.runStandby(gctx, gen, adm, int32(id), slog); err != nil && gctx.Err() == nil {
+				slog.Error("standby stopped; it starts again with the next generation", zap.Error(err))
+			}
+		})
+	}
+	if len(owned) == 0 {
+		return
+	}
+	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		log.Warn("listing end offsets failed; partitions start without them", zap.Error(err))
+	}
+	for _, id := range owned {
+		a := assignment{gen: gen, adm: adm, id: int32(id), partitions: partitions, committed: map[string]int64{},
+			ends: ends, w: w, log: log.With(zap.Int32("partition", int32(id)))}
+		for topic, as := range gen.Assignments {
+			for _, x := range as {
+				if x.ID == id && x.Offset >= 0 {
+					a.committed[topic] = x.Offset
+				}
+			}
+		}
+		gen.Start(func(gctx context.Context) {
+			if err := p.runPartition(gctx, a); err != nil && gctx.Err() == nil {
+				a.log.Error("partition stopped; the group will rebalance and retry", zap.Error(err))
+			}
+		})
+	}
+}
+
+// assignment is one input partition given to this member for one
+// generation, with what its goroutine needs.
+type assignment struct {
+	gen        offsetCommitter
+	adm        *kadm.Client
+	id         int32
+	partitions int32            // the input topics' partition count
+	committed  map[string]int64 // the group's offsets at assignment, per topic
+	ends       kadm.ListedOffsets
+	w          writers
+	log        *zap.Logger
+}
+
+// runPartition owns partition a.id for one generation: it makes the local
+// state current (from the changelog when it is not), starts the sender,
+// sends what the last run left unsent, then consumes until the generation
+// ends, and commits what it applied.
+func (p *Processor) runPartition(ctx context.Context, a assignment) error {
+	stats := &partitionStats{}
+	p.own(a.id, stats)
+	defer p.disown(a.id, stats)
+	seeded, err := p.makeCurrent(ctx, a, stats)
+	if err != nil {
+		return err
+	}
+	// Batches the changelog never got (a crash after their commit) are
+	// owed to it before any new one: their users' current records.
+	owed, logFrom, logTo, err := p.unlogged(a.id)
+	if err != nil {
+		return err
+	}
+	if seeded {
+		owed = nil // the seed holds every user
+	}
+	snd, stopSender := p.startSender(a, stats)
+	defer stopSender()
+	if err := p.resend(a, snd, owed, logFrom, logTo); err != nil {
+		return errors.Join(err, snd.close())
+	}
+	part, err := p.openPartition(a.id, a.partitions, logTo, stats, a.log, snd.send)
+	if err != nil {
+		return errors.Join(err, snd.close())
+	}
+	loopErr := p.consume(ctx, a.adm, part, a.ends, a.log)
+
+	// Stop: commit what was applied, then let the sender drain, but not
+	// for longer than the shutdown timeout.
+	deadline := time.AfterFunc(p.cfg.ShutdownTimeout, stopSender)
+	defer deadline.Stop()
+	err = errors.Join(part.shutdown(), snd.close())
+	if errors.Is(loopErr, context.Canceled) || errors.Is(loopErr, kafka.ErrGenerationEnded) {
+		loopErr = nil
+	}
+	a.log.Info("partition released", zap.Int64("stream_time", part.eng.StreamTime()))
+	return errors.Join(loopErr, err)
+}
+
+// makeCurrent brings the partition's local state up to the changelog:
+// from a standby copy (its tail), by a restore (when the local state is
+// missing or behind), or by seeding an empty changelog from it. seeded
+// reports the last: the changelog then holds every user.
+func (p *Processor) makeCurrent(ctx context.Context, a assignment, stats *partitionStats) (seeded bool, err error) {
+	id, cfg := a.id, &p.cfg
+	clEnd, ok := a.ends.Lookup(cfg.Topics.Changelog, id)
+	if !ok || clEnd.Err != nil {
+		return false, fmt.Errorf("processor: the end offset of changelog %s/%d is unknown; retrying with the next generation", cfg.Topics.Changelog, id)
+	}
+	meta, haveLocal, err := p.store.Meta(id)
+	if err != nil {
+		return false, err
+	}
+	standbyAt, standby, err := p.store.Standby(id)
+	if err != nil {
+		return false, err
+	}
+	var clMeta *record.Meta
+	if haveLocal && !standby {
+		if clMeta, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
+			return false, err
+		}
+	}
+	switch {
+	case standby:
+		// A standby copy: what the changelog got since it last applied.
+		return false, p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
+	case !localStateCurrent(meta, haveLocal, a.committed, clMeta):
+		return false, p.restore(ctx, id, clEnd.Offset, stats, a.log)
+	case clEnd.Offset == 0:
+		return true, p.seedChangelog(ctx, id, a.w.changelog, a.log)
+	}
+	a.log.Info("local state is current; no restore needed")
+	return false, nil
+}
+
+// runningSender is a partition's sender goroutine and the way to it.
+type runningSender struct {
+	jobs chan job
+	done chan struct{}
+	err  error
+}
+
+// send hands a job to the sender; it fails at once when the sender has
+// stopped (it lost the partition, or the shutdown deadline passed), so the
+// partition stops too instead of waiting for a queue nobody drains.
+func (s *runningSender) send(j job) error {
+	select {
+	case s.jobs <- j:
+		return nil
+	case <-s.done:
+		return fmt.Errorf("processor: the partition's sender stopped: %w", s.err)
+	}
+}
+
+// close tells the sender no job follows and waits for it to finish.
+func (s *runningSender) close() error {
+	close(s.jobs)
+	<-s.done
+	return s.err
+}
+
+// startSender starts the partition's sender. It lives until the partition
+// has committed its last batch; stop ends it before (the shutdown deadline).
+func (p *Processor) startSender(a assignment, stats *partitionStats) (rs *runningSender, stop func()) {
+	cfg := &p.cfg
+	sendCtx, stop := context.WithCancel(context.Background())
+	snd := &sender{partition: a.id, w: a.w.outputs, changelog: a.w.changelog, store: p.store, commit: a.gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
+		stats: stats, log: a.log, session: cfg.SessionTimeout, lastContact: time.Now(), committed: map[string]int64{}}
+	for _, topic := range cfg.Topics.Inputs {
+		// What the group had at assignment: safe to commit again when only
+		// checking that this member is still in the group.
+		snd.committed[topic] = max(a.committed[topic], 0)
+	}
+	rs = &runningSender{jobs: make(chan job, 16), done: make(chan struct{})}
+	snd.jobs = rs.jobs
+	go func() { rs.err = snd.run(sendCtx); close(rs.done) }()
+	return rs, stop
+}
+
+// resend hands the sender, before any new batch, the outputs committed
+// but not acknowledged before the last stop, and the users owed to the
+// changelog (markers [logFrom, logTo)).
+func (p *Processor) resend(a assignment, s *runningSender, owed []kafka.Message, logFrom, logTo uint64) error {
+	seqs, outs, err := p.store.Outbox(a.id)
+	if err != nil {
+		return err
+	}
+	first := job{outs: outs, changelog: owed, logFrom: logFrom, logTo: logTo}
+	if len(outs) > 0 {
+		a.log.Info("resending outputs left in the outbox", zap.Int("records", len(outs)))
+		first.from, first.to = seqs[0], seqs[len(seqs)-1]+1
+	}
+	if len(owed) > 0 {
+		a.log.Info("republishing to the changelog what a crash kept from it", zap.Int("records", len(owed)), zap.Uint64("batches", logTo-logFrom))
+	}
+	if first.to > first.from || first.logTo > first.logFrom {
+		_ = s.send(first) // a stopped sender fails the first batch's send too
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+func (p *Processor) own(id int32, s *partitionStats) {
+	p.mu.Lock()
+	p.mu.parts[id] = s
+	p.mu.Unlock()
+}
+
+func (p *Processor) disown(id int32, s *partitionStats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.parts[id] == s {
+		delete(p.mu.parts, id)
+	}
+	s.addCounters(&p.mu.gone)
+}
+
+// Stats returns a snapshot of the processor's counters.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.mu.gone
+	st.Recent = nil
+	st.Stages = [len(st.Stages)]int64{}
+	st.Segments = [len(st.Segments)]int64{}
+	st.Partitions = len(p.mu.parts)
+	st.KafkaErrors = p.kafkaErrors.Load()
+	st.FetchTimeouts = p.fetchTimeouts.Load()
+	minStream := int64(math.MaxInt64)
+	st.PartitionStreamTimes = map[int32]time.Time{}
+	for id, s := range p.mu.parts {
+		if s.restoring.Load() {
+			st.Restoring++
+		}
+		if since := s.sendFailingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) > sendFailingLimit {
+			st.SendFailing = append(st.SendFailing, id)
+		}
+		s.addCounters(&st)
+		snap := s.Snapshot()
+		for i, n := range snap.Stages {
+			st.Stages[i] += n
+		}
+		for i, n := range snap.Segments {
+			st.Segments[i] += n
+		}
+		if snap.StreamTime > 0 { // a partition without events has no stream time yet
+			minStream = min(minStream, snap.StreamTime)
+			st.PartitionStreamTimes[id] = time.UnixMilli(snap.StreamTime).UTC()
+		}
+		st.Recent = append(st.Recent, snap.Recent...)
+	}
+	if minStream != math.MaxInt64 {
+		st.StreamTime = time.UnixMilli(minStream).UTC()
+	}
+	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
+	slices.Sort(st.SendFailing)
+	return st
+}
+
+// Errors of Processor.User.
+var (
+	ErrNotOwned  = errors.New("processor: another instance processes this user's partition")
+	ErrRestoring = errors.New("processor: the partition is restoring from the changelog")
+)
+
+// Ready reports whether the processor is a member of the group, has
+// started the partitions it was given, and none of them has failed to
+// write its outputs for longer than sendFailingLimit (the readiness probe).
+func (p *Processor) Ready() bool { return p.ready.Load() && len(p.Stats().SendFailing) == 0 }
+
+// sendFailingLimit is how long a partition's writes may keep failing
+// before the instance reports itself not ready.
+const sendFailingLimit = time.Minute
+
+// User returns the committed state of user id (at most one batch behind
+// the partition's memory), the partition it lives in, and whether it exists.
+func (p *Processor) User(id string) (record.User, int32, bool, error) {
+	n := p.partitions.Load()
+	if n == 0 {
+		return record.User{}, 0, false, errors.New("processor: not started yet")
+	}
+	part := produce.PartitionOf([]byte(id), n)
+	p.mu.Lock()
+	s := p.mu.parts[part]
+	p.mu.Unlock()
+	switch {
+	case s == nil:
+		// Local state of a partition this instance does not own may be old.
+		return record.User{}, part, false, fmt.Errorf("%w: user %q is in partition %d", ErrNotOwned, id, part)
+	case s.restoring.Load():
+		return record.User{}, part, false, fmt.Errorf("%w: partition %d; try again shortly", ErrRestoring, part)
+	}
+	r, ok, err := p.store.User(part, id)
+	return r, part, ok, err
+}
+
+// Predict scores a stored user at its partition's current stream time; nil
+// without a model or a purchase.
+func (p *Processor) Predict(r record.User, part int32) *schemas.Prediction {
+	m := p.model.Load()
+	if m == nil {
+		return nil
+	}
+	p.mu.Lock()
+	s := p.mu.parts[part]
+	p.mu.Unlock()
+	at := r.User.LastActivity
+	if s != nil {
+		at = max(at, s.Snapshot().StreamTime)
+	}
+	return engine.PredictAt(m, p.cfg.Prediction, r.User.Buys, at)
+}
