@@ -9,7 +9,14 @@
 //
 // This file has what the others share: the binary's flags and the YAML
 // reader (gopkg.in/yaml.v3). k8s_test.go checks k8s/, compose_test.go
-// docker-compose.yml, dockerfile_test.go the Dockerfile and .dockerignore.
+// docker-compose.yml, dockerfile_test.go the Dockerfile (with BuildKit's
+// parser) and .dockerignore.
+//
+// deploy/ is a Go module of its own (deploy/go.mod), so that these test-only
+// dependencies (yaml.v3, github.com/moby/buildkit) stay out of the binary's
+// module graph. It does not import the main module; it reads its files.
+// Run it with `cd deploy && go test ./...` (the root's `go test ./...` does
+// not include it).
 package deploy_test
 
 import (

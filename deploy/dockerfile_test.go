@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"encoding/json"
 	"maps"
 	"os"
 	"path"
@@ -10,113 +9,196 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // ---------------------------------------------------------------------------
-// Dockerfile
-//
-// Split into instructions by splitDockerfile, not by BuildKit's parser
-// (github.com/moby/buildkit/frontend/dockerfile/parser): that package comes
-// only with the whole github.com/moby/buildkit module, which adds about 190
-// modules to this one's graph and raises prometheus/client_golang, x/sys,
-// x/text and protobuf for the binary too. The checks need only instructions
-// and their arguments.
+// Dockerfile, parsed by BuildKit's parser (what `docker build` uses).
 
+// instruction is one instruction of the Dockerfile, from a node of BuildKit's
+// AST.
 type instruction struct {
-	cmd  string // upper case
-	args string // line continuations joined
-	line int    // of the first line
+	cmd   string   // upper case (Node.Value)
+	flags []string // --from=…, --chown=…, --mount=… (Node.Flags)
+	// args are the values of the Node.Next chain: a shell form is one
+	// string (RUN, CMD, ENTRYPOINT), an exec (JSON) form its elements,
+	// COPY its sources and then its destination, ENV and LABEL
+	// key, value, separator triples, ARG "name" or "name=default".
+	args []string
+	json bool   // exec (JSON) form
+	line int    // of the first line (Node.StartLine)
+	text string // as written, line continuations joined (Node.Original)
 }
 
-// splitDockerfile splits a Dockerfile into instructions: comment lines
-// (parser directives included) and blank lines are dropped, and a line
-// ending in a backslash continues on the next. Heredocs and the escape
-// directive are not supported; deploy/Dockerfile uses neither.
-func splitDockerfile(src string) []instruction {
-	var out []instruction
-	var cur []string
-	start := 0
-	for i, line := range strings.Split(src, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "#") || (line == "" && len(cur) == 0) {
-			continue
+// command is the command of a RUN, CMD or ENTRYPOINT: the shell form's
+// string, or the exec form's elements joined by blanks.
+func (in instruction) command() string { return strings.Join(in.args, " ") }
+
+// flag returns the value of --name=value.
+func (in instruction) flag(name string) (string, bool) {
+	for _, f := range in.flags {
+		if v, ok := strings.CutPrefix(f, "--"+name+"="); ok {
+			return v, true
 		}
-		if len(cur) == 0 {
-			start = i + 1
-		}
-		l, more := strings.CutSuffix(line, `\`)
-		if cur = append(cur, strings.TrimSpace(l)); more {
-			continue
-		}
-		cmd, args, _ := strings.Cut(strings.Join(cur, " "), " ")
-		out = append(out, instruction{strings.ToUpper(cmd), strings.TrimSpace(args), start})
-		cur = nil
 	}
-	return out
+	return "", false
 }
+
+// sources returns the sources of a COPY or ADD, dest its destination.
+func (in instruction) sources() []string {
+	if len(in.args) < 2 {
+		return nil
+	}
+	return in.args[:len(in.args)-1]
+}
+
+func (in instruction) dest() string {
+	if len(in.args) < 2 {
+		return ""
+	}
+	return in.args[len(in.args)-1]
+}
+
+// vars are variables for BuildKit's shell lexer, which expands ${NAME} and
+// removes quotes as `docker build` does.
+type vars map[string]string
+
+func (v vars) Get(k string) (string, bool) { s, ok := v[k]; return s, ok }
+func (v vars) Keys() []string              { return slices.Sorted(maps.Keys(v)) }
 
 type dockerFile struct {
 	stages [][]instruction   // instructions per stage, from FROM
-	args   map[string]string // ARGs before the first FROM
-	env    map[string]string // ENV of the final stage
+	args   map[string]string // ARGs before the first FROM, defaults expanded
+	env    map[string]string // ENV of the final stage, values expanded
+	lex    *shell.Lex        // with the file's escape token
 }
 
 func loadDockerfile(t *testing.T) dockerFile {
 	t.Helper()
-	src, err := os.ReadFile(dockerfile)
+	f, err := os.Open(dockerfile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	df := dockerFile{args: map[string]string{}, env: map[string]string{}}
-	for _, in := range splitDockerfile(string(src)) {
+	defer f.Close()
+	res, err := parser.Parse(f)
+	if err != nil {
+		t.Fatalf("%s: %v", dockerfile, err)
+	}
+	for _, w := range res.Warnings {
+		line := 0
+		if w.Location != nil {
+			line = w.Location.Start.Line
+		}
+		t.Errorf("%s:%d: got parser warning %q, want none", dockerfile, line, w.Short)
+	}
+	df := dockerFile{args: map[string]string{}, env: map[string]string{}, lex: shell.NewLex(res.EscapeToken)}
+	for _, n := range res.AST.Children {
+		in := instruction{
+			cmd:   strings.ToUpper(n.Value),
+			flags: n.Flags,
+			json:  n.Attributes["json"],
+			line:  n.StartLine,
+			text:  n.Original,
+		}
+		for a := n.Next; a != nil; a = a.Next {
+			in.args = append(in.args, a.Value)
+		}
 		switch {
 		case in.cmd == "FROM":
 			df.stages = append(df.stages, []instruction{in})
 		case len(df.stages) == 0:
 			if in.cmd == "ARG" {
-				k, v, _ := strings.Cut(in.args, "=")
-				df.args[k] = strings.Trim(v, `"`)
+				for _, a := range in.args {
+					k, v, _ := strings.Cut(a, "=")
+					df.args[k] = df.expand(v, df.args)
+				}
 			}
 		default:
 			df.stages[len(df.stages)-1] = append(df.stages[len(df.stages)-1], in)
 		}
 	}
-	if len(df.stages) == 0 {
-		return df
-	}
-	for _, in := range df.stages[len(df.stages)-1] {
-		if in.cmd != "ENV" || in.args == "" {
-			continue
-		}
-		if k, v, _ := strings.Cut(in.args, " "); !strings.Contains(k, "=") { // legacy ENV KEY VALUE
-			df.env[k] = strings.TrimSpace(v)
-			continue
-		}
-		for _, f := range strings.Fields(in.args) { // KEY=VALUE ... (values without blanks)
-			k, v, _ := strings.Cut(f, "=")
-			df.env[k] = strings.Trim(v, `"'`)
-		}
+	if len(df.stages) > 0 {
+		df.env = df.stageEnv(df.stages[len(df.stages)-1])
 	}
 	return df
+}
+
+// expand expands variables and removes quotes in word as BuildKit does; on
+// a syntax error it returns word unchanged.
+func (df dockerFile) expand(word string, v vars) string {
+	s, _, err := df.lex.ProcessWord(word, v)
+	if err != nil {
+		return word
+	}
+	return s
+}
+
+// stageEnv returns the environment a stage's ENV instructions set, each value
+// expanded with the ENV before it and the stage's ARGs (a redeclared ARG
+// without a default takes the one before the first FROM).
+func (df dockerFile) stageEnv(stage []instruction) map[string]string {
+	scope, env := vars{}, vars{}
+	for _, in := range stage {
+		switch in.cmd {
+		case "ARG":
+			for _, a := range in.args {
+				k, v, ok := strings.Cut(a, "=")
+				if !ok {
+					v = df.args[k]
+				}
+				scope[k] = df.expand(v, scope)
+			}
+		case "ENV":
+			for i := 0; i+1 < len(in.args); i += 3 {
+				v := df.expand(in.args[i+1], scope)
+				env[in.args[i]], scope[in.args[i]] = v, v
+			}
+		}
+	}
+	return env
+}
+
+// labels returns the keys, unquoted, of a stage's LABEL instructions.
+func (df dockerFile) labels(stage []instruction) map[string]bool {
+	out := map[string]bool{}
+	for _, in := range stage {
+		if in.cmd != "LABEL" {
+			continue
+		}
+		for i := 0; i < len(in.args); i += 3 {
+			out[df.expand(in.args[i], vars{})] = true
+		}
+	}
+	return out
 }
 
 // fromImage returns the image of a stage's FROM, the ARGs before the first
 // FROM expanded.
 func (df dockerFile) fromImage(stage int) string {
-	for _, f := range strings.Fields(df.stages[stage][0].args) {
-		if !strings.HasPrefix(f, "--") {
-			return os.Expand(f, func(k string) string { return df.args[k] })
-		}
+	if args := df.stages[stage][0].args; len(args) > 0 {
+		return df.expand(args[0], df.args)
 	}
 	return ""
 }
 
-// find returns the index in stage of the first cmd whose arguments contain
-// contains, or -1.
-func find(stage []instruction, cmd, contains string) int {
+// find returns the index in stage of the first cmd for which match (nil:
+// any) is true, or -1; findLast the last one, the one in effect for USER,
+// CMD and ENTRYPOINT.
+func find(stage []instruction, cmd string, match func(instruction) bool) int {
 	return slices.IndexFunc(stage, func(in instruction) bool {
-		return in.cmd == cmd && strings.Contains(in.args, contains)
+		return in.cmd == cmd && (match == nil || match(in))
 	})
+}
+
+func findLast(stage []instruction, cmd string) int {
+	for i := len(stage) - 1; i >= 0; i-- {
+		if stage[i].cmd == cmd {
+			return i
+		}
+	}
+	return -1
 }
 
 func TestDockerfile(t *testing.T) {
@@ -139,9 +221,9 @@ func TestDockerfile(t *testing.T) {
 	if got, want := df.fromImage(0), "golang:"+string(m[1]); !strings.HasPrefix(got, want) {
 		t.Errorf("build stage image: got %q, want %s… (go.mod's go %s)", got, want, m[1])
 	}
-	copyMod := find(build, "COPY", "go.mod")
-	download := find(build, "RUN", "go mod download")
-	copyAll := find(build, "COPY", ". .")
+	copyMod := find(build, "COPY", func(in instruction) bool { return slices.Contains(in.sources(), "go.mod") })
+	download := find(build, "RUN", func(in instruction) bool { return strings.Contains(in.command(), "go mod download") })
+	copyAll := find(build, "COPY", func(in instruction) bool { return slices.Contains(in.sources(), ".") })
 	if copyMod < 0 || download < 0 || copyAll < 0 || !(copyMod < download && download < copyAll) {
 		line := func(i int) int { // 0 if missing
 			if i < 0 {
@@ -151,20 +233,20 @@ func TestDockerfile(t *testing.T) {
 		}
 		t.Errorf("build stage order: got COPY go.mod at line %d, RUN go mod download at line %d, COPY . . at line %d (0: missing); want them in that order (modules cached in their own layer)", line(copyMod), line(download), line(copyAll))
 	}
-	if copyMod >= 0 && !strings.Contains(build[copyMod].args, "go.sum") {
-		t.Errorf("build stage: got %q, want go.sum copied with go.mod", build[copyMod].args)
+	if copyMod >= 0 && !slices.Contains(build[copyMod].sources(), "go.sum") {
+		t.Errorf("build stage line %d: got %q, want go.sum copied with go.mod", build[copyMod].line, build[copyMod].text)
 	}
-	goBuild := find(build, "RUN", "go build")
+	goBuild := find(build, "RUN", func(in instruction) bool { return strings.Contains(in.command(), "go build") })
 	if goBuild < 0 {
 		t.Fatal("build stage: got no RUN go build, want one")
 	}
-	cgoOff := strings.Contains(build[goBuild].args, "CGO_ENABLED=0") || find(build, "ENV", "CGO_ENABLED=0") >= 0
+	cgoOff := strings.Contains(build[goBuild].command(), "CGO_ENABLED=0") || df.stageEnv(build)["CGO_ENABLED"] == "0"
 	if !cgoOff {
 		t.Errorf("build stage: got no CGO_ENABLED=0, want a static binary for the distroless static image")
 	}
 	for _, want := range []string{"-trimpath", "-X main.version=", "./cmd/lifecycle"} {
-		if !strings.Contains(build[goBuild].args, want) {
-			t.Errorf("build stage go build: got %q, want %s in it", build[goBuild].args, want)
+		if !strings.Contains(build[goBuild].command(), want) {
+			t.Errorf("build stage go build (line %d): got %q, want %s in it", build[goBuild].line, build[goBuild].command(), want)
 		}
 	}
 	// -X main.version needs the variable.
@@ -178,43 +260,51 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("final stage image: got %q, want gcr.io/distroless/static…", img)
 	}
 	nonRootImage := strings.Contains(img, ":nonroot")
-	user := find(final, "USER", "")
-	nonRootUser := user >= 0 && (strings.HasPrefix(final[user].args, "65532") || strings.HasPrefix(final[user].args, "nonroot"))
+	user := findLast(final, "USER")
+	nonRootUser := user >= 0 && len(final[user].args) > 0 &&
+		(strings.HasPrefix(final[user].args[0], "65532") || strings.HasPrefix(final[user].args[0], "nonroot"))
 	if !nonRootImage && !nonRootUser {
 		t.Errorf("final stage: got image %q and no USER 65532/nonroot, want a non-root user", img)
 	}
 	if user >= 0 && !nonRootUser {
-		t.Errorf("final stage USER: got %q, want 65532 or nonroot", final[user].args)
+		t.Errorf("final stage USER (line %d): got %q, want 65532 or nonroot", final[user].line, final[user].text)
 	}
-	ep := find(final, "ENTRYPOINT", "")
+	ep := findLast(final, "ENTRYPOINT")
 	if ep < 0 {
 		t.Fatal("final stage: got no ENTRYPOINT, want [\"/lifecycle\"]")
 	}
-	var entry []string
-	if err := json.Unmarshal([]byte(final[ep].args), &entry); err != nil || len(entry) == 0 {
-		t.Errorf("final stage ENTRYPOINT: got %s, want the exec (JSON) form, so SIGTERM reaches the binary", final[ep].args)
-	} else if find(final, "COPY", " "+entry[0]) < 0 {
+	if entry := final[ep].args; !final[ep].json || len(entry) == 0 {
+		t.Errorf("final stage ENTRYPOINT (line %d): got %s, want the exec (JSON) form, so SIGTERM reaches the binary", final[ep].line, final[ep].text)
+	} else if find(final, "COPY", func(in instruction) bool { return path.Clean(in.dest()) == path.Clean(entry[0]) }) < 0 {
 		t.Errorf("final stage ENTRYPOINT %s: got no COPY to %s, want the binary copied there", entry[0], entry[0])
 	}
-	if c := find(final, "CMD", ""); c < 0 || !strings.Contains(final[c].args, `"run"`) {
-		t.Errorf("final stage CMD: got %v, want [\"run\"]", c)
+	if c := findLast(final, "CMD"); c < 0 {
+		t.Errorf("final stage CMD: got none, want [\"run\"]")
+	} else if !final[c].json || len(final[c].args) == 0 || final[c].args[0] != "run" {
+		t.Errorf("final stage CMD (line %d): got %s, want [\"run\"]", final[c].line, final[c].text)
 	}
 
 	// Defaults for run, and the state directory owned by nonroot.
 	stateDir := df.env["LIFECYCLE_STATE_DIR"]
 	if stateDir == "" {
 		t.Errorf("final stage: got no ENV LIFECYCLE_STATE_DIR, want the state volume's path")
-	} else if find(final, "COPY", "--chown=65532:65532") < 0 || !strings.HasSuffix(final[find(final, "COPY", "--chown=65532:65532")].args, " "+stateDir) {
+	} else if find(final, "COPY", func(in instruction) bool {
+		chown, _ := in.flag("chown")
+		return chown == "65532:65532" && path.Clean(in.dest()) == path.Clean(stateDir)
+	}) < 0 {
 		t.Errorf("final stage: got no COPY --chown=65532:65532 … %s, want the state directory created owned by nonroot (distroless has no shell for mkdir/chown)", stateDir)
 	}
 	if got, want := df.env["LIFECYCLE_HTTP"], "0.0.0.0:8080"; got != want {
 		t.Errorf("final stage ENV LIFECYCLE_HTTP: got %q, want %q", got, want)
 	}
-	if e := find(final, "EXPOSE", "8080"); e < 0 {
+	if find(final, "EXPOSE", func(in instruction) bool {
+		return slices.Contains(in.args, "8080") || slices.Contains(in.args, "8080/tcp")
+	}) < 0 {
 		t.Errorf("final stage: got no EXPOSE 8080, want it")
 	}
+	labels := df.labels(final)
 	for _, label := range []string{"org.opencontainers.image.title", "org.opencontainers.image.source", "org.opencontainers.image.version"} {
-		if find(final, "LABEL", label+"=") < 0 {
+		if !labels[label] {
 			t.Errorf("final stage: got no LABEL %s, want the OCI labels", label)
 		}
 	}
