@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,9 @@ func Real() bool { return os.Getenv(EnvBrokers) != "" }
 func Brokers(t testing.TB) []string {
 	t.Helper()
 	if b := os.Getenv(EnvBrokers); b != "" {
-		return strings.Split(b, ",")
+		brokers := strings.Split(b, ",")
+		waitForGroups(t, brokers)
+		return brokers
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -44,6 +47,42 @@ func Brokers(t testing.TB) []string {
 }
 
 var seq atomic.Int64
+
+var groupsReady struct {
+	once sync.Once
+	err  error
+}
+
+// waitForGroups waits, once per test process, until the real broker
+// coordinates consumer groups. Right after it starts, a broker answers
+// COORDINATOR_NOT_AVAILABLE until its offsets topic exists (the first
+// FindCoordinator request creates it); a processor joining then logs and
+// counts a Kafka error, which a test of a clean run must not see.
+func waitForGroups(t testing.TB, brokers []string) {
+	t.Helper()
+	groupsReady.once.Do(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			groupsReady.err = err
+			return
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for {
+			err := adm.FindGroupCoordinators(ctx, "lifecycle-test-probe").Error()
+			if err == nil || ctx.Err() != nil {
+				groupsReady.err = err
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
+	if groupsReady.err != nil {
+		t.Fatalf("the broker at %v does not coordinate groups: %v", brokers, groupsReady.err)
+	}
+}
 
 // Name returns a topic or group name unique to this test run, so tests on a
 // shared real broker never see each other's records.
