@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -213,14 +215,8 @@ func (s *sender) write(ctx context.Context, w messageWriter, msgs []kafka.Messag
 		}
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
-			failed, permanent := msgs[:0:0], false
-			for i, e := range werrs {
-				if e != nil {
-					failed = append(failed, msgs[i])
-					permanent = permanent || refusedForGood(e)
-				}
-			}
-			msgs = failed // the others were delivered
+			msgs = produce.FailedOnly(msgs, err) // the others were delivered
+			permanent := slices.ContainsFunc(werrs, func(e error) bool { return e != nil && refusedForGood(e) })
 			switch {
 			case permanent && len(msgs) == 1:
 				return s.setAside(ctx, msgs[0], err)
