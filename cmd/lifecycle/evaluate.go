@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
@@ -70,8 +72,9 @@ stream time advances to it (as --idle-advance would); for --events, --end
 if given (stream time advances to it), else 1 ms after the last event with
 no advance: exactly what "lifecycle run" writes for the file.
 low_p_alive needs a model file (--model, from "lifecycle fit").`)
+	population := fs.String("population", "simulator", "without --events: simulator (package simulate) or rhythm (the second, independent generator, package simulate/rhythm, with its oracle)")
 	users := fs.Int("users", 5000, "simulated users (without --events)")
-	days := fs.Int("days", simulate.DefaultDays, "simulated days (without --events)")
+	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for rhythm)")
 	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
 	events := fs.String("events", "", "NDJSON event file (input schema) instead of the simulator; needs --truth")
 	truthFile := fs.String("truth", "", "CSV user_id,dropout_at for --events")
@@ -129,15 +132,27 @@ low_p_alive needs a model file (--model, from "lifecycle fit").`)
 		if *truthFile != "" {
 			return fmt.Errorf("%w: --truth goes with --events", errUsage)
 		}
-		sim := simulate.Config{Users: *users, Days: *days, Seed: *seed}
-		if err := sim.Validate(); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
 		var err error
-		if rep, err = quality.EvaluateSimulation(ctx, sim, cfg); err != nil {
+		switch *population {
+		case "simulator":
+			sim := simulate.Config{Users: *users, Days: cmp.Or(*days, simulate.DefaultDays), Seed: *seed}
+			if err := sim.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			rep, err = quality.EvaluateSimulation(ctx, sim, cfg)
+		case "rhythm":
+			rc := rhythm.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed)}
+			if err := rc.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			rep, err = quality.EvaluateRhythm(ctx, rc, cfg)
+		default:
+			return fmt.Errorf("%w: --population %q: use simulator or rhythm", errUsage, *population)
+		}
+		if err != nil {
 			return err
 		}
-		source = fmt.Sprintf("simulation: %d users, %d days, seed %d", *users, *days, *seed)
+		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365}[*population]), *seed)
 	} else {
 		if *truthFile == "" {
 			return fmt.Errorf("%w: --events needs --truth FILE (user_id,dropout_at)", errUsage)
@@ -190,13 +205,25 @@ func printReport(w io.Writer, source string, r quality.Report) {
 		source, r.Users, r.Dropouts, r.ObservableDropout, r.ActiveUserWeeks, r.Recovered, r.End)
 	fmt.Fprintf(w, "true positive: true dropout in (warning - %gd, warning + %gd]; lead in days from the first true-positive warning\n\n", r.GraceDays, r.HorizonDays)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rule\twarnings\tTP\tFP\tundecided\tprecision\trecall\tlead med\tlead p10\tchurn lead med\tchurn lead p10\tFA/1k user-wk\t")
-	for _, row := range append(r.Rules, r.Overall) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Rule, row.Warnings, row.TP, row.FP, row.Undecided,
+	fmt.Fprintln(tw, "rule\twarnings\tTP\tFP\tundecided\tprecision\trecall\tlead med\tlead p10\tchurn lead med\tchurn lead p10\tFA/1k user-wk\tper stayer-yr\t")
+	rows := append(r.Rules, r.Overall)
+	rows = append(rows, r.Levels...)
+	if r.Oracle != nil {
+		rows = append(rows, r.Oracle.Thresholds...)
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Rule, row.Warnings, row.TP, row.FP, row.Undecided,
 			num(row.Precision, 3), num(row.Recall, 3), num(row.LeadMedianDays, 1), num(row.LeadP10Days, 1),
-			num(row.ChurnLeadMedianDays, 1), num(row.ChurnLeadP10Days, 1), num(row.FalseAlarmsPer1kUserWeeks, 1))
+			num(row.ChurnLeadMedianDays, 1), num(row.ChurnLeadP10Days, 1), num(row.FalseAlarmsPer1kUserWeeks, 1), num(row.PerStayerYear, 2))
 	}
 	tw.Flush()
+	if r.Oracle != nil {
+		if b := r.Oracle.Best; b != nil {
+			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
+		} else {
+			fmt.Fprintln(w, "\noracle: no threshold reaches recall 0.9")
+		}
+	}
 }
 
 func num(n quality.Num, prec int) string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
 
@@ -74,4 +75,35 @@ func TestQualityFloors(t *testing.T) {
 func defaultConfig() Config {
 	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate"}
 	return Config{Engine: pc.Engine(), Partitions: 8, MaxFutureSkew: time.Hour}
+}
+
+// TestRhythmFamily runs the default Config over the second generator's
+// population (`lifecycle evaluate --population rhythm --users 3000 --seed 1`),
+// which the defaults were not tuned on, with floors a little under what
+// they measure (in the comments), and checks that the oracle reaches
+// recall 0.9. The targets of the warnings issue (precision ≥ 0.85 × the
+// oracle's at recall ≥ 0.9, at most 2 warnings per stayer-year) are not
+// met yet: the ceiling on warnings per stayer-year shows how far.
+func TestRhythmFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3000-user population")
+	}
+	r, err := EvaluateRhythm(context.Background(), rhythm.Config{Users: 3000, Seed: 1}, defaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Overall
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year; oracle best %+v", o.Precision, o.Recall, o.PerStayerYear, r.Oracle.Best)
+	if o.Precision < 0.5 || o.Recall < 0.98 { // 0.542, 1.000
+		t.Errorf("overall precision %v, recall %v: want at least 0.5 and 0.98", o.Precision, o.Recall)
+	}
+	if o.PerStayerYear > 15 { // 13.68
+		t.Errorf("%v warnings per stayer-year: want at most 15", o.PerStayerYear)
+	}
+	if o.ChurnLeadMedianDays < 14 { // 24.9
+		t.Errorf("median lead to the declared churn %v days: want at least 14", o.ChurnLeadMedianDays)
+	}
+	if b := r.Oracle.Best; b == nil || b.Precision < 0.55 { // 0.598 at recall 0.903
+		t.Errorf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.55", b)
+	}
 }

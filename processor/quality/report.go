@@ -34,6 +34,9 @@ type Row struct {
 	ChurnLeadP10Days    Num `json:"churn_lead_p10_days"`
 	// FalseAlarmsPer1kUserWeeks = FP × 1000 / active user-weeks.
 	FalseAlarmsPer1kUserWeeks Num `json:"false_alarms_per_1k_active_user_weeks"`
+	// PerStayerYear is the warnings per user-year among the users who never
+	// left within the data (from their first event to the end).
+	PerStayerYear Num `json:"warnings_per_stayer_year"`
 }
 
 // Report is the result of an Evaluation.
@@ -48,12 +51,25 @@ type Report struct {
 	End               string  `json:"end"`
 	Overall           Row     `json:"overall"`
 	Rules             []Row   `json:"rules"`
+	// Levels is the overall row counting only the warnings at or above
+	// each level (watch, at_risk, critical): the trade-off of thresholds.
+	Levels []Row `json:"levels,omitempty"`
+	// Oracle, for a population whose generator knows each user's true
+	// process: its rows per threshold, and the best precision at recall
+	// ≥ 0.9 (the limit the product is measured against).
+	Oracle *OracleReport `json:"oracle,omitempty"`
+}
+
+// OracleReport is the oracle's trade-off on the same population.
+type OracleReport struct {
+	Thresholds []Row `json:"thresholds"`
+	Best       *Row  `json:"best_at_recall_0_9"` // nil when no threshold reaches recall 0.9
 }
 
 // score scores the observed warnings against dropout: user id → true
 // dropout time (Unix ms); users missing never dropped out within the data,
 // which ends at end (exclusive).
-func score(o *observations, c Config, end int64, dropout map[string]int64) Report {
+func score(o *observations, c Config, end int64, dropout map[string]int64, warns func(*observed) []observedWarning) Report {
 	horizon, grace := c.Horizon.Milliseconds(), c.Grace.Milliseconds()
 	churnMs := c.Engine.Rules.ChurnAfter.Milliseconds()
 	r := Report{Users: len(o.users), Recovered: o.recovered,
@@ -64,8 +80,15 @@ func score(o *observations, c Config, end int64, dropout map[string]int64) Repor
 		lead, churn []float64
 	}
 	accs := make([]acc, warnings.NumReasons+1) // last: overall
+	var stayerWarnings int
+	var stayerYears float64
 	for _, id := range slices.Sorted(maps.Keys(o.users)) {
 		u := o.users[id]
+		uw := warns(u)
+		if dropout[id] == 0 && u.first != 0 && u.first < end {
+			stayerWarnings += len(uw)
+			stayerYears += float64(end-u.first) / float64(365*rules.Day)
+		}
 		r.ActiveUserWeeks += int64(len(u.weeks))
 		d := dropout[id]
 		observable := d != 0 && d+churnMs <= end
@@ -76,7 +99,7 @@ func score(o *observations, c Config, end int64, dropout map[string]int64) Repor
 			r.ObservableDropout++
 		}
 		var first [warnings.NumReasons + 1]int64 // first true-positive warning per rule
-		for _, w := range u.warns {
+		for _, w := range uw {
 			tp := d != 0 && d > w.at-grace && d <= w.at+horizon
 			undecided := d == 0 && w.at+horizon > end
 			for k := range accs {
@@ -128,6 +151,9 @@ func score(o *observations, c Config, end int64, dropout map[string]int64) Repor
 		row.Recall = ratio(row.Recalled, r.ObservableDropout)
 		row.LeadMedianDays, row.LeadP10Days = quantile(a.lead, 0.5), quantile(a.lead, 0.1)
 		row.ChurnLeadMedianDays, row.ChurnLeadP10Days = quantile(a.churn, 0.5), quantile(a.churn, 0.1)
+		if k == warnings.NumReasons && stayerYears > 0 {
+			row.PerStayerYear = Num(math.Round(float64(stayerWarnings)/stayerYears*100) / 100)
+		}
 		if r.ActiveUserWeeks > 0 {
 			row.FalseAlarmsPer1kUserWeeks = Num(math.Round(float64(row.FP)*1000/float64(r.ActiveUserWeeks)*100) / 100)
 		}

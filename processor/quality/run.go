@@ -129,7 +129,37 @@ func (e *Evaluation) Run(until int64, out func(record.Output) error) error {
 // dropout time, Unix ms; users missing never dropped out within the data),
 // the data ending at end (Unix ms, exclusive).
 func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
-	return score(&e.obs, e.cfg, end, dropout)
+	r := score(&e.obs, e.cfg, end, dropout, func(u *observed) []observedWarning { return u.warns })
+	for _, l := range []warnings.Level{warnings.Watch, warnings.AtRisk, warnings.Critical} {
+		at := score(&e.obs, e.cfg, end, dropout, func(u *observed) []observedWarning {
+			var ws []observedWarning
+			for _, w := range u.warns {
+				if w.level >= l {
+					ws = append(ws, w)
+				}
+			}
+			return ws
+		})
+		at.Overall.Rule = "level ≥ " + l.String()
+		r.Levels = append(r.Levels, at.Overall)
+	}
+	return r
+}
+
+// ScoreTimes scores warnings given as times per user (a detector outside
+// the engine, such as an oracle) on the same users, events and truth as
+// the engine's warnings: the overall row.
+func (e *Evaluation) ScoreTimes(name string, times map[string][]int64, end int64, dropout map[string]int64) Row {
+	byUser := map[*observed][]observedWarning{}
+	for id, ts := range times {
+		u := e.obs.user(id)
+		for _, t := range ts {
+			byUser[u] = append(byUser[u], observedWarning{at: t})
+		}
+	}
+	row := score(&e.obs, e.cfg, end, dropout, func(u *observed) []observedWarning { return byUser[u] }).Overall
+	row.Rule = name
+	return row
 }
 
 // Events is the number of valid events added.
@@ -151,11 +181,13 @@ type observed struct {
 	warns  []observedWarning
 	churns []int64 // At of the stage model's churn transitions
 	weeks  map[int64]struct{}
+	first  int64 // the user's first event
 }
 
 type observedWarning struct {
 	at    int64
 	codes uint8 // bit set of reasons (warnings.Codes)
+	level warnings.Level
 }
 
 func (o *observations) user(id string) *observed {
@@ -172,7 +204,11 @@ func (o *observations) user(id string) *observed {
 func (o *observations) event(ev *schemas.Event) {
 	o.events++
 	o.last = max(o.last, ev.Time)
-	o.user(ev.UserID).weeks[ev.Time/(7*rules.Day)] = struct{}{}
+	u := o.user(ev.UserID)
+	u.weeks[ev.Time/(7*rules.Day)] = struct{}{}
+	if u.first == 0 || ev.Time < u.first {
+		u.first = ev.Time
+	}
 }
 
 // output reads a warning or a transition as its topic's consumer would.
@@ -197,8 +233,9 @@ func (o *observations) output(t *engine.Topics, out record.Output) error {
 				codes |= 1 << i
 			}
 		}
+		level, _ := warnings.ParseLevel(w.Level)
 		u := o.user(w.UserID)
-		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes})
+		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes, level})
 	case t.Transitions:
 		var tr schemas.Transition
 		if err := json.Unmarshal(out.Value, &tr); err != nil {

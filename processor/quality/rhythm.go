@@ -1,0 +1,58 @@
+package quality
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
+)
+
+// OracleThresholds are the risk thresholds the oracle's trade-off is
+// printed at.
+var OracleThresholds = []float64{0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+
+// EvaluateRhythm runs a population of the second generator (package
+// simulate/rhythm: rhythms from several visits a day to one a month,
+// seasons, slow fades and abrupt stops) through an Evaluation, scores it
+// against the generator's truth, and scores the generator's oracle on the
+// same users: the limit of what the data allow. Stream time advances to
+// the end of the period.
+func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, error) {
+	users, events, end, err := rhythm.Generate(ctx, rc)
+	if err != nil {
+		return Report{}, err
+	}
+	e, err := New(cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	for _, r := range events {
+		topic := 0 // login
+		if r.Type == "purchase" {
+			topic = 1
+		}
+		e.Add(Record{Topic: topic, Key: r.Key, Value: r.Value})
+	}
+	if err := e.Run(end, nil); err != nil {
+		return Report{}, err
+	}
+	dropout := map[string]int64{}
+	for _, u := range users {
+		if u.Left != 0 {
+			dropout[u.ID] = u.Left
+		}
+	}
+	rep := e.Report(end, dropout)
+	times := rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	or := &OracleReport{}
+	for i, th := range OracleThresholds {
+		row := e.ScoreTimes(fmt.Sprintf("oracle risk ≥ %.2f", th), times[i], end, dropout)
+		or.Thresholds = append(or.Thresholds, row)
+		if row.Recall >= 0.9 && (or.Best == nil || row.Precision > or.Best.Precision) {
+			best := row
+			or.Best = &best
+		}
+	}
+	rep.Oracle = or
+	return rep, nil
+}
