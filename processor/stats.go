@@ -36,6 +36,9 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.SendErrors += s.sendErrors.Load()
 	st.StreamJumps += s.StreamJumps.Load()
 	st.DeadOutputs += s.deadOutputs.Load()
+	st.StoreReads += s.StoreReads.Load()
+	st.StoreMisses += s.StoreMisses.Load()
+	st.TimerMoves += s.TimerMoves.Load()
 }
 
 // RecentTransition is a transition as the demo shows it.
@@ -59,6 +62,9 @@ type Stats struct {
 	StreamJumps    int64 // events that moved a partition's stream time ahead by more than a week
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	FetchTimeouts  int64 // fetches that timed out on a quiet partition (ordinary, not errors)
+	StoreReads     int64 // users read from Pebble (not cached)
+	StoreMisses    int64 // of which Pebble did not hold (known-users filter false positives)
+	TimerMoves     int64 // timer index entries moved by commits
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time

@@ -129,6 +129,10 @@ func (s *Store) checkFormat(readOnly bool) error {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Metrics are Pebble's counters (write amplification, compactions, block
+// cache), for the benchmarks.
+func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
+
 // Sync makes every committed batch durable.
 func (s *Store) Sync() error { return s.db.LogData(nil, pebble.Sync) }
 

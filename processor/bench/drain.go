@@ -77,6 +77,8 @@ func (r *Runner) drain(ctx context.Context, baseline, memoryOnly bool) (*DrainRe
 	st := r.drainResult(ctx, res, p.proc, tm, load, t.Changelog)
 	r.progress("%s: %d events in %.2fs after %.2fs startup: %.0f events/s, %.1f MB/s, %.2f CPU s per million; %d transitions",
 		phase, load.events, res.Processor.Seconds, res.StartupSeconds, res.Processor.EventsPerSec, res.Processor.MBPerSec, res.Processor.CPUSecPerM, st.Transitions)
+	r.progress("%s: per event: %.3f store reads (%.3f misses), %.3f timer moves, %.2f changelog records",
+		phase, res.StoreReadsPerEvent, res.StoreMissesPerEvent, res.TimerMovesPerEvent, float64(res.ChangelogRecords)/float64(max(load.events, 1)))
 
 	if err := r.memoryAfter(p, mem, st, load.users); err != nil {
 		return nil, nil, err
@@ -181,6 +183,9 @@ func (r *Runner) drainResult(ctx context.Context, res *DrainResult, proc *proces
 	}
 	res.OutputsSeconds = time.Since(tm.start).Seconds()
 	res.Transitions, res.Warnings, res.SegmentChanges = st.Transitions, st.Warnings, st.SegmentChanges
+	if n := float64(st.Applied + st.Rejected + st.Duplicates); n > 0 {
+		res.StoreReadsPerEvent, res.StoreMissesPerEvent, res.TimerMovesPerEvent = float64(st.StoreReads)/n, float64(st.StoreMisses)/n, float64(st.TimerMoves)/n
+	}
 	if commits, records, err := r.countCommits(ctx, changelog); err != nil {
 		r.progress("counting the commits in the changelog: %v", err)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // The memory mode is the drain's run (drain.go): memoryBefore is taken
@@ -54,10 +55,14 @@ func (r *Runner) memoryAfter(p *procRun, mem *MemoryResult, st processor.Stats, 
 	if err := p.stopProc(); err != nil {
 		return err
 	}
+	mem.Pebble = pebbleMetrics(p.store)
 	if err := p.closeStore(); err != nil {
 		return err
 	}
 	r.pebbleSize(mem, p.stateDir)
+	pm := mem.Pebble
+	r.progress("pebble: WAL %.1f MB in, tables %.1f MB flushed + %.1f MB compacted (write amp %.2f), %d flushes, %d compactions, block cache %d hits / %d misses",
+		float64(pm.WALBytesIn)/1e6, float64(pm.FlushedBytes)/1e6, float64(pm.CompactedBytes)/1e6, pm.WriteAmp, pm.Flushes, pm.Compactions, pm.CacheHits, pm.CacheMisses)
 	mem.LoadAvg = loadAvg()
 	r.progress("memory: %d users: heap %.1f → %.1f MB (%.0f B/user), RSS %.1f → %.1f MB (%.0f B/user), Pebble %.1f MB (%.1f MB compacted)",
 		users, float64(mem.HeapBefore)/1e6, float64(mem.HeapAfter)/1e6, mem.HeapPerUser,
@@ -75,6 +80,15 @@ func (r *Runner) pebbleSize(mem *MemoryResult, stateDir string) {
 	}
 	mem.PebblePerMUsers = float64(mem.PebbleBytes) / float64(mem.Users) * 1e6
 	mem.PebbleCompPerM = float64(mem.PebbleCompacted) / float64(mem.Users) * 1e6
+}
+
+// pebbleMetrics takes the store's counters.
+func pebbleMetrics(s *state.Store) *PebbleMetrics {
+	m := s.Metrics()
+	t := m.Total()
+	return &PebbleMetrics{WALBytesIn: m.WAL.BytesIn, WALBytesWritten: m.WAL.BytesWritten,
+		FlushedBytes: t.TableBytesFlushed, CompactedBytes: t.TableBytesCompacted, WriteAmp: t.WriteAmp(),
+		Flushes: m.Flush.Count, Compactions: m.Compact.Count, CacheHits: m.BlockCache.Hits, CacheMisses: m.BlockCache.Misses}
 }
 
 func writeHeapProfile(file string) error {

@@ -59,12 +59,16 @@ type DrainResult struct {
 	SegmentChanges int64   `json:"segment_changes"`
 	// Commits is the number of state commits (metadata records in the
 	// changelog); RecordsPerCommit the input records per commit.
-	Commits          int64       `json:"commits"`
-	ChangelogRecords int64       `json:"changelog_records"`
-	RecordsPerCommit float64     `json:"records_per_commit"`
-	Baseline         *Throughput `json:"baseline,omitempty"`
-	Ratio            float64     `json:"ratio_to_baseline,omitempty"`
-	LoadAvg          string      `json:"load_avg"`
+	Commits          int64   `json:"commits"`
+	ChangelogRecords int64   `json:"changelog_records"`
+	RecordsPerCommit float64 `json:"records_per_commit"`
+	// StoreReads, StoreMisses and TimerMoves per event (processor.Stats).
+	StoreReadsPerEvent  float64     `json:"store_reads_per_event"`
+	StoreMissesPerEvent float64     `json:"store_misses_per_event"`
+	TimerMovesPerEvent  float64     `json:"timer_moves_per_event"`
+	Baseline            *Throughput `json:"baseline,omitempty"`
+	Ratio               float64     `json:"ratio_to_baseline,omitempty"`
+	LoadAvg             string      `json:"load_avg"`
 }
 
 // LatencyResult is the latency mode's measurement.
@@ -114,6 +118,23 @@ type MemoryResult struct {
 	PebbleCompPerM  float64 `json:"pebble_bytes_compacted_per_million_users"`
 	BrokerInProcess bool    `json:"broker_in_process"`
 	LoadAvg         string  `json:"load_avg"`
+	// Pebble is what the store did over the whole run.
+	Pebble *PebbleMetrics `json:"pebble,omitempty"`
+}
+
+// PebbleMetrics are the store's counters at the end of a run (Pebble's
+// Metrics): bytes into the WAL and the tables, write amplification
+// (bytes flushed and compacted ÷ bytes in), and the block cache.
+type PebbleMetrics struct {
+	WALBytesIn      uint64  `json:"wal_bytes_in"`
+	WALBytesWritten uint64  `json:"wal_bytes_written"`
+	FlushedBytes    uint64  `json:"flushed_bytes"`
+	CompactedBytes  uint64  `json:"compacted_bytes"`
+	WriteAmp        float64 `json:"write_amp"`
+	Flushes         int64   `json:"flushes"`
+	Compactions     int64   `json:"compactions"`
+	CacheHits       int64   `json:"block_cache_hits"`
+	CacheMisses     int64   `json:"block_cache_misses"`
 }
 
 // Print writes the summary as a table with the targets.

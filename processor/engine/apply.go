@@ -217,6 +217,10 @@ func (e *Engine) user(id string) (*entry, error) {
 			return nil, fmt.Errorf("engine: partition %d: %w", e.id, err)
 		}
 		u.rec, u.stored = rec, ok
+		e.stats.StoreReads.Add(1)
+		if !ok {
+			e.stats.StoreMisses.Add(1)
+		}
 	} else {
 		e.known.add(id)
 	}

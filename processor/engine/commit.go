@@ -48,6 +48,9 @@ func (e *Engine) commit() error {
 			w.Buyers = append(w.Buyers, record.BuyerWrite{ID: u.id, Buyer: b})
 			u.storedBuyer = b
 		}
+		if u.storedWake != u.rec.Wake {
+			e.stats.TimerMoves.Add(1)
+		}
 		if wk := u.rec.Wake; wk != 0 && wk < e.timerFloor {
 			e.timerFloor = wk
 		}

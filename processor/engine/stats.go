@@ -14,6 +14,11 @@ type Stats struct {
 	Applied, Rejected, Duplicates, Skipped atomic.Int64
 	Transitions, Warnings, SegmentChanges  atomic.Int64
 	StreamJumps                            atomic.Int64
+	// StoreReads counts users read from the store (not in the cache, and
+	// maybe stored by the known-users filter); StoreMisses those of them
+	// the store did not hold (the filter's false positives); TimerMoves the
+	// timer index entries moved by commits.
+	StoreReads, StoreMisses, TimerMoves atomic.Int64
 
 	mu struct {
 		sync.Mutex
