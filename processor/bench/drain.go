@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 )
@@ -208,45 +207,17 @@ func (r *Runner) countCommits(ctx context.Context, topic string) (commits, recor
 	if err != nil {
 		return 0, 0, err
 	}
-	dialer := r.conn.Dialer()
 	var c, n atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Pointer[error]
-	ends.Each(func(lo kadm.ListedOffset) {
-		if lo.Offset <= 0 {
-			return
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = r.readToEnd(rctx, ends, func(m kafka.Message) {
+		n.Add(1)
+		if len(m.Key) == 1 && m.Key[0] == 'm' {
+			c.Add(1)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.conn.Brokers, Dialer: dialer, Topic: lo.Topic, Partition: int(lo.Partition),
-				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 4096})
-			defer rd.Close()
-			if err := rd.SetOffset(kafka.FirstOffset); err != nil {
-				firstErr.CompareAndSwap(nil, &err)
-				return
-			}
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			defer cancel()
-			for {
-				m, err := rd.FetchMessage(rctx)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				n.Add(1)
-				if len(m.Key) == 1 && m.Key[0] == 'm' {
-					c.Add(1)
-				}
-				if m.Offset+1 >= lo.Offset {
-					return
-				}
-			}
-		}()
 	})
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		return 0, 0, *e
+	if err != nil {
+		return 0, 0, err
 	}
 	return c.Load(), n.Load(), nil
 }

@@ -25,6 +25,7 @@
 package rhythm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -144,7 +145,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []Record, 
 		users = append(users, u)
 		events = u.events(rng, events)
 	}
-	slices.SortStableFunc(events, func(a, b Record) int { return cmpInt(a.Time, b.Time) })
+	slices.SortStableFunc(events, func(a, b Record) int { return cmp.Compare(a.Time, b.Time) })
 	return users, events, end, nil
 }
 
@@ -246,14 +247,4 @@ func gammaSample(rng *rand.Rand, k float64) float64 {
 			return d * v
 		}
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
