@@ -13,6 +13,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/quality"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -69,7 +70,7 @@ func TestEvaluateEqualsRun(t *testing.T) {
 		}
 		v := string(o.Value)
 		evaluated[string(o.Headers[0].Value)] = o.Topic + " " + v
-		for _, code := range []string{"valuable_quiet", "low_p_alive", "falling_visits", "inactive"} {
+		for _, code := range warnings.Raised {
 			if o.Topic == cfg.Topics.Warnings && strings.Contains(v, `"code":"`+code+`"`) {
 				byReason[code]++
 			}
@@ -83,7 +84,7 @@ func TestEvaluateEqualsRun(t *testing.T) {
 	for code, n := range byReason {
 		t.Logf("%s: %d warnings", code, n)
 	}
-	for _, code := range []string{"valuable_quiet", "low_p_alive", "falling_visits", "inactive"} {
+	for _, code := range warnings.Raised {
 		if byReason[code] == 0 {
 			t.Errorf("no %s warning: the population does not exercise what it must", code)
 		}

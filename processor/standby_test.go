@@ -107,7 +107,7 @@ func TestStandbyFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		if batch == 1 {
-			p.afterCommit = func() { time.Sleep(time.Millisecond) } // slow enough to stop mid-stream
+			p.afterCommit = func() { time.Sleep(3 * time.Millisecond) } // slow enough to stop mid-stream
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

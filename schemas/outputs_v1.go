@@ -24,18 +24,21 @@ type Warning struct {
 	ID             string          `json:"id"`
 	UserID         string          `json:"user_id"`
 	Level          string          `json:"level"` // watch, at_risk, critical, or recovered
-	Score          float64         `json:"score"` // 0..1: how likely the user is to churn
+	Score          float64         `json:"score"` // 0..1: the risk that the user has left (0 for recovered)
 	Reasons        []WarningReason `json:"reasons"`
 	Stage          string          `json:"stage"`
 	Segment        *SegmentScore   `json:"segment"` // null before the user's first RFM score
 	At             string          `json:"at"`      // FormatTime of the due time or the event's time
 	TriggerEventID string          `json:"trigger_event_id,omitempty"`
-	RFM            RFM             `json:"rfm"`
+	// ChurnAt is when the stage model declares the churn if the silence
+	// goes on: ChurnAt − At is the time left to act. Absent on recovered.
+	ChurnAt string `json:"churn_at,omitempty"`
+	RFM     RFM    `json:"rfm"`
 }
 
 // WarningReason says why a warning was raised, with its numbers.
 type WarningReason struct {
-	Code      string  `json:"code"` // inactive, falling_visits, falling_purchases, falling_spend, valuable_quiet, low_p_alive
+	Code      string  `json:"code"` // inactive, valuable_quiet, low_p_alive (falling_* are retired: only in older records)
 	Detail    string  `json:"detail"`
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`

@@ -12,7 +12,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -24,7 +23,6 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
@@ -82,14 +80,7 @@ low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency of --events")
 	modelFile := fs.String("model", "", "model file from lifecycle fit, for low_p_alive (default: no model, no such warning)")
 	churn, silent, matureAt := fs.ruleFlags()
-	fractions := fs.String("fractions", fmtFractions(warnings.DefaultFractions), "inactivity shares of --churn-after for watch, at_risk, critical")
-	cooldown := fs.duration("cooldown", warnings.DefaultCooldown, "at most one warning per user per reason in this time (escalations excepted)")
-	week := fs.duration("week", warnings.DefaultWeek, "activity period of the falling rules")
-	ratio := fs.Float64("falling-ratio", warnings.DefaultFallingRatio, "a period below this share of the user's baseline is falling")
-	minBase := fs.Float64("min-baseline", warnings.DefaultMinBaseline, "falling_visits only from this many visits per period in the baseline")
-	minBuys := fs.Float64("min-base-purchases", warnings.DefaultMinBasePurchases, "falling_purchases/spend only from this many purchases per period in the baseline")
-	pAlive := fs.Float64("p-alive-below", warnings.DefaultPAliveBelow, "low_p_alive below this P(alive)")
-	quiet := fs.duration("quiet-after", warnings.DefaultQuietAfter, "valuable_quiet from this long without activity")
+	wf := fs.warnFlags()
 	horizon := fs.duration("horizon", 0, "a warning is right when the true dropout comes at most this long after it (default churn-after + 14d)")
 	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
 	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
@@ -100,16 +91,16 @@ low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	var fr [3]float64
-	if n, err := fmt.Sscanf(strings.ReplaceAll(*fractions, ",", " "), "%g %g %g", &fr[0], &fr[1], &fr[2]); err != nil || n != 3 {
-		return fmt.Errorf("%w: --fractions %q: want three shares like 0.5,0.7,0.85", errUsage, *fractions)
+	warn, err := wf.config()
+	if err != nil {
+		return err
 	}
 	if *partitions < 1 {
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	}
 	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate",
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
-		Warnings: warnings.Config{Fractions: fr, Cooldown: *cooldown, Week: *week, FallingRatio: *ratio, MinBaseline: *minBase, MinBasePurchases: *minBuys, PAliveBelow: *pAlive, QuietAfter: *quiet},
+		Warnings: warn,
 		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}
 	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -198,8 +189,6 @@ low_p_alive needs a model file (--model, from "lifecycle fit").`)
 	return nil
 }
 
-func fmtFractions(f [3]float64) string { return fmt.Sprintf("%g,%g,%g", f[0], f[1], f[2]) }
-
 func printReport(w io.Writer, source string, r quality.Report) {
 	fmt.Fprintf(w, "%s\n%d users, %d dropouts (%d observable: the recall denominator), %d active user-weeks, %d recovered records; end %s\n",
 		source, r.Users, r.Dropouts, r.ObservableDropout, r.ActiveUserWeeks, r.Recovered, r.End)
@@ -217,6 +206,17 @@ func printReport(w io.Writer, source string, r quality.Report) {
 			num(row.ChurnLeadMedianDays, 1), num(row.ChurnLeadP10Days, 1), num(row.FalseAlarmsPer1kUserWeeks, 1), num(row.PerStayerYear, 2))
 	}
 	tw.Flush()
+	c := r.Calibration
+	fmt.Fprintf(w, "\ncalibration: a warning's score is the risk that the user had left by then (true dropout at or before it)\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "score\twarnings\tmean score\thad left\t")
+	for _, b := range c.Bins {
+		if b.Warnings > 0 {
+			fmt.Fprintf(tw, "%.1f-%.1f\t%d\t%s\t%s\t\n", b.From, b.To, b.Warnings, num(b.MeanScore, 3), num(b.Left, 3))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "Brier score %s (a constant at the share that had left: %s)\n", num(c.Brier, 4), num(c.BaseRateBrier, 4))
 	if r.Oracle != nil {
 		if b := r.Oracle.Best; b != nil {
 			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
@@ -163,9 +161,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	futureSkew := fs.duration("max-future-skew", time.Hour, "an event whose ts is further ahead than this of its record's Kafka timestamp (or of the wall clock, if earlier) goes to the DLQ as future_timestamp instead of moving stream time; 0 turns the check off")
 	rfmWindow := fs.duration("rfm-window", 0, "F and M count purchases in this last stretch of event time, like 365d; 0 means all time")
 	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
-	warnCooldown := fs.duration("warn-cooldown", 14*24*time.Hour, "at most one churn warning per user per reason per this period")
-	warnLevels := fs.String("warn-levels", "0.5,0.7,0.85", "fractions of --churn-after without activity that raise watch, at_risk and critical warnings")
-	pAliveBelow := fs.Float64("warn-p-alive-below", 0.3, "with --model: warn when P(alive) falls below this")
+	wf := fs.warnFlags()
 	modelFile := fs.String("model", "", "model file from `lifecycle fit`: every transition then carries P(alive), expected purchases and CLV; SIGHUP reloads it")
 	horizon := fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases")
 	clvHorizon := fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers")
@@ -205,7 +201,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	case *discount < 0 || *discount >= 1:
 		return fmt.Errorf("%w: --discount %v: use a rate per period from 0 to below 1, like 0.0019", errUsage, *discount)
 	}
-	levels, err := parseFractions(*warnLevels)
+	warn, err := wf.config()
 	if err != nil {
 		return err
 	}
@@ -216,7 +212,7 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	defer log.Sync()
 	cfg := processor.Config{
 		Segments:        segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},
-		Warnings:        warnings.Config{Fractions: levels, Cooldown: *warnCooldown, PAliveBelow: *pAliveBelow},
+		Warnings:        warn,
 		Conn:            conn,
 		Group:           *group,
 		Topics:          tf.topics(*group),
@@ -273,23 +269,6 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		defer stopHTTP()
 	}
 	return p.Run(ctx)
-}
-
-// parseFractions reads the three warning levels "0.5,0.7,0.85".
-func parseFractions(s string) ([3]float64, error) {
-	var f [3]float64
-	parts := list(s)
-	if len(parts) != 3 {
-		return f, fmt.Errorf("%w: --warn-levels %q: want three increasing fractions of the churn threshold, like 0.5,0.7,0.85", errUsage, s)
-	}
-	for i, p := range parts {
-		v, err := strconv.ParseFloat(p, 64)
-		if err != nil || v <= 0 || v >= 1 || (i > 0 && v <= f[i-1]) {
-			return f, fmt.Errorf("%w: --warn-levels %q: want three increasing fractions between 0 and 1, like 0.5,0.7,0.85", errUsage, s)
-		}
-		f[i] = v
-	}
-	return f, nil
 }
 
 // serveHTTP listens on addr at once (so a busy port fails the start, not

@@ -156,12 +156,10 @@ func (e *Engine) markDirty(u *entry) {
 	}
 }
 
-// wake is the earliest timer of the stage model and of the warnings, not
-// counting warning checks that would warn nothing (warnings.LazyWake): most
-// weekly checks of quiet users would otherwise cost a write each.
+// wake is the earliest timer of the stage model and of the warnings.
 func (e *Engine) wake(u *entry) int64 {
 	a := e.cfg.Rules.Wake(&u.rec.User)
-	b := e.cfg.Warnings.LazyWake(&u.rec.Warn, warnContext(&u.rec, e.cfg.Model.Load()))
+	b := e.cfg.Warnings.Wake(&u.rec.Warn, warnContext(&u.rec, e.cfg.Model.Load()))
 	switch {
 	case a == 0:
 		return b

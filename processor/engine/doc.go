@@ -27,8 +27,7 @@
 //     applied) has passed, until none is due. Timers fire lazily: a quiet
 //     user's timer fires at the first Flush after stream time passes it,
 //     stamped with its own due time, so the outputs are those of timers
-//     fired on time, whatever the batch boundaries (the lazy index skips
-//     only warning checks that would warn nothing: warnings.LazyWake).
+//     fired on time, whatever the batch boundaries.
 //   - AdvanceTo(t) moves stream time to t (the runtime's idle advance),
 //     rebuilds if that reaches a rebuild point, and flushes.
 //   - Close commits what was applied, without firing timers: a clean stop.

@@ -113,6 +113,9 @@ func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (r
 		Stage: w.Stage.String(), Segment: segmentScore(seg), At: schemas.FormatTime(w.At), TriggerEventID: w.Trigger,
 		RFM: rfmAt(w.Purchases, w.Spend, w.LastPurchase, w.At),
 	}
+	if w.ChurnAt != 0 {
+		out.ChurnAt = schemas.FormatTime(w.ChurnAt)
+	}
 	for i, r := range w.Reasons {
 		out.Reasons[i] = schemas.WarningReason{Code: r.Code, Detail: r.Detail, Value: round6(r.Value), Threshold: round6(r.Threshold)}
 	}

@@ -39,20 +39,17 @@ func TestQualityFloors(t *testing.T) {
 		atLeast    float64
 		noMoreThan bool // the floor is a ceiling
 	}
-	o, fv, vq := r.Overall, row(warnings.CodeFallingVisits), row(warnings.CodeValuableQuiet)
+	o, vq := r.Overall, row(warnings.CodeValuableQuiet)
 	for _, f := range []floor{
-		{"overall recall", o.Recall, 0.98, false},                                                   // 0.998
-		{"overall precision", o.Precision, 0.68, false},                                             // 0.718
-		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14.5, false},                 // 15
-		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 14, false},             // 15
-		{"overall median lead to dropout (days)", o.LeadMedianDays, -6, false},                      // -3.8
-		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 170, true}, // 150.6
-		{"inactive recall", row(warnings.CodeInactive).Recall, 0.98, false},                         // 0.998
-		{"falling_visits precision", fv.Precision, 0.42, false},                                     // 0.47
-		{"falling_visits recall", fv.Recall, 0.08, false},                                           // 0.105
-		{"falling_visits median lead to dropout (days)", fv.LeadMedianDays, 3, false},               // 5.1
-		{"falling_spend precision", row(warnings.CodeFallingSpend).Precision, 0.36, false},          // 0.43
-		{"valuable_quiet precision", vq.Precision, 0.52, false},                                     // 0.62
+		{"overall recall", o.Recall, 0.97, false},                                                  // 0.986
+		{"overall precision", o.Precision, 0.68, false},                                            // 0.718
+		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14.5, false},                // 15.6
+		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 7, false},             // 8.9
+		{"overall median lead to dropout (days)", o.LeadMedianDays, -9, false},                     // -7.6
+		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 60, true}, // 51.8
+		{"warnings per stayer-year", o.PerStayerYear, 3.8, true},                                   // 3.34
+		{"inactive recall", row(warnings.CodeInactive).Recall, 0.97, false},                        // 0.986
+		{"valuable_quiet precision", vq.Precision, 0.6, false},                                     // 0.677
 	} {
 		bad := float64(f.got) < f.atLeast
 		if f.noMoreThan {
@@ -79,11 +76,11 @@ func defaultConfig() Config {
 
 // TestRhythmFamily runs the default Config over the second generator's
 // population (`lifecycle evaluate --population rhythm --users 3000 --seed 1`),
-// which the defaults were not tuned on, with floors a little under what
-// they measure (in the comments), and checks that the oracle reaches
-// recall 0.9. The targets of the warnings issue (precision ≥ 0.85 × the
-// oracle's at recall ≥ 0.9, at most 2 warnings per stayer-year) are not
-// met yet: the ceiling on warnings per stayer-year shows how far.
+// which the defaults were not tuned on. It holds the targets of the
+// warnings issue that are met: recall ≥ 0.9 with a precision of at least
+// 0.85 × the oracle's best at recall ≥ 0.9, and a median lead of 14 days
+// to the declared churn. The third target, at most 2 warnings per
+// stayer-year, is not met yet: the ceiling shows how far.
 func TestRhythmFamily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3000-user population")
@@ -92,18 +89,18 @@ func TestRhythmFamily(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := r.Overall
-	t.Logf("product: precision %v recall %v, %v warnings per stayer-year; oracle best %+v", o.Precision, o.Recall, o.PerStayerYear, r.Oracle.Best)
-	if o.Precision < 0.5 || o.Recall < 0.98 { // 0.542, 1.000
-		t.Errorf("overall precision %v, recall %v: want at least 0.5 and 0.98", o.Precision, o.Recall)
+	o, best := r.Overall, r.Oracle.Best
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year; oracle best %+v", o.Precision, o.Recall, o.PerStayerYear, best)
+	if best == nil || best.Precision < 0.55 { // 0.598 at recall 0.903
+		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.55", best)
 	}
-	if o.PerStayerYear > 15 { // 13.68
-		t.Errorf("%v warnings per stayer-year: want at most 15", o.PerStayerYear)
+	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision { // 0.905, 0.709
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
 	}
-	if o.ChurnLeadMedianDays < 14 { // 24.9
+	if o.PerStayerYear > 3.2 { // 2.78
+		t.Errorf("%v warnings per stayer-year: want at most 3.2", o.PerStayerYear)
+	}
+	if o.ChurnLeadMedianDays < 14 { // 15.9
 		t.Errorf("median lead to the declared churn %v days: want at least 14", o.ChurnLeadMedianDays)
-	}
-	if b := r.Oracle.Best; b == nil || b.Precision < 0.55 { // 0.598 at recall 0.903
-		t.Errorf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.55", b)
 	}
 }

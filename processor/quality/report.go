@@ -58,6 +58,8 @@ type Report struct {
 	// process: its rows per threshold, and the best precision at recall
 	// ≥ 0.9 (the limit the product is measured against).
 	Oracle *OracleReport `json:"oracle,omitempty"`
+	// Calibration of the warnings' scores (the risk).
+	Calibration Calibration `json:"calibration"`
 }
 
 // OracleReport is the oracle's trade-off on the same population.
@@ -79,14 +81,21 @@ func score(o *observations, c Config, end int64, dropout map[string]int64, warns
 		row         Row
 		lead, churn []float64
 	}
-	accs := make([]acc, warnings.NumReasons+1) // last: overall
-	var stayerWarnings int
+	accs := make([]acc, warnings.NumReasons+1)      // last: overall
+	var stayerWarnings [warnings.NumReasons + 1]int // per rule; last: overall
 	var stayerYears float64
 	for _, id := range slices.Sorted(maps.Keys(o.users)) {
 		u := o.users[id]
 		uw := warns(u)
 		if dropout[id] == 0 && u.first != 0 && u.first < end {
-			stayerWarnings += len(uw)
+			for _, w := range uw {
+				for k := range warnings.NumReasons {
+					if w.codes&(1<<k) != 0 {
+						stayerWarnings[k]++
+					}
+				}
+			}
+			stayerWarnings[warnings.NumReasons] += len(uw)
 			stayerYears += float64(end-u.first) / float64(365*rules.Day)
 		}
 		r.ActiveUserWeeks += int64(len(u.weeks))
@@ -151,14 +160,16 @@ func score(o *observations, c Config, end int64, dropout map[string]int64, warns
 		row.Recall = ratio(row.Recalled, r.ObservableDropout)
 		row.LeadMedianDays, row.LeadP10Days = quantile(a.lead, 0.5), quantile(a.lead, 0.1)
 		row.ChurnLeadMedianDays, row.ChurnLeadP10Days = quantile(a.churn, 0.5), quantile(a.churn, 0.1)
-		if k == warnings.NumReasons && stayerYears > 0 {
-			row.PerStayerYear = Num(math.Round(float64(stayerWarnings)/stayerYears*100) / 100)
+		if stayerYears > 0 {
+			row.PerStayerYear = Num(math.Round(float64(stayerWarnings[k])/stayerYears*100) / 100)
 		}
 		if r.ActiveUserWeeks > 0 {
 			row.FalseAlarmsPer1kUserWeeks = Num(math.Round(float64(row.FP)*1000/float64(r.ActiveUserWeeks)*100) / 100)
 		}
 		if k < warnings.NumReasons {
-			r.Rules = append(r.Rules, *row)
+			if slices.Contains(warnings.Raised, row.Rule) { // retired rules warn nothing
+				r.Rules = append(r.Rules, *row)
+			}
 		} else {
 			r.Overall = *row
 		}

@@ -143,6 +143,7 @@ func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
 		at.Overall.Rule = "level ≥ " + l.String()
 		r.Levels = append(r.Levels, at.Overall)
 	}
+	r.Calibration = calibrate(&e.obs, dropout)
 	return r
 }
 
@@ -188,6 +189,7 @@ type observedWarning struct {
 	at    int64
 	codes uint8 // bit set of reasons (warnings.Codes)
 	level warnings.Level
+	score float64
 }
 
 func (o *observations) user(id string) *observed {
@@ -235,7 +237,7 @@ func (o *observations) output(t *engine.Topics, out record.Output) error {
 		}
 		level, _ := warnings.ParseLevel(w.Level)
 		u := o.user(w.UserID)
-		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes, level})
+		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes, level, w.Score})
 	case t.Transitions:
 		var tr schemas.Transition
 		if err := json.Unmarshal(out.Value, &tr); err != nil {

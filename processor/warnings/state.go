@@ -5,24 +5,17 @@ import (
 	"errors"
 )
 
-// stateVersion is the first byte of an encoded State.
-const stateVersion = 1
+// stateVersion is the first byte of an encoded State. Version 1 (before
+// the rhythm model) is still read.
+const stateVersion = 2
 
 // AppendBinary appends the encoding of s to b: a version byte, then every
 // field in declaration order as a varint (signed fields zig-zag, as
-// binary.AppendVarint does). A fresh user's State takes about 20 bytes.
+// binary.AppendVarint does). A fresh user's State takes about 25 bytes.
 func (s *State) AppendBinary(b []byte) []byte {
 	b = append(b, stateVersion)
 	b = binary.AppendVarint(b, s.LastActivity)
 	b = binary.AppendVarint(b, s.ChurnedAt)
-	b = binary.AppendVarint(b, s.PeriodStart)
-	b = binary.AppendUvarint(b, uint64(s.Periods))
-	b = binary.AppendUvarint(b, uint64(s.Visits))
-	b = binary.AppendUvarint(b, uint64(s.Purchases))
-	b = binary.AppendVarint(b, s.Spend)
-	b = binary.AppendVarint(b, s.BaseVisits)
-	b = binary.AppendVarint(b, s.BasePurchases)
-	b = binary.AppendVarint(b, s.BaseSpend)
 	b = binary.AppendUvarint(b, uint64(s.Fired))
 	b = binary.AppendUvarint(b, uint64(s.Open))
 	b = binary.AppendVarint(b, s.OpenAt)
@@ -30,18 +23,25 @@ func (s *State) AppendBinary(b []byte) []byte {
 		b = binary.AppendVarint(b, s.LastAt[i])
 		b = binary.AppendUvarint(b, uint64(s.LastLevel[i]))
 	}
+	b = binary.AppendUvarint(b, uint64(s.Gaps))
+	b = binary.AppendVarint(b, s.GapLog)
+	b = binary.AppendVarint(b, s.GapVar)
+	b = binary.AppendVarint(b, s.First)
 	return b
 }
 
 var errState = errors.New("warnings: corrupt or unknown State encoding")
 
-// DecodeState decodes a State written by AppendBinary and returns the rest
-// of b.
+// DecodeState decodes a State written by AppendBinary, of this version or
+// version 1, and returns the rest of b. A version-1 state has no rhythm
+// (the prior speaks for the user until their next gaps) and loses the
+// retired falling_* rules' fields.
 func DecodeState(b []byte) (State, []byte, error) {
 	var s State
-	if len(b) == 0 || b[0] != stateVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > stateVersion {
 		return s, b, errState
 	}
+	version := b[0]
 	b = b[1:]
 	bad := false
 	i64 := func() int64 {
@@ -64,20 +64,29 @@ func DecodeState(b []byte) (State, []byte, error) {
 	}
 	s.LastActivity = i64()
 	s.ChurnedAt = i64()
-	s.PeriodStart = i64()
-	s.Periods = uint32(u64(1<<32 - 1))
-	s.Visits = uint32(u64(1<<32 - 1))
-	s.Purchases = uint32(u64(1<<32 - 1))
-	s.Spend = i64()
-	s.BaseVisits = i64()
-	s.BasePurchases = i64()
-	s.BaseSpend = i64()
+	if version == 1 {
+		// PeriodStart, Periods, Visits, Purchases, Spend and the three
+		// baselines of the retired falling_* rules.
+		_ = i64()
+		for range 3 {
+			_ = u64(1<<32 - 1)
+		}
+		for range 4 {
+			_ = i64()
+		}
+	}
 	s.Fired = uint8(u64(3))
-	s.Open = uint8(u64(1<<NumReasons - 1))
+	s.Open = uint8(u64(1<<NumReasons-1)) & raisedMask
 	s.OpenAt = i64()
 	for i := range NumReasons {
 		s.LastAt[i] = i64()
 		s.LastLevel[i] = uint8(u64(uint64(Recovered)))
+	}
+	if version >= 2 {
+		s.Gaps = uint32(u64(1<<32 - 1))
+		s.GapLog = i64()
+		s.GapVar = i64()
+		s.First = i64()
 	}
 	if bad {
 		return State{}, b, errState

@@ -2,6 +2,7 @@ package warnings
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // domain's words; the stage model runs alongside (its transitions are
 // printed too, marked "stage"). The commands are:
 //
-//	config churn=30d cooldown=7d week=7d ratio=0.5 min-baseline=2 min-purchases=1 p-alive=0.3 quiet=7d warmup=2 fractions=(0.5,0.7,0.85)
+//	config churn=30d cooldown=7d p-alive=0.3 quiet=7d risk=(0.4,0.7,0.85) lifetime=120d tenure=1 prior-gap=2d
 //	                                       reset: no users, stream time zero; omitted keys take the defaults
 //	context <user> [segment=important_keep] [p_alive=0.2]
 //	                                       what the runtime knows besides the events ("_" for a space; p_alive=none: no model)
@@ -90,23 +91,19 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 				c.ChurnAfter = storytest.ParseDays(t, v)
 			case "cooldown":
 				c.Cooldown = storytest.ParseDays(t, v)
-			case "week":
-				c.Week = storytest.ParseDays(t, v)
+			case "lifetime":
+				c.Lifetime = storytest.ParseDays(t, v)
+			case "prior-gap":
+				c.PriorGap = storytest.ParseDays(t, v)
+			case "tenure":
+				c.TenureWeight = parseFloat(t, v)
 			case "quiet":
 				c.QuietAfter = storytest.ParseDays(t, v)
-			case "ratio":
-				c.FallingRatio = parseFloat(t, v)
-			case "min-baseline":
-				c.MinBaseline = parseFloat(t, v)
-			case "min-purchases":
-				c.MinBasePurchases = parseFloat(t, v)
 			case "p-alive":
 				c.PAliveBelow = parseFloat(t, v)
-			case "warmup":
-				c.WarmupPeriods = int(parseFloat(t, v))
-			case "fractions":
-				for i := range c.Fractions {
-					c.Fractions[i] = parseFloat(t, a.Vals[i])
+			case "risk":
+				for i := range c.Risk {
+					c.Risk[i] = parseFloat(t, a.Vals[i])
 				}
 			default:
 				t.Fatalf("%s: unknown config key %q", d.Pos, a.Key)
@@ -265,14 +262,10 @@ func (w *world) formatState(u *user) string {
 	if s.ChurnedAt != 0 {
 		churned = storytest.FormatTime(s.ChurnedAt)
 	}
-	period := "none"
-	if s.PeriodStart != 0 {
-		period = storytest.FormatTime(s.PeriodStart)
-	}
-	return fmt.Sprintf("stage=%s last-activity=%s churned=%s period-from=%s visits=%d purchases=%d spend=%s\nbaseline visits=%.2f purchases=%.2f spend=%s periods=%d inactivity-levels-due=%d open=[%s] next-wake=%s\n",
-		u.u.Stage, storytest.FormatTime(s.LastActivity), churned, period, s.Visits, s.Purchases, schemas.Micros(s.Spend),
-		float64(s.BaseVisits)/1000, float64(s.BasePurchases)/1000, schemas.Micros(s.BaseSpend), s.Periods, s.Fired,
-		strings.Join(open, ","), wake)
+	mu, sigma, p := w.cfg.gapModel(s)
+	return fmt.Sprintf("stage=%s last-activity=%s churned=%s levels-due=%d open=[%s] next-wake=%s\nrhythm gaps=%d usual-gap=%.1fh spread=%.2f p-leave=%.3f\n",
+		u.u.Stage, storytest.FormatTime(s.LastActivity), churned, s.Fired, strings.Join(open, ","), wake,
+		s.Gaps, math.Exp(mu), sigma, p)
 }
 
 func lines(name string, trs []rules.Transition, ws []Warning) []line {

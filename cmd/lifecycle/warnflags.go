@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+)
+
+// warnFlags are the churn warnings' settings, the same for run and
+// evaluate, so that what evaluate measures is what run does.
+type warnFlags struct {
+	risk, removedLevels  *string
+	lifetime, prior      *time.Duration
+	tenure, pAliveBelow  *float64
+	cooldown, quietAfter *time.Duration
+}
+
+func (fs *flagSet) warnFlags() *warnFlags {
+	d := warnings.Config{}.WithDefaults()
+	return &warnFlags{
+		risk:          fs.String("warn-risk", fmt.Sprintf("%g,%g,%g", d.Risk[0], d.Risk[1], d.Risk[2]), "risks (the probability that a quiet user has left, from their own rhythm) at which watch, at_risk and critical warnings come due"),
+		removedLevels: fs.String("warn-levels", "", "removed: warnings come due at risks now (--warn-risk), not at fractions of --churn-after"),
+		lifetime:      fs.duration("warn-lifetime", d.Lifetime, "users are taken to leave at the rate 1/(this + --warn-tenure-weight × their tenure)"),
+		tenure:        fs.Float64("warn-tenure-weight", d.TenureWeight, "how much a user's tenure lengthens their expected lifetime"),
+		prior:         fs.duration("warn-prior-gap", d.PriorGap, "median gap between visits assumed for a user with few visits yet"),
+		cooldown:      fs.duration("warn-cooldown", d.Cooldown, "at most one churn warning per user per reason in this time (escalations excepted)"),
+		pAliveBelow:   fs.Float64("warn-p-alive-below", d.PAliveBelow, "with --model: add low_p_alive when P(alive) is below this"),
+		quietAfter:    fs.duration("warn-quiet-after", d.QuietAfter, "valuable_quiet from this long without activity"),
+	}
+}
+
+// config reads the flags into a warnings.Config, with errors that say what
+// to write instead.
+func (f *warnFlags) config() (warnings.Config, error) {
+	if *f.removedLevels != "" {
+		return warnings.Config{}, fmt.Errorf("%w: --warn-levels was removed: warnings no longer come due at fractions of --churn-after but when the user's risk of having left reaches --warn-risk (default 0.4,0.7,0.85)", errUsage)
+	}
+	var c warnings.Config
+	parts := list(*f.risk)
+	if len(parts) != 3 {
+		return c, fmt.Errorf("%w: --warn-risk %q: want three increasing risks, like 0.4,0.7,0.85", errUsage, *f.risk)
+	}
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v <= 0 || v >= 1 || (i > 0 && v <= c.Risk[i-1]) {
+			return c, fmt.Errorf("%w: --warn-risk %q: want three increasing risks between 0 and 1, like 0.4,0.7,0.85", errUsage, *f.risk)
+		}
+		c.Risk[i] = v
+	}
+	if !(*f.tenure > 0) {
+		return c, fmt.Errorf("%w: --warn-tenure-weight %v must be positive (a small value like 0.01 nearly ignores tenure)", errUsage, *f.tenure)
+	}
+	c.Lifetime, c.PriorGap, c.TenureWeight = *f.lifetime, *f.prior, *f.tenure
+	c.Cooldown, c.QuietAfter, c.PAliveBelow = *f.cooldown, *f.quietAfter, *f.pAliveBelow
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return c, nil
+}

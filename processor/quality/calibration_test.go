@@ -1,0 +1,31 @@
+package quality
+
+import (
+	"math"
+	"testing"
+)
+
+// TestCalibrate: four warnings with known outcomes land in their bins,
+// with the Brier score worked out by hand.
+func TestCalibrate(t *testing.T) {
+	o := observations{users: map[string]*observed{
+		"left":   {warns: []observedWarning{{at: 100, score: 0.85}, {at: 50, score: 0.45}}}, // left at 80: had left by 100, not by 50
+		"stayed": {warns: []observedWarning{{at: 100, score: 0.41}}},
+		"later":  {warns: []observedWarning{{at: 100, score: 1}}}, // left at 200: not yet
+	}}
+	c := calibrate(&o, map[string]int64{"left": 80, "later": 200})
+	if len(c.Bins) != 10 {
+		t.Fatalf("%d bins, want 10", len(c.Bins))
+	}
+	four, eight, nine := c.Bins[4], c.Bins[8], c.Bins[9]
+	if four.Warnings != 2 || four.MeanScore != 0.43 || four.Left != 0 {
+		t.Errorf("bin 0.4-0.5: %+v, want 2 warnings, mean 0.43, none left", four)
+	}
+	if eight.Warnings != 1 || eight.Left != 1 || nine.Warnings != 1 || nine.Left != 0 {
+		t.Errorf("bins 0.8-0.9 and 0.9-1: %+v %+v, want one each, the first had left", eight, nine)
+	}
+	want := (0.15*0.15 + 0.45*0.45 + 0.41*0.41 + 1) / 4
+	if math.Abs(float64(c.Brier)-want) > 1e-4 || c.BaseRateBrier != 0.1875 {
+		t.Errorf("Brier %v (base rate %v), want %.4f (0.1875)", c.Brier, c.BaseRateBrier, want)
+	}
+}

@@ -1,0 +1,115 @@
+package warnings
+
+import (
+	"math"
+	"time"
+)
+
+// The rhythm model: how long this user's silences usually are, and so how
+// likely it is that the current one is not a silence but a departure.
+//
+// A visit gap is the time between two activities at least MinGap apart
+// (closer ones are one visit: a login and the purchase after it). A
+// user's gaps are taken as log-normal. State keeps an exponentially
+// weighted mean and variance of ln(gap in hours), in thousandths, over
+// about the last gapWindow gaps, so that a user who slows down is
+// followed. They are pooled with the population prior (PriorGap,
+// PriorSpread, worth PriorWeight gaps), which speaks for a user with few
+// gaps; the predictive spread is widened by 1 + 1/(PriorWeight + gaps) for
+// what a few gaps cannot tell.
+//
+// After a silence s the risk is the probability that the user left at
+// their last visit: p / (p + (1 − p)·S(s)), S(s) being the share of the
+// user's gaps longer than s. p is the chance of leaving within one mean
+// gap g: 1 − e^(−g/L), users leaving at the rate 1/L in time however often
+// they come, with L = Lifetime + TenureWeight × tenure: among users who
+// leave at different rates, those who have stayed long are the ones who
+// leave slowly. The level i is due when the risk reaches Risk[i]. That
+// silence has a closed form, so the due times cost what fixed fractions
+// of ChurnAfter cost.
+
+// gapWindow is how many of the latest gaps weigh in a user's statistics.
+const gapWindow = 16
+
+const msPerHour = float64(time.Hour / time.Millisecond)
+
+// observeGap folds one visit gap of gapMs into the user's statistics, in
+// integers, so that the stored state is the same on every machine.
+func (c Config) observeGap(s *State, gapMs int64) {
+	if gapMs < int64(c.MinGap/time.Millisecond) {
+		return
+	}
+	x := int64(math.Round(1000 * math.Log(float64(gapMs)/msPerHour)))
+	if s.Gaps == 0 {
+		s.GapLog, s.GapVar, s.Gaps = x, 0, 1
+		return
+	}
+	n := int64(min(s.Gaps+1, gapWindow))
+	d := x - s.GapLog
+	s.GapLog += d / n
+	s.GapVar = (n - 1) * (s.GapVar + d*d/(1000*n)) / n
+	s.Gaps = satInc(s.Gaps)
+}
+
+// gapModel is the user's pooled ln-gap mean and standard deviation (ln
+// hours), and p, the chance of leaving within one mean gap.
+func (c Config) gapModel(s *State) (mu, sigma, p float64) {
+	k := c.PriorWeight
+	mu0 := math.Log(c.PriorGap.Hours())
+	v0 := c.PriorSpread * c.PriorSpread
+	n := float64(min(s.Gaps, gapWindow))
+	m, v := float64(s.GapLog)/1000, float64(s.GapVar)/1000
+	mu = (k*mu0 + n*m) / (k + n)
+	variance := (k*v0 + n*v + k*n/(k+n)*(m-mu0)*(m-mu0)) / (k + n)
+	variance *= 1 + 1/(k+n)
+	g := math.Exp(mu + variance/2)
+	tenure := 0.0
+	if s.First != 0 && s.LastActivity > s.First {
+		tenure = float64(s.LastActivity-s.First) / msPerHour
+	}
+	p = -math.Expm1(-g / (c.Lifetime.Hours() + c.TenureWeight*tenure))
+	return mu, math.Sqrt(variance), p
+}
+
+// usualGapDays is the user's median gap in days, for the warning's text.
+func (c Config) usualGapDays(s *State) float64 {
+	mu, _, _ := c.gapModel(s)
+	return math.Exp(mu) / 24
+}
+
+// riskDue is the silence (ms, whole minutes) after which the risk reaches
+// r, and never shorter than the user's median gap: a silence is no news
+// before it is longer than usual, however likely the user was to leave (a
+// user who returned after a long lapse, say).
+func (c Config) riskDue(s *State, r float64) int64 {
+	mu, sigma, p := c.gapModel(s)
+	least := max(int64(c.MinGap/time.Millisecond), int64(math.Round(math.Exp(mu)*60))*int64(time.Minute/time.Millisecond))
+	surv := p * (1 - r) / (r * (1 - p)) // the S(s) at which the risk is r
+	if surv >= 1 {
+		return least
+	}
+	z := math.Sqrt2 * math.Erfinv(1-2*surv) // Φ⁻¹(1 − S)
+	minutes := math.Round(math.Exp(mu+sigma*z) * 60)
+	const maxMinutes = 1 << 32 // far beyond any churn threshold
+	if !(minutes < maxMinutes) {
+		minutes = maxMinutes
+	}
+	return max(least, int64(minutes)*int64(time.Minute/time.Millisecond))
+}
+
+// riskAt is the risk after a silence of silenceMs.
+func (c Config) riskAt(s *State, silenceMs int64) float64 {
+	mu, sigma, p := c.gapModel(s)
+	if silenceMs <= 0 {
+		return p
+	}
+	surv := 0.5 * math.Erfc((math.Log(float64(silenceMs)/msPerHour)-mu)/(sigma*math.Sqrt2))
+	return p / (p + (1-p)*surv)
+}
+
+func satInc(n uint32) uint32 {
+	if n == math.MaxUint32 {
+		return n
+	}
+	return n + 1
+}
