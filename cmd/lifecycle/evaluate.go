@@ -39,7 +39,10 @@ topic of their type in file order, merged in event-time order, with the
 same stage model, warnings, RFM segments (rebuilt per partition) and
 model. The warnings scored are the records "lifecycle run" would write to
 lifecycle.churn-warnings for the same events; a table per warning rule
-(reason code) and overall is printed.
+(reason code) and overall is printed, then the calibration of the
+warnings' scores. Simulated records are stamped with their send time, as
+if produced then; the records of --events are checked against the wall
+clock (--max-future-skew), as "run" checks a file produced now.
 
 Definitions:
   true positive   a warning at t (Recovered records are not warnings) for a

@@ -77,10 +77,9 @@ func defaultConfig() Config {
 // TestRhythmFamily runs the default Config over the second generator's
 // population (`lifecycle evaluate --population rhythm --users 3000 --seed 1`),
 // which the defaults were not tuned on. It holds the targets of the
-// warnings issue that are met: recall ≥ 0.9 with a precision of at least
-// 0.85 × the oracle's best at recall ≥ 0.9, and a median lead of 14 days
-// to the declared churn. The third target, at most 2 warnings per
-// stayer-year, is not met yet: the ceiling shows how far.
+// warnings issue: recall ≥ 0.9 with a precision of at least 0.85 × the
+// oracle's best at recall ≥ 0.9, at most 2 warnings per stayer-year, and a
+// median lead of 14 days to the declared churn.
 func TestRhythmFamily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3000-user population")
@@ -94,11 +93,11 @@ func TestRhythmFamily(t *testing.T) {
 	if best == nil || best.Precision < 0.55 { // 0.598 at recall 0.903
 		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.55", best)
 	}
-	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision { // 0.905, 0.709
+	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision { // 0.905, 0.701
 		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
 	}
-	if o.PerStayerYear > 3.2 { // 2.78
-		t.Errorf("%v warnings per stayer-year: want at most 3.2", o.PerStayerYear)
+	if o.PerStayerYear > 2 { // 1.32
+		t.Errorf("%v warnings per stayer-year: want at most 2", o.PerStayerYear)
 	}
 	if o.ChurnLeadMedianDays < 14 { // 15.9
 		t.Errorf("median lead to the declared churn %v days: want at least 14", o.ChurnLeadMedianDays)

@@ -31,7 +31,7 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 		if r.Type == "purchase" {
 			topic = 1
 		}
-		e.Add(Record{Topic: topic, Key: r.Key, Value: r.Value})
+		e.Add(Record{Topic: topic, Key: r.Key, Value: r.Value, Time: r.Time})
 	}
 	if err := e.Run(end, nil); err != nil {
 		return Report{}, err

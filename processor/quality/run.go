@@ -48,6 +48,11 @@ func (c Config) withDefaults() Config {
 type Record struct {
 	Topic      int
 	Key, Value []byte
+	// Time is the record's Kafka timestamp (Unix ms): when it was sent. A
+	// simulated population sends each event at its time, as if it ran
+	// then; 0 means sent now, and the future check compares with the wall
+	// clock, as the runtime does for a file produced today.
+	Time int64
 }
 
 // Evaluation runs input records through the engine, one engine per
@@ -85,9 +90,12 @@ func (e *Evaluation) Add(r Record) {
 	p := produce.PartitionOf(r.Key, e.cfg.Partitions)
 	in := &engine.Input{Topic: r.Topic, Partition: p, Offset: e.next[p][r.Topic], Key: r.Key, Value: r.Value}
 	e.next[p][r.Topic]++
-	// The record has no Kafka timestamp: the future check compares with
-	// the wall clock, as the runtime does for a record sent now.
-	engine.Decode(in, e.dec, e.cfg.MaxFutureSkew, e.now)
+	now := e.now
+	if r.Time != 0 {
+		in.Time = time.UnixMilli(r.Time)
+		now = in.Time
+	}
+	engine.Decode(in, e.dec, e.cfg.MaxFutureSkew, now)
 	if in.Err == nil {
 		in.Value = nil // only a dead letter copies it
 		e.obs.event(&in.Event)

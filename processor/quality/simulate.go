@@ -29,7 +29,7 @@ func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (R
 		return Report{}, err
 	}
 	truth, err := simulate.Run(ctx, sim, func(r simulate.Record) error {
-		e.Add(Record{Topic: slices.Index(in, r.Topic), Key: r.Key, Value: r.Value})
+		e.Add(Record{Topic: slices.Index(in, r.Topic), Key: r.Key, Value: r.Value, Time: r.Time})
 		return nil
 	})
 	if err != nil {

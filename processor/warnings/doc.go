@@ -37,11 +37,11 @@
 //   - low_p_alive: joins a level when the prediction model's P(alive)
 //     (BG/NBD, processor/predict) is below PAliveBelow; absent without a
 //     model (Context.PAlive < 0).
-//   - falling_visits, falling_purchases, falling_spend are retired: on both
-//     population families their precision was below inactivity's (0.43 to
-//     0.46 on the simulator, 0.28 to 0.43 on the rhythm family) and, with
-//     the rhythm-aware inactivity, they added no recall (0.931 with them,
-//     0.931 without) but 1.0 to 4.4 false warnings per stayer-year.
+//   - falling_visits, falling_purchases, falling_spend are retired. In the
+//     first release they warned at precision 0.43–0.48 on the simulator and
+//     0.32–0.50 on the rhythm family, below the rhythm-aware inactivity's
+//     0.69–0.72, and beside it they added no recall (0.931 with them,
+//     0.931 without, rhythm family, seed 2), only false warnings.
 //
 // The cool-down holds back a reason warned less than Cooldown ago at the
 // same or a higher level; an escalation (watch → at_risk → critical)
