@@ -126,12 +126,15 @@ func TestStandbyFailover(t *testing.T) {
 		}
 	}
 	a, _, stopA := instance("A", 1) // slow: it is stopped mid-stream
+	// B joins once A is under way: a B first would take every partition
+	// and drain the input before A had any.
+	waitFor("A applying events", func() bool { return a.Stats().Applied > 100 })
 	b, logsB, stopB := instance("B", 0)
 	waitFor("two instances sharing the partitions, with B's standby copies of A's", func() bool {
 		return a.Stats().Partitions == 2 && b.Stats().Partitions == 2 && standbyCopies(t, b) == 2
 	})
 	if caughtUp(t, cfg) {
-		t.Fatalf("everything was processed before the failover; the test needs a mid-stream stop")
+		t.Fatalf("everything was processed before the failover; the test needs a mid-stream stop (A applied %d, B %d)", a.Stats().Applied, b.Stats().Applied)
 	}
 	restoredBefore := logsB.FilterMessage("restoring partition from the changelog").Len()
 	if err := stopA(); err != nil {

@@ -55,3 +55,50 @@ func TestEvaluate(t *testing.T) {
 		t.Error("evaluate --events without --truth: want an error")
 	}
 }
+
+// TestEvaluateCDNOW fits the model and the warnings' rhythm prior on
+// CDNOW's calibration period only, then scores every customer at its end
+// against the holdout: the literature's test of "who has left", on real
+// data. Recency's AUC is a fact of the data (0.759); the warnings' risk
+// must beat it and BG/NBD's expected purchases.
+func TestEvaluateCDNOW(t *testing.T) {
+	const data = "../../../shared/data/cdnow/CDNOW_master.txt"
+	if _, err := os.Stat(data); err != nil {
+		t.Fatalf("the CDNOW data set is needed by this test (see ../shared/data/cdnow/README.md): %v", err)
+	}
+	ctx := context.Background()
+	model := filepath.Join(t.TempDir(), "model.json")
+	fitOut, _, err := cli(t, ctx, "fit", "--from", data, "--format", "cdnow", "--calibration-end", "1997-09-30", "--out", model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fitOut, "Rhythm (the churn warnings' prior") {
+		t.Errorf("fit fitted no rhythm prior:\n%s", fitOut)
+	}
+	js, _, err := cli(t, ctx, "evaluate", "--cdnow", data, "--model", model, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Customers int `json:"customers"`
+		Scores    []struct {
+			Score string
+			AUC   float64
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	auc := map[string]float64{}
+	for _, s := range rep.Scores {
+		auc[s.Score] = s.AUC
+	}
+	t.Logf("%d customers; AUC %v", rep.Customers, auc)
+	risk, recency, bgnbd := auc["warnings' risk"], auc["weeks since the last purchase"], auc["BG/NBD expected purchases in the holdout (fewer first)"]
+	if rep.Customers != 23570 || recency != 0.759 {
+		t.Fatalf("%d customers, recency AUC %v: want 23570 and 0.759 (the data or its reading changed)", rep.Customers, recency)
+	}
+	if risk <= recency || risk <= bgnbd { // 0.764, 0.759, 0.763
+		t.Errorf("the warnings' risk has AUC %v; want above recency's %v and BG/NBD's %v", risk, recency, bgnbd)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,11 +19,15 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("fit", "--from FILE [--format ndjson|csv|cdnow] [--period week|day] [--calibration-end DATE] [--out FILE]",
+	fs := newFlagSet("fit", "(--from FILE [--format ndjson|csv|cdnow] | --state-dir DIR) [--period week|day] [--calibration-end DATE] [--out FILE]",
 		`Fits the BG/NBD model (how often each user buys and the chance they have
 silently lapsed for good) and the Gamma-Gamma model (how much they spend per
 purchase) to a purchase history by maximum likelihood, prints a report and
@@ -31,26 +37,28 @@ All purchases of a user on one UTC day count as one transaction (their
 amounts summed); times are measured in --period units. Only purchases up to
 --calibration-end count, and each user's age T is measured to it.
 
-Fitting from the live state store (--state-dir) is not supported yet: export
-the purchase events as NDJSON and use --from.`)
-	from := fs.String("from", "", "input file (required): an event history, per-user summaries or CDNOW data, see --format")
+It also fits the population's rhythm of activity (the median gap between a
+user's visits, and how much it varies), the prior from which the churn
+warnings start for a user with few visits: "run --model" and "evaluate
+--model" use it instead of --warn-prior-gap. It needs at least 100 users
+with 3 or more gaps between visits (all events of --format ndjson, the
+purchases of cdnow; none from csv).
+
+--state-dir fits from the store of a stopped "lifecycle run" instance
+(read-only: the instance must be stopped): every user's purchase summary
+and rhythm as the engine keeps them, at the calibration end (default: the
+latest stream time of its partitions).`)
+	from := fs.String("from", "", "input file: an event history, per-user summaries or CDNOW data, see --format (or --state-dir)")
 	format := fs.String("format", "ndjson", `format of --from: ndjson (input events, one JSON object a line, the input schema; only valid purchases count, repeated event_ids once), csv (per-user summaries with the header user_id,x,t_x,T,mean_value, already in --period units) or cdnow (whitespace-separated customer id, [sample id,] date YYYYMMDD, quantity, dollar amount; an optional header line)`)
 	periodName := fs.String("period", "week", "unit of time of the model: week or day")
 	calEnd := fs.String("calibration-end", "", `end of the calibration period, "now" for the fit: a date YYYY-MM-DD (00:00 UTC; purchases on that day count) or an RFC 3339 time; default: the latest purchase day in the input (not for --format csv)`)
+	stateDir := fs.String("state-dir", "", "fit from the Pebble store of a stopped lifecycle run instance instead of --from")
 	out := fs.String("out", "model.json", "write the model file (JSON) here")
-	for _, a := range args {
-		if n := strings.TrimLeft(a, "-"); a != n && (n == "state-dir" || strings.HasPrefix(n, "state-dir=")) {
-			return fmt.Errorf("%w: fit: --state-dir is not yet supported (fitting from the live store needs per-user purchase state the store does not keep yet); use --from FILE", errUsage)
-		}
-		if a == "--" {
-			break
-		}
-	}
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	if *from == "" {
-		return fmt.Errorf("%w: fit: --from FILE is required (see lifecycle fit --help)", errUsage)
+	if (*from == "") == (*stateDir == "") {
+		return fmt.Errorf("%w: fit: give exactly one of --from FILE and --state-dir DIR (see lifecycle fit --help)", errUsage)
 	}
 	period, err := predict.ParsePeriod(*periodName)
 	if err != nil {
@@ -79,38 +87,24 @@ the purchase events as NDJSON and use --from.`)
 	}
 
 	t0 := time.Now()
-	f, err := os.Open(*from)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	in := bufio.NewReaderSize(f, 1<<20)
 	var (
-		data []predict.Summary
-		note string
+		data   []predict.Summary
+		note   string
+		rhythm warnings.PriorFit
+		source = *from
 	)
-	if *format == "csv" {
-		data, note, err = readSummaryCSV(in, *from)
+	if *stateDir != "" {
+		source = *stateDir + " (state store)"
+		data, end, note, err = readStateDir(*stateDir, end, haveEnd, period, &rhythm)
 	} else {
-		var h *histories
-		if *format == "ndjson" {
-			h, err = readNDJSON(in, *from)
-		} else {
-			h, err = readCDNOW(in, *from)
-		}
-		if err == nil {
-			if !haveEnd {
-				end = h.last
-			}
-			data, note = h.summaries(end, period)
-		}
+		data, end, note, err = readFitFile(*from, *format, end, haveEnd, period, &rhythm)
 	}
 	if err != nil {
 		return err
 	}
 	readTime := time.Since(t0)
 	if len(data) == 0 {
-		return fmt.Errorf("fit: no user with a purchase in %s", *from)
+		return fmt.Errorf("fit: no user with a purchase in %s", source)
 	}
 
 	t1 := time.Now()
@@ -122,7 +116,13 @@ the purchase events as NDJSON and use --from.`)
 			m.CalibrationEnd = time.UnixMilli(end).UTC()
 		}
 	}
-	fmt.Fprintf(stdout, "lifecycle fit: %s (%s): %s\n", *from, *format, note)
+	if gap, spread, users, ok := rhythm.Prior(); m != nil && ok {
+		m.Rhythm = &predict.GapPrior{MedianGapHours: math.Round(gap.Hours()*1000) / 1000, Spread: math.Round(spread*1000) / 1000, Users: users}
+	}
+	if *stateDir == "" {
+		source += " (" + *format + ")"
+	}
+	fmt.Fprintf(stdout, "lifecycle fit: %s: %s\n", source, note)
 	fmt.Fprintf(stdout, "  period %s", period)
 	if *format != "csv" {
 		fmt.Fprintf(stdout, ", calibration end %s", time.UnixMilli(end).UTC().Format(time.RFC3339))
@@ -138,6 +138,13 @@ the purchase events as NDJSON and use --from.`)
 		fmt.Fprintf(stdout, "  p %.4f   q %.4f   gamma %.4f   (mean value per purchase %.2f)\n", m.GammaGamma.P, m.GammaGamma.Q, m.GammaGamma.Gamma, m.GammaGamma.PopulationMean())
 		printFit(stdout, m.GammaGammaFit)
 	}
+	if m != nil && m.Rhythm != nil {
+		fmt.Fprintf(stdout, "Rhythm (the churn warnings' prior for a user with few visits), %d users with %d or more gaps\n", m.Rhythm.Users, warnings.MinPriorGaps)
+		fmt.Fprintf(stdout, "  median gap %.1f hours (%.1f days)   spread of ln(gap) %.3f\n\n", m.Rhythm.MedianGapHours, m.Rhythm.MedianGapHours/24, m.Rhythm.Spread)
+	} else {
+		_, _, users, _ := rhythm.Prior()
+		fmt.Fprintf(stdout, "Rhythm: not fitted (%d users with %d or more gaps; at least %d needed): the warnings keep --warn-prior-gap\n\n", users, warnings.MinPriorGaps, warnings.MinPriorUsers)
+	}
 	if err != nil {
 		return fmt.Errorf("fit: %w; no model written", err)
 	}
@@ -146,6 +153,82 @@ the purchase events as NDJSON and use --from.`)
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
+}
+
+// readFitFile reads --from: per-user summaries at end (the latest purchase
+// day unless haveEnd) and, from the event histories, the rhythm.
+func readFitFile(path, format string, end int64, haveEnd bool, period predict.Period, rhythm *warnings.PriorFit) ([]predict.Summary, int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	defer f.Close()
+	in := bufio.NewReaderSize(f, 1<<20)
+	if format == "csv" {
+		data, note, err := readSummaryCSV(in, path)
+		return data, end, note, err
+	}
+	var h *histories
+	if format == "ndjson" {
+		h, err = readNDJSON(in, path)
+	} else {
+		h, err = readCDNOW(in, path)
+	}
+	if err != nil {
+		return nil, 0, "", err
+	}
+	if !haveEnd {
+		end = h.last
+	}
+	h.rhythm(end, rhythm)
+	data, note := h.summaries(end, period)
+	return data, end, note, nil
+}
+
+// readStateDir reads every user of a stopped instance's store: their
+// purchase summary at end (the latest stream time of the partitions unless
+// haveEnd) and their rhythm.
+func readStateDir(dir string, end int64, haveEnd bool, period predict.Period, rhythm *warnings.PriorFit) ([]predict.Summary, int64, string, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, 0, "", fmt.Errorf("%w: --state-dir %s: %v", errUsage, dir, err)
+	}
+	store, err := state.Open(state.Options{Dir: dir, ReadOnly: true})
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("fit: opening %s (is the instance stopped?): %w", dir, err)
+	}
+	defer store.Close()
+	parts, err := store.Partitions()
+	if err != nil {
+		return nil, 0, "", err
+	}
+	if !haveEnd {
+		for _, p := range parts {
+			meta, ok, err := store.Meta(p)
+			if err != nil {
+				return nil, 0, "", err
+			}
+			if ok {
+				end = max(end, meta.StreamTime)
+			}
+		}
+	}
+	var data []predict.Summary
+	users := 0
+	for _, p := range parts {
+		err := store.Users(p, func(_ string, r record.User) error {
+			users++
+			rhythm.Add(&r.Warn)
+			if s, ok := r.User.Buys.Summary(end, period); ok {
+				data = append(data, s)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, "", err
+		}
+	}
+	note := fmt.Sprintf("%d users in %d partitions, %d with a purchase up to the calibration end", users, len(parts), len(data))
+	return data, end, note, nil
 }
 
 func printFit(w io.Writer, st predict.FitStats) {
@@ -168,7 +251,7 @@ func buildVersion() string {
 	return v
 }
 
-// histories collects every user's purchases.
+// histories collects every user's purchases and activity.
 type histories struct {
 	users     map[string]*purchases
 	last      int64 // latest purchase day start
@@ -181,6 +264,7 @@ type histories struct {
 type purchases struct {
 	times   []int64
 	amounts []schemas.Micros
+	visits  []int64 // every activity (ndjson: every valid event; cdnow: the purchases)
 }
 
 func newHistories() *histories { return &histories{users: map[string]*purchases{}, last: -1 << 62} }
@@ -197,6 +281,34 @@ func (h *histories) add(user string, t int64, amount schemas.Micros) {
 	h.last = max(h.last, predict.DayStart(t))
 }
 
+// visit records an activity of user at t.
+func (h *histories) visit(user string, t int64) {
+	p := h.users[user]
+	if p == nil {
+		p = &purchases{}
+		h.users[user] = p
+	}
+	p.visits = append(p.visits, t)
+}
+
+// rhythm adds every user's gaps between activities up to end to f, as the
+// churn warnings learn them (the same code, on a default configuration).
+func (h *histories) rhythm(end int64, f *warnings.PriorFit) {
+	c := warnings.Config{}.WithDefaults()
+	ctx := warnings.Context{Stage: rules.New, PAlive: -1}
+	for _, u := range h.users {
+		slices.Sort(u.visits)
+		var s warnings.State
+		for _, t := range u.visits {
+			if t > end {
+				break
+			}
+			c.OnEvent(nil, &s, schemas.Event{Type: schemas.Login, Time: t}, ctx)
+		}
+		f.Add(&s)
+	}
+}
+
 func (h *histories) skip(why string) {
 	if h.skipped == 0 {
 		h.firstErr = why
@@ -208,8 +320,10 @@ func (h *histories) skip(why string) {
 // line describing the input.
 func (h *histories) summaries(end int64, p predict.Period) ([]predict.Summary, string) {
 	ids := make([]string, 0, len(h.users))
-	for id := range h.users {
-		ids = append(ids, id)
+	for id, u := range h.users {
+		if len(u.times) > 0 { // a buyer
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	out := make([]predict.Summary, 0, len(ids))
@@ -228,7 +342,7 @@ func (h *histories) summaries(end int64, p predict.Period) ([]predict.Summary, s
 		}
 		out = append(out, s)
 	}
-	note := fmt.Sprintf("%d purchases of %d users, %d purchases of %d users up to the calibration end", h.purchases, len(h.users), counted, len(out))
+	note := fmt.Sprintf("%d purchases of %d users, %d purchases of %d users up to the calibration end", h.purchases, len(ids), counted, len(out))
 	if later > 0 {
 		note += fmt.Sprintf(", %d users whose first purchase is after the calibration end left out", later)
 	}
@@ -242,7 +356,8 @@ func (h *histories) summaries(end int64, p predict.Period) ([]predict.Summary, s
 }
 
 // readNDJSON reads input events, one JSON object a line, with the engine's
-// decoder: records it rejects, and events other than purchases, are skipped.
+// decoder: records it rejects are skipped; every event counts for the
+// rhythm, purchases for the models of purchases.
 func readNDJSON(r *bufio.Reader, name string) (*histories, error) {
 	h := newHistories()
 	dec := schemas.NewDecoder(schemas.DecoderConfig{})
@@ -260,15 +375,15 @@ func readNDJSON(r *bufio.Reader, name string) (*histories, error) {
 			h.skip(fmt.Sprintf("line %d: %v", line, err))
 			continue
 		}
-		if ev.Type != schemas.Purchase {
-			continue
-		}
 		if _, ok := seen[ev.ID]; ok {
 			h.dups++
 			continue
 		}
 		seen[ev.ID] = struct{}{}
-		h.add(ev.UserID, ev.Time, ev.Amount)
+		h.visit(ev.UserID, ev.Time)
+		if ev.Type == schemas.Purchase {
+			h.add(ev.UserID, ev.Time, ev.Amount)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
@@ -276,36 +391,16 @@ func readNDJSON(r *bufio.Reader, name string) (*histories, error) {
 	return h, nil
 }
 
-// readCDNOW reads the CDNOW format: customer id, [sample id,] date
-// YYYYMMDD, quantity, dollar amount, whitespace-separated; each row is a
-// purchase at 00:00 UTC of its day.
+// readCDNOW reads the CDNOW format (predict.ReadCDNOW): every row is a
+// purchase, and an activity.
 func readCDNOW(r *bufio.Reader, name string) (*histories, error) {
 	h := newHistories()
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		fs := strings.Fields(sc.Text())
-		if len(fs) == 0 {
-			continue
-		}
-		n := len(fs)
-		if n < 4 || n > 5 {
-			return nil, fmt.Errorf("%s:%d: %d fields; want customer id, [sample id,] date YYYYMMDD, quantity, amount", name, line, n)
-		}
-		d, err := time.Parse("20060102", fs[n-3])
-		if err != nil {
-			if line == 1 { // a header
-				continue
-			}
-			return nil, fmt.Errorf("%s:%d: date %q is not YYYYMMDD", name, line, fs[n-3])
-		}
-		amt, err := schemas.ParseMicros(fs[n-1])
-		if err != nil || amt < 0 {
-			return nil, fmt.Errorf("%s:%d: amount %q is not a decimal amount ≥ 0", name, line, fs[n-1])
-		}
-		h.add(fs[0], d.UnixMilli(), amt)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+	err := predict.ReadCDNOW(r, name, func(id string, at int64, amount schemas.Micros) {
+		h.add(id, at, amount)
+		h.visit(id, at)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return h, nil
 }

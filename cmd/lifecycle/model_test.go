@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +15,9 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 )
 
@@ -67,5 +73,62 @@ func TestSIGHUPReloadsModel(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if p.ModelID() != second {
 		t.Errorf("a broken model file replaced the model: %s, want %s kept", p.ModelID(), second)
+	}
+}
+
+// TestFitFromStateDir: a store the engine wrote (a rhythm population, one
+// partition) is fitted from with fit --state-dir: the purchase models and
+// the warnings' rhythm prior, read-only, with the calibration end at the
+// store's stream time.
+func TestFitFromStateDir(t *testing.T) {
+	users, events, end, err := rhythm.Generate(context.Background(), rhythm.Config{Users: 600, Days: 120, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := (&processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "g"}).Engine()
+	dec := schemas.NewDecoder(schemas.DecoderConfig{})
+	topics := make([][]*engine.Input, len(cfg.Topics.Inputs))
+	for _, r := range events {
+		topic := 0
+		if r.Type == "purchase" {
+			topic = 1
+		}
+		in := &engine.Input{Topic: topic, Offset: int64(len(topics[topic])), Key: r.Key, Value: r.Value, Time: time.UnixMilli(r.Time)}
+		engine.Decode(in, dec, time.Hour, time.UnixMilli(r.Time))
+		topics[topic] = append(topics[topic], in)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	store, err := state.Open(state.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := engine.Merge(cfg.Topics.Inputs, topics)
+	if err := engine.Drive(cfg, store, 0, 1, inputs, end, &engine.Stats{}, func(engine.Commit) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "model.json")
+	out, _, err := cli(t, context.Background(), "fit", "--state-dir", dir, "--out", model)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Log(out)
+	if want := fmt.Sprintf("%d users in 1 partitions", len(users)); !strings.Contains(out, want) {
+		t.Errorf("fit --state-dir output does not say %q:\n%s", want, out)
+	}
+	m, err := predict.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rhythm == nil || m.Rhythm.Users < warnings.MinPriorUsers || m.Rhythm.MedianGapHours < 1 || m.Rhythm.MedianGapHours > 30*24 {
+		t.Errorf("rhythm prior %+v: want one fitted from at least %d users, a median gap between an hour and a month", m.Rhythm, warnings.MinPriorUsers)
+	}
+	if got := m.CalibrationEnd.UnixMilli(); got != end {
+		t.Errorf("calibration end %v, want the store's stream time %v", m.CalibrationEnd, time.UnixMilli(end).UTC())
+	}
+	if _, _, err := cli(t, context.Background(), "fit", "--state-dir", dir, "--from", "x"); err == nil || !strings.Contains(err.Error(), "exactly one of") {
+		t.Errorf("fit with --state-dir and --from: %v, want a usage error", err)
 	}
 }

@@ -87,7 +87,7 @@ func (e *Engine) Apply(in *Input) error {
 		rescore = true // F, M and R move only with purchases (and at rebuilds)
 	}
 	var buf [4]warnings.Warning
-	for _, w := range e.cfg.Warnings.OnEvent(buf[:0], &u.rec.Warn, ev, warnContext(&u.rec, model)) {
+	for _, w := range e.cfg.WarningsFor(model).OnEvent(buf[:0], &u.rec.Warn, ev, warnContext(&u.rec, model)) {
 		ws = append(ws, staged(w, &u.rec.User))
 	}
 	// An old event can leave timers overdue at once.
@@ -159,7 +159,8 @@ func (e *Engine) markDirty(u *entry) {
 // wake is the earliest timer of the stage model and of the warnings.
 func (e *Engine) wake(u *entry) int64 {
 	a := e.cfg.Rules.Wake(&u.rec.User)
-	b := e.cfg.Warnings.Wake(&u.rec.Warn, warnContext(&u.rec, e.cfg.Model.Load()))
+	m := e.cfg.Model.Load()
+	b := e.cfg.WarningsFor(m).Wake(&u.rec.Warn, warnContext(&u.rec, m))
 	switch {
 	case a == 0:
 		return b

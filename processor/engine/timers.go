@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -41,10 +43,24 @@ func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.Us
 // warn fires r's warning timers due before st, stamped with its stage now.
 func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, st int64) []stagedWarning {
 	var buf [4]warnings.Warning
-	for _, x := range c.Warnings.Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
+	for _, x := range c.WarningsFor(m).Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
 		ws = append(ws, staged(x, &r.User))
 	}
 	return ws
+}
+
+// WarningsFor is the warning rules' configuration with the rhythm prior of
+// m when it has one (fitted from the population by lifecycle fit).
+// A model swapped in moves the due times of users who have few gaps: a
+// timer indexed at the old due time fires then, with the outputs of the
+// new one (Advance emits what is due, at its due time).
+func (c *Config) WarningsFor(m *Model) warnings.Config {
+	w := c.Warnings
+	if m != nil && m.Rhythm != nil {
+		w.PriorGap = time.Duration(m.Rhythm.MedianGapHours * float64(time.Hour))
+		w.PriorSpread = m.Rhythm.Spread
+	}
+	return w
 }
 
 // warnContext is what the warning rules see of a user besides their own

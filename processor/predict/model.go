@@ -27,6 +27,24 @@ type Model struct {
 
 	BGNBDFit      FitStats `json:"bgnbd_fit"`
 	GammaGammaFit FitStats `json:"gamma_gamma_fit"`
+
+	// Rhythm, when present, is the population's rhythm of activity: the
+	// prior of the churn warnings' per-user gap model (processor/warnings),
+	// which otherwise uses its configured default.
+	Rhythm *GapPrior `json:"rhythm,omitempty"`
+}
+
+// GapPrior is what a user not seen yet is expected to do between visits.
+type GapPrior struct {
+	MedianGapHours float64 `json:"median_gap_hours"`
+	Spread         float64 `json:"spread"` // standard deviation of ln(gap in hours)
+	Users          int     `json:"users"`  // the users it was fitted from
+}
+
+// Valid reports whether the prior can be used: finite and positive.
+func (g GapPrior) Valid() bool {
+	ok := func(f float64) bool { return f > 0 && !math.IsInf(f, 0) }
+	return ok(g.MedianGapHours) && ok(g.Spread)
 }
 
 // Fit fits both models to the users' summaries, all in periods of p, and
@@ -62,6 +80,8 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("predict: model has invalid BG/NBD parameters %+v (all must be finite and > 0)", m.BGNBD)
 	case !m.GammaGamma.Valid() || m.GammaGamma.Q <= 1:
 		return fmt.Errorf("predict: model has invalid Gamma-Gamma parameters %+v (all must be finite and > 0, q > 1)", m.GammaGamma)
+	case m.Rhythm != nil && !m.Rhythm.Valid():
+		return fmt.Errorf("predict: model has an invalid rhythm prior %+v (median gap and spread must be finite and > 0)", *m.Rhythm)
 	}
 	return nil
 }

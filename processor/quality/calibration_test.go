@@ -29,3 +29,22 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("Brier %v (base rate %v), want %.4f (0.1875)", c.Brier, c.BaseRateBrier, want)
 	}
 }
+
+// TestRank: the AUC of a perfect, a reversed and a tied score, and the
+// precision where recall first reaches 0.9.
+func TestRank(t *testing.T) {
+	y := []bool{true, true, false, false}
+	for _, tc := range []struct {
+		score     []float64
+		auc, prec Num
+	}{
+		{[]float64{4, 3, 2, 1}, 1, 1},
+		{[]float64{1, 2, 3, 4}, 0, 0.5},
+		{[]float64{1, 1, 1, 1}, 0.5, 0.5},
+		{[]float64{4, 2, 3, 1}, 0.75, 0.667},
+	} {
+		if auc, prec := rank(tc.score, y, 0.9); auc != tc.auc || prec != tc.prec {
+			t.Errorf("scores %v: AUC %v, precision %v; want %v, %v", tc.score, auc, prec, tc.auc, tc.prec)
+		}
+	}
+}

@@ -68,6 +68,7 @@ type Evaluation struct {
 	parts [][][]*engine.Input // partition → topic → records in the order sent
 	next  [][]int64           // partition → topic → next offset
 	obs   observations
+	store *engine.MemStore // the engines' state, once Run has run
 }
 
 // New returns an empty evaluation of cfg.
@@ -110,6 +111,7 @@ func (e *Evaluation) Add(r Record) {
 // partition's commit order.
 func (e *Evaluation) Run(until int64, out func(record.Output) error) error {
 	store := engine.NewMemStore()
+	e.store = store
 	for p, topics := range e.parts {
 		sink := func(c engine.Commit) error {
 			for _, o := range c.Outputs {
@@ -169,6 +171,32 @@ func (e *Evaluation) ScoreTimes(name string, times map[string][]int64, end int64
 	row := score(&e.obs, e.cfg, end, dropout, func(u *observed) []observedWarning { return byUser[u] }).Overall
 	row.Rule = name
 	return row
+}
+
+// EachUser calls fn with every user's state after Run, partition by
+// partition.
+func (e *Evaluation) EachUser(fn func(id string, r *record.User) error) error {
+	if e.store == nil {
+		return nil
+	}
+	for p := range e.cfg.Partitions {
+		var ids []string
+		if err := e.store.UserIDs(p, func(id []byte) { ids = append(ids, string(id)) }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r, ok, err := e.store.User(p, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := fn(id, &r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Events is the number of valid events added.

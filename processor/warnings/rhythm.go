@@ -97,6 +97,15 @@ func (c Config) riskDue(s *State, r float64) int64 {
 	return max(least, int64(minutes)*int64(time.Minute/time.Millisecond))
 }
 
+// RiskAt is the risk at time at that the user has left: what a check then
+// would score. 0 before any activity.
+func (c Config) RiskAt(s *State, at int64) float64 {
+	if s.LastActivity == 0 {
+		return 0
+	}
+	return c.riskAt(s, at-s.LastActivity)
+}
+
 // riskAt is the risk after a silence of silenceMs.
 func (c Config) riskAt(s *State, silenceMs int64) float64 {
 	mu, sigma, p := c.gapModel(s)
