@@ -82,6 +82,9 @@ recall 0.9 of the warnings' risk, of recency, and with --model of BG/NBD.
 Fit the model (and the warnings' rhythm prior) on the calibration period
 only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	population := fs.String("population", "simulator", "without --events: simulator (package simulate) or rhythm (the second, independent generator, package simulate/rhythm, with its oracle)")
+	minRate := fs.Float64("rhythm-min-rate", 0, "with --population rhythm: visits a day of the rarest users (0: 1/30)")
+	maxRate := fs.Float64("rhythm-max-rate", 0, "with --population rhythm: visits a day of the most frequent users (0: 3)")
+	lifetime := fs.Float64("rhythm-lifetime", 0, "with --population rhythm: the median lifetime of a user in days (0: 180)")
 	users := fs.Int("users", 5000, "simulated users (without --events)")
 	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for rhythm)")
 	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
@@ -149,7 +152,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 			}
 			rep, err = quality.EvaluateSimulation(ctx, sim, cfg)
 		case "rhythm":
-			rc := rhythm.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed)}
+			rc := rhythm.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed), MinRate: *minRate, MaxRate: *maxRate, MedianLifetime: *lifetime}
 			if err := rc.Validate(); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
@@ -161,6 +164,9 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 			return err
 		}
 		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365}[*population]), *seed)
+		if *population == "rhythm" && (*minRate != 0 || *maxRate != 0 || *lifetime != 0) {
+			source += fmt.Sprintf(", rates %g-%g a day, median lifetime %g days", cmp.Or(*minRate, 1.0/30), cmp.Or(*maxRate, 3), cmp.Or(*lifetime, 180))
+		}
 	} else {
 		if *truthFile == "" {
 			return fmt.Errorf("%w: --events needs --truth FILE (user_id,dropout_at)", errUsage)
