@@ -253,7 +253,7 @@ func buildVersion() string {
 
 // histories collects every user's purchases and activity.
 type histories struct {
-	users     map[string]*purchases
+	users     map[string]*history
 	last      int64 // latest purchase day start
 	purchases int
 	skipped   int    // records that are not valid purchases
@@ -261,18 +261,19 @@ type histories struct {
 	firstErr  string // the first reason a record was skipped
 }
 
-type purchases struct {
+// history is one user's purchases (day times and amounts) and activity.
+type history struct {
 	times   []int64
 	amounts []schemas.Micros
 	visits  []int64 // every activity (ndjson: every valid event; cdnow: the purchases)
 }
 
-func newHistories() *histories { return &histories{users: map[string]*purchases{}, last: -1 << 62} }
+func newHistories() *histories { return &histories{users: map[string]*history{}, last: -1 << 62} }
 
 func (h *histories) add(user string, t int64, amount schemas.Micros) {
 	p := h.users[user]
 	if p == nil {
-		p = &purchases{}
+		p = &history{}
 		h.users[user] = p
 	}
 	p.times = append(p.times, t)
@@ -285,7 +286,7 @@ func (h *histories) add(user string, t int64, amount schemas.Micros) {
 func (h *histories) visit(user string, t int64) {
 	p := h.users[user]
 	if p == nil {
-		p = &purchases{}
+		p = &history{}
 		h.users[user] = p
 	}
 	p.visits = append(p.visits, t)

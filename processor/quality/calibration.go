@@ -1,6 +1,10 @@
 package quality
 
-import "math"
+import (
+	"maps"
+	"math"
+	"slices"
+)
 
 // Calibration says whether the warnings' scores mean what they say. A
 // warning's score is the risk that the user had left by its At: their
@@ -32,8 +36,8 @@ func calibrate(o *observations, dropout map[string]int64) Calibration {
 	var n [bins]int
 	var sum, left [bins]float64
 	var brier, total, lefts float64
-	for id, u := range o.users {
-		d := dropout[id]
+	for _, id := range slices.Sorted(maps.Keys(o.users)) { // one summation order: the same digits every run
+		u, d := o.users[id], dropout[id]
 		for _, w := range u.warns {
 			y := 0.0
 			if d != 0 && d <= w.at {

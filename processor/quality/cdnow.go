@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -89,7 +90,10 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	}
 	scores := make([][]float64, len(names))
 	var truth []bool
-	horizon := float64(holdEnd-scoreAt) / float64(max(1, predictPeriodMs(m)))
+	var horizon float64 // the holdout in model periods
+	if m != nil {
+		horizon = float64(holdEnd-scoreAt) / float64(m.Period.Millis())
+	}
 	err = e.EachUser(func(id string, r *record.User) error {
 		u := &r.User
 		if u.Buys.Days == 0 {
@@ -121,13 +125,6 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	return rep, nil
 }
 
-func predictPeriodMs(m *engine.Model) int64 {
-	if m == nil {
-		return 0
-	}
-	return m.Period.Millis()
-}
-
 // rank is the ROC AUC of score for the positives of y (ties count half)
 // and the precision at the highest threshold whose recall reaches recall,
 // taking tied scores together.
@@ -136,7 +133,7 @@ func rank(score []float64, y []bool, recall float64) (auc, precision Num) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(a, b int) int { return -cmpFloat(score[a], score[b]) }) // highest first
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(score[b], score[a]) }) // highest first
 	var pos, neg float64
 	for _, v := range y {
 		if v {
@@ -168,14 +165,4 @@ func rank(score []float64, y []bool, recall float64) (auc, precision Num) {
 		i = j
 	}
 	return Num(math.Round(area/(pos*neg)*1000) / 1000), precision
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

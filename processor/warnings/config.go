@@ -1,6 +1,7 @@
 package warnings
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -68,39 +69,19 @@ var DefaultRisk = [3]float64{0.4, 0.7, 0.85}
 // WithDefaults returns c with every zero field set to its default. Risk is
 // replaced as a whole when all three are zero.
 func (c Config) WithDefaults() Config {
-	if c.ChurnAfter == 0 {
-		c.ChurnAfter = DefaultChurnAfter
-	}
 	if c.Risk == [3]float64{} {
 		c.Risk = DefaultRisk
 	}
-	if c.Lifetime == 0 {
-		c.Lifetime = DefaultLifetime
-	}
-	if c.TenureWeight == 0 {
-		c.TenureWeight = DefaultTenureWeight
-	}
-	if c.PriorGap == 0 {
-		c.PriorGap = DefaultPriorGap
-	}
-	if c.PriorSpread == 0 {
-		c.PriorSpread = DefaultPriorSpread
-	}
-	if c.PriorWeight == 0 {
-		c.PriorWeight = DefaultPriorWeight
-	}
-	if c.MinGap == 0 {
-		c.MinGap = DefaultMinGap
-	}
-	if c.Cooldown == 0 {
-		c.Cooldown = DefaultCooldown
-	}
-	if c.PAliveBelow == 0 {
-		c.PAliveBelow = DefaultPAliveBelow
-	}
-	if c.QuietAfter == 0 {
-		c.QuietAfter = DefaultQuietAfter
-	}
+	c.ChurnAfter = cmp.Or(c.ChurnAfter, DefaultChurnAfter)
+	c.Lifetime = cmp.Or(c.Lifetime, DefaultLifetime)
+	c.TenureWeight = cmp.Or(c.TenureWeight, DefaultTenureWeight)
+	c.PriorGap = cmp.Or(c.PriorGap, DefaultPriorGap)
+	c.PriorSpread = cmp.Or(c.PriorSpread, DefaultPriorSpread)
+	c.PriorWeight = cmp.Or(c.PriorWeight, DefaultPriorWeight)
+	c.MinGap = cmp.Or(c.MinGap, DefaultMinGap)
+	c.Cooldown = cmp.Or(c.Cooldown, DefaultCooldown)
+	c.PAliveBelow = cmp.Or(c.PAliveBelow, DefaultPAliveBelow)
+	c.QuietAfter = cmp.Or(c.QuietAfter, DefaultQuietAfter)
 	return c
 }
 
