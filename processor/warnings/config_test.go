@@ -207,3 +207,30 @@ func TestStateVersion1(t *testing.T) {
 		t.Fatalf("version 1: %+v, rest %q, %v; want %+v", s, rest, err, want)
 	}
 }
+
+// TestHostileGap: one record whose ts is centuries before the next (a
+// hostile or broken producer; the future check stops the other direction)
+// leaves the user with finite due times at or after their usual gap, a
+// risk that is a probability, and a wake before their churn.
+func TestHostileGap(t *testing.T) {
+	c := Config{}.WithDefaults()
+	ctx := Context{Stage: rules.New, PAlive: -1}
+	var s State
+	for i, at := range []int64{-62_135_596_800_000, t0, t0 + rules.Day} { // year 1, then daily
+		c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint("e", i), Type: schemas.Login, Time: at}, ctx)
+	}
+	for _, r := range c.Risk {
+		d := c.riskDue(&s, r)
+		if d < int64(c.MinGap/time.Millisecond) || d > 1<<52 {
+			t.Errorf("risk %v due after %d ms: want at least MinGap and finite", r, d)
+		}
+	}
+	for _, silence := range []int64{0, rules.Day, 29 * rules.Day, 1 << 50} {
+		if r := c.riskAt(&s, silence); !(r >= 0 && r <= 1) {
+			t.Errorf("risk after %d ms: %v, want a probability", silence, r)
+		}
+	}
+	if w := c.Wake(&s, ctx); w <= s.LastActivity || w > s.LastActivity+c.churnMs() {
+		t.Errorf("wake %d: want after the last activity %d and no later than the churn", w, s.LastActivity)
+	}
+}
