@@ -63,6 +63,14 @@ func TestQualityFloors(t *testing.T) {
 			t.Errorf("%s = %v, want %s %v", f.what, f.got, cmp, f.atLeast)
 		}
 	}
+	// Against the limit: the simulator's oracle (0.788 at recall 0.903).
+	// Its stayer-year rate at that recall (1.83) comes with a median lead
+	// to the churn of 12.6 days, and at 14 days it needs 2.4 warnings per
+	// stayer-year: on this population no detector meets both targets, and
+	// the product keeps the lead (see the README).
+	if best := r.Oracle.Best; best == nil || o.Recall < 0.9 || float64(o.Precision) < 0.85*float64(best.Precision) {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's best %+v", o.Precision, o.Recall, best)
+	}
 	if r.ObservableDropout < 2500 || r.Recovered == 0 {
 		t.Errorf("population: %d observable dropouts, %d recovered: the simulation changed", r.ObservableDropout, r.Recovered)
 	}

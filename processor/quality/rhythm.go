@@ -9,7 +9,7 @@ import (
 
 // OracleThresholds are the risk thresholds the oracle's trade-off is
 // printed at.
-var OracleThresholds = []float64{0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95}
+var OracleThresholds = []float64{0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95}
 
 // EvaluateRhythm runs a population of the second generator (package
 // simulate/rhythm: rhythms from several visits a day to one a month,
@@ -43,7 +43,13 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 		}
 	}
 	rep := e.Report(end, dropout)
-	times := rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	rep.Oracle = e.scoreOracle(rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds), end, dropout)
+	return rep, nil
+}
+
+// scoreOracle scores an oracle's warning times, one map per threshold of
+// OracleThresholds, and picks its best precision at recall ≥ 0.9.
+func (e *Evaluation) scoreOracle(times []map[string][]int64, end int64, dropout map[string]int64) *OracleReport {
 	or := &OracleReport{}
 	for i, th := range OracleThresholds {
 		row := e.ScoreTimes(fmt.Sprintf("oracle risk ≥ %.2f", th), times[i], end, dropout)
@@ -53,6 +59,5 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 			or.Best = &best
 		}
 	}
-	rep.Oracle = or
-	return rep, nil
+	return or
 }

@@ -12,7 +12,7 @@ import (
 // EvaluateSimulation runs the simulator's population (valid events only:
 // no bad, duplicate or late records), sent in the simulator's order to the
 // engine's input topics, through an Evaluation, and scores it against the
-// simulator's truth. Stream time advances to the end of the simulated
+// simulator's truth and the simulator's oracle on the same users. Stream time advances to the end of the simulated
 // period, which is the end of the data.
 func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (Report, error) {
 	sim.BadRate, sim.DupRate, sim.LateRate = 0, 0, 0
@@ -28,8 +28,13 @@ func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (R
 	if err != nil {
 		return Report{}, err
 	}
+	logins := map[string][]int64{} // for the oracle
 	truth, err := simulate.Run(ctx, sim, func(r simulate.Record) error {
-		e.Add(Record{Topic: slices.Index(in, r.Topic), Key: r.Key, Value: r.Value, Time: r.Time})
+		topic := slices.Index(in, r.Topic)
+		if topic == 0 {
+			logins[string(r.Key)] = append(logins[string(r.Key)], r.Time) // a valid record is sent at its ts
+		}
+		e.Add(Record{Topic: topic, Key: r.Key, Value: r.Value, Time: r.Time})
 		return nil
 	})
 	if err != nil {
@@ -53,5 +58,7 @@ func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (R
 			dropout[t.UserID] = t.DropoutAt.UnixMilli()
 		}
 	}
-	return e.Report(end, dropout), nil
+	rep := e.Report(end, dropout)
+	rep.Oracle = e.scoreOracle(simulate.Oracle(truth, logins, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds), end, dropout)
+	return rep, nil
 }

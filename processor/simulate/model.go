@@ -114,6 +114,7 @@ type user struct {
 
 	arrival, dropout, limit int64   // Unix ms; limit = min(dropout, end of period)
 	rate                    float64 // visits per day
+	scale                   float64 // Weibull scale of the lifetime, days
 	pBuy, pContent          float64
 	basket                  float64 // per-user median basket, currency units
 	pLapse                  float64 // per-visit probability that a lapse follows
@@ -154,8 +155,8 @@ func newUser(u *user, seed int64, idx int, start, end int64) {
 
 	u.rate = math.Min(visitRateMin*math.Pow(1-r.Float64(), -1/visitRateAlpha), visitRateMax)
 
-	scale := lifetimeScale * math.Pow(u.rate/visitRateRef, lifetimeRateExp) * math.Exp(lifetimeSigma*r.NormFloat64())
-	life := scale * math.Pow(-math.Log(1-r.Float64()), 1/lifetimeShape) * msPerDay
+	u.scale = lifetimeScale * math.Pow(u.rate/visitRateRef, lifetimeRateExp) * math.Exp(lifetimeSigma*r.NormFloat64())
+	life := u.scale * math.Pow(-math.Log(1-r.Float64()), 1/lifetimeShape) * msPerDay
 	if life < lifetimeMinMs {
 		life = lifetimeMinMs
 	}
@@ -172,11 +173,15 @@ func newUser(u *user, seed int64, idx int, start, end int64) {
 	if r.Float64() < contentShare {
 		u.pContent = math.Min(contentMedian*math.Exp(contentSigma*r.NormFloat64()), contentMax)
 	}
-	u.pLapse = math.Min(1/(u.rate*lapseEveryDays), 0.5)
+	u.pLapse = lapseChance(u.rate)
 
 	u.lastTime = u.arrival
 	u.visit(u.arrival)
 }
+
+// lapseChance is the probability that a lapse follows a visit, for a
+// user with the given visit rate per day.
+func lapseChance(rate float64) float64 { return math.Min(1/(rate*lapseEveryDays), 0.5) }
 
 func (u *user) hourW(t int64) float64 {
 	h := ((t+u.tz)%msPerDay + msPerDay) % msPerDay / msPerHour

@@ -51,6 +51,10 @@ type Truth struct {
 	Contents  int
 	Spent     int64 // sum of purchase amounts in cents
 	LongGaps  int   // gaps longer than LongGap between consecutive logins (returns after a lapse)
+
+	// The user's hidden traits, which only an oracle may use: the mean
+	// visit rate per day and the Weibull scale of the lifetime in days.
+	Rate, LifetimeScale float64
 }
 
 // Delivery delays.
@@ -299,14 +303,16 @@ func (s *sim) truth() []Truth {
 	for i := range s.users {
 		u := &s.users[i]
 		t := Truth{
-			UserID:    string(s.keys[i]),
-			Arrival:   time.UnixMilli(u.arrival).UTC(),
-			LastEvent: time.UnixMilli(u.lastTime).UTC(),
-			Visits:    u.visits,
-			Purchases: u.purchases,
-			Contents:  u.contents,
-			Spent:     u.spent,
-			LongGaps:  u.longGaps,
+			UserID:        string(s.keys[i]),
+			Arrival:       time.UnixMilli(u.arrival).UTC(),
+			LastEvent:     time.UnixMilli(u.lastTime).UTC(),
+			Visits:        u.visits,
+			Purchases:     u.purchases,
+			Contents:      u.contents,
+			Spent:         u.spent,
+			LongGaps:      u.longGaps,
+			Rate:          u.rate,
+			LifetimeScale: u.scale,
 		}
 		if u.dropout < s.end {
 			t.DropoutAt = time.UnixMilli(u.dropout).UTC()
