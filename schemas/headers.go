@@ -38,7 +38,8 @@ const (
 	// HeaderDLQOffset is its offset, as a decimal string.
 	HeaderDLQOffset = "lifecycle.dlq.offset"
 	// HeaderDLQTimestamp is its timestamp, epoch milliseconds as a decimal
-	// string (the dead letter's own timestamp is when it was written).
+	// string (the dead letter's own timestamp is when it was written);
+	// absent for a record replayed from an archive, which has none.
 	HeaderDLQTimestamp = "lifecycle.dlq.timestamp"
 	// HeaderDLQOriginalSize is set on a dead letter whose value was cut to
 	// fit the dead-letter topic: the original value's length in bytes.

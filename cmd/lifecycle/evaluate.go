@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/csv"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/quality"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
@@ -179,7 +178,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 		if err != nil {
 			return err
 		}
-		lines, err := readEvents(ctx, *events, cfg.Engine.Topics.Inputs, e)
+		lines, err := offline.ReadNDJSON(ctx, *events, e.Add)
 		if err != nil {
 			return err
 		}
@@ -282,45 +281,6 @@ func num(n quality.Num, prec int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.*f", prec, float64(n))
-}
-
-// readEvents adds an NDJSON file of input events to e, each to the input
-// topic of its "type" (the first for a line without a known type, where it
-// is dead-lettered as it would be there) with its user_id as the key, in
-// file order, and returns the number of lines.
-func readEvents(ctx context.Context, path string, inputs []string, e *quality.Evaluation) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var lines int64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
-	for sc.Scan() {
-		if lines%100_000 == 0 && ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		lines++
-		var v struct {
-			UserID string `json:"user_id"`
-			Type   string `json:"type"`
-		}
-		_ = json.Unmarshal(line, &v) // a bad line is the decoder's to reject
-		topic := 0
-		if t, ok := schemas.ParseEventType(v.Type); ok {
-			topic = int(t) - int(schemas.Login) // login, purchase, content: the inputs' order
-		}
-		e.Add(quality.Record{Topic: topic, Key: []byte(v.UserID), Value: bytes.Clone(line)})
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return lines, nil
 }
 
 // readTruth reads the CSV user_id,dropout_at.

@@ -52,8 +52,10 @@ func commands() []command {
 		{"simulate", "generate a realistic user population, to Kafka or NDJSON", runSimulate},
 		{"topics", "create or check the input and output topics", runTopics},
 		{"inspect", "print stored user state as JSON lines (read-only)", runInspect},
+		{"replay", "recompute the outputs from an archive of events, into a file", runReplay},
 		{"fit", "fit BG/NBD and Gamma-Gamma models to purchase histories", runFit},
 		{"evaluate", "measure churn-warning quality on a population with known dropouts", runEvaluate},
+		{"diff", "compare two output files user by user: added, removed, changed", runDiff},
 		{"bench", "measure throughput, latency, memory and failover against a broker", runBenchCommand},
 		{"version", "print the version", runVersion},
 	}

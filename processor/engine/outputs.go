@@ -71,8 +71,10 @@ func dlqOutput(topic string, in *Input, inputTopic string, maxBytes int) record.
 			{Key: schemas.HeaderDLQTopic, Value: []byte(inputTopic)},
 			{Key: schemas.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(in.Partition), 10)},
 			{Key: schemas.HeaderDLQOffset, Value: strconv.AppendInt(nil, in.Offset, 10)},
-			{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, in.Time.UnixMilli(), 10)},
 		},
+	}
+	if !in.Time.IsZero() { // a record from an archive (lifecycle replay) has no Kafka timestamp
+		o.Headers = append(o.Headers, record.Header{Key: schemas.HeaderDLQTimestamp, Value: strconv.AppendInt(nil, in.Time.UnixMilli(), 10)})
 	}
 	o.Key, o.Value = fitCopy(&o, in.Key, in.Value, maxBytes)
 	return o

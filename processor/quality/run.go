@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
-	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -43,65 +43,33 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Record is an input record as a producer sends it: to which input topic
-// (index into Engine.Topics.Inputs), with which key and value.
-type Record struct {
-	Topic      int
-	Key, Value []byte
-	// Time is the record's Kafka timestamp (Unix ms): when it was sent. A
-	// simulated population sends each event at its time, as if it ran
-	// then; 0 means sent now, and the future check compares with the wall
-	// clock, as the runtime does for a file produced today.
-	Time int64
-}
+// Record is an input record as a producer sends it (package offline).
+type Record = offline.Record
 
-// Evaluation runs input records through the engine, one engine per
-// partition over an in-memory store, exactly as `lifecycle run` applies
-// them from Kafka: the same partitioning (the key's Murmur2 hash), the
-// same merge order, the same segments, timers and model. It scores the
+// Evaluation runs input records through the engine (package offline:
+// exactly as `lifecycle run` applies them from Kafka) and scores the
 // warnings it writes to the warnings topic, as a consumer of that topic
 // would read them.
 type Evaluation struct {
-	cfg   Config
-	dec   *schemas.Decoder
-	now   time.Time
-	parts [][][]*engine.Input // partition → topic → records in the order sent
-	next  [][]int64           // partition → topic → next offset
-	obs   observations
-	store *engine.MemStore // the engines' state, once Run has run
+	cfg Config
+	run *offline.Runner
+	obs observations
 }
 
 // New returns an empty evaluation of cfg.
 func New(cfg Config) (*Evaluation, error) {
-	if cfg.Partitions < 1 {
-		return nil, fmt.Errorf("quality: %d partitions; want 1 or more", cfg.Partitions)
+	run, err := offline.New(offline.Config{Engine: cfg.Engine, Partitions: cfg.Partitions, Decoder: cfg.Decoder, MaxFutureSkew: cfg.MaxFutureSkew})
+	if err != nil {
+		return nil, err
 	}
-	e := &Evaluation{cfg: cfg.withDefaults(), dec: schemas.NewDecoder(cfg.Decoder), now: time.Now(),
-		parts: make([][][]*engine.Input, cfg.Partitions), next: make([][]int64, cfg.Partitions),
-		obs: observations{users: map[string]*observed{}}}
-	for p := range e.parts {
-		e.parts[p] = make([][]*engine.Input, len(cfg.Engine.Topics.Inputs))
-		e.next[p] = make([]int64, len(cfg.Engine.Topics.Inputs))
-	}
-	return e, nil
+	return &Evaluation{cfg: cfg.withDefaults(), run: run, obs: observations{users: map[string]*observed{}}}, nil
 }
 
 // Add queues a record, as a producer appends it to its topic's partition.
 func (e *Evaluation) Add(r Record) {
-	p := produce.PartitionOf(r.Key, e.cfg.Partitions)
-	in := &engine.Input{Topic: r.Topic, Partition: p, Offset: e.next[p][r.Topic], Key: r.Key, Value: r.Value}
-	e.next[p][r.Topic]++
-	now := e.now
-	if r.Time != 0 {
-		in.Time = time.UnixMilli(r.Time)
-		now = in.Time
-	}
-	engine.Decode(in, e.dec, e.cfg.MaxFutureSkew, now)
-	if in.Err == nil {
-		in.Value = nil // only a dead letter copies it
+	if in := e.run.Add(r); in != nil && in.Err == nil {
 		e.obs.event(&in.Event)
 	}
-	e.parts[p][r.Topic] = append(e.parts[p][r.Topic], in)
 }
 
 // Run applies every queued record and, when until is after a partition's
@@ -110,29 +78,15 @@ func (e *Evaluation) Add(r Record) {
 // --idle-advance). Each output goes to out (nil: none), in each
 // partition's commit order.
 func (e *Evaluation) Run(until int64, out func(record.Output) error) error {
-	store := engine.NewMemStore()
-	e.store = store
-	for p, topics := range e.parts {
-		sink := func(c engine.Commit) error {
-			for _, o := range c.Outputs {
-				if err := e.obs.output(&e.cfg.Engine.Topics, o); err != nil {
-					return err
-				}
-				if out != nil {
-					if err := out(o); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}
-		inputs := engine.Merge(e.cfg.Engine.Topics.Inputs, topics)
-		e.parts[p] = nil // the engine's store holds what is needed from here
-		if err := engine.Drive(e.cfg.Engine, store, int32(p), e.cfg.Partitions, inputs, until, &engine.Stats{}, sink); err != nil {
+	return e.run.Run(until, func(_ int32, o record.Output) error {
+		if err := e.obs.output(&e.cfg.Engine.Topics, o); err != nil {
 			return err
 		}
-	}
-	return nil
+		if out != nil {
+			return out(o)
+		}
+		return nil
+	})
 }
 
 // Report scores the warnings written against dropout (user id → true
@@ -176,27 +130,7 @@ func (e *Evaluation) ScoreTimes(name string, times map[string][]int64, end int64
 // EachUser calls fn with every user's state after Run, partition by
 // partition.
 func (e *Evaluation) EachUser(fn func(id string, r *record.User) error) error {
-	if e.store == nil {
-		return nil
-	}
-	for p := range e.cfg.Partitions {
-		var ids []string
-		if err := e.store.UserIDs(p, func(id []byte) { ids = append(ids, string(id)) }); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			r, ok, err := e.store.User(p, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				if err := fn(id, &r); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+	return e.run.EachUser(fn)
 }
 
 // Events is the number of valid events added.
