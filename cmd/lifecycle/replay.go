@@ -153,7 +153,7 @@ than memory, replay a time range at a time.`)
 				return ctx.Err()
 			}
 			if last >= 0 {
-				fmt.Fprintf(stderr, "replay: partition %d of %d done\n", p, *partitions)
+				fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", p, *partitions)
 			}
 			last = p
 		}
@@ -168,12 +168,15 @@ than memory, replay a time range at a time.`)
 	})
 	if err == nil {
 		err = bw.Flush()
-		fmt.Fprintf(stderr, "replay: partition %d of %d done\n", *partitions, *partitions)
+		fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", *partitions, *partitions)
 	}
 	if cerr := closeOut(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		if *toFile != "-" {
+			os.Remove(*toFile) // no half a backfill for a loader to take as whole
+		}
 		return fmt.Errorf("replay: %w", err)
 	}
 	took := time.Since(start)
