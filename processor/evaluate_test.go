@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,5 +176,84 @@ func TestReplayEqualsRun(t *testing.T) {
 	}
 	if len(ran) != len(replayed) || differ > 0 || len(ran) < 500 {
 		t.Errorf("run wrote %d outputs, replay %d; %d of run's differ or are missing", len(ran), len(replayed), differ)
+	}
+}
+
+// TestReplayFromTopics: `lifecycle replay --brokers … --to-topics SUFFIX`
+// reads the input topics a live run consumed, with their partitions and
+// Kafka timestamps, and writes to topics of its own exactly what the live
+// run wrote, dead letters included (their original timestamps too); the
+// live output topics get nothing.
+func TestReplayFromTopics(t *testing.T) {
+	sim := simulate.Config{Users: 300, Days: 120, Seed: 31, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}
+	f, msgs := newHeldFixture(t, sim, 4)
+	kafkatest.Produce(t, f.brokers, msgs...)
+	cfg := f.config(t)
+	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runProcessor(t, p, func(Stats) bool { return caughtUp(t, cfg) })
+	outputs := func(topics []string) (map[string]int, int) {
+		seen, n := map[string]int{}, 0
+		for i, topic := range topics {
+			for _, m := range kafkatest.ReadAll(t, f.brokers, topic) {
+				hs := make([]string, 0, len(m.Headers))
+				for _, h := range m.Headers {
+					hs = append(hs, h.Key+"="+string(h.Value))
+				}
+				slices.Sort(hs)
+				seen[fmt.Sprintf("%d %s %s %s", i, m.Key, m.Value, strings.Join(hs, " "))]++
+				n++
+			}
+		}
+		return seen, n
+	}
+	live, liveN := outputs(cfg.Topics.Outputs())
+
+	ctx := context.Background()
+	parts, err := InputPartitions(ctx, cfg.Conn, cfg.Topics.Inputs)
+	if err != nil || parts != f.partitions {
+		t.Fatalf("input partitions %d, %v; want %d", parts, err, f.partitions)
+	}
+	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: parts, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read int64
+	err = ReplayInputs(ctx, cfg.Conn, cfg.Topics.Inputs, parts, 0, func(p int32, rec offline.Record) { r.AddAt(p, rec) }, func(_ int32, n int64) { read = n })
+	if err != nil || read != int64(len(msgs)) {
+		t.Fatalf("replay read %d of %d records: %v", read, len(msgs), err)
+	}
+	const suffix = ".replay"
+	w, err := NewReplayWriter(ctx, cfg.Conn, cfg.Topics, suffix, parts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kafkatest.Admin(t, f.brokers).DeleteTopics(context.Background(), w.Topics()...) })
+	if err := r.Run(0, func(_ int32, o record.Output) error { return w.Write(o) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var replayTopics []string
+	for _, topic := range cfg.Topics.Outputs() {
+		replayTopics = append(replayTopics, topic+suffix)
+	}
+	replayed, replayedN := outputs(replayTopics)
+	differ := 0
+	for k, n := range live {
+		if replayed[k] != n {
+			if differ++; differ <= 5 {
+				t.Errorf("live wrote %d×, replay %d×: %.300s", n, replayed[k], k)
+			}
+		}
+	}
+	if liveN != replayedN || differ > 0 || liveN < 500 {
+		t.Errorf("live wrote %d outputs, replay %d; %d differ", liveN, replayedN, differ)
+	}
+	if _, again := outputs(cfg.Topics.Outputs()); again != liveN {
+		t.Errorf("the live output topics went from %d to %d records during the replay", liveN, again)
 	}
 }

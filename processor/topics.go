@@ -135,9 +135,25 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	if len(missing) > 0 {
 		return 0, fmt.Errorf("%w: %s; create them with `lifecycle topics create` or start with --create-topics", ErrMissingTopics, strings.Join(missing, ", "))
 	}
-	counts := make([]string, len(t.Inputs))
+	partitions, err = inputPartitions(details, t.Inputs)
+	if err != nil {
+		return 0, err
+	}
+	if t.Changelog != "" {
+		if n := int32(len(details[t.Changelog].Partitions)); n != partitions {
+			return 0, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
+		}
+	}
+	return partitions, nil
+}
+
+// inputPartitions is the inputs' common partition count, or an error
+// naming each input's count when they differ.
+func inputPartitions(details kadm.TopicDetails, inputs []string) (int32, error) {
+	var partitions int32
+	counts := make([]string, len(inputs))
 	same := true
-	for i, name := range t.Inputs {
+	for i, name := range inputs {
 		n := int32(len(details[name].Partitions))
 		counts[i] = fmt.Sprintf("%s has %d", name, n)
 		if i == 0 {
@@ -148,11 +164,6 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	}
 	if !same {
 		return 0, fmt.Errorf("%w: %s partitions; every input topic needs the same partition count and key partitioner, so that one user's events of every kind land in the same partition number", ErrNotCoPartitioned, strings.Join(counts, ", "))
-	}
-	if t.Changelog != "" {
-		if n := int32(len(details[t.Changelog].Partitions)); n != partitions {
-			return 0, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
-		}
 	}
 	return partitions, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -24,49 +25,64 @@ import (
 )
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("replay", "--archive PATH[,PATH…] --to-file FILE [--from TIME] [--until TIME] [rule flags]",
-		`Recomputes every user's lifecycle from an archive of input events, from a
-fresh state, and writes the outputs (transitions, churn warnings, segment
-changes, dead letters) to a file, for a backfill into a warehouse or for
-"lifecycle diff" against another set of rules. Nothing is read from or
-written to Kafka, and no live state is touched.
+	fs := newFlagSet("replay", "(--archive PATH[,PATH…] | --brokers H:P) (--to-file FILE | --to-topics SUFFIX) [--from TIME] [--until TIME] [rule flags]",
+		`Recomputes every user's lifecycle from a fresh state, from the input
+topics or from an archive of input events, and writes the outputs
+(transitions, churn warnings, segment changes, dead letters) to a file or
+to topics of its own: a backfill into a warehouse, or a run of other rules
+to compare with "lifecycle diff". It never writes the live output topics,
+commits no group offsets and touches no live state.
 
 It runs the engine of "lifecycle run" (package processor/engine, the same
-code as "lifecycle evaluate"): the same partitioning of users by the
-Murmur2 hash of user_id into --partitions partitions (use the live input
-topics' count: RFM segments are ranked within a partition), the same merge
-of the input topics in event-time order, the same rules. The same archive
-and flags give the same file, byte for byte, and the same outputs as a live
-run over the same records, with the same deterministic ids.
+code as "lifecycle evaluate"): the same partitions, the same merge of the
+input topics in event-time order, the same rules. The same input and flags
+give the same outputs, byte for byte, with the same deterministic ids as a
+live run over the same records.
 
---archive names NDJSON files of input events (one JSON object a line, the
-input schema, as a sink connector writes a topic's values), directories
-(their *.ndjson, *.jsonl and *.json files) or globs, separated by commas.
-Files are read in that order, each directory's and glob's in name order, and lines in file order: each input topic's records must be in
-offset order, which is the order a sink writes them. Each line goes to the
-input topic of its "type"; records without a valid type or time are
-dead-lettered, as run would. Event times are checked against the wall
-clock (--max-future-skew), as for records produced now.
+Input, one of:
+  --brokers H:P   the input topics (--input-topics), every partition from
+                  the first record stamped at or after --from (default: the
+                  earliest the broker still has) to the end at the start of
+                  the replay. Records keep their Kafka timestamps and their
+                  partitions, exactly as run reads them.
+  --archive PATH  NDJSON files of input events (one JSON object a line, the
+                  input schema, as a sink connector writes a topic's
+                  values), directories (their *.ndjson, *.jsonl and *.json
+                  files) or globs, separated by commas. Files are read in
+                  that order, each directory's and glob's in name order, and
+                  lines in file order: each input topic's records must be in
+                  offset order, the order a sink writes them. A line goes to
+                  the input topic of its "type" and the partition of its
+                  user_id's Murmur2 hash among --partitions (give the live
+                  count: RFM segments are ranked within a partition); event
+                  times are checked against the wall clock (--max-future-skew).
+                  --from leaves out the events before it.
 
---from leaves out the events before it (the state starts fresh there);
 --until leaves out the events at or after it and advances stream time to
 it, firing the timers due before it (churns, warnings), as idle advance
 would. Times are a date YYYY-MM-DD (00:00 UTC) or RFC 3339.
 
-The output file has one JSON object a line:
-  {"topic":"lifecycle.transitions","partition":3,"key":"u-1","value":{...}}
-value is the output record as run writes it to that topic, or a string
-holding a dead letter's original bytes; headers (the dead letter's reason)
-are in "headers". Partitions follow each other in order, each in its
-commit order.
+Output, one of:
+  --to-file FILE     NDJSON, one output a line:
+                     {"topic":"lifecycle.transitions","partition":3,"key":"u-1","value":{...},"headers":{...}}
+                     value is the record as run writes it, or a string
+                     holding a dead letter's original bytes. Partitions
+                     follow each other in order, each in its commit order.
+  --to-topics SUFFIX the live output topics' names with SUFFIX (for example
+                     .v2: lifecycle.transitions.v2, …), created when missing
+                     with the inputs' partition count (needs --brokers).
 
-The archive is held in memory (about 0.5 KB an event): for archives larger
-than memory, replay a time range at a time.`)
-	archive := fs.String("archive", "", "the archive: NDJSON files, directories or globs, separated by commas (required)")
-	toFile := fs.String("to-file", "", `write the outputs here as NDJSON ("-": standard output) (required)`)
-	from := fs.String("from", "", "leave out events before this time (date or RFC 3339)")
+The input is held in memory (about 0.5 KB an event): for more than memory
+holds, replay a time range at a time.`)
+	conn := fs.connFlags()
+	tf := fs.topicFlags()
+	archive := fs.String("archive", "", "the input as an archive: NDJSON files, directories or globs, separated by commas (instead of the input topics)")
+	toFile := fs.String("to-file", "", `write the outputs here as NDJSON ("-": standard output)`)
+	toTopics := fs.String("to-topics", "", "write the outputs to the live output topics' names with this suffix, e.g. .v2")
+	replication := fs.Int("replication", 1, "replication factor of the --to-topics topics it creates (3 in production)")
+	from := fs.String("from", "", "start here: the first input record stamped at or after it (--brokers), or the first event at or after it (--archive); date or RFC 3339")
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
-	partitions := fs.Int("partitions", 8, "partitions of the live input topics: users are spread and ranked per partition as there")
+	partitions := fs.Int("partitions", 8, "with --archive: partitions of the live input topics (users are spread and ranked per partition as there)")
 	modelFile := fs.String("model", "", "model file from lifecycle fit (as run --model)")
 	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency (as run --currency)")
 	churn, silent, matureAt := fs.ruleFlags()
@@ -77,14 +93,17 @@ than memory, replay a time range at a time.`)
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	if *toFile == "" {
-		return fmt.Errorf("%w: --to-file FILE is required (the outputs go there; \"-\" for standard output)", errUsage)
-	}
-	if *archive == "" {
-		return fmt.Errorf("%w: --archive is required: NDJSON files, directories or globs of input events, separated by commas", errUsage)
-	}
-	if *partitions < 1 {
+	fromArchive := *archive != ""
+	needKafka := !fromArchive || *toTopics != ""
+	switch {
+	case (*toFile == "") == (*toTopics == ""):
+		return fmt.Errorf("%w: give one output: --to-file FILE (\"-\" for standard output) or --to-topics SUFFIX", errUsage)
+	case needKafka && *conn.brokers == "":
+		return fmt.Errorf("%w: give the input: --brokers H:P to read the input topics, or --archive PATH; --to-topics needs --brokers too", errUsage)
+	case *partitions < 1:
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
+	case *replication < 1 || *replication > 32:
+		return fmt.Errorf("%w: --replication %d: use 1 to 32", errUsage, *replication)
 	}
 	fromMs, err := parseReplayTime("--from", *from)
 	if err != nil {
@@ -97,22 +116,45 @@ than memory, replay a time range at a time.`)
 	if untilMs != 0 && untilMs <= fromMs {
 		return fmt.Errorf("%w: --until %s is not after --from %s", errUsage, *until, *from)
 	}
-	files, err := archiveFiles(strings.Split(*archive, ","))
-	if err != nil {
-		return err
+	var files []string
+	if fromArchive {
+		if files, err = archiveFiles(strings.Split(*archive, ",")); err != nil {
+			return err
+		}
+	}
+	topics := tf.topics("")
+	if *toTopics != "" {
+		if _, err := processor.ReplayTopics(topics, *toTopics); err != nil {
+			return fmt.Errorf("%w: --to-topics %q: %v", errUsage, *toTopics, err)
+		}
+	}
+	var kc processor.Conn
+	if needKafka {
+		if kc, err = conn.conn(); err != nil {
+			return err
+		}
 	}
 	warn, err := wf.config()
 	if err != nil {
 		return err
 	}
-	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "replay",
+	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "replay", Topics: topics,
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		Warnings: warn,
 		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}
 	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	cfg := offline.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: *skew, From: fromMs, Until: untilMs}
+	nparts := int32(*partitions)
+	if !fromArchive {
+		if nparts, err = processor.InputPartitions(ctx, kc, topics.Inputs); err != nil {
+			return err
+		}
+	}
+	cfg := offline.Config{Engine: pc.Engine(), Partitions: nparts, Decoder: pc.Decoder, MaxFutureSkew: *skew, Until: untilMs}
+	if fromArchive {
+		cfg.From = fromMs // the archive's start is an event time; the topics' a log position
+	}
 	if *modelFile != "" {
 		m, err := engine.LoadModel(*modelFile)
 		if err != nil {
@@ -125,27 +167,41 @@ than memory, replay a time range at a time.`)
 	if err != nil {
 		return err
 	}
+
 	start := time.Now()
-	var lines, kept int64
-	for _, f := range files {
-		n, err := offline.ReadNDJSON(ctx, f, func(rec offline.Record) {
-			if r.Add(rec) != nil {
+	var read, kept int64
+	if fromArchive {
+		for _, f := range files {
+			n, err := offline.ReadNDJSON(ctx, f, func(rec offline.Record) {
+				if r.Add(rec) != nil {
+					kept++
+				}
+			})
+			if err != nil {
+				return err
+			}
+			read += n
+			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
+		}
+	} else {
+		err := processor.ReplayInputs(ctx, kc, topics.Inputs, nparts, fromMs, func(p int32, rec offline.Record) {
+			if r.AddAt(p, rec) != nil {
 				kept++
 			}
+		}, func(p int32, n int64) {
+			read = n
+			fmt.Fprintf(stderr, "replay: read partition %d of %d (%d records so far)\n", p+1, nparts, n)
 		})
 		if err != nil {
 			return err
 		}
-		lines += n
-		fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
 	}
-	w, closeOut, err := createOutput(*toFile, stdout)
+
+	out, where, err := replayOutput(ctx, kc, topics, *toFile, *toTopics, nparts, int16(*replication), stdout)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
 	counts := map[string]int64{}
-	var line []byte
 	last := int32(-1)
 	err = r.Run(untilMs, func(p int32, o record.Output) error {
 		if p != last {
@@ -153,39 +209,70 @@ than memory, replay a time range at a time.`)
 				return ctx.Err()
 			}
 			if last >= 0 {
-				fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", p, *partitions)
+				fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", p, nparts)
 			}
 			last = p
 		}
 		counts[o.Topic]++
-		var err error
-		line, err = appendOutputLine(line[:0], p, o)
-		if err != nil {
-			return err
-		}
-		_, err = bw.Write(line)
-		return err
+		return out.write(p, o)
 	})
-	if err == nil {
-		err = bw.Flush()
-		fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", *partitions, *partitions)
-	}
-	if cerr := closeOut(); err == nil {
+	if cerr := out.close(err); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		if *toFile != "-" {
-			os.Remove(*toFile) // no half a backfill for a loader to take as whole
-		}
 		return fmt.Errorf("replay: %w", err)
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stderr, "replay: %d records (%d in the time range) from %d files in %.1f s (%.0f records/s); outputs to %s:", lines, kept, len(files), took.Seconds(), float64(lines)/max(took.Seconds(), 1e-9), *toFile)
+	fmt.Fprintf(stderr, "replay: %d records (%d applied or dead-lettered) in %.1f s (%.0f records/s); outputs to %s:", read, kept, took.Seconds(), float64(read)/max(took.Seconds(), 1e-9), where)
 	for _, t := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(stderr, " %s %d", t, counts[t])
 	}
 	fmt.Fprintln(stderr)
 	return nil
+}
+
+// replaySink is where a replay's outputs go.
+type replaySink struct {
+	write func(p int32, o record.Output) error
+	close func(failed error) error // removes a half-written file when failed
+}
+
+// replayOutput opens the replay's output: a file, or topics of its own.
+// It returns the sink and a description of where the outputs go.
+func replayOutput(ctx context.Context, kc processor.Conn, topics processor.Topics, file, suffix string, partitions int32, replication int16, stdout io.Writer) (replaySink, string, error) {
+	if suffix != "" {
+		w, err := processor.NewReplayWriter(ctx, kc, topics, suffix, partitions, replication)
+		if err != nil {
+			return replaySink{}, "", err
+		}
+		return replaySink{
+			write: func(_ int32, o record.Output) error { return w.Write(o) },
+			close: func(error) error { return w.Close() },
+		}, strings.Join(w.Topics(), ", "), nil
+	}
+	w, closeFile, err := createOutput(file, stdout)
+	if err != nil {
+		return replaySink{}, "", err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var line []byte
+	return replaySink{
+		write: func(p int32, o record.Output) error {
+			var err error
+			if line, err = appendOutputLine(line[:0], p, o); err != nil {
+				return err
+			}
+			_, err = bw.Write(line)
+			return err
+		},
+		close: func(failed error) error {
+			err := errors.Join(bw.Flush(), closeFile())
+			if (failed != nil || err != nil) && file != "-" {
+				os.Remove(file) // no half a backfill for a loader to take as whole
+			}
+			return err
+		},
+	}, file, nil
 }
 
 // parseReplayTime parses a --from or --until value: "" is 0 (open).

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 )
 
 // replayLine is what the test reads of an output line.
@@ -114,8 +116,11 @@ func TestReplayUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"replay", "--to-file", out}, "--archive is required"},
-		{[]string{"replay", "--archive", dir}, "--to-file FILE is required"},
+		{[]string{"replay", "--to-file", out}, "give the input: --brokers H:P"},
+		{[]string{"replay", "--archive", dir}, "give one output: --to-file FILE"},
+		{[]string{"replay", "--archive", dir, "--to-file", out, "--to-topics", ".v2"}, "give one output"},
+		{[]string{"replay", "--archive", dir, "--to-topics", ".v2"}, "--to-topics needs --brokers"},
+		{[]string{"replay", "--brokers", "h:1", "--to-topics", " "}, "would write to the live output topics"},
 		{[]string{"replay", "--archive", dir, "--to-file", out}, "has no *.ndjson"},
 		{[]string{"replay", "--archive", filepath.Join(dir, "nope-*.ndjson"), "--to-file", out}, "no such file"},
 		{[]string{"replay", "--archive", dir, "--to-file", out, "--from", "last week"}, "use a date YYYY-MM-DD"},
@@ -126,5 +131,61 @@ func TestReplayUsageErrors(t *testing.T) {
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("lifecycle %s: error %v, want a usage error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// TestReplayFromTopicsEqualsArchive: a replay of the input topics and a
+// replay of an archive of the same events (the same population written to
+// a file) write the same file byte for byte; --to-topics writes the same
+// records to topics of its own and leaves the live ones alone.
+func TestReplayFromTopicsEqualsArchive(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	brokers := strings.Join(kafkatest.Brokers(t), ",")
+	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
+		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
+	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", kafkatest.Name(t, "g"))...); err != nil {
+		t.Fatal(err)
+	}
+	sim := []string{"simulate", "--users", "200", "--days", "90", "--seed", "8"}
+	if _, _, err := cli(t, ctx, kafka(sim...)...); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "events.ndjson")
+	if _, _, err := cli(t, ctx, append(sim, "--out", archive)...); err != nil {
+		t.Fatal(err)
+	}
+
+	fromTopics, fromArchive := filepath.Join(dir, "topics.ndjson"), filepath.Join(dir, "archive.ndjson")
+	if _, stderr, err := cli(t, ctx, kafka("replay", "--to-file", fromTopics)...); err != nil {
+		t.Fatalf("replay --brokers: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := cli(t, ctx, append([]string{"replay", "--archive", archive, "--partitions", "3", "--to-file", fromArchive}, topics...)...); err != nil {
+		t.Fatalf("replay --archive: %v\n%s", err, stderr)
+	}
+	a, _ := os.ReadFile(fromTopics)
+	b, _ := os.ReadFile(fromArchive)
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatalf("replays of the topics (%d bytes) and of the archive (%d bytes) differ", len(a), len(b))
+	}
+
+	if _, stderr, err := cli(t, ctx, kafka("replay", "--to-topics", ".v2")...); err != nil {
+		t.Fatalf("replay --to-topics: %v\n%s", err, stderr)
+	}
+	trTopic := topics[3]
+	t.Cleanup(func() {
+		adm := kafkatest.Admin(t, strings.Split(brokers, ","))
+		for _, tp := range []string{trTopic, topics[5], topics[7], topics[9]} {
+			adm.DeleteTopics(context.Background(), tp+".v2")
+		}
+	})
+	transitions := strings.Count(string(a), `"topic":"`+trTopic+`"`)
+	if n := len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic+".v2")); n != transitions || n == 0 {
+		t.Errorf("%s.v2 holds %d records; the file has %d transitions", trTopic, n, transitions)
+	}
+	if n := len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic)); n != 0 {
+		t.Errorf("the live transitions topic got %d records", n)
 	}
 }

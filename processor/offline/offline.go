@@ -73,7 +73,12 @@ func New(cfg Config) (*Runner, error) {
 // dead-letter, else Event is the event it will apply. It returns nil for
 // an event outside [From, Until), which it leaves out.
 func (r *Runner) Add(rec Record) *engine.Input {
-	p := produce.PartitionOf(rec.Key, r.cfg.Partitions)
+	return r.AddAt(produce.PartitionOf(rec.Key, r.cfg.Partitions), rec)
+}
+
+// AddAt is Add to partition p (0 ≤ p < Partitions): where a record read
+// from Kafka was, whatever its key hashes to.
+func (r *Runner) AddAt(p int32, rec Record) *engine.Input {
 	in := &engine.Input{Topic: rec.Topic, Partition: p, Offset: r.next[p][rec.Topic], Key: rec.Key, Value: rec.Value}
 	now := r.now
 	if rec.Time != 0 {

@@ -1,0 +1,215 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/lifecycle-engine/lifecycle/processor/offline"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// InputPartitions checks that the input topics exist and are
+// co-partitioned, and returns their partition count.
+func InputPartitions(ctx context.Context, c Conn, inputs []string) (int32, error) {
+	adm, err := c.Admin()
+	if err != nil {
+		return 0, err
+	}
+	defer adm.Close()
+	if err := c.Check(ctx, adm); err != nil {
+		return 0, err
+	}
+	details, err := adm.ListTopics(ctx, inputs...)
+	if err != nil {
+		return 0, fmt.Errorf("replay: list topics: %w", err)
+	}
+	for _, name := range inputs {
+		if d, ok := details[name]; !ok || d.Err != nil {
+			return 0, fmt.Errorf("%w: %s (name the input topics with --input-topics)", ErrMissingTopics, name)
+		}
+	}
+	return inputPartitions(details, inputs)
+}
+
+// ReplayInputs reads the input topics for `lifecycle replay`: partitions
+// 0 to partitions − 1 of every input topic, from the first record stamped
+// at or after from (Unix ms; 0: the earliest record the broker still has)
+// up to the end offsets at the call, partition by partition and each topic
+// in offset order, and calls add with each record and its partition.
+// Records keep their Kafka timestamps, so a replay judges a future
+// timestamp as the live run did. done is called after each partition with
+// the records read so far.
+func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32, from int64, add func(p int32, r offline.Record), done func(p int32, records int64)) error {
+	adm, err := c.Admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	ends, err := adm.ListEndOffsets(ctx, inputs...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("replay: end offsets of the inputs: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	if from > 0 {
+		starts, err = adm.ListOffsetsAfterMilli(ctx, from, inputs...)
+	} else {
+		starts, err = adm.ListStartOffsets(ctx, inputs...)
+	}
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("replay: start offsets of the inputs: %w", err)
+	}
+	var n int64
+	for p := range partitions {
+		for i, topic := range inputs {
+			start, _ := starts.Lookup(topic, p)
+			end, _ := ends.Lookup(topic, p)
+			err := readRange(ctx, c, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
+				n++
+				add(p, offline.Record{Topic: i, Key: m.Key, Value: m.Value, Time: m.Time.UnixMilli()})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		done(p, n)
+	}
+	return nil
+}
+
+// stallAfter is how long readRange waits for a record it knows exists.
+const stallAfter = 30 * time.Second
+
+// readRange reads topic's partition p from offset start up to end
+// (exclusive) and calls fn with each record in offset order.
+func readRange(ctx context.Context, c Conn, topic string, p int32, start, end int64, fn func(kafka.Message)) error {
+	if start < 0 || start >= end {
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer(), Topic: topic, Partition: int(p),
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("replay: %s/%d: %w", topic, p, err)
+	}
+	for {
+		fctx, cancel := context.WithTimeout(ctx, stallAfter)
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			return fmt.Errorf("replay: %s/%d: no record for %s at offset %d of %d (deleted by retention meanwhile, or the broker is not answering); replay from a later --from", topic, p, stallAfter, r.Offset(), end)
+		case err != nil:
+			return fmt.Errorf("replay: %s/%d: %w", topic, p, err)
+		}
+		fn(m)
+		if m.Offset+1 >= end {
+			return nil
+		}
+	}
+}
+
+// ReplayTopics names a replay's output topics: the live ones with suffix.
+// It refuses a suffix that leaves a live name unchanged.
+func ReplayTopics(t Topics, suffix string) ([]string, error) {
+	t = t.withDefaults()
+	if strings.TrimSpace(suffix) == "" {
+		return nil, errors.New("replay: an empty suffix would write to the live output topics")
+	}
+	out := t.Outputs()
+	for i := range out {
+		out[i] += suffix
+	}
+	return out, nil
+}
+
+// ReplayWriter writes a replay's outputs to topics of its own, created
+// with the inputs' partition count and keyed as run keys them (Murmur2),
+// so that a user's outputs land in the partition number of the user's
+// inputs.
+type ReplayWriter struct {
+	sink  *produce.Sink
+	names map[string]string // live output topic → replay topic
+}
+
+// NewReplayWriter creates the replay topics (those missing) for the live
+// outputs of t with suffix, and returns a writer to them. Existing replay
+// topics with another partition count are refused.
+func NewReplayWriter(ctx context.Context, c Conn, t Topics, suffix string, partitions int32, replication int16) (*ReplayWriter, error) {
+	names, err := ReplayTopics(t, suffix)
+	if err != nil {
+		return nil, err
+	}
+	adm, err := c.Admin()
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	resp, err := adm.CreateTopics(ctx, partitions, max(replication, 1), nil, names...)
+	if err != nil {
+		return nil, fmt.Errorf("replay: create topics: %w", err)
+	}
+	var created []string
+	for _, name := range names {
+		switch r := resp[name]; {
+		case r.Err == nil:
+			created = append(created, name)
+		case !errors.Is(r.Err, kerr.TopicAlreadyExists):
+			return nil, fmt.Errorf("replay: create topic %s: %w %s", name, r.Err, r.ErrMessage)
+		}
+	}
+	if len(created) > 0 {
+		if err := waitForTopics(ctx, adm, created); err != nil {
+			return nil, err
+		}
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("replay: describe topics: %w", err)
+	}
+	for _, name := range names {
+		if n := int32(len(details[name].Partitions)); n != partitions {
+			return nil, fmt.Errorf("replay: topic %s has %d partitions, the inputs %d: delete it or choose another --to-topics suffix", name, n, partitions)
+		}
+	}
+	live := t.withDefaults().Outputs()
+	m := make(map[string]string, len(live))
+	for i, name := range live {
+		m[name] = names[i]
+	}
+	return &ReplayWriter{sink: produce.NewSink(ctx, c.Writer()), names: m}, nil
+}
+
+// Topics lists the replay topics written to, sorted.
+func (w *ReplayWriter) Topics() []string {
+	return slices.Sorted(maps.Values(w.names))
+}
+
+// Write queues o for its replay topic; batches are sent as they fill.
+func (w *ReplayWriter) Write(o record.Output) error {
+	m := kafka.Message{Topic: w.names[o.Topic], Key: o.Key, Value: o.Value}
+	for _, h := range o.Headers {
+		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return w.sink.Add(m)
+}
+
+// Close sends what is queued, waits for the acks and closes the writer.
+func (w *ReplayWriter) Close() error {
+	return errors.Join(w.sink.Flush(), w.sink.Close())
+}
