@@ -17,7 +17,7 @@ import (
 )
 
 // cli runs the command in-process, as main would, and returns its output.
-func cli(t *testing.T, ctx context.Context, args ...string) (stdout, stderr string, err error) {
+func cli(t testing.TB, ctx context.Context, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err = run(ctx, args, &out, &errOut)

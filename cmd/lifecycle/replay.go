@@ -45,12 +45,15 @@ Input, one of:
                   earliest the broker still has) to the end at the start of
                   the replay. Records keep their Kafka timestamps and their
                   partitions, exactly as run reads them.
-  --archive PATH  NDJSON files of input events (one JSON object a line, the
-                  input schema, as a sink connector writes a topic's
-                  values), directories (their *.ndjson, *.jsonl and *.json
-                  files) or globs, separated by commas. Files are read in
+  --archive PATH  files of input events as a sink connector writes a
+                  topic's values: NDJSON (one JSON object a line, the input
+                  schema) or Parquet (*.parquet: a row an event, a flat
+                  column a field; TIMESTAMP columns are taken as epoch
+                  milliseconds, DECIMAL ones as decimal strings); or
+                  directories (their *.ndjson, *.jsonl, *.json and
+                  *.parquet files) or globs, separated by commas. Files are read in
                   that order, each directory's and glob's in name order, and
-                  lines in file order: each input topic's records must be in
+                  lines and rows in file order: each input topic's records must be in
                   offset order, the order a sink writes them. A line goes to
                   the input topic of its "type" and the partition of its
                   user_id's Murmur2 hash among --partitions (give the live
@@ -76,7 +79,7 @@ The input is held in memory (about 0.5 KB an event): for more than memory
 holds, replay a time range at a time.`)
 	conn := fs.connFlags()
 	tf := fs.topicFlags()
-	archive := fs.String("archive", "", "the input as an archive: NDJSON files, directories or globs, separated by commas (instead of the input topics)")
+	archive := fs.String("archive", "", "the input as an archive: NDJSON or Parquet files, directories or globs, separated by commas (instead of the input topics)")
 	toFile := fs.String("to-file", "", `write the outputs here as NDJSON ("-": standard output)`)
 	toTopics := fs.String("to-topics", "", "write the outputs to the live output topics' names with this suffix, e.g. .v2")
 	replication := fs.Int("replication", 1, "replication factor of the --to-topics topics it creates (3 in production)")
@@ -172,7 +175,7 @@ holds, replay a time range at a time.`)
 	var read, kept int64
 	if fromArchive {
 		for _, f := range files {
-			n, err := offline.ReadNDJSON(ctx, f, func(rec offline.Record) {
+			n, err := offline.ReadArchive(ctx, f, func(rec offline.Record) {
 				if r.Add(rec) != nil {
 					kept++
 				}
@@ -299,12 +302,12 @@ func archiveFiles(args []string) ([]string, error) {
 				continue
 			}
 			var in []string
-			for _, pat := range []string{"*.ndjson", "*.jsonl", "*.json"} {
+			for _, pat := range []string{"*.ndjson", "*.jsonl", "*.json", "*.parquet"} {
 				m, _ := filepath.Glob(filepath.Join(a, pat)) // the pattern is valid
 				in = append(in, m...)
 			}
 			if len(in) == 0 {
-				return nil, fmt.Errorf("%w: archive directory %s has no *.ndjson, *.jsonl or *.json files", errUsage, a)
+				return nil, fmt.Errorf("%w: archive directory %s has no *.ndjson, *.jsonl, *.json or *.parquet files", errUsage, a)
 			}
 			slices.Sort(in)
 			out = append(out, in...)
