@@ -70,9 +70,9 @@ func ReadParquet(ctx context.Context, path string, add func(Record)) (int64, err
 
 // parquetColumn is how one leaf column becomes a JSON field.
 type parquetColumn struct {
-	name     []byte // the quoted JSON key
-	millis  int64 // a TIMESTAMP: units per millisecond (0: not one)
-	scale   int32 // a DECIMAL: its scale (with decimal)
+	name    []byte // the quoted JSON key
+	millis  int64  // a TIMESTAMP: units per millisecond (0: not one)
+	scale   int32  // a DECIMAL: its scale (with decimal)
 	decimal bool
 }
 
