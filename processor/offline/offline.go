@@ -9,6 +9,7 @@ package offline
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -51,7 +52,7 @@ type Runner struct {
 	now   time.Time
 	parts [][][]*engine.Input // partition → topic → records in the order sent
 	next  [][]int64           // partition → topic → next offset
-	store *engine.MemStore    // the engines' state, once Run has run
+	store []*engine.MemStore  // each partition's state, once Run has run
 }
 
 // New returns an empty Runner of cfg.
@@ -101,23 +102,57 @@ func (r *Runner) AddAt(p int32, rec Record) *engine.Input {
 // stream time, advances it there (as idle advance would, firing the
 // timers due before it; 0: no advance, as `lifecycle run` without
 // --idle-advance). Each output goes to out with its partition, partition
-// by partition, in each partition's commit order. Run can be called once.
+// by partition, in each partition's commit order, whatever the order the
+// partitions were run in. Partitions run in parallel, one per CPU, each
+// at most that many ahead of the one being written out. Run can be called
+// once.
 func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) error {
-	r.store = engine.NewMemStore()
-	for p, topics := range r.parts {
-		sink := func(c engine.Commit) error {
-			for _, o := range c.Outputs {
-				if err := out(int32(p), o); err != nil {
-					return err
-				}
+	n := len(r.parts)
+	r.store = make([]*engine.MemStore, n)
+	type result struct {
+		outputs []record.Output
+		err     error
+	}
+	results := make([]chan result, n)
+	for p := range results {
+		results[p] = make(chan result, 1)
+	}
+	workers := min(runtime.GOMAXPROCS(0), n)
+	ahead := make(chan struct{}, workers) // a token per partition run and not yet written out
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for p := range n {
+			select {
+			case ahead <- struct{}{}:
+			case <-stop:
+				return
 			}
-			return nil
+			go func() {
+				var res result
+				r.store[p] = engine.NewMemStore()
+				sink := func(c engine.Commit) error {
+					res.outputs = append(res.outputs, c.Outputs...)
+					return nil
+				}
+				inputs := engine.Merge(r.cfg.Engine.Topics.Inputs, r.parts[p])
+				r.parts[p] = nil // the engine's store holds what is needed from here
+				res.err = engine.Drive(r.cfg.Engine, r.store[p], int32(p), r.cfg.Partitions, inputs, until, &engine.Stats{}, sink)
+				results[p] <- res
+			}()
 		}
-		inputs := engine.Merge(r.cfg.Engine.Topics.Inputs, topics)
-		r.parts[p] = nil // the engine's store holds what is needed from here
-		if err := engine.Drive(r.cfg.Engine, r.store, int32(p), r.cfg.Partitions, inputs, until, &engine.Stats{}, sink); err != nil {
-			return err
+	}()
+	for p := range n {
+		res := <-results[p]
+		if res.err != nil {
+			return res.err
 		}
+		for _, o := range res.outputs {
+			if err := out(int32(p), o); err != nil {
+				return err
+			}
+		}
+		<-ahead
 	}
 	return nil
 }
@@ -125,17 +160,14 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 // EachUser calls fn with every user's state after Run, partition by
 // partition, in user id order within a partition.
 func (r *Runner) EachUser(fn func(id string, u *record.User) error) error {
-	if r.store == nil {
-		return nil
-	}
-	for p := range r.cfg.Partitions {
+	for p, store := range r.store {
 		var ids []string
-		if err := r.store.UserIDs(p, func(id []byte) { ids = append(ids, string(id)) }); err != nil {
+		if err := store.UserIDs(int32(p), func(id []byte) { ids = append(ids, string(id)) }); err != nil {
 			return err
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			u, ok, err := r.store.User(p, id)
+			u, ok, err := store.User(int32(p), id)
 			if err != nil {
 				return err
 			}
