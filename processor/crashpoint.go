@@ -20,6 +20,7 @@ const (
 	crashChangelogged = "changelogged" // changelog acknowledged, group offsets not yet committed
 	crashRevoking     = "revoking"     // partition stopping (revocation or shutdown), before its last commit
 	crashRebuilding   = "rebuilding"   // RFM rebuild: a batch of re-scored users committed, the rest not yet
+	crashReplayed     = "replayed"     // lifecycle replay: an output queued for its replay topic (earlier batches sent)
 )
 
 // EnvCrashAt names the environment variable that arms a crash point.
@@ -38,12 +39,12 @@ func init() {
 	point, n, _ := strings.Cut(v, ":")
 	count, err := strconv.Atoi(n)
 	switch point {
-	case crashCommitted, crashSent, crashChangelogged, crashRevoking, crashRebuilding:
+	case crashCommitted, crashSent, crashChangelogged, crashRevoking, crashRebuilding, crashReplayed:
 	default:
 		err = fmt.Errorf("unknown point %q", point)
 	}
 	if err != nil || count < 1 {
-		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking|rebuilding>:<n ≥ 1>\n", EnvCrashAt, v)
+		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking|rebuilding|replayed>:<n ≥ 1>\n", EnvCrashAt, v)
 		os.Exit(2)
 	}
 	crash.point = point

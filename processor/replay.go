@@ -206,6 +206,7 @@ func (w *ReplayWriter) Write(o record.Output) error {
 	for _, h := range o.Headers {
 		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
 	}
+	crashPoint(crashReplayed)
 	return w.sink.Add(m)
 }
 
