@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,7 +184,8 @@ func TestReplayEqualsRun(t *testing.T) {
 // reads the input topics a live run consumed, with their partitions and
 // Kafka timestamps, and writes to topics of its own exactly what the live
 // run wrote, dead letters included (their original timestamps too); the
-// live output topics get nothing.
+// live output topics get nothing. A writer to the live topics is refused
+// while the live group has members and given once it has none.
 func TestReplayFromTopics(t *testing.T) {
 	sim := simulate.Config{Users: 300, Days: 120, Seed: 31, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}
 	f, msgs := newHeldFixture(t, sim, 4)
@@ -193,7 +195,25 @@ func TestReplayFromTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runProcessor(t, p, func(Stats) bool { return caughtUp(t, cfg) })
+	// Writing the live topics is refused while the live group consumes.
+	var whileLive error
+	runProcessor(t, p, func(Stats) bool {
+		if !caughtUp(t, cfg) {
+			return false
+		}
+		if whileLive == nil {
+			w, err := NewLiveWriter(context.Background(), cfg.Conn, cfg.Topics, cfg.Group)
+			if err == nil {
+				w.Close()
+				err = errors.New("accepted")
+			}
+			whileLive = err
+		}
+		return true
+	})
+	if !errors.Is(whileLive, ErrGroupActive) {
+		t.Errorf("live writer while the group consumes: %v; want %v", whileLive, ErrGroupActive)
+	}
 	outputs := func(topics []string) (map[string]int, int) {
 		seen, n := map[string]int{}, 0
 		for i, topic := range topics {
@@ -256,4 +276,9 @@ func TestReplayFromTopics(t *testing.T) {
 	if _, again := outputs(cfg.Topics.Outputs()); again != liveN {
 		t.Errorf("the live output topics went from %d to %d records during the replay", liveN, again)
 	}
+	lw, err := NewLiveWriter(ctx, cfg.Conn, cfg.Topics, cfg.Group)
+	if err != nil {
+		t.Fatalf("live writer once the group is empty: %v", err)
+	}
+	lw.Close()
 }

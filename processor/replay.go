@@ -195,6 +195,42 @@ func NewReplayWriter(ctx context.Context, c Conn, t Topics, suffix string, parti
 	return &ReplayWriter{sink: produce.NewSink(ctx, c.Writer()), names: m}, nil
 }
 
+// ErrGroupActive is NewLiveWriter's error while the live group consumes.
+var ErrGroupActive = errors.New("the live consumer group has members")
+
+// NewLiveWriter returns a writer to the live output topics themselves, for
+// a replay that must correct what the live run wrote. It refuses while the
+// live group has members: a running instance would interleave its outputs
+// with the replay's. Outputs the live run already wrote come again with
+// the same ids, which consumers deduplicate.
+func NewLiveWriter(ctx context.Context, c Conn, t Topics, group string) (*ReplayWriter, error) {
+	adm, err := c.Admin()
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	groups, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("replay: describe group %s: %w", group, err)
+	}
+	if g, ok := groups[group]; ok && g.Err == nil && len(g.Members) > 0 {
+		return nil, fmt.Errorf("%w: group %s has %d members (state %s); stop its instances first, or write to --to-topics", ErrGroupActive, group, len(g.Members), g.State)
+	}
+	live := t.withDefaults().Outputs()
+	details, err := adm.ListTopics(ctx, live...)
+	if err != nil {
+		return nil, fmt.Errorf("replay: describe topics: %w", err)
+	}
+	m := make(map[string]string, len(live))
+	for _, name := range live {
+		if d, ok := details[name]; !ok || d.Err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrMissingTopics, name)
+		}
+		m[name] = name
+	}
+	return &ReplayWriter{sink: produce.NewSink(ctx, c.Writer()), names: m}, nil
+}
+
 // Topics lists the replay topics written to, sorted.
 func (w *ReplayWriter) Topics() []string {
 	return slices.Sorted(maps.Values(w.names))

@@ -30,8 +30,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 topics or from an archive of input events, and writes the outputs
 (transitions, churn warnings, segment changes, dead letters) to a file or
 to topics of its own: a backfill into a warehouse, or a run of other rules
-to compare with "lifecycle diff". It never writes the live output topics,
-commits no group offsets and touches no live state.
+to compare with "lifecycle diff". It commits no group offsets and touches
+no live state, and writes the live output topics only with
+--to-live-topics, which it refuses while the live group has members.
 
 It runs the engine of "lifecycle run" (package processor/engine, the same
 code as "lifecycle evaluate"): the same partitions, the same merge of the
@@ -74,6 +75,12 @@ Output, one of:
   --to-topics SUFFIX the live output topics' names with SUFFIX (for example
                      .v2: lifecycle.transitions.v2, …), created when missing
                      with the inputs' partition count (needs --brokers).
+  --to-live-topics   the live output topics themselves, to correct them
+                     (for example after a bug dropped events): refused
+                     while --group has members. Outputs the live run wrote
+                     already come again with the same ids and bytes, which
+                     consumers that deduplicate on id drop; those it should
+                     not have written stay (compare with diff first).
 
 The input is held in memory (about 0.5 KB an event): for more than memory
 holds, replay a time range at a time.`)
@@ -82,6 +89,8 @@ holds, replay a time range at a time.`)
 	archive := fs.String("archive", "", "the input as an archive: NDJSON or Parquet files, directories or globs, separated by commas (instead of the input topics)")
 	toFile := fs.String("to-file", "", `write the outputs here as NDJSON ("-": standard output)`)
 	toTopics := fs.String("to-topics", "", "write the outputs to the live output topics' names with this suffix, e.g. .v2")
+	toLive := fs.Bool("to-live-topics", false, "write the outputs to the live output topics themselves (refused while --group has members)")
+	group := fs.String("group", "lifecycle", "with --to-live-topics: the live consumer group, which must have no members")
 	replication := fs.Int("replication", 1, "replication factor of the --to-topics topics it creates (3 in production)")
 	from := fs.String("from", "", "start here: the first input record stamped at or after it (--brokers), or the first event at or after it (--archive); date or RFC 3339")
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
@@ -97,12 +106,18 @@ holds, replay a time range at a time.`)
 		return err
 	}
 	fromArchive := *archive != ""
-	needKafka := !fromArchive || *toTopics != ""
+	needKafka := !fromArchive || *toTopics != "" || *toLive
+	outputs := 0
+	for _, given := range []bool{*toFile != "", *toTopics != "", *toLive} {
+		if given {
+			outputs++
+		}
+	}
 	switch {
-	case (*toFile == "") == (*toTopics == ""):
-		return fmt.Errorf("%w: give one output: --to-file FILE (\"-\" for standard output) or --to-topics SUFFIX", errUsage)
+	case outputs != 1:
+		return fmt.Errorf("%w: give one output: --to-file FILE (\"-\" for standard output), --to-topics SUFFIX or --to-live-topics", errUsage)
 	case needKafka && *conn.brokers == "":
-		return fmt.Errorf("%w: give the input: --brokers H:P to read the input topics, or --archive PATH; --to-topics needs --brokers too", errUsage)
+		return fmt.Errorf("%w: give the input: --brokers H:P to read the input topics, or --archive PATH; --to-topics and --to-live-topics need --brokers too", errUsage)
 	case *partitions < 1:
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	case *replication < 1 || *replication > 32:
@@ -200,7 +215,7 @@ holds, replay a time range at a time.`)
 		}
 	}
 
-	out, where, err := replayOutput(ctx, kc, topics, *toFile, *toTopics, nparts, int16(*replication), stdout)
+	out, where, err := replayOutput(ctx, kc, topics, *toFile, *toTopics, *toLive, *group, nparts, int16(*replication), stdout)
 	if err != nil {
 		return err
 	}
@@ -242,9 +257,15 @@ type replaySink struct {
 
 // replayOutput opens the replay's output: a file, or topics of its own.
 // It returns the sink and a description of where the outputs go.
-func replayOutput(ctx context.Context, kc processor.Conn, topics processor.Topics, file, suffix string, partitions int32, replication int16, stdout io.Writer) (replaySink, string, error) {
-	if suffix != "" {
-		w, err := processor.NewReplayWriter(ctx, kc, topics, suffix, partitions, replication)
+func replayOutput(ctx context.Context, kc processor.Conn, topics processor.Topics, file, suffix string, live bool, group string, partitions int32, replication int16, stdout io.Writer) (replaySink, string, error) {
+	if suffix != "" || live {
+		var w *processor.ReplayWriter
+		var err error
+		if live {
+			w, err = processor.NewLiveWriter(ctx, kc, topics, group)
+		} else {
+			w, err = processor.NewReplayWriter(ctx, kc, topics, suffix, partitions, replication)
+		}
 		if err != nil {
 			return replaySink{}, "", err
 		}

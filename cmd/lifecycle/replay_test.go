@@ -121,7 +121,7 @@ func TestReplayUsageErrors(t *testing.T) {
 		{[]string{"replay", "--to-file", out}, "give the input: --brokers H:P"},
 		{[]string{"replay", "--archive", dir}, "give one output: --to-file FILE"},
 		{[]string{"replay", "--archive", dir, "--to-file", out, "--to-topics", ".v2"}, "give one output"},
-		{[]string{"replay", "--archive", dir, "--to-topics", ".v2"}, "--to-topics needs --brokers"},
+		{[]string{"replay", "--archive", dir, "--to-topics", ".v2"}, "--to-topics and --to-live-topics need --brokers"},
 		{[]string{"replay", "--brokers", "h:1", "--to-topics", " "}, "would write to the live output topics"},
 		{[]string{"replay", "--archive", dir, "--to-file", out}, "has no *.ndjson"},
 		{[]string{"replay", "--archive", filepath.Join(dir, "nope-*.ndjson"), "--to-file", out}, "no such file"},
