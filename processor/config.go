@@ -1,6 +1,9 @@
 package processor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -92,6 +95,10 @@ type Config struct {
 	Warnings warnings.Config
 	// Segments configures the RFM scores and segments.
 	Segments segments.Config
+	// RulesVersion is the version of the rules file the settings above came
+	// from; when set, every transition, warning and segment change carries
+	// it with RulesHash (schemas.Rules), and the state remembers them.
+	RulesVersion string
 
 	// BatchRecords is the most input records applied before state is
 	// committed and outputs are sent. Default 5000. A batch is also committed
@@ -179,6 +186,32 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// RulesHash is 16 hex digits of a SHA-256 over every rule setting in
+// effect (stages, warnings, segments, prediction; defaults applied): equal
+// hashes, equal rules, however they were written down.
+func (c Config) RulesHash() string {
+	c = c.withDefaults()
+	b, err := json.Marshal(struct {
+		Stages     rules.Config
+		Warnings   warnings.Config
+		Segments   segments.Config
+		Prediction engine.Prediction
+	}{c.Rules, c.Warnings, c.Segments, c.Prediction})
+	if err != nil {
+		panic(err) // plain structs of numbers
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// RulesStamp is the stamp of c's rules: nil without a rules file.
+func (c Config) RulesStamp() *schemas.Rules {
+	if c.RulesVersion == "" {
+		return nil
+	}
+	return &schemas.Rules{Version: c.RulesVersion, Hash: c.RulesHash()}
+}
+
 // Engine is the configuration c gives each partition's engine (defaults
 // applied, no model): what evaluate and replay run, to get what run does.
 func (c Config) Engine() engine.Config {
@@ -193,7 +226,7 @@ func (c Config) withEngine(model *atomic.Pointer[engine.Model]) Config {
 		Topics: engine.Topics{Inputs: t.Inputs, Transitions: t.Transitions, Warnings: t.Warnings, Segments: t.Segments, DLQ: t.DLQ},
 		Rules:  c.Rules, Warnings: c.Warnings, Segments: c.Segments, Prediction: c.Prediction,
 		BatchRecords: c.BatchRecords, MaxUsersCached: c.MaxUsersCached, DLQMaxBytes: c.dlqMaxBytes,
-		Model: model, Log: c.Log,
+		Model: model, Log: c.Log, Stamp: c.RulesStamp(),
 	}
 	return c
 }

@@ -34,6 +34,7 @@ type Warning struct {
 	// goes on: ChurnAt − At is the time left to act. Absent on recovered.
 	ChurnAt string `json:"churn_at,omitempty"`
 	RFM     RFM    `json:"rfm"`
+	Rules   *Rules `json:"rules,omitempty"` // with a rules file
 }
 
 // WarningReason says why a warning was raised, with its numbers.
@@ -61,4 +62,5 @@ type SegmentChange struct {
 	Reason         string        `json:"reason"` // "purchase", "population rebuilt", …
 	TriggerEventID string        `json:"trigger_event_id,omitempty"`
 	RFM            RFM           `json:"rfm"`
+	Rules          *Rules        `json:"rules,omitempty"` // with a rules file
 }

@@ -25,6 +25,9 @@ type Transition struct {
 	// Prediction is present when the processor runs with a fitted model
 	// (lifecycle run --model).
 	Prediction *Prediction `json:"prediction,omitempty"`
+
+	// Rules is present when the processor runs with a rules file.
+	Rules *Rules `json:"rules,omitempty"`
 }
 
 // Prediction is the BG/NBD and Gamma-Gamma view of a user at a moment.

@@ -38,8 +38,9 @@ Within a user, records are matched by identity:
   segment change  its occurrence among the user's segment changes
 A matched pair is unchanged when the values are equal as JSON, ignoring
 id (derived from the identity, at and trigger_event_id, which are
-compared) and prediction.model (it names the model file, which changes
-with every fit); else it is changed. A record only in BEFORE was removed,
+compared), prediction.model (it names the model file, which changes
+with every fit) and rules (the rules' version and hash, which differ by
+design); else it is changed. A record only in BEFORE was removed,
 only in AFTER added. One extra early occurrence shifts the later ones:
 they show as changed, and the last as added.
 

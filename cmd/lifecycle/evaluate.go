@@ -94,6 +94,8 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	modelFile := fs.String("model", "", "model file from lifecycle fit, for low_p_alive (default: no model, no such warning)")
 	churn, silent, matureAt := fs.ruleFlags()
 	wf := fs.warnFlags()
+	pf := fs.predictionFlags()
+	rulesPath := fs.rulesFlag()
 	horizon := fs.duration("horizon", 0, "a warning is right when the true dropout comes at most this long after it (default churn-after + 14d)")
 	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
 	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
@@ -107,14 +109,22 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
+	rulesVersion, err := fs.applyRules(*rulesPath)
+	if err != nil {
+		return err
+	}
 	warn, err := wf.config()
+	if err != nil {
+		return err
+	}
+	prediction, err := pf.config()
 	if err != nil {
 		return err
 	}
 	if *partitions < 1 {
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	}
-	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate",
+	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate", RulesVersion: rulesVersion, Prediction: prediction,
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		Warnings: warn,
 		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}

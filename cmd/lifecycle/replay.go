@@ -99,10 +99,16 @@ holds, replay a time range at a time.`)
 	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency (as run --currency)")
 	churn, silent, matureAt := fs.ruleFlags()
 	wf := fs.warnFlags()
+	pf := fs.predictionFlags()
+	rulesPath := fs.rulesFlag()
 	rfmWindow := fs.duration("rfm-window", 0, "as lifecycle run --rfm-window")
 	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "as lifecycle run --rfm-refresh")
 	skew := fs.duration("max-future-skew", time.Hour, "as lifecycle run --max-future-skew")
 	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	rulesVersion, err := fs.applyRules(*rulesPath)
+	if err != nil {
 		return err
 	}
 	fromArchive := *archive != ""
@@ -156,7 +162,12 @@ holds, replay a time range at a time.`)
 	if err != nil {
 		return err
 	}
+	prediction, err := pf.config()
+	if err != nil {
+		return err
+	}
 	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "replay", Topics: topics,
+		Prediction: prediction, RulesVersion: rulesVersion,
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		Warnings: warn,
 		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}

@@ -126,6 +126,30 @@ func (s specFlags) spec() (processor.TopicSpec, error) {
 	return processor.TopicSpec{Partitions: int32(*s.partitions), Replication: int16(*s.replication)}, nil
 }
 
+// predictionFlags are the settings of the scores made with a model.
+type predictionFlags struct {
+	horizon, clvHorizon *int
+	discount            *float64
+}
+
+func (fs *flagSet) predictionFlags() predictionFlags {
+	return predictionFlags{
+		horizon:    fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases"),
+		clvHorizon: fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers"),
+		discount:   fs.Float64("discount", 0.0019, "discount rate per period for the lifetime value"),
+	}
+}
+
+func (p predictionFlags) config() (engine.Prediction, error) {
+	switch {
+	case *p.horizon < 1 || *p.clvHorizon < 1:
+		return engine.Prediction{}, fmt.Errorf("%w: --prediction-horizon and --clv-horizon must be 1 or more", errUsage)
+	case *p.discount < 0 || *p.discount >= 1:
+		return engine.Prediction{}, fmt.Errorf("%w: --discount %v: use a rate per period from 0 to below 1, like 0.0019", errUsage, *p.discount)
+	}
+	return engine.Prediction{Horizon: *p.horizon, CLVHorizon: *p.clvHorizon, Discount: *p.discount}, nil
+}
+
 // ruleFlags are the stage thresholds.
 func (fs *flagSet) ruleFlags() (churn, silent *time.Duration, matureAt *int) {
 	churn = fs.duration("churn-after", rules.DefaultChurnAfter, "a user with no activity for longer than this is churned")
@@ -163,12 +187,15 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "how often, in event time, the population's RFM quintiles are rebuilt (each rebuild reads every buyer of a partition)")
 	wf := fs.warnFlags()
 	modelFile := fs.String("model", "", "model file from `lifecycle fit`: every transition then carries P(alive), expected purchases and CLV; SIGHUP reloads it")
-	horizon := fs.Int("prediction-horizon", 13, "periods (of the model) of the expected purchases")
-	clvHorizon := fs.Int("clv-horizon", 52, "periods (of the model) the lifetime value covers")
-	discount := fs.Float64("discount", 0.0019, "discount rate per period for the lifetime value")
+	pf := fs.predictionFlags()
+	rulesPath := fs.rulesFlag()
 	hf := fs.httpFlags()
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	rulesVersion, err := fs.applyRules(*rulesPath)
+	if err != nil {
 		return err
 	}
 	conn, err := cf.conn()
@@ -196,10 +223,10 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
 	case *blockCache < 1:
 		return fmt.Errorf("%w: --block-cache-mb %d must be 1 or more", errUsage, *blockCache)
-	case *horizon < 1 || *clvHorizon < 1:
-		return fmt.Errorf("%w: --prediction-horizon and --clv-horizon must be 1 or more", errUsage)
-	case *discount < 0 || *discount >= 1:
-		return fmt.Errorf("%w: --discount %v: use a rate per period from 0 to below 1, like 0.0019", errUsage, *discount)
+	}
+	prediction, err := pf.config()
+	if err != nil {
+		return err
 	}
 	warn, err := wf.config()
 	if err != nil {
@@ -225,7 +252,8 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		SessionTimeout:  *session,
 		MaxFutureSkew:   skewSetting(*futureSkew),
 		StandbyReplicas: *standbys,
-		Prediction:      engine.Prediction{Horizon: *horizon, CLVHorizon: *clvHorizon, Discount: *discount},
+		Prediction:      prediction,
+		RulesVersion:    rulesVersion,
 		Log:             log,
 	}
 	cfg.Decoder.Currency = *currency

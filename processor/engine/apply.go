@@ -117,7 +117,7 @@ func (e *Engine) changed(u *entry, trs []rules.Transition, ws []stagedWarning, c
 	e.markDirty(u)
 	model := e.cfg.Model.Load()
 	for _, tr := range trs {
-		o, err := transitionOutput(e.cfg.Topics.Transitions, u.id, tr, predictAt(model, e.cfg.Prediction, tr.Buys, tr.At))
+		o, err := transitionOutput(e.cfg.Topics.Transitions, u.id, tr, predictAt(model, e.cfg.Prediction, tr.Buys, tr.At), e.cfg.Stamp)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func (e *Engine) changed(u *entry, trs []rules.Transition, ws []stagedWarning, c
 		e.stats.recent(u.id, tr)
 	}
 	for _, w := range ws {
-		o, err := warningOutput(e.cfg.Topics.Warnings, u.id, w, u.rec.Segment)
+		o, err := warningOutput(e.cfg.Topics.Warnings, u.id, w, u.rec.Segment, e.cfg.Stamp)
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (e *Engine) rescore(u *entry, c change) error {
 	if s.IsNone() {
 		return nil
 	}
-	o, err := segmentOutput(e.cfg.Topics.Segments, u.id, prev, s, c, &u.rec.User)
+	o, err := segmentOutput(e.cfg.Topics.Segments, u.id, prev, s, c, &u.rec.User, e.cfg.Stamp)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func BenchmarkTransitionOutput(b *testing.B) {
 		Trigger: "e-u-000042-17", Purchases: 1, LastPurchase: 1_767_225_600_000}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := transitionOutput("lifecycle.transitions", "u-000042", tr, nil); err != nil {
+		if _, err := transitionOutput("lifecycle.transitions", "u-000042", tr, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	Model *atomic.Pointer[Model]
 	// Log receives the engine's warnings. Default: none.
 	Log *zap.Logger
+	// Stamp, when set, is the `rules` field of every transition, warning
+	// and segment change: which rules made it.
+	Stamp *schemas.Rules
 }
 
 // Commit is one committed batch, handed to the sink in commit order.

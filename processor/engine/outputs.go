@@ -16,7 +16,7 @@ import (
 // transitionOutput builds the lifecycle.transitions record of tr. Its id is
 // a hash of what makes the transition unique, so a re-derived transition
 // (after a crash or a replay) carries the same id as the first one.
-func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction) (record.Output, error) {
+func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.Prediction, stamp *schemas.Rules) (record.Output, error) {
 	id := schemas.OutputID(userID, schemas.KindTransition, schemas.TransitionTarget(tr.From.String(), tr.To.String()), tr.At, tr.Trigger)
 	t := schemas.Transition{
 		ID:             id,
@@ -32,6 +32,7 @@ func transitionOutput(topic, userID string, tr rules.Transition, pred *schemas.P
 			Monetary:  tr.Spend.String(),
 		},
 		Prediction: pred,
+		Rules:      stamp,
 	}
 	if tr.Purchases > 0 {
 		days := float64(tr.At-tr.LastPurchase) / float64(rules.Day)
@@ -107,13 +108,13 @@ func fitCopy(o *record.Output, key, value []byte, maxBytes int) ([]byte, []byte)
 // warningOutput builds the lifecycle.churn-warnings record of w. Its id
 // hashes the level and reason codes with the time and trigger, so a
 // re-derived warning carries the same id.
-func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (record.Output, error) {
+func warningOutput(topic, userID string, w stagedWarning, seg segments.Score, stamp *schemas.Rules) (record.Output, error) {
 	level := w.Level.String()
 	id := schemas.OutputID(userID, schemas.KindWarning, level+":"+w.Codes(), w.At, w.Trigger)
 	out := schemas.Warning{
 		ID: id, UserID: userID, Level: level, Score: round6(w.Score), Reasons: make([]schemas.WarningReason, len(w.Reasons)),
 		Stage: w.Stage.String(), Segment: segmentScore(seg), At: schemas.FormatTime(w.At), TriggerEventID: w.Trigger,
-		RFM: rfmAt(w.Purchases, w.Spend, w.LastPurchase, w.At),
+		RFM: rfmAt(w.Purchases, w.Spend, w.LastPurchase, w.At), Rules: stamp,
 	}
 	if w.ChurnAt != 0 {
 		out.ChurnAt = schemas.FormatTime(w.ChurnAt)
@@ -125,12 +126,13 @@ func warningOutput(topic, userID string, w stagedWarning, seg segments.Score) (r
 }
 
 // segmentOutput builds the lifecycle.segments record of a move from prev to s.
-func segmentOutput(topic, userID string, prev, s segments.Score, c change, u *rules.User) (record.Output, error) {
+func segmentOutput(topic, userID string, prev, s segments.Score, c change, u *rules.User, stamp *schemas.Rules) (record.Output, error) {
 	to := segmentScore(s)
 	id := schemas.OutputID(userID, schemas.KindSegment, s.Segment.String(), c.now, c.trigger)
 	out := schemas.SegmentChange{
 		ID: id, UserID: userID, From: segmentScore(prev), To: *to, At: schemas.FormatTime(c.now),
 		Reason: c.reason, TriggerEventID: c.trigger, RFM: rfmAt(u.Purchases, u.Spend, u.LastPurchase, c.now),
+		Rules: stamp,
 	}
 	return jsonOutput(topic, userID, id, schemas.SchemaSegmentV1, out)
 }

@@ -22,8 +22,8 @@
 //	segment change  occurrence
 //
 // Records with equal identity are a matched pair: unchanged when the values
-// are equal as JSON (formatting and key order aside) ignoring id and
-// prediction.model (see ignored), else changed. Unmatched records were removed (only before) or
+// are equal as JSON (formatting and key order aside) ignoring id,
+// prediction.model and rules (see ignored), else changed. Unmatched records were removed (only before) or
 // added (only after). Matching by occurrence is simple and exact for a file
 // against itself; its cost is that one extra early occurrence shifts the
 // later ones, which then show as changed, and the last as added.
@@ -82,8 +82,9 @@ func kindOf(topic string, headers map[string]string) Kind {
 // ignored lists the value fields that are not compared, as paths. id is
 // derived from the identity, at and trigger_event_id, all compared
 // themselves; prediction.model names the model file, which changes with
-// every fit even when the predictions do not.
-var ignored = [][]string{{"id"}, {"prediction", "model"}}
+// every fit even when the predictions do not; rules names the rules, which
+// differ between the two sides by design: what they change is the point.
+var ignored = [][]string{{"id"}, {"prediction", "model"}, {"rules"}}
 
 // record is one output record with what matching and reporting need.
 type record struct {

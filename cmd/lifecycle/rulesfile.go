@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// rulesFile is what a rules file holds (schemas/rules.v1.schema.json): one
+// place for every rule setting, with a version that every output made
+// with it carries. Each setting is a flag's value, so a file and the flags
+// mean the same; absent settings keep the flags' defaults.
+type rulesFile struct {
+	Version string `yaml:"version"`
+	Stages  struct {
+		ChurnAfter  *string `yaml:"churn_after"`
+		SilentAfter *string `yaml:"silent_after"`
+		MatureAt    *string `yaml:"mature_at"`
+	} `yaml:"stages"`
+	Warnings struct {
+		Risk         []string `yaml:"risk"`
+		Lifetime     *string  `yaml:"lifetime"`
+		TenureWeight *string  `yaml:"tenure_weight"`
+		PriorGap     *string  `yaml:"prior_gap"`
+		Cooldown     *string  `yaml:"cooldown"`
+		QuietAfter   *string  `yaml:"quiet_after"`
+		PAliveBelow  *string  `yaml:"p_alive_below"`
+	} `yaml:"warnings"`
+	Segments struct {
+		Window  *string `yaml:"window"`
+		Refresh *string `yaml:"refresh"`
+	} `yaml:"segments"`
+	Prediction struct {
+		Horizon    *string `yaml:"horizon"`
+		CLVHorizon *string `yaml:"clv_horizon"`
+		Discount   *string `yaml:"discount"`
+	} `yaml:"prediction"`
+}
+
+// setting is one rule setting of a file: its path there and its flag.
+type setting struct {
+	path, flag string
+	value      *string
+}
+
+func (f *rulesFile) settings() []setting {
+	var risk *string
+	if f.Warnings.Risk != nil {
+		s := strings.Join(f.Warnings.Risk, ",")
+		risk = &s
+	}
+	return []setting{
+		{"stages.churn_after", "churn-after", f.Stages.ChurnAfter},
+		{"stages.silent_after", "silent-after", f.Stages.SilentAfter},
+		{"stages.mature_at", "mature-at", f.Stages.MatureAt},
+		{"warnings.risk", "warn-risk", risk},
+		{"warnings.lifetime", "warn-lifetime", f.Warnings.Lifetime},
+		{"warnings.tenure_weight", "warn-tenure-weight", f.Warnings.TenureWeight},
+		{"warnings.prior_gap", "warn-prior-gap", f.Warnings.PriorGap},
+		{"warnings.cooldown", "warn-cooldown", f.Warnings.Cooldown},
+		{"warnings.quiet_after", "warn-quiet-after", f.Warnings.QuietAfter},
+		{"warnings.p_alive_below", "warn-p-alive-below", f.Warnings.PAliveBelow},
+		{"segments.window", "rfm-window", f.Segments.Window},
+		{"segments.refresh", "rfm-refresh", f.Segments.Refresh},
+		{"prediction.horizon", "prediction-horizon", f.Prediction.Horizon},
+		{"prediction.clv_horizon", "clv-horizon", f.Prediction.CLVHorizon},
+		{"prediction.discount", "discount", f.Prediction.Discount},
+	}
+}
+
+// rulesFlag adds --rules; applyRules reads the file it names.
+func (fs *flagSet) rulesFlag() *string {
+	return fs.String("rules", "", "a rules file (YAML, schemas/rules.v1.schema.json) with every rule setting and a version stamped on every output; the rule flags are then refused")
+}
+
+// applyRules reads the rules file at path into the rule flags of fs and
+// returns its version ("" without a file). A rule flag given as well, on
+// the command line or in the environment, is refused: the version would
+// no longer say what ran.
+func (fs *flagSet) applyRules(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: --rules: %v", errUsage, err)
+	}
+	var f rulesFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		msg := err.Error()
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			for i, e := range te.Errors { // "line 3: field x not found in type struct { … }"
+				e, _, _ = strings.Cut(e, " in type ")
+				te.Errors[i] = e
+			}
+			msg = strings.Join(te.Errors, "; ")
+		}
+		return "", fmt.Errorf("%w: rules file %s: %s (see schemas/rules.v1.schema.json for the settings)", errUsage, path, msg)
+	}
+	if strings.TrimSpace(f.Version) == "" {
+		return "", fmt.Errorf("%w: rules file %s: no version: add a line like `version: \"2026-12-01\"`, which every output made with these rules will carry", errUsage, path)
+	}
+	var given []string
+	fs.Visit(func(fl *flag.Flag) {
+		for _, s := range f.settings() {
+			if fl.Name == s.flag {
+				given = append(given, "--"+fl.Name+" (or "+envName(fl.Name)+")")
+			}
+		}
+	})
+	if len(given) > 0 {
+		return "", fmt.Errorf("%w: %s given with --rules: put the setting in the rules file %s, so that its version says what ran", errUsage, strings.Join(given, ", "), path)
+	}
+	for _, s := range f.settings() {
+		if s.value == nil {
+			continue
+		}
+		if fs.Lookup(s.flag) == nil {
+			return "", fmt.Errorf("%w: rules file %s: %s is not used by lifecycle %s; leave it out here", errUsage, path, s.path, fs.name)
+		}
+		if err := fs.Set(s.flag, *s.value); err != nil {
+			return "", fmt.Errorf("%w: rules file %s: %s %s: %v (as --%s)", errUsage, path, s.path, strconv.Quote(*s.value), err, s.flag)
+		}
+	}
+	return f.Version, nil
+}

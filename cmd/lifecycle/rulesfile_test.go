@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
+)
+
+// stamps returns the rules stamps of an output file's records, counted.
+func stamps(t *testing.T, path string) map[string]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Topic string
+			Value struct{ Rules *schemas.Rules }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Topic == "lifecycle.dlq" {
+			continue
+		}
+		k := "none"
+		if r := l.Value.Rules; r != nil {
+			k = r.Version + "@" + r.Hash
+		}
+		out[k]++
+	}
+	return out
+}
+
+// TestRulesFile: the shipped deploy/rules.yaml is valid by the published
+// schema and says the defaults (its hash is theirs); every output made
+// with a rules file carries its version and hash; other settings give
+// another hash; the same settings as flags give the same outputs apart
+// from the stamp (diff finds no change).
+func TestRulesFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	shipped := filepath.Join("..", "..", "deploy", "rules.yaml")
+	raw, err := os.ReadFile(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	asJSON, _ := json.Marshal(doc)
+	if err := schematest.Compile(t, schemas.RulesSchemaFile).Validate(mustJSON(t, asJSON)); err != nil {
+		t.Fatalf("%s is not valid by %s: %v", shipped, schemas.RulesSchemaFile, err)
+	}
+
+	archive := filepath.Join(dir, "events.ndjson")
+	if _, _, err := cli(t, ctx, "simulate", "--users", "200", "--days", "90", "--seed", "6", "--out", archive); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(name string, args ...string) string {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		if _, stderr, err := cli(t, ctx, append([]string{"replay", "--archive", archive, "--to-file", out}, args...)...); err != nil {
+			t.Fatalf("replay %v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	defaults := stamps(t, replay("defaults.ndjson", "--rules", shipped))
+	defaultHash := processor.Config{}.RulesHash()
+	want := "defaults-2026-12@" + defaultHash
+	if len(defaults) != 1 || defaults[want] == 0 {
+		t.Fatalf("outputs with the shipped rules are stamped %v; want all %s (the defaults' hash)", defaults, want)
+	}
+
+	v2 := filepath.Join(dir, "v2.yaml")
+	os.WriteFile(v2, []byte("version: v2\nstages:\n  churn_after: 45d\n"), 0o644)
+	withFile := replay("v2.ndjson", "--rules", v2)
+	got := stamps(t, withFile)
+	if len(got) != 1 {
+		t.Fatalf("stamps %v; want one", got)
+	}
+	for k := range got {
+		if !strings.HasPrefix(k, "v2@") || k == "v2@"+defaultHash {
+			t.Errorf("stamp %s: want v2 and a hash other than the defaults'", k)
+		}
+	}
+	withFlags := replay("flags.ndjson", "--churn-after", "45d")
+	if s := stamps(t, withFlags); len(s) != 1 || s["none"] == 0 {
+		t.Errorf("outputs without a rules file are stamped %v; want none", s)
+	}
+	out, _, err := cli(t, ctx, "diff", withFlags, withFile)
+	if err != nil || !strings.Contains(out, "no differences") {
+		t.Errorf("diff of the same settings as flags and as a file: %v\n%s", err, out)
+	}
+}
+
+func mustJSON(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestRulesFileErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	good := write("good.yaml", "version: v1\n")
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--rules", good, "--churn-after", "45d"}, "", "--churn-after (or LIFECYCLE_CHURN_AFTER) given with --rules"},
+		{[]string{"--rules", good}, "LIFECYCLE_WARN_COOLDOWN=10d", "--warn-cooldown (or LIFECYCLE_WARN_COOLDOWN) given with --rules"},
+		{[]string{"--rules", write("nover.yaml", "stages:\n  churn_after: 30d\n")}, "", "no version"},
+		{[]string{"--rules", write("typo.yaml", "version: v1\nstages:\n  churn_afer: 30d\n")}, "", "line 3: field churn_afer not found"},
+		{[]string{"--rules", write("bad.yaml", "version: v1\nstages:\n  churn_after: soon\n")}, "", `stages.churn_after "soon"`},
+		{[]string{"--rules", filepath.Join(dir, "missing.yaml")}, "", "no such file"},
+	} {
+		if tc.env != "" {
+			k, v, _ := strings.Cut(tc.env, "=")
+			t.Setenv(k, v)
+		}
+		args := append([]string{"evaluate", "--users", "10"}, tc.args...)
+		_, _, err := cli(t, ctx, args...)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("lifecycle %s (%s): error %v, want a usage error containing %q", strings.Join(args, " "), tc.env, err, tc.want)
+		}
+		if tc.env != "" {
+			k, _, _ := strings.Cut(tc.env, "=")
+			os.Unsetenv(k)
+		}
+	}
+}
