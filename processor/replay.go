@@ -74,23 +74,55 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 	if err != nil {
 		return fmt.Errorf("replay: start offsets of the inputs: %w", err)
 	}
-	var n int64
+	// The ranges are fetched concurrently (a fetch waits on the broker
+	// more than it computes) and handed to add in partition and topic
+	// order.
+	type fetched struct {
+		recs []offline.Record
+		err  error
+		done chan struct{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, replayFetchers)
+	ranges := make([][]*fetched, partitions)
 	for p := range partitions {
+		ranges[p] = make([]*fetched, len(inputs))
 		for i, topic := range inputs {
+			f := &fetched{done: make(chan struct{})}
+			ranges[p][i] = f
 			start, _ := starts.Lookup(topic, p)
 			end, _ := ends.Lookup(topic, p)
-			err := readRange(ctx, c, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
-				n++
-				add(p, offline.Record{Topic: i, Key: m.Key, Value: m.Value, Time: m.Time.UnixMilli()})
-			})
-			if err != nil {
-				return err
+			go func() {
+				defer close(f.done)
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				f.err = readRange(ctx, c, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
+					f.recs = append(f.recs, offline.Record{Topic: i, Key: m.Key, Value: m.Value, Time: m.Time.UnixMilli()})
+				})
+			}()
+		}
+	}
+	var n int64
+	for p := range partitions {
+		for _, f := range ranges[p] {
+			<-f.done
+			if f.err != nil {
+				return f.err
 			}
+			for _, r := range f.recs {
+				add(p, r)
+			}
+			n += int64(len(f.recs))
+			f.recs = nil
 		}
 		done(p, n)
 	}
 	return nil
 }
+
+// replayFetchers is how many partition ranges a replay reads at once.
+const replayFetchers = 8
 
 // stallAfter is how long readRange waits for a record it knows exists.
 const stallAfter = 30 * time.Second
