@@ -282,3 +282,53 @@ func (w *ReplayWriter) Write(o record.Output) error {
 func (w *ReplayWriter) Close() error {
 	return errors.Join(w.sink.Flush(), w.sink.Close())
 }
+
+// ReadTopics reads every record of topics, from the earliest the broker
+// still has up to the end offsets at the call, partition by partition in
+// offset order, and calls fn with each as an output record: what
+// `lifecycle diff --brokers` compares.
+func ReadTopics(ctx context.Context, c Conn, topics []string, fn func(p int32, o record.Output) error) error {
+	adm, err := c.Admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if err := c.Check(ctx, adm); err != nil {
+		return err
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading %s: %w", ErrMissingTopics, strings.Join(topics, ", "), err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading %s: %w", ErrMissingTopics, strings.Join(topics, ", "), err)
+	}
+	for _, topic := range topics {
+		parts := slices.Sorted(maps.Keys(ends[topic]))
+		for _, p := range parts {
+			start, _ := starts.Lookup(topic, p)
+			var ferr error
+			err := readRange(ctx, c, topic, p, start.Offset, ends[topic][p].Offset, func(m kafka.Message) {
+				if ferr != nil {
+					return
+				}
+				o := record.Output{Topic: topic, Key: m.Key, Value: m.Value}
+				for _, h := range m.Headers {
+					o.Headers = append(o.Headers, record.Header{Key: h.Key, Value: h.Value})
+				}
+				ferr = fn(p, o)
+			})
+			if err = errors.Join(err, ferr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,21 +1,26 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/outdiff"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("diff", "BEFORE AFTER [--json] [--examples N]",
+	fs := newFlagSet("diff", "BEFORE AFTER [--json] [--examples N] [--brokers H:P]",
 		`Compares two output files user by user and counts the transitions, churn
 warnings and segment changes that were added, removed or changed: what a
 change of rules, model or code does to what the product publishes, before
@@ -61,9 +66,20 @@ file compared with itself shows no change.
                   before: {at, record}, after: {at, record}, fields:
                   [top-level fields that differ]}]}}]
 
-Both files are held in memory, grouped by user.`)
+With --brokers, BEFORE and AFTER are output topics instead of files, each
+a comma-separated list, read whole (as far as the broker still has them):
+the live outputs against a shadow run's, for example
+  lifecycle diff --brokers kafka:9092 \
+    lifecycle.transitions,lifecycle.churn-warnings,lifecycle.segments \
+    lifecycle.transitions.shadow,lifecycle.churn-warnings.shadow,lifecycle.segments.shadow
+A shadow that started later than the live run has not recomputed what
+was deleted by retention before it read it: compare from when both had
+the same input.
+
+Both sides are held in memory, grouped by user.`)
 	asJSON := fs.Bool("json", false, "print one JSON document instead of the table")
 	examples := fs.Int("examples", 3, "users shown per nonzero count (0: none)")
+	cf := fs.connFlags()
 	flags, files := splitArgs(fs, args)
 	if err := fs.parse(flags, stdout); err != nil {
 		return err
@@ -76,10 +92,22 @@ Both files are held in memory, grouped by user.`)
 	}
 	var outs [2]*outdiff.Output
 	for i, f := range files {
-		o, err := outdiff.ReadFile(f)
+		path := f
+		if *cf.brokers != "" {
+			conn, err := cf.conn()
+			if err != nil {
+				return err
+			}
+			if path, err = dumpTopics(ctx, conn, list(f)); err != nil {
+				return fmt.Errorf("diff: %w", err)
+			}
+			defer os.Remove(path)
+		}
+		o, err := outdiff.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("diff: %w", err)
 		}
+		o.Summary.File = f
 		outs[i] = o
 	}
 	rep := outdiff.Compare(outs[0], outs[1], *examples)
@@ -188,4 +216,30 @@ func sideText(label string, s *outdiff.Side) string {
 		return label + " -"
 	}
 	return fmt.Sprintf("%s %s %s", label, s.At, s.Record)
+}
+
+// dumpTopics writes every record of topics to a temporary file in the
+// format of "lifecycle replay --to-file", and returns its path.
+func dumpTopics(ctx context.Context, conn processor.Conn, topics []string) (string, error) {
+	if len(topics) == 0 {
+		return "", fmt.Errorf("%w: name the output topics, comma-separated", errUsage)
+	}
+	f, err := os.CreateTemp("", "lifecycle-diff-*.ndjson")
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	var line []byte
+	err = processor.ReadTopics(ctx, conn, topics, func(p int32, o record.Output) error {
+		var err error
+		if line, err = appendOutputLine(line[:0], p, o); err == nil {
+			_, err = w.Write(line)
+		}
+		return err
+	})
+	if err = errors.Join(err, w.Flush(), f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }

@@ -164,9 +164,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 lifecycle state is kept in the Pebble store in --state-dir, and every
 transition is published to the transitions topic as it happens. Start more
 instances with the same --group (each with its own --state-dir) to share the
-partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0.`)
+partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0.
+
+--shadow runs an instance beside the live ones with other rules (--rules
+v2.yaml), on the same input, without touching the live group or outputs:
+its group is <group>.shadow (with its own changelog) and its outputs go
+to the live output topics' names with .shadow (lifecycle.transitions.shadow,
+…; --create-topics creates them). Give it its own --state-dir. Compare
+the two with lifecycle diff --brokers.`)
 	cf := fs.connFlags()
 	group := fs.String("group", "lifecycle", "consumer group id; instances with the same group share the work")
+	shadow := fs.Bool("shadow", false, "run as the shadow of --group: group <group>.shadow, outputs to the output topics' names + .shadow")
 	stateDir := fs.String("state-dir", "", "directory of the Pebble store (required; one per instance)")
 	tf := fs.topicFlags()
 	create := fs.Bool("create-topics", false, "create missing topics at start (with --partitions and --replication)")
@@ -237,12 +245,21 @@ partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0
 		return err
 	}
 	defer log.Sync()
+	topics, groupID := tf.topics(*group), *group
+	if *shadow {
+		groupID = *group + ".shadow"
+		topics = tf.topics(groupID)
+		topics.Transitions += ".shadow"
+		topics.DLQ += ".shadow"
+		topics.Warnings += ".shadow"
+		topics.Segments += ".shadow"
+	}
 	cfg := processor.Config{
 		Segments:        segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},
 		Warnings:        warn,
 		Conn:            conn,
-		Group:           *group,
-		Topics:          tf.topics(*group),
+		Group:           groupID,
+		Topics:          topics,
 		Rules:           rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		BatchRecords:    *batch,
 		MaxUsersCached:  *cached,
