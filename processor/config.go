@@ -204,6 +204,10 @@ func (c Config) RulesHash() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// RulesID is "version@hash" of c's rules (the version empty without a
+// rules file): what the state remembers of them (record.Meta.Rules).
+func (c Config) RulesID() string { return c.RulesVersion + "@" + c.RulesHash() }
+
 // RulesStamp is the stamp of c's rules: nil without a rules file.
 func (c Config) RulesStamp() *schemas.Rules {
 	if c.RulesVersion == "" {
@@ -226,7 +230,7 @@ func (c Config) withEngine(model *atomic.Pointer[engine.Model]) Config {
 		Topics: engine.Topics{Inputs: t.Inputs, Transitions: t.Transitions, Warnings: t.Warnings, Segments: t.Segments, DLQ: t.DLQ},
 		Rules:  c.Rules, Warnings: c.Warnings, Segments: c.Segments, Prediction: c.Prediction,
 		BatchRecords: c.BatchRecords, MaxUsersCached: c.MaxUsersCached, DLQMaxBytes: c.dlqMaxBytes,
-		Model: model, Log: c.Log, Stamp: c.RulesStamp(),
+		Model: model, Log: c.Log, Stamp: c.RulesStamp(), RulesID: c.RulesID(),
 	}
 	return c
 }

@@ -9,12 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/schemas/schematest"
+	"github.com/lifecycle-engine/lifecycle/state"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // stamps returns the rules stamps of an output file's records, counted.
@@ -154,5 +159,46 @@ func TestRulesFileErrors(t *testing.T) {
 			k, _, _ := strings.Cut(tc.env, "=")
 			os.Unsetenv(k)
 		}
+	}
+}
+
+// TestRulesChangeRefused: a state whose last commit was made with other
+// rule settings is refused at start, unless --rules-change=forward; a new
+// version label over the same settings, and a state from before rules
+// were remembered, are not changes.
+func TestRulesChangeRefused(t *testing.T) {
+	dir := t.TempDir()
+	store, err := state.Open(state.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	defaults := processor.Config{}
+	longer := processor.Config{Rules: rules.Config{ChurnAfter: 45 * 24 * time.Hour}}
+	write := func(p int32, id string) {
+		if err := store.Write(p, &record.Write{Meta: record.Meta{Partitions: 2, Rules: id, Offsets: map[string]int64{}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, "")                 // a state from before Meta.Rules
+	write(1, defaults.RulesID()) // "@<hash of the defaults>"
+	log := zap.NewNop()
+	if err := checkRules(store, defaults.RulesID(), "", dir, log); err != nil {
+		t.Errorf("same rules: %v", err)
+	}
+	relabelled := defaults
+	relabelled.RulesVersion = "v1"
+	if err := checkRules(store, relabelled.RulesID(), "", dir, log); err != nil {
+		t.Errorf("same settings, new version label: %v", err)
+	}
+	err = checkRules(store, longer.RulesID(), "", dir, log)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--rules-change=forward") || !strings.Contains(err.Error(), "partition 1") {
+		t.Errorf("other rules: %v; want a usage error naming partition 1 and --rules-change=forward", err)
+	}
+	if err := checkRules(store, longer.RulesID(), "forward", dir, log); err != nil {
+		t.Errorf("other rules with forward: %v", err)
+	}
+	if err := checkRules(store, longer.RulesID(), "backward", dir, log); !errors.Is(err, errUsage) {
+		t.Errorf("--rules-change backward: %v; want a usage error", err)
 	}
 }

@@ -174,6 +174,7 @@ to the live output topics' names with .shadow (lifecycle.transitions.shadow,
 the two with lifecycle diff --brokers.`)
 	cf := fs.connFlags()
 	group := fs.String("group", "lifecycle", "consumer group id; instances with the same group share the work")
+	rulesChange := fs.String("rules-change", "", `"forward": start even if the state was made with other rules, and apply the new ones from now on (default: refuse)`)
 	shadow := fs.Bool("shadow", false, "run as the shadow of --group: group <group>.shadow, outputs to the output topics' names + .shadow")
 	stateDir := fs.String("state-dir", "", "directory of the Pebble store (required; one per instance)")
 	tf := fs.topicFlags()
@@ -292,6 +293,9 @@ the two with lifecycle diff --brokers.`)
 		return err
 	}
 	defer store.Close()
+	if err := checkRules(store, cfg.RulesID(), *rulesChange, *stateDir, log); err != nil {
+		return err
+	}
 	p, err := processor.New(cfg, store)
 	if err != nil {
 		return err
@@ -387,4 +391,35 @@ func skewSetting(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// checkRules refuses to start on a state made with other rules (another
+// hash in a partition's Meta.Rules) unless change is "forward": the
+// outputs would silently mix two sets of rules. A new version label over
+// the same settings is no change.
+func checkRules(store *state.Store, id, change, dir string, log *zap.Logger) error {
+	if change != "" && change != "forward" {
+		return fmt.Errorf("%w: --rules-change %q: the only choice is forward (the default refuses a change)", errUsage, change)
+	}
+	_, hash, _ := strings.Cut(id, "@")
+	parts, err := store.Partitions()
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		m, ok, err := store.Meta(p)
+		if err != nil {
+			return err
+		}
+		_, was, _ := strings.Cut(m.Rules, "@")
+		if !ok || m.Rules == "" || was == hash {
+			continue
+		}
+		if change != "forward" {
+			return fmt.Errorf("%w: the state in %s was made with other rules (%s in partition %d; these are %s): start with those rules, or with --rules-change=forward to apply these from now on (README, \"Versioned rules and shadow runs\")", errUsage, dir, m.Rules, p, id)
+		}
+		log.Warn("rules changed: the new rules apply from now on", zap.String("was", m.Rules), zap.String("now", id))
+		return nil
+	}
+	return nil
 }

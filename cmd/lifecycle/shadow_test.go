@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,11 +48,12 @@ func TestShadowRunAndDiffOfTopics(t *testing.T) {
 	rules := filepath.Join(t.TempDir(), "v2.yaml")
 	os.WriteFile(rules, []byte("version: v2\nstages:\n  churn_after: 45d\n"), 0o644)
 
+	stateDir := t.TempDir()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var runErr bytes.Buffer
 	go func() {
-		done <- run(runCtx, args("run", "--shadow", "--group", group, "--state-dir", t.TempDir(), "--http", "off",
+		done <- run(runCtx, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off",
 			"--create-topics", "--partitions", "3", "--rules", rules), &bytes.Buffer{}, &runErr)
 	}()
 	shadowTr := names["tr"] + ".shadow"
@@ -75,6 +77,11 @@ func TestShadowRunAndDiffOfTopics(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("run --shadow: %v\n%s", err, runErr.String())
+	}
+	// The state remembers the rules: a restart with others is refused.
+	_, _, err := cli(t, ctx, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off")...)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "was made with other rules (v2@") {
+		t.Errorf("restart of the shadow with the default rules: %v; want a refusal naming v2", err)
 	}
 	if n := len(kafkatest.ReadAll(t, strings.Split(brokers, ","), names["tr"])); n != 0 {
 		t.Errorf("the live transitions topic got %d records from the shadow", n)

@@ -63,6 +63,7 @@ func (e *Engine) commit() error {
 	e.meta.OutboxNext += uint64(len(e.pending))
 	c.OutboxTo = e.meta.OutboxNext
 	e.meta.Commits++
+	e.meta.Rules = e.cfg.RulesID
 	w.Meta = e.meta
 	if err := e.store.Write(e.id, w); err != nil {
 		return err

@@ -49,6 +49,9 @@ type Config struct {
 	// Stamp, when set, is the `rules` field of every transition, warning
 	// and segment change: which rules made it.
 	Stamp *schemas.Rules
+	// RulesID is "version@hash" of the rules in effect (the version empty
+	// without a rules file), kept in each commit's Meta.Rules.
+	RulesID string
 }
 
 // Commit is one committed batch, handed to the sink in commit order.

@@ -16,6 +16,7 @@ const (
 	userRecordV1 = 1
 	metaV1       = 1
 	metaV2       = 2 // adds Meta.Commits
+	metaV3       = 3 // adds Meta.Rules
 	outboxV1     = 1
 )
 
@@ -83,7 +84,7 @@ func DecodeUser(b []byte) (User, error) {
 // AppendMeta appends the stored form of m to dst; the same metadata gives
 // the same bytes.
 func AppendMeta(dst []byte, m Meta) []byte {
-	dst = append(dst, metaV2)
+	dst = append(dst, metaV3)
 	dst = binary.AppendVarint(dst, m.StreamTime)
 	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
 	dst = binary.AppendUvarint(dst, m.OutboxNext)
@@ -104,7 +105,8 @@ func AppendMeta(dst []byte, m Meta) []byte {
 		dst = appendString(dst, t)
 		dst = binary.AppendVarint(dst, m.Offsets[t])
 	}
-	return binary.AppendUvarint(dst, m.Commits)
+	dst = binary.AppendUvarint(dst, m.Commits)
+	return appendString(dst, m.Rules)
 }
 
 // DecodeMeta parses the stored form of partition metadata.
@@ -113,8 +115,8 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if len(b) < 1 {
 		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
 	}
-	if b[0] != metaV1 && b[0] != metaV2 {
-		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d and %d", ErrNewerFormat, b[0], metaV1, metaV2)
+	if b[0] < metaV1 || b[0] > metaV3 {
+		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], metaV1, metaV3)
 	}
 	d := decoder{b: b[1:]}
 	m.StreamTime = d.varint()
@@ -140,6 +142,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if b[0] >= metaV2 {
 		m.Commits = d.uvarint()
+	}
+	if b[0] >= metaV3 {
+		m.Rules = d.string()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return m, fmt.Errorf("%w: partition metadata does not decode", ErrCorrupt)

@@ -29,6 +29,11 @@ type Meta struct {
 	// input. A local state with fewer commits than the changelog's lost
 	// some (a truncated WAL), and is replaced from the changelog.
 	Commits uint64
+	// Rules names the rules of the partition's last commit: "version@hash"
+	// (processor.Config.RulesHash; the version empty without a rules
+	// file), "" in states older than it. A restart with other rules is
+	// refused unless asked for (lifecycle run --rules-change=forward).
+	Rules string
 }
 
 // MaxInputs is the most input topics a processor reads.

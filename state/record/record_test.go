@@ -32,9 +32,17 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Errorf("DecodeUser(AppendUser(%+v)) = %+v, %v", want, got, err)
 		}
 	}
-	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Population: []byte(`{"sealed":true}`), Offsets: map[string]int64{"b": 7, "a": 0}}
+	m := Meta{StreamTime: -5, Partitions: 8, OutboxNext: 42, Stages: [6]int64{0, 3, 2, 1, 0, 9}, Population: []byte(`{"sealed":true}`), Offsets: map[string]int64{"b": 7, "a": 0}, Commits: 3, Rules: "v2@0123456789abcdef"}
 	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
+	}
+	// A version-2 record (before Meta.Rules) still decodes, with no rules.
+	v3 := AppendMeta(nil, m)
+	v2 := append([]byte{metaV2}, v3[1:len(v3)-1-len(m.Rules)]...)
+	old := m
+	old.Rules = ""
+	if got, err := DecodeMeta(v2); err != nil || !reflect.DeepEqual(got, old) {
+		t.Errorf("decodeMeta of version 2 = %+v, %v, want %+v", got, err, old)
 	}
 	o := Output{Topic: "t", Key: []byte("k"), Value: []byte(`{"x":1}`), Headers: []Header{{"h", []byte("v")}}}
 	if got, err := DecodeOutput(AppendOutput(nil, o)); err != nil || !reflect.DeepEqual(got, o) {
