@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -400,5 +401,112 @@ func TestCompose(t *testing.T) {
 			}
 		}
 		checkEnvNames(t, "service "+name, slices.Sorted(maps.Keys(svc.Environment)), known)
+	}
+}
+
+// TestComposeMonitoring checks the monitoring profile: Prometheus and
+// Grafana start only with --profile monitoring, on pinned images and
+// loopback ports, with the files of prometheus/ and grafana/ mounted where
+// their configs expect each other (monitoring_test.go checks the files).
+func TestComposeMonitoring(t *testing.T) {
+	c := loadCompose(t)
+	root := filepath.Dir(composeFile)
+	// mounts returns a service's bind mounts, target → source, and checks
+	// that each source exists.
+	mounts := func(name string, s composeService) map[string]string {
+		out := map[string]string{}
+		for _, m := range s.Volumes {
+			if !strings.HasPrefix(m.Source, "./") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, m.Source)); err != nil {
+				t.Errorf("service %s volume %s: %v", name, m.Source, err)
+			}
+			out[m.Target] = filepath.Clean(m.Source)
+		}
+		return out
+	}
+	services := map[string]*regexp.Regexp{
+		"prometheus": regexp.MustCompile(`^prom/prometheus:v\d+\.\d+\.\d+$`),
+		"grafana":    regexp.MustCompile(`^grafana/grafana:\d+\.\d+\.\d+$`),
+	}
+	for name, image := range services {
+		s := c.service(t, name)
+		if !slices.Equal(s.Profiles, []string{"monitoring"}) {
+			t.Errorf("service %s profiles: got %v, want [monitoring]", name, s.Profiles)
+		}
+		if !image.MatchString(s.Image) {
+			t.Errorf("service %s image: got %q, want a pinned version matching %s", name, s.Image, image)
+		}
+		for _, p := range s.Ports {
+			if ip := net.ParseIP(p.HostIP); ip == nil || !ip.IsLoopback() {
+				t.Errorf("service %s port %v: got host IP %q, want 127.0.0.1 (no authentication in front)", name, p, p.HostIP)
+			}
+		}
+	}
+
+	// Prometheus reads prometheus.yml and, beside it, alerts.yml, and
+	// scrapes the engine's HTTP port.
+	prom := c.service(t, "prometheus")
+	pm := mounts("prometheus", prom)
+	config := "/etc/prometheus/prometheus.yml" // the image's default
+	for _, a := range prom.Command {
+		if v, ok := strings.CutPrefix(a, "--config.file="); ok {
+			config = v
+		}
+	}
+	if pm[config] != filepath.Clean(filepath.Join("deploy", prometheusFile)) {
+		t.Errorf("service prometheus: got %q mounted at the config file %s, want ./deploy/%s", pm[config], config, prometheusFile)
+	}
+	pc := loadPromConfig(t)
+	for _, rf := range pc.RuleFiles {
+		at := path.Join(path.Dir(config), rf)
+		if pm[at] != filepath.Clean(filepath.Join("deploy", "prometheus", rf)) {
+			t.Errorf("service prometheus: rule file %s (%s in the container): got %q mounted there, want ./deploy/prometheus/%s", rf, at, pm[at], rf)
+		}
+	}
+	if cond, listed := prom.DependsOn["lifecycle"]; !listed || cond == "service_healthy" {
+		t.Errorf("service prometheus depends_on lifecycle: got listed=%v condition %q, want listed (the engine has no healthcheck)", listed, cond)
+	}
+	httpPort := strings.TrimPrefix(c.service(t, "lifecycle").Environment["LIFECYCLE_HTTP"], "0.0.0.0:")
+	var targets []string
+	for _, s := range pc.ScrapeConfigs {
+		for _, sc := range s.StaticConfigs {
+			targets = append(targets, sc.Targets...)
+		}
+	}
+	if !slices.Contains(targets, "lifecycle:"+httpPort) {
+		t.Errorf("%s: scrape targets %v, want lifecycle:%s (the engine's service and LIFECYCLE_HTTP port)", prometheusFile, targets, httpPort)
+	}
+
+	// Grafana finds its provisioning, the dashboard where the provider
+	// looks, and Prometheus at the data source's URL.
+	gr := c.service(t, "grafana")
+	gm := mounts("grafana", gr)
+	provisioning := "/etc/grafana/provisioning" // the image's default GF_PATHS_PROVISIONING
+	if v := gr.Environment["GF_PATHS_PROVISIONING"]; v != "" {
+		provisioning = v
+	}
+	if gm[provisioning] != filepath.Clean("deploy/grafana/provisioning") {
+		t.Errorf("service grafana: got %q mounted at %s, want ./deploy/grafana/provisioning", gm[provisioning], provisioning)
+	}
+	dir := loadProvisioning(t, providerFile).Providers[0].Options.Path
+	at := path.Join(dir, filepath.Base(dashboardFile))
+	if gm[at] != filepath.Clean(filepath.Join("deploy", dashboardFile)) {
+		t.Errorf("service grafana: got %q mounted at %s (the dashboard provider's path), want ./deploy/%s", gm[at], at, dashboardFile)
+	}
+	if home := gr.Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]; home != "" && home != at {
+		t.Errorf("service grafana GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: got %q, want %s", home, at)
+	}
+	url := loadProvisioning(t, datasourceFile).Datasources[0].URL
+	promPort := "9090"
+	for _, p := range prom.Ports {
+		promPort = p.Target
+	}
+	if url != "http://prometheus:"+promPort {
+		t.Errorf("%s: url %q, want http://prometheus:%s (the prometheus service)", datasourceFile, url, promPort)
+	}
+	if _, listed := gr.DependsOn["prometheus"]; !listed {
+		t.Errorf("service grafana depends_on: got %v, want prometheus", gr.DependsOn)
 	}
 }

@@ -1,8 +1,8 @@
 // Package deploy_test checks the deployment files against each other and
 // against the binary: the Kubernetes manifests in k8s/, docker-compose.yml
-// at the repository root, deploy/Dockerfile and .dockerignore. Nothing is
-// built or started; the checks are on the files only, so they run anywhere
-// `go test` does.
+// at the repository root, deploy/Dockerfile and .dockerignore, and the
+// monitoring files. Nothing is built or started; the checks are on the
+// files only, so they run anywhere `go test` does.
 //
 // Flag names are read from the source of cmd/lifecycle, so a renamed or
 // removed flag fails here rather than silently in a pod.
@@ -10,7 +10,8 @@
 // This file has what the others share: the binary's flags and the YAML
 // reader (gopkg.in/yaml.v3). k8s_test.go checks k8s/, compose_test.go
 // docker-compose.yml, dockerfile_test.go the Dockerfile (with BuildKit's
-// parser) and .dockerignore.
+// parser) and .dockerignore, monitoring_test.go prometheus/ and grafana/
+// (with promtool, where it is installed).
 //
 // deploy/ is a Go module of its own (deploy/go.mod), so that these test-only
 // dependencies (yaml.v3, github.com/moby/buildkit) stay out of the binary's

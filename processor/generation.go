@@ -94,7 +94,7 @@ type assignment struct {
 // sends what the last run left unsent, then consumes until the generation
 // ends, and commits what it applied.
 func (p *Processor) runPartition(ctx context.Context, a assignment) error {
-	stats := &partitionStats{}
+	stats := newPartitionStats()
 	p.own(a.id, stats)
 	defer p.disown(a.id, stats)
 	seeded, err := p.makeCurrent(ctx, a, stats)

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -241,6 +242,19 @@ func (m *merger) restartStalled() (restarted []string, err error) {
 	}
 	m.waitingSince = time.Time{}
 	return restarted, nil
+}
+
+// lag returns topic i's records between the next one to apply and its
+// latest known high watermark, -1 while that is unknown.
+func (m *merger) lag(i int) int64 {
+	if m.hwm[i] == math.MaxInt64 {
+		return -1
+	}
+	pos := m.next[i]
+	if h := m.heads[i]; h != nil {
+		pos = h.Offset
+	}
+	return max(m.hwm[i]-pos, 0)
 }
 
 // caughtUp reports whether every topic has been read to its known end.

@@ -25,6 +25,10 @@ type partition struct {
 	stats *partitionStats
 	eng   *engine.Engine
 	send  func(job) error // hands a committed batch to the sender
+	// oldest is the earliest Kafka timestamp (Unix ns) of the records
+	// applied since the last commit, 0 for none: the start of the batch's
+	// event-to-output latency.
+	oldest int64
 
 	afterCommit func() // test hook, called after each commit; nil in production
 }
@@ -36,7 +40,7 @@ func (p *Processor) openPartition(id, partitions int32, logNext uint64, stats *p
 	ec := p.cfg.engine
 	ec.Log = log
 	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit,
-		store: &markedStore{Store: p.store, next: logNext}}
+		store: &markedStore{Store: p.store, next: logNext, commits: &stats.commits}}
 	eng, err := engine.New(&ec, part.store, id, partitions, &stats.Stats, part.sink)
 	var le *engine.LayoutError
 	if errors.As(err, &le) {
@@ -54,8 +58,9 @@ func (p *Processor) openPartition(id, partitions int32, logNext uint64, stats *p
 // have yet, deleted by the sender once it has them.
 type markedStore struct {
 	*state.Store
-	next uint64 // the next batch's marker
-	ids  []string
+	next    uint64 // the next batch's marker
+	ids     []string
+	commits *histogram // times each write: lifecycle_batch_commit_seconds
 }
 
 func (s *markedStore) Write(p int32, w *record.Write) error {
@@ -64,9 +69,11 @@ func (s *markedStore) Write(p int32, w *record.Write) error {
 		s.ids = append(s.ids, u.ID)
 	}
 	w.Marker = &record.Marker{Seq: s.next, IDs: s.ids}
+	start := time.Now()
 	if err := s.Store.Write(p, w); err != nil {
 		return err
 	}
+	s.commits.observe(time.Since(start))
 	s.next++
 	return nil
 }
@@ -74,8 +81,9 @@ func (s *markedStore) Write(p int32, w *record.Write) error {
 // sink hands a batch the engine committed to the sender, as a job.
 func (p *partition) sink(c engine.Commit) error {
 	crashPoint(crashCommitted)
-	j := job{from: c.OutboxFrom, to: c.OutboxTo, outs: c.Outputs, offsets: c.Meta.Offsets,
+	j := job{from: c.OutboxFrom, to: c.OutboxTo, outs: c.Outputs, offsets: c.Meta.Offsets, oldest: p.oldest,
 		logFrom: p.store.next - 1, logTo: p.store.next, changelog: make([]kafka.Message, 0, len(c.Users)+1)}
+	p.oldest = 0
 	for _, u := range c.Users {
 		j.changelog = append(j.changelog, userRecord(p.cfg.Topics.Changelog, p.id, u.ID, u.Enc))
 	}
@@ -117,6 +125,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 	lingerT := time.NewTimer(time.Hour)
 	defer lingerT.Stop()
 	var lingerStart time.Time
+	p.reportLag(m)
 	// Timers may be overdue already: the last run can have stopped (or
 	// crashed) after a commit and before its timer pass, and without new
 	// records nothing else would fire them.
@@ -130,11 +139,17 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 			if err := p.eng.Apply(it); err != nil {
 				return err
 			}
+			// After Apply: a commit it makes first (an RFM rebuild) does
+			// not hold this record.
+			if t := it.Time; !t.IsZero() && (p.oldest == 0 || t.UnixNano() < p.oldest) {
+				p.oldest = t.UnixNano()
+			}
 			if p.eng.Full() {
 				if err := p.eng.Flush(); err != nil {
 					return err
 				}
 				lingerStart = time.Time{}
+				p.reportLag(m)
 				// With a backlog the loop never waits; stop here when asked.
 				if err := ctx.Err(); err != nil {
 					return err
@@ -149,6 +164,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 		// its end, commit at once, so outputs leave as soon as it pauses;
 		// when a topic still has records on their way, give them a moment
 		// (linger) rather than commit a small batch.
+		p.reportLag(m)
 		var lingerC <-chan time.Time
 		if p.eng.Dirty() {
 			if lingerStart.IsZero() {
@@ -203,6 +219,15 @@ func (p *partition) reportLost(m *merger) {
 			zap.String("topic", l.topic), zap.Int64("from_offset", l.from), zap.Int64("to_offset", l.to), zap.Int64("records", l.to-l.from))
 	}
 	m.lost = m.lost[:0]
+}
+
+// reportLag publishes the lag of each input topic
+// (lifecycle_consumer_lag_records). The loop calls it at its start, after
+// each full batch and before it waits: not per record under a backlog.
+func (p *partition) reportLag(m *merger) {
+	for i := range m.heads {
+		p.stats.lag[i].Store(m.lag(i))
+	}
 }
 
 // shutdown commits what the partition has applied, so a clean stop loses no

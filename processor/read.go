@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -43,8 +44,17 @@ func (p *Processor) Stats() Stats {
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
 	for id, s := range p.mu.parts {
-		if s.restoring.Load() {
+		running := s.restoring.Load()
+		if running {
 			st.Restoring++
+		}
+		if target := s.restoreTarget.Load(); target >= 0 {
+			st.Restores = append(st.Restores, RestoreProgress{Partition: id, Read: s.restoreRead.Load(), Target: target, Running: running})
+		}
+		for i, topic := range p.cfg.Topics.Inputs {
+			if n := s.lag[i].Load(); n >= 0 {
+				st.Lag = append(st.Lag, PartitionLag{Topic: topic, Partition: id, Records: n})
+			}
 		}
 		if since := s.sendFailingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) > sendFailingLimit {
 			st.SendFailing = append(st.SendFailing, id)
@@ -68,6 +78,10 @@ func (p *Processor) Stats() Stats {
 	}
 	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
 	slices.Sort(st.SendFailing)
+	slices.SortFunc(st.Lag, func(a, b PartitionLag) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Topic, b.Topic))
+	})
+	slices.SortFunc(st.Restores, func(a, b RestoreProgress) int { return cmp.Compare(a.Partition, b.Partition) })
 	return st
 }
 

@@ -26,6 +26,7 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 		return err
 	}
 	defer a.b.Close()
+	a.onCommit = stats.startRestore(0, end)
 	if err := p.tail(ctx, a, 0, end, log); err != nil {
 		return err
 	}
@@ -115,8 +116,11 @@ type applier struct {
 	b     *state.Batch
 	fresh bool // applying into an emptied partition, nothing committed yet: nothing stored to compare with
 	// standby: the state is a standby copy (or its promotion): each commit
-	// stores the metadata and the changelog position, and calls onCommit.
-	standby  bool
+	// stores the metadata and the changelog position.
+	standby bool
+	// onCommit, when set, is told the changelog position after each
+	// commit: a standby commits it to the group, a restore reports its
+	// progress.
 	onCommit func(next int64)
 	// Per user: the offsets and timer entry of the newest record written in
 	// the open batch (or, when fresh, since the start; then the store has
@@ -219,14 +223,12 @@ func (a *applier) commit(next int64) error {
 	if err := a.b.Commit(); err != nil {
 		return err
 	}
-	if a.standby {
-		if !a.fresh {
-			clear(a.kept) // committed: the store answers from now on
-			clear(a.wakes)
-		}
-		if a.onCommit != nil {
-			a.onCommit(next)
-		}
+	if a.standby && !a.fresh {
+		clear(a.kept) // committed: the store answers from now on
+		clear(a.wakes)
+	}
+	if a.onCommit != nil {
+		a.onCommit(next)
 	}
 	return nil
 }

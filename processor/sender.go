@@ -29,6 +29,9 @@ type job struct {
 	logFrom, logTo uint64
 	changelog      []kafka.Message  // the batch's user records and metadata, for the partition's changelog partition
 	offsets        map[string]int64 // next offset per input topic once this job is done
+	// oldest is the earliest Kafka timestamp (Unix ns) of the input
+	// records the batch applied, 0 for none (a timer pass, a resend).
+	oldest int64
 }
 
 // messageWriter is the part of kafka.Writer the sender uses.
@@ -114,6 +117,9 @@ func (s *sender) run(ctx context.Context) error {
 				j.outs = append(j.outs, next.outs...)
 				j.changelog = append(j.changelog, next.changelog...)
 				j.to, j.offsets, j.logTo = next.to, next.offsets, next.logTo
+				if next.oldest != 0 && (j.oldest == 0 || next.oldest < j.oldest) {
+					j.oldest = next.oldest
+				}
 			default:
 				more = false
 			}
@@ -125,6 +131,10 @@ func (s *sender) run(ctx context.Context) error {
 			return err
 		}
 		s.stats.sent.Add(int64(len(j.outs)))
+		if j.oldest != 0 {
+			// One observation per delivery: its oldest record waited longest.
+			s.stats.eventToOutput.observe(time.Since(time.Unix(0, j.oldest)))
+		}
 		if len(j.outs) > 0 {
 			crashPoint(crashSent)
 		}

@@ -87,6 +87,7 @@ func (p *Processor) promote(ctx context.Context, id int32, from, end int64, stat
 		return err
 	}
 	defer a.b.Close()
+	a.onCommit = stats.startRestore(from, end)
 	if err := p.tail(ctx, a, from, end, log); err != nil {
 		return err
 	}

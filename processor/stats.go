@@ -6,6 +6,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // partitionStats are one partition's counters: its engine's, and the
@@ -20,6 +21,39 @@ type partitionStats struct {
 	// began (Unix ns); 0 while writes succeed.
 	sendFailingSince atomic.Int64
 	restoring        atomic.Bool
+
+	// commits times the Pebble write of each committed batch;
+	// eventToOutput, per delivery of committed batches, the oldest input
+	// record's Kafka timestamp to the broker's acknowledgement of the
+	// outputs (see sender.run).
+	commits, eventToOutput histogram
+	// lag is, per input topic (in Topics.Inputs order), the records
+	// between the partition's next record to apply and the topic's high
+	// watermark; -1 until the partition reads.
+	lag [record.MaxInputs]atomic.Int64
+	// restoreRead and restoreTarget are the changelog offsets the
+	// partition's restore (or standby promotion) has read and has to read;
+	// restoreTarget is -1 when none ran since the partition was assigned.
+	restoreRead, restoreTarget atomic.Int64
+}
+
+// newPartitionStats returns the stats of a partition just assigned:
+// nothing read, no restore.
+func newPartitionStats() *partitionStats {
+	s := &partitionStats{}
+	for i := range s.lag {
+		s.lag[i].Store(-1)
+	}
+	s.restoreTarget.Store(-1)
+	return s
+}
+
+// startRestore records that a restore from changelog offset from to end
+// begins, and returns what the applier reports its position to.
+func (s *partitionStats) startRestore(from, end int64) func(next int64) {
+	s.restoreRead.Store(0)
+	s.restoreTarget.Store(max(end-from, 0))
+	return func(next int64) { s.restoreRead.Store(next - from) }
 }
 
 // addCounters adds the partition's counters to st.
@@ -39,6 +73,8 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.StoreReads += s.StoreReads.Load()
 	st.StoreMisses += s.StoreMisses.Load()
 	st.TimerMoves += s.TimerMoves.Load()
+	s.commits.addTo(&st.CommitSeconds)
+	s.eventToOutput.addTo(&st.EventToOutput)
 }
 
 // RecentTransition is a transition as the demo shows it.
@@ -75,4 +111,33 @@ type Stats struct {
 	// failed for longer than sendFailingLimit.
 	SendFailing []int32
 	Recent      []RecentTransition
+
+	CommitSeconds Histogram // Pebble writes of committed batches
+	// EventToOutput is, per delivery of committed batches, the time from
+	// the oldest input record's Kafka timestamp to the acknowledgement of
+	// the outputs by the broker.
+	EventToOutput Histogram
+	// Lag lists, per owned partition and input topic, the records not yet
+	// applied (absent while the partition restores).
+	Lag []PartitionLag
+	// Restores lists the owned partitions that have restored from the
+	// changelog (or promoted a standby copy) since they were assigned, or
+	// are doing so.
+	Restores []RestoreProgress
+}
+
+// PartitionLag is one input topic-partition's lag.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	Records   int64 // between the next record to apply and the high watermark
+}
+
+// RestoreProgress is a partition's restore: changelog offsets read of
+// those to read. Compaction leaves gaps in the offsets, so fewer records
+// may be read than Target says; Read reaches Target when it is done.
+type RestoreProgress struct {
+	Partition    int32
+	Read, Target int64
+	Running      bool
 }

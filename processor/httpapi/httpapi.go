@@ -220,12 +220,20 @@ var (
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
 	descSendFailing    = prometheus.NewDesc("lifecycle_partitions_send_failing", "Owned partitions whose output writes have failed for more than a minute.", nil, nil)
+
+	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
+	descCommitSeconds = prometheus.NewDesc("lifecycle_batch_commit_seconds", "Seconds to write a committed batch (users, timers, outbox, input offsets) to Pebble atomically.", nil, nil)
+	descEventToOutput = prometheus.NewDesc("lifecycle_event_to_output_seconds", "Seconds from the Kafka timestamp of an input record to the broker's acknowledgement (acks=all) of the outputs of its batch; one observation per delivery, for its oldest record, so an upper bound for the others.", nil, nil)
+	descRestoring     = prometheus.NewDesc("lifecycle_partitions_restoring", "Owned partitions restoring from the changelog (or promoting a standby copy) now; they process no events meanwhile.", nil, nil)
+	descRestoreRead   = prometheus.NewDesc("lifecycle_restore_records", "Changelog offsets read by each owned partition's restore since it was assigned; it reaches lifecycle_restore_records_target when the restore is done.", []string{"partition"}, nil)
+	descRestoreTarget = prometheus.NewDesc("lifecycle_restore_records_target", "Changelog offsets each owned partition's restore has to read (the changelog's end at assignment, from where the local copy was).", []string{"partition"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
-		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing} {
+		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing,
+		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
 	}
 }
@@ -252,6 +260,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPartStreamTime, prometheus.GaugeValue, float64(t.UnixMilli())/1000, strconv.Itoa(int(p)))
 	}
 	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
+	for _, l := range st.Lag {
+		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Records), l.Topic, strconv.Itoa(int(l.Partition)))
+	}
+	cs, eo := st.CommitSeconds, st.EventToOutput
+	ch <- prometheus.MustNewConstHistogram(descCommitSeconds, cs.Count(), cs.Sum.Seconds(), cs.Cumulative())
+	ch <- prometheus.MustNewConstHistogram(descEventToOutput, eo.Count(), eo.Sum.Seconds(), eo.Cumulative())
+	ch <- prometheus.MustNewConstMetric(descRestoring, prometheus.GaugeValue, float64(st.Restoring))
+	for _, r := range st.Restores {
+		part := strconv.Itoa(int(r.Partition))
+		ch <- prometheus.MustNewConstMetric(descRestoreRead, prometheus.GaugeValue, float64(r.Read), part)
+		ch <- prometheus.MustNewConstMetric(descRestoreTarget, prometheus.GaugeValue, float64(r.Target), part)
+	}
 	for i, n := range st.Segments {
 		if i > 0 {
 			ch <- prometheus.MustNewConstMetric(descSegment, prometheus.GaugeValue, float64(n), segments.Segment(i).String())

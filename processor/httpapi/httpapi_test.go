@@ -28,6 +28,11 @@ func (f *fakeSource) Stats() processor.Stats {
 	st := processor.Stats{Partitions: 2, Applied: 10, Transitions: 4, StreamTime: time.UnixMilli(1_767_225_600_000).UTC()}
 	st.Stages[rules.New], st.Stages[rules.Churned] = 3, 1
 	st.Segments[segments.ImportantKeep] = 2
+	st.Restoring = 1
+	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
+	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
+	st.CommitSeconds.Counts[0], st.CommitSeconds.Counts[len(processor.LatencyBuckets)] = 2, 1 // ≤ 1 ms twice, over every bound once
+	st.CommitSeconds.Sum = 400 * time.Second
 	return st
 }
 func (f *fakeSource) Ready() bool { return f.ready }
@@ -83,6 +88,15 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_ready 1"},
 		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
 		{"/v1/stats", true, nil, 200, `"important keep":2`},
+		{"/metrics", true, nil, 200, `lifecycle_consumer_lag_records{partition="1",topic="events.login"} 7`},
+		{"/metrics", true, nil, 200, `lifecycle_batch_commit_seconds_bucket{le="0.001"} 2`},
+		{"/metrics", true, nil, 200, `lifecycle_batch_commit_seconds_bucket{le="300"} 2`},
+		{"/metrics", true, nil, 200, `lifecycle_batch_commit_seconds_bucket{le="+Inf"} 3`},
+		{"/metrics", true, nil, 200, "lifecycle_batch_commit_seconds_sum 400"},
+		{"/metrics", true, nil, 200, "lifecycle_event_to_output_seconds_count 0"},
+		{"/metrics", true, nil, 200, "lifecycle_partitions_restoring 1"},
+		{"/metrics", true, nil, 200, `lifecycle_restore_records{partition="0"} 40`},
+		{"/metrics", true, nil, 200, `lifecycle_restore_records_target{partition="0"} 100`},
 	} {
 		src.ready, src.err = tc.ready, tc.err
 		status, body := get(t, h, tc.path)
