@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,7 +27,8 @@ type Processor struct {
 	partitions atomic.Int32 // input partition count, known once Run has checked the topics
 	ready      atomic.Bool  // a member of the group with its partitions started
 	model      atomic.Pointer[engine.Model]
-	kafka      *kgo.Client // the admin client's, for endOffsets
+	rules      schemas.Rules // in effect, for Stats
+	kafka      *kgo.Client   // the admin client's, for endOffsets
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
@@ -49,6 +51,7 @@ func New(cfg Config, store *state.Store) (*Processor, error) {
 	}
 	p := &Processor{store: store}
 	p.cfg = cfg.withDefaults().withEngine(&p.model)
+	p.rules = schemas.Rules{Version: cfg.RulesVersion, Hash: cfg.RulesHash()}
 	p.mu.parts = map[int32]*partitionStats{}
 	return p, nil
 }

@@ -39,6 +39,7 @@ func (p *Processor) Stats() Stats {
 	st.Stages = [len(st.Stages)]int64{}
 	st.Segments = [len(st.Segments)]int64{}
 	st.Partitions = len(p.mu.parts)
+	st.Rules = p.rules
 	st.KafkaErrors = p.kafkaErrors.Load()
 	st.FetchTimeouts = p.fetchTimeouts.Load()
 	minStream := int64(math.MaxInt64)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -124,6 +125,9 @@ type Stats struct {
 	// changelog (or promoted a standby copy) since they were assigned, or
 	// are doing so.
 	Restores []RestoreProgress
+	// Rules are the rules in effect: the rules file's version ("" without
+	// one) and the hash of the settings (Config.RulesHash).
+	Rules schemas.Rules
 }
 
 // PartitionLag is one input topic-partition's lag.

@@ -173,12 +173,22 @@ type StatsView struct {
 	Duplicates  int64            `json:"duplicates_dropped"`
 	Transitions int64            `json:"transitions"`
 	Sent        int64            `json:"outputs_sent"`
+	// Rules are the rules in effect: the rules file's version (absent
+	// without one) and the hash of the settings.
+	Rules RulesView `json:"rules"`
+}
+
+// RulesView names the rules in effect.
+type RulesView struct {
+	Version string `json:"version,omitempty"`
+	Hash    string `json:"hash"`
 }
 
 // NewStatsView builds the view of st.
 func NewStatsView(st processor.Stats) StatsView {
 	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
-		Rejected: st.Rejected, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent}
+		Rejected: st.Rejected, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
+		Rules: RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash}}
 	for _, s := range rules.Stages[1:] {
 		v.Stages[s.String()] = st.Stages[s]
 	}

@@ -29,6 +29,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Stages[rules.New], st.Stages[rules.Churned] = 3, 1
 	st.Segments[segments.ImportantKeep] = 2
 	st.Restoring = 1
+	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
 	st.CommitSeconds.Counts[0], st.CommitSeconds.Counts[len(processor.LatencyBuckets)] = 2, 1 // ≤ 1 ms twice, over every bound once
@@ -88,6 +89,7 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_ready 1"},
 		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
 		{"/v1/stats", true, nil, 200, `"important keep":2`},
+		{"/v1/stats", true, nil, 200, `"rules":{"version":"v2","hash":"0123456789abcdef"}`},
 		{"/metrics", true, nil, 200, `lifecycle_consumer_lag_records{partition="1",topic="events.login"} 7`},
 		{"/metrics", true, nil, 200, `lifecycle_batch_commit_seconds_bucket{le="0.001"} 2`},
 		{"/metrics", true, nil, 200, `lifecycle_batch_commit_seconds_bucket{le="300"} 2`},
