@@ -45,11 +45,12 @@ func InputPartitions(ctx context.Context, c Conn, inputs []string) (int32, error
 // 0 to partitions − 1 of every input topic, from the first record stamped
 // at or after from (Unix ms; 0: the earliest record the broker still has)
 // up to the end offsets at the call, partition by partition and each topic
-// in offset order, and calls add with each record and its partition.
+// in offset order, and calls add with each record, its partition and its
+// offset.
 // Records keep their Kafka timestamps, so a replay judges a future
 // timestamp as the live run did. done is called after each partition with
 // the records read so far.
-func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32, from int64, add func(p int32, r offline.Record), done func(p int32, records int64)) error {
+func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32, from int64, add func(p int32, offset int64, r offline.Record), done func(p int32, records int64)) error {
 	adm, err := c.Admin()
 	if err != nil {
 		return err
@@ -78,9 +79,10 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 	// more than it computes) and handed to add in partition and topic
 	// order.
 	type fetched struct {
-		recs []offline.Record
-		err  error
-		done chan struct{}
+		recs    []offline.Record
+		offsets []int64
+		err     error
+		done    chan struct{}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -99,6 +101,7 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 				defer func() { <-slots }()
 				f.err = readRange(ctx, c, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
 					f.recs = append(f.recs, offline.Record{Topic: i, Key: m.Key, Value: m.Value, Time: m.Time.UnixMilli()})
+					f.offsets = append(f.offsets, m.Offset)
 				})
 			}()
 		}
@@ -110,11 +113,11 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 			if f.err != nil {
 				return f.err
 			}
-			for _, r := range f.recs {
-				add(p, r)
+			for k, r := range f.recs {
+				add(p, f.offsets[k], r)
 			}
 			n += int64(len(f.recs))
-			f.recs = nil
+			f.recs, f.offsets = nil, nil
 		}
 		done(p, n)
 	}

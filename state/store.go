@@ -404,3 +404,19 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.Errorf(format, args...)
 	panic(fmt.Sprintf(format, args...))
 }
+
+// DropOutbox deletes partition p's whole outbox: for a state built by
+// `lifecycle replay --handover`, whose outputs went where the replay sent
+// them, so that the live run starting on it does not send them again.
+func (s *Store) DropOutbox(p int32) error {
+	m, ok, err := s.Meta(p)
+	if err != nil || !ok {
+		return err
+	}
+	b := s.NewBatch(p)
+	err = b.DeleteOutputs(0, m.OutboxNext)
+	if err == nil {
+		err = b.Commit()
+	}
+	return errors.Join(err, b.Close())
+}

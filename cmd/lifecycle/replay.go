@@ -21,6 +21,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -82,6 +83,14 @@ Output, one of:
                      consumers that deduplicate on id drop; those it should
                      not have written stay (compare with diff first).
 
+--handover DIR (with --brokers) also leaves the replayed state in DIR, a
+new state directory that "lifecycle run --state-dir DIR" starts from
+without a restore: a backfill becomes the live state. The state holds the
+input offsets the replay read up to, so run continues exactly after them;
+its outputs stay where --to-file or --to-topics sent them (none without
+one). Start one instance on DIR, with a group of its own and the same
+rules, first: it writes the state to its empty changelog; then scale out.
+
 The input is held in memory (about 0.5 KB an event): for more than memory
 holds, replay a time range at a time.`)
 	conn := fs.connFlags()
@@ -91,6 +100,7 @@ holds, replay a time range at a time.`)
 	toTopics := fs.String("to-topics", "", "write the outputs to the live output topics' names with this suffix, e.g. .v2")
 	toLive := fs.Bool("to-live-topics", false, "write the outputs to the live output topics themselves (refused while --group has members)")
 	group := fs.String("group", "lifecycle", "with --to-live-topics: the live consumer group, which must have no members")
+	handover := fs.String("handover", "", "with --brokers: leave the replayed state in this new directory, for lifecycle run --state-dir")
 	replication := fs.Int("replication", 1, "replication factor of the --to-topics topics it creates (3 in production)")
 	from := fs.String("from", "", "start here: the first input record stamped at or after it (--brokers), or the first event at or after it (--archive); date or RFC 3339")
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
@@ -120,8 +130,10 @@ holds, replay a time range at a time.`)
 		}
 	}
 	switch {
-	case outputs != 1:
-		return fmt.Errorf("%w: give one output: --to-file FILE (\"-\" for standard output), --to-topics SUFFIX or --to-live-topics", errUsage)
+	case outputs > 1 || outputs == 0 && *handover == "":
+		return fmt.Errorf("%w: give one output: --to-file FILE (\"-\" for standard output), --to-topics SUFFIX or --to-live-topics (or only --handover DIR)", errUsage)
+	case *handover != "" && (fromArchive || *until != ""):
+		return fmt.Errorf("%w: --handover needs --brokers and no --until: the live run continues from the input offsets the replay read up to, which an archive has not and --until would skip", errUsage)
 	case needKafka && *conn.brokers == "":
 		return fmt.Errorf("%w: give the input: --brokers H:P to read the input topics, or --archive PATH; --to-topics and --to-live-topics need --brokers too", errUsage)
 	case *partitions < 1:
@@ -192,6 +204,14 @@ holds, replay a time range at a time.`)
 		cfg.Engine.Model = &atomic.Pointer[engine.Model]{}
 		cfg.Engine.Model.Store(m)
 	}
+	var handed *state.Store
+	if *handover != "" {
+		if handed, err = openHandover(*handover); err != nil {
+			return err
+		}
+		defer handed.Close()
+		cfg.Store = func(int32) engine.Store { return handed }
+	}
 	r, err := offline.New(cfg)
 	if err != nil {
 		return err
@@ -213,8 +233,8 @@ holds, replay a time range at a time.`)
 			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
 		}
 	} else {
-		err := processor.ReplayInputs(ctx, kc, topics.Inputs, nparts, fromMs, func(p int32, rec offline.Record) {
-			if r.AddAt(p, rec) != nil {
+		err := processor.ReplayInputs(ctx, kc, topics.Inputs, nparts, fromMs, func(p int32, off int64, rec offline.Record) {
+			if r.AddRead(p, off, rec) != nil {
 				kept++
 			}
 		}, func(p int32, n int64) {
@@ -229,6 +249,9 @@ holds, replay a time range at a time.`)
 	out, where, err := replayOutput(ctx, kc, topics, *toFile, *toTopics, *toLive, *group, nparts, int16(*replication), stdout)
 	if err != nil {
 		return err
+	}
+	if outputs == 0 {
+		where = "nowhere (--handover only)"
 	}
 	counts := map[string]int64{}
 	last := int32(-1)
@@ -251,6 +274,16 @@ holds, replay a time range at a time.`)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	if handed != nil {
+		// The outputs went where the replay sent them: the live run must
+		// not send them again from the outbox.
+		for p := range nparts {
+			if err := handed.DropOutbox(p); err != nil {
+				return fmt.Errorf("replay: --handover: %w", err)
+			}
+		}
+		fmt.Fprintf(stderr, "replay: state handed over in %s: start one instance with lifecycle run --state-dir %s (a group of its own, the same rules) first\n", *handover, *handover)
+	}
 	took := time.Since(start)
 	fmt.Fprintf(stderr, "replay: %d records (%d applied or dead-lettered) in %.1f s (%.0f records/s); outputs to %s:", read, kept, took.Seconds(), float64(read)/max(took.Seconds(), 1e-9), where)
 	for _, t := range slices.Sorted(maps.Keys(counts)) {
@@ -269,6 +302,9 @@ type replaySink struct {
 // replayOutput opens the replay's output: a file, or topics of its own.
 // It returns the sink and a description of where the outputs go.
 func replayOutput(ctx context.Context, kc processor.Conn, topics processor.Topics, file, suffix string, live bool, group string, partitions int32, replication int16, stdout io.Writer) (replaySink, string, error) {
+	if file == "" && suffix == "" && !live {
+		return replaySink{write: func(int32, record.Output) error { return nil }, close: func(error) error { return nil }}, "", nil
+	}
 	if suffix != "" || live {
 		var w *processor.ReplayWriter
 		var err error
@@ -401,4 +437,13 @@ func appendOutputLine(b []byte, p int32, o record.Output) ([]byte, error) {
 		return nil, err
 	}
 	return append(append(b, v...), '\n'), nil
+}
+
+// openHandover creates the state directory a replay hands over; it must
+// not hold a state already.
+func openHandover(dir string) (*state.Store, error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("%w: --handover %s is not empty: give a new directory (the live run's own is not replaced)", errUsage, dir)
+	}
+	return state.Open(state.Options{Dir: dir})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,6 +124,8 @@ func TestReplayUsageErrors(t *testing.T) {
 		{[]string{"replay", "--archive", dir, "--to-file", out, "--to-topics", ".v2"}, "give one output"},
 		{[]string{"replay", "--archive", dir, "--to-topics", ".v2"}, "--to-topics and --to-live-topics need --brokers"},
 		{[]string{"replay", "--brokers", "h:1", "--to-topics", " "}, "would write to the live output topics"},
+		{[]string{"replay", "--archive", dir, "--handover", filepath.Join(dir, "s")}, "--handover needs --brokers"},
+		{[]string{"replay", "--brokers", "h:1", "--handover", filepath.Join(dir, "s"), "--until", "2026-01-01"}, "--handover needs --brokers and no --until"},
 		{[]string{"replay", "--archive", dir, "--to-file", out}, "has no *.ndjson"},
 		{[]string{"replay", "--archive", filepath.Join(dir, "nope-*.ndjson"), "--to-file", out}, "no such file"},
 		{[]string{"replay", "--archive", dir, "--to-file", out, "--from", "last week"}, "use a date YYYY-MM-DD"},
@@ -309,5 +312,111 @@ func BenchmarkReplayArchive(b *testing.B) {
 			}
 			b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// TestReplayHandover: a replay of the input topics with --handover leaves
+// a state that `run` starts from (a group of its own, no restore) and
+// continues exactly after: the replay's outputs and then the run's, on
+// events produced afterwards, are together exactly what one replay of all
+// the input writes, with nothing twice.
+func TestReplayHandover(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	brokers := strings.Join(kafkatest.Brokers(t), ",")
+	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
+		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
+	group := kafkatest.Name(t, "g")
+	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", group)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, ctx, kafka("simulate", "--users", "150", "--days", "60", "--seed", "3")...); err != nil {
+		t.Fatal(err)
+	}
+	state, replayed := filepath.Join(dir, "handed"), filepath.Join(dir, "replayed.ndjson")
+	if _, stderr, err := cli(t, ctx, kafka("replay", "--handover", state, "--to-file", replayed)...); err != nil || !strings.Contains(stderr, "state handed over") {
+		t.Fatalf("replay --handover: %v\n%s", err, stderr)
+	}
+	// Later events: the same users and new ones, after the first period.
+	if _, _, err := cli(t, ctx, kafka("simulate", "--users", "200", "--days", "30", "--seed", "4", "--start", "2026-03-10T00:00:00Z")...); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var runErr bytes.Buffer
+	go func() {
+		done <- run(runCtx, kafka("run", "--group", group, "--state-dir", state, "--http", "off"), &bytes.Buffer{}, &runErr)
+	}()
+	live := func() map[string]int {
+		out := map[string]int{}
+		for _, tp := range []string{topics[3], topics[5], topics[7], topics[9]} {
+			for _, m := range kafkatest.ReadAll(t, strings.Split(brokers, ","), tp) {
+				out[tp+" "+string(m.Value)]++
+			}
+		}
+		return out
+	}
+	last, stable := -1, 0
+	for deadline := time.Now().Add(time.Minute); stable < 15; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the run did not settle; logs:\n%s", runErr.String())
+		}
+		n := 0
+		for _, c := range live() {
+			n += c
+		}
+		if n > 0 && n == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = n
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, runErr.String())
+	}
+	if logs := runErr.String(); strings.Contains(logs, "restoring partition") || strings.Count(logs, "changelog seeded from local state") != 3 {
+		t.Errorf("the run did not start from the handed-over state (seeding its changelog, 3 partitions, no restore):\n%s", logs)
+	}
+
+	full := filepath.Join(dir, "full.ndjson")
+	if _, stderr, err := cli(t, ctx, kafka("replay", "--to-file", full)...); err != nil {
+		t.Fatalf("replay of everything: %v\n%s", err, stderr)
+	}
+	fileOutputs := func(path string) map[string]int {
+		out := map[string]int{}
+		b, _ := os.ReadFile(path)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var l struct {
+				Topic string
+				Value json.RawMessage
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatal(err)
+			}
+			out[l.Topic+" "+string(l.Value)]++
+		}
+		return out
+	}
+	want, got := fileOutputs(full), fileOutputs(replayed)
+	before := len(got)
+	for k, n := range live() {
+		got[k] += n
+	}
+	differ := 0
+	for k, n := range want {
+		if got[k] != n {
+			if differ++; differ <= 5 {
+				t.Errorf("%d× in the replay and the run together, %d× in one replay: %.200s", got[k], n, k)
+			}
+		}
+	}
+	if len(got) != len(want) || differ > 0 || before == 0 || len(got) == before {
+		t.Errorf("replay %d + run = %d distinct outputs; one replay of everything: %d; %d differ", before, len(got), len(want), differ)
 	}
 }

@@ -26,6 +26,9 @@ type Config struct {
 	Partitions    int32
 	Decoder       schemas.DecoderConfig
 	MaxFutureSkew time.Duration // as run's --max-future-skew
+	// Store, when set, gives the store of each partition (a Pebble store to
+	// hand over to `lifecycle run`); nil: one in memory per partition.
+	Store func(p int32) engine.Store
 	// From and Until (Unix ms; 0: open) leave out the valid events whose
 	// time is before From or not before Until: a replay of a time range
 	// starts from a fresh state at From. Records the decoder rejects are
@@ -52,7 +55,7 @@ type Runner struct {
 	now   time.Time
 	parts [][][]*engine.Input // partition → topic → records in the order sent
 	next  [][]int64           // partition → topic → next offset
-	store []*engine.MemStore  // each partition's state, once Run has run
+	store []engine.Store      // each partition's state, once Run has run
 }
 
 // New returns an empty Runner of cfg.
@@ -74,13 +77,16 @@ func New(cfg Config) (*Runner, error) {
 // dead-letter, else Event is the event it will apply. It returns nil for
 // an event outside [From, Until), which it leaves out.
 func (r *Runner) Add(rec Record) *engine.Input {
-	return r.AddAt(produce.PartitionOf(rec.Key, r.cfg.Partitions), rec)
+	p := produce.PartitionOf(rec.Key, r.cfg.Partitions)
+	return r.AddRead(p, r.next[p][rec.Topic], rec)
 }
 
-// AddAt is Add to partition p (0 ≤ p < Partitions): where a record read
-// from Kafka was, whatever its key hashes to.
-func (r *Runner) AddAt(p int32, rec Record) *engine.Input {
-	in := &engine.Input{Topic: rec.Topic, Partition: p, Offset: r.next[p][rec.Topic], Key: rec.Key, Value: rec.Value}
+// AddRead is Add of a record read from Kafka: at its partition p and
+// offset, whatever its key hashes to, so that the state's input offsets
+// are the topics' own (a hand-over continues from them). Offsets of a
+// topic partition must increase.
+func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
+	in := &engine.Input{Topic: rec.Topic, Partition: p, Offset: offset, Key: rec.Key, Value: rec.Value}
 	now := r.now
 	if rec.Time != 0 {
 		in.Time = time.UnixMilli(rec.Time)
@@ -93,7 +99,7 @@ func (r *Runner) AddAt(p int32, rec Record) *engine.Input {
 		}
 		in.Value = nil // only a dead letter copies it
 	}
-	r.next[p][rec.Topic]++
+	r.next[p][rec.Topic] = offset + 1
 	r.parts[p][rec.Topic] = append(r.parts[p][rec.Topic], in)
 	return in
 }
@@ -108,7 +114,7 @@ func (r *Runner) AddAt(p int32, rec Record) *engine.Input {
 // once.
 func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) error {
 	n := len(r.parts)
-	r.store = make([]*engine.MemStore, n)
+	r.store = make([]engine.Store, n)
 	type result struct {
 		outputs []record.Output
 		err     error
@@ -130,7 +136,11 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 			}
 			go func() {
 				var res result
-				r.store[p] = engine.NewMemStore()
+				if r.cfg.Store != nil {
+					r.store[p] = r.cfg.Store(int32(p))
+				} else {
+					r.store[p] = engine.NewMemStore()
+				}
 				sink := func(c engine.Commit) error {
 					res.outputs = append(res.outputs, c.Outputs...)
 					return nil
