@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -418,5 +420,88 @@ func TestReplayHandover(t *testing.T) {
 	}
 	if len(got) != len(want) || differ > 0 || before == 0 || len(got) == before {
 		t.Errorf("replay %d + run = %d distinct outputs; one replay of everything: %d; %d differ", before, len(got), len(want), differ)
+	}
+}
+
+// TestDiffOfChurnWindows checks diff on a story small enough to work out by
+// hand, replayed with 30-day and 45-day churn windows up to day 100:
+//   - ann: logins on days 0 and 40. At 30 days she churns on day 30,
+//     returns on day 40 and churns again on day 70; at 45 days she churns
+//     once, on day 85. Matched by occurrence, her first churn moved (day
+//     30 to 85), her second and her return are gone.
+//   - bob: one login on day 0. He churns on day 30 at 30 days and on day
+//     45 at 45 days: the same transition, moved.
+//   - cy: a login every 10 days: never churned, unchanged.
+func TestDiffOfChurnWindows(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	day0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var lines []string
+	login := func(user string, day int) {
+		lines = append(lines, fmt.Sprintf(`{"event_id":"%s-%d","user_id":"%s","type":"login","ts":"%s"}`, user, day, user, day0.AddDate(0, 0, day).Format(time.RFC3339)))
+	}
+	login("ann", 0)
+	login("bob", 0)
+	for d := 0; d <= 100; d += 10 {
+		login("cy", d)
+	}
+	login("ann", 40)
+	slices.SortStableFunc(lines, func(a, b string) int {
+		return strings.Compare(a[strings.Index(a, `"ts"`):], b[strings.Index(b, `"ts"`):])
+	})
+	archive := filepath.Join(dir, "story.ndjson")
+	os.WriteFile(archive, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	replay := func(churn string) string {
+		out := filepath.Join(dir, churn+".ndjson")
+		if _, stderr, err := cli(t, ctx, "replay", "--archive", archive, "--until", "2026-04-11", "--churn-after", churn, "--to-file", out); err != nil {
+			t.Fatalf("replay: %v\n%s", err, stderr)
+		}
+		return out
+	}
+	out, _, err := cli(t, ctx, "diff", replay("30d"), replay("45d"), "--json", "--examples", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Cells []struct {
+			Kind, Group, Name                  string
+			Added, Removed, Changed, Unchanged int
+			Examples                           map[string][]struct {
+				UserID string `json:"user_id"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	users := func(examples []struct {
+		UserID string `json:"user_id"`
+	}) (ids []string) {
+		for _, e := range examples {
+			ids = append(ids, e.UserID)
+		}
+		return ids
+	}
+	found := 0
+	for _, c := range rep.Cells {
+		if c.Kind != "transition" || c.Group != "to" {
+			continue
+		}
+		switch c.Name {
+		case "churned":
+			found++
+			if c.Removed != 1 || c.Changed != 2 || c.Added != 0 ||
+				!slices.Equal(users(c.Examples["removed"]), []string{"ann"}) || !slices.Equal(users(c.Examples["changed"]), []string{"ann", "bob"}) {
+				t.Errorf("→ churned: %+v; want ann's second removed, ann's first and bob's changed", c)
+			}
+		case "new":
+			found++ // first activity of all three, and ann's return (churned → new)
+			if c.Removed != 1 || c.Changed != 0 || c.Unchanged != 3 || !slices.Equal(users(c.Examples["removed"]), []string{"ann"}) {
+				t.Errorf("→ new: %+v; want ann's return removed and three first visits unchanged", c)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("no → churned or → new rows in:\n%s", out)
 	}
 }
