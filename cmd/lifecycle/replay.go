@@ -255,19 +255,18 @@ holds, replay a time range at a time.`)
 	}
 	counts := map[string]int64{}
 	last := int32(-1)
+	stopProgress := showProgress(stderr, r)
 	err = r.Run(untilMs, func(p int32, o record.Output) error {
 		if p != last {
 			if ctx.Err() != nil {
 				return ctx.Err()
-			}
-			if last >= 0 {
-				fmt.Fprintf(stderr, "replay: %d of %d partitions done\n", p, nparts)
 			}
 			last = p
 		}
 		counts[o.Topic]++
 		return out.write(p, o)
 	})
+	stopProgress()
 	if cerr := out.close(err); err == nil {
 		err = cerr
 	}
@@ -446,4 +445,54 @@ func openHandover(dir string) (*state.Store, error) {
 		return nil, fmt.Errorf("%w: --handover %s is not empty: give a new directory (the live run's own is not replaced)", errUsage, dir)
 	}
 	return state.Open(state.Options{Dir: dir})
+}
+
+// showProgress reports r's progress on w until the returned func is
+// called: a line rewritten in place every second on a terminal, a log
+// line every 10 seconds otherwise. Each says the events done of the total,
+// the rate, the event time reached and the time left at that rate.
+func showProgress(w io.Writer, r *offline.Runner) (stop func()) {
+	f, ok := w.(*os.File)
+	tty := false
+	if ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	every := 10 * time.Second
+	if tty {
+		every = time.Second
+	}
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				if tty {
+					fmt.Fprintln(w)
+				}
+				return
+			case <-t.C:
+			}
+			n, total, at := r.Progress()
+			rate := float64(n) / time.Since(start).Seconds()
+			line := fmt.Sprintf("replay: %d of %d events (%.0f%%), %.0f events/s", n, total, 100*float64(n)/float64(max(total, 1)), rate)
+			if at > 0 {
+				line += ", event time " + time.UnixMilli(at).UTC().Format("2006-01-02 15:04")
+			}
+			if rate > 0 && total > n {
+				line += fmt.Sprintf(", about %s left", (time.Duration(float64(total-n)/rate) * time.Second).Round(time.Second))
+			}
+			if tty {
+				fmt.Fprintf(w, "\r%s\x1b[K", line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }

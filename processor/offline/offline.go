@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
@@ -56,6 +57,20 @@ type Runner struct {
 	parts [][][]*engine.Input // partition → topic → records in the order sent
 	next  [][]int64           // partition → topic → next offset
 	store []engine.Store      // each partition's state, once Run has run
+	stats []engine.Stats      // each partition's counters, for Progress
+	total atomic.Int64        // records queued
+}
+
+// Progress is how far Run is: records applied (or dead-lettered or
+// dropped as duplicates) of those queued, and the latest event time a
+// partition has reached (Unix ms, 0 before any).
+func (r *Runner) Progress() (done, total, streamTime int64) {
+	for i := range r.stats {
+		s := &r.stats[i]
+		done += s.Applied.Load() + s.Rejected.Load() + s.Duplicates.Load() + s.Skipped.Load()
+		streamTime = max(streamTime, s.Snapshot().StreamTime)
+	}
+	return done, r.total.Load(), streamTime
 }
 
 // New returns an empty Runner of cfg.
@@ -64,7 +79,8 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("offline: %d partitions; want 1 or more", cfg.Partitions)
 	}
 	r := &Runner{cfg: cfg, dec: schemas.NewDecoder(cfg.Decoder), now: time.Now(),
-		parts: make([][][]*engine.Input, cfg.Partitions), next: make([][]int64, cfg.Partitions)}
+		parts: make([][][]*engine.Input, cfg.Partitions), next: make([][]int64, cfg.Partitions),
+		stats: make([]engine.Stats, cfg.Partitions)}
 	for p := range r.parts {
 		r.parts[p] = make([][]*engine.Input, len(cfg.Engine.Topics.Inputs))
 		r.next[p] = make([]int64, len(cfg.Engine.Topics.Inputs))
@@ -101,6 +117,7 @@ func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
 	}
 	r.next[p][rec.Topic] = offset + 1
 	r.parts[p][rec.Topic] = append(r.parts[p][rec.Topic], in)
+	r.total.Add(1)
 	return in
 }
 
@@ -147,7 +164,7 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 				}
 				inputs := engine.Merge(r.cfg.Engine.Topics.Inputs, r.parts[p])
 				r.parts[p] = nil // the engine's store holds what is needed from here
-				res.err = engine.Drive(r.cfg.Engine, r.store[p], int32(p), r.cfg.Partitions, inputs, until, &engine.Stats{}, sink)
+				res.err = engine.Drive(r.cfg.Engine, r.store[p], int32(p), r.cfg.Partitions, inputs, until, &r.stats[p], sink)
 				results[p] <- res
 			}()
 		}
