@@ -103,6 +103,7 @@ holds, replay a time range at a time.`)
 	handover := fs.String("handover", "", "with --brokers: leave the replayed state in this new directory, for lifecycle run --state-dir")
 	replication := fs.Int("replication", 1, "replication factor of the --to-topics topics it creates (3 in production)")
 	from := fs.String("from", "", "start here: the first input record stamped at or after it (--brokers), or the first event at or after it (--archive); date or RFC 3339")
+	fromOffsets := fs.String("from-offsets", "", `with --brokers: "earliest" starts at the first record the broker still has (the default without --from)`)
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
 	partitions := fs.Int("partitions", 8, "with --archive: partitions of the live input topics (users are spread and ranked per partition as there)")
 	modelFile := fs.String("model", "", "model file from lifecycle fit (as run --model)")
@@ -140,6 +141,14 @@ holds, replay a time range at a time.`)
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	case *replication < 1 || *replication > 32:
 		return fmt.Errorf("%w: --replication %d: use 1 to 32", errUsage, *replication)
+	}
+	switch {
+	case *fromOffsets != "" && *fromOffsets != "earliest":
+		return fmt.Errorf("%w: --from-offsets %q: the only choice is earliest (for a time, use --from)", errUsage, *fromOffsets)
+	case *fromOffsets != "" && *from != "":
+		return fmt.Errorf("%w: give --from or --from-offsets, not both", errUsage)
+	case *fromOffsets != "" && fromArchive:
+		return fmt.Errorf("%w: --from-offsets is for the input topics (--brokers); an archive is read whole", errUsage)
 	}
 	fromMs, err := parseReplayTime("--from", *from)
 	if err != nil {

@@ -127,6 +127,8 @@ func TestReplayUsageErrors(t *testing.T) {
 		{[]string{"replay", "--archive", dir, "--to-topics", ".v2"}, "--to-topics and --to-live-topics need --brokers"},
 		{[]string{"replay", "--brokers", "h:1", "--to-topics", " "}, "would write to the live output topics"},
 		{[]string{"replay", "--archive", dir, "--handover", filepath.Join(dir, "s")}, "--handover needs --brokers"},
+		{[]string{"replay", "--brokers", "h:1", "--to-file", out, "--from-offsets", "latest"}, "the only choice is earliest"},
+		{[]string{"replay", "--brokers", "h:1", "--to-file", out, "--from-offsets", "earliest", "--from", "2026-01-01"}, "not both"},
 		{[]string{"replay", "--brokers", "h:1", "--handover", filepath.Join(dir, "s"), "--until", "2026-01-01"}, "--handover needs --brokers and no --until"},
 		{[]string{"replay", "--archive", dir, "--to-file", out}, "has no *.ndjson"},
 		{[]string{"replay", "--archive", filepath.Join(dir, "nope-*.ndjson"), "--to-file", out}, "no such file"},
@@ -166,7 +168,7 @@ func TestReplayFromTopicsEqualsArchive(t *testing.T) {
 	}
 
 	fromTopics, fromArchive := filepath.Join(dir, "topics.ndjson"), filepath.Join(dir, "archive.ndjson")
-	if _, stderr, err := cli(t, ctx, kafka("replay", "--to-file", fromTopics)...); err != nil {
+	if _, stderr, err := cli(t, ctx, kafka("replay", "--from-offsets", "earliest", "--to-file", fromTopics)...); err != nil {
 		t.Fatalf("replay --brokers: %v\n%s", err, stderr)
 	}
 	if _, stderr, err := cli(t, ctx, append([]string{"replay", "--archive", archive, "--partitions", "3", "--to-file", fromArchive}, topics...)...); err != nil {
