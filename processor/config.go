@@ -187,16 +187,29 @@ func (c Config) withDefaults() Config {
 }
 
 // RulesHash is 16 hex digits of a SHA-256 over every rule setting in
-// effect (stages, warnings, segments, prediction; defaults applied): equal
+// effect (stages, warnings, segments, prediction, and the input mapping
+// when there is one; defaults applied): equal
 // hashes, equal rules, however they were written down.
 func (c Config) RulesHash() string {
 	c = c.withDefaults()
+	// An input mapping changes what is computed (which records are which
+	// events), so it is hashed too, resolved (preset expanded, conditions
+	// in one form) so that equal mappings hash alike. Without one the
+	// hash is what it was before mappings existed.
+	var inputs *schemas.Mapping
+	if m := c.Decoder.Mapping; m != nil {
+		inputs = m
+		if r, err := m.Resolve(); err == nil { // an invalid one fails Validate
+			inputs = &r
+		}
+	}
 	b, err := json.Marshal(struct {
 		Stages     rules.Config
 		Warnings   warnings.Config
 		Segments   segments.Config
 		Prediction engine.Prediction
-	}{c.Rules, c.Warnings, c.Segments, c.Prediction})
+		Inputs     *schemas.Mapping `json:",omitempty"`
+	}{c.Rules, c.Warnings, c.Segments, c.Prediction, inputs})
 	if err != nil {
 		panic(err) // plain structs of numbers
 	}

@@ -63,6 +63,7 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.Rejected += s.Rejected.Load()
 	st.Duplicates += s.Duplicates.Load()
 	st.Skipped += s.Skipped.Load()
+	st.Ignored += s.Ignored.Load()
 	st.Lost += s.lost.Load()
 	st.Transitions += s.Transitions.Load()
 	st.Warnings += s.Warnings.Load()
@@ -89,6 +90,7 @@ type Stats struct {
 	Rejected       int64 // records sent to the dead-letter topic
 	Duplicates     int64 // events dropped as re-sends of an applied event id
 	Skipped        int64 // records below the stored offset (already applied)
+	Ignored        int64 // records an input mapping says to ignore (read, not applied, not dead-lettered)
 	Lost           int64 // input records the broker deleted before they were read (retention)
 	Transitions    int64
 	Warnings       int64 // churn warnings (and recovered records)

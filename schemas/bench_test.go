@@ -1,6 +1,7 @@
 package schemas_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -94,5 +95,49 @@ func BenchmarkDecodeHostile(b *testing.B) {
 				d.Decode(key, value)
 			}
 		})
+	}
+}
+
+// segBenchTrack is a Segment track call as Segment delivers it: Spec:
+// Track's complete example (https://segment.com/docs/connections/spec/track/)
+// on one line, ~800 bytes, five times the size of benchEvent.
+var (
+	segBenchKey   = []byte("AiUGstSDIg")
+	segBenchTrack = compactJSON(segTrack)
+	segBenchOrder = compactJSON(segOrderCompleted)
+)
+
+func compactJSON(s string) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkDecodeSegmentTrack decodes a Segment track call with the
+// segment preset (three type rules, fallbacks for the user id and time):
+// the mapped counterpart of BenchmarkDecode.
+func BenchmarkDecodeSegmentTrack(b *testing.B) {
+	d := schemas.NewDecoder(schemas.DecoderConfig{Mapping: &schemas.Mapping{Preset: "segment"}})
+	b.SetBytes(int64(len(segBenchTrack)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(segBenchKey, segBenchTrack); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeSegmentOrder decodes Segment's Order Completed example
+// (a purchase: revenue and currency read too), ~1 KB.
+func BenchmarkDecodeSegmentOrder(b *testing.B) {
+	d := schemas.NewDecoder(schemas.DecoderConfig{Mapping: &schemas.Mapping{Preset: "segment"}})
+	b.SetBytes(int64(len(segBenchOrder)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(segBenchKey, segBenchOrder); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -26,6 +26,11 @@ type DecoderConfig struct {
 	// unknown fields included. Default 128 (DefaultMaxDepth); at most 256
 	// (MaxDepthLimit).
 	MaxDepth int
+	// Mapping, when set, reads records in another format (Segment's or
+	// RudderStack's tracking spec, or a format of its own) as events,
+	// instead of the event.v1 schema: see Mapping. It changes what is
+	// computed, so processor.Config.RulesHash covers it. Nil: event.v1.
+	Mapping *Mapping
 }
 
 // Defaults of DecoderConfig.
@@ -70,6 +75,11 @@ func (c DecoderConfig) Validate() error {
 	if c.MaxDepth < 0 || c.MaxDepth > MaxDepthLimit {
 		return fmt.Errorf("schemas: DecoderConfig.MaxDepth %d is out of range; want 1 to %d, or 0 for the default %d", c.MaxDepth, MaxDepthLimit, DefaultMaxDepth)
 	}
+	if c.Mapping != nil {
+		if _, err := c.Mapping.Resolve(); err != nil {
+			return fmt.Errorf("schemas: DecoderConfig.Mapping: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -101,6 +111,11 @@ const (
 	ReasonBadTimestamp  Reason = "bad_timestamp"    // ts is neither RFC 3339 with offset nor epoch ms, or out of range
 	ReasonBadAmount     Reason = "bad_amount"       // negative, not a decimal, >6 decimals, exponent, too large
 	ReasonWrongCurrency Reason = "wrong_currency"   // currency is not the accounting currency
+
+	// With a Mapping (DecoderConfig.Mapping), checked right after the value
+	// is found to be a JSON object, instead of unknown_type:
+	ReasonUnmapped Reason = "unmapped" // no rule of the mapping matches, and its otherwise is unmapped
+	ReasonIgnored  Reason = "ignored"  // a rule of the mapping (or its otherwise) says ignore: the engine drops and counts it, no dead letter
 )
 
 // RejectError says why Decode rejected a record. Error() is a sentence for
@@ -175,6 +190,7 @@ type Decoder struct {
 	stack        []byte // checkJSON's memory: cfg.MaxDepth bytes
 	p            fastjson.Parser
 	scratch      []byte
+	m            *compiledMapping // cfg.Mapping compiled; nil without one
 }
 
 // NewDecoder returns a Decoder for cfg, zero fields meaning the defaults.
@@ -185,7 +201,15 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
+	var m *compiledMapping
+	if cfg.Mapping != nil {
+		var err error
+		if m, err = compileMapping(*cfg.Mapping); err != nil {
+			panic(err) // Validate resolved it
+		}
+	}
 	return &Decoder{
+		m:            m,
 		cfg:          cfg,
 		wantCurrency: "a purchase needs the accounting currency " + strconv.Quote(cfg.Currency),
 		tooDeep:      "record value nests objects and arrays more than " + strconv.Itoa(cfg.MaxDepth) + " deep",
@@ -223,6 +247,12 @@ const (
 //     even "-0", is rejected) (ReasonBadAmount); then currency, equal to the
 //     configured Currency (ReasonWrongCurrency);
 //  8. content only: kind, a string or null (null is the same as absent).
+//
+// With a DecoderConfig.Mapping, steps 3 to 8 are the mapping's instead:
+// the record's type by the mapping's rules (ReasonIgnored,
+// ReasonUnmapped), then its event id, user id, key, time, amount and
+// currency, or kind, found where the mapping says, with the codes above,
+// each naming the field it read (decodeMapped).
 //
 // Other fields are ignored, and so are amount and currency on login and
 // content events and kind on login and purchase events. When a key appears
@@ -264,6 +294,9 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	o, err := v.Object()
 	if err != nil {
 		return Event{}, reject(ReasonMalformedJSON, "", "record value is "+typeName(v)+", not a JSON object")
+	}
+	if d.m != nil {
+		return d.decodeMapped(key, v)
 	}
 
 	id, rerr := requiredString(o, "event_id", wantString)
@@ -326,7 +359,13 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 		}
 	}
 
-	// Copy the strings out of the parser's memory in one allocation.
+	d.setStrings(&ev, id, user, kind)
+	return ev, nil
+}
+
+// setStrings copies an event's id, user id and kind out of the parser's
+// memory into ev, in one allocation.
+func (d *Decoder) setStrings(ev *Event, id, user, kind []byte) {
 	b := append(d.scratch[:0], id...)
 	b = append(b, user...)
 	b = append(b, kind...)
@@ -337,7 +376,6 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	if len(kind) > 0 {
 		ev.Kind = s[len(id)+len(user):]
 	}
-	return ev, nil
 }
 
 func reject(r Reason, field, detail string) *RejectError {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
@@ -25,7 +28,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", "[flags]",
 		`The whole product in one process: an embedded Kafka-protocol broker
 (franz-go's kfake), a simulated population whose months of event time are
-compressed into a minute, the processor, and a live view of what it does.
+compressed into a minute, the processor, and a live view of what it does,
+in the terminal and as a web page at the --http address.
 Ends after --duration, or with Ctrl-C.`)
 	duration := fs.duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
 	users := fs.Int("users", 5000, "simulated users")
@@ -34,7 +38,12 @@ Ends after --duration, or with Ctrl-C.`)
 	seed := fs.Int64("seed", 1, "random seed of the population")
 	partitions := fs.Int("partitions", 4, "partitions of each topic")
 	stateDir := fs.String("state-dir", "", "directory of the Pebble store (default: a temporary directory, removed at the end)")
+	hf := fs.httpFlags()
 	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	httpAddr, httpCfg, err := hf.config()
+	if err != nil {
 		return err
 	}
 	if *speed <= 0 {
@@ -88,6 +97,26 @@ Ends after --duration, or with Ctrl-C.`)
 	if err != nil {
 		return err
 	}
+	header := fmt.Sprintf("embedded Kafka at %s, %d partitions, %d simulated users over %d days at %.3g days/s",
+		strings.Join(conn.Brokers, ","), *partitions, *users, *days, *speed)
+	if httpAddr != "" {
+		// The server's own errors go to the log file, not over the live view.
+		if httpCfg.ErrorLog, err = zap.NewStdLogAt(log.With(zap.String("component", "http")), zap.WarnLevel); err != nil {
+			return err
+		}
+		srv, err := httpapi.Listen(httpAddr, httpapi.Handler(proc), httpCfg)
+		if err != nil {
+			return fmt.Errorf("%w: --http %s: %v (give another address, or --http off)", errUsage, httpAddr, err)
+		}
+		go srv.Serve()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+		header += "\nlive page: " + pageURL(srv.Addr())
+		fmt.Fprintf(stdout, "lifecycle demo: live page at %s (and /v1/stats, /metrics)\n", pageURL(srv.Addr()))
+	}
 	procDone := make(chan error, 1)
 	go func() { procDone <- proc.Run(ctx) }()
 
@@ -95,8 +124,7 @@ Ends after --duration, or with Ctrl-C.`)
 	simDone := make(chan error, 1)
 	go func() { simDone <- producePaced(ctx, conn, simCfg, *speed) }()
 
-	view := newDemoView(stdout, fmt.Sprintf("embedded Kafka at %s, %d partitions, %d simulated users over %d days at %.3g days/s",
-		strings.Join(conn.Brokers, ","), *partitions, *users, *days, *speed))
+	view := newDemoView(stdout, header)
 	tick := time.NewTicker(view.every)
 	defer tick.Stop()
 	var simErr error
@@ -125,6 +153,19 @@ Ends after --duration, or with Ctrl-C.`)
 	fmt.Fprintf(stdout, "\ndemo ended at event time %s: %d events applied, %d transitions, %d churn warnings, %d segment changes, %d dead letters, %d duplicates dropped\nusers per stage: %s\n",
 		last.StreamTime.Format("2006-01-02"), st.Applied, st.Transitions, st.Warnings, st.SegmentChanges, st.Rejected, st.Duplicates, stageLine(last))
 	return nil
+}
+
+// pageURL is the address of the page served at addr, with localhost for an
+// address that listens on every interface.
+func pageURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // producePaced writes the simulated population to the input topics, with

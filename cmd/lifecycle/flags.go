@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // errHelp is returned after --help printed the help text: exit code 0.
@@ -25,6 +26,7 @@ var errHelp = errors.New("help shown")
 type flagSet struct {
 	*flag.FlagSet
 	name, summary, usage string
+	inputs               *schemas.Mapping // the rules file's inputs: section (applyRules); nil without
 }
 
 func newFlagSet(name, usage, summary string) *flagSet {
@@ -169,10 +171,10 @@ type httpFlags struct {
 func (fs *flagSet) httpFlags() httpFlags {
 	d := httpapi.DefaultServerConfig()
 	return httpFlags{
-		addr: fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (/healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it. "+
+		addr: fs.String("http", "127.0.0.1:8080", "address of the HTTP read side (the live page at /, /healthz, /readyz, /metrics, /v1/users/{id}, /v1/stats); \"off\" disables it. "+
 			"/v1/ shows users' spend and activity: bind to all interfaces (0.0.0.0) only behind a firewall or NetworkPolicy, with --http-token-file"),
 		tokenFile: fs.String("http-token-file", "", fmt.Sprintf("file holding a bearer token (a mounted secret; at least %d characters, surrounding white space ignored): "+
-			"every path except /healthz, /readyz and /metrics then needs the header \"Authorization: Bearer <token>\" and answers 401 without it. "+
+			"every path except /healthz, /readyz, /metrics and the page (/, /assets/: no data; it asks for the token) then needs the header \"Authorization: Bearer <token>\" and answers 401 without it. "+
 			"Unset: no token needed. Restart to change the token", httpapi.MinTokenLen)),
 		maxConns: fs.Int("http-max-conns", d.MaxConns, "most HTTP connections open at once, idle keep-alive ones included; further clients wait (in the kernel's accept queue) until one closes"),
 		readTimeout: fs.duration("http-read-timeout", d.ReadTimeout, fmt.Sprintf("longest time a client may take to send a whole request, body included (the headers alone: at most %v); "+

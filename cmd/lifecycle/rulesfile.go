@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // rulesFile is what a rules file holds (schemas/rules.v1.schema.json): one
@@ -42,6 +44,65 @@ type rulesFile struct {
 		CLVHorizon *string `yaml:"clv_horizon"`
 		Discount   *string `yaml:"discount"`
 	} `yaml:"prediction"`
+	// Inputs maps records in another format to events (schemas.Mapping):
+	// not a flag's value, but part of the rules all the same, since it
+	// decides what is computed; the rules hash covers it.
+	Inputs *inputsSection `yaml:"inputs"`
+}
+
+// inputsSection is the inputs: section of a rules file, a schemas.Mapping
+// in YAML: a field's paths may be one path or a list.
+type inputsSection struct {
+	Preset string `yaml:"preset"`
+	Types  []struct {
+		Type string `yaml:"type"`
+		When string `yaml:"when"`
+	} `yaml:"types"`
+	Otherwise string `yaml:"otherwise"`
+	Fields    struct {
+		EventID         yamlPaths `yaml:"event_id"`
+		UserID          yamlPaths `yaml:"user_id"`
+		Time            yamlPaths `yaml:"time"`
+		Amount          yamlPaths `yaml:"amount"`
+		Currency        yamlPaths `yaml:"currency"`
+		DefaultCurrency string    `yaml:"default_currency"`
+		Kind            yamlPaths `yaml:"kind"`
+	} `yaml:"fields"`
+}
+
+// yamlPaths is a field path or a list of them: `time: timestamp` or
+// `user_id: [userId, anonymousId]`.
+type yamlPaths []string
+
+func (p *yamlPaths) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*p = yamlPaths{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var s []string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*p = s
+		return nil
+	}
+	return fmt.Errorf("line %d: want a field path (like properties.revenue) or a list of them", n.Line)
+}
+
+// mapping returns the section as a schemas.Mapping.
+func (in *inputsSection) mapping() schemas.Mapping {
+	m := schemas.Mapping{Preset: in.Preset, Otherwise: in.Otherwise, Fields: schemas.MappedFields{
+		EventID: in.Fields.EventID, UserID: in.Fields.UserID, Time: in.Fields.Time, Amount: in.Fields.Amount,
+		Currency: in.Fields.Currency, DefaultCurrency: in.Fields.DefaultCurrency, Kind: in.Fields.Kind,
+	}}
+	if in.Types != nil {
+		m.Types = make([]schemas.TypeRule, len(in.Types))
+		for i, t := range in.Types {
+			m.Types[i] = schemas.TypeRule{Type: t.Type, When: t.When}
+		}
+	}
+	return m
 }
 
 // setting is one rule setting of a file: its path there and its flag.
@@ -75,7 +136,8 @@ func (f *rulesFile) settings() []setting {
 	}
 }
 
-// rulesFlag adds --rules; applyRules reads the file it names.
+// rulesFlag adds --rules; applyRules reads the file it names, and sets
+// fs.inputs from its inputs: section.
 func (fs *flagSet) rulesFlag() *string {
 	return fs.String("rules", "", "a rules file (YAML, schemas/rules.v1.schema.json) with every rule setting and a version stamped on every output; the rule flags are then refused")
 }
@@ -119,6 +181,24 @@ func (fs *flagSet) applyRules(path string) (string, error) {
 	})
 	if len(given) > 0 {
 		return "", fmt.Errorf("%w: %s given with --rules: put the setting in the rules file %s, so that its version says what ran", errUsage, strings.Join(given, ", "), path)
+	}
+	if f.Inputs != nil {
+		m := f.Inputs.mapping()
+		if _, err := m.Resolve(); err != nil {
+			return "", fmt.Errorf("%w: rules file %s: %v", errUsage, path, err)
+		}
+		// evaluate's inputs (the simulator, --events) and replay's archives
+		// are native events: their records are routed to the input topics
+		// and keyed by the event.v1 fields type and user_id
+		// (processor/offline), so mapped records would all be dead-lettered.
+		archive := fs.Lookup("archive")
+		switch {
+		case fs.name == "evaluate":
+			return "", fmt.Errorf("%w: rules file %s: inputs: is for lifecycle run and replay --brokers; evaluate reads native events (the simulator's, or --events in the event.v1 schema): use a rules file without inputs: here", errUsage, path)
+		case archive != nil && archive.Value.String() != "":
+			return "", fmt.Errorf("%w: rules file %s: inputs: with --archive: an archive holds native events (event.v1), keyed by their user_id; replay mapped records from their topics with --brokers", errUsage, path)
+		}
+		fs.inputs = &m
 	}
 	for _, s := range f.settings() {
 		if s.value == nil {

@@ -276,6 +276,7 @@ the two with lifecycle diff --brokers.`)
 	}
 	cfg.Decoder.Currency = *currency
 	cfg.Decoder.MaxRecordBytes = *maxBytes
+	cfg.Decoder.Mapping = fs.inputs // the rules file's inputs:, if any
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,6 +34,12 @@ func (e *Engine) Apply(in *Input) error {
 	}
 	if in.Err != nil {
 		consumed()
+		if rej, ok := errors.AsType[*schemas.RejectError](in.Err); ok && rej.Reason == schemas.ReasonIgnored {
+			// An input mapping's ignore: the record is read, counted and
+			// deliberately not applied, nor dead-lettered.
+			e.stats.Ignored.Add(1)
+			return nil
+		}
 		e.pending = append(e.pending, dlqOutput(e.cfg.Topics.DLQ, in, topic, e.cfg.DLQMaxBytes))
 		e.stats.Rejected.Add(1)
 		e.log.Debug("record rejected", zap.String("topic", topic), zap.Int64("offset", in.Offset), zap.Error(in.Err))

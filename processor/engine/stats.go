@@ -12,8 +12,11 @@ import (
 // goroutine may read them.
 type Stats struct {
 	Applied, Rejected, Duplicates, Skipped atomic.Int64
-	Transitions, Warnings, SegmentChanges  atomic.Int64
-	StreamJumps                            atomic.Int64
+	// Ignored counts records an input mapping says to ignore
+	// (schemas.ReasonIgnored): read and dropped on purpose.
+	Ignored                               atomic.Int64
+	Transitions, Warnings, SegmentChanges atomic.Int64
+	StreamJumps                           atomic.Int64
 	// StoreReads counts users read from the store (not in the cache, and
 	// maybe stored by the known-users filter); StoreMisses those of them
 	// the store did not hold (the filter's false positives); TimerMoves the

@@ -21,11 +21,17 @@ const (
 
 // openPaths are served without a token: the kubelet's probes and
 // Prometheus. /metrics carries counts of the whole population only, no
-// user's data.
-var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+// user's data. The page (/ and /assets/) is static files without data: it
+// asks for the token and sends it with its requests to /v1/stats.
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/": true}
+
+func isOpen(path string) bool {
+	return openPaths[path] || strings.HasPrefix(path, assetsPrefix)
+}
 
 // RequireToken wraps h so that every request except those for /healthz,
-// /readyz and /metrics needs the header "Authorization: Bearer <token>".
+// /readyz, /metrics and the page's static files (/, /assets/) needs the
+// header "Authorization: Bearer <token>".
 // Anything else (the /v1/ views, unknown paths) without it, or with another
 // token, is answered 401 with a WWW-Authenticate: Bearer challenge. The
 // tokens are compared in constant time (of their SHA-256 sums, so the
@@ -33,7 +39,7 @@ var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": t
 func RequireToken(h http.Handler, token string) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if openPaths[r.URL.Path] {
+		if isOpen(r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -43,6 +43,8 @@ type Source interface {
 //	GET /metrics        Prometheus text format
 //	GET /v1/users/{id}  the user's committed state (UserView), 404 if unknown
 //	GET /v1/stats       users per stage and the processor's counters (StatsView)
+//	GET /               the operator's page over /v1/stats (page.go), with its
+//	GET /assets/...     embedded scripts and styles
 //
 // The handler itself checks no token: Listen wraps it with RequireToken.
 func Handler(src Source) http.Handler {
@@ -84,6 +86,7 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, NewStatsView(src.Stats()))
 	})
+	handlePage(mux)
 	return mux
 }
 
@@ -170,12 +173,38 @@ type StatsView struct {
 	StreamTime  *string          `json:"stream_time"`
 	Applied     int64            `json:"events_applied"`
 	Rejected    int64            `json:"records_rejected"`
+	Ignored     int64            `json:"records_ignored"`
 	Duplicates  int64            `json:"duplicates_dropped"`
 	Transitions int64            `json:"transitions"`
 	Sent        int64            `json:"outputs_sent"`
 	// Rules are the rules in effect: the rules file's version (absent
 	// without one) and the hash of the settings.
 	Rules RulesView `json:"rules"`
+
+	// Restoring is how many of the owned partitions restore from the
+	// changelog now; Lag the input records not yet applied per owned
+	// partition and input topic (absent while the partition restores);
+	// Recent the latest transitions (at most engine.RecentKept per owned
+	// partition), oldest first.
+	Restoring int              `json:"partitions_restoring"`
+	Lag       []LagView        `json:"lag"`
+	Recent    []TransitionView `json:"recent_transitions"`
+}
+
+// LagView is one input topic-partition's lag.
+type LagView struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Records   int64  `json:"records"`
+}
+
+// TransitionView is a recent transition.
+type TransitionView struct {
+	UserID   string `json:"user_id"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	At       string `json:"at"` // event time
+	Returned bool   `json:"returned"`
 }
 
 // RulesView names the rules in effect.
@@ -187,8 +216,15 @@ type RulesView struct {
 // NewStatsView builds the view of st.
 func NewStatsView(st processor.Stats) StatsView {
 	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
-		Rejected: st.Rejected, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
-		Rules: RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash}}
+		Rejected: st.Rejected, Ignored: st.Ignored, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
+		Rules:     RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash},
+		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}}
+	for _, l := range st.Lag {
+		v.Lag = append(v.Lag, LagView{Topic: l.Topic, Partition: l.Partition, Records: l.Records})
+	}
+	for _, r := range st.Recent {
+		v.Recent = append(v.Recent, TransitionView{UserID: r.UserID, From: r.From.String(), To: r.To.String(), At: schemas.FormatTime(r.At), Returned: r.Returned})
+	}
 	for _, s := range rules.Stages[1:] {
 		v.Stages[s.String()] = st.Stages[s]
 	}
@@ -213,6 +249,7 @@ var (
 	descRejected    = prometheus.NewDesc("lifecycle_records_rejected_total", "Input records sent to the dead-letter topic.", nil, nil)
 	descDuplicates  = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
 	descSkipped     = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
+	descIgnored     = prometheus.NewDesc("lifecycle_records_ignored_total", "Records an input mapping says to ignore: read, not applied, not dead-lettered.", nil, nil)
 	descLost        = prometheus.NewDesc("lifecycle_input_records_lost_total", "Input records the broker deleted (retention) before they were read; any rise needs attention.", nil, nil)
 	descTransitions = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
 	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
@@ -240,7 +277,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descLost, descTransitions,
+	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
@@ -257,6 +294,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRejected, st.Rejected)
 	counter(descDuplicates, st.Duplicates)
 	counter(descSkipped, st.Skipped)
+	counter(descIgnored, st.Ignored)
 	counter(descLost, st.Lost)
 	counter(descTransitions, st.Transitions)
 	counter(descSent, st.Sent)

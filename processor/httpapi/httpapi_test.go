@@ -29,6 +29,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Stages[rules.New], st.Stages[rules.Churned] = 3, 1
 	st.Segments[segments.ImportantKeep] = 2
 	st.Restoring = 1
+	st.Ignored = 2
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
@@ -97,6 +98,8 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_batch_commit_seconds_sum 400"},
 		{"/metrics", true, nil, 200, "lifecycle_event_to_output_seconds_count 0"},
 		{"/metrics", true, nil, 200, "lifecycle_partitions_restoring 1"},
+		{"/metrics", true, nil, 200, "lifecycle_records_ignored_total 2"},
+		{"/v1/stats", true, nil, 200, `"records_ignored":2`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records{partition="0"} 40`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records_target{partition="0"} 100`},
 	} {

@@ -43,7 +43,8 @@ type ServerConfig struct {
 	// MaxHeaderBytes bounds a request's header block (larger: 431).
 	MaxHeaderBytes int
 	// Token, when not empty, is required as "Authorization: Bearer <Token>"
-	// on every path except /healthz, /readyz and /metrics (RequireToken).
+	// on every path except /healthz, /readyz, /metrics and the page's static
+	// files (RequireToken).
 	Token string
 	// ErrorLog receives the server's own errors (accept errors, broken
 	// connections); nil means the log package's standard logger.

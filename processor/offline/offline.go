@@ -67,7 +67,7 @@ type Runner struct {
 func (r *Runner) Progress() (done, total, streamTime int64) {
 	for i := range r.stats {
 		s := &r.stats[i]
-		done += s.Applied.Load() + s.Rejected.Load() + s.Duplicates.Load() + s.Skipped.Load()
+		done += s.Applied.Load() + s.Rejected.Load() + s.Duplicates.Load() + s.Skipped.Load() + s.Ignored.Load()
 		streamTime = max(streamTime, s.Snapshot().StreamTime)
 	}
 	return done, r.total.Load(), streamTime

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/lifecycle-engine/lifecycle/processor/httpapi"
+)
+
+// TestPageInBrowser runs the demo with its HTTP server (with a bearer
+// token), opens the page at / in headless Chromium, gives the page the token
+// it asks for, and while the simulated events flow waits for the rate chart
+// to rise; once the events have all been applied it checks that every chart
+// has data and that the numbers the page shows equal /v1/stats. It saves a
+// screenshot (the path is logged).
+//
+// Chromium is Debian's chromium package (.ci/run installs it). Without it
+// the test skips, except with CI=true, where it fails.
+func TestPageInBrowser(t *testing.T) {
+	browser := findChromium(t)
+
+	// The demo, in process: about 9 s of paced events, then nothing more, so
+	// the counts stop moving and the page can be compared with /v1/stats.
+	const token = "page-test-token-0123456789"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stopDemo := context.WithCancel(context.Background())
+	var out, errOut lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--users", "1500", "--days", "90", "--speed", "10", "--partitions", "2",
+			"--http", "127.0.0.1:0", "--http-token-file", tokenFile}, &out, &errOut)
+	}()
+	t.Cleanup(func() {
+		stopDemo()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo: %v\n%s", err, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("demo did not stop within 30s")
+		}
+	})
+
+	// The demo prints the page's URL when it starts.
+	var pageURL string
+	for deadline := time.Now().Add(30 * time.Second); pageURL == ""; time.Sleep(50 * time.Millisecond) {
+		if m := regexp.MustCompile(`live page at (http://\S+/)`).FindStringSubmatch(out.String()); m != nil {
+			pageURL = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the demo printed no page URL within 30s:\n%s\n%s", out.String(), errOut.String())
+		}
+	}
+	t.Logf("page at %s", pageURL)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(1440, 900))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	// Errors on the page's console: exceptions, failed loads, CSP refusals.
+	var consoleMu sync.Mutex
+	var consoleErrors []string
+	messages := chromedp.Console(bctx) // starts the browser
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			// The page's first /v1/stats, without the token, is answered 401 (the browser logs it).
+			expected := m.Source == "network" && strings.Contains(m.Text, "401")
+			if m.IsException() || (m.Type == chromedp.ConsoleError && !expected) {
+				consoleMu.Lock()
+				consoleErrors = append(consoleErrors, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+				consoleMu.Unlock()
+			}
+		}
+	}()
+	// The page (open) asks for the token, which /v1/stats needs.
+	if err := chromedp.Do(bctx, chromedp.Navigate(pageURL),
+		chromedp.WaitVisible(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
+		t.Fatalf("%s: giving the page the token: %v", pageURL, err)
+	}
+
+	// While events flow, the rate chart gets a point above zero.
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](
+		`window.Chart && Chart.getChart('rate-chart') && Chart.getChart('rate-chart').data.datasets[0].data.some((v) => v > 0)`,
+		chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		t.Fatalf("the page drew no events/s above zero within 60s: %v\nconsole errors: %q", err, consoleErrors)
+	}
+
+	// Then all events are applied: /v1/stats stops changing.
+	statsURL := pageURL + "v1/stats"
+	before := waitStable(t, statsURL, token, 3*time.Second, 2*time.Minute)
+
+	// Read the page after it has drawn two polls made after that snapshot,
+	// and take /v1/stats again: the counts must not have moved meanwhile,
+	// and the page must show them.
+	var shown pageNumbers
+	var after httpapi.StatsView
+	for attempt := 1; ; attempt++ {
+		polls, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.lifecyclePage.polls`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`window.lifecyclePage.polls >= %d`, polls+2),
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			t.Fatalf("the page did not poll /v1/stats twice in 15s: %v", err)
+		}
+		if shown, err = chromedp.Run(bctx, chromedp.Evaluate[pageNumbers](readPageJS)); err != nil {
+			t.Fatalf("reading the page: %v", err)
+		}
+		after = getStats(t, statsURL, token)
+		if reflect.DeepEqual(countsOf(before), countsOf(after)) {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("/v1/stats kept changing while the page was read:\nbefore %+v\nafter  %+v", countsOf(before), countsOf(after))
+		}
+		before = after
+	}
+
+	dir, err := os.MkdirTemp("", "lifecycle-page-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "page.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the page: %s", shot)
+
+	checkPage(t, shown, after)
+	consoleMu.Lock()
+	defer consoleMu.Unlock()
+	if len(consoleErrors) > 0 {
+		t.Errorf("the page's console has errors:\n%s", strings.Join(consoleErrors, "\n"))
+	}
+}
+
+// pageNumbers is what the page shows, as readPageJS reads it: the counts in
+// its tables and tiles (parsed from their text) and its charts' data.
+type pageNumbers struct {
+	Stages        map[string]int64 `json:"stages"`
+	Segments      map[string]int64 `json:"segments"`
+	StagesChart   pageChart        `json:"stagesChart"`
+	SegmentsChart pageChart        `json:"segmentsChart"`
+	RateChart     pageChart        `json:"rateChart"`
+	Users         int64            `json:"users"`
+	Warnings      int64            `json:"warnings"`
+	Transitions   int64            `json:"transitions"`
+	Rejected      int64            `json:"rejected"`
+	Restoring     int64            `json:"restoring"`
+	Partitions    int64            `json:"partitions"`
+	Rules         string           `json:"rules"`
+	StreamTime    string           `json:"streamTime"`
+	RecentRows    int              `json:"recentRows"`
+	LagRows       int              `json:"lagRows"`
+	LagTotal      int64            `json:"lagTotal"`
+	EventsRate    string           `json:"eventsRate"`
+}
+
+type pageChart struct {
+	Labels []string    `json:"labels"`
+	Data   [][]float64 `json:"data"`
+}
+
+const readPageJS = `(() => {
+  const digits = (s) => Number(s.replace(/[^0-9]/g, ''));
+  const text = (id) => document.getElementById(id).textContent;
+  const table = (id) => Object.fromEntries([...document.querySelectorAll('#' + id + ' tbody tr')]
+    .map((tr) => [tr.dataset.key, digits(tr.cells[1].textContent)]));
+  const chart = (id) => {
+    const c = Chart.getChart(id);
+    return { labels: c.data.labels, data: c.data.datasets.map((d) => d.data) };
+  };
+  return {
+    stages: table('stages-table'), segments: table('segments-table'),
+    stagesChart: chart('stages-chart'), segmentsChart: chart('segments-chart'), rateChart: chart('rate-chart'),
+    users: digits(text('users')), warnings: digits(text('warnings')), transitions: digits(text('transitions')),
+    rejected: digits(text('rejected')), restoring: digits(text('restoring')), partitions: digits(text('partitions')),
+    rules: text('rules'), streamTime: text('stream-time'),
+    recentRows: document.querySelectorAll('#recent-table tbody tr').length,
+    lagRows: document.querySelectorAll('#lag-table tbody tr').length,
+    lagTotal: digits(text('lag-total')), eventsRate: text('events-rate'),
+  };
+})()`
+
+// checkPage compares what the page shows with st.
+func checkPage(t *testing.T, p pageNumbers, st httpapi.StatsView) {
+	t.Helper()
+	// Each chart has data, and the bars are the counts of /v1/stats.
+	chartCounts := func(name string, c pageChart) map[string]int64 {
+		if len(c.Data) != 1 || len(c.Data[0]) != len(c.Labels) || len(c.Labels) == 0 {
+			t.Errorf("%s chart: labels %q, data %v", name, c.Labels, c.Data)
+			return nil
+		}
+		m := map[string]int64{}
+		for i, l := range c.Labels {
+			m[l] = int64(c.Data[0][i])
+		}
+		return m
+	}
+	sum := func(m map[string]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name        string
+		table, bars map[string]int64
+		want        map[string]int64
+	}{
+		{"stage", p.Stages, chartCounts("stage", p.StagesChart), st.Stages},
+		{"segment", p.Segments, chartCounts("segment", p.SegmentsChart), st.Segments},
+	} {
+		if sum(c.want) == 0 {
+			t.Errorf("/v1/stats has no users per %s: the demo ran too short to check the page", c.name)
+		}
+		if !reflect.DeepEqual(c.table, c.want) {
+			t.Errorf("users per %s on the page %v, /v1/stats %v", c.name, c.table, c.want)
+		}
+		if !reflect.DeepEqual(c.bars, c.want) {
+			t.Errorf("users per %s in the chart %v, /v1/stats %v", c.name, c.bars, c.want)
+		}
+	}
+	if len(st.Stages) != 5 || len(st.Segments) != 8 {
+		t.Errorf("/v1/stats has %d stages and %d segments, want 5 and 8", len(st.Stages), len(st.Segments))
+	}
+	// The rate chart rose above zero while events flowed (checked before);
+	// its last points come from polls after the last event: zero.
+	if len(p.RateChart.Data) != 2 || len(p.RateChart.Data[0]) == 0 || len(p.RateChart.Data[1]) != len(p.RateChart.Data[0]) {
+		t.Errorf("events/s chart has no data: %+v", p.RateChart)
+	} else if events := p.RateChart.Data[0]; events[len(events)-1] != 0 || p.EventsRate != "0" {
+		t.Errorf("events/s after the last event: the chart ends with %v, the tile shows %q; want 0", events[len(events)-1], p.EventsRate)
+	}
+	lag := int64(0)
+	for _, l := range st.Lag {
+		lag += l.Records
+	}
+	for _, c := range []struct {
+		name       string
+		shown, api int64
+	}{
+		{"users", p.Users, sum(st.Stages)},
+		{"churn warnings", p.Warnings, st.Warnings},
+		{"transitions", p.Transitions, st.Transitions},
+		{"dead letters", p.Rejected, st.Rejected},
+		{"restoring partitions", p.Restoring, int64(st.Restoring)},
+		{"partitions", p.Partitions, int64(st.Partitions)},
+		{"recent transitions", int64(p.RecentRows), int64(len(st.Recent))},
+		{"partitions in the lag table", int64(p.LagRows), int64(lagPartitions(st))},
+		{"lag", p.LagTotal, lag},
+	} {
+		if c.shown != c.api {
+			t.Errorf("%s: the page shows %d, /v1/stats %d", c.name, c.shown, c.api)
+		}
+	}
+	if st.Transitions == 0 || st.Rejected == 0 || len(st.Recent) == 0 {
+		t.Errorf("/v1/stats: %d transitions, %d dead letters, %d recent transitions: want some of each from the demo", st.Transitions, st.Rejected, len(st.Recent))
+	}
+	if !strings.Contains(p.Rules, st.Rules.Hash) || st.Rules.Hash == "" {
+		t.Errorf("rules on the page %q, /v1/stats hash %q", p.Rules, st.Rules.Hash)
+	}
+	if st.StreamTime == nil || !strings.HasPrefix(strings.Replace(*st.StreamTime, "T", " ", 1), p.StreamTime) || p.StreamTime == "" {
+		t.Errorf("event time on the page %q, /v1/stats %v", p.StreamTime, st.StreamTime)
+	}
+}
+
+func lagPartitions(st httpapi.StatsView) int {
+	parts := map[int32]bool{}
+	for _, l := range st.Lag {
+		parts[l.Partition] = true
+	}
+	return len(parts)
+}
+
+// statsCounts are the numbers of /v1/stats that the page shows.
+type statsCounts struct {
+	Stages, Segments                      map[string]int64
+	Applied, Rejected, Warnings, Trans    int64
+	Restoring, Partitions, Recent, LagLen int
+}
+
+func countsOf(v httpapi.StatsView) statsCounts {
+	return statsCounts{v.Stages, v.Segments, v.Applied, v.Rejected, v.Warnings, v.Transitions, v.Restoring, v.Partitions, len(v.Recent), len(v.Lag)}
+}
+
+func getStats(t *testing.T, url, token string) httpapi.StatsView {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var v httpapi.StatsView
+	if err := json.NewDecoder(res.Body).Decode(&v); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
+	}
+	return v
+}
+
+// waitStable polls /v1/stats until its counts (with some events applied)
+// have not changed for quiet, and returns the last answer.
+func waitStable(t *testing.T, url, token string, quiet, limit time.Duration) httpapi.StatsView {
+	t.Helper()
+	last := getStats(t, url, token)
+	since := time.Now()
+	for deadline := time.Now().Add(limit); ; time.Sleep(250 * time.Millisecond) {
+		v := getStats(t, url, token)
+		if !reflect.DeepEqual(countsOf(v), countsOf(last)) || v.Applied == 0 {
+			last, since = v, time.Now()
+		} else if time.Since(since) >= quiet {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/stats did not settle within %v: %+v", limit, countsOf(v))
+		}
+	}
+}
+
+// findChromium returns the path of a Chromium or Chrome binary; without
+// one the test skips, or fails with CI=true.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no Chromium found (chromium, chromium-browser, google-chrome): .ci/run installs Debian's chromium package; the page's browser test cannot run")
+	}
+	t.Skip("no Chromium found (chromium, chromium-browser, google-chrome): the page at / is not tested in a browser here; install it with `apt-get install chromium`")
+	return ""
+}
+
+// lockedBuffer is a bytes.Buffer that the demo writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
