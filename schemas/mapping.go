@@ -1,10 +1,12 @@
 package schemas
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -517,4 +519,27 @@ func (d *Decoder) decodeMapped(key []byte, v *fastjson.Value) (Event, error) {
 
 	d.setStrings(&ev, id, user, kind)
 	return ev, nil
+}
+
+// MappedKey is the key a producer gives a record in the mapping's format:
+// the user id the mapping reads (a copy), or nil when the decoder has no
+// mapping or the record is not a JSON text with one. An archive of such
+// records (lifecycle replay --archive), which holds values only, is keyed
+// by it, as their topic was.
+func (d *Decoder) MappedKey(value []byte) []byte {
+	if d.m == nil || len(value) > d.cfg.MaxRecordBytes || !utf8.Valid(value) {
+		return nil
+	}
+	if _, why := checkJSON(value, d.stack); why != "" {
+		return nil
+	}
+	v, err := d.p.ParseBytes(value)
+	if err != nil {
+		return nil
+	}
+	b, _, rerr := mappedString(v, d.m.userID, wantString)
+	if rerr != nil {
+		return nil
+	}
+	return bytes.Clone(b)
 }

@@ -229,8 +229,18 @@ holds, replay a time range at a time.`)
 	start := time.Now()
 	var read, kept int64
 	if fromArchive {
+		// An archive holds values only: native events are routed by their
+		// type and keyed by their user_id; mapped ones all go to the first
+		// input topic, keyed by the user id the mapping reads.
+		var mapped *schemas.Decoder
+		if pc.Decoder.Mapping != nil {
+			mapped = schemas.NewDecoder(pc.Decoder)
+		}
 		for _, f := range files {
 			n, err := offline.ReadArchive(ctx, f, func(rec offline.Record) {
+				if mapped != nil {
+					rec.Topic, rec.Key = 0, mapped.MappedKey(rec.Value)
+				}
 				if r.Add(rec) != nil {
 					kept++
 				}

@@ -187,16 +187,11 @@ func (fs *flagSet) applyRules(path string) (string, error) {
 		if _, err := m.Resolve(); err != nil {
 			return "", fmt.Errorf("%w: rules file %s: %v", errUsage, path, err)
 		}
-		// evaluate's inputs (the simulator, --events) and replay's archives
-		// are native events: their records are routed to the input topics
-		// and keyed by the event.v1 fields type and user_id
-		// (processor/offline), so mapped records would all be dead-lettered.
-		archive := fs.Lookup("archive")
-		switch {
-		case fs.name == "evaluate":
-			return "", fmt.Errorf("%w: rules file %s: inputs: is for lifecycle run and replay --brokers; evaluate reads native events (the simulator's, or --events in the event.v1 schema): use a rules file without inputs: here", errUsage, path)
-		case archive != nil && archive.Value.String() != "":
-			return "", fmt.Errorf("%w: rules file %s: inputs: with --archive: an archive holds native events (event.v1), keyed by their user_id; replay mapped records from their topics with --brokers", errUsage, path)
+		// evaluate's inputs (the simulator, --events) are native events,
+		// routed and keyed by the event.v1 fields type and user_id: mapped
+		// records would all be dead-lettered.
+		if fs.name == "evaluate" {
+			return "", fmt.Errorf("%w: rules file %s: inputs: is for lifecycle run and replay; evaluate reads native events (the simulator's, or --events in the event.v1 schema): use a rules file without inputs: here", errUsage, path)
 		}
 		fs.inputs = &m
 	}
