@@ -187,9 +187,10 @@ func (c Config) withDefaults() Config {
 }
 
 // RulesHash is 16 hex digits of a SHA-256 over every rule setting in
-// effect (stages, warnings, segments, prediction, and the input mapping
-// when there is one; defaults applied): equal
-// hashes, equal rules, however they were written down.
+// effect (stages, warnings, segments, prediction, the input mapping when
+// there is one, and the rates table with the accounting currency it
+// converts into when there is one; defaults applied): equal hashes, equal
+// rules, however they were written down.
 func (c Config) RulesHash() string {
 	c = c.withDefaults()
 	// An input mapping changes what is computed (which records are which
@@ -203,13 +204,25 @@ func (c Config) RulesHash() string {
 			inputs = &r
 		}
 	}
+	// A rates table changes the amounts (spend, RFM's M, CLV), so its
+	// content is hashed: the SHA-256 of its canonical form (sorted, rates
+	// without trailing zeros), so that the same rates hash alike however
+	// the file is laid out, and a changed table is a rules change. The
+	// accounting currency goes with it: the rates convert into it.
+	// Without a table the hash is what it was before tables existed.
+	type ratesHash struct{ Currency, Table string }
+	var rates *ratesHash
+	if t := c.Decoder.Rates; t != nil {
+		rates = &ratesHash{Currency: c.Decoder.Currency, Table: t.Digest()}
+	}
 	b, err := json.Marshal(struct {
 		Stages     rules.Config
 		Warnings   warnings.Config
 		Segments   segments.Config
 		Prediction engine.Prediction
 		Inputs     *schemas.Mapping `json:",omitempty"`
-	}{c.Rules, c.Warnings, c.Segments, c.Prediction, inputs})
+		Rates      *ratesHash       `json:",omitempty"`
+	}{c.Rules, c.Warnings, c.Segments, c.Prediction, inputs, rates})
 	if err != nil {
 		panic(err) // plain structs of numbers
 	}

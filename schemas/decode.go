@@ -11,10 +11,19 @@ import (
 
 // DecoderConfig configures a Decoder. The zero value means the defaults.
 type DecoderConfig struct {
-	// Currency is the deployment's accounting currency: the only value of a
-	// purchase's "currency" that is accepted, compared case-sensitively.
-	// Three upper-case ASCII letters (ISO 4217). Default "USD".
+	// Currency is the deployment's accounting currency, compared
+	// case-sensitively: the only value of a purchase's "currency" that is
+	// accepted as it is. Three upper-case ASCII letters (ISO 4217).
+	// Default "USD".
 	Currency string
+	// Rates, when set, converts purchases in its currencies into Currency
+	// at the rate of the event's date (Rates.Lookup, Rate.Convert); the
+	// event keeps the purchase as sent in Event.Original. A purchase in a
+	// currency it has no rate for on that date is still wrong_currency.
+	// It changes what is computed, so processor.Config.RulesHash covers
+	// it (its canonical form). Nil: every other currency is
+	// wrong_currency. It must not have rates for Currency itself.
+	Rates *Rates
 	// MaxRecordBytes is the largest record value accepted, in bytes; larger
 	// values are rejected with ReasonTooLarge before any parsing.
 	// Default 65536.
@@ -75,6 +84,11 @@ func (c DecoderConfig) Validate() error {
 	if c.MaxDepth < 0 || c.MaxDepth > MaxDepthLimit {
 		return fmt.Errorf("schemas: DecoderConfig.MaxDepth %d is out of range; want 1 to %d, or 0 for the default %d", c.MaxDepth, MaxDepthLimit, DefaultMaxDepth)
 	}
+	if c.Rates != nil {
+		if cur, _ := ParseCurrency(c.Currency); c.Rates.Has(cur) {
+			return fmt.Errorf("schemas: the rates file %s has rates for %s, the accounting currency (--currency): its purchases are never converted; remove those lines, or set the accounting currency the rates convert into", c.Rates.Name(), c.Currency)
+		}
+	}
 	if c.Mapping != nil {
 		if _, err := c.Mapping.Resolve(); err != nil {
 			return fmt.Errorf("schemas: DecoderConfig.Mapping: %w", err)
@@ -110,7 +124,7 @@ const (
 	ReasonUnknownType   Reason = "unknown_type"     // type is not login, purchase or content
 	ReasonBadTimestamp  Reason = "bad_timestamp"    // ts is neither RFC 3339 with offset nor epoch ms, or out of range
 	ReasonBadAmount     Reason = "bad_amount"       // negative, not a decimal, >6 decimals, exponent, too large
-	ReasonWrongCurrency Reason = "wrong_currency"   // currency is not the accounting currency
+	ReasonWrongCurrency Reason = "wrong_currency"   // currency is not the accounting currency, and the rates table (if any) has no rate for it on the event's date
 
 	// With a Mapping (DecoderConfig.Mapping), checked right after the value
 	// is found to be a JSON object, instead of unknown_type:
@@ -208,10 +222,14 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 			panic(err) // Validate resolved it
 		}
 	}
+	want := "a purchase needs the accounting currency " + strconv.Quote(cfg.Currency)
+	if cfg.Rates != nil {
+		want = "a purchase needs a currency: the accounting currency " + strconv.Quote(cfg.Currency) + " or one of the rates file's"
+	}
 	return &Decoder{
 		m:            m,
 		cfg:          cfg,
-		wantCurrency: "a purchase needs the accounting currency " + strconv.Quote(cfg.Currency),
+		wantCurrency: want,
 		tooDeep:      "record value nests objects and arrays more than " + strconv.Itoa(cfg.MaxDepth) + " deep",
 		stack:        make([]byte, cfg.MaxDepth),
 		scratch:      make([]byte, 0, 128),
@@ -245,7 +263,9 @@ const (
 //  7. purchases only: amount, a string or a JSON number, parsed exactly from
 //     its text by the rules of ParseMicros and not negative (any leading '-',
 //     even "-0", is rejected) (ReasonBadAmount); then currency, equal to the
-//     configured Currency (ReasonWrongCurrency);
+//     configured Currency, or else a currency the configured Rates has a
+//     rate for on the event's date (UTC), at which the amount is
+//     converted (ReasonWrongCurrency);
 //  8. content only: kind, a string or null (null is the same as absent).
 //
 // With a DecoderConfig.Mapping, steps 3 to 8 are the mapping's instead:
@@ -344,8 +364,8 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 		if rerr != nil {
 			return Event{}, rerr
 		}
-		if string(cur) != d.cfg.Currency {
-			return Event{}, reject(ReasonWrongCurrency, "currency", quote(cur)+" is not the accounting currency "+strconv.Quote(d.cfg.Currency))
+		if rerr := convert(d, &ev, cur, "currency"); rerr != nil {
+			return Event{}, rerr
 		}
 	case Content:
 		if kv := o.Get("kind"); kv != nil {
@@ -569,4 +589,33 @@ func cutNumber(b []byte) string {
 		return string(b)
 	}
 	return string(b[:maxQuote]) + "…"
+}
+
+// convert leaves ev, a purchase in currency cur (read from field), as it
+// is when cur is the accounting currency, and otherwise converts its
+// Amount by the rates table, keeping the purchase as sent in
+// ev.Original; it rejects a currency that cannot be converted
+// (ReasonWrongCurrency). It allocates only to reject.
+func convert[T string | []byte](d *Decoder, ev *Event, cur T, field string) *RejectError {
+	if string(cur) == d.cfg.Currency {
+		return nil
+	}
+	notAccounting := func() *RejectError {
+		return reject(ReasonWrongCurrency, field, quote([]byte(cur))+" is not the accounting currency "+strconv.Quote(d.cfg.Currency))
+	}
+	t := d.cfg.Rates
+	if t == nil {
+		return notAccounting()
+	}
+	c, ok := ParseCurrency(cur)
+	if !ok {
+		return reject(ReasonWrongCurrency, field, quote([]byte(cur))+" is not the accounting currency "+strconv.Quote(d.cfg.Currency)+" nor a currency code (three upper-case letters) of the rates file")
+	}
+	rate, ok := t.Lookup(c, ev.Time)
+	if !ok {
+		return reject(ReasonWrongCurrency, field, t.noRate(c, ev.Time))
+	}
+	ev.Original = Original{Amount: ev.Amount, Currency: c, Rate: rate}
+	ev.Amount = rate.Convert(ev.Amount)
+	return nil
 }

@@ -44,4 +44,8 @@ type Event struct {
 	Time   int64     // ts: when it happened, Unix milliseconds (UTC)
 	Amount Micros    // amount of a purchase in the deployment's currency; 0 otherwise
 	Kind   string    // kind of a content event ("post", "answer", …); may be empty
+	// Original is a purchase in another currency as it was sent, with the
+	// rate it was converted at (DecoderConfig.Rates); zero for a purchase
+	// in the accounting currency and for other events.
+	Original Original
 }

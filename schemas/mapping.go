@@ -496,11 +496,20 @@ func (d *Decoder) decodeMapped(key []byte, v *fastjson.Value) (Event, error) {
 			if f.Type() != fastjson.TypeString {
 				return Event{}, reject(ReasonWrongType, p.name, "is "+typeName(f)+"; "+d.wantCurrency)
 			}
-			if cur, _ := f.StringBytes(); string(cur) != d.cfg.Currency {
-				return Event{}, reject(ReasonWrongCurrency, p.name, quote(cur)+" is not the accounting currency "+strconv.Quote(d.cfg.Currency))
+			cur, _ := f.StringBytes()
+			if rerr := convert(d, &ev, cur, p.name); rerr != nil {
+				return Event{}, rerr
 			}
 		case m.defCur == "":
 			return Event{}, absent(m.currency, d.wantCurrency)
+		case m.defCur != d.cfg.Currency && d.cfg.Rates != nil:
+			field := "currency"
+			if len(m.currency) > 0 {
+				field = m.currency[0].name
+			}
+			if rerr := convert(d, &ev, m.defCur, field); rerr != nil {
+				return Event{}, rerr
+			}
 		case m.defCur != d.cfg.Currency:
 			field := "currency"
 			if len(m.currency) > 0 {

@@ -127,7 +127,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate", RulesVersion: rulesVersion, Prediction: prediction,
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		Warnings: warn,
-		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency}, MaxFutureSkew: *skew}
+		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency, Rates: fs.rates}, MaxFutureSkew: *skew}
 	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

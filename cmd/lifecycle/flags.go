@@ -27,6 +27,8 @@ type flagSet struct {
 	*flag.FlagSet
 	name, summary, usage string
 	inputs               *schemas.Mapping // the rules file's inputs: section (applyRules); nil without
+	ratesFile            *string          // --rates-file, with --rules (rulesFlag)
+	rates                *schemas.Rates   // the rates table of --rates-file or rates_file: (applyRules); nil without
 }
 
 func newFlagSet(name, usage, summary string) *flagSet {

@@ -191,7 +191,7 @@ holds, replay a time range at a time.`)
 		Prediction: prediction, RulesVersion: rulesVersion,
 		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		Warnings: warn,
-		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency, Mapping: fs.inputs}, MaxFutureSkew: *skew}
+		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency, Mapping: fs.inputs, Rates: fs.rates}, MaxFutureSkew: *skew}
 	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -48,6 +48,10 @@ type rulesFile struct {
 	// not a flag's value, but part of the rules all the same, since it
 	// decides what is computed; the rules hash covers it.
 	Inputs *inputsSection `yaml:"inputs"`
+	// RatesFile is the exchange rates table (schemas.ParseRates), a path
+	// relative to the rules file: part of the rules, since it decides
+	// the amounts; the rules hash covers its content (applyRates).
+	RatesFile *string `yaml:"rates_file"`
 }
 
 // inputsSection is the inputs: section of a rules file, a schemas.Mapping
@@ -136,9 +140,11 @@ func (f *rulesFile) settings() []setting {
 	}
 }
 
-// rulesFlag adds --rules; applyRules reads the file it names, and sets
-// fs.inputs from its inputs: section.
+// rulesFlag adds --rules (and --rates-file); applyRules reads the file it
+// names, and sets fs.inputs from its inputs: section and fs.rates from its
+// rates_file: (or --rates-file).
 func (fs *flagSet) rulesFlag() *string {
+	fs.ratesFlag() // a rates table is part of the rules (rates.go)
 	return fs.String("rules", "", "a rules file (YAML, schemas/rules.v1.schema.json) with every rule setting and a version stamped on every output; the rule flags are then refused")
 }
 
@@ -148,7 +154,7 @@ func (fs *flagSet) rulesFlag() *string {
 // no longer say what ran.
 func (fs *flagSet) applyRules(path string) (string, error) {
 	if path == "" {
-		return "", nil
+		return "", fs.applyRates("", nil)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -205,6 +211,9 @@ func (fs *flagSet) applyRules(path string) (string, error) {
 		if err := fs.Set(s.flag, *s.value); err != nil {
 			return "", fmt.Errorf("%w: rules file %s: %s %s: %v (as --%s)", errUsage, path, s.path, strconv.Quote(*s.value), err, s.flag)
 		}
+	}
+	if err := fs.applyRates(path, f.RatesFile); err != nil {
+		return "", err
 	}
 	return f.Version, nil
 }

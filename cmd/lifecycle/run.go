@@ -181,7 +181,7 @@ the two with lifecycle diff --brokers.`)
 	create := fs.Bool("create-topics", false, "create missing topics at start (with --partitions and --replication)")
 	sf := fs.specFlags()
 	churn, silent, matureAt := fs.ruleFlags()
-	currency := fs.String("currency", schemas.DefaultCurrency, "the deployment's accounting currency; purchases in another go to the dead-letter topic")
+	currency := fs.String("currency", schemas.DefaultCurrency, "the deployment's accounting currency; purchases in another go to the dead-letter topic, unless --rates-file converts them")
 	maxBytes := fs.Int("max-record-bytes", schemas.DefaultMaxRecordBytes, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
 	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~400 bytes of heap each; 1M users ≈ 400 MB); colder ones are read from Pebble")
@@ -277,8 +277,13 @@ the two with lifecycle diff --brokers.`)
 	cfg.Decoder.Currency = *currency
 	cfg.Decoder.MaxRecordBytes = *maxBytes
 	cfg.Decoder.Mapping = fs.inputs // the rules file's inputs:, if any
+	cfg.Decoder.Rates = fs.rates    // --rates-file or the rules file's rates_file:, if any
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if t := fs.rates; t != nil {
+		log.Info("rates table loaded", zap.String("file", t.Name()), zap.Int("rates", t.Len()),
+			zap.Stringers("currencies", t.Currencies()), zap.String("into", cfg.Decoder.Currency), zap.String("rules", cfg.RulesID()))
 	}
 	if *create {
 		spec, err := sf.spec()

@@ -88,6 +88,9 @@ func (e *Engine) Apply(in *Input) error {
 
 	rescore := false
 	if ev.Type == schemas.Purchase {
+		// The audit field: this purchase as sent when it was converted
+		// from another currency, zero when it was in the accounting one.
+		u.rec.LastOriginal = ev.Original
 		if u.rec.Window.Span > 0 {
 			u.rec.Window.Add(ev.Time, ev.Amount)
 		}

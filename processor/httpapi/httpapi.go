@@ -120,6 +120,22 @@ type UserView struct {
 	OpenWarnings []OpenWarning         `json:"open_warnings"`
 
 	Prediction *schemas.Prediction `json:"prediction,omitempty"`
+
+	// LastPurchaseOriginal is the audit of the last purchase applied when
+	// it was in another currency, converted by the rates table (--rates-file):
+	// as sent, the rate and what it came to. Absent when that purchase was
+	// in the accounting currency, or there is none.
+	LastPurchaseOriginal *OriginalView `json:"last_purchase_original,omitempty"`
+}
+
+// OriginalView is a converted purchase as it was sent: Amount in
+// Currency, converted at Rate to Converted (in the accounting currency,
+// rounded half to even to the micro).
+type OriginalView struct {
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Rate      string `json:"rate"`
+	Converted string `json:"converted"`
 }
 
 // OpenWarning is a warning reason raised and not recovered since.
@@ -156,6 +172,10 @@ func NewUserView(p int32, id string, r record.User) UserView {
 	if u.Purchases > 0 {
 		s := schemas.FormatTime(u.LastPurchase)
 		v.LastPurchase = &s
+	}
+	if o := r.LastOriginal; o != (schemas.Original{}) {
+		v.LastPurchaseOriginal = &OriginalView{Amount: o.Amount.String(), Currency: o.Currency.String(),
+			Rate: o.Rate.String(), Converted: o.Converted().String()}
 	}
 	if r.Wake != 0 {
 		s := schemas.FormatTime(r.Wake)

@@ -8,12 +8,14 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // Record versions. Bump one when its layout changes and keep a decoder for
 // every older version a deployed store may hold.
 const (
 	userRecordV1 = 1
+	userRecordV2 = 2 // adds User.LastOriginal
 	metaV1       = 1
 	metaV2       = 2 // adds Meta.Commits
 	metaV3       = 3 // adds Meta.Rules
@@ -23,7 +25,7 @@ const (
 // AppendUser appends the stored form of r to dst.
 func AppendUser(dst []byte, r User) []byte {
 	u := &r.User
-	dst = append(dst, userRecordV1, byte(u.Stage))
+	dst = append(dst, userRecordV2, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
 		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake,
 		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3],
@@ -37,7 +39,40 @@ func AppendUser(dst []byte, r User) []byte {
 	sc := r.Segment
 	dst = append(dst, sc.R, sc.F, sc.M, byte(sc.Segment))
 	dst, _ = r.Window.AppendBinary(dst) // fails only on a window the package never builds
-	return r.Warn.AppendBinary(dst)
+	dst = r.Warn.AppendBinary(dst)
+	return appendOriginal(dst, r.LastOriginal)
+}
+
+// appendOriginal appends o: a 0 for the zero Original (a purchase that was
+// not converted, or none: one byte in the records of a single-currency
+// deployment), else a 1, the amount, the currency's three letters and the
+// rate.
+func appendOriginal(dst []byte, o schemas.Original) []byte {
+	if o == (schemas.Original{}) {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendVarint(dst, int64(o.Amount))
+	dst = append(dst, o.Currency[:]...)
+	return binary.AppendVarint(dst, int64(o.Rate))
+}
+
+// original reads what appendOriginal wrote.
+func (d *decoder) original() schemas.Original {
+	var o schemas.Original
+	switch d.byte() {
+	case 0:
+	case 1:
+		o.Amount = schemas.Micros(d.varint())
+		o.Currency = schemas.Currency{d.byte(), d.byte(), d.byte()}
+		o.Rate = schemas.Rate(d.varint())
+		if _, ok := schemas.ParseCurrency(o.Currency[:]); !ok || o.Rate <= 0 {
+			d.fail()
+		}
+	default:
+		d.fail()
+	}
+	return o
 }
 
 // DecodeUser parses the stored form of a user record.
@@ -46,8 +81,8 @@ func DecodeUser(b []byte) (User, error) {
 	if len(b) < 2 {
 		return r, fmt.Errorf("%w: user record of %d bytes", ErrCorrupt, len(b))
 	}
-	if b[0] != userRecordV1 {
-		return r, fmt.Errorf("%w: user record version %d, this build reads version %d", ErrNewerFormat, b[0], userRecordV1)
+	if b[0] < userRecordV1 || b[0] > userRecordV2 {
+		return r, fmt.Errorf("%w: user record version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], userRecordV1, userRecordV2)
 	}
 	d := decoder{b: b[2:]}
 	u := &r.User
@@ -74,6 +109,9 @@ func DecodeUser(b []byte) (User, error) {
 			return r, fmt.Errorf("%w: user record: %v", ErrCorrupt, err)
 		}
 		d.b = rest
+	}
+	if b[0] >= userRecordV2 {
+		r.LastOriginal = d.original()
 	}
 	if d.err != nil || len(d.b) != 0 || u.Stage > rules.Churned || u.RecentNext >= rules.RecentIDs {
 		return r, fmt.Errorf("%w: user record does not decode", ErrCorrupt)

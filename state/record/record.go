@@ -7,6 +7,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // Errors of the package; match them with errors.Is.
@@ -54,6 +55,13 @@ type User struct {
 	Warn    warnings.State  // the churn-warning rules' memory of this user
 	Segment segments.Score  // the user's last RFM score and segment
 	Window  segments.Window // purchases in the RFM window (empty when the window is all time)
+
+	// LastOriginal is an audit field: the last purchase applied, as it
+	// was sent, when it was in another currency and converted by the
+	// rates table (its amount and currency, and the rate); zero when that
+	// purchase was in the accounting currency, and in records of version
+	// 1, which predate it. One purchase's worth, so a record stays O(1).
+	LastOriginal schemas.Original
 }
 
 // EncodeUser returns the stored form of r (for the store, the changelog

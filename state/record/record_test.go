@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 func sampleUser(i int64) User {
@@ -56,14 +58,14 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		"truncated":     good[:len(good)-3],
 		"trailing":      append(append([]byte{}, good...), 0),
 		"empty":         nil,
-		"bad stage":     append([]byte{userRecordV1, 99}, good[2:]...),
-		"newer version": append([]byte{userRecordV1 + 1}, good[1:]...),
+		"bad stage":     append([]byte{userRecordV2, 99}, good[2:]...),
+		"newer version": append([]byte{userRecordV2 + 1}, good[1:]...),
 	} {
 		if _, err := DecodeUser(b); err == nil {
 			t.Errorf("%s: decodeUser accepted damaged bytes", name)
 		}
 	}
-	if _, err := DecodeUser(append([]byte{userRecordV1 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
+	if _, err := DecodeUser(append([]byte{userRecordV2 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
 		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
 	}
 }
@@ -87,5 +89,51 @@ func TestBuyerRoundTrip(t *testing.T) {
 	r.User.Purchases = 0
 	if _, ok := BuyerOf(&r); ok {
 		t.Error("a user without purchases is a buyer")
+	}
+}
+
+// TestUserRecordAudit: the audit fields of a converted purchase survive
+// the round trip; a record of version 1, written before they existed,
+// still decodes, with them empty; damaged audit bytes are refused.
+func TestUserRecordAudit(t *testing.T) {
+	eur, _ := schemas.ParseCurrency("EUR")
+	want := sampleUser(3)
+	want.LastOriginal = schemas.Original{Amount: 19_990_000, Currency: eur, Rate: 10_850_000_000}
+	enc := AppendUser(nil, want)
+	if enc[0] != userRecordV2 {
+		t.Fatalf("a user record is written as version %d, want %d", enc[0], userRecordV2)
+	}
+	if got, err := DecodeUser(enc); err != nil || got != want {
+		t.Errorf("DecodeUser(AppendUser(%+v)) = %+v, %v", want, got, err)
+	}
+
+	// Version 1 is version 2 without the audit byte (a user without a
+	// converted purchase: one 0 byte at the end).
+	old := sampleUser(4)
+	v2 := AppendUser(nil, old)
+	if v2[len(v2)-1] != 0 {
+		t.Fatalf("a record without a converted purchase ends in %d, want 0", v2[len(v2)-1])
+	}
+	v1 := append([]byte{userRecordV1}, v2[1:len(v2)-1]...)
+	got, err := DecodeUser(v1)
+	if err != nil || got != old || got.LastOriginal != (schemas.Original{}) {
+		t.Errorf("a version 1 record decodes to %+v, %v; want %+v with empty audit fields", got, err, old)
+	}
+	// A version 1 record carrying audit bytes, or a version 2 record
+	// without them, is damaged.
+	if _, err := DecodeUser(append([]byte{userRecordV1}, enc[1:]...)); err == nil {
+		t.Error("a version 1 record with audit bytes decodes")
+	}
+	if _, err := DecodeUser(append([]byte{userRecordV2}, v1[1:]...)); err == nil {
+		t.Error("a version 2 record without its audit byte decodes")
+	}
+	for name, b := range map[string][]byte{
+		"bad flag":     append(append([]byte{}, v2[:len(v2)-1]...), 2),
+		"bad currency": bytes.Replace(enc, []byte("EUR"), []byte("eUR"), 1),
+		"cut":          enc[:len(enc)-2],
+	} {
+		if _, err := DecodeUser(b); err == nil {
+			t.Errorf("%s: DecodeUser accepted damaged audit bytes", name)
+		}
 	}
 }
