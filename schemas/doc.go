@@ -41,7 +41,11 @@
 //	unknown_type      type is not login, purchase or content
 //	bad_timestamp     ts is not RFC 3339 with offset or epoch ms, or out of range
 //	bad_amount        amount is negative, not an exact decimal, or too large
-//	wrong_currency    currency is not the accounting currency
+//	wrong_currency    currency is not the accounting currency, and no rate
+//	                  converts it on the event's day (DecoderConfig.Rates)
+//	unmapped          with an input mapping: no rule maps the record
+//	ignored           with an input mapping: a rule says to ignore it; not
+//	                  a dead letter (the engine counts and drops it)
 //
 // Amounts are Micros, exact millionths of a currency unit, never floats.
 // Times are Unix milliseconds in UTC; outputs write them with FormatTime.
