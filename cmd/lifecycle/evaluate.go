@@ -10,19 +10,14 @@ import (
 	"io"
 	"math"
 	"os"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
-	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/quality"
-	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
-	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,18 +85,10 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	events := fs.String("events", "", "NDJSON event file (input schema) instead of the simulator; needs --truth")
 	truthFile := fs.String("truth", "", "CSV user_id,dropout_at for --events")
 	end := fs.String("end", "", "end of the data for --events (RFC 3339); default: 1 ms after the last event")
-	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency of --events")
-	modelFile := fs.String("model", "", "model file from lifecycle fit, for low_p_alive (default: no model, no such warning)")
-	churn, silent, matureAt := fs.ruleFlags()
-	wf := fs.warnFlags()
-	pf := fs.predictionFlags()
-	rulesPath := fs.rulesFlag()
+	ef := fs.engineFlags("accounting currency of --events", "model file from lifecycle fit, for low_p_alive (default: no model, no such warning)")
 	horizon := fs.duration("horizon", 0, "a warning is right when the true dropout comes at most this long after it (default churn-after + 14d)")
 	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
 	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
-	rfmWindow := fs.duration("rfm-window", 0, "as lifecycle run --rfm-window")
-	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "as lifecycle run --rfm-refresh")
-	skew := fs.duration("max-future-skew", time.Hour, "as lifecycle run --max-future-skew")
 	asJSON := fs.Bool("json", false, "print a machine-readable JSON summary instead of the table")
 	cdnow := fs.String("cdnow", "", "a purchase history in CDNOW's format, scored at --calibration-end against --holdout-end")
 	calEnd := fs.String("calibration-end", "1997-09-30", "with --cdnow: the last day of the calibration period (YYYY-MM-DD)")
@@ -109,40 +96,18 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	rulesVersion, err := fs.applyRules(*rulesPath)
-	if err != nil {
-		return err
-	}
-	warn, err := wf.config()
-	if err != nil {
-		return err
-	}
-	prediction, err := pf.config()
-	if err != nil {
-		return err
-	}
 	if *partitions < 1 {
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	}
-	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "evaluate", RulesVersion: rulesVersion, Prediction: prediction,
-		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
-		Warnings: warn,
-		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency, Rates: fs.rates}, MaxFutureSkew: *skew}
-	if err := pc.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: *skew, Horizon: *horizon, Grace: *grace}
 	if *horizon < 0 || *grace < 0 {
 		return fmt.Errorf("%w: --horizon and --grace must not be negative", errUsage)
 	}
-	if *modelFile != "" {
-		m, err := engine.LoadModel(*modelFile)
-		if err != nil {
-			return err
-		}
-		cfg.Engine.Model = &atomic.Pointer[engine.Model]{}
-		cfg.Engine.Model.Store(m)
+	pc, model, err := ef.config(fs, "evaluate", processor.Topics{})
+	if err != nil {
+		return err
 	}
+	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Horizon: *horizon, Grace: *grace}
+	cfg.Engine.Model = model
 	if *cdnow != "" {
 		return evaluateCDNOW(ctx, stdout, *cdnow, *calEnd, *holdEnd, cfg, *asJSON)
 	}

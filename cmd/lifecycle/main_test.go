@@ -24,6 +24,47 @@ func cli(t testing.TB, ctx context.Context, args ...string) (stdout, stderr stri
 	return out.String(), errOut.String(), err
 }
 
+// runUntilSettled runs `lifecycle run args…` in process until count (of
+// what it has written) is above 0 and unchanged for rounds polls 100 ms
+// apart, then stops it as SIGTERM does and returns its logs.
+func runUntilSettled(t *testing.T, args []string, count func() int, rounds int) string {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, args, &bytes.Buffer{}, &logs) }()
+	wait := func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("run did not stop within 30s")
+			return nil
+		}
+	}
+	last, stable := -1, 0
+	for deadline := time.Now().Add(time.Minute); stable < rounds; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			stop()
+			wait()
+			t.Fatalf("the run's outputs did not settle (%d); logs:\n%s", last, logs.String())
+		}
+		n := count()
+		if n > 0 && n == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = n
+	}
+	stop()
+	if err := wait(); err != nil {
+		t.Fatalf("run after stop: %v\n%s", err, logs.String())
+	}
+	return logs.String()
+}
+
 func TestUsageErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -122,40 +163,13 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "state")
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	var runErr bytes.Buffer
-	go func() {
-		done <- run(runCtx, args("run", "--group", group, "--state-dir", dir, "--http", "off"), &bytes.Buffer{}, &runErr)
-	}()
 	trTopic := topics[3]
-	// Wait until the transitions topic stops growing.
-	last, stable := -1, 0
-	for deadline := time.Now().Add(time.Minute); stable < 10; {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("transitions did not settle; run logs:\n%s", runErr.String())
-		}
-		n := len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic))
-		if n > 0 && n == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = n
-		time.Sleep(100 * time.Millisecond)
-	}
-	stop() // as SIGTERM does
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after stop: %v\n%s", err, runErr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
-	if !strings.Contains(runErr.String(), `"stopped"`) {
-		t.Errorf("run logs do not report a clean stop:\n%s", runErr.String())
+	// Run until the transitions topic stops growing.
+	logs := runUntilSettled(t, args("run", "--group", group, "--state-dir", dir, "--http", "off"), func() int {
+		return len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic))
+	}, 10)
+	if !strings.Contains(logs, `"stopped"`) {
+		t.Errorf("run logs do not report a clean stop:\n%s", logs)
 	}
 
 	out, _, err = cli(t, ctx, "inspect", "--state-dir", dir)

@@ -12,14 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/offline"
-	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -106,19 +103,11 @@ holds, replay a time range at a time.`)
 	fromOffsets := fs.String("from-offsets", "", `with --brokers: "earliest" starts at the first record the broker still has (the default without --from)`)
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
 	partitions := fs.Int("partitions", 8, "with --archive: partitions of the live input topics (users are spread and ranked per partition as there)")
-	modelFile := fs.String("model", "", "model file from lifecycle fit (as run --model)")
-	currency := fs.String("currency", schemas.DefaultCurrency, "accounting currency (as run --currency)")
-	churn, silent, matureAt := fs.ruleFlags()
-	wf := fs.warnFlags()
-	pf := fs.predictionFlags()
-	rulesPath := fs.rulesFlag()
-	rfmWindow := fs.duration("rfm-window", 0, "as lifecycle run --rfm-window")
-	rfmRefresh := fs.duration("rfm-refresh", segments.DefaultRefresh, "as lifecycle run --rfm-refresh")
-	skew := fs.duration("max-future-skew", time.Hour, "as lifecycle run --max-future-skew")
+	ef := fs.engineFlags("accounting currency (as run --currency)", "model file from lifecycle fit (as run --model)")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	rulesVersion, err := fs.applyRules(*rulesPath)
+	pc, model, err := ef.config(fs, "replay", tf.topics(""))
 	if err != nil {
 		return err
 	}
@@ -167,7 +156,7 @@ holds, replay a time range at a time.`)
 			return err
 		}
 	}
-	topics := tf.topics("")
+	topics := pc.Topics
 	if *toTopics != "" {
 		if _, err := processor.ReplayTopics(topics, *toTopics); err != nil {
 			return fmt.Errorf("%w: --to-topics %q: %v", errUsage, *toTopics, err)
@@ -179,39 +168,16 @@ holds, replay a time range at a time.`)
 			return err
 		}
 	}
-	warn, err := wf.config()
-	if err != nil {
-		return err
-	}
-	prediction, err := pf.config()
-	if err != nil {
-		return err
-	}
-	pc := processor.Config{Conn: processor.Conn{Brokers: []string{"unused:9092"}}, Group: "replay", Topics: topics,
-		Prediction: prediction, RulesVersion: rulesVersion,
-		Rules:    rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
-		Warnings: warn,
-		Segments: segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh}, Decoder: schemas.DecoderConfig{Currency: *currency, Mapping: fs.inputs, Rates: fs.rates}, MaxFutureSkew: *skew}
-	if err := pc.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
 	nparts := int32(*partitions)
 	if !fromArchive {
 		if nparts, err = processor.InputPartitions(ctx, kc, topics.Inputs); err != nil {
 			return err
 		}
 	}
-	cfg := offline.Config{Engine: pc.Engine(), Partitions: nparts, Decoder: pc.Decoder, MaxFutureSkew: *skew, Until: untilMs}
+	cfg := offline.Config{Engine: pc.Engine(), Partitions: nparts, Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Until: untilMs}
+	cfg.Engine.Model = model
 	if fromArchive {
 		cfg.From = fromMs // the archive's start is an event time; the topics' a log position
-	}
-	if *modelFile != "" {
-		m, err := engine.LoadModel(*modelFile)
-		if err != nil {
-			return err
-		}
-		cfg.Engine.Model = &atomic.Pointer[engine.Model]{}
-		cfg.Engine.Model.Store(m)
 	}
 	var handed *state.Store
 	if *handover != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -348,12 +347,6 @@ func TestReplayHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	var runErr bytes.Buffer
-	go func() {
-		done <- run(runCtx, kafka("run", "--group", group, "--state-dir", state, "--http", "off"), &bytes.Buffer{}, &runErr)
-	}()
 	live := func() map[string]int {
 		out := map[string]int{}
 		for _, tp := range []string{topics[3], topics[5], topics[7], topics[9]} {
@@ -363,28 +356,14 @@ func TestReplayHandover(t *testing.T) {
 		}
 		return out
 	}
-	last, stable := -1, 0
-	for deadline := time.Now().Add(time.Minute); stable < 15; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("the run did not settle; logs:\n%s", runErr.String())
-		}
+	logs := runUntilSettled(t, kafka("run", "--group", group, "--state-dir", state, "--http", "off"), func() int {
 		n := 0
 		for _, c := range live() {
 			n += c
 		}
-		if n > 0 && n == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = n
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v\n%s", err, runErr.String())
-	}
-	if logs := runErr.String(); strings.Contains(logs, "restoring partition") || strings.Count(logs, "changelog seeded from local state") != 3 {
+		return n
+	}, 15)
+	if strings.Contains(logs, "restoring partition") || strings.Count(logs, "changelog seeded from local state") != 3 {
 		t.Errorf("the run did not start from the handed-over state (seeding its changelog, 3 partitions, no restore):\n%s", logs)
 	}
 

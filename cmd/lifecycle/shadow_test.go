@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,35 +48,15 @@ func TestShadowRunAndDiffOfTopics(t *testing.T) {
 	os.WriteFile(rules, []byte("version: v2\nstages:\n  churn_after: 45d\n"), 0o644)
 
 	stateDir := t.TempDir()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	var runErr bytes.Buffer
-	go func() {
-		done <- run(runCtx, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off",
-			"--create-topics", "--partitions", "3", "--rules", rules), &bytes.Buffer{}, &runErr)
-	}()
 	shadowTr := names["tr"] + ".shadow"
-	last, stable := -1, 0
-	for deadline := time.Now().Add(time.Minute); stable < 10; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("the shadow's transitions did not settle; logs:\n%s", runErr.String())
-		}
+	runUntilSettled(t, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off",
+		"--create-topics", "--partitions", "3", "--rules", rules), func() int {
 		n := 0
 		if ends, err := adm.ListEndOffsets(ctx, shadowTr); err == nil {
 			ends.Each(func(o kadm.ListedOffset) { n += int(o.Offset) })
 		}
-		if n > 0 && n == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = n
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("run --shadow: %v\n%s", err, runErr.String())
-	}
+		return n
+	}, 10)
 	// The state remembers the rules: a restart with others is refused.
 	_, _, err := cli(t, ctx, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off")...)
 	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "was made with other rules (v2@") {
