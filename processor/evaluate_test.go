@@ -214,10 +214,14 @@ func TestReplayFromTopics(t *testing.T) {
 	if !errors.Is(whileLive, ErrGroupActive) {
 		t.Errorf("live writer while the group consumes: %v; want %v", whileLive, ErrGroupActive)
 	}
-	outputs := func(topics []string) (map[string]int, int) {
-		seen, n := map[string]int{}, 0
+	// outputs reads topics: each record (with its headers) counted, and per
+	// topic and user the values in the order they are in the topic.
+	outputs := func(topics []string) (map[string]int, int, map[string][]string) {
+		seen, n, order := map[string]int{}, 0, map[string][]string{}
 		for i, topic := range topics {
 			for _, m := range kafkatest.ReadAll(t, f.brokers, topic) {
+				k := fmt.Sprintf("%d %s", i, m.Key)
+				order[k] = append(order[k], string(m.Value))
 				hs := make([]string, 0, len(m.Headers))
 				for _, h := range m.Headers {
 					hs = append(hs, h.Key+"="+string(h.Value))
@@ -227,9 +231,9 @@ func TestReplayFromTopics(t *testing.T) {
 				n++
 			}
 		}
-		return seen, n
+		return seen, n, order
 	}
-	live, liveN := outputs(cfg.Topics.Outputs())
+	live, liveN, liveOrder := outputs(cfg.Topics.Outputs())
 
 	ctx := context.Background()
 	parts, err := InputPartitions(ctx, cfg.Conn, cfg.Topics.Inputs)
@@ -261,7 +265,7 @@ func TestReplayFromTopics(t *testing.T) {
 	for _, topic := range cfg.Topics.Outputs() {
 		replayTopics = append(replayTopics, topic+suffix)
 	}
-	replayed, replayedN := outputs(replayTopics)
+	replayed, replayedN, replayedOrder := outputs(replayTopics)
 	differ := 0
 	for k, n := range live {
 		if replayed[k] != n {
@@ -273,7 +277,15 @@ func TestReplayFromTopics(t *testing.T) {
 	if liveN != replayedN || differ > 0 || liveN < 500 {
 		t.Errorf("live wrote %d outputs, replay %d; %d differ", liveN, replayedN, differ)
 	}
-	if _, again := outputs(cfg.Topics.Outputs()); again != liveN {
+	// Invariant 5: each user's outputs are in their topic in the order the
+	// live run wrote them.
+	for k, vs := range liveOrder {
+		if !slices.Equal(vs, replayedOrder[k]) {
+			t.Errorf("outputs of %s in another order than the live run's", k)
+			break
+		}
+	}
+	if _, again, _ := outputs(cfg.Topics.Outputs()); again != liveN {
 		t.Errorf("the live output topics went from %d to %d records during the replay", liveN, again)
 	}
 	lw, err := NewLiveWriter(ctx, cfg.Conn, cfg.Topics, cfg.Group)

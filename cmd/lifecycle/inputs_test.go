@@ -148,6 +148,11 @@ func runOffline(t *testing.T, pc processor.Config, recs []offline.Record) []reco
 	if err := r.Run(until, func(_ int32, o record.Output) error { outs = append(outs, o); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// Invariant 1: every record is applied, dead-lettered, dropped as a
+	// duplicate or ignored by the mapping, and counted so.
+	if done, total, _ := r.Progress(); done != total || total != int64(len(recs)) {
+		t.Errorf("%d of %d records (%d added) accounted for", done, total, len(recs))
+	}
 	return outs
 }
 
