@@ -138,16 +138,18 @@ func (c Conn) transport() *kafka.Transport {
 
 // Admin returns an admin client; close it with Close.
 func (c Conn) Admin() (*kadm.Client, error) {
-	cl, err := c.client()
+	cl, err := c.Client()
 	if err != nil {
 		return nil, err
 	}
 	return kadm.NewClient(cl), nil
 }
 
-// client is a franz-go client for the admin requests kadm does not make
-// in one round trip.
-func (c Conn) client() (*kgo.Client, error) {
+// Client is a franz-go client of the cluster, with extra options (a
+// consumer's, for one): for the admin requests kadm does not make in one
+// round trip, and for readers that need what kafka-go's do not report
+// (LogAppendTime, in the latency bench).
+func (c Conn) Client(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(10 * time.Second)}
 	if c.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
@@ -155,7 +157,7 @@ func (c Conn) client() (*kgo.Client, error) {
 	if c.SASL != nil {
 		opts = append(opts, kgo.SASL(c.franzSASL()))
 	}
-	return kgo.NewClient(opts...)
+	return kgo.NewClient(append(opts, extra...)...)
 }
 
 // ErrUnreachable is Check's error when no broker answers: an outage that

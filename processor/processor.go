@@ -108,7 +108,7 @@ func (p *Processor) waitForBrokers(ctx context.Context, adm *kadm.Client) error 
 func (p *Processor) run(ctx context.Context) error {
 	cfg := &p.cfg
 	log := cfg.Log
-	cl, err := cfg.Conn.client()
+	cl, err := cfg.Conn.Client()
 	if err != nil {
 		return err
 	}

@@ -41,10 +41,15 @@ Modes:
            baseline. --cpuprofile profiles the processor's drain only.
   latency  With the processor running and caught up, produce --rate events/s
            for --duration, each the first event of a new user (so each makes
-           a none→new or none→growing transition), and measure from the
-           produce call to the transition being read from the transitions
-           topic: p50, p99, p99.9, max (the first second is warm-up and not
-           counted).
+           a none→new or none→growing transition). The input topics and the
+           transitions topic use LogAppendTime, so each event is timed from
+           its input record's append to its transition's, by the broker's
+           clock: the processor's share, without the bench's own producer
+           and reader (p50, p95, p99, p99.9, max; the first second is
+           warm-up). End to end (produce call → transition read) beside it,
+           and the CPU per event while paced. --latency-floor first runs a
+           pass-through alone at the same rate (readers set as the
+           processor's, its writer, no state): the floor under the figure.
   memory   Load --users users through the processor (--events events, at
            least one per user), then report the Go heap after GC, RSS
            (VmRSS) and their growth per user over the process before the
@@ -79,7 +84,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noBaseline := fs.Bool("no-baseline", false, "skip the plain kafka-go baseline of the drain")
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
-	floor := fs.Bool("latency-floor", false, "in the latency mode, also read the input topics to measure produce → readable (the broker's share)")
+	floor := fs.Bool("latency-floor", false, "in the latency mode, first measure a pass-through (consume, produce, no state) alone at the same rate: the floor")
 	workload := fs.String("workload", bench.WorkloadSimulated, "simulated (the first --events events of a realistic population of --users users) or uniform (events of uniformly random users at uniformly random times)")
 	logFile := fs.String("log-file", "", "write the processor's log (JSON, info level) to this file, to see why a run is slow or stalls")
 	if err := fs.parse(args, stdout); err != nil {

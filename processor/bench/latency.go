@@ -14,36 +14,63 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 )
 
+// The latency mode times each event from its input record to its output,
+// by the broker's clock at both ends: the input topics and the output
+// topic use LogAppendTime, so the figure is what the processor adds to the
+// broker's own hop, without the bench producer's or reader's (issue 18's
+// measure). Beside it, end to end: the produce call to the output read.
+//
+// With LatencyFloor it first measures, alone and at the same rate, a
+// pass-through: kafka-go readers configured as the processor's, writing
+// every record on at once with the processor's writer, no state. That is
+// the floor the processor's figure is compared with.
+
 // latencyRun is one latency measurement: n events, each the first of a new
-// user whose id is prefix and the event's index, the time each was sent,
-// and the times they were read.
+// user whose id is prefix and the event's index.
 type latencyRun struct {
-	n        int
-	prefix   string
-	sent     []int64  // Unix ns of event i's produce call
-	out      arrivals // its transition read from the transitions topic
-	in       arrivals // the event itself read from its input topic (the floor)
+	n      int
+	prefix string
+	sent   []int64        // Unix ns of event i's produce call
+	in     []atomic.Int64 // Unix ns of its input record's LogAppendTime
+	out    arrivals       // its output
+	// produced counts the events written so far.
 	produced atomic.Int64
 }
 
-// arrivals are when each event's record was read: at[i] is Unix ns, 0 until
-// read; n counts the events read.
+// arrivals are the outputs read: for event i, when it was read and its
+// LogAppendTime (Unix ns, 0 until read); n counts the events read.
 type arrivals struct {
-	at []atomic.Int64
-	n  atomic.Int64
+	read, appended []atomic.Int64
+	n              atomic.Int64
 }
 
-// latency runs the processor on fresh topics, waits until it owns every
-// partition, then produces Rate events/s for Duration, each the first event
-// of a new user, and times each event to its transition on the transitions
-// topic.
+func newLatencyRun(n int, phase string) *latencyRun {
+	l := &latencyRun{n: n, prefix: phase[:1] + strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-", sent: make([]int64, n), in: make([]atomic.Int64, n)}
+	l.out.read, l.out.appended = make([]atomic.Int64, n), make([]atomic.Int64, n)
+	return l
+}
+
+// latency measures the floor (with LatencyFloor), then the processor on
+// fresh topics once it owns every partition.
 func (r *Runner) latency(ctx context.Context) (*LatencyResult, error) {
+	var floor *LatencyFloor
+	if r.cfg.LatencyFloor {
+		var err error
+		if floor, err = r.passThrough(ctx); err != nil {
+			return nil, err
+		}
+	}
 	t, group, err := r.topics(ctx, "latency")
 	if err != nil {
+		return nil, err
+	}
+	if err := r.appendTime(ctx, append(slices.Clone(t.Inputs), t.Transitions)); err != nil {
 		return nil, err
 	}
 	p, err := r.openProcessor(group, t)
@@ -57,31 +84,64 @@ func (r *Runner) latency(ctx context.Context) (*LatencyResult, error) {
 	}
 	// Let its readers connect and long-poll.
 	time.Sleep(time.Second)
+	m, err := r.measure(ctx, "latency", t.Inputs, t.Transitions)
+	if err != nil {
+		return nil, err
+	}
+	res := m.result(r.cfg.Rate)
+	res.Floor = floor
+	r.progress("latency, input → output by LogAppendTime: %s; end to end: %s", res.Appended, res.EndToEnd)
+	if res.Received < m.l.n {
+		return res, fmt.Errorf("latency: only %d of %d transitions arrived within 30 s of the last event", res.Received, m.l.n)
+	}
+	return res, nil
+}
 
+// appendTime has the broker stamp the records of topics with their append
+// time (message.timestamp.type LogAppendTime).
+func (r *Runner) appendTime(ctx context.Context, topics []string) error {
+	resp, err := r.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "message.timestamp.type", Value: kadm.StringPtr("LogAppendTime")}}, topics...)
+	if err != nil {
+		return fmt.Errorf("latency: setting LogAppendTime: %w", err)
+	}
+	for _, c := range resp {
+		if c.Err != nil {
+			return fmt.Errorf("latency: setting LogAppendTime on %s: %w %s", c.Name, c.Err, c.ErrMessage)
+		}
+	}
+	return nil
+}
+
+// measurement is a paced run's events and what it cost.
+type measurement struct {
+	l           *latencyRun
+	start       time.Time
+	produceSecs float64
+	cpu         float64 // CPU seconds of the process from the first event to the last output
+}
+
+// measure produces Rate events/s for Duration to the inputs, each the first
+// event of a new user, and reads their outputs from out until all have
+// arrived or 30 s have passed since the last event.
+func (r *Runner) measure(ctx context.Context, phase string, inputs []string, out string) (*measurement, error) {
 	n := int(float64(r.cfg.Rate) * r.cfg.Duration.Seconds())
-	l := &latencyRun{n: n, prefix: "l" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-", sent: make([]int64, n)}
-	l.out.at, l.in.at = make([]atomic.Int64, n), make([]atomic.Int64, n)
-	stopConsumers := r.startConsumers(ctx, l, t)
-	defer stopConsumers()
+	l := newLatencyRun(n, phase)
+	stop, err := r.readOutputs(ctx, l, out)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
 	time.Sleep(500 * time.Millisecond)
 
-	w := r.conn.Writer()
-	defer w.Close()
 	cpu0 := cpuSeconds()
-	start, produceSecs, err := r.produce(ctx, w, l, t)
+	start, produceSecs, err := r.produce(ctx, l, inputs)
 	if err != nil {
 		return nil, err
 	}
 	for deadline := time.Now().Add(30 * time.Second); l.out.n.Load() < int64(n) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	cpu := cpuSeconds() - cpu0
-
-	res := r.latencyResult(l, start, produceSecs, cpu)
-	if res.Received < n {
-		return res, fmt.Errorf("latency: only %d of %d transitions arrived within 30 s of the last event", res.Received, n)
-	}
-	return res, nil
+	return &measurement{l: l, start: start, produceSecs: produceSecs, cpu: cpuSeconds() - cpu0}, nil
 }
 
 // awaitPartitions waits, at most 2 minutes, until the processor is ready
@@ -103,109 +163,158 @@ func (r *Runner) awaitPartitions(ctx context.Context, proc *processor.Processor)
 	}
 }
 
-// startConsumers starts consumers of the transitions topic, one per
-// partition, from its start (the topic is fresh); stop ends them.
-func (r *Runner) startConsumers(ctx context.Context, l *latencyRun, t processor.Topics) (stop func()) {
-	c := &consumers{conn: r.conn, dialer: r.conn.Dialer(), l: l}
-	var cancel context.CancelFunc
-	c.ctx, cancel = context.WithCancel(ctx)
-	// Readers of the input topics too: produce → readable on an input is
-	// the floor under the processor's own latency (two such hops plus the
-	// processor make the event → transition latency).
-	for p := range int(r.partitions) {
-		c.consume(t.Transitions, p, &l.out)
-		if r.cfg.LatencyFloor {
-			for _, in := range t.Inputs {
-				c.consume(in, p, &l.in)
-			}
-		}
+// readOutputs reads topic from its start (it is fresh) and stamps, for each
+// of the run's events, when its record was read and its LogAppendTime.
+// franz-go's consumer reads that time from the record batch; kafka-go's
+// Reader reports the producer's timestamp whatever the topic's type.
+func (r *Runner) readOutputs(ctx context.Context, l *latencyRun, topic string) (stop func(), err error) {
+	cl, err := r.conn.Client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(250*time.Millisecond))
+	if err != nil {
+		return nil, err
 	}
-	return func() { cancel(); c.wg.Wait() }
-}
-
-// consumers read the latency mode's events and their transitions.
-type consumers struct {
-	ctx    context.Context
-	wg     sync.WaitGroup
-	conn   processor.Conn
-	dialer *kafka.Dialer
-	l      *latencyRun
-}
-
-// consume reads partition p of topic and stamps got with the time each of
-// the run's events is read, once.
-func (c *consumers) consume(topic string, p int, got *arrivals) {
-	rd := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: c.conn.Brokers, Dialer: c.dialer, Topic: topic, Partition: p,
-		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 4096,
-	})
-	c.wg.Add(1)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		defer c.wg.Done()
-		defer rd.Close()
-		for {
-			m, err := rd.FetchMessage(c.ctx)
-			if err != nil {
-				return
-			}
+		defer close(done)
+		for cctx.Err() == nil {
+			fetches := cl.PollFetches(cctx)
 			now := time.Now().UnixNano()
-			k, ok := strings.CutPrefix(string(m.Key), c.l.prefix)
-			if !ok {
-				continue
-			}
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= c.l.n {
-				continue
-			}
-			if got.at[i].CompareAndSwap(0, now) {
-				got.n.Add(1)
-			}
+			fetches.EachRecord(func(rec *kgo.Record) {
+				if i, ok := l.index(rec.Key); ok && l.out.read[i].CompareAndSwap(0, now) {
+					l.out.appended[i].Store(rec.Timestamp.UnixNano())
+					l.out.n.Add(1)
+				}
+			})
 		}
 	}()
+	return func() { cancel(); <-done; cl.Close() }, nil
 }
 
-// latencyResult makes the result of the run: the latencies of the events
-// sent after the warm-up second, and the floor when measured.
-func (r *Runner) latencyResult(l *latencyRun, start time.Time, produceSecs, cpu float64) *LatencyResult {
-	n := l.n
-	res := &LatencyResult{RatePerSec: r.cfg.Rate, Seconds: produceSecs, Produced: n, AchievedRate: float64(n) / produceSecs,
-		Received: int(l.out.n.Load()), CPUSecPerM: cpu / float64(n) * 1e6, LoadAvg: loadAvg()}
-	warm := start.Add(time.Second).UnixNano()
-	lats := l.latencies(&l.out, warm)
-	res.Counted = len(lats)
-	if r.cfg.LatencyFloor {
-		if in := l.latencies(&l.in, warm); len(in) > 0 {
-			res.Floor = &LatencyFloor{P50ms: percentile(in, 50), P99ms: percentile(in, 99), P999ms: percentile(in, 99.9), MaxMs: in[len(in)-1]}
-			r.progress("latency floor (produce → readable on an input topic): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms", res.Floor.P50ms, res.Floor.P99ms, res.Floor.P999ms)
+// index is the event number of a key of this run.
+func (l *latencyRun) index(key []byte) (int, bool) {
+	k, ok := strings.CutPrefix(string(key), l.prefix)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(k)
+	return i, err == nil && i >= 0 && i < l.n
+}
+
+// result is the measurement's figures, over the events sent after the
+// warm-up second.
+func (m *measurement) result(rate int) *LatencyResult {
+	l := m.l
+	res := &LatencyResult{RatePerSec: rate, Seconds: m.produceSecs, Produced: l.n, AchievedRate: float64(l.n) / m.produceSecs,
+		Received: int(l.out.n.Load()), CPUSecPerM: m.cpu / float64(l.n) * 1e6, LoadAvg: loadAvg()}
+	warm := m.start.Add(time.Second).UnixNano()
+	var appended, e2e []float64
+	for i := range l.n {
+		read, out, in := l.out.read[i].Load(), l.out.appended[i].Load(), l.in[i].Load()
+		if read == 0 || l.sent[i] < warm {
+			continue
+		}
+		e2e = append(e2e, float64(read-l.sent[i])/1e6)
+		if in > 0 && out > 0 {
+			appended = append(appended, float64(out-in)/1e6)
 		}
 	}
-	if len(lats) > 0 {
-		res.P50ms, res.P99ms, res.P999ms, res.MaxMs = percentile(lats, 50), percentile(lats, 99), percentile(lats, 99.9), lats[len(lats)-1]
-	}
-	r.progress("latency: %d of %d transitions read; p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms",
-		res.Received, n, res.P50ms, res.P99ms, res.P999ms, res.MaxMs)
+	res.Counted = len(e2e)
+	res.Appended, res.EndToEnd = percentiles(appended), percentiles(e2e)
 	return res
 }
 
-// latencies are the milliseconds from send to got of the events sent at
-// or after warm (Unix ns) and read, sorted.
-func (l *latencyRun) latencies(got *arrivals, warm int64) []float64 {
-	lats := make([]float64, 0, l.n)
-	for i := range l.n {
-		at := got.at[i].Load()
-		if at == 0 || l.sent[i] < warm {
-			continue
-		}
-		lats = append(lats, float64(at-l.sent[i])/1e6)
+// percentiles of values (sorted in place), nearest rank.
+func percentiles(v []float64) Percentiles {
+	if len(v) == 0 {
+		return Percentiles{}
 	}
-	slices.Sort(lats)
-	return lats
+	slices.Sort(v)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p/100*float64(len(v)))) - 1
+		return v[max(0, min(i, len(v)-1))]
+	}
+	return Percentiles{Count: len(v), P50ms: at(50), P95ms: at(95), P99ms: at(99), P999ms: at(99.9), MaxMs: v[len(v)-1]}
 }
 
-// percentile of sorted values, nearest rank.
-func percentile(sorted []float64, p float64) float64 {
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+// passThrough measures the floor: topics of its own (inputs and one output,
+// all LogAppendTime); per partition, a kafka-go reader per input topic,
+// configured as the processor's fetchers, and one writer, the processor's,
+// that writes what was read at once, in batches of what has arrived.
+func (r *Runner) passThrough(ctx context.Context) (*LatencyFloor, error) {
+	t, _, err := r.topics(ctx, "floor")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.appendTime(ctx, append(slices.Clone(t.Inputs), t.Transitions)); err != nil {
+		return nil, err
+	}
+	fctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for p := range int(r.partitions) {
+		in := make(chan kafka.Message, 4096)
+		for _, topic := range t.Inputs {
+			rd := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: r.conn.Brokers, Dialer: r.conn.Dialer(), Topic: topic, Partition: p,
+				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 4096,
+			})
+			wg.Go(func() {
+				defer rd.Close()
+				for {
+					m, err := rd.FetchMessage(fctx)
+					if err != nil {
+						return
+					}
+					select {
+					case in <- m:
+					case <-fctx.Done():
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() { forward(fctx, r.conn.Writer(), in, t.Transitions) })
+	}
+	defer func() { stop(); wg.Wait() }()
+	time.Sleep(time.Second) // let the readers connect
+	m, err := r.measure(ctx, "floor", t.Inputs, t.Transitions)
+	if err != nil {
+		return nil, err
+	}
+	res := m.result(r.cfg.Rate)
+	f := &LatencyFloor{Appended: res.Appended, EndToEnd: res.EndToEnd, CPUSecPerM: res.CPUSecPerM, Received: res.Received}
+	r.progress("latency floor (pass-through), input → output by LogAppendTime: %s; end to end: %s", f.Appended, f.EndToEnd)
+	if res.Received < m.l.n {
+		return f, fmt.Errorf("latency floor: only %d of %d records passed through within 30 s of the last event", res.Received, m.l.n)
+	}
+	return f, nil
+}
+
+// forward writes the records of in to topic until ctx ends: each write
+// takes every record that has arrived by then.
+func forward(ctx context.Context, w *kafka.Writer, in <-chan kafka.Message, topic string) {
+	defer w.Close()
+	var batch []kafka.Message
+	for {
+		batch = batch[:0]
+		select {
+		case m := <-in:
+			batch = append(batch, kafka.Message{Topic: topic, Key: m.Key, Value: m.Value})
+		case <-ctx.Done():
+			return
+		}
+		for more := true; more && len(batch) < 10_000; {
+			select {
+			case m := <-in:
+				batch = append(batch, kafka.Message{Topic: topic, Key: m.Key, Value: m.Value})
+			default:
+				more = false
+			}
+		}
+		if w.WriteMessages(ctx, batch...) != nil {
+			return
+		}
+	}
 }
 
 // pacer hands out the events that are due at rate per second since start.
@@ -235,19 +344,28 @@ func (p *pacer) claim() (from, to int) {
 // produce is the paced producer: writers claim the events that are due (at
 // most 10 ms of them at a time), stamp their send time and write them; when
 // nothing is due they wait a moment. Several writers keep the rate when one
-// is waiting for its acknowledgement. It returns when every event is
-// written: when it started, and the seconds it took.
-func (r *Runner) produce(ctx context.Context, w *kafka.Writer, l *latencyRun, t processor.Topics) (time.Time, float64, error) {
+// is waiting for its acknowledgement. The writer's acknowledgements carry
+// each record's LogAppendTime. It returns when every event is written:
+// when it started, and the seconds it took.
+func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (time.Time, float64, error) {
+	w := r.conn.Writer()
+	w.Completion = func(msgs []kafka.Message, err error) {
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			if i, ok := l.index(m.Key); ok && !m.Time.IsZero() {
+				l.in[i].Store(m.Time.UnixNano())
+			}
+		}
+	}
+	defer w.Close()
 	p := &pacer{rate: r.cfg.Rate, n: l.n, maxBatch: max(1, r.cfg.Rate/100)}
 	r.progress("latency: producing %d events/s for %v (%d events)", r.cfg.Rate, r.cfg.Duration, l.n)
 	p.start = time.Now()
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.writeDue(ctx, w, p, l, t)
-		}()
+		wg.Go(func() { r.writeDue(ctx, w, p, l, inputs) })
 	}
 	stopProgress := r.latencyProgress(l)
 	wg.Wait()
@@ -261,7 +379,7 @@ func (r *Runner) produce(ctx context.Context, w *kafka.Writer, l *latencyRun, t 
 
 // writeDue is one writer of produce: it writes the events it claims until
 // none is left, the context ends or a write fails.
-func (r *Runner) writeDue(ctx context.Context, w *kafka.Writer, p *pacer, l *latencyRun, t processor.Topics) {
+func (r *Runner) writeDue(ctx context.Context, w *kafka.Writer, p *pacer, l *latencyRun, inputs []string) {
 	var g eventGen
 	rng := rand.New(rand.NewPCG(r.seed, uint64(time.Now().UnixNano())))
 	var msgs []kafka.Message
@@ -280,7 +398,9 @@ func (r *Runner) writeDue(ctx context.Context, w *kafka.Writer, p *pacer, l *lat
 			draw := rng.Uint64()
 			typ := benchKind(draw % 100)
 			uid := l.prefix + strconv.Itoa(i)
-			msgs = append(msgs, kafka.Message{Topic: t.Inputs[typ], Key: []byte(uid),
+			// No Time: the topic's LogAppendTime is the record's timestamp,
+			// and the acknowledgement brings it back (Completion).
+			msgs = append(msgs, kafka.Message{Topic: inputs[typ], Key: []byte(uid),
 				Value: g.value("e-"+uid, uid, typ, now.UnixMilli(), draw>>8)})
 			l.sent[i] = now.UnixNano()
 		}
@@ -300,7 +420,7 @@ func (r *Runner) latencyProgress(l *latencyRun) (stop func()) {
 		for {
 			select {
 			case <-tick.C:
-				r.progress("latency: %d produced, %d transitions read", l.produced.Load(), l.out.n.Load())
+				r.progress("latency: %d produced, %d outputs read", l.produced.Load(), l.out.n.Load())
 			case <-done:
 				return
 			}
