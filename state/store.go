@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -175,20 +176,24 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 // time in [from, before), oldest first. A caller that knows no entry below
 // from exists passes it: the scan then skips the deletion markers that
 // moved timers leave at the start of the index.
-func (s *Store) DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error) {
+func (s *Store) DueTimers(p int32, from, before int64, limit int) (due []record.Timer, next int64, err error) {
 	prefix := partitionKey(nil, p, 't')
 	lo := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(max(from, 0)))
-	hi := binary.BigEndian.AppendUint64(partitionKey(nil, p, 't'), uint64(before))
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: partitionKey(nil, p, 't'+1)})
 	if err != nil {
-		return nil, fmt.Errorf("state: timers: %w", err)
+		return nil, 0, fmt.Errorf("state: timers: %w", err)
 	}
-	var out []record.Timer
-	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+	next = math.MaxInt64
+	for ok := it.First(); ok && len(due) < limit; ok = it.Next() {
 		k := it.Key()[len(prefix):]
-		out = append(out, record.Timer{Wake: int64(binary.BigEndian.Uint64(k)), UserID: string(k[8:])})
+		wake := int64(binary.BigEndian.Uint64(k))
+		if wake >= before {
+			next = wake
+			break
+		}
+		due = append(due, record.Timer{Wake: wake, UserID: string(k[8:])})
 	}
-	return out, errors.Join(it.Error(), it.Close())
+	return due, next, errors.Join(it.Error(), it.Close())
 }
 
 // scan calls fn with the rest of the key (after partition and kind) and

@@ -98,7 +98,7 @@ func BenchmarkDueTimersAfterMoves(b *testing.B) {
 			before := int64(1_000_000 + (moves/users)*1_000_000)
 			b.ReportAllocs()
 			for b.Loop() {
-				due, err := s.DueTimers(0, 0, before, 4096)
+				due, _, err := s.DueTimers(0, 0, before, 4096)
 				if err != nil || len(due) != 0 {
 					b.Fatalf("DueTimers = %d entries, %v", len(due), err)
 				}

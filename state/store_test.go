@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -83,14 +84,14 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	if _, ok, _ := s.User(2, "u-1"); ok {
 		t.Fatal("user visible in another partition")
 	}
-	due, err := s.DueTimers(3, 0, 301, 10)
-	if err != nil || !reflect.DeepEqual(due, []record.Timer{{Wake: 100, UserID: "u-2"}, {Wake: 300, UserID: "u-1"}}) {
-		t.Fatalf("DueTimers(301) = %v, %v", due, err)
+	due, next, err := s.DueTimers(3, 0, 301, 10)
+	if err != nil || !reflect.DeepEqual(due, []record.Timer{{Wake: 100, UserID: "u-2"}, {Wake: 300, UserID: "u-1"}}) || next != math.MaxInt64 {
+		t.Fatalf("DueTimers(301) = %v, next %d, %v; want both entries and no next", due, next, err)
 	}
-	if due, _ := s.DueTimers(3, 0, 300, 10); len(due) != 1 {
-		t.Fatalf("DueTimers(300) = %v, want only the entry before 300", due)
+	if due, next, _ := s.DueTimers(3, 0, 300, 10); len(due) != 1 || next != 300 {
+		t.Fatalf("DueTimers(300) = %v, next %d; want only the entry before 300, and 300 next", due, next)
 	}
-	if due, _ := s.DueTimers(3, 101, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
+	if due, _, _ := s.DueTimers(3, 101, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
 		t.Fatalf("DueTimers from 101 = %v, want only the entry at 300", due)
 	}
 
@@ -99,7 +100,7 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	must(t, b.PutUser("u-2", r2, 100))
 	must(t, b.DeleteOutputs(0, 1))
 	must(t, b.Commit())
-	if due, _ := s.DueTimers(3, 0, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
+	if due, _, _ := s.DueTimers(3, 0, 1<<62, 10); !reflect.DeepEqual(due, []record.Timer{{Wake: 300, UserID: "u-1"}}) {
 		t.Fatalf("after moving: DueTimers = %v", due)
 	}
 	seqs, outs, err := s.Outbox(3)
@@ -123,7 +124,7 @@ func TestBatchUsersTimersOutbox(t *testing.T) {
 	if _, ok, _ := s.User(3, "u-1"); ok {
 		t.Error("user survived Clear")
 	}
-	if due, _ := s.DueTimers(3, 0, 1<<62, 10); len(due) != 0 {
+	if due, _, _ := s.DueTimers(3, 0, 1<<62, 10); len(due) != 0 {
 		t.Errorf("timers survived Clear: %v", due)
 	}
 	if _, ok, _ := s.Meta(3); ok {

@@ -51,8 +51,8 @@ func (e *Engine) commit() error {
 		if u.storedWake != u.rec.Wake {
 			e.stats.TimerMoves.Add(1)
 		}
-		if wk := u.rec.Wake; wk != 0 && wk < e.timerFloor {
-			e.timerFloor = wk
+		if wk := u.rec.Wake; wk != 0 {
+			e.timerFloor, e.timerNext = min(e.timerFloor, wk), min(e.timerNext, wk)
 		}
 		c.Users = append(c.Users, UserRecord{ID: u.id, Enc: enc})
 		e.cold[u.id] = enc
@@ -92,16 +92,23 @@ func (e *Engine) commit() error {
 // batch boundaries are.
 func (e *Engine) dueTimers() (bool, error) {
 	const limit = 4096
-	due, err := e.store.DueTimers(e.id, e.timerFloor, e.meta.StreamTime, limit)
-	if err != nil || len(due) == 0 {
+	if e.meta.StreamTime <= e.timerNext {
+		return false, nil // nothing wakes before stream time
+	}
+	due, next, err := e.store.DueTimers(e.id, e.timerFloor, e.meta.StreamTime, limit)
+	if err != nil {
 		return false, err
 	}
 	// Everything below the next floor is handled by this pass; the new
-	// wake times it produces lower the floor again when committed.
+	// wake times it produces lower the floor (and timerNext) again when
+	// committed.
 	if len(due) < limit {
-		e.timerFloor = e.meta.StreamTime
+		e.timerFloor, e.timerNext = e.meta.StreamTime, next
 	} else {
-		e.timerFloor = due[len(due)-1].Wake
+		e.timerFloor, e.timerNext = due[len(due)-1].Wake, 0
+	}
+	if len(due) == 0 {
+		return false, nil
 	}
 	progress := false
 	for _, t := range due {

@@ -119,6 +119,11 @@ type Engine struct {
 	// timerFloor is a wake time below which the timer index holds no entry
 	// that is due and not yet handled: scans start there.
 	timerFloor int64
+	// timerNext is a wake time before which the index holds no entry at or
+	// above timerFloor (0: unknown). Until stream time passes it there is
+	// nothing to fire and no scan: a live stream commits small batches
+	// often, and each scan is a new store iterator.
+	timerNext int64
 }
 
 // New opens partition id of store, which the input topics have partitions

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -79,10 +80,13 @@ func (s *MemStore) Buyers(p int32, fn func(id []byte, b *record.Buyer) error) er
 }
 
 // DueTimers implements Store.
-func (s *MemStore) DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error) {
-	var due []record.Timer
+func (s *MemStore) DueTimers(p int32, from, before int64, limit int) (due []record.Timer, next int64, err error) {
+	next = math.MaxInt64
 	for t := range s.part(p).timers {
-		if t.Wake >= max(from, 0) && t.Wake < before {
+		switch {
+		case t.Wake >= before:
+			next = min(next, t.Wake)
+		case t.Wake >= max(from, 0):
 			due = append(due, t)
 		}
 	}
@@ -92,7 +96,7 @@ func (s *MemStore) DueTimers(p int32, from, before int64, limit int) ([]record.T
 		}
 		return strings.Compare(a.UserID, b.UserID)
 	})
-	return due[:min(len(due), limit)], nil
+	return due[:min(len(due), limit)], next, nil
 }
 
 // Write implements Store.

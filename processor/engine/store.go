@@ -17,8 +17,10 @@ type Store interface {
 	// rebuild re-scores users in it.
 	Buyers(p int32, fn func(id []byte, b *record.Buyer) error) error
 	// DueTimers returns up to limit timer index entries with a wake time in
-	// [from, before), by wake time, then user id.
-	DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error)
+	// [from, before), by wake time, then user id, and next: the wake time of
+	// the first entry at or after before (math.MaxInt64 for none), so that
+	// the caller need not look again until stream time passes it.
+	DueTimers(p int32, from, before int64, limit int) (due []record.Timer, next int64, err error)
 	// Write applies w atomically: all of it or none.
 	Write(p int32, w *record.Write) error
 }

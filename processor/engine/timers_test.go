@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// scanCounter is a MemStore that counts the timer index scans.
+type scanCounter struct {
+	*MemStore
+	scans int
+}
+
+func (s *scanCounter) DueTimers(p int32, from, before int64, limit int) ([]record.Timer, int64, error) {
+	s.scans++
+	return s.MemStore.DueTimers(p, from, before, limit)
+}
+
+// TestTimerScansOnlyWhenDue: a live stream commits after nearly every
+// record; the timer index is scanned only when stream time has passed the
+// earliest wake time, and the timers still fire when it has, whether the
+// earliest entry was known from a scan or written by a commit since.
+func TestTimerScansOnlyWhenDue(t *testing.T) {
+	store := &scanCounter{MemStore: NewMemStore()}
+	cfg := testConfig()
+	var transitions []string
+	e, err := New(&cfg, store, 0, 1, &Stats{}, func(c Commit) error {
+		for _, o := range c.Outputs {
+			if o.Topic == cfg.Topics.Transitions {
+				transitions = append(transitions, string(o.Key))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, off := int64(1_767_225_600_000), int64(0)
+	event := func(u string, at int64) {
+		t.Helper()
+		off++
+		it := &Input{Offset: off, Event: schemas.Event{ID: "e-" + strconv.FormatInt(off, 10), UserID: u, Type: schemas.Login, Time: at}}
+		if err := e.Apply(it); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event("a", ts) // the first commit scans once: nothing is known yet
+	first := store.scans
+	for i := range 100 {
+		event("b"+strconv.Itoa(i), ts+int64(i+1)*1000) // a second apart: nothing due for days
+	}
+	if got := store.scans - first; got != 0 {
+		t.Fatalf("%d timer scans for 100 commits with nothing due, want 0", got)
+	}
+	// Past a's churn (and every user's earlier timers): they fire.
+	transitions = transitions[:0]
+	event("late", ts+int64(cfg.Rules.ChurnAfter.Milliseconds())+rules.Day)
+	if store.scans == first {
+		t.Fatal("no timer scan once stream time passed the due timers")
+	}
+	quiet := map[string]bool{}
+	for _, u := range transitions {
+		if u == "a" || u[0] == 'b' {
+			quiet[u] = true
+		}
+	}
+	if len(quiet) != 101 {
+		t.Fatalf("%d of the 101 quiet users had a transition once stream time passed their churn, want all", len(quiet))
+	}
+}
