@@ -76,6 +76,9 @@ func (t Topics) withDefaults() Topics {
 // Outputs lists the output topics.
 func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ, t.Warnings, t.Segments} }
 
+// DefaultLinger is Config.Linger's default (BENCHMARKS.md, "Latency").
+const DefaultLinger = 5 * time.Millisecond
+
 // Config configures a Processor. The zero value of a field means its default.
 type Config struct {
 	// Conn says how to reach the Kafka cluster. Conn.Brokers is required.
@@ -105,6 +108,12 @@ type Config struct {
 	// whenever the input has nothing more to give at once, so latency stays
 	// low when the load is light.
 	BatchRecords int
+	// Linger is how long a batch waits for records that the broker has
+	// but the fetchers have not handed over yet, before it is committed
+	// anyway: more records per commit against a few milliseconds of
+	// latency. A batch whose inputs are read to their end is committed at
+	// once. Default 5 ms.
+	Linger time.Duration
 	// MaxUsersCached bounds the user records each partition keeps in memory;
 	// colder ones are read from Pebble when needed. Default 1,000,000.
 	MaxUsersCached int
@@ -161,6 +170,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchRecords == 0 {
 		c.BatchRecords = 5000
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
 	}
 	if c.MaxUsersCached == 0 {
 		c.MaxUsersCached = 1_000_000
@@ -300,6 +312,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchRecords < 1 {
 		return fmt.Errorf("processor: batch records %d must be 1 or more", c.BatchRecords)
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		return fmt.Errorf("processor: linger %v must be between 0 and 1s", c.Linger)
 	}
 	if c.MaxUsersCached < 1 {
 		return fmt.Errorf("processor: max users cached %d must be 1 or more", c.MaxUsersCached)

@@ -197,6 +197,12 @@ func (c Conn) Check(ctx context.Context, adm *kadm.Client) error {
 // (Murmur2), so that one user's events of every kind land in the same
 // partition number; acks from all in-sync replicas; and no lingering (the
 // default waits up to 1 s for a batch to fill). Close it when done.
+//
+// BatchSize is small on purpose: kafka-go allocates, for every batch it
+// starts, room for BatchSize messages (about 150 bytes each), cleared and
+// then scanned by the GC. At 10,000 a live stream of small batches spent
+// a third of the process's CPU there (BENCHMARKS.md, "Latency"); large
+// writes are split at the batch byte limit (1 MiB) anyway.
 func (c Conn) Writer() *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(c.Brokers...),
@@ -204,7 +210,7 @@ func (c Conn) Writer() *kafka.Writer {
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
-		BatchSize:    10_000,
+		BatchSize:    200,
 		MaxAttempts:  10,
 		Compression:  kafka.Lz4,
 	}

@@ -121,7 +121,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	// linger bounds how long a batch waits for records still on their way.
-	const linger = 5 * time.Millisecond
+	linger := p.cfg.Linger
 	lingerT := time.NewTimer(time.Hour)
 	defer lingerT.Stop()
 	var lingerStart time.Time

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -44,13 +45,22 @@ type offsetCommitter interface {
 	CommitOffsets(offsets map[string]map[int]int64) error
 }
 
-// sender delivers one partition's outbox in commit order: write the outputs
-// (acks=all), then the changelog records, then delete the outputs from the
-// outbox and commit the input offsets to the group (ARCHITECTURE.md, Delivery
-// ordering). A new owner that restores from the changelog therefore never
-// holds state whose outputs were not delivered. Jobs waiting in the queue
-// are sent together, so a slow broker round trip is paid once for many small
-// batches.
+// sender delivers one partition's outbox in commit order, in two stages
+// that run at once (ARCHITECTURE.md, Delivery order):
+//
+//   - deliver writes each batch's outputs (acks=all), batch after batch;
+//   - log then takes each delivered batch and writes its changelog records,
+//     deletes its outputs from the outbox and commits the input offsets to
+//     the group, batch after batch.
+//
+// So batch n+1's outputs may be in flight while batch n's changelog is
+// written, but each batch reaches the changelog only after its own outputs,
+// and the batches reach each stage in commit order. A new owner that
+// restores from the changelog therefore never holds state whose outputs
+// were not delivered; a crash between the stages leaves outputs in the
+// outbox that are sent again (at-least-once, the same ids). Jobs waiting in
+// a stage's queue are sent together, so a slow round trip is paid once for
+// many small batches.
 type sender struct {
 	partition int32
 	jobs      chan job
@@ -67,10 +77,11 @@ type sender struct {
 
 	// A member that was paused (SIGSTOP, a long GC, a frozen VM) for longer
 	// than the session timeout has lost its partitions without knowing it.
-	// Before writing after such a gap, the sender checks that the group
+	// Before writing after such a gap, each stage checks that the group
 	// still counts it as a member; a zombie writes nothing more, so it
 	// cannot put stale state into the changelog after the new owner's.
 	session     time.Duration
+	contactMu   sync.Mutex       // both stages talk to the coordinator
 	lastContact time.Time        // last time the coordinator accepted us
 	committed   map[string]int64 // the offsets last committed, re-sent to check membership
 }
@@ -79,18 +90,38 @@ type sender struct {
 // the partition's owner.
 var errNotMember = errors.New("processor: no longer a member of the group's current generation; the partition belongs to another instance now")
 
+// deliveredQueue is how many delivered batches may wait for the changelog
+// stage: the outputs stage runs at most that far ahead.
+const deliveredQueue = 16
+
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
 // it could not send stay in the outbox and are sent on the next start.
 func (s *sender) run(ctx context.Context) error {
-	batch := s.store.NewBatch(s.partition)
-	defer batch.Close()
-	// Pebble keeps the last commits in the process until its WAL block
-	// fills or a sync (state/doc.go): a kill after a quiet period would
-	// otherwise lose the outbox deletions and re-send their outputs. A
-	// sync once no job came for a moment costs nothing under load.
-	idle := time.NewTimer(time.Hour)
-	idle.Stop()
-	defer idle.Stop()
+	delivered := make(chan job, deliveredQueue)
+	// A failed changelog stage stops the outputs stage too: nothing may be
+	// delivered that the changelog will not follow.
+	lctx, stopLog := context.WithCancel(ctx)
+	defer stopLog()
+	logged := make(chan error, 1)
+	go func() {
+		err := s.logJobs(ctx, delivered)
+		if err != nil {
+			stopLog()
+		}
+		logged <- err
+	}()
+	err := s.deliver(lctx, delivered)
+	close(delivered)
+	logErr := <-logged
+	if logErr != nil {
+		return logErr // the cause; deliver's is then its cancellation
+	}
+	return err
+}
+
+// deliver is the first stage: it writes the outputs of each job, then
+// hands the job to the changelog stage.
+func (s *sender) deliver(ctx context.Context, delivered chan<- job) error {
 	for {
 		var j job
 		var ok bool
@@ -98,32 +129,11 @@ func (s *sender) run(ctx context.Context) error {
 		case j, ok = <-s.jobs:
 		case <-ctx.Done(): // the shutdown deadline: what is left stays in the outbox
 			return ctx.Err()
-		case <-idle.C:
-			if err := s.store.Sync(); err != nil {
-				return err
-			}
-			continue
 		}
 		if !ok {
 			return nil
 		}
-		for more := true; more; {
-			select {
-			case next, ok := <-s.jobs:
-				if !ok {
-					more = false
-					break
-				}
-				j.outs = append(j.outs, next.outs...)
-				j.changelog = append(j.changelog, next.changelog...)
-				j.to, j.offsets, j.logTo = next.to, next.offsets, next.logTo
-				if next.oldest != 0 && (j.oldest == 0 || next.oldest < j.oldest) {
-					j.oldest = next.oldest
-				}
-			default:
-				more = false
-			}
-		}
+		j = gather(j, s.jobs)
 		if err := s.checkMember(); err != nil {
 			return err
 		}
@@ -138,8 +148,56 @@ func (s *sender) run(ctx context.Context) error {
 		if len(j.outs) > 0 {
 			crashPoint(crashSent)
 		}
-		// Again before the changelog: a pause during the outputs write must
-		// not let stale state follow a new owner's into the changelog.
+		j.outs = nil
+		select {
+		case delivered <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// logJobs is the second stage: for each delivered job, the changelog
+// records, then the outbox deletions and the group offsets.
+func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
+	batch := s.store.NewBatch(s.partition)
+	defer batch.Close()
+	// Pebble keeps the last commits in the process until its WAL block
+	// fills or a sync (state/doc.go): a kill after a quiet period would
+	// otherwise lose the outbox deletions and re-send their outputs. A
+	// sync once no job came for a moment costs nothing under load.
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
+	// The group offsets only serve lag monitoring and a new owner without
+	// local state (the offsets that count are stored with the state): they
+	// are committed at most every commitEvery while jobs come, and once
+	// they stop. kafka-go's coordinator connection serves one request at a
+	// time and its waiters spin, so a commit per small batch of a live
+	// stream cost more CPU than the batch (BENCHMARKS.md, "Latency").
+	var uncommitted map[string]int64
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-delivered:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-idle.C:
+			if err := s.store.Sync(); err != nil {
+				return err
+			}
+			s.commitOffsets(uncommitted)
+			uncommitted = nil
+			continue
+		}
+		if !ok {
+			s.commitOffsets(uncommitted)
+			return nil
+		}
+		j = gather(j, delivered)
+		// Again before the changelog: a pause since the outputs were written
+		// must not let stale state follow a new owner's into the changelog.
 		if err := s.checkMember(); err != nil {
 			return err
 		}
@@ -147,7 +205,7 @@ func (s *sender) run(ctx context.Context) error {
 		// Pebble keeps its last commits in the process (state/doc.go), and
 		// a kill would otherwise leave the changelog ahead of the disk,
 		// which costs the next start a full restore (changelog.go,
-		// localStateCurrent). One sync serves the jobs merged above, and
+		// localStateCurrent). One sync serves the jobs gathered, and
 		// concurrent partitions' syncs share one fsync.
 		if err := s.store.Sync(); err != nil {
 			return err
@@ -167,18 +225,40 @@ func (s *sender) run(ctx context.Context) error {
 				return err
 			}
 		}
-		// The group offsets only serve lag monitoring (the offsets that
-		// count are stored with the state): when the next batch is already
-		// waiting, its commit will carry these, a round trip later saved.
-		if len(s.jobs) == 0 || time.Since(s.lastContact) > commitEvery {
-			s.commitOffsets(j.offsets)
+		if j.offsets != nil {
+			uncommitted = j.offsets
+		}
+		if time.Since(s.contact()) > commitEvery {
+			s.commitOffsets(uncommitted)
+			uncommitted = nil
 		}
 		idle.Reset(syncWhenIdle)
 	}
 }
 
+// gather appends to j the jobs already waiting in queue, in order, so that
+// one round trip serves them all.
+func gather(j job, queue <-chan job) job {
+	for {
+		select {
+		case next, ok := <-queue:
+			if !ok {
+				return j
+			}
+			j.outs = append(j.outs, next.outs...)
+			j.changelog = append(j.changelog, next.changelog...)
+			j.to, j.offsets, j.logTo = next.to, next.offsets, next.logTo
+			if next.oldest != 0 && (j.oldest == 0 || next.oldest < j.oldest) {
+				j.oldest = next.oldest
+			}
+		default:
+			return j
+		}
+	}
+}
+
 // syncWhenIdle is how long the sender waits without a job before it makes
-// everything committed durable.
+// everything committed durable and commits the group offsets.
 const syncWhenIdle = 200 * time.Millisecond
 
 // commitEvery bounds how long group offsets may lag behind a busy sender.
@@ -314,12 +394,12 @@ func (s *sender) setAside(ctx context.Context, m kafka.Message, cause error) err
 // with the coordinator for more than a third of a session and the
 // coordinator, asked again, no longer accepts this member.
 func (s *sender) checkMember() error {
-	if s.commit == nil || time.Since(s.lastContact) < s.session/3 {
+	if s.commit == nil || time.Since(s.contact()) < s.session/3 {
 		return nil
 	}
-	err := s.commitRequest(s.committed)
+	err := s.commitRequest(nil) // the offsets last committed
 	if isFenced(err) {
-		s.log.Warn("stopped writing: this instance was out of touch for longer than its session", zap.Duration("out_of_touch", time.Since(s.lastContact)))
+		s.log.Warn("stopped writing: this instance was out of touch for longer than its session", zap.Duration("out_of_touch", time.Since(s.contact())))
 		return errNotMember
 	}
 	return nil
@@ -342,7 +422,22 @@ func (s *sender) commitOffsets(offsets map[string]int64) {
 	}
 }
 
+// contact is when the coordinator last accepted this member.
+func (s *sender) contact() time.Time {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	return s.lastContact
+}
+
+// commitRequest commits offsets, or with nil the offsets last committed
+// again; it holds contactMu, so that the two stages' requests do not
+// interleave their bookkeeping.
 func (s *sender) commitRequest(offsets map[string]int64) error {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	if offsets == nil {
+		offsets = s.committed
+	}
 	req := make(map[string]map[int]int64, len(offsets))
 	for t, o := range offsets {
 		req[t] = map[int]int64{int(s.partition): o}

@@ -184,6 +184,7 @@ the two with lifecycle diff --brokers.`)
 	currency := fs.String("currency", schemas.DefaultCurrency, "the deployment's accounting currency; purchases in another go to the dead-letter topic, unless --rates-file converts them")
 	maxBytes := fs.Int("max-record-bytes", schemas.DefaultMaxRecordBytes, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
+	linger := fs.duration("linger", processor.DefaultLinger, "how long a batch waits for input records the broker has but the readers have not handed over yet, before it is committed anyway (more records per commit against latency; a batch read to the input's end is committed at once); 1µs to 1s")
 	cached := fs.Int("max-users-cached", 1_000_000, "most user records kept in memory per partition, in their stored form (~400 bytes of heap each; 1M users ≈ 400 MB); colder ones are read from Pebble")
 	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
@@ -228,6 +229,8 @@ the two with lifecycle diff --brokers.`)
 		return fmt.Errorf("%w: --silent-after must be positive, for example 60d", errUsage)
 	case *batch < 1:
 		return fmt.Errorf("%w: --batch-records %d must be 1 or more", errUsage, *batch)
+	case *linger <= 0 || *linger > time.Second:
+		return fmt.Errorf("%w: --linger %v must be between 1µs and 1s, for example 5ms", errUsage, *linger)
 	case *cached < 1:
 		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
 	case *blockCache < 1:
@@ -263,6 +266,7 @@ the two with lifecycle diff --brokers.`)
 		Topics:          topics,
 		Rules:           rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		BatchRecords:    *batch,
+		Linger:          *linger,
 		MaxUsersCached:  *cached,
 		IdleAdvance:     *idle,
 		AllowedLateness: *lateness,
