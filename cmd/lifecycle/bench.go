@@ -76,9 +76,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 20_000, "events per second produced in the latency mode")
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain (with --mode latency: of the paced run, the bench's producer and reader included) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
 	batch := fs.Int("batch-records", 0, "the processor's --batch-records (0: its default)")
+	linger := fs.duration("linger", 0, "the processor's --linger (0: its default)")
 	cached := fs.Int("max-users-cached", 0, "the processor's --max-users-cached (0: its default), to measure memory under a bound")
 	blockCache := fs.Int("block-cache-mb", 0, "the processor's --block-cache-mb (0: its default)")
 	noBaseline := fs.Bool("no-baseline", false, "skip the plain kafka-go baseline of the drain")
@@ -103,7 +104,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	cfg := bench.Config{Stderr: stderr, Mode: *mode, Workload: *workload, Users: *users, Events: *events, Partitions: *partitions,
-		Seed: *seed, BatchRecords: *batch, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
+		Seed: *seed, BatchRecords: *batch, Linger: *linger, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
 		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)

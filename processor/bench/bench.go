@@ -31,9 +31,10 @@ type Config struct {
 	Partitions int
 	// Seed of the generated events.
 	Seed uint64
-	// The processor's --batch-records, --max-users-cached and
-	// --block-cache-mb; 0 for its defaults.
+	// The processor's --batch-records, --max-users-cached,
+	// --block-cache-mb and --linger; 0 for its defaults.
 	BatchRecords, MaxUsersCached, BlockCacheMB int
+	Linger                                     time.Duration
 	// Log is the processor's log; nil for none.
 	Log *zap.Logger
 	// NoBaseline skips the plain kafka-go baseline of the drain.
@@ -41,15 +42,15 @@ type Config struct {
 	// KeepTopics leaves the topics and groups at the end.
 	KeepTopics bool
 	// CPUProfile, when set, is the file for a CPU profile of the
-	// processor's drain; MemProfile for a heap profile taken with the
-	// memory figures.
+	// processor's drain (or, in the latency mode, of its paced run);
+	// MemProfile for a heap profile taken with the memory figures.
 	CPUProfile, MemProfile string
 	// Rate is the events per second the latency mode produces, for
 	// Duration.
 	Rate     int
 	Duration time.Duration
-	// LatencyFloor has the latency mode also read the input topics, to
-	// measure produce → readable (the broker's share).
+	// LatencyFloor has the latency mode first measure a pass-through
+	// alone at the same rate: the floor.
 	LatencyFloor bool
 }
 

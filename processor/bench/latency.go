@@ -84,7 +84,16 @@ func (r *Runner) latency(ctx context.Context) (*LatencyResult, error) {
 	}
 	// Let its readers connect and long-poll.
 	time.Sleep(time.Second)
+	var profile string
+	if r.cfg.Mode == "latency" {
+		profile = r.cfg.CPUProfile
+	}
+	stopProfile, err := startCPUProfile(profile)
+	if err != nil {
+		return nil, err
+	}
 	m, err := r.measure(ctx, "latency", t.Inputs, t.Transitions)
+	stopProfile()
 	if err != nil {
 		return nil, err
 	}
@@ -317,36 +326,12 @@ func forward(ctx context.Context, w *kafka.Writer, in <-chan kafka.Message, topi
 	}
 }
 
-// pacer hands out the events that are due at rate per second since start.
-type pacer struct {
-	mu       sync.Mutex
-	next     int
-	start    time.Time
-	rate     int
-	n        int
-	maxBatch int
-	err      atomic.Pointer[error] // the first failed write
-}
-
-// claim takes the next events that are due, at most maxBatch of them:
-// [from, to), empty when none is due yet; from >= n when every event is
-// taken.
-func (p *pacer) claim() (from, to int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	due := min(p.n, int(time.Since(p.start).Seconds()*float64(p.rate)))
-	from = p.next
-	to = min(due, from+p.maxBatch)
-	p.next = to
-	return from, to
-}
-
-// produce is the paced producer: writers claim the events that are due (at
-// most 10 ms of them at a time), stamp their send time and write them; when
-// nothing is due they wait a moment. Several writers keep the rate when one
-// is waiting for its acknowledgement. The writer's acknowledgements carry
-// each record's LogAppendTime. It returns when every event is written:
-// when it started, and the seconds it took.
+// produce is the paced producer: a ticker every millisecond hands the
+// events due by then, as one batch, to one of 8 writers, each of which
+// stamps their send time and writes them (several writers keep the rate
+// while one waits for its acknowledgement). The writer's acknowledgements
+// carry each record's LogAppendTime. It returns when every event is
+// written: when it started, and the seconds it took.
 func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (time.Time, float64, error) {
 	w := r.conn.Writer()
 	w.Completion = func(msgs []kafka.Message, err error) {
@@ -360,55 +345,65 @@ func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (t
 		}
 	}
 	defer w.Close()
-	p := &pacer{rate: r.cfg.Rate, n: l.n, maxBatch: max(1, r.cfg.Rate/100)}
 	r.progress("latency: producing %d events/s for %v (%d events)", r.cfg.Rate, r.cfg.Duration, l.n)
-	p.start = time.Now()
+	type span struct{ from, to int }
+	due := make(chan span, 1024)
+	var failed atomic.Pointer[error]
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Go(func() { r.writeDue(ctx, w, p, l, inputs) })
+		wg.Go(func() {
+			var g eventGen
+			rng := rand.New(rand.NewPCG(r.seed, uint64(time.Now().UnixNano())))
+			for s := range due {
+				if failed.Load() != nil || ctx.Err() != nil {
+					continue // drain
+				}
+				if err := r.writeEvents(ctx, w, &g, rng, l, inputs, s.from, s.to); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
 	}
 	stopProgress := r.latencyProgress(l)
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	for next := 0; next < l.n && ctx.Err() == nil && failed.Load() == nil; {
+		now := <-tick.C
+		to := min(l.n, int(now.Sub(start).Seconds()*float64(r.cfg.Rate)))
+		for next < to {
+			end := min(to, next+max(1, r.cfg.Rate/100)) // at most 10 ms of events per write
+			due <- span{next, end}
+			next = end
+		}
+	}
+	tick.Stop()
+	close(due)
 	wg.Wait()
 	stopProgress()
-	produceSecs := time.Since(p.start).Seconds()
-	if e := p.err.Load(); e != nil {
-		return p.start, produceSecs, fmt.Errorf("latency producer: %w", *e)
+	produceSecs := time.Since(start).Seconds()
+	if e := failed.Load(); e != nil {
+		return start, produceSecs, fmt.Errorf("latency producer: %w", *e)
 	}
-	return p.start, produceSecs, nil
+	return start, produceSecs, ctx.Err()
 }
 
-// writeDue is one writer of produce: it writes the events it claims until
-// none is left, the context ends or a write fails.
-func (r *Runner) writeDue(ctx context.Context, w *kafka.Writer, p *pacer, l *latencyRun, inputs []string) {
-	var g eventGen
-	rng := rand.New(rand.NewPCG(r.seed, uint64(time.Now().UnixNano())))
-	var msgs []kafka.Message
-	for ctx.Err() == nil && p.err.Load() == nil {
-		from, to := p.claim()
-		if from >= l.n {
-			return
-		}
-		if from == to {
-			time.Sleep(200 * time.Microsecond)
-			continue
-		}
-		msgs = msgs[:0]
-		now := time.Now()
-		for i := from; i < to; i++ {
-			draw := rng.Uint64()
-			typ := benchKind(draw % 100)
-			uid := l.prefix + strconv.Itoa(i)
-			// No Time: the topic's LogAppendTime is the record's timestamp,
-			// and the acknowledgement brings it back (Completion).
-			msgs = append(msgs, kafka.Message{Topic: inputs[typ], Key: []byte(uid),
-				Value: g.value("e-"+uid, uid, typ, now.UnixMilli(), draw>>8)})
-			l.sent[i] = now.UnixNano()
-		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			p.err.CompareAndSwap(nil, &err)
-		}
-		l.produced.Add(int64(to - from))
+// writeEvents writes events [from, to), each the first of a new user.
+func (r *Runner) writeEvents(ctx context.Context, w *kafka.Writer, g *eventGen, rng *rand.Rand, l *latencyRun, inputs []string, from, to int) error {
+	msgs := make([]kafka.Message, 0, to-from)
+	now := time.Now()
+	for i := from; i < to; i++ {
+		draw := rng.Uint64()
+		typ := benchKind(draw % 100)
+		uid := l.prefix + strconv.Itoa(i)
+		// No Time: the topic's LogAppendTime is the record's timestamp, and
+		// the acknowledgement brings it back (Completion).
+		msgs = append(msgs, kafka.Message{Topic: inputs[typ], Key: []byte(uid),
+			Value: g.value("e-"+uid, uid, typ, now.UnixMilli(), draw>>8)})
+		l.sent[i] = now.UnixNano()
 	}
+	err := w.WriteMessages(ctx, msgs...)
+	l.produced.Add(int64(to - from))
+	return err
 }
 
 // latencyProgress writes the counts every 2 s until stop.
