@@ -112,9 +112,10 @@ func TestK8sIsTheRenderedChart(t *testing.T) {
 	}
 }
 
-// TestChartLints runs Helm's linter (helm lint --strict: templates
-// rendered with missing keys as errors, values.schema.json, Chart.yaml,
-// deprecated APIs) with the default values and with everything on.
+// TestChartLints runs Helm's linter (Chart.yaml, values.schema.json, the
+// rendered templates' YAML, names and selectors, deprecated APIs) with the
+// default values and with everything on; like helm lint --strict, a
+// warning fails too.
 func TestChartLints(t *testing.T) {
 	for _, file := range []string{"", everythingValues} {
 		var vals map[string]any
