@@ -412,7 +412,11 @@ func TestChartWithEverything(t *testing.T) {
 		t.Errorf("rates file %s (rates_file of the rules, beside them): got %q (mounted %v), want rules.rates", ratesPath, got, ok)
 	}
 	for k, v := range e.value(t, "extraConfig").(map[string]any) {
-		wantEnv(k, fmt.Sprint(v))
+		if f, ok := v.(float64); ok {
+			wantEnv(k, strconv.FormatFloat(f, 'f', -1, 64)) // 1000000, not 1e+06
+		} else {
+			wantEnv(k, fmt.Sprint(v))
+		}
 	}
 
 	// Graceful termination: the shutdown timeout plus the margin.
@@ -579,6 +583,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"unknown value", map[string]any{"replica": 3}, "additional properties 'replica' not allowed"},
 		{"brokers as one string", map[string]any{"kafka": map[string]any{"brokers": "a:9092,b:9092"}}, "at '/kafka/brokers': got string, want array"},
 		{"broker without port", map[string]any{"kafka": map[string]any{"brokers": []any{"kafka.example.com"}}}, "at '/kafka/brokers/0'"},
+		{"IPv6 broker without brackets", map[string]any{"kafka": map[string]any{"brokers": []any{"fd00::1:9092"}}}, "at '/kafka/brokers/0'"},
 		{"unknown SASL mechanism", map[string]any{"kafka": map[string]any{"sasl": map[string]any{"mechanism": "GSSAPI"}}}, "at '/kafka/sasl/mechanism': value must be one of"},
 		{"GOMEMLIMIT in Kubernetes units", map[string]any{"goMemLimit": "1800Mi"}, "at '/goMemLimit'"},
 	} {
