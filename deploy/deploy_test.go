@@ -162,6 +162,11 @@ func readYAMLDocs(file string) ([]*yaml.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeYAMLDocs(file, b)
+}
+
+// decodeYAMLDocs decodes every document of the YAML text b, from file.
+func decodeYAMLDocs(file string, b []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var docs []*yaml.Node
 	for {

@@ -401,7 +401,8 @@ func TestDockerignore(t *testing.T) {
 	}
 
 	// Everything the build needs stays in the context: go.mod, go.sum, the
-	// non-test Go files and the files they embed.
+	// non-test Go files and the files they embed (those of the root module:
+	// a directory with a go.mod of its own, like deploy/, is another module).
 	need := []string{"go.mod", "go.sum"}
 	embed := regexp.MustCompile(`(?m)^//go:embed (.+)$`)
 	err := filepath.WalkDir(repoRoot, func(p string, d os.DirEntry, err error) error {
@@ -412,6 +413,9 @@ func TestDockerignore(t *testing.T) {
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
 			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil && rel != "." {
 				return filepath.SkipDir
 			}
 			return nil

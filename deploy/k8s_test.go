@@ -195,7 +195,7 @@ type kustomization struct {
 	} `yaml:"images"`
 }
 
-// manifest is one YAML document of a file in k8s/.
+// manifest is one YAML document of a file in k8s/ or of a rendered template.
 type manifest struct {
 	file string
 	header
@@ -211,14 +211,24 @@ func (m manifest) decode(t *testing.T, v any) {
 	}
 }
 
+// k8sSet is the Kubernetes objects of one deployment: deploy/k8s, or the
+// Helm chart rendered with a values file.
 type k8sSet struct {
-	files     []string // base names of the YAML files in k8s/
+	name      string   // where they come from: k8s, or helm:<values file>
+	files     []string // base names of the YAML files (templates) they are in
 	manifests []manifest
+}
+
+// deploymentSets are the deployments the checks of this file hold for:
+// deploy/k8s (the chart with its default values, TestK8sIsTheRenderedChart)
+// and the chart with everything switched on (helm_test.go).
+func deploymentSets(t *testing.T) []k8sSet {
+	return []k8sSet{loadK8s(t), renderChart(t, everythingValues)}
 }
 
 func loadK8s(t *testing.T) k8sSet {
 	t.Helper()
-	var set k8sSet
+	set := k8sSet{name: k8sDir}
 	entries, err := os.ReadDir(k8sDir)
 	if err != nil {
 		t.Fatal(err)
@@ -227,32 +237,42 @@ func loadK8s(t *testing.T) k8sSet {
 		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
 			continue
 		}
-		set.files = append(set.files, e.Name())
-		docs, err := readYAMLDocs(filepath.Join(k8sDir, e.Name()))
+		b, err := os.ReadFile(filepath.Join(k8sDir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(docs) == 0 {
-			t.Errorf("%s: got no YAML documents, want at least one", e.Name())
-		}
-		for i, d := range docs {
-			m := manifest{file: e.Name(), node: d}
-			if err := d.Decode(&m.header); err != nil {
-				t.Fatalf("%s: document %d: %v", e.Name(), i+1, err)
-			}
-			if m.APIVersion == "" || m.Kind == "" {
-				t.Errorf("%s: document %d: got apiVersion %q kind %q, want both set", e.Name(), i+1, m.APIVersion, m.Kind)
-			}
-			if m.Kind != "Kustomization" && m.Metadata.Name == "" {
-				t.Errorf("%s: document %d (%s): got no metadata.name, want one", e.Name(), i+1, m.Kind)
-			}
-			set.manifests = append(set.manifests, m)
-		}
+		set.add(t, e.Name(), b)
 	}
 	if len(set.manifests) == 0 {
 		t.Fatalf("no manifests in %s", k8sDir)
 	}
 	return set
+}
+
+// add adds the objects of the YAML text b, from file.
+func (s *k8sSet) add(t *testing.T, file string, b []byte) {
+	t.Helper()
+	s.files = append(s.files, file)
+	docs, err := decodeYAMLDocs(file, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) == 0 {
+		t.Errorf("%s: got no YAML documents, want at least one", file)
+	}
+	for i, d := range docs {
+		m := manifest{file: file, node: d}
+		if err := d.Decode(&m.header); err != nil {
+			t.Fatalf("%s: document %d: %v", file, i+1, err)
+		}
+		if m.APIVersion == "" || m.Kind == "" {
+			t.Errorf("%s: document %d: got apiVersion %q kind %q, want both set", file, i+1, m.APIVersion, m.Kind)
+		}
+		if m.Kind != "Kustomization" && m.Metadata.Name == "" {
+			t.Errorf("%s: document %d (%s): got no metadata.name, want one", file, i+1, m.Kind)
+		}
+		s.manifests = append(s.manifests, m)
+	}
 }
 
 func (s k8sSet) ofKind(kind string) []manifest {
@@ -270,7 +290,7 @@ func (s k8sSet) one(t *testing.T, kind string, v any) manifest {
 	t.Helper()
 	ms := s.ofKind(kind)
 	if len(ms) != 1 {
-		t.Fatalf("%s objects in %s: got %d, want 1", kind, k8sDir, len(ms))
+		t.Fatalf("%s objects in %s: got %d, want 1", kind, s.name, len(ms))
 	}
 	ms[0].decode(t, v)
 	return ms[0]
@@ -344,7 +364,7 @@ func containerEnv(t *testing.T, where string, c container, cms map[string]config
 		case ef.ConfigMapRef != nil:
 			cm, ok := cms[ef.ConfigMapRef.Name]
 			if !ok {
-				t.Errorf("%s: envFrom configMapRef %q: got no such ConfigMap in %s, want it defined", where, ef.ConfigMapRef.Name, k8sDir)
+				t.Errorf("%s: envFrom configMapRef %q: got no such ConfigMap, want it defined", where, ef.ConfigMapRef.Name)
 				continue
 			}
 			for k, v := range cm.Data {
@@ -353,7 +373,7 @@ func containerEnv(t *testing.T, where string, c container, cms map[string]config
 		case ef.SecretRef != nil:
 			kv, ok := secs[ef.SecretRef.Name]
 			if !ok {
-				t.Errorf("%s: envFrom secretRef %q: got no such Secret in %s, want it defined", where, ef.SecretRef.Name, k8sDir)
+				t.Errorf("%s: envFrom secretRef %q: got no such Secret, want it defined", where, ef.SecretRef.Name)
 				continue
 			}
 			for k, v := range kv {
@@ -539,7 +559,12 @@ func TestKustomizationListsEveryFile(t *testing.T) {
 }
 
 func TestStatefulSet(t *testing.T) {
-	set := loadK8s(t)
+	for _, set := range deploymentSets(t) {
+		t.Run(set.name, func(t *testing.T) { checkStatefulSet(t, set) })
+	}
+}
+
+func checkStatefulSet(t *testing.T, set k8sSet) {
 	var sts statefulSet
 	set.one(t, "StatefulSet", &sts)
 	spec := sts.Spec
@@ -570,7 +595,7 @@ func TestStatefulSet(t *testing.T) {
 		}
 	}
 	if headless == nil {
-		t.Fatalf("%s serviceName: got %q, want the name of a Service in %s", where, spec.ServiceName, k8sDir)
+		t.Fatalf("%s serviceName: got %q, want the name of a Service in %s", where, spec.ServiceName, set.name)
 	}
 	if got, want := headless.Spec.ClusterIP, "None"; got != want {
 		t.Errorf("Service %s clusterIP: got %q, want %q (headless, for the StatefulSet)", headless.Metadata.Name, got, want)
@@ -742,7 +767,7 @@ func TestStatefulSet(t *testing.T) {
 		case v.Secret != nil:
 			kv, ok := secs[v.Secret.SecretName]
 			if !ok {
-				t.Errorf("%s volume %s: Secret %q: got no such Secret in %s, want it defined", where, v.Name, v.Secret.SecretName, k8sDir)
+				t.Errorf("%s volume %s: Secret %q: got no such Secret in %s, want it defined", where, v.Name, v.Secret.SecretName, set.name)
 			}
 			for _, it := range v.Secret.Items {
 				if _, ok := kv[it.Key]; ok || kv == nil {
@@ -752,7 +777,7 @@ func TestStatefulSet(t *testing.T) {
 			}
 		case v.ConfigMap != nil:
 			if _, ok := cms[v.ConfigMap.Name]; !ok {
-				t.Errorf("%s volume %s: ConfigMap %q: got no such ConfigMap in %s, want it defined", where, v.Name, v.ConfigMap.Name, k8sDir)
+				t.Errorf("%s volume %s: ConfigMap %q: got no such ConfigMap in %s, want it defined", where, v.Name, v.ConfigMap.Name, set.name)
 			}
 		}
 	}
@@ -766,9 +791,10 @@ func TestStatefulSet(t *testing.T) {
 		}
 	}
 
-	// Files named by LIFECYCLE_*_FILE variables are in mounted Secrets.
+	// Files named by LIFECYCLE_*_FILE variables and the rules file are in
+	// mounted Secrets (or ConfigMaps).
 	for name, p := range env {
-		if !strings.HasPrefix(name, "LIFECYCLE_") || !strings.HasSuffix(name, "_FILE") || p == "" {
+		if !strings.HasPrefix(name, "LIFECYCLE_") || !(strings.HasSuffix(name, "_FILE") || name == "LIFECYCLE_RULES") || p == "" {
 			continue
 		}
 		dir, file := path.Split(p)
@@ -814,7 +840,12 @@ func TestStatefulSet(t *testing.T) {
 }
 
 func TestConfigMapsAndSecrets(t *testing.T) {
-	set := loadK8s(t)
+	for _, set := range deploymentSets(t) {
+		t.Run(set.name, func(t *testing.T) { checkConfigMapsAndSecrets(t, set) })
+	}
+}
+
+func checkConfigMapsAndSecrets(t *testing.T, set k8sSet) {
 	known := knownFlags(t)
 	for name, cm := range set.configMaps(t) {
 		keys := slices.Sorted(maps.Keys(cm.Data))
@@ -832,7 +863,12 @@ func TestConfigMapsAndSecrets(t *testing.T) {
 }
 
 func TestPodDisruptionBudget(t *testing.T) {
-	set := loadK8s(t)
+	for _, set := range deploymentSets(t) {
+		t.Run(set.name, func(t *testing.T) { checkPodDisruptionBudget(t, set) })
+	}
+}
+
+func checkPodDisruptionBudget(t *testing.T, set k8sSet) {
 	var sts statefulSet
 	set.one(t, "StatefulSet", &sts)
 	var p pdb
@@ -840,8 +876,10 @@ func TestPodDisruptionBudget(t *testing.T) {
 	if got, want := p.APIVersion, "policy/v1"; got != want {
 		t.Errorf("PodDisruptionBudget apiVersion: got %q, want %q", got, want)
 	}
-	if got, want := fmt.Sprint(p.Spec.MaxUnavailable), "1"; got != want {
-		t.Errorf("PodDisruptionBudget maxUnavailable: got %s, want %s", got, want)
+	// A number of pods, fewer than all of them (a percentage would be
+	// rounded by the cluster; one pod of 3 is 33%).
+	if n, ok := p.Spec.MaxUnavailable.(int); !ok || n < 1 || (sts.Spec.Replicas != nil && *sts.Spec.Replicas > 1 && n >= *sts.Spec.Replicas) {
+		t.Errorf("PodDisruptionBudget maxUnavailable: got %v, want a number of pods from 1 to replicas-1 (%v)", p.Spec.MaxUnavailable, sts.Spec.Replicas)
 	}
 	if p.Spec.MinAvailable != nil {
 		t.Errorf("PodDisruptionBudget: got minAvailable %v as well, want only maxUnavailable", p.Spec.MinAvailable)
@@ -895,7 +933,12 @@ const readAccessLabel = "lifecycle.io/read-access"
 // on the HTTP port and only from selected pods: /v1/users/{id} shows a
 // user's spend and activity.
 func TestNetworkPolicy(t *testing.T) {
-	set := loadK8s(t)
+	for _, set := range deploymentSets(t) {
+		t.Run(set.name, func(t *testing.T) { checkNetworkPolicy(t, set) })
+	}
+}
+
+func checkNetworkPolicy(t *testing.T, set k8sSet) {
 	var sts statefulSet
 	set.one(t, "StatefulSet", &sts)
 	podLabels := sts.Spec.Template.Metadata.Labels
@@ -963,7 +1006,12 @@ func TestNetworkPolicy(t *testing.T) {
 // TestHTTPToken checks that the Kubernetes read side requires the bearer
 // token and that the token comes from a mounted Secret.
 func TestHTTPToken(t *testing.T) {
-	set := loadK8s(t)
+	for _, set := range deploymentSets(t) {
+		t.Run(set.name, func(t *testing.T) { checkHTTPToken(t, set) })
+	}
+}
+
+func checkHTTPToken(t *testing.T, set k8sSet) {
 	var sts statefulSet
 	set.one(t, "StatefulSet", &sts)
 	c := mainContainer(t, sts)
