@@ -40,7 +40,7 @@ type avroEvent struct {
 
 // cached returns Inputs whose registry knows schema text as id 7 already
 // (no registry is asked: these tests are of the Avro reading only).
-func cached(t *testing.T, text string) (*Inputs, avro.Schema) {
+func cached(t testing.TB, text string) (*Inputs, avro.Schema) {
 	t.Helper()
 	reg, err := New(Config{URL: "http://127.0.0.1:1"})
 	if err != nil {
@@ -51,7 +51,7 @@ func cached(t *testing.T, text string) (*Inputs, avro.Schema) {
 	return NewInputs(context.Background(), reg, 0), s
 }
 
-func wire(t *testing.T, s avro.Schema, v any) []byte {
+func wire(t testing.TB, s avro.Schema, v any) []byte {
 	t.Helper()
 	b, err := avro.Marshal(s, v)
 	if err != nil {
@@ -172,5 +172,31 @@ func TestAvroJSONValues(t *testing.T) {
 	want := `{"d":1767312000000,"us":1700000000123,"neg":"-2.500000","f":"\"\u00ff","x":0.1,"m":{"k":true}}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// BenchmarkDecodeAvroPurchase: a purchase in Avro (schema cached), through
+// AppendJSON and the decoder, against BenchmarkDecodeNativePurchase.
+func BenchmarkDecodeAvroPurchase(b *testing.B) {
+	in, s := cached(b, eventSchema)
+	dec := schemas.NewDecoder(schemas.DecoderConfig{Format: in})
+	v := wire(b, s, avroEvent{EventID: "evt-0001", UserID: "user-42", Type: "purchase", TS: time.UnixMilli(1700000000000),
+		Amount: big.NewRat(1999, 100), Currency: str("USD")})
+	b.SetBytes(int64(len(v)))
+	for b.Loop() {
+		if _, err := dec.Decode([]byte("user-42"), v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeNativePurchase(b *testing.B) {
+	dec := schemas.NewDecoder(schemas.DecoderConfig{})
+	v := []byte(`{"event_id":"evt-0001","user_id":"user-42","type":"purchase","ts":1700000000000,"amount":"19.99","currency":"USD"}`)
+	b.SetBytes(int64(len(v)))
+	for b.Loop() {
+		if _, err := dec.Decode([]byte("user-42"), v); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
