@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -79,6 +80,24 @@ func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ, t.War
 // DefaultLinger is Config.Linger's default (BENCHMARKS.md, "Latency").
 const DefaultLinger = 5 * time.Millisecond
 
+// SchemaSource fetches the schemas input records need (Config.Schemas).
+type SchemaSource interface {
+	// Prefetch returns once the schema of value is known, or known not to
+	// exist; it retries while the registry cannot be reached, and returns
+	// only ctx's error.
+	Prefetch(ctx context.Context, value []byte) error
+	// Failures counts the registry requests that failed without an
+	// answer: lifecycle_schema_registry_errors_total.
+	Failures() int64
+}
+
+// OutputEncoder re-encodes output values (Config.OutputFormat).
+type OutputEncoder interface {
+	// Encode returns the value to write for an output to topic whose JSON
+	// value is value and whose lifecycle.schema header is schema.
+	Encode(topic, schema string, value []byte) ([]byte, error)
+}
+
 // Config configures a Processor. The zero value of a field means its default.
 type Config struct {
 	// Conn says how to reach the Kafka cluster. Conn.Brokers is required.
@@ -91,6 +110,16 @@ type Config struct {
 	Rules rules.Config
 	// Decoder holds the input contract's settings (currency, size limit).
 	Decoder schemas.DecoderConfig
+	// Schemas, when set, is asked for each input record's schema as the
+	// record is fetched, before the merge decodes it (--input-format avro:
+	// schemas/registry.Inputs, also Decoder.Format). It waits while the
+	// registry cannot be reached, so the partition stalls instead of
+	// dead-lettering records it could decode a minute later.
+	Schemas SchemaSource
+	// OutputFormat, when set, re-encodes outputs as they are sent
+	// (--output-format avro: schemas/registry.Outputs). The state keeps
+	// them as JSON; only the bytes on the output topics change.
+	OutputFormat OutputEncoder
 	// Prediction configures the scores computed with a model (SetModel).
 	Prediction engine.Prediction
 	// Warnings configures the churn warnings; its ChurnAfter is always the

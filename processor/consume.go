@@ -33,6 +33,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		if err != nil {
 			return nil, fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
 		}
+		f.schemas, f.schemaWaits = p.cfg.Schemas, &p.schemaWaits
 		if cancels[i] != nil {
 			cancels[i]()
 			p.kafkaErrors.Add(1) // a stalled reader is a Kafka error too

@@ -21,6 +21,11 @@ type fetcher struct {
 	out    chan kafka.Message
 	notify chan<- struct{} // poked after each record, so the partition wakes up
 	log    *zap.Logger
+	// schemas, when set, is asked for each record's schema before the
+	// record is handed on (Config.Schemas): a registry outage holds the
+	// fetch, not the merge, so shutting down is never held up by it.
+	schemas     SchemaSource
+	schemaWaits *atomic.Int64 // fetchers in Prefetch now (Processor.schemaWaits)
 }
 
 // fetchCounters are where a fetcher's reader reports its troubles.
@@ -80,6 +85,14 @@ func (f *fetcher) run(ctx context.Context) {
 				f.log.Error("fetch failed; the partition will restart", zap.Error(err))
 			}
 			return
+		}
+		if f.schemas != nil {
+			f.schemaWaits.Add(1)
+			err := f.schemas.Prefetch(ctx, m.Value)
+			f.schemaWaits.Add(-1)
+			if err != nil {
+				return // ctx ended: the record is read again by the next owner
+			}
 		}
 		select {
 		case f.out <- m:

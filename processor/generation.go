@@ -201,7 +201,7 @@ func (s *runningSender) close() error {
 func (p *Processor) startSender(a assignment, stats *partitionStats) (rs *runningSender, stop func()) {
 	cfg := &p.cfg
 	sendCtx, stop := context.WithCancel(context.Background())
-	snd := &sender{partition: a.id, w: a.w.outputs, changelog: a.w.changelog, store: p.store, commit: a.gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
+	snd := &sender{partition: a.id, format: cfg.OutputFormat, w: a.w.outputs, changelog: a.w.changelog, store: p.store, commit: a.gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
 		stats: stats, log: a.log, session: cfg.SessionTimeout, lastContact: time.Now(), committed: map[string]int64{}}
 	for _, topic := range cfg.Topics.Inputs {
 		// What the group had at assignment: safe to commit again when only

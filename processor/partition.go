@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -25,6 +26,9 @@ type partition struct {
 	stats *partitionStats
 	eng   *engine.Engine
 	send  func(job) error // hands a committed batch to the sender
+	// schemaWaits counts the fetchers waiting for the schema registry
+	// (Processor.schemaWaits): not stalled readers.
+	schemaWaits *atomic.Int64
 	// oldest is the earliest Kafka timestamp (Unix ns) of the records
 	// applied since the last commit, 0 for none: the start of the batch's
 	// event-to-output latency.
@@ -39,7 +43,7 @@ type partition struct {
 func (p *Processor) openPartition(id, partitions int32, logNext uint64, stats *partitionStats, log *zap.Logger, send func(job) error) (*partition, error) {
 	ec := p.cfg.engine
 	ec.Log = log
-	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit,
+	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit, schemaWaits: &p.schemaWaits,
 		store: &markedStore{Store: p.store, next: logNext, commits: &stats.commits}}
 	eng, err := engine.New(&ec, part.store, id, partitions, &stats.Stats, part.sink)
 	var le *engine.LayoutError
@@ -185,7 +189,7 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 		case <-notify:
 		case <-lingerC:
 		case now := <-tick.C:
-			if m.stalled(now, fetchStallLimit) {
+			if m.stalled(now, fetchStallLimit) && p.schemaWaits.Load() == 0 {
 				topics, err := m.restartStalled()
 				if err != nil {
 					return fmt.Errorf("processor: replacing a stalled reader: %w", err)

@@ -32,6 +32,10 @@ type Processor struct {
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
+	// schemaWaits counts the fetchers waiting for a schema registry
+	// (Config.Schemas) now: a reader held up by the registry is not a
+	// stalled reader to replace.
+	schemaWaits atomic.Int64
 	// fetchTimeouts counts reads that timed out (not errors; see newFetcher).
 	fetchTimeouts atomic.Int64
 

@@ -41,6 +41,9 @@ func (p *Processor) Stats() Stats {
 	st.Partitions = len(p.mu.parts)
 	st.Rules = p.rules
 	st.KafkaErrors = p.kafkaErrors.Load()
+	if s := p.cfg.Schemas; s != nil {
+		st.RegistryErrors = s.Failures()
+	}
 	st.FetchTimeouts = p.fetchTimeouts.Load()
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}

@@ -68,6 +68,7 @@ type sender struct {
 	changelog messageWriter // writes each message to its Partition
 	store     *state.Store
 	commit    offsetCommitter
+	format    OutputEncoder // Config.OutputFormat; nil writes the JSON as it is
 	stats     *partitionStats
 	log       *zap.Logger
 	// dlq and dlqMaxBytes are where an output refused for good is
@@ -137,7 +138,11 @@ func (s *sender) deliver(ctx context.Context, delivered chan<- job) error {
 		if err := s.checkMember(); err != nil {
 			return err
 		}
-		if err := s.write(ctx, s.w, outputMessages(j.outs)); err != nil {
+		msgs, err := outputMessages(j.outs, s.format)
+		if err != nil {
+			return err
+		}
+		if err := s.write(ctx, s.w, msgs); err != nil {
 			return err
 		}
 		s.stats.sent.Add(int64(len(j.outs)))
@@ -264,16 +269,34 @@ const syncWhenIdle = 200 * time.Millisecond
 // commitEvery bounds how long group offsets may lag behind a busy sender.
 const commitEvery = time.Second
 
-func outputMessages(outs []record.Output) []kafka.Message {
+// outputMessages makes the Kafka messages of outs, their values
+// re-encoded by format when there is one (--output-format avro).
+func outputMessages(outs []record.Output, format OutputEncoder) ([]kafka.Message, error) {
 	msgs := make([]kafka.Message, len(outs))
 	for i, o := range outs {
 		m := kafka.Message{Topic: o.Topic, Key: o.Key, Value: o.Value}
 		for _, h := range o.Headers {
 			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
 		}
+		if format != nil {
+			var err error
+			if m.Value, err = format.Encode(o.Topic, string(headerValue(o.Headers, schemas.HeaderSchema)), o.Value); err != nil {
+				return nil, err
+			}
+		}
 		msgs[i] = m
 	}
-	return msgs
+	return msgs, nil
+}
+
+// headerValue returns the value of the header key, nil when absent.
+func headerValue(hs []record.Header, key string) []byte {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
 }
 
 // write sends msgs until Kafka acknowledges all of them. A failed or

@@ -40,6 +40,24 @@ type DecoderConfig struct {
 	// instead of the event.v1 schema: see Mapping. It changes what is
 	// computed, so processor.Config.RulesHash covers it. Nil: event.v1.
 	Mapping *Mapping
+	// Format, when set, reads record values in a binary format (Avro in
+	// the Confluent wire format: package schemas/registry) and gives the
+	// decoder their JSON text, which is then read as any JSON record (as
+	// event.v1, or by the Mapping). Nil: values are JSON.
+	Format ValueFormat
+}
+
+// ValueFormat turns a record value in another wire format into the JSON
+// text the Decoder reads. It is how schemas/registry plugs its Avro
+// reader in without this package (or the engine, which uses it) knowing
+// about schema registries.
+type ValueFormat interface {
+	// AppendJSON appends the JSON text of value to dst. A value it cannot
+	// read is a *RejectError (ReasonBadWireFormat, ReasonUnknownSchema,
+	// ReasonMalformedAvro); it returns no other error. Its time must be
+	// linear in len(value), its output at most maxJSON bytes
+	// (ReasonTooLarge beyond).
+	AppendJSON(dst, value []byte, maxJSON int) ([]byte, error)
 }
 
 // Defaults of DecoderConfig.
@@ -130,6 +148,12 @@ const (
 	// is found to be a JSON object, instead of unknown_type:
 	ReasonUnmapped Reason = "unmapped" // no rule of the mapping matches, and its otherwise is unmapped
 	ReasonIgnored  Reason = "ignored"  // a rule of the mapping (or its otherwise) says ignore: the engine drops and counts it, no dead letter
+
+	// With a DecoderConfig.Format (--input-format avro), checked right
+	// after the size, before the JSON it gives is read:
+	ReasonBadWireFormat Reason = "bad_wire_format" // no magic byte 0 and 4-byte schema id (the Confluent wire format)
+	ReasonUnknownSchema Reason = "unknown_schema"  // the registry has no schema with the record's id, or it is not an Avro record schema
+	ReasonMalformedAvro Reason = "malformed_avro"  // the payload does not decode with its schema
 )
 
 // RejectError says why Decode rejected a record. Error() is a sentence for
@@ -202,6 +226,7 @@ type Decoder struct {
 	wantCurrency string // the end of a sentence about a bad currency
 	tooDeep      string // the sentence about a record nested too deep
 	stack        []byte // checkJSON's memory: cfg.MaxDepth bytes
+	formatted    []byte // the JSON text cfg.Format gave for the last record
 	p            fastjson.Parser
 	scratch      []byte
 	m            *compiledMapping // cfg.Mapping compiled; nil without one
@@ -235,6 +260,11 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		scratch:      make([]byte, 0, 128),
 	}
 }
+
+// maxFormattedJSON bounds the JSON text a ValueFormat may make of a
+// record, in multiples of MaxRecordBytes: field names and quoting make
+// JSON longer than Avro, but not by more than this for any real event.
+const maxFormattedJSON = 4
 
 // Limits of ts: 1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z.
 const (
@@ -274,6 +304,11 @@ const (
 // currency, or kind, found where the mapping says, with the codes above,
 // each naming the field it read (decodeMapped).
 //
+// With a DecoderConfig.Format, the value is first turned into JSON by it
+// (ReasonBadWireFormat, ReasonUnknownSchema, ReasonMalformedAvro, or
+// ReasonTooLarge for JSON longer than 4 × MaxRecordBytes), and steps 2
+// to 8 read that JSON.
+//
 // Other fields are ignored, and so are amount and currency on login and
 // content events and kind on login and purchase events. When a key appears
 // twice in the object the first occurrence counts (fastjson's behaviour;
@@ -289,6 +324,13 @@ const (
 func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	if len(value) > d.cfg.MaxRecordBytes {
 		return Event{}, reject(ReasonTooLarge, "", fmt.Sprintf("record value is %d bytes, more than the limit of %d", len(value), d.cfg.MaxRecordBytes))
+	}
+	if d.cfg.Format != nil {
+		j, err := d.cfg.Format.AppendJSON(d.formatted[:0], value, maxFormattedJSON*d.cfg.MaxRecordBytes)
+		if err != nil {
+			return Event{}, err
+		}
+		d.formatted, value = j, j
 	}
 	if !utf8.Valid(value) {
 		return Event{}, reject(ReasonMalformedJSON, "", "record value is not valid UTF-8, so not a JSON text")

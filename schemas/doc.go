@@ -46,6 +46,15 @@
 //	unmapped          with an input mapping: no rule maps the record
 //	ignored           with an input mapping: a rule says to ignore it; not
 //	                  a dead letter (the engine counts and drops it)
+//	bad_wire_format   with --input-format avro: the value does not start
+//	                  with the Confluent wire format's magic byte 0 and a
+//	                  4-byte schema id
+//	unknown_schema    with --input-format avro: the registry answers that
+//	                  it has no schema with the record's id, or the schema
+//	                  is not an Avro record (a registry it cannot reach is
+//	                  no reason: the partition waits, see schemas/registry)
+//	malformed_avro    with --input-format avro: the payload does not
+//	                  decode with its schema
 //
 // Amounts are Micros, exact millionths of a currency unit, never floats.
 // Times are Unix milliseconds in UTC; outputs write them with FormatTime.

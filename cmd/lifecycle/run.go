@@ -199,6 +199,7 @@ the two with lifecycle diff --brokers.`)
 	modelFile := fs.String("model", "", "model file from `lifecycle fit`: every transition then carries P(alive), expected purchases and CLV; SIGHUP reloads it")
 	pf := fs.predictionFlags()
 	rulesPath := fs.rulesFlag()
+	rf := fs.registryFlags()
 	hf := fs.httpFlags()
 	lf := fs.logFlags()
 	if err := fs.parse(args, stdout); err != nil {
@@ -282,6 +283,11 @@ the two with lifecycle diff --brokers.`)
 	cfg.Decoder.MaxRecordBytes = *maxBytes
 	cfg.Decoder.Mapping = fs.inputs // the rules file's inputs:, if any
 	cfg.Decoder.Rates = fs.rates    // --rates-file or the rules file's rates_file:, if any
+	formats, err := rf.setup(ctx, cfg.Topics, *maxBytes, log)
+	if err != nil {
+		return err
+	}
+	formats.apply(&cfg)
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -265,22 +265,23 @@ func NewStatsView(st processor.Stats) StatsView {
 type collector struct{ src Source }
 
 var (
-	descApplied     = prometheus.NewDesc("lifecycle_events_applied_total", "Input events applied to user state.", nil, nil)
-	descRejected    = prometheus.NewDesc("lifecycle_records_rejected_total", "Input records sent to the dead-letter topic.", nil, nil)
-	descDuplicates  = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
-	descSkipped     = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
-	descIgnored     = prometheus.NewDesc("lifecycle_records_ignored_total", "Records an input mapping says to ignore: read, not applied, not dead-lettered.", nil, nil)
-	descLost        = prometheus.NewDesc("lifecycle_input_records_lost_total", "Input records the broker deleted (retention) before they were read; any rise needs attention.", nil, nil)
-	descTransitions = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
-	descSent        = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
-	descSendErrors  = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
-	descKafkaErrors = prometheus.NewDesc("lifecycle_kafka_errors_total", "Errors joining the group, fetching or reaching the brokers (each retried); rises during a broker outage.", nil, nil)
-	descUsers       = prometheus.NewDesc("lifecycle_users", "Users per lifecycle stage in the owned partitions.", []string{"stage"}, nil)
-	descSegment     = prometheus.NewDesc("lifecycle_segment_users", "Users per RFM segment in the owned partitions.", []string{"segment"}, nil)
-	descWarnings    = prometheus.NewDesc("lifecycle_warnings_total", "Churn warnings and recovered records produced.", nil, nil)
-	descPartitions  = prometheus.NewDesc("lifecycle_partitions_owned", "Input partitions this instance processes.", nil, nil)
-	descStreamTime  = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
-	descReady       = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing, and no partition's output writes have kept failing for a minute.", nil, nil)
+	descApplied        = prometheus.NewDesc("lifecycle_events_applied_total", "Input events applied to user state.", nil, nil)
+	descRejected       = prometheus.NewDesc("lifecycle_records_rejected_total", "Input records sent to the dead-letter topic.", nil, nil)
+	descDuplicates     = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
+	descSkipped        = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
+	descIgnored        = prometheus.NewDesc("lifecycle_records_ignored_total", "Records an input mapping says to ignore: read, not applied, not dead-lettered.", nil, nil)
+	descLost           = prometheus.NewDesc("lifecycle_input_records_lost_total", "Input records the broker deleted (retention) before they were read; any rise needs attention.", nil, nil)
+	descTransitions    = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
+	descSent           = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
+	descSendErrors     = prometheus.NewDesc("lifecycle_output_errors_total", "Failed output writes (each retried).", nil, nil)
+	descRegistryErrors = prometheus.NewDesc("lifecycle_schema_registry_errors_total", "Schema registry requests that failed without an answer (each retried; with --input-format avro); while it rises, partitions whose records need an unknown schema wait.", nil, nil)
+	descKafkaErrors    = prometheus.NewDesc("lifecycle_kafka_errors_total", "Errors joining the group, fetching or reaching the brokers (each retried); rises during a broker outage.", nil, nil)
+	descUsers          = prometheus.NewDesc("lifecycle_users", "Users per lifecycle stage in the owned partitions.", []string{"stage"}, nil)
+	descSegment        = prometheus.NewDesc("lifecycle_segment_users", "Users per RFM segment in the owned partitions.", []string{"segment"}, nil)
+	descWarnings       = prometheus.NewDesc("lifecycle_warnings_total", "Churn warnings and recovered records produced.", nil, nil)
+	descPartitions     = prometheus.NewDesc("lifecycle_partitions_owned", "Input partitions this instance processes.", nil, nil)
+	descStreamTime     = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
+	descReady          = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing, and no partition's output writes have kept failing for a minute.", nil, nil)
 
 	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Fetches that timed out on a quiet partition: ordinary, not errors.", nil, nil)
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
@@ -298,7 +299,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
-		descSent, descSendErrors, descKafkaErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
+		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
@@ -320,6 +321,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSent, st.Sent)
 	counter(descSendErrors, st.SendErrors)
 	counter(descKafkaErrors, st.KafkaErrors)
+	counter(descRegistryErrors, st.RegistryErrors)
 	counter(descWarnings, st.Warnings)
 	counter(descFetchTimeouts, st.FetchTimeouts)
 	counter(descDeadOutputs, st.DeadOutputs)
