@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/bench"
@@ -61,18 +63,25 @@ Modes:
            changelog) is in the same process and inflates the per-user
            growth; measure against --brokers for the processor alone.
   all      drain (whose run also gives the memory figures), then latency.
+  scale    The uniform workload (one event per user: a growing user base)
+           drained at each size of --scale in turn, each on fresh topics
+           and a fresh store: events/s, CPU per event, the CPU each added
+           event cost since the previous size, peak RSS, heap per user and
+           Pebble's write amplification; the CPU ratio of the last size to
+           the first (issue 18's target: 3M ≤ 1.2 × 200k).
 
 Progress goes to stderr, a summary table to stdout, and --json FILE writes
 the summary as JSON.`
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "[--brokers H:P] [--mode drain|latency|memory|all] [flags]", benchHelp)
+	fs := newFlagSet("bench", "[--brokers H:P] [--mode drain|latency|memory|all|scale] [flags]", benchHelp)
 	cf := fs.connFlags()
 	fs.Lookup("brokers").Usage = "Kafka bootstrap brokers, host:port[,host:port…] (default: an embedded kfake broker in this process)"
 	users := fs.Int("users", 100_000, "distinct users (drain, memory)")
 	events := fs.Int("events", 1_000_000, "events to preload (drain, memory; memory uses at least --users)")
 	partitions := fs.Int("partitions", 8, "partitions of every topic")
-	mode := fs.String("mode", "all", "drain, latency, memory or all")
+	mode := fs.String("mode", "all", "drain, latency, memory, all or scale")
+	scale := fs.String("scale", "200000,1000000,3000000", "the scale mode's sizes, users (= events), comma-separated")
 	rate := fs.Int("rate", 20_000, "events per second produced in the latency mode")
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
@@ -92,9 +101,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	switch *mode {
-	case "drain", "latency", "memory", "all":
+	case "drain", "latency", "memory", "all", "scale":
 	default:
-		return fmt.Errorf("%w: --mode %q: use drain, latency, memory or all", errUsage, *mode)
+		return fmt.Errorf("%w: --mode %q: use drain, latency, memory, all or scale", errUsage, *mode)
+	}
+	sizes, err := scaleSizes(*scale)
+	if err != nil {
+		return err
 	}
 	if *workload != bench.WorkloadSimulated && *workload != bench.WorkloadUniform {
 		return fmt.Errorf("%w: --workload %q: use %s or %s", errUsage, *workload, bench.WorkloadSimulated, bench.WorkloadUniform)
@@ -105,7 +118,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	cfg := bench.Config{Stderr: stderr, Mode: *mode, Workload: *workload, Users: *users, Events: *events, Partitions: *partitions,
 		Seed: *seed, BatchRecords: *batch, Linger: *linger, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
-		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor}
+		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor, Scale: sizes}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {
@@ -131,6 +144,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sum.Print(stdout)
 	return writeJSON(*jsonFile, sum)
+}
+
+// scaleSizes parses --scale: growing sizes, each at least 1,000.
+func scaleSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1000 || len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+			return nil, fmt.Errorf("%w: --scale %q: give growing sizes of at least 1000 users, comma-separated, like 200000,1000000,3000000", errUsage, s)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }
 
 // writeJSON writes a bench summary as JSON to file, unless file is "".

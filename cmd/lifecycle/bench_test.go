@@ -87,6 +87,26 @@ func TestBenchLatencyByAppendTime(t *testing.T) {
 	}
 }
 
+// TestBenchScale runs the scale mode at two small sizes: each is drained
+// whole, and the second says what its added events cost.
+func TestBenchScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and the processor twice")
+	}
+	s, raw := benchJSON(t, "--mode", "scale", "--scale", "1000,3000", "--partitions", "2")
+	if len(s.Scale) != 2 || s.Scale[0].Users != 1000 || s.Scale[1].Users != 3000 || s.Workload != bench.WorkloadUniform {
+		t.Fatalf("want the uniform workload at 1000 and 3000 users:\n%s", raw)
+	}
+	for _, p := range s.Scale {
+		if !(p.EventsPerSec > 0 && p.CPUSecPerM > 0 && p.RSSPeak > 0) {
+			t.Errorf("%d users: %+v, want throughput, CPU and peak RSS", p.Users, p)
+		}
+	}
+	if s.Scale[0].AddedCPUus != 0 || !(s.Scale[1].AddedCPUus > 0) {
+		t.Errorf("added-event CPU %v then %v µs: want none for the first size, a cost for the second", s.Scale[0].AddedCPUus, s.Scale[1].AddedCPUus)
+	}
+}
+
 // TestBenchUniformWorkload drains the uniform workload: every event of it
 // is applied, and every user of it appears.
 func TestBenchUniformWorkload(t *testing.T) {

@@ -49,6 +49,8 @@ type Config struct {
 	// Duration.
 	Rate     int
 	Duration time.Duration
+	// Scale is the sizes (users, one event each) the scale mode drains.
+	Scale []int
 	// LatencyFloor has the latency mode first measure a pass-through
 	// alone at the same rate: the floor.
 	LatencyFloor bool
@@ -101,6 +103,13 @@ func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 			r.sum.Drain = d
 		}
 		r.sum.Memory = m
+	}
+	if mode == "scale" {
+		s, err := r.scale(ctx)
+		r.sum.Scale = s
+		if err != nil {
+			return nil, err
+		}
 	}
 	if mode == "latency" || mode == "all" {
 		l, err := r.latency(ctx)

@@ -24,6 +24,7 @@ type Summary struct {
 	Drain          *DrainResult   `json:"drain,omitempty"`
 	Latency        *LatencyResult `json:"latency,omitempty"`
 	Memory         *MemoryResult  `json:"memory,omitempty"`
+	Scale          []ScalePoint   `json:"scale,omitempty"`
 }
 
 // Machine is what the bench ran on.
@@ -167,17 +168,20 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; load average %s at start, %s at end\n\n", s.LoadAvgStart, s.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "measure\tresult\ttarget")
+	if s.Drain != nil || s.Latency != nil || s.Memory != nil && s.Scale == nil {
+		fmt.Fprintln(tw, "measure\tresult\ttarget")
+	}
 	if d := s.Drain; d != nil {
 		d.print(tw)
 	}
 	if l := s.Latency; l != nil {
 		l.print(tw)
 	}
-	if m := s.Memory; m != nil {
+	if m := s.Memory; m != nil && s.Scale == nil {
 		m.print(tw)
 	}
 	tw.Flush()
+	printScale(w, s.Scale)
 }
 
 func (d *DrainResult) print(tw io.Writer) {
