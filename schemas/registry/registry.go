@@ -94,7 +94,8 @@ func New(cfg Config) (*Registry, error) {
 func (r *Registry) Client() *sr.Client { return r.cl }
 
 // Failures counts the registry requests that failed without an answer
-// (unreachable, 5xx, timeouts): lifecycle_schema_registry_errors_total.
+// about the schema (unreachable, 5xx, timeouts, refused credentials):
+// lifecycle_schema_registry_errors_total.
 func (r *Registry) Failures() int64 { return r.failures.Load() }
 
 // Retry delays of a lookup while the registry cannot be reached.
@@ -131,7 +132,7 @@ func (r *Registry) lookup(ctx context.Context, id int) (*entry, error) {
 		// Every failure is logged while they are few, then every tenth:
 		// a registry down for an hour should not flood the log.
 		if attempt <= 5 || attempt%10 == 0 {
-			r.log.Warn("schema registry unreachable; the partition waits for it (records are not dead-lettered for this)",
+			r.log.Warn("schema registry unreachable or refusing the lookup; the partition waits for it (records are not dead-lettered for this)",
 				zap.String("registry", r.url), zap.Int("schema_id", id), zap.Int("attempt", attempt), zap.Duration("retry_in", delay), zap.Error(err))
 		}
 		select {
@@ -150,11 +151,14 @@ func (r *Registry) lookup(ctx context.Context, id int) (*entry, error) {
 	return e, nil
 }
 
-// definitive reports whether err is the registry's own answer about the
-// schema (4xx), as opposed to not getting one.
+// definitive reports whether err is the registry's own answer that it has
+// no such schema (404 with error code 40403), as opposed to not getting an
+// answer. Any other refusal (a wrong URL path's plain 404, 401 or 403 for
+// credentials) is the deployment's to fix: the partition waits and logs it
+// rather than dead-letter every record.
 func definitive(err error) bool {
 	var re *sr.ResponseError
-	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests && re.StatusCode != http.StatusRequestTimeout
+	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound && re.ErrorCode == sr.ErrSchemaNotFound.Code
 }
 
 // entryOf makes the cache entry of id from the registry's answer.

@@ -79,6 +79,26 @@ func TestUnreachableRegistryWaits(t *testing.T) {
 	}
 }
 
+// TestMisconfiguredRegistryWaits: a registry URL with a wrong path gets
+// the server's plain 404, which says nothing about the schema: the record
+// waits for the deployment to be fixed instead of being dead-lettered as
+// unknown_schema, as a real "no such schema" answer is.
+func TestMisconfiguredRegistryWaits(t *testing.T) {
+	reg, err := registry.New(registry.Config{URL: registrytest.URL(t) + "/no/such/path"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := registry.NewInputs(context.Background(), reg, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	if err := in.Prefetch(ctx, []byte{0, 0, 0, 0, 1, 2}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Prefetch returned %v; want it to wait until its context ends", err)
+	}
+	if in.Failures() < 1 {
+		t.Errorf("%d failures counted; want the refused lookups counted", in.Failures())
+	}
+}
+
 // TestOutputsRegistered: the outputs' schemas are registered under
 // <topic>-value; an encoded transition read back with the schema the
 // registry has for its id is the JSON transition; and a registered
