@@ -102,6 +102,11 @@ func TestBenchScale(t *testing.T) {
 			t.Errorf("%d users: %+v, want throughput, CPU and peak RSS", p.Users, p)
 		}
 	}
+	// The same 180 days of events at each size: the same transitions per
+	// user. (A size that read an earlier one's topics and state had fewer.)
+	if a, b := float64(s.Scale[0].Transitions)/1000, float64(s.Scale[1].Transitions)/3000; a == 0 || b/a < 0.9 || b/a > 1.1 {
+		t.Errorf("transitions per user %.2f at 1000 users, %.2f at 3000: want about the same", a, b)
+	}
 	if s.Scale[0].AddedCPUus != 0 || !(s.Scale[1].AddedCPUus > 0) {
 		t.Errorf("added-event CPU %v then %v µs: want none for the first size, a cost for the second", s.Scale[0].AddedCPUus, s.Scale[1].AddedCPUus)
 	}

@@ -95,7 +95,7 @@ func (r *Runner) Close() {
 func (r *Runner) Run(ctx context.Context) (*Summary, error) {
 	mode := r.cfg.Mode
 	if mode == "drain" || mode == "memory" || mode == "all" {
-		d, m, err := r.drain(ctx, mode != "memory" && !r.cfg.NoBaseline, mode == "memory")
+		d, m, err := r.drain(ctx, "", mode != "memory" && !r.cfg.NoBaseline, mode == "memory")
 		if err != nil {
 			return nil, err
 		}

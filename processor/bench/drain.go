@@ -31,10 +31,15 @@ type drainTimes struct {
 
 // drain preloads, runs the baseline, then drains with the processor and
 // takes the memory figures while the processor still holds its users.
-func (r *Runner) drain(ctx context.Context, baseline, memoryOnly bool) (*DrainResult, *MemoryResult, error) {
-	phase, n := "drain", r.cfg.Events
-	if memoryOnly {
+// phase names its topics and group ("" for drain or memory): each phase
+// must have its own, or it would read an earlier one's input and state.
+func (r *Runner) drain(ctx context.Context, phase string, baseline, memoryOnly bool) (*DrainResult, *MemoryResult, error) {
+	n := r.cfg.Events
+	switch {
+	case memoryOnly:
 		phase, n = "memory", max(r.cfg.Events, r.cfg.Users)
+	case phase == "":
+		phase = "drain"
 	}
 	t, group, err := r.topics(ctx, phase)
 	if err != nil {

@@ -20,6 +20,7 @@ type ScalePoint struct {
 	// AddedCPUus is the CPU microseconds each event added since the
 	// previous size cost: (CPU here − CPU there) ÷ (events here − there).
 	AddedCPUus   float64 `json:"added_event_cpu_us,omitempty"`
+	Transitions  int64   `json:"transitions"`
 	RSSPeak      int64   `json:"rss_peak_bytes"`
 	HeapPerUser  float64 `json:"heap_bytes_per_user"`
 	PebbleComp   int64   `json:"pebble_bytes_compacted"`
@@ -35,11 +36,11 @@ func (r *Runner) scale(ctx context.Context) ([]ScalePoint, error) {
 		r.cfg.Users, r.cfg.Events = n, n
 		pt := ScalePoint{Users: n, LoadAvgStart: loadAvg()}
 		r.progress("scale: %d users, one event each; load average %s", n, pt.LoadAvgStart)
-		d, m, err := r.drain(ctx, false, false)
+		d, m, err := r.drain(ctx, fmt.Sprintf("scale-%d", n), false, false)
 		if err != nil {
 			return points, fmt.Errorf("scale, %d users: %w", n, err)
 		}
-		pt.EventsPerSec, pt.CPUSecPerM = d.Processor.EventsPerSec, d.Processor.CPUSecPerM
+		pt.EventsPerSec, pt.CPUSecPerM, pt.Transitions = d.Processor.EventsPerSec, d.Processor.CPUSecPerM, d.Transitions
 		pt.RSSPeak, pt.HeapPerUser = m.RSSPeak, m.HeapPerUser
 		if m.Pebble != nil {
 			pt.PebbleComp, pt.WriteAmp = int64(m.Pebble.CompactedBytes), m.Pebble.WriteAmp
