@@ -254,6 +254,7 @@ the two with lifecycle diff --brokers.`)
 		topics.DLQ += ".shadow"
 		topics.Warnings += ".shadow"
 		topics.Segments += ".shadow"
+		topics.Metrics += ".shadow"
 	}
 	cfg := processor.Config{
 		Segments:        segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},

@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/lifecycle-engine/lifecycle/state/record"
+import (
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
 
 // Store is where an engine keeps its partition's state between commits.
 // *state.Store (Pebble) implements it for the runtime, MemStore in memory
@@ -19,6 +22,8 @@ type Store interface {
 	// DueTimers returns up to limit timer index entries with a wake time in
 	// [from, before), by wake time, then user id.
 	DueTimers(p int32, from, before int64, limit int) ([]record.Timer, error)
+	// Retention returns the partition's retention records (Write.Retention).
+	Retention(p int32) ([]retention.KV, error)
 	// Write applies w atomically: all of it or none.
 	Write(p int32, w *record.Write) error
 }
