@@ -152,7 +152,7 @@ func TestReplayFromTopicsEqualsArchive(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
 		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
-		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg"), "--metrics-topic", kafkatest.Name(t, "metrics")}
 	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", kafkatest.Name(t, "g"))...); err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestReplayHandover(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
 		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
-		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg"), "--metrics-topic", kafkatest.Name(t, "metrics")}
 	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	group := kafkatest.Name(t, "g")
 	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", group)...); err != nil {
