@@ -32,6 +32,7 @@ type Metrics struct {
 	Week   *MetricsWeek   `json:"week,omitempty"`
 	RFM    *MetricsRFM    `json:"rfm,omitempty"`
 	Stages *MetricsStages `json:"stages,omitempty"`
+	Rules  *Rules         `json:"rules,omitempty"` // with a rules file: the rules the counts were made under
 }
 
 // RetainedDays and RetainedWeeks are how far the cohorts' retention is kept.

@@ -28,7 +28,7 @@ func (e *Engine) publishIfDue(streamTime int64) (bool, error) {
 	if err := e.Flush(); err != nil {
 		return false, err
 	}
-	pubs, err := e.ret.Publish(e.id, b, e.stageCounts())
+	pubs, err := e.ret.Publish(e.id, b, e.stageCounts(), e.cfg.Stamp)
 	if err != nil {
 		return false, err
 	}

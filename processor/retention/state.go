@@ -282,15 +282,15 @@ func (s *State) Due(t int64) (boundary int64, ok bool) {
 // Publish ends the period up to boundary b: it deletes the records older
 // than the horizon (with tombstones for the topic) and returns, in key
 // order, every record changed since the last boundary and the stages
-// record of stages, for partition p. The records are published then: the
+// record of stages, for partition p, stamped with the rules in effect. The records are published then: the
 // state remembers it in its next Changes.
-func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages) ([]Published, error) {
+func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *schemas.Rules) ([]Published, error) {
 	s.published, s.head = b, true
 	at := schemas.FormatTime(b)
 	prefix := strconv.Itoa(int(p)) + "/"
 	var out []Published
 	add := func(key string, m schemas.Metrics) error {
-		m.Partition, m.At = p, at
+		m.Partition, m.At, m.Rules = p, at, stamp
 		m.ID = schemas.OutputID(prefix+key, schemas.KindMetrics, "", b, "")
 		v, err := json.Marshal(m)
 		out = append(out, Published{Key: prefix + key, ID: m.ID, Value: v})
