@@ -23,8 +23,8 @@ type Topics struct {
 	Warnings    string
 	Segments    string
 	DLQ         string
-	// Metrics receives the retention metrics (processor/retention) at each
-	// hour boundary of event time; empty: they are kept in the state but
+	// Metrics receives the retention metrics (processor/retention) at the
+	// end of each UTC day of event time; empty: they are kept in the state but
 	// not published, and no boundary commits (the stories of testdata/).
 	Metrics string
 }

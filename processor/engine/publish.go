@@ -8,7 +8,8 @@ import (
 )
 
 // publishIfDue publishes the retention records that changed since the
-// last boundary when streamTime reaches a new one (an hour of event time),
+// last boundary when streamTime reaches a new one (the end of a UTC day of
+// event time),
 // before the record that reached it is applied: first every timer due
 // before the boundary fires (a commit), so that what is published is the
 // same function of the input whatever the commit boundaries, as an RFM

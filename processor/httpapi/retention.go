@@ -16,8 +16,10 @@ import (
 
 // The retention views read retention.Totals: every partition's latest
 // records of the metrics topic, summed (processor.readMetrics), so any
-// instance answers for all of them. Days after the latest boundary (the
-// 7- and 30-day windows already counted ahead) are left out.
+// instance answers for all of them. They show the days up to the latest
+// boundary (the end of the last whole day of event time): the day in
+// progress, and the 7- and 30-day windows already counted ahead, are
+// left out.
 
 // ActiveDay is one day's DAU, WAU and MAU.
 type ActiveDay struct {

@@ -5,7 +5,7 @@
 // engine feeds it each applied event, transition and warning; it keeps its
 // counters as a few small records per period, stored with the partition's
 // state in the same commit as the users (and restored with them from the
-// changelog), and publishes the changed ones at each hour boundary of
+// changelog), and publishes the changed ones at the end of each UTC day of
 // event time.
 //
 // # Definitions (UTC days, event time)
