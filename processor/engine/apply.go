@@ -74,11 +74,11 @@ func (e *Engine) Apply(in *Input) error {
 	if err != nil {
 		return err
 	}
-	published, err := e.publishIfDue(streamTime)
+	committed, err := e.publishIfDue(streamTime)
 	if err != nil {
 		return err
 	}
-	if rebuilt || published {
+	if rebuilt || committed {
 		if u, err = e.user(ev.UserID); err != nil { // the commit may have evicted it
 			return err
 		}

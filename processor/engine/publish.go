@@ -9,12 +9,12 @@ import (
 
 // publishIfDue publishes the retention records that changed since the
 // last boundary when streamTime reaches a new one (the end of a UTC day of
-// event time),
-// before the record that reached it is applied: first every timer due
-// before the boundary fires (a commit), so that what is published is the
-// same function of the input whatever the commit boundaries, as an RFM
-// rebuild is. It reports whether it committed.
-func (e *Engine) publishIfDue(streamTime int64) (bool, error) {
+// event time), before the record that reached it is applied: first every
+// timer due before the boundary fires (fireDue), so that what is
+// published is the same function of the input whatever the commit
+// boundaries, as an RFM rebuild is. The records go with the open batch;
+// it reports whether it committed (fireDue).
+func (e *Engine) publishIfDue(streamTime int64) (committed bool, err error) {
 	if e.cfg.Topics.Metrics == "" {
 		return false, nil
 	}
@@ -22,17 +22,15 @@ func (e *Engine) publishIfDue(streamTime int64) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if b > e.meta.StreamTime {
-		e.meta.StreamTime = b
-	}
-	e.records++
-	if err := e.Flush(); err != nil {
-		return false, err
+	e.meta.StreamTime = max(e.meta.StreamTime, b)
+	if committed, err = e.fireDue(b); err != nil {
+		return committed, err
 	}
 	pubs, err := e.ret.Publish(e.id, b, e.stageCounts(), e.cfg.Stamp)
 	if err != nil {
-		return false, err
+		return committed, err
 	}
+	e.stats.MetricsRecords.Add(int64(len(pubs)))
 	for _, p := range pubs {
 		e.pending = append(e.pending, record.Output{Topic: e.cfg.Topics.Metrics, Key: []byte(p.Key), Value: p.Value,
 			Headers: []record.Header{
@@ -40,7 +38,50 @@ func (e *Engine) publishIfDue(streamTime int64) (bool, error) {
 				{Key: schemas.HeaderSchema, Value: []byte(schemas.SchemaMetricsV1)},
 			}})
 	}
-	return true, nil
+	return committed, nil
+}
+
+// fireDue fires every timer due before t (stream time) without committing
+// (a commit per boundary would cut a backlog's batches small:
+// BENCHMARKS.md): those of the open batch's changed users from their
+// records in memory, those of the others from the store's timer index,
+// whose entries for the changed users are stale until the commit. The users fired
+// join the open batch. With more due entries than one read of the index
+// takes, it commits and fires the rest as Flush does (committed true).
+func (e *Engine) fireDue(t int64) (committed bool, err error) {
+	// The batch's changed users, in the order they changed (firing them
+	// adds none: they are marked already).
+	for _, u := range e.dirty {
+		if u.rec.Wake != 0 && u.rec.Wake < t {
+			if _, err := e.fire(u, t, change{now: t}); err != nil {
+				return false, err
+			}
+		}
+	}
+	const limit = 4096
+	due, err := e.store.DueTimers(e.id, e.timerFloor, t, limit)
+	if err != nil {
+		return false, err
+	}
+	if len(due) == limit {
+		return true, e.Flush()
+	}
+	for _, d := range due {
+		if u, ok := e.hot[d.UserID]; ok && u.dirty {
+			continue // fired above; its index entry moves with the commit
+		}
+		u, err := e.user(d.UserID)
+		if err != nil {
+			return false, err
+		}
+		if u.storedWake != d.Wake {
+			continue // left behind by an older build (dueTimers deletes it)
+		}
+		if _, err := e.fire(u, t, change{now: t}); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // stageCounts are the partition's users per stage and segment now.
