@@ -84,6 +84,12 @@ func TestRetentionMetricsEqualReference(t *testing.T) {
 	}
 	got := latest.Totals()
 	want := reference(t, applied, others)
+	// The windows counted ahead of the last boundary wait for their day.
+	for d := range want.Days {
+		if d >= retention.DayOf(until) {
+			delete(want.Days, d)
+		}
+	}
 	if got.AsOf != until {
 		t.Errorf("metrics as of %s; want the last boundary %s", schemas.FormatTime(got.AsOf), schemas.FormatTime(until))
 	}

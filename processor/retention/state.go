@@ -56,7 +56,27 @@ type flags struct {
 
 type dayRec struct {
 	flags
+	storedDay
+}
+
+// storedDay is a day record as stored: its counts, and how many users the
+// 7- and 30-day windows gain (less lose) on it. A user newly active on d
+// enters the windows ending on d… and leaves them after; counting the
+// entries and exits, not every window, touches two records per window
+// instead of up to thirty. WAU and MAU are their running sums, computed
+// when the day is published.
+type storedDay struct {
 	schemas.MetricsDay
+	Delta7  int64 `json:"delta_7d"`
+	Delta30 int64 `json:"delta_30d"`
+}
+
+// head is the state's own record: the last boundary, and the deltas of
+// the days pruned before it (the running sums start there).
+type head struct {
+	Published int64 `json:"published"`
+	Base7     int64 `json:"base_7d"`
+	Base30    int64 `json:"base_30d"`
 }
 
 type weekRec struct {
@@ -66,14 +86,17 @@ type weekRec struct {
 
 // State is one partition's retention metrics. The engine's goroutine owns it.
 type State struct {
-	days      map[int64]*dayRec
-	weeks     map[int64]*weekRec
-	rfm       *schemas.MetricsRFM
-	rfmFlags  flags
-	published int64 // the last boundary (Unix ms), 0 before the first
-	head      bool  // published changed since the last Changes
-	deleted   []string
-	changed   []recKey // the records changed since the last Changes, in the order they changed
+	days     map[int64]*dayRec
+	weeks    map[int64]*weekRec
+	rfm      *schemas.MetricsRFM
+	rfmFlags flags
+	head
+	headChanged bool // since the last Changes
+	// windowsFrom is the first day whose WAU and MAU changed since the
+	// last boundary (MaxInt64: none).
+	windowsFrom int64
+	deleted     []string
+	changed     []recKey // the records changed since the last Changes, in the order they changed
 }
 
 // recKey names a record: its kind ('d' day, 'w' week, 'g' the grid) and
@@ -96,7 +119,7 @@ func (k recKey) String() string {
 // New returns the state stored as records (Load's input: Changes' output
 // applied to a store).
 func New(records []KV) (*State, error) {
-	s := &State{days: map[int64]*dayRec{}, weeks: map[int64]*weekRec{}}
+	s := &State{days: map[int64]*dayRec{}, weeks: map[int64]*weekRec{}, windowsFrom: math.MaxInt64}
 	for _, r := range records {
 		if err := s.load(r); err != nil {
 			return nil, fmt.Errorf("retention: record %q: %w", r.Key, err)
@@ -107,7 +130,7 @@ func New(records []KV) (*State, error) {
 
 func (s *State) load(r KV) error {
 	if r.Key == keyHead {
-		return json.Unmarshal(r.Value, &s.published)
+		return json.Unmarshal(r.Value, &s.head)
 	}
 	if len(r.Value) < 1 {
 		return fmt.Errorf("empty")
@@ -125,7 +148,7 @@ func (s *State) load(r KV) error {
 		}
 		rec := &dayRec{flags: f}
 		s.days[d] = rec
-		return json.Unmarshal(body, &rec.MetricsDay)
+		return json.Unmarshal(body, &rec.storedDay)
 	case strings.HasPrefix(r.Key, "w/"):
 		d, err := parseDay(r.Key[2:])
 		if err != nil {
@@ -153,17 +176,17 @@ func weekKey(w int64) string { return "w/" + Date(WeekStart(w)) }
 // are dropped): KeepDays before the last boundary. It moves only at
 // boundaries, which every run reaches at the same input record.
 func (s *State) horizon() int64 {
-	if s.published == 0 {
+	if s.Published == 0 {
 		return math.MinInt64
 	}
-	return DayOf(s.published) - KeepDays
+	return DayOf(s.Published) - KeepDays
 }
 
 func (s *State) weekHorizon() int64 {
-	if s.published == 0 {
+	if s.Published == 0 {
 		return math.MinInt64
 	}
-	return WeekOf(DayOf(s.published)) - KeepWeeks
+	return WeekOf(DayOf(s.Published)) - KeepWeeks
 }
 
 func (s *State) mark(f *flags, key recKey) {
@@ -172,7 +195,7 @@ func (s *State) mark(f *flags, key recKey) {
 }
 
 // day returns day d's record for an update, nil when d is pruned.
-func (s *State) day(d int64) *schemas.MetricsDay {
+func (s *State) day(d int64) *storedDay {
 	if d < s.horizon() {
 		return nil
 	}
@@ -182,7 +205,7 @@ func (s *State) day(d int64) *schemas.MetricsDay {
 		s.days[d] = r
 	}
 	s.mark(&r.flags, recKey{'d', d})
-	return &r.MetricsDay
+	return &r.storedDay
 }
 
 func (s *State) week(w int64) *schemas.MetricsWeek {
@@ -224,8 +247,8 @@ func (s *State) Event(a *Activity, last int64, first bool, t int64) {
 			r.RetainedBack[k-1]++
 		}
 	}
-	s.window(d, 7, tc, func(r *schemas.MetricsDay) { r.Active7++ })
-	s.window(d, 30, tc, func(r *schemas.MetricsDay) { r.Active30++ })
+	s.window(d, 7, tc, &s.Base7, func(r *storedDay) *int64 { return &r.Delta7 })
+	s.window(d, 30, tc, &s.Base30, func(r *storedDay) *int64 { return &r.Delta30 })
 	if k := WeekOf(d) - WeekOf(a.Cohort); tc.newWeek && k >= 1 && k <= schemas.RetainedWeeks {
 		if r := s.week(WeekOf(d)); r != nil {
 			r.RetainedBack[k-1]++
@@ -234,8 +257,10 @@ func (s *State) Event(a *Activity, last int64, first bool, t int64) {
 }
 
 // window adds the user newly active on d to the n-day windows ending on
-// the days that no other active day of theirs covers yet.
-func (s *State) window(d, n int64, tc touched, add func(*schemas.MetricsDay)) {
+// the days that no other active day of theirs covers yet, [lo, hi]: one
+// entry on lo, one exit on hi+1 (delta: the day's field). A day before the
+// horizon counts in base.
+func (s *State) window(d, n int64, tc touched, base *int64, delta func(*storedDay) *int64) {
 	lo, hi := d, d+n-1
 	if tc.hasPrev {
 		lo = max(lo, tc.prev+n)
@@ -243,11 +268,18 @@ func (s *State) window(d, n int64, tc touched, add func(*schemas.MetricsDay)) {
 	if tc.hasNext {
 		hi = min(hi, tc.next-1)
 	}
-	for x := lo; x <= hi; x++ {
-		if r := s.day(x); r != nil {
-			add(r)
+	if lo > hi {
+		return
+	}
+	for _, c := range [2]struct{ day, by int64 }{{lo, 1}, {hi + 1, -1}} {
+		if r := s.day(c.day); r != nil {
+			*delta(r) += c.by
+		} else {
+			*base += c.by
+			s.headChanged = true
 		}
 	}
+	s.windowsFrom = min(s.windowsFrom, lo)
 }
 
 // flowKeys are the Flows keys, "from>to", by stage.
@@ -292,16 +324,31 @@ func (s *State) SetRFM(g schemas.MetricsRFM) {
 // it is not past the last one published.
 func (s *State) Due(t int64) (boundary int64, ok bool) {
 	b := floorDiv(t, Interval) * Interval
-	return b, b > s.published && b > 0
+	return b, b > s.Published && b > 0
 }
 
 // Publish ends the period up to boundary b: it deletes the records older
 // than the horizon (with tombstones for the topic) and returns, in key
-// order, every record changed since the last boundary and the stages
-// record of stages, for partition p, stamped with the rules in effect. The records are published then: the
-// state remembers it in its next Changes.
+// order, every record of a day before b or of a week that changed since
+// the last boundary, the days whose WAU or MAU moved, the days that ended
+// since then (a quiet day has a WAU too), and the stages record of
+// stages, for partition p, stamped with the rules in effect. The records
+// are published then: the state remembers it in its next Changes. Days
+// from b on (the windows counted ahead) wait for their own boundary.
 func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *schemas.Rules) ([]Published, error) {
-	s.published, s.head = b, true
+	from := int64(math.MaxInt64) // the first day that ended since the last boundary
+	if s.Published != 0 {
+		from = DayOf(s.Published-1) + 1
+	}
+	for d := range s.days {
+		from = min(from, d)
+	}
+	s.Published, s.headChanged = b, true
+	last := DayOf(b - 1)
+	for x := max(min(from, s.windowsFrom), s.horizon()); x <= last; x++ {
+		s.day(x)
+	}
+	s.windowsFrom = math.MaxInt64
 	at := schemas.FormatTime(b)
 	prefix := strconv.Itoa(int(p)) + "/"
 	var out []Published
@@ -316,14 +363,26 @@ func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *s
 		out = append(out, Published{Key: prefix + key, ID: schemas.OutputID(prefix+key, schemas.KindMetrics, "", b, "")})
 	}
 	h, wh := s.horizon(), s.weekHorizon()
-	for _, d := range slices.Sorted(maps.Keys(s.days)) {
-		r := s.days[d]
-		switch {
-		case d < h:
+	days := slices.Sorted(maps.Keys(s.days))
+	for _, d := range days {
+		if r := s.days[d]; d < h {
+			s.Base7 += r.Delta7
+			s.Base30 += r.Delta30
 			delete(s.days, d)
 			s.deleted = append(s.deleted, dayKey(d))
 			tombstone(schemas.MetricDay + "/" + Date(d))
-		case r.unpublished:
+		}
+	}
+	run7, run30 := s.Base7, s.Base30
+	for _, d := range days {
+		r := s.days[d]
+		if r == nil {
+			continue
+		}
+		run7 += r.Delta7
+		run30 += r.Delta30
+		if d <= last && r.unpublished {
+			r.Active7, r.Active30 = run7, run30
 			day := r.MetricsDay
 			if err := add(schemas.MetricDay+"/"+Date(d), schemas.Metrics{Metric: schemas.MetricDay, Period: Date(d), Day: &day}); err != nil {
 				return nil, err
@@ -386,7 +445,7 @@ func (s *State) Changes(dst []KV) ([]KV, error) {
 			if r == nil { // pruned after it changed
 				continue
 			}
-			f, body = &r.flags, &r.MetricsDay
+			f, body = &r.flags, &r.storedDay
 		default:
 			r := s.weeks[k.n]
 			if r == nil {
@@ -406,10 +465,10 @@ func (s *State) Changes(dst []KV) ([]KV, error) {
 		f.changed = false
 	}
 	s.changed = s.changed[:0]
-	if s.head {
-		v, _ := json.Marshal(s.published)
+	if s.headChanged {
+		v, _ := json.Marshal(s.head)
 		dst = append(dst, KV{Key: keyHead, Value: v})
-		s.head = false
+		s.headChanged = false
 	}
 	return dst, nil
 }
