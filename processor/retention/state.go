@@ -336,12 +336,15 @@ func (s *State) Due(t int64) (boundary int64, ok bool) {
 // are published then: the state remembers it in its next Changes. Days
 // from b on (the windows counted ahead) wait for their own boundary.
 func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *schemas.Rules) ([]Published, error) {
-	from := int64(math.MaxInt64) // the first day that ended since the last boundary
+	// The first day that ended since the last boundary (at the first, the
+	// first day there is).
+	from := int64(math.MaxInt64)
 	if s.Published != 0 {
 		from = DayOf(s.Published-1) + 1
-	}
-	for d := range s.days {
-		from = min(from, d)
+	} else {
+		for d := range s.days {
+			from = min(from, d)
+		}
 	}
 	s.Published, s.headChanged = b, true
 	last := DayOf(b - 1)
