@@ -8,20 +8,39 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
-// Changelog record keys: a kind byte, then the user id for user records.
-// Values are the store's own encodings (versioned), so a restore writes
-// what the owner wrote.
+// Changelog record keys: a kind byte, then the user id for user records
+// and the record's key for retention records. Values are the store's own
+// encodings (versioned), so a restore writes what the owner wrote; a
+// retention record without a value was deleted (pruned).
 const (
-	changelogUser = 'u'
-	changelogMeta = 'm'
+	changelogUser      = 'u'
+	changelogMeta      = 'm'
+	changelogRetention = 'r'
 )
 
 // userRecord is the changelog message of user id's stored record enc.
 func userRecord(topic string, partition int32, id string, enc []byte) kafka.Message {
 	return kafka.Message{Topic: topic, Partition: int(partition), Key: append([]byte{changelogUser}, id...), Value: enc}
+}
+
+// retentionRecord is the changelog message of a retention record.
+func retentionRecord(topic string, partition int32, r retention.KV) kafka.Message {
+	return kafka.Message{Topic: topic, Partition: int(partition), Key: append([]byte{changelogRetention}, r.Key...), Value: r.Value}
+}
+
+// retentionRecords are the changelog messages of every retention record
+// of partition id.
+func (p *Processor) retentionRecords(id int32) ([]kafka.Message, error) {
+	recs, err := p.store.Retention(id)
+	msgs := make([]kafka.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = retentionRecord(p.cfg.Topics.Changelog, id, r)
+	}
+	return msgs, err
 }
 
 // metaRecord is the changelog message of a partition's metadata.
@@ -31,10 +50,16 @@ func metaRecord(topic string, partition int32, m record.Meta) kafka.Message {
 
 // changelogWriter writes each message to the partition it names: partition
 // p of the changelog holds the state of input partition p, whatever the key
-// would hash to.
+// would hash to. Its BatchSize stays at 10,000 (the outputs' writer has
+// 200, Conn.Writer): a sender cycle's changelog records then go in one
+// produce batch, all or none, up to the batch byte limit. A batch split in
+// two and cut by a crash leaves the changelog with part of it: user records
+// survive that (each carries what it applied), the retention counters do
+// not (README, "Retention metrics", known limits).
 func changelogWriter(c Conn) *kafka.Writer {
 	w := c.Writer()
 	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+	w.BatchSize = 10_000 // one produce batch per cycle (above)
 	return w
 }
 
@@ -90,6 +115,11 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 	if err != nil {
 		return err
 	}
+	ret, err := p.retentionRecords(id)
+	if err != nil {
+		return err
+	}
+	batch = append(batch, ret...)
 	batch = append(batch, metaRecord(p.cfg.Topics.Changelog, id, meta))
 	if err := flush(); err != nil {
 		return fmt.Errorf("processor: seeding the changelog of partition %d: %w", id, err)
@@ -101,7 +131,8 @@ func (p *Processor) seedChangelog(ctx context.Context, id int32, w messageWriter
 // unlogged returns the changelog records that batches committed locally
 // but never acknowledged by the changelog (a crash between the two) still
 // owe: the current record of every user their markers name, and the
-// current metadata. Sent before any new batch, they make the changelog
+// current metadata, with every retention record (they are few, and the
+// markers do not name them). Sent before any new batch, they make the changelog
 // converge to local state again (state/unlogged.go says why it must).
 // [from, to) are the markers' sequence numbers, to delete once sent.
 func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, err error) {
@@ -118,6 +149,11 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 			msgs = append(msgs, userRecord(p.cfg.Topics.Changelog, id, uid, record.EncodeUser(r)))
 		}
 	}
+	ret, err := p.retentionRecords(id)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	msgs = append(msgs, ret...)
 	meta, ok, err := p.store.Meta(id)
 	if err != nil {
 		return nil, 0, 0, err

@@ -33,6 +33,10 @@ type Topics struct {
 	Warnings string
 	// Segments receives RFM segment changes. Default lifecycle.segments.
 	Segments string
+	// Metrics receives the retention metrics (processor/retention), a
+	// compacted topic that every instance reads for the whole picture.
+	// Default lifecycle.metrics.
+	Metrics string
 	// Changelog is the compacted topic that holds every partition's
 	// committed state, so another instance can take a partition over.
 	// Default: ChangelogTopic(group).
@@ -51,6 +55,7 @@ func DefaultTopics() Topics {
 		DLQ:         "lifecycle.dlq",
 		Warnings:    "lifecycle.churn-warnings",
 		Segments:    "lifecycle.segments",
+		Metrics:     "lifecycle.metrics",
 	}
 }
 
@@ -71,11 +76,16 @@ func (t Topics) withDefaults() Topics {
 	if t.Segments == "" {
 		t.Segments = d.Segments
 	}
+	if t.Metrics == "" {
+		t.Metrics = d.Metrics
+	}
 	return t
 }
 
 // Outputs lists the output topics.
-func (t Topics) Outputs() []string { return []string{t.Transitions, t.DLQ, t.Warnings, t.Segments} }
+func (t Topics) Outputs() []string {
+	return []string{t.Transitions, t.DLQ, t.Warnings, t.Segments, t.Metrics}
+}
 
 // DefaultLinger is Config.Linger's default (BENCHMARKS.md, "Latency").
 const DefaultLinger = 5 * time.Millisecond
@@ -294,7 +304,7 @@ func (c Config) Engine() engine.Config {
 func (c Config) withEngine(model *atomic.Pointer[engine.Model]) Config {
 	t := c.Topics
 	c.engine = engine.Config{
-		Topics: engine.Topics{Inputs: t.Inputs, Transitions: t.Transitions, Warnings: t.Warnings, Segments: t.Segments, DLQ: t.DLQ},
+		Topics: engine.Topics{Inputs: t.Inputs, Transitions: t.Transitions, Warnings: t.Warnings, Segments: t.Segments, DLQ: t.DLQ, Metrics: t.Metrics},
 		Rules:  c.Rules, Warnings: c.Warnings, Segments: c.Segments, Prediction: c.Prediction,
 		BatchRecords: c.BatchRecords, MaxUsersCached: c.MaxUsersCached, DLQMaxBytes: c.dlqMaxBytes,
 		Model: model, Log: c.Log, Stamp: c.RulesStamp(), RulesID: c.RulesID(),

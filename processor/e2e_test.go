@@ -180,8 +180,8 @@ func TestCoPartitioningRefused(t *testing.T) {
 		DLQ:         kafkatest.Name(t, "dlq"),
 	}
 	topics.Changelog = kafkatest.Name(t, "changelog")
-	topics.Warnings, topics.Segments = kafkatest.Name(t, "warnings"), kafkatest.Name(t, "segments")
-	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments)
+	topics.Warnings, topics.Segments, topics.Metrics = kafkatest.Name(t, "warnings"), kafkatest.Name(t, "segments"), kafkatest.Name(t, "metrics")
+	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments, topics.Metrics)
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[1])
 	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
 	if err != nil {

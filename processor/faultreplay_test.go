@@ -48,7 +48,7 @@ func TestReplayKilledAndRerun(t *testing.T) {
 
 	args := []string{"replay", "--brokers", strings.Join(f.brokers, ","), "--input-topics", strings.Join(cfg.Topics.Inputs, ","),
 		"--transitions-topic", cfg.Topics.Transitions, "--dlq-topic", cfg.Topics.DLQ, "--warnings-topic", cfg.Topics.Warnings,
-		"--segments-topic", cfg.Topics.Segments, "--to-topics", suffix}
+		"--segments-topic", cfg.Topics.Segments, "--metrics-topic", cfg.Topics.Metrics, "--to-topics", suffix}
 	killed := exec.Command(lifecycleBinary(t), args...)
 	killed.Env = append(killed.Environ(), EnvCrashAt+"="+crashReplayed+":8000")
 	out, err := killed.CombinedOutput()

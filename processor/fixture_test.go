@@ -71,10 +71,11 @@ func (f *inputFixture) config(t *testing.T) Config {
 			Changelog:   kafkatest.Name(t, "changelog"),
 			Warnings:    kafkatest.Name(t, "warnings"),
 			Segments:    kafkatest.Name(t, "segments"),
+			Metrics:     kafkatest.Name(t, "metrics"),
 		},
 		Log: zaptest.NewLogger(t),
 	}
-	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ, cfg.Topics.Warnings, cfg.Topics.Segments)
+	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ, cfg.Topics.Warnings, cfg.Topics.Segments, cfg.Topics.Metrics)
 	kafkatest.CreateTopics(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	return cfg
 }

@@ -86,10 +86,13 @@ func (s *markedStore) Write(p int32, w *record.Write) error {
 func (p *partition) sink(c engine.Commit) error {
 	crashPoint(crashCommitted)
 	j := job{from: c.OutboxFrom, to: c.OutboxTo, outs: c.Outputs, offsets: c.Meta.Offsets, oldest: p.oldest,
-		logFrom: p.store.next - 1, logTo: p.store.next, changelog: make([]kafka.Message, 0, len(c.Users)+1)}
+		logFrom: p.store.next - 1, logTo: p.store.next, changelog: make([]kafka.Message, 0, len(c.Users)+len(c.Retention)+1)}
 	p.oldest = 0
 	for _, u := range c.Users {
 		j.changelog = append(j.changelog, userRecord(p.cfg.Topics.Changelog, p.id, u.ID, u.Enc))
+	}
+	for _, r := range c.Retention {
+		j.changelog = append(j.changelog, retentionRecord(p.cfg.Topics.Changelog, p.id, r))
 	}
 	// Metadata goes last: a restore that sees it has seen the whole batch.
 	j.changelog = append(j.changelog, metaRecord(p.cfg.Topics.Changelog, p.id, c.Meta))

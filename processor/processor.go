@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 
 	"github.com/segmentio/kafka-go"
@@ -41,6 +42,10 @@ type Processor struct {
 
 	afterCommit func() // test hook for every partition; nil in production
 
+	// metrics is the latest record of each key of the metrics topic
+	// (readMetrics): every partition's, whoever owns it.
+	metrics *retention.Latest
+
 	mu struct {
 		sync.Mutex
 		parts map[int32]*partitionStats // owned now
@@ -53,7 +58,7 @@ func New(cfg Config, store *state.Store) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Processor{store: store}
+	p := &Processor{store: store, metrics: retention.NewLatest()}
 	p.cfg = cfg.withDefaults().withEngine(&p.model)
 	p.rules = schemas.Rules{Version: cfg.RulesVersion, Hash: cfg.RulesHash()}
 	p.mu.parts = map[int32]*partitionStats{}
@@ -175,6 +180,15 @@ func (p *Processor) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("processor: join group %s: %w", cfg.Group, err)
 	}
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	metricsDone := make(chan error, 1)
+	go func() { metricsDone <- p.readMetrics(metricsCtx, adm) }()
+	defer func() {
+		stopMetrics()
+		if err := <-metricsDone; err != nil {
+			log.Warn("the metrics topic could not be read: /v1/cohorts, /v1/flows and /v1/segments stay empty", zap.Error(err))
+		}
+	}()
 	log.Info("started", zap.String("group", cfg.Group), zap.Int32("partitions", partitions), zap.Strings("inputs", cfg.Topics.Inputs))
 
 	var runErr error

@@ -190,6 +190,7 @@ func checkOutputs(t *testing.T, cfg Config, wantByID map[string][]byte, wantPerU
 		cfg.Topics.Transitions: schemas.TransitionSchemaFile,
 		cfg.Topics.Warnings:    schemas.WarningSchemaFile,
 		cfg.Topics.Segments:    schemas.SegmentSchemaFile,
+		cfg.Topics.Metrics:     schemas.MetricsSchemaFile,
 	}
 	got := map[string][]byte{}
 	gotPerUser := map[string][]string{}

@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -182,6 +183,9 @@ func (a *applier) apply(m kafka.Message) error {
 			return err
 		}
 		a.kept[uid], a.wakes[uid] = rec.Offsets, rec.Wake
+	case len(m.Key) > 1 && m.Key[0] == changelogRetention:
+		// As the owner wrote it; one without a value was pruned.
+		return a.b.PutRetention(retention.KV{Key: string(m.Key[1:]), Value: m.Value})
 	case len(m.Key) == 1 && m.Key[0] == changelogMeta:
 		next, err := record.DecodeMeta(m.Value)
 		if err != nil {

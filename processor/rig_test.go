@@ -65,7 +65,7 @@ func (r *rig) args(stateDir string) []string {
 		"--brokers", strings.Join(c.Conn.Brokers, ","), "--group", c.Group, "--state-dir", stateDir, "--http", "off",
 		"--input-topics", strings.Join(c.Topics.Inputs, ","), "--transitions-topic", c.Topics.Transitions,
 		"--dlq-topic", c.Topics.DLQ, "--changelog-topic", c.Topics.Changelog,
-		"--warnings-topic", c.Topics.Warnings, "--segments-topic", c.Topics.Segments,
+		"--warnings-topic", c.Topics.Warnings, "--segments-topic", c.Topics.Segments, "--metrics-topic", c.Topics.Metrics,
 		"--session-timeout", r.session.String(), "--batch-records", strconv.Itoa(r.batch), "--log-format", "json",
 	}
 }

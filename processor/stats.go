@@ -68,6 +68,7 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.Transitions += s.Transitions.Load()
 	st.Warnings += s.Warnings.Load()
 	st.SegmentChanges += s.SegmentChanges.Load()
+	st.MetricsRecords += s.MetricsRecords.Load()
 	st.Sent += s.sent.Load()
 	st.SendErrors += s.sendErrors.Load()
 	st.StreamJumps += s.StreamJumps.Load()
@@ -95,6 +96,7 @@ type Stats struct {
 	Transitions    int64
 	Warnings       int64 // churn warnings (and recovered records)
 	SegmentChanges int64 // RFM segment changes
+	MetricsRecords int64 // retention metrics records published
 	Sent           int64 // output records acknowledged by Kafka
 	SendErrors     int64 // failed output writes (each retried)
 	DeadOutputs    int64 // outputs the broker refused for good, set aside (see sender.setAside)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ type TopicSpec struct {
 }
 
 // CreateTopics creates the input, output and changelog topics that do not
-// exist yet; the changelog is compacted. Existing topics are left as they
+// exist yet; the changelog and the metrics topic are compacted. Existing topics are left as they
 // are (CheckTopics says whether they fit).
 func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, err error) {
 	t = t.withDefaults()
@@ -39,10 +40,19 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		spec.Replication = 1
 	}
 	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
+	all = slices.DeleteFunc(all, func(n string) bool { return n == t.Metrics })
 	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, all...)
 	if err != nil {
 		return nil, fmt.Errorf("processor: create topics: %w", err)
 	}
+	// The metrics topic keeps the latest record of each partition and
+	// period: what a warehouse and the other instances read.
+	mt, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, t.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("processor: create topics: %w", err)
+	}
+	resp[t.Metrics] = mt[t.Metrics]
+	all = append(all, t.Metrics)
 	if t.Changelog != "" {
 		// A week before compaction may drop a record: a restore in that time
 		// sees a stale late write and the newer record it follows.

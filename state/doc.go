@@ -12,6 +12,7 @@
 //	'p' partition(4, BE) 'o' seq(8, BE)           outbox record
 //	'p' partition(4, BE) 'c' batch(8, BE)         changelog marker: users of a batch the changelog lacks
 //	'p' partition(4, BE) 's'                      standby copy: the next changelog offset to apply
+//	'p' partition(4, BE) 'r' key                  a retention metrics record (processor/retention)
 //	'g' "format"                                  store format version
 //
 // A Batch holds all these kinds for one partition and commits them atomically:

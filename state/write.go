@@ -7,9 +7,10 @@ import (
 )
 
 // Write applies w to partition p atomically: the users with their timer
-// index moves, the buyers index, the outbox, the metadata and the
-// changelog marker, all or nothing (NoSync: see the package comment).
-// It is the one way the engine writes (processor/engine.Store).
+// index moves, the buyers index, the outbox, the retention records, the
+// metadata and the changelog marker, all or nothing (NoSync: see the
+// package comment). It is the one way the engine writes
+// (processor/engine.Store).
 func (s *Store) Write(p int32, w *record.Write) error {
 	b := s.NewBatch(p)
 	err := b.put(w)
@@ -37,6 +38,11 @@ func (b *Batch) put(w *record.Write) error {
 	}
 	for i, o := range w.Outputs {
 		if err := b.PutOutput(w.OutboxFrom+uint64(i), o); err != nil {
+			return err
+		}
+	}
+	for _, r := range w.Retention {
+		if err := b.PutRetention(r); err != nil {
 			return err
 		}
 	}

@@ -236,7 +236,7 @@ func TestRunAndReplayOfOneSegmentTopic(t *testing.T) {
 	names := map[string]string{"in": kafkatest.Name(t, "tracks"), "tr": kafkatest.Name(t, "tr"), "dlq": kafkatest.Name(t, "dlq"),
 		"warn": kafkatest.Name(t, "warn"), "seg": kafkatest.Name(t, "seg")}
 	topics := []string{"--input-topics", names["in"], "--transitions-topic", names["tr"], "--dlq-topic", names["dlq"],
-		"--warnings-topic", names["warn"], "--segments-topic", names["seg"]}
+		"--warnings-topic", names["warn"], "--segments-topic", names["seg"], "--metrics-topic", names["seg"] + ".metrics"}
 	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	group := kafkatest.Name(t, "g")
 	adm := kafkatest.Admin(t, brokerList)

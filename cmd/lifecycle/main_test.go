@@ -148,7 +148,7 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
 		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
-		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg"), "--metrics-topic", kafkatest.Name(t, "metrics")}
 	ctx := context.Background()
 	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 

@@ -25,7 +25,10 @@ import (
 // token), opens the page at / in headless Chromium, gives the page the token
 // it asks for, and while the simulated events flow waits for the rate chart
 // to rise; once the events have all been applied it checks that every chart
-// has data and that the numbers the page shows equal /v1/stats. It saves a
+// has data and that the numbers the page shows equal /v1/stats, and those
+// of the retention charts (flows, R×F grid, active users, cohort
+// triangle, warnings) /v1/flows, /v1/segments, /v1/cohorts and
+// /v1/warnings. It saves a
 // screenshot (the path is logged).
 //
 // Chromium is Debian's chromium package (.ci/run installs it). Without it
@@ -157,6 +160,7 @@ func TestPageInBrowser(t *testing.T) {
 	t.Logf("screenshot of the page: %s", shot)
 
 	checkPage(t, shown, after)
+	checkRetentionCharts(t, bctx, pageURL, token)
 	consoleMu.Lock()
 	defer consoleMu.Unlock()
 	if len(consoleErrors) > 0 {
@@ -383,4 +387,229 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// retentionViews are the JSON views the retention charts draw.
+type retentionViews struct {
+	Cohorts  httpapi.CohortsView
+	Flows    httpapi.FlowsView
+	Segments httpapi.SegmentsView
+	Warnings httpapi.WarningsView
+}
+
+func getRetention(t *testing.T, base, token string) retentionViews {
+	t.Helper()
+	var v retentionViews
+	for path, into := range map[string]any{"v1/cohorts?days=35": &v.Cohorts, "v1/flows?days=30": &v.Flows,
+		"v1/segments": &v.Segments, "v1/warnings?days=35": &v.Warnings} {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(res.Body).Decode(into)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, res.StatusCode, err)
+		}
+	}
+	return v
+}
+
+// retentionShown is what the retention charts show, as readRetentionJS
+// reads it: the charts' data and the shaded tables' cell values.
+type retentionShown struct {
+	Flows []struct {
+		From, To string
+		Flow     int64
+	} `json:"flows"`
+	FlowsRow      []string           `json:"flowsRow"`
+	RFMUsers      map[string]float64 `json:"rfmUsers"`
+	RFMMonetary   map[string]float64 `json:"rfmMonetary"`
+	NamedSegments map[string]int64   `json:"namedSegments"`
+	Active        pageChart          `json:"active"`
+	Cohorts       [][]string         `json:"cohorts"` // per row: week, users, then data-value of each k
+	Warnings      struct {
+		Labels   []string    `json:"labels"`
+		Datasets []string    `json:"datasets"`
+		Data     [][]float64 `json:"data"`
+	} `json:"warnings"`
+}
+
+const readRetentionJS = `(() => {
+  const digits = (s) => Number(s.replace(/[^0-9]/g, ''));
+  const grid = (id) => Object.fromEntries([...document.querySelectorAll('#' + id + ' td[data-key]')]
+    .map((td) => [td.dataset.key, Number(td.dataset.value)]));
+  const flows = Chart.getChart('flows-chart').data.datasets[0].data;
+  const active = Chart.getChart('active-chart').data;
+  const warnings = Chart.getChart('warnings-chart').data;
+  return {
+    flows: flows.map((f) => ({ From: f.from, To: f.to, Flow: f.flow })),
+    flowsRow: [...document.querySelectorAll('#flows-table tbody td')].map((td) => td.textContent),
+    rfmUsers: grid('rfm-users'), rfmMonetary: grid('rfm-monetary'),
+    namedSegments: Object.fromEntries([...document.querySelectorAll('#named-segments tbody tr')]
+      .map((tr) => [tr.dataset.key, digits(tr.cells[1].textContent)])),
+    active: { labels: active.labels, data: active.datasets.map((d) => d.data) },
+    cohorts: [...document.querySelectorAll('#cohort-table tbody tr')].map((tr) =>
+      [tr.cells[0].textContent, String(digits(tr.cells[1].textContent))].concat(
+        [...tr.querySelectorAll('td[data-value]')].map((td) => td.dataset.value))),
+    warnings: { labels: warnings.labels, datasets: warnings.datasets.map((d) => d.label), data: warnings.datasets.map((d) => d.data) },
+  };
+})()`
+
+// checkRetentionCharts waits until the retention views stop changing,
+// lets the page draw them twice more, and checks that each retention chart
+// has data and shows the views' numbers.
+func checkRetentionCharts(t *testing.T, bctx context.Context, base, token string) {
+	t.Helper()
+	var want retentionViews
+	var shown retentionShown
+	for attempt := 1; ; attempt++ {
+		want = getRetention(t, base, token)
+		polls, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.lifecyclePage.metricsPolls`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`window.lifecyclePage.metricsPolls >= %d`, polls+2),
+			chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+			t.Fatalf("the page did not poll the retention views twice in 40s: %v", err)
+		}
+		if shown, err = chromedp.Run(bctx, chromedp.Evaluate[retentionShown](readRetentionJS)); err != nil {
+			t.Fatalf("reading the retention charts: %v", err)
+		}
+		if again := getRetention(t, base, token); reflect.DeepEqual(again, want) {
+			break
+		}
+		if attempt == 5 {
+			t.Fatal("the retention views kept changing while the page was read")
+		}
+	}
+
+	// Flows: the Sankey's links are /v1/flows's (targets marked ›), with
+	// returns among them.
+	if len(shown.Flows) == 0 || len(shown.Flows) != len(want.Flows.Flows) {
+		t.Errorf("flows chart: %d links, /v1/flows %d", len(shown.Flows), len(want.Flows.Flows))
+	}
+	returns := false
+	for i := range min(len(shown.Flows), len(want.Flows.Flows)) {
+		g, w := shown.Flows[i], want.Flows.Flows[i]
+		if g.From != w.From || g.To != w.To+" ›" || g.Flow != w.Users {
+			t.Errorf("flow %d: the chart has %+v, /v1/flows %+v", i, g, w)
+		}
+		returns = returns || w.From == "churned"
+	}
+	if !returns {
+		t.Errorf("no return (churned → …) among the flows of the last 30 days: %+v", want.Flows.Flows)
+	}
+	if len(shown.FlowsRow) != 5 || digitsOf(shown.FlowsRow[1]) != want.Flows.Churned || digitsOf(shown.FlowsRow[3]) != want.Flows.Returned {
+		t.Errorf("flows table %q; /v1/flows churned %d, returned %d", shown.FlowsRow, want.Flows.Churned, want.Flows.Returned)
+	}
+
+	// The R×F grid: every cell, users and monetary, and the eight segments.
+	var buyers int64
+	for r := range 5 {
+		for f := range 5 {
+			key := fmt.Sprintf("R%dF%d", r+1, f+1)
+			buyers += want.Segments.Users[r][f]
+			if shown.RFMUsers[key] != float64(want.Segments.Users[r][f]) {
+				t.Errorf("R×F users %s: page %v, /v1/segments %d", key, shown.RFMUsers[key], want.Segments.Users[r][f])
+			}
+			var m float64
+			fmt.Sscan(want.Segments.Monetary[r][f], &m)
+			if shown.RFMMonetary[key] != m {
+				t.Errorf("R×F monetary %s: page %v, /v1/segments %s", key, shown.RFMMonetary[key], want.Segments.Monetary[r][f])
+			}
+		}
+	}
+	if buyers == 0 || len(shown.RFMUsers) != 25 || len(shown.RFMMonetary) != 25 {
+		t.Errorf("R×F grid: %d buyers, %d and %d cells on the page", buyers, len(shown.RFMUsers), len(shown.RFMMonetary))
+	}
+	named := map[string]int64{}
+	for s, n := range want.Segments.Segments {
+		if s != "none" {
+			named[s] = n
+		}
+	}
+	if len(named) != 8 || !reflect.DeepEqual(shown.NamedSegments, named) {
+		t.Errorf("named segments: page %v, /v1/segments %v", shown.NamedSegments, named)
+	}
+
+	// Active users: DAU, WAU and MAU of each day.
+	a := want.Cohorts.Active
+	if len(a) == 0 || len(shown.Active.Labels) != len(a) || len(shown.Active.Data) != 3 {
+		t.Fatalf("active users chart: %d days, %d series; /v1/cohorts %d days", len(shown.Active.Labels), len(shown.Active.Data), len(a))
+	}
+	for i, d := range a {
+		if shown.Active.Labels[i] != d.Day || shown.Active.Data[0][i] != float64(d.DAU) || shown.Active.Data[1][i] != float64(d.WAU) || shown.Active.Data[2][i] != float64(d.MAU) {
+			t.Errorf("active users of %s: the chart has %s %v/%v/%v; /v1/cohorts %+v", d.Day, shown.Active.Labels[i],
+				shown.Active.Data[0][i], shown.Active.Data[1][i], shown.Active.Data[2][i], d)
+		}
+	}
+	if a[len(a)-1].MAU == 0 {
+		t.Errorf("MAU of the last day is 0: %+v", a[len(a)-1])
+	}
+
+	// The cohort triangle: each weekly cohort's users and retention.
+	if len(shown.Cohorts) != len(want.Cohorts.Weekly) || len(want.Cohorts.Weekly) == 0 {
+		t.Fatalf("cohort triangle: %d rows, /v1/cohorts %d weekly cohorts", len(shown.Cohorts), len(want.Cohorts.Weekly))
+	}
+	retained := false
+	for i, c := range want.Cohorts.Weekly {
+		row := shown.Cohorts[i]
+		if row[0] != c.Cohort || row[1] != fmt.Sprint(c.Users) || len(row) != 2+len(c.Retained) {
+			t.Errorf("cohort row %d: %q; /v1/cohorts %+v", i, row, c)
+			continue
+		}
+		for k, n := range c.Retained {
+			var got float64
+			fmt.Sscan(row[2+k], &got)
+			if want := float64(n) / float64(max(c.Users, 1)); got != want {
+				t.Errorf("cohort %s week %d: the page shades %v, /v1/cohorts %d of %d", c.Cohort, k+1, got, n, c.Users)
+			}
+			retained = retained || n > 0
+		}
+	}
+	if !retained {
+		t.Error("no cohort retained anyone: the triangle is empty")
+	}
+
+	// Warnings per day: one series per level and reason, the counts of
+	// /v1/warnings.
+	w := want.Warnings
+	if len(shown.Warnings.Labels) != len(w.Days) || len(shown.Warnings.Datasets) == 0 {
+		t.Fatalf("warnings chart: %d days, %d series; /v1/warnings %d days", len(shown.Warnings.Labels), len(shown.Warnings.Datasets), len(w.Days))
+	}
+	var total int64
+	for j, label := range shown.Warnings.Datasets {
+		key := strings.Replace(label, ": ", "/", 1)
+		for i, d := range w.Days {
+			total += d.Counts[key]
+			if shown.Warnings.Data[j][i] != float64(d.Counts[key]) {
+				t.Errorf("warnings %s on %s: the chart has %v, /v1/warnings %d", key, d.Day, shown.Warnings.Data[j][i], d.Counts[key])
+			}
+		}
+	}
+	var inViews int64
+	for _, d := range w.Days {
+		for _, n := range d.Counts {
+			inViews += n
+		}
+	}
+	if total != inViews || total == 0 {
+		t.Errorf("the warnings chart holds %d warnings, /v1/warnings %d", total, inViews)
+	}
+}
+
+func digitsOf(s string) int64 {
+	var n int64
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			n = 10*n + int64(r-'0')
+		}
+	}
+	return n
 }

@@ -93,6 +93,14 @@ func TestReplay(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s output at %q: %v", l.Topic, l.Value.At, err)
 			}
+			if l.Topic == "lifecycle.metrics" {
+				// A metrics record's at is the boundary it counts up to:
+				// --until itself at the end.
+				if at.Before(fromT) || at.After(untilT) {
+					t.Errorf("metrics record at %s: outside [%s, %s]", at, from, until)
+				}
+				continue
+			}
 			if at.Before(fromT) || !at.Before(untilT) {
 				t.Errorf("%s output of %s at %s: outside [%s, %s)", l.Topic, l.Value.UserID, at, from, until)
 			}
@@ -152,7 +160,7 @@ func TestReplayFromTopicsEqualsArchive(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
 		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
-		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg"), "--metrics-topic", kafkatest.Name(t, "metrics")}
 	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", kafkatest.Name(t, "g"))...); err != nil {
 		t.Fatal(err)
@@ -329,7 +337,7 @@ func TestReplayHandover(t *testing.T) {
 	brokers := strings.Join(kafkatest.Brokers(t), ",")
 	topics := []string{"--input-topics", strings.Join([]string{kafkatest.Name(t, "l"), kafkatest.Name(t, "p"), kafkatest.Name(t, "c")}, ","),
 		"--transitions-topic", kafkatest.Name(t, "tr"), "--dlq-topic", kafkatest.Name(t, "dlq"),
-		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg")}
+		"--warnings-topic", kafkatest.Name(t, "warn"), "--segments-topic", kafkatest.Name(t, "seg"), "--metrics-topic", kafkatest.Name(t, "metrics")}
 	kafka := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	group := kafkatest.Name(t, "g")
 	if _, _, err := cli(t, ctx, kafka("topics", "create", "--partitions", "3", "--group", group)...); err != nil {
@@ -349,7 +357,7 @@ func TestReplayHandover(t *testing.T) {
 
 	live := func() map[string]int {
 		out := map[string]int{}
-		for _, tp := range []string{topics[3], topics[5], topics[7], topics[9]} {
+		for _, tp := range []string{topics[3], topics[5], topics[7], topics[9], topics[11]} {
 			for _, m := range kafkatest.ReadAll(t, strings.Split(brokers, ","), tp) {
 				out[tp+" "+string(m.Value)]++
 			}

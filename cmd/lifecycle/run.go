@@ -79,7 +79,7 @@ func (c connFlags) conn() (processor.Conn, error) {
 }
 
 // topicFlags name the topics.
-type topicFlags struct{ inputs, transitions, dlq, warnings, segments, changelog *string }
+type topicFlags struct{ inputs, transitions, dlq, warnings, segments, metrics, changelog *string }
 
 func (fs *flagSet) topicFlags() topicFlags {
 	d := processor.DefaultTopics()
@@ -89,6 +89,7 @@ func (fs *flagSet) topicFlags() topicFlags {
 		dlq:         fs.String("dlq-topic", d.DLQ, "output topic for rejected input records (dead letters)"),
 		warnings:    fs.String("warnings-topic", d.Warnings, "output topic for churn warnings"),
 		segments:    fs.String("segments-topic", d.Segments, "output topic for RFM segment changes"),
+		metrics:     fs.String("metrics-topic", d.Metrics, "compacted output topic for the retention metrics (every instance reads it for /v1/cohorts, /v1/flows, /v1/segments)"),
 		changelog:   fs.String("changelog-topic", "", "compacted topic holding every partition's state, for restores when partitions move (default <group>.changelog)"),
 	}
 }
@@ -100,7 +101,7 @@ func (t topicFlags) topics(group string) processor.Topics {
 		cl = processor.ChangelogTopic(group)
 	}
 	return processor.Topics{Inputs: list(*t.inputs), Transitions: *t.transitions, DLQ: *t.dlq,
-		Warnings: *t.warnings, Segments: *t.segments, Changelog: cl}
+		Warnings: *t.warnings, Segments: *t.segments, Metrics: *t.metrics, Changelog: cl}
 }
 
 // specFlags say how topics are created.
@@ -258,6 +259,7 @@ the two with lifecycle diff --brokers.`)
 		topics.DLQ += ".shadow"
 		topics.Warnings += ".shadow"
 		topics.Segments += ".shadow"
+		topics.Metrics += ".shadow"
 	}
 	cfg := processor.Config{
 		Segments:        segments.Config{Window: *rfmWindow, Refresh: *rfmRefresh},

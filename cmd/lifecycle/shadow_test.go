@@ -25,7 +25,7 @@ func TestShadowRunAndDiffOfTopics(t *testing.T) {
 	names := map[string]string{"l": kafkatest.Name(t, "l"), "p": kafkatest.Name(t, "p"), "c": kafkatest.Name(t, "c"),
 		"tr": kafkatest.Name(t, "tr"), "dlq": kafkatest.Name(t, "dlq"), "warn": kafkatest.Name(t, "warn"), "seg": kafkatest.Name(t, "seg")}
 	topics := []string{"--input-topics", names["l"] + "," + names["p"] + "," + names["c"],
-		"--transitions-topic", names["tr"], "--dlq-topic", names["dlq"], "--warnings-topic", names["warn"], "--segments-topic", names["seg"]}
+		"--transitions-topic", names["tr"], "--dlq-topic", names["dlq"], "--warnings-topic", names["warn"], "--segments-topic", names["seg"], "--metrics-topic", names["seg"] + ".metrics"}
 	args := func(a ...string) []string { return append(append(a, "--brokers", brokers), topics...) }
 	group := kafkatest.Name(t, "g")
 	adm := kafkatest.Admin(t, strings.Split(brokers, ","))

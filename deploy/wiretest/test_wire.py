@@ -403,6 +403,7 @@ class Topics:
     dlq: str
     warnings: str
     segments: str
+    metrics: str
 
     @property
     def inputs(self) -> list[str]:
@@ -417,14 +418,15 @@ def topics(brokers):
     prefix = f"wire-{secrets.token_hex(4)}-"
     t = Topics(prefix, prefix.rstrip("-"), prefix + "events.login", prefix + "events.purchase", prefix + "events.content",
                prefix + "lifecycle.transitions", prefix + "lifecycle.dlq",
-               prefix + "lifecycle.churn-warnings", prefix + "lifecycle.segments")
+               prefix + "lifecycle.churn-warnings", prefix + "lifecycle.segments", prefix + "lifecycle.metrics")
     # `run` also needs its group's compacted changelog, by default
-    # "<group>.changelog", with the inputs' partition count.
+    # "<group>.changelog", with the inputs' partition count, and the
+    # compacted metrics topic.
     changelog = t.group + ".changelog"
-    names = t.inputs + [t.transitions, t.dlq, t.warnings, t.segments, changelog]
+    names = t.inputs + [t.transitions, t.dlq, t.warnings, t.segments, t.metrics, changelog]
     admin = AdminClient({"bootstrap.servers": brokers})
-    new = [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names[:-1]]
-    new.append(NewTopic(changelog, num_partitions=PARTITIONS, replication_factor=1, config={"cleanup.policy": "compact"}))
+    new = [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names[:-2]]
+    new += [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1, config={"cleanup.policy": "compact"}) for n in names[-2:]]
     for name, fut in admin.create_topics(new, operation_timeout=30).items():
         fut.result(timeout=60)
     # Creation is acknowledged by the controller; wait until metadata shows
@@ -504,7 +506,7 @@ def run(brokers, binary, topics, tmp_path_factory) -> Run:
     cmd = [str(binary), "run", "--brokers", brokers, "--group", group, "--state-dir", str(state_dir),
            "--input-topics", ",".join(topics.inputs), "--transitions-topic", topics.transitions,
            "--dlq-topic", topics.dlq, "--warnings-topic", topics.warnings, "--segments-topic", topics.segments,
-           "--http", "off", "--log-format", "console"]
+           "--metrics-topic", topics.metrics, "--http", "off", "--log-format", "console"]
     # The environment must not configure the run behind our back (every flag
     # has a LIFECYCLE_* variable; the command line wins, but not for flags we
     # do not give, such as --churn-after).

@@ -180,7 +180,7 @@ func (r *Runner) drainResult(ctx context.Context, res *DrainResult, proc *proces
 	var st processor.Stats
 	for {
 		st = proc.Stats()
-		if st.Sent >= st.Transitions+st.Warnings+st.SegmentChanges+st.Rejected || time.Since(tm.finished) > time.Minute {
+		if st.Sent >= st.Transitions+st.Warnings+st.SegmentChanges+st.MetricsRecords+st.Rejected || time.Since(tm.finished) > time.Minute {
 			break
 		}
 		time.Sleep(2 * time.Millisecond)

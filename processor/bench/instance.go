@@ -28,7 +28,7 @@ func (f *FailoverRunner) start(name, dir, group string, t processor.Topics, stan
 	args := append([]string{"run"}, f.connArgs...)
 	args = append(args, "--group", group, "--state-dir", stateDir,
 		"--input-topics", strings.Join(t.Inputs, ","), "--transitions-topic", t.Transitions, "--warnings-topic", t.Warnings,
-		"--segments-topic", t.Segments, "--dlq-topic", t.DLQ, "--changelog-topic", t.Changelog,
+		"--segments-topic", t.Segments, "--metrics-topic", t.Metrics, "--dlq-topic", t.DLQ, "--changelog-topic", t.Changelog,
 		"--session-timeout", f.cfg.SessionTimeout.String(), "--standby-replicas", strconv.Itoa(standbys),
 		"--http", "off", "--log-format", "json", "--log-level", "info")
 	in := &instance{name: name, logPath: filepath.Join(dir, strings.ToLower(name)+".log"), kept: f.keep, done: make(chan struct{})}

@@ -100,6 +100,7 @@ func phaseTopics(prefix, group string) processor.Topics {
 		Transitions: prefix + ".transitions",
 		Warnings:    prefix + ".churn-warnings",
 		Segments:    prefix + ".segments",
+		Metrics:     prefix + ".metrics",
 		DLQ:         prefix + ".dlq",
 		Changelog:   processor.ChangelogTopic(group),
 	}

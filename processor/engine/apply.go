@@ -70,14 +70,22 @@ func (e *Engine) Apply(in *Input) error {
 		e.log.Warn("stream time jumped ahead", zap.String("topic", topic), zap.Int64("offset", in.Offset),
 			zap.Time("from", time.UnixMilli(e.meta.StreamTime).UTC()), zap.Time("to", time.UnixMilli(streamTime).UTC()))
 	}
-	if rebuilt, err := e.rebuildIfDue(streamTime); err != nil {
+	rebuilt, err := e.rebuildIfDue(streamTime)
+	if err != nil {
 		return err
-	} else if rebuilt {
+	}
+	committed, err := e.publishIfDue(streamTime)
+	if err != nil {
+		return err
+	}
+	if rebuilt || committed {
 		if u, err = e.user(ev.UserID); err != nil { // the commit may have evicted it
 			return err
 		}
 	}
 	consumed()
+	// Before the rules move LastActivity and the stage.
+	e.ret.Event(&u.rec.Activity, u.rec.User.LastActivity, u.rec.User.Stage == rules.None, ev.Time)
 	model := e.cfg.Model.Load()
 	// The user's overdue timers first, in due-time order; then the event.
 	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, model, streamTime)
@@ -138,6 +146,7 @@ func (e *Engine) changed(u *entry, trs []rules.Transition, ws []stagedWarning, c
 			e.meta.Segments[segments.None]++ // a new user, not scored yet (rescore moves it)
 		}
 		e.meta.Stages[tr.To]++
+		e.ret.Transition(tr.From, tr.To, tr.At)
 		e.stats.Transitions.Add(1)
 		e.stats.recent(u.id, tr)
 	}
@@ -148,6 +157,9 @@ func (e *Engine) changed(u *entry, trs []rules.Transition, ws []stagedWarning, c
 		}
 		e.pending = append(e.pending, o)
 		e.stats.Warnings.Add(1)
+		for _, r := range w.Reasons {
+			e.ret.Warning(w.Level.String(), r.Code, w.At)
+		}
 	}
 	if c.rescore {
 		if err := e.rescore(u, c); err != nil {

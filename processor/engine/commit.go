@@ -60,6 +60,11 @@ func (e *Engine) commit() error {
 	}
 	e.dirty = e.dirty[:0]
 	w.Outputs, w.OutboxFrom = e.pending, e.meta.OutboxNext
+	ret, err := e.ret.Changes(nil)
+	if err != nil {
+		return err
+	}
+	w.Retention, c.Retention = ret, ret
 	e.meta.OutboxNext += uint64(len(e.pending))
 	c.OutboxTo = e.meta.OutboxNext
 	e.meta.Commits++

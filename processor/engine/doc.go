@@ -38,9 +38,17 @@
 //     re-scored, in commits of up to BatchRecords outputs marked
 //     Rebuilding, and the cuts are stored with the last commit. A crash in
 //     between leaves the old cuts stored, and the rebuild runs again.
+//   - Retention metrics (processor/retention): every applied event,
+//     transition and warning is counted in the partition's retention
+//     records. When a record (or AdvanceTo) reaches the end of a UTC day of
+//     event time, before the record is applied, every timer due before it
+//     fires (without a commit, unless more are due than one read of the
+//     timer index takes) and the records that changed are published
+//     to Topics.Metrics with the open batch.
 //
 // Every commit writes one record.Write to the Store (users with their
-// timer index moves, buyers index entries, outputs for the outbox at
+// timer index moves, buyers index entries, the retention records that
+// changed, outputs for the outbox at
 // consecutive sequence numbers, and the metadata with the input offsets
 // and the stream time), atomically, and then hands the same batch to the
 // sink as a Commit, before the engine does anything else. Commits reach the

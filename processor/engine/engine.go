@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -22,6 +23,10 @@ type Topics struct {
 	Warnings    string
 	Segments    string
 	DLQ         string
+	// Metrics receives the retention metrics (processor/retention) at the
+	// end of each UTC day of event time; empty: they are kept in the state but
+	// not published, and no boundary commits (the stories of testdata/).
+	Metrics string
 }
 
 // Config configures an engine. Every field is required (the runtime and
@@ -67,6 +72,9 @@ type Commit struct {
 	Meta record.Meta
 	// Rebuilding marks a batch of an RFM rebuild that more batches follow.
 	Rebuilding bool
+	// Retention are the retention records the batch changed, in their
+	// stored form (a nil Value: deleted); the changelog carries them.
+	Retention []retention.KV
 }
 
 // UserRecord is a user's record in its stored form.
@@ -114,6 +122,7 @@ type Engine struct {
 	trs     []rules.Transition
 	ws      []stagedWarning
 	pop     *segments.Population
+	ret     *retention.State
 	// rebuilding is set while an RFM rebuild commits its batches.
 	rebuilding bool
 	// timerFloor is a wake time below which the timer index holds no entry
@@ -151,6 +160,14 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		}
 		pop.Restore(cuts)
 	}
+	recs, err := store.Retention(id)
+	if err != nil {
+		return nil, err
+	}
+	ret, err := retention.New(recs)
+	if err != nil {
+		return nil, fmt.Errorf("engine: partition %d: %w", id, err)
+	}
 	known, err := loadKnownUsers(store, id, int(StoredUsers(&meta)))
 	if err != nil {
 		return nil, fmt.Errorf("engine: partition %d: %w", id, err)
@@ -163,7 +180,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		cfg.Model = &atomic.Pointer[Model]{}
 	}
 	e := &Engine{
-		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, known: known, log: log,
+		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log,
 		hot:  make(map[string]*entry),
 		cold: make(map[string][]byte),
 	}
@@ -209,6 +226,9 @@ func (e *Engine) AdvanceTo(t int64) error {
 	e.meta.StreamTime = t
 	e.records++ // the new stream time must be committed
 	if _, err := e.rebuildIfDue(e.meta.StreamTime); err != nil {
+		return err
+	}
+	if _, err := e.publishIfDue(t); err != nil {
 		return err
 	}
 	return e.Flush()

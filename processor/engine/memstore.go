@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -25,6 +26,7 @@ type memPartition struct {
 	users  map[string][]byte
 	buyers map[string]record.Buyer
 	timers map[record.Timer]struct{}
+	ret    map[string][]byte
 }
 
 // NewMemStore returns an empty store.
@@ -33,7 +35,7 @@ func NewMemStore() *MemStore { return &MemStore{parts: map[int32]*memPartition{}
 func (s *MemStore) part(p int32) *memPartition {
 	mp := s.parts[p]
 	if mp == nil {
-		mp = &memPartition{users: map[string][]byte{}, buyers: map[string]record.Buyer{}, timers: map[record.Timer]struct{}{}}
+		mp = &memPartition{users: map[string][]byte{}, buyers: map[string]record.Buyer{}, timers: map[record.Timer]struct{}{}, ret: map[string][]byte{}}
 		s.parts[p] = mp
 	}
 	return mp
@@ -79,6 +81,15 @@ func (s *MemStore) Buyers(p int32, fn func(id []byte, b *record.Buyer) error) er
 	return nil
 }
 
+// Retention implements Store.
+func (s *MemStore) Retention(p int32) ([]retention.KV, error) {
+	var out []retention.KV
+	for k, v := range s.part(p).ret {
+		out = append(out, retention.KV{Key: k, Value: bytes.Clone(v)})
+	}
+	return out, nil
+}
+
 // DueTimers implements Store.
 func (s *MemStore) DueTimers(p int32, from, before int64, limit int) (due []record.Timer, next int64, err error) {
 	next = math.MaxInt64
@@ -116,6 +127,13 @@ func (s *MemStore) Write(p int32, w *record.Write) error {
 	}
 	for _, t := range w.StaleTimers {
 		delete(mp.timers, t)
+	}
+	for _, r := range w.Retention {
+		if len(r.Value) == 0 {
+			delete(mp.ret, r.Key)
+		} else {
+			mp.ret[r.Key] = bytes.Clone(r.Value)
+		}
 	}
 	mp.meta = record.AppendMeta(nil, w.Meta)
 	return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -22,7 +23,7 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	if err := e.Flush(); err != nil {
 		return false, err
 	}
-	cuts, ids, err := e.recut(at)
+	cuts, ids, grid, err := e.recut(at)
 	if err != nil {
 		return false, err
 	}
@@ -52,17 +53,19 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	// nothing), and the others get theirs, as if there had been no crash.
 	e.rebuilding = false
 	e.meta.Population = cuts
+	e.ret.SetRFM(grid)
 	e.records++
 	return true, e.Flush()
 }
 
 // recut computes the cuts at time at and returns them (stored form) with
-// the buyers whose segment they change. Two scans of the buyers index,
+// the buyers whose segment they change and the R×F grid of every buyer's
+// new score. Two scans of the buyers index,
 // holding nothing per buyer in memory: the first feeds every buyer's
 // values to the population (the other users are only counted: they have
 // no values and score none), the second re-scores them against the new
 // cuts. Nothing is written between the two, so both read the same buyers.
-func (e *Engine) recut(at int64) (cuts []byte, ids []string, err error) {
+func (e *Engine) recut(at int64) (cuts []byte, ids []string, grid schemas.MetricsRFM, err error) {
 	var buyers int64
 	err = e.store.Buyers(e.id, func(_ []byte, b *record.Buyer) error {
 		e.pop.Add(b.Values(at))
@@ -71,18 +74,22 @@ func (e *Engine) recut(at int64) (cuts []byte, ids []string, err error) {
 	})
 	if err != nil {
 		e.pop.Abort()
-		return nil, nil, err
+		return nil, nil, grid, err
 	}
+	grid.Rebuilt, grid.NonBuyers = schemas.FormatTime(at), StoredUsers(&e.meta)-buyers
 	e.pop.AddNonBuyers(StoredUsers(&e.meta) - buyers)
 	e.pop.Seal(at)
 	if cuts, err = json.Marshal(e.pop.Cuts()); err != nil {
-		return nil, nil, err
+		return nil, nil, grid, err
 	}
 	err = e.store.Buyers(e.id, func(id []byte, b *record.Buyer) error {
-		if e.pop.Score(b.Values(at), b.Segment).Segment != b.Segment.Segment {
+		v := b.Values(at)
+		s := e.pop.Score(v, b.Segment)
+		rfmGrid(&grid, s, v)
+		if s.Segment != b.Segment.Segment {
 			ids = append(ids, string(id))
 		}
 		return nil
 	})
-	return cuts, ids, err
+	return cuts, ids, grid, err
 }

@@ -16,7 +16,9 @@ type Stats struct {
 	// (schemas.ReasonIgnored): read and dropped on purpose.
 	Ignored                               atomic.Int64
 	Transitions, Warnings, SegmentChanges atomic.Int64
-	StreamJumps                           atomic.Int64
+	// MetricsRecords counts the retention metrics records published.
+	MetricsRecords atomic.Int64
+	StreamJumps    atomic.Int64
 	// StoreReads counts users read from the store (not in the cache, and
 	// maybe stored by the known-users filter); StoreMisses those of them
 	// the store did not hold (the filter's false positives); TimerMoves the

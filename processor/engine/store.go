@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/lifecycle-engine/lifecycle/state/record"
+import (
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
 
 // Store is where an engine keeps its partition's state between commits.
 // *state.Store (Pebble) implements it for the runtime, MemStore in memory
@@ -21,6 +24,8 @@ type Store interface {
 	// the first entry at or after before (math.MaxInt64 for none), so that
 	// the caller need not look again until stream time passes it.
 	DueTimers(p int32, from, before int64, limit int) (due []record.Timer, next int64, err error)
+	// Retention returns the partition's retention records (Write.Retention).
+	Retention(p int32) ([]retention.KV, error)
 	// Write applies w atomically: all of it or none.
 	Write(p int32, w *record.Write) error
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -33,6 +34,9 @@ type Source interface {
 	Ready() bool
 	User(id string) (rec record.User, partition int32, ok bool, err error)
 	Predict(rec record.User, partition int32) *schemas.Prediction // nil without a model
+	// Metrics are the retention metrics of every partition (the metrics
+	// topic's latest records, summed).
+	Metrics() retention.Totals
 }
 
 // Handler serves:
@@ -43,6 +47,11 @@ type Source interface {
 //	GET /metrics        Prometheus text format
 //	GET /v1/users/{id}  the user's committed state (UserView), 404 if unknown
 //	GET /v1/stats       users per stage and the processor's counters (StatsView)
+//	GET /v1/cohorts     DAU/WAU/MAU and daily and weekly cohort retention (CohortsView;
+//	                    ?days=N or ?from=&to= dates, default the last 35 days)
+//	GET /v1/flows       stage-to-stage flows, churn and return rates (FlowsView; default 30 days)
+//	GET /v1/segments    the R×F grid of the last RFM rebuild, users per segment (SegmentsView)
+//	GET /v1/warnings    churn warnings per day by level and reason (WarningsView; default 30 days)
 //	GET /               the operator's page over /v1/stats (page.go), with its
 //	GET /assets/...     embedded scripts and styles
 //
@@ -86,6 +95,7 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, NewStatsView(src.Stats()))
 	})
+	handleRetention(mux, src)
 	handlePage(mux)
 	return mux
 }

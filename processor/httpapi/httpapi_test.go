@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -19,10 +20,13 @@ import (
 )
 
 type fakeSource struct {
-	ready bool
-	users map[string]record.User
-	err   error
+	ready   bool
+	users   map[string]record.User
+	err     error
+	metrics []schemas.Metrics
 }
+
+func (f *fakeSource) Metrics() retention.Totals { return retention.Sum(f.metrics) }
 
 func (f *fakeSource) Stats() processor.Stats {
 	st := processor.Stats{Partitions: 2, Applied: 10, Transitions: 4, StreamTime: time.UnixMilli(1_767_225_600_000).UTC()}

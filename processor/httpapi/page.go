@@ -7,11 +7,14 @@ import (
 )
 
 // The operator's page: static files only (web/README.md lists them and
-// where the vendored Chart.js comes from). The page polls /v1/stats; it
-// holds no data of its own, so it is served without a token (RequireToken)
-// and asks for the token when /v1/stats answers 401.
+// where the vendored Chart.js and its Sankey plugin come from). The page
+// polls /v1/stats, and /v1/cohorts, /v1/flows, /v1/segments and
+// /v1/warnings less often; it holds no data of its own, so it is served
+// without a token (RequireToken) and asks for the token when /v1/stats
+// answers 401.
 //
 //go:embed web/index.html web/app.js web/style.css web/chart.umd.min.js web/chart.js-LICENSE.md
+//go:embed web/chartjs-chart-sankey.min.js web/chartjs-chart-sankey-LICENSE.md
 var webFiles embed.FS
 
 const assetsPrefix = "/assets/"

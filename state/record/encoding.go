@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -16,6 +17,7 @@ import (
 const (
 	userRecordV1 = 1
 	userRecordV2 = 2 // adds User.LastOriginal
+	userRecordV3 = 3 // adds User.Activity
 	metaV1       = 1
 	metaV2       = 2 // adds Meta.Commits
 	metaV3       = 3 // adds Meta.Rules
@@ -25,7 +27,7 @@ const (
 // AppendUser appends the stored form of r to dst.
 func AppendUser(dst []byte, r User) []byte {
 	u := &r.User
-	dst = append(dst, userRecordV2, byte(u.Stage))
+	dst = append(dst, userRecordV3, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
 		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake,
 		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3],
@@ -40,7 +42,9 @@ func AppendUser(dst []byte, r User) []byte {
 	dst = append(dst, sc.R, sc.F, sc.M, byte(sc.Segment))
 	dst, _ = r.Window.AppendBinary(dst) // fails only on a window the package never builds
 	dst = r.Warn.AppendBinary(dst)
-	return appendOriginal(dst, r.LastOriginal)
+	dst = appendOriginal(dst, r.LastOriginal)
+	dst = binary.AppendVarint(dst, r.Activity.Cohort)
+	return binary.LittleEndian.AppendUint64(dst, r.Activity.Days)
 }
 
 // appendOriginal appends o: a 0 for the zero Original (a purchase that was
@@ -81,8 +85,8 @@ func DecodeUser(b []byte) (User, error) {
 	if len(b) < 2 {
 		return r, fmt.Errorf("%w: user record of %d bytes", ErrCorrupt, len(b))
 	}
-	if b[0] < userRecordV1 || b[0] > userRecordV2 {
-		return r, fmt.Errorf("%w: user record version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], userRecordV1, userRecordV2)
+	if b[0] < userRecordV1 || b[0] > userRecordV3 {
+		return r, fmt.Errorf("%w: user record version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], userRecordV1, userRecordV3)
 	}
 	d := decoder{b: b[2:]}
 	u := &r.User
@@ -112,6 +116,13 @@ func DecodeUser(b []byte) (User, error) {
 	}
 	if b[0] >= userRecordV2 {
 		r.LastOriginal = d.original()
+	}
+	if b[0] >= userRecordV3 {
+		r.Activity = retention.Activity{Cohort: d.varint(), Days: d.fixed64()}
+	} else if u.Stage != rules.None {
+		// Before the metrics: the cohort of the first event, active on
+		// the day of the last.
+		r.Activity = retention.Activity{Cohort: retention.DayOf(u.FirstSeen), Days: 1}
 	}
 	if d.err != nil || len(d.b) != 0 || u.Stage > rules.Churned || u.RecentNext >= rules.RecentIDs {
 		return r, fmt.Errorf("%w: user record does not decode", ErrCorrupt)

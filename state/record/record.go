@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -62,6 +63,11 @@ type User struct {
 	// purchase was in the accounting currency, and in records of version
 	// 1, which predate it. One purchase's worth, so a record stays O(1).
 	LastOriginal schemas.Original
+
+	// Activity is what the retention metrics keep of the user: their
+	// cohort and active days (version 3; older records get the cohort of
+	// FirstSeen and the day of LastActivity).
+	Activity retention.Activity
 }
 
 // EncodeUser returns the stored form of r (for the store, the changelog
@@ -105,7 +111,10 @@ type Write struct {
 	// Outputs go to the outbox at sequence numbers OutboxFrom, +1, …
 	Outputs    []Output
 	OutboxFrom uint64
-	Meta       Meta
+	// Retention are the partition's retention records that changed
+	// (processor/retention; a nil Value deletes one).
+	Retention []retention.KV
+	Meta      Meta
 	// Marker, when set, is the changelog marker of the batch (package
 	// state, unlogged.go): the runtime adds it; the engine does not know
 	// the changelog.
@@ -136,6 +145,6 @@ type Marker struct {
 func (w *Write) Reset() {
 	clear(w.Users)
 	clear(w.Buyers)
-	w.Users, w.Buyers, w.StaleTimers, w.Outputs = w.Users[:0], w.Buyers[:0], w.StaleTimers[:0], nil
+	w.Users, w.Buyers, w.StaleTimers, w.Outputs, w.Retention = w.Users[:0], w.Buyers[:0], w.StaleTimers[:0], nil, w.Retention[:0]
 	w.OutboxFrom, w.Meta, w.Marker = 0, Meta{}, nil
 }

@@ -2,11 +2,13 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -23,6 +25,7 @@ func sampleUser(i int64) User {
 	r.Window = segments.Config{Window: 90 * 24 * time.Hour}.NewWindow()
 	r.Window.Add(1500, 19_990_000)
 	r.Warn.LastActivity = 2000 + i
+	r.Activity = retention.Activity{Cohort: 20_000 + i, Days: 0b1011 << i}
 	return r
 }
 
@@ -58,14 +61,14 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		"truncated":     good[:len(good)-3],
 		"trailing":      append(append([]byte{}, good...), 0),
 		"empty":         nil,
-		"bad stage":     append([]byte{userRecordV2, 99}, good[2:]...),
-		"newer version": append([]byte{userRecordV2 + 1}, good[1:]...),
+		"bad stage":     append([]byte{userRecordV3, 99}, good[2:]...),
+		"newer version": append([]byte{userRecordV3 + 1}, good[1:]...),
 	} {
 		if _, err := DecodeUser(b); err == nil {
 			t.Errorf("%s: decodeUser accepted damaged bytes", name)
 		}
 	}
-	if _, err := DecodeUser(append([]byte{userRecordV2 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
+	if _, err := DecodeUser(append([]byte{userRecordV3 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
 		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
 	}
 }
@@ -99,10 +102,8 @@ func TestUserRecordAudit(t *testing.T) {
 	eur, _ := schemas.ParseCurrency("EUR")
 	want := sampleUser(3)
 	want.LastOriginal = schemas.Original{Amount: 19_990_000, Currency: eur, Rate: 10_850_000_000}
-	enc := AppendUser(nil, want)
-	if enc[0] != userRecordV2 {
-		t.Fatalf("a user record is written as version %d, want %d", enc[0], userRecordV2)
-	}
+	enc := withoutActivity(t, AppendUser(nil, want))
+	want.Activity = retention.Activity{Cohort: retention.DayOf(want.User.FirstSeen), Days: 1}
 	if got, err := DecodeUser(enc); err != nil || got != want {
 		t.Errorf("DecodeUser(AppendUser(%+v)) = %+v, %v", want, got, err)
 	}
@@ -110,7 +111,8 @@ func TestUserRecordAudit(t *testing.T) {
 	// Version 1 is version 2 without the audit byte (a user without a
 	// converted purchase: one 0 byte at the end).
 	old := sampleUser(4)
-	v2 := AppendUser(nil, old)
+	v2 := withoutActivity(t, AppendUser(nil, old))
+	old.Activity = retention.Activity{Cohort: retention.DayOf(old.User.FirstSeen), Days: 1}
 	if v2[len(v2)-1] != 0 {
 		t.Fatalf("a record without a converted purchase ends in %d, want 0", v2[len(v2)-1])
 	}
@@ -136,4 +138,19 @@ func TestUserRecordAudit(t *testing.T) {
 			t.Errorf("%s: DecodeUser accepted damaged audit bytes", name)
 		}
 	}
+}
+
+// withoutActivity turns a version 3 record into the version 2 record of
+// the same user: without the activity fields at the end.
+func withoutActivity(t *testing.T, v3 []byte) []byte {
+	t.Helper()
+	if v3[0] != userRecordV3 {
+		t.Fatalf("a user record is written as version %d, want %d", v3[0], userRecordV3)
+	}
+	r, err := DecodeUser(v3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := len(binary.AppendVarint(nil, r.Activity.Cohort)) + 8
+	return append([]byte{userRecordV2}, v3[1:len(v3)-tail]...)
 }

@@ -1,8 +1,12 @@
-// The operator's page: polls /v1/stats every 2 s and draws it with Chart.js.
-// Rates (events/s, dead letters/s) are differences between successive polls.
+// The operator's page: polls /v1/stats every 2 s and the retention views
+// (/v1/cohorts, /v1/flows, /v1/segments, /v1/warnings) every 10 s, and
+// draws them with Chart.js (the flows with its Sankey plugin; the R×F grid
+// and the cohort triangle are tables shaded by value). Rates (events/s,
+// dead letters/s) are differences between successive polls.
 'use strict';
 (() => {
   const POLL_MS = 2000;
+  const METRICS_MS = 10000;
   const HISTORY = 90; // points of the rate chart: 3 minutes
   const STAGES = ['new', 'growing', 'mature', 'silent', 'churned'];
   const STAGE_COLORS = { new: '#4e79a7', growing: '#76b7b2', mature: '#59a14f', silent: '#edc948', churned: '#e15759' };
@@ -16,7 +20,7 @@
   const fmtTime = (s) => (s ? s.slice(0, 16).replace('T', ' ') : '–');
 
   // What the page last drew, for people and for the browser test.
-  const page = (window.lifecyclePage = { polls: 0, stats: null });
+  const page = (window.lifecyclePage = { polls: 0, stats: null, metricsPolls: 0, metrics: null });
   let token = sessionStorage.getItem('lifecycle-token') || '';
   let prev = null; // {t, applied, rejected} of the previous poll
 
@@ -37,6 +41,36 @@
       { label: 'dead letters/s', data: [], borderColor: '#e15759', backgroundColor: '#e15759', pointRadius: 0, yAxisID: 'y1' },
     ] },
     options: { scales: { y: { beginAtZero: true }, y1: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false } } } },
+  });
+
+  const activeChart = new Chart($('active-chart'), {
+    type: 'line',
+    data: { labels: [], datasets: [
+      { label: 'DAU', data: [], borderColor: '#4e79a7', backgroundColor: '#4e79a7', pointRadius: 0 },
+      { label: 'WAU', data: [], borderColor: '#f28e2b', backgroundColor: '#f28e2b', pointRadius: 0 },
+      { label: 'MAU', data: [], borderColor: '#59a14f', backgroundColor: '#59a14f', pointRadius: 0 },
+    ] },
+    options: { scales: { y: { beginAtZero: true } } },
+  });
+  const LEVELS = ['watch', 'at_risk', 'critical', 'recovered'];
+  const LEVEL_COLORS = { watch: '#edc948', at_risk: '#f28e2b', critical: '#e15759', recovered: '#59a14f' };
+  const warningsChart = new Chart($('warnings-chart'), {
+    type: 'bar',
+    data: { labels: [], datasets: [] },
+    options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } }, plugins: { legend: { labels: { boxWidth: 12 } } } },
+  });
+  const stageColor = (c, stage) => {
+    const f = c.dataset.data[c.dataIndex];
+    return (f && STAGE_COLORS[stage(f)]) || '#999';
+  };
+  // Sources on the left, targets on the right: a target's key ends in ' ›',
+  // so that new → churned → new draws as two columns, not a cycle.
+  const flowsChart = new Chart($('flows-chart'), {
+    type: 'sankey',
+    data: { datasets: [{ label: 'users', data: [], labels: {},
+      colorFrom: (c) => stageColor(c, (f) => f.from),
+      colorTo: (c) => stageColor(c, (f) => f.to.replace(' ›', '')),
+      colorMode: 'gradient' }] },
   });
 
   // Known names first, in the domain's order, then any the server adds.
@@ -121,6 +155,118 @@
     page.polls++;
   }
 
+  const pct = (n, of) => (of ? (100 * n / of).toFixed(1) + ' %' : '–');
+  // shade is a cell background from white to blue by v in [0, 1].
+  const shade = (v) => `rgba(78, 121, 167, ${(0.08 + 0.8 * Math.min(Math.max(v, 0), 1)).toFixed(3)})`;
+
+  // cells fills a table's body with rows of cells; each cell is
+  // [text, value or null, key]; the key goes into data-key, the value into
+  // data-value and the shade.
+  function cells(tbody, rowsOf, max) {
+    tbody.replaceChildren(...rowsOf.map((row) => {
+      const tr = document.createElement('tr');
+      for (const [text, value, key, header] of row) {
+        const td = document.createElement(header ? 'th' : 'td');
+        td.textContent = text;
+        if (key) td.dataset.key = key;
+        if (value !== null && value !== undefined) {
+          td.dataset.value = value;
+          td.style.background = shade(max ? value / max : 0);
+        }
+        tr.append(td);
+      }
+      return tr;
+    }));
+  }
+
+  function drawFlows(fl) {
+    const data = fl.flows.map((f) => ({ from: f.from, to: f.to + ' ›', flow: f.users }));
+    const labels = {};
+    for (const f of fl.flows) labels[f.to + ' ›'] = f.to;
+    flowsChart.data.datasets[0].data = data;
+    flowsChart.data.datasets[0].labels = labels;
+    flowsChart.update();
+    rows($('flows-table').tBodies[0], [['period', fl.from + ' – ' + fl.to, fmt(fl.churned), pct(fl.churned, fl.active_at_start),
+      fmt(fl.returned), pct(fl.returned, fl.churned_at_start)]]);
+  }
+
+  function drawSegments(sg) {
+    $('rfm-rebuilt').textContent = sg.rebuilt ? fmtTime(sg.rebuilt) : 'none yet';
+    const grid = (values, num, text) => {
+      const max = Math.max(0, ...values.flat().map(num));
+      // Rows R5 (top) to R1, columns F1 to F5.
+      const body = [4, 3, 2, 1, 0].map((r) => [['R' + (r + 1), null, null, true]].concat(
+        [0, 1, 2, 3, 4].map((f) => [text(values[r][f]), num(values[r][f]), `R${r + 1}F${f + 1}`])));
+      body.push([['', null, null, true]].concat([0, 1, 2, 3, 4].map((f) => ['F' + (f + 1), null, null, true])));
+      return [body, max];
+    };
+    cells($('rfm-users').tBodies[0], ...grid(sg.users, Number, fmt));
+    cells($('rfm-monetary').tBodies[0], ...grid(sg.monetary, Number, (m) => Number(m).toLocaleString('en-US', { maximumFractionDigits: 0 })));
+    const names = ordered(sg.segments, SEGMENTS).filter((s) => s !== 'none');
+    rows($('named-segments').tBodies[0], names.map((s) => [s, s, fmt(sg.segments[s])]));
+  }
+
+  function drawCohorts(co) {
+    $('metrics-as-of').textContent = fmtTime(co.as_of);
+    activeChart.data.labels = co.active.map((a) => a.day);
+    activeChart.data.datasets[0].data = co.active.map((a) => a.dau);
+    activeChart.data.datasets[1].data = co.active.map((a) => a.wau);
+    activeChart.data.datasets[2].data = co.active.map((a) => a.mau);
+    activeChart.update();
+    const weeks = Math.max(0, ...co.weekly.map((c) => c.retained.length));
+    const head = document.createElement('tr');
+    for (const h of ['week of', 'users'].concat([...Array(weeks).keys()].map((k) => 'week ' + (k + 1)))) {
+      const th = document.createElement('th');
+      th.textContent = h;
+      head.append(th);
+    }
+    $('cohort-table').tHead.replaceChildren(head);
+    cells($('cohort-table').tBodies[0], co.weekly.map((c) => [[c.cohort, null, null, true], [fmt(c.users), null, 'users']].concat(
+      c.retained.map((n, k) => [pct(n, c.users), c.users ? n / c.users : 0, 'k' + (k + 1)]))), 1);
+  }
+
+  function drawWarnings(wa) {
+    const keys = [...new Set(wa.days.flatMap((d) => Object.keys(d.counts)))].sort((a, b) => {
+      const [la, lb] = [LEVELS.indexOf(a.split('/')[0]), LEVELS.indexOf(b.split('/')[0])];
+      return la !== lb ? la - lb : a.localeCompare(b);
+    });
+    warningsChart.data.labels = wa.days.map((d) => d.day);
+    warningsChart.data.datasets = keys.map((k, i) => {
+      const level = k.split('/')[0];
+      return { label: k.replace('/', ': '), stack: level, data: wa.days.map((d) => d.counts[k] || 0),
+        backgroundColor: LEVEL_COLORS[level] || '#999', borderColor: '#fff', borderWidth: 1 };
+    });
+    warningsChart.update();
+  }
+
+  async function getJSON(path) {
+    const res = await fetch(path, { cache: 'no-store', headers: token ? { Authorization: 'Bearer ' + token } : {} });
+    if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
+    return res.json();
+  }
+
+  async function pollMetrics() {
+    try {
+      const days = $('flow-days').value;
+      const [cohorts, flows, segments, warnings] = await Promise.all([
+        getJSON('v1/cohorts?days=35'), getJSON('v1/flows?days=' + days), getJSON('v1/segments'), getJSON('v1/warnings?days=35')]);
+      drawCohorts(cohorts);
+      drawFlows(flows);
+      drawSegments(segments);
+      drawWarnings(warnings);
+      page.metrics = { cohorts, flows, segments, warnings };
+      page.metricsPolls++;
+    } catch (err) {
+      status('no answer from the retention views (' + err.message + ')', true);
+    }
+  }
+  let metricsTimer = null;
+  function scheduleMetrics() {
+    clearTimeout(metricsTimer);
+    pollMetrics().finally(() => { metricsTimer = setTimeout(scheduleMetrics, METRICS_MS); });
+  }
+  $('flow-days').addEventListener('change', scheduleMetrics);
+
   function status(text, bad) {
     $('status').textContent = text;
     $('status').classList.toggle('bad', bad);
@@ -137,6 +283,7 @@
       if (!res.ok) throw new Error('HTTP ' + res.status);
       draw(await res.json());
       status('updated ' + new Date().toLocaleTimeString('en-GB'), false);
+      if (metricsTimer === null) scheduleMetrics(); // once the token (if any) is known to work
     } catch (err) {
       status('no answer from /v1/stats (' + err.message + '): the numbers shown are stale', true);
     }

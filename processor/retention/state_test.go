@@ -1,0 +1,130 @@
+package retention
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
+)
+
+// day0 is a Monday, 2026-03-02.
+const day0 = int64(20514)
+
+func at(day int64) int64 { return day * DayMs }
+
+// published decodes what Publish returned: the day records by date, and the
+// tombstoned keys.
+func published(t *testing.T, pubs []Published) (days map[string]schemas.MetricsDay, gone []string) {
+	t.Helper()
+	days = map[string]schemas.MetricsDay{}
+	for _, p := range pubs {
+		if p.Value == nil {
+			gone = append(gone, p.Key)
+			continue
+		}
+		var m schemas.Metrics
+		if err := json.Unmarshal(p.Value, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Day != nil {
+			days[m.Period] = *m.Day
+		}
+	}
+	return days, gone
+}
+
+// reopen stores s's changes and opens a new State on them, as a restart
+// (or a restore from the changelog) does.
+func reopen(t *testing.T, s *State, stored map[string][]byte) *State {
+	t.Helper()
+	kvs, err := s.Changes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range kvs {
+		if kv.Value == nil {
+			delete(stored, kv.Key)
+		} else {
+			stored[kv.Key] = kv.Value
+		}
+	}
+	var recs []KV
+	for _, k := range slices.Sorted(maps.Keys(stored)) {
+		recs = append(recs, KV{Key: k, Value: stored[k]})
+	}
+	n, err := New(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestWindowsQuietDaysLateEventsAndPruning: WAU and MAU of a day without
+// events, a late event that moves days already published, a restart in
+// between, and pruning that keeps the windows' running sums.
+func TestWindowsQuietDaysLateEventsAndPruning(t *testing.T) {
+	stored := map[string][]byte{}
+	s, _ := New(nil)
+	var ann, bob Activity
+	s.Event(&ann, 0, true, at(day0)+1000)
+	s.Event(&ann, at(day0)+1000, false, at(day0+2)+1000)
+	pubs, err := s.Publish(0, at(day0+3), schemas.MetricsStages{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, _ := published(t, pubs)
+	for _, c := range []struct {
+		date          string
+		dau, wau, mau int64
+	}{{"2026-03-02", 1, 1, 1}, {"2026-03-03", 0, 1, 1}, {"2026-03-04", 1, 1, 1}} {
+		d, ok := days[c.date]
+		if !ok || d.Active != c.dau || d.Active7 != c.wau || d.Active30 != c.mau {
+			t.Errorf("%s: published %v %+v; want DAU %d, WAU %d, MAU %d", c.date, ok, d, c.dau, c.wau, c.mau)
+		}
+	}
+	if _, ok := days["2026-03-05"]; ok || len(days) != 3 {
+		t.Errorf("published %d days, %v; want the three before the boundary", len(days), slices.Sorted(maps.Keys(days)))
+	}
+
+	s = reopen(t, s, stored)
+	// Bob's first event arrives late, dated on the quiet day.
+	s.Event(&bob, 0, true, at(day0+1)+5)
+	pubs, _ = s.Publish(0, at(day0+4), schemas.MetricsStages{}, nil)
+	days, _ = published(t, pubs)
+	for _, c := range []struct {
+		date          string
+		dau, wau, mau int64
+	}{{"2026-03-03", 1, 2, 2}, {"2026-03-04", 1, 2, 2}, {"2026-03-05", 0, 2, 2}} {
+		d := days[c.date]
+		if d.Active != c.dau || d.Active7 != c.wau || d.Active30 != c.mau {
+			t.Errorf("after the late event, %s: %+v; want DAU %d, WAU %d, MAU %d", c.date, d, c.dau, c.wau, c.mau)
+		}
+	}
+	if days["2026-03-03"].New != 1 {
+		t.Errorf("bob's cohort: %+v", days["2026-03-03"])
+	}
+
+	// 500 days on: everything before the horizon is pruned, with
+	// tombstones; ann comes back and the windows count her once.
+	s = reopen(t, s, stored)
+	later := day0 + 500
+	s.Event(&ann, at(day0+2)+1000, false, at(later)+7)
+	pubs, _ = s.Publish(0, at(later+1), schemas.MetricsStages{}, nil)
+	days, gone := published(t, pubs)
+	if len(gone) < 8 || s.days[day0] != nil {
+		t.Errorf("pruned %v; want the records of March 2026 gone", gone)
+	}
+	if d := days[Date(later)]; d.Active != 1 || d.Active7 != 1 || d.Active30 != 1 || d.RetainedBack != [schemas.RetainedDays]int64{} {
+		t.Errorf("%s: %+v; want DAU, WAU and MAU 1, nobody retained (her cohort is 500 days back)", Date(later), d)
+	}
+	// Restored, the state publishes the same.
+	s = reopen(t, s, stored)
+	s.Event(&bob, at(day0+1)+5, false, at(later+1)+9)
+	pubs, _ = s.Publish(0, at(later+2), schemas.MetricsStages{}, nil)
+	days, _ = published(t, pubs)
+	if d := days[Date(later+1)]; d.Active != 1 || d.Active7 != 2 || d.Active30 != 2 {
+		t.Errorf("%s: %+v; want DAU 1, WAU and MAU 2", Date(later+1), d)
+	}
+}
