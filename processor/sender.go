@@ -101,17 +101,17 @@ func (s *sender) run(ctx context.Context) error {
 	delivered := make(chan job, deliveredQueue)
 	// A failed changelog stage stops the outputs stage too: nothing may be
 	// delivered that the changelog will not follow.
-	lctx, stopLog := context.WithCancel(ctx)
-	defer stopLog()
+	dctx, stopDelivering := context.WithCancel(ctx)
+	defer stopDelivering()
 	logged := make(chan error, 1)
 	go func() {
 		err := s.logJobs(ctx, delivered)
 		if err != nil {
-			stopLog()
+			stopDelivering()
 		}
 		logged <- err
 	}()
-	err := s.deliver(lctx, delivered)
+	err := s.deliver(dctx, delivered)
 	close(delivered)
 	logErr := <-logged
 	if logErr != nil {
