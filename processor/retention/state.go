@@ -77,6 +77,10 @@ type head struct {
 	Published int64 `json:"published"`
 	Base7     int64 `json:"base_7d"`
 	Base30    int64 `json:"base_30d"`
+	// WindowsFrom is windowsFrom as stored (0: none), so that a restart
+	// between two boundaries still republishes the days whose WAU and MAU
+	// changed before it.
+	WindowsFrom int64 `json:"windows_from,omitempty"`
 }
 
 type weekRec struct {
@@ -130,7 +134,13 @@ func New(records []KV) (*State, error) {
 
 func (s *State) load(r KV) error {
 	if r.Key == keyHead {
-		return json.Unmarshal(r.Value, &s.head)
+		if err := json.Unmarshal(r.Value, &s.head); err != nil {
+			return err
+		}
+		if s.WindowsFrom != 0 {
+			s.windowsFrom = s.WindowsFrom
+		}
+		return nil
 	}
 	if len(r.Value) < 1 {
 		return fmt.Errorf("empty")
@@ -279,7 +289,9 @@ func (s *State) window(d, n int64, tc touched, base *int64, delta func(*storedDa
 			s.headChanged = true
 		}
 	}
-	s.windowsFrom = min(s.windowsFrom, lo)
+	if lo < s.windowsFrom {
+		s.windowsFrom, s.WindowsFrom, s.headChanged = lo, lo, true
+	}
 }
 
 // flowKeys are the Flows keys, "from>to", by stage.
@@ -351,7 +363,7 @@ func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *s
 	for x := max(min(from, s.windowsFrom), s.horizon()); x <= last; x++ {
 		s.day(x)
 	}
-	s.windowsFrom = math.MaxInt64
+	s.windowsFrom, s.WindowsFrom = math.MaxInt64, 0
 	at := schemas.FormatTime(b)
 	prefix := strconv.Itoa(int(p)) + "/"
 	var out []Published

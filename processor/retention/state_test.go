@@ -128,3 +128,29 @@ func TestWindowsQuietDaysLateEventsAndPruning(t *testing.T) {
 		t.Errorf("%s: %+v; want DAU 1, WAU and MAU 2", Date(later+1), d)
 	}
 }
+
+// TestRestartBetweenBoundariesRepublishesWindows: a late event moves the
+// WAU and MAU of days already published; the state restarts before the
+// next boundary, which must still republish those days (the first day whose
+// windows moved is stored with the state, not only held in memory).
+func TestRestartBetweenBoundariesRepublishesWindows(t *testing.T) {
+	stored := map[string][]byte{}
+	s, _ := New(nil)
+	var ann, bob Activity
+	s.Event(&ann, 0, true, at(day0)+1000)
+	s.Event(&ann, at(day0)+1000, false, at(day0+2)+1000)
+	if _, err := s.Publish(0, at(day0+3), schemas.MetricsStages{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, stored)
+	s.Event(&bob, 0, true, at(day0+1)+5) // late: dated on a day already published
+	s = reopen(t, s, stored)             // the restart, before the next boundary
+	pubs, err := s.Publish(0, at(day0+4), schemas.MetricsStages{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, _ := published(t, pubs)
+	if d, ok := days["2026-03-04"]; !ok || d.Active7 != 2 || d.Active30 != 2 {
+		t.Errorf("2026-03-04 after the restart: published %v, %+v; want it republished with WAU and MAU 2", ok, d)
+	}
+}
