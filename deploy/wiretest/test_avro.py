@@ -62,9 +62,10 @@ def avro_run(brokers, binary, registry_url, tmp_path_factory):
     prefix = f"wire-avro-{secrets.token_hex(4)}-"
     events, transitions, dlq = prefix + "events", prefix + "transitions", prefix + "dlq"
     warnings, segments, group = prefix + "warnings", prefix + "segments", prefix + "g"
+    metrics = prefix + "metrics"
     admin = AdminClient({"bootstrap.servers": brokers})
     new = [NewTopic(n, num_partitions=1, replication_factor=1) for n in (events, transitions, dlq, warnings, segments)]
-    new.append(NewTopic(group + ".changelog", num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"}))
+    new += [NewTopic(n, num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"}) for n in (group + ".changelog", metrics)]
     for fut in admin.create_topics(new, operation_timeout=30).values():
         fut.result(timeout=60)
 
@@ -91,7 +92,7 @@ def avro_run(brokers, binary, registry_url, tmp_path_factory):
     log = tmp_path_factory.mktemp("avro-log") / "lifecycle.log"
     cmd = [str(binary), "run", "--brokers", brokers, "--group", group, "--state-dir", str(state),
            "--input-topics", events, "--transitions-topic", transitions, "--dlq-topic", dlq,
-           "--warnings-topic", warnings, "--segments-topic", segments, "--http", "off", "--log-format", "console",
+           "--warnings-topic", warnings, "--segments-topic", segments, "--metrics-topic", metrics, "--http", "off", "--log-format", "console",
            "--schema-registry", registry_url, "--input-format", "avro", "--output-format", "avro"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")}
     c = Consumer({"bootstrap.servers": brokers, "group.id": prefix + "reader", "enable.auto.commit": False})
