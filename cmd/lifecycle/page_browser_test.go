@@ -124,14 +124,8 @@ func TestPageInBrowser(t *testing.T) {
 	var shown pageNumbers
 	var after httpapi.StatsView
 	for attempt := 1; ; attempt++ {
-		polls, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.lifecyclePage.polls`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`window.lifecyclePage.polls >= %d`, polls+2),
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-			t.Fatalf("the page did not poll /v1/stats twice in 15s: %v", err)
-		}
+		awaitPolls(t, bctx, "polls", "/v1/stats", 15*time.Second)
+		var err error
 		if shown, err = chromedp.Run(bctx, chromedp.Evaluate[pageNumbers](readPageJS)); err != nil {
 			t.Fatalf("reading the page: %v", err)
 		}
@@ -470,14 +464,8 @@ func checkRetentionCharts(t *testing.T, bctx context.Context, base, token string
 	var shown retentionShown
 	for attempt := 1; ; attempt++ {
 		want = getRetention(t, base, token)
-		polls, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.lifecyclePage.metricsPolls`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`window.lifecyclePage.metricsPolls >= %d`, polls+2),
-			chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(40*time.Second))); err != nil {
-			t.Fatalf("the page did not poll the retention views twice in 40s: %v", err)
-		}
+		awaitPolls(t, bctx, "metricsPolls", "the retention views", 40*time.Second)
+		var err error
 		if shown, err = chromedp.Run(bctx, chromedp.Evaluate[retentionShown](readRetentionJS)); err != nil {
 			t.Fatalf("reading the retention charts: %v", err)
 		}
@@ -612,4 +600,19 @@ func digitsOf(s string) int64 {
 		}
 	}
 	return n
+}
+
+// awaitPolls waits until the page has polled what (its counter
+// window.lifecyclePage[counter]) twice more than now: what it shows after
+// that was fetched after the caller's snapshot.
+func awaitPolls(t *testing.T, bctx context.Context, counter, what string, timeout time.Duration) {
+	t.Helper()
+	polls, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.lifecyclePage.`+counter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](fmt.Sprintf(`window.lifecyclePage.%s >= %d`, counter, polls+2),
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+		t.Fatalf("the page did not poll %s twice in %v: %v", what, timeout, err)
+	}
 }
