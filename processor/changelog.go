@@ -15,11 +15,13 @@ import (
 // Changelog record keys: a kind byte, then the user id for user records
 // and the record's key for retention records. Values are the store's own
 // encodings (versioned), so a restore writes what the owner wrote; a
-// retention record without a value was deleted (pruned).
+// retention record without a value was deleted (pruned). A group record
+// (no value) opens a write of several produce batches (changelogWrites).
 const (
 	changelogUser      = 'u'
 	changelogMeta      = 'm'
 	changelogRetention = 'r'
+	changelogGroup     = 'g'
 )
 
 // userRecord is the changelog message of user id's stored record enc.
@@ -50,18 +52,83 @@ func metaRecord(topic string, partition int32, m record.Meta) kafka.Message {
 
 // changelogWriter writes each message to the partition it names: partition
 // p of the changelog holds the state of input partition p, whatever the key
-// would hash to. Its BatchSize stays at 10,000 (the outputs' writer has
-// 200, Conn.Writer): a sender cycle's changelog records then go in one
-// produce batch, all or none, up to the batch byte limit. A batch split in
-// two and cut by a crash leaves the changelog with part of it: user records
-// survive that (each carries what it applied), the retention counters do
-// not (README, "Retention metrics", known limits).
-func changelogWriter(c Conn) *kafka.Writer {
+// would hash to. Its batch limits are the chunks' (changelogWrites), so
+// kafka-go never splits a chunk: each goes to Kafka as one record batch,
+// which the broker appends whole or not at all.
+func changelogWriter(c Conn, lim chunkLimits) *kafka.Writer {
 	w := c.Writer()
 	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
-	w.BatchSize = 10_000 // one produce batch per cycle (above)
+	w.BatchSize, w.BatchBytes = lim.records, int64(lim.bytes)
 	return w
 }
+
+// chunkLimits bound one produce batch of the changelog.
+type chunkLimits struct{ records, bytes int }
+
+// changelogChunkLimits returns the chunk limits for a changelog topic whose
+// max.message.bytes is topicMax: 10,000 records (kafka-go allocates room
+// for BatchSize messages per batch) and at most 4 MiB, below the topic's
+// limit by room for the batch's own header.
+func changelogChunkLimits(topicMax int) chunkLimits {
+	return chunkLimits{records: 10_000, bytes: max(1<<10, min(4<<20, topicMax-4<<10))}
+}
+
+// messageBytes is at least what kafka-go counts for m against BatchBytes
+// (Message.totalSize: 22 bytes and the key and value, for a record without
+// headers) and at least m's size in a record batch, compressed or not.
+func messageBytes(m kafka.Message) int { return 64 + len(m.Key) + len(m.Value) }
+
+// changelogWrites cuts one write of the changelog (the records of one
+// batch, or of several gathered ones, each ending with its metadata) into
+// chunks that each fit one produce batch. A crash between two chunks leaves
+// the changelog with part of the write, and a restore must not apply that
+// part: user records would survive it (each carries the offsets it
+// applied), the retention counters would not (a user's first activity of
+// a day would be counted again, or never). So a write of more than one
+// chunk is a group: a group record first, then the records, then the
+// newest metadata record last of all (the older ones are dropped: the
+// newest says everything they say). A restore applies a group only once
+// its metadata record arrives, and drops a group cut short (applier.add).
+// The chunks must be written in order, each acknowledged before the next.
+func changelogWrites(msgs []kafka.Message, lim chunkLimits) [][]kafka.Message {
+	total := 0
+	for _, m := range msgs {
+		total += messageBytes(m)
+	}
+	if len(msgs) <= lim.records && total <= lim.bytes {
+		return [][]kafka.Message{msgs} // one produce batch: whole or not at all
+	}
+	last := -1
+	for i := len(msgs) - 1; i >= 0 && last < 0; i-- {
+		if isMeta(msgs[i]) {
+			last = i
+		}
+	}
+	var group []kafka.Message
+	if last >= 0 { // always, but for a write without metadata, which nothing makes
+		m := msgs[0]
+		group = append(group, kafka.Message{Topic: m.Topic, Partition: m.Partition, Key: []byte{changelogGroup}})
+	}
+	for i, m := range msgs {
+		if !isMeta(m) || i == last {
+			group = append(group, m)
+		}
+	}
+	var chunks [][]kafka.Message
+	start, size := 0, 0
+	for i, m := range group {
+		n := messageBytes(m)
+		if i > start && (i-start == lim.records || size+n > lim.bytes) {
+			chunks = append(chunks, group[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(chunks, group[start:])
+}
+
+// isMeta reports whether m is a changelog metadata record.
+func isMeta(m kafka.Message) bool { return len(m.Key) == 1 && m.Key[0] == changelogMeta }
 
 // localStateCurrent decides whether partition id's local state can be used
 // as it is: it must exist, have applied at least what the group has
@@ -166,9 +233,10 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 
 // newestMeta returns the newest metadata record of partition id's
 // changelog, whose end offset is end: each batch's records end with one,
-// so it is found among the last records. nil when there is none.
+// so it is found among the last records, unless a long write was cut short
+// (then the whole partition is read). nil when there is none.
 func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*record.Meta, error) {
-	for _, back := range []int64{256, 1 << 16} {
+	for _, back := range []int64{256, 1 << 16, end} {
 		from := max(0, end-back)
 		if from >= end {
 			return nil, nil

@@ -186,6 +186,9 @@ type Config struct {
 	// dlqMaxBytes is the dead-letter topic's max.message.bytes, read at
 	// start: a copy larger than that is cut (engine.Config.DLQMaxBytes).
 	dlqMaxBytes int
+	// changelogChunk bounds one produce batch of the changelog, from its
+	// max.message.bytes read at start (changelogWrites).
+	changelogChunk chunkLimits
 	// engine is the engines' configuration, made from the fields above
 	// (withEngine).
 	engine engine.Config
@@ -227,6 +230,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.dlqMaxBytes == 0 {
 		c.dlqMaxBytes = defaultMaxMessageBytes
+	}
+	if c.changelogChunk == (chunkLimits{}) {
+		c.changelogChunk = changelogChunkLimits(defaultMaxMessageBytes)
 	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = time.Hour

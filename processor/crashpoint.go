@@ -21,7 +21,16 @@ const (
 	crashRevoking     = "revoking"     // partition stopping (revocation or shutdown), before its last commit
 	crashRebuilding   = "rebuilding"   // RFM rebuild: a batch of re-scored users committed, the rest not yet
 	crashReplayed     = "replayed"     // lifecycle replay: an output queued for its replay topic (earlier batches sent)
+	crashChunked      = "chunked"      // a changelog write of several produce batches: some acknowledged, the rest not yet written
 )
+
+// chunkedCrashRecords is the changelog's chunk size while the chunked
+// point is armed, so that a small test fixture's writes span several
+// produce batches, as a busy partition's do.
+const chunkedCrashRecords = 16
+
+// crashArmed reports whether point is the armed crash point.
+func crashArmed(point string) bool { return crash.point == point }
 
 // EnvCrashAt names the environment variable that arms a crash point.
 const EnvCrashAt = "LIFECYCLE_CRASH_AT"
@@ -39,12 +48,12 @@ func init() {
 	point, n, _ := strings.Cut(v, ":")
 	count, err := strconv.Atoi(n)
 	switch point {
-	case crashCommitted, crashSent, crashChangelogged, crashRevoking, crashRebuilding, crashReplayed:
+	case crashCommitted, crashSent, crashChangelogged, crashRevoking, crashRebuilding, crashReplayed, crashChunked:
 	default:
 		err = fmt.Errorf("unknown point %q", point)
 	}
 	if err != nil || count < 1 {
-		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking|rebuilding|replayed>:<n ≥ 1>\n", EnvCrashAt, v)
+		fmt.Fprintf(os.Stderr, "lifecycle: %s=%q: want <committed|sent|changelogged|revoking|rebuilding|replayed|chunked>:<n ≥ 1>\n", EnvCrashAt, v)
 		os.Exit(2)
 	}
 	crash.point = point

@@ -136,6 +136,19 @@ func reproSchedule() schedule {
 	}
 }
 
+// chunkedSchedule is a crash between the produce batches of one changelog
+// write (the armed point cuts them small), then the state directory lost:
+// the restore must not apply the part of the write that reached the
+// changelog, or the retention metrics count its users' activity twice.
+func chunkedSchedule() schedule {
+	return schedule{
+		name:  "chunked-deleted",
+		batch: 100,
+		steps: []seqStep{{kind: seqCrash, dir: dirSame, point: crashChunked, n: 4, mustCrash: true}},
+		final: dirDeleted,
+	}
+}
+
 // genSchedule makes the schedule of seed: 2 to faultseqMaxSteps steps.
 func genSchedule(seed uint64) schedule {
 	rng := rand.New(rand.NewPCG(seed, 0x5e9))

@@ -53,7 +53,8 @@ const faultseqMaxSteps = 4
 
 // TestFaultSequences runs the reproduction of the changelog bug found on
 // real Kafka (crash after sending, restart on the same directory, then
-// the directory lost), then schedules generated from fixed seeds (many
+// the directory lost), a crash inside a changelog write of several
+// produce batches, then schedules generated from fixed seeds (many
 // more, from a time-based seed, with -soak; one with -faultseq.seed).
 func TestFaultSequences(t *testing.T) {
 	t.Parallel()
@@ -61,7 +62,7 @@ func TestFaultSequences(t *testing.T) {
 	if seed, ok := seqSeed(t); ok {
 		scheds = append(scheds, genSchedule(seed))
 	} else {
-		scheds = append(scheds, reproSchedule())
+		scheds = append(scheds, reproSchedule(), chunkedSchedule())
 		for _, seed := range faultseqCISeeds {
 			scheds = append(scheds, genSchedule(seed))
 		}

@@ -135,7 +135,7 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 
 // makeCurrent brings the partition's local state up to the changelog:
 // from a standby copy (its tail), by a restore (when the local state is
-// missing or behind), or by seeding an empty changelog from it. seeded
+// missing or behind), or by seeding a changelog without metadata from it. seeded
 // reports the last: the changelog then holds every user.
 func (p *Processor) makeCurrent(ctx context.Context, a assignment, stats *partitionStats) (seeded bool, err error) {
 	id, cfg := a.id, &p.cfg
@@ -163,7 +163,9 @@ func (p *Processor) makeCurrent(ctx context.Context, a assignment, stats *partit
 		return false, p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
 	case !localStateCurrent(meta, haveLocal, a.committed, clMeta):
 		return false, p.restore(ctx, id, clEnd.Offset, stats, a.log)
-	case clEnd.Offset == 0:
+	case clMeta == nil:
+		// An empty changelog (created anew), or one whose seed was cut
+		// short: the seed's metadata record is its last.
 		return true, p.seedChangelog(ctx, id, a.w.changelog, a.log)
 	}
 	a.log.Info("local state is current; no restore needed")
@@ -201,7 +203,7 @@ func (s *runningSender) close() error {
 func (p *Processor) startSender(a assignment, stats *partitionStats) (rs *runningSender, stop func()) {
 	cfg := &p.cfg
 	sendCtx, stop := context.WithCancel(context.Background())
-	snd := &sender{partition: a.id, format: cfg.OutputFormat, w: a.w.outputs, changelog: a.w.changelog, store: p.store, commit: a.gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
+	snd := &sender{partition: a.id, format: cfg.OutputFormat, w: a.w.outputs, changelog: a.w.changelog, changelogChunk: cfg.changelogChunk, store: p.store, commit: a.gen, dlq: cfg.Topics.DLQ, dlqMaxBytes: cfg.dlqMaxBytes,
 		stats: stats, log: a.log, session: cfg.SessionTimeout, lastContact: time.Now(), committed: map[string]int64{}}
 	for _, topic := range cfg.Topics.Inputs {
 		// What the group had at assignment: safe to commit again when only

@@ -149,7 +149,12 @@ func (p *Processor) run(ctx context.Context) error {
 	for _, n := range limits {
 		w.BatchBytes = max(w.BatchBytes, int64(n))
 	}
-	clw := changelogWriter(cfg.Conn)
+	clLimit, err := maxMessageBytes(ctx, adm, cfg.Topics.Changelog)
+	if err != nil {
+		log.Warn("could not read the changelog's max.message.bytes; assuming Kafka's default", zap.Error(err))
+	}
+	cfg.changelogChunk = changelogChunkLimits(clLimit[cfg.Topics.Changelog])
+	clw := changelogWriter(cfg.Conn, cfg.changelogChunk)
 	defer clw.Close()
 
 	// With standbys the group also hands out the changelog's partitions:

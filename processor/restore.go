@@ -35,9 +35,7 @@ func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *par
 	if err != nil {
 		return err
 	}
-	if a.stale > 0 {
-		log.Warn("ignored stale changelog records (written late by a former owner); their users' newest records go to the changelog again", zap.Int("records", a.stale))
-	}
+	a.logIgnored(log)
 	log.Info("partition restored", zap.Int("users", users), zap.Int("records", a.records), zap.Duration("took", time.Since(start)),
 		zap.Float64("records_per_second", float64(a.records)/time.Since(start).Seconds()))
 	return nil
@@ -77,7 +75,7 @@ func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *
 		case err != nil:
 			return fmt.Errorf("processor: reading changelog %s/%d: %w", p.cfg.Topics.Changelog, a.id, err)
 		}
-		if err := a.apply(m); err != nil {
+		if err := a.add(m); err != nil {
 			return err
 		}
 		next = m.Offset + 1
@@ -136,6 +134,12 @@ type applier struct {
 	pending  int    // records since the last commit
 	records  int    // records applied
 	stale    int
+	// The open group (changelogWrites): its records, held until its
+	// metadata record arrives, and the offset of its group record (-1: no
+	// group is open).
+	group   []kafka.Message
+	groupAt int64
+	dropped int // records of groups cut short, never applied
 }
 
 // newApplier returns an applier for partition id; fresh empties the
@@ -143,7 +147,7 @@ type applier struct {
 // a standby copy (see the field).
 func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, error) {
 	a := &applier{store: store, id: id, b: store.NewBatch(id), fresh: fresh, standby: standby,
-		kept: map[string][record.MaxInputs]int64{}, wakes: map[string]int64{}}
+		kept: map[string][record.MaxInputs]int64{}, wakes: map[string]int64{}, groupAt: -1}
 	if fresh {
 		return a, a.b.Clear()
 	}
@@ -153,6 +157,50 @@ func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, er
 	}
 	_, a.markNext, _, err = store.Unlogged(id)
 	return a, err
+}
+
+// add takes the next changelog record. A group's records wait for its
+// metadata record and are then applied in order; a group record that
+// arrives while another group is open means that one was cut short by a
+// crash (its writer, or the next owner, starts a new write), and it is
+// dropped. Records outside a group (each a whole produce batch, or from
+// before groups, or a repeated last chunk) are applied as they come.
+func (a *applier) add(m kafka.Message) error {
+	switch {
+	case len(m.Key) == 1 && m.Key[0] == changelogGroup:
+		a.dropGroup()
+		a.groupAt = m.Offset
+		return nil
+	case a.groupAt < 0:
+		return a.apply(m)
+	}
+	a.group = append(a.group, m)
+	if !isMeta(m) {
+		return nil
+	}
+	for _, g := range a.group {
+		if err := a.apply(g); err != nil {
+			return err
+		}
+	}
+	a.group, a.groupAt = a.group[:0], -1
+	return nil
+}
+
+// logIgnored says what the applier did not apply, and why.
+func (a *applier) logIgnored(log *zap.Logger) {
+	if a.stale > 0 {
+		log.Warn("ignored stale changelog records (written late by a former owner); their users' newest records go to the changelog again", zap.Int("records", a.stale))
+	}
+	if a.dropped > 0 {
+		log.Warn("ignored the records of changelog writes cut short by a crash; the inputs they came from are applied again", zap.Int("records", a.dropped))
+	}
+}
+
+// dropGroup drops the open group's records, if a group is open.
+func (a *applier) dropGroup() {
+	a.dropped += len(a.group)
+	a.group, a.groupAt = a.group[:0], -1
 }
 
 // apply applies one changelog record.
@@ -219,6 +267,9 @@ func (a *applier) commit(next int64) error {
 				return err
 			}
 		}
+		if a.groupAt >= 0 {
+			next = a.groupAt // the open group is read again from its start
+		}
 		if err := a.b.PutStandby(next); err != nil {
 			return err
 		}
@@ -256,6 +307,7 @@ func (a *applier) caughtUp() {
 // returns the number of users.
 // Everything tail applied is committed already.
 func (a *applier) finish() (int, error) {
+	a.dropGroup() // the changelog ends inside a write cut short
 	meta := a.meta
 	meta.Stages = [len(meta.Stages)]int64{}
 	meta.Segments = [len(meta.Segments)]int64{}

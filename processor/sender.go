@@ -66,11 +66,14 @@ type sender struct {
 	jobs      chan job
 	w         messageWriter
 	changelog messageWriter // writes each message to its Partition
-	store     *state.Store
-	commit    offsetCommitter
-	format    OutputEncoder // Config.OutputFormat; nil writes the JSON as it is
-	stats     *partitionStats
-	log       *zap.Logger
+	// changelogChunk bounds each write to the changelog to one produce
+	// batch (changelogWrites).
+	changelogChunk chunkLimits
+	store          *state.Store
+	commit         offsetCommitter
+	format         OutputEncoder // Config.OutputFormat; nil writes the JSON as it is
+	stats          *partitionStats
+	log            *zap.Logger
 	// dlq and dlqMaxBytes are where an output refused for good is
 	// replaced by a notice (setAside), and that topic's size limit.
 	dlq         string
@@ -215,8 +218,17 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 		if err := s.store.Sync(); err != nil {
 			return err
 		}
-		if err := s.write(ctx, s.changelog, j.changelog); err != nil {
-			return err
+		lim := s.changelogChunk
+		if crashArmed(crashChunked) {
+			lim.records = min(lim.records, chunkedCrashRecords)
+		}
+		for i, chunk := range changelogWrites(j.changelog, lim) {
+			if i > 0 {
+				crashPoint(crashChunked)
+			}
+			if err := s.write(ctx, s.changelog, chunk); err != nil {
+				return err
+			}
 		}
 		crashPoint(crashChangelogged)
 		if err := batch.DeleteOutputs(j.from, j.to); err != nil {

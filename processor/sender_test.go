@@ -53,7 +53,7 @@ func TestZombieWritesNothing(t *testing.T) {
 			out, cl := &recordingWriter{}, &recordingWriter{}
 			committer := &fakeCommitter{err: tc.commitErr}
 			s := &sender{
-				partition: 0, jobs: make(chan job, 1), w: out, changelog: cl, store: openStore(t, vfs.NewMem()),
+				partition: 0, jobs: make(chan job, 1), w: out, changelog: cl, changelogChunk: changelogChunkLimits(defaultMaxMessageBytes), store: openStore(t, vfs.NewMem()),
 				commit: committer, stats: &partitionStats{}, log: zaptest.NewLogger(t),
 				session: 10 * time.Second, lastContact: time.Now().Add(-time.Minute), // paused for a minute
 				committed: map[string]int64{"in": 5},

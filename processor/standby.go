@@ -95,6 +95,7 @@ func (p *Processor) promote(ctx context.Context, id int32, from, end int64, stat
 	if err != nil {
 		return err
 	}
+	a.logIgnored(log)
 	log.Info("standby promoted", zap.Int("users", users), zap.Int64("changelog_records", end-from), zap.Duration("took", time.Since(start)))
 	return nil
 }

@@ -1,0 +1,171 @@
+package processor
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifecycle-engine/lifecycle/processor/retention"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// changelogCycle is one batch's changelog records as the sender gets them:
+// users, retention records, then the metadata.
+func changelogCycle(commit uint64, users ...string) []kafka.Message {
+	var msgs []kafka.Message
+	for _, u := range users {
+		var r record.User
+		r.Offsets[0] = int64(commit)
+		msgs = append(msgs, userRecord("cl", 0, u, record.EncodeUser(r)))
+	}
+	msgs = append(msgs, retentionRecord("cl", 0, retention.KV{Key: "day", Value: fmt.Appendf(nil, "%d", commit)}))
+	return append(msgs, metaRecord("cl", 0, record.Meta{Commits: commit, Offsets: map[string]int64{"in": int64(commit)}}))
+}
+
+func TestChangelogWritesFitOneProduceBatch(t *testing.T) {
+	one := changelogCycle(1, "a", "b")
+	if got := changelogWrites(one, chunkLimits{records: 10, bytes: 1 << 20}); len(got) != 1 || len(got[0]) != len(one) || got[0][0].Key[0] == changelogGroup {
+		t.Fatalf("a write that fits one produce batch is that batch, as it is; got %d chunks", len(got))
+	}
+
+	// Three gathered batches, cut by records and by bytes.
+	var gathered []kafka.Message
+	for c := uint64(1); c <= 3; c++ {
+		gathered = append(gathered, changelogCycle(c, "a", "b", fmt.Sprint("new", c))...)
+	}
+	for _, lim := range []chunkLimits{{records: 4, bytes: 1 << 20}, {records: 100, bytes: 3 * messageBytes(gathered[0])}} {
+		chunks := changelogWrites(gathered, lim)
+		if len(chunks) < 2 {
+			t.Fatalf("%+v: %d chunks, want several", lim, len(chunks))
+		}
+		var all []kafka.Message
+		for i, c := range chunks {
+			size := 0
+			for _, m := range c {
+				size += messageBytes(m)
+			}
+			if len(c) > lim.records || size > lim.bytes {
+				t.Errorf("%+v: chunk %d has %d records, %d bytes: more than one produce batch", lim, i, len(c), size)
+			}
+			all = append(all, c...)
+		}
+		if all[0].Key[0] != changelogGroup {
+			t.Errorf("%+v: the write does not open with a group record", lim)
+		}
+		var metas, users int
+		for _, m := range all {
+			metas += btoi(isMeta(m))
+			users += btoi(m.Key[0] == changelogUser)
+		}
+		last := all[len(all)-1]
+		if metas != 1 || !isMeta(last) || !bytes.Equal(last.Value, gathered[len(gathered)-1].Value) {
+			t.Errorf("%+v: %d metadata records, the last record a metadata one %v: want only the newest, last", lim, metas, isMeta(last))
+		}
+		if users != 9 {
+			t.Errorf("%+v: %d user records written, want all 9", lim, users)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestApplierDropsWritesCutShort: a group whose metadata record never
+// came (a crash between its chunks) is not applied, whether the next
+// write opens another group or the changelog ends; a chunk repeated by a
+// retry changes nothing; records outside groups apply as they come.
+func TestApplierDropsWritesCutShort(t *testing.T) {
+	store := openStore(t, vfs.NewMem())
+	defer store.Close()
+	a, err := newApplier(store, 0, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.b.Close()
+	group := kafka.Message{Key: []byte{changelogGroup}}
+	var log []kafka.Message
+	add := func(msgs ...kafka.Message) { log = append(log, msgs...) }
+	add(changelogCycle(1, "a", "b")...)          // before groups: applied as it comes
+	add(group)                                   // commit 2, whole: a, c
+	add(changelogCycle(2, "a")[:1]...)           // its first chunk
+	add(group)                                   // the first chunk again (a retry)
+	add(changelogCycle(2, "a", "c")...)          // then all of it
+	add(group)                                   // commit 3, cut short: a, b, d and day=3, no metadata
+	add(changelogCycle(3, "a", "b", "d")[:4]...) //
+	add(group)                                   // the next owner's commit 3: b only
+	add(changelogCycle(3, "b")...)               //
+	add(group)                                   // commit 4, cut short at the end of the changelog
+	add(changelogCycle(4, "a", "e")[:2]...)      //
+	for i := range log {
+		log[i].Offset = int64(i)
+		if err := a.add(log[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.commit(int64(len(log))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.finish(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"a": 2, "b": 3, "c": 2}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		r, ok, err := store.User(0, id)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case ok != (want[id] != 0):
+			t.Errorf("user %s stored %v, want %v", id, ok, want[id] != 0)
+		case ok && r.Offsets[0] != want[id]:
+			t.Errorf("user %s is at commit %d, want %d", id, r.Offsets[0], want[id])
+		}
+	}
+	ret, err := store.Retention(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ret) != 1 || string(ret[0].Value) != "3" {
+		t.Errorf("retention records %v, want day=3 (the next owner's, not the cut write's)", ret)
+	}
+	meta, _, err := store.Meta(0)
+	if err != nil || meta.Commits != 3 {
+		t.Errorf("metadata at commit %d (%v), want 3", meta.Commits, err)
+	}
+	if a.dropped != 1+4+2 {
+		t.Errorf("%d records dropped, want 7: the repeated chunk's first copy and the two writes cut short", a.dropped)
+	}
+}
+
+// TestStandbyPositionBeforeOpenGroup: a standby that stops inside a group
+// reads it again from its group record, not from where it stopped.
+func TestStandbyPositionBeforeOpenGroup(t *testing.T) {
+	store := openStore(t, vfs.NewMem())
+	defer store.Close()
+	a, err := newApplier(store, 0, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.b.Close()
+	log := append(changelogCycle(1, "a"), kafka.Message{Key: []byte{changelogGroup}})
+	log = append(log, changelogCycle(2, "a", "b")[:2]...)
+	for i := range log {
+		log[i].Offset = int64(i)
+		if err := a.add(log[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.commit(int64(len(log))); err != nil {
+		t.Fatal(err)
+	}
+	at, ok, err := store.Standby(0)
+	if err != nil || !ok || at != 3 {
+		t.Errorf("standby position %d (%v, %v), want 3: the open group's record", at, ok, err)
+	}
+}
