@@ -5,6 +5,7 @@ package processor
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -197,12 +198,23 @@ func TestBrokerRestarts(t *testing.T) {
 // freePortPair returns a free TCP port on loopback whose successor is free too.
 func freePortPair(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	// Below the ephemeral range: a port inside it that is free now can be
+	// taken by any outgoing connection before the broker binds it (seen in
+	// CI: "Socket server failed to bind ... Address already in use").
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+	}
+	for range 200 {
+		port := 10000 + rand.IntN(max(low-10002, 1000))
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
 		l.Close()
 		if err == nil {
