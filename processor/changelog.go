@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,13 +55,37 @@ func metaRecord(topic string, partition int32, m record.Meta) kafka.Message {
 // p of the changelog holds the state of input partition p, whatever the key
 // would hash to. Its batch limits are the chunks' (changelogWrites), so
 // kafka-go never splits a chunk: each goes to Kafka as one record batch,
-// which the broker appends whole or not at all.
-func changelogWriter(c Conn, lim chunkLimits) *kafka.Writer {
-	w := c.Writer()
-	w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
-	w.BatchSize, w.BatchBytes = lim.records, int64(lim.bytes)
-	return w
+// which the broker appends whole or not at all. kafka-go allocates room
+// for BatchSize messages in every batch, so a live stream's small writes
+// go through a writer whose BatchSize is small (a BatchSize of 10,000 for
+// them cost a quarter of a paced run's CPU: BENCHMARKS.md, "Latency").
+func changelogWriter(c Conn, lim chunkLimits) *sizedWriter {
+	writer := func(size int) *kafka.Writer {
+		w := c.Writer()
+		w.Balancer = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+		w.BatchSize, w.BatchBytes = size, int64(lim.bytes)
+		return w
+	}
+	return &sizedWriter{small: writer(smallWrite), large: writer(lim.records)}
 }
+
+// smallWrite is the most records a changelog write of a live stream's
+// cycle usually holds.
+const smallWrite = 200
+
+// sizedWriter writes each call's messages with the writer whose BatchSize
+// holds them, small or large, so that a call that fits one produce batch
+// is one.
+type sizedWriter struct{ small, large *kafka.Writer }
+
+func (w *sizedWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) <= smallWrite {
+		return w.small.WriteMessages(ctx, msgs...)
+	}
+	return w.large.WriteMessages(ctx, msgs...)
+}
+
+func (w *sizedWriter) Close() error { return errors.Join(w.small.Close(), w.large.Close()) }
 
 // chunkLimits bound one produce batch of the changelog.
 type chunkLimits struct{ records, bytes int }
