@@ -49,7 +49,9 @@ Modes:
            clock: the processor's share, without the bench's own producer
            and reader (p50, p95, p99, p99.9, max; the first second is
            warm-up). End to end (produce call → transition read) beside it,
-           and the CPU per event while paced. --latency-floor first runs a
+           and the CPU per event while paced (the whole bench process's;
+           with --isolate the processor runs as a child process and the CPU
+           is its own). --latency-floor first runs a
            pass-through alone at the same rate (readers set as the
            processor's, its writer, no state): the floor under the figure.
   memory   Load --users users through the processor (--events events, at
@@ -95,6 +97,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Bool("keep-topics", false, "do not delete the benchmark's topics and groups at the end")
 	seed := fs.Uint64("seed", 1, "random seed of the generated events")
 	floor := fs.Bool("latency-floor", false, "in the latency mode, first measure a pass-through (consume, produce, no state) alone at the same rate: the floor")
+	isolate := fs.Bool("isolate", false, "in the latency mode, run the processor as a child process (this binary's run), so that the CPU while paced is the processor's alone, without the bench's producer and reader")
 	workload := fs.String("workload", bench.WorkloadSimulated, "simulated (the first --events events of a realistic population of --users users) or uniform (events of uniformly random users at uniformly random times)")
 	logFile := fs.String("log-file", "", "write the processor's log (JSON, info level) to this file, to see why a run is slow or stalls")
 	if err := fs.parse(args, stdout); err != nil {
@@ -118,7 +121,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	cfg := bench.Config{Stderr: stderr, Mode: *mode, Workload: *workload, Users: *users, Events: *events, Partitions: *partitions,
 		Seed: *seed, BatchRecords: *batch, Linger: *linger, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
-		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor, Scale: sizes}
+		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor, Scale: sizes,
+		Isolate: *isolate, ChildArgs: cf.childArgs}
+	if *isolate {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--isolate: finding this binary to start the processor: %w", err)
+		}
+		cfg.Binary = exe
+	}
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {

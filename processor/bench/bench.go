@@ -54,6 +54,13 @@ type Config struct {
 	// LatencyFloor has the latency mode first measure a pass-through
 	// alone at the same rate: the floor.
 	LatencyFloor bool
+	// Isolate has the latency mode run the processor as a child process,
+	// "<Binary> run" with the connection flags and environment ChildArgs
+	// gives, so that its CPU is its own, without the bench's producer and
+	// reader (read from /proc).
+	Isolate   bool
+	Binary    string
+	ChildArgs func(conn processor.Conn, embedded bool) (args, env []string)
 }
 
 // Runner runs the modes of a Config on its connection; Close it.

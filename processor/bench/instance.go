@@ -21,31 +21,44 @@ import (
 // start runs "lifecycle run" as instance name (A or B) of group, its state
 // and log in dir.
 func (f *FailoverRunner) start(name, dir, group string, t processor.Topics, standbys int) (*instance, error) {
+	in, err := startInstance(f.cfg.Binary, f.connArgs, f.env, name, dir, group, t, f.keep,
+		"--session-timeout", f.cfg.SessionTimeout.String(), "--standby-replicas", strconv.Itoa(standbys))
+	if err != nil {
+		return nil, err
+	}
+	f.progress("started instance %s: pid %d, --standby-replicas %d, log %s", name, in.cmd.Process.Pid, standbys, in.logPath)
+	return in, nil
+}
+
+// startInstance runs "<binary> run" as instance name of group on topics t,
+// with the connection flags and environment connArgs and env and the
+// flags extra, its state and log in dir (kept: the log stays after the
+// bench).
+func startInstance(binary string, connArgs, env []string, name, dir, group string, t processor.Topics, kept bool, extra ...string) (*instance, error) {
 	stateDir := filepath.Join(dir, strings.ToLower(name))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	args := append([]string{"run"}, f.connArgs...)
+	args := append([]string{"run"}, connArgs...)
 	args = append(args, "--group", group, "--state-dir", stateDir,
 		"--input-topics", strings.Join(t.Inputs, ","), "--transitions-topic", t.Transitions, "--warnings-topic", t.Warnings,
 		"--segments-topic", t.Segments, "--metrics-topic", t.Metrics, "--dlq-topic", t.DLQ, "--changelog-topic", t.Changelog,
-		"--session-timeout", f.cfg.SessionTimeout.String(), "--standby-replicas", strconv.Itoa(standbys),
 		"--http", "off", "--log-format", "json", "--log-level", "info")
-	in := &instance{name: name, logPath: filepath.Join(dir, strings.ToLower(name)+".log"), kept: f.keep, done: make(chan struct{})}
+	args = append(args, extra...)
+	in := &instance{name: name, logPath: filepath.Join(dir, strings.ToLower(name)+".log"), kept: kept, done: make(chan struct{})}
 	file, err := os.Create(in.logPath)
 	if err != nil {
 		return nil, err
 	}
 	in.file = file
-	in.cmd = exec.Command(f.cfg.Binary, args...)
-	in.cmd.Env = append(os.Environ(), f.env...)
+	in.cmd = exec.Command(binary, args...)
+	in.cmd.Env = append(os.Environ(), env...)
 	in.cmd.Stdout, in.cmd.Stderr = file, in
 	in.started = time.Now()
 	if err := in.cmd.Start(); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("starting instance %s (%s run): %w", name, f.cfg.Binary, err)
+		return nil, fmt.Errorf("starting instance %s (%s run): %w", name, binary, err)
 	}
-	f.progress("started instance %s: pid %d, --standby-replicas %d, log %s", name, in.cmd.Process.Pid, standbys, in.logPath)
 	go func() {
 		in.err = in.cmd.Wait()
 		file.Close()

@@ -73,32 +73,43 @@ func (r *Runner) latency(ctx context.Context) (*LatencyResult, error) {
 	if err := r.appendTime(ctx, append(slices.Clone(t.Inputs), t.Transitions)); err != nil {
 		return nil, err
 	}
-	p, err := r.openProcessor(group, t)
-	if err != nil {
-		return nil, err
-	}
-	defer p.close()
-	p.start(ctx)
-	if err := r.awaitPartitions(ctx, p.proc); err != nil {
-		return nil, err
+	cpu := cpuSeconds
+	if r.cfg.Isolate {
+		child, stop, err := r.startChild(ctx, group, t)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		pid := child.cmd.Process.Pid
+		cpu = func() float64 { return processCPU(pid) }
+	} else {
+		p, err := r.openProcessor(group, t)
+		if err != nil {
+			return nil, err
+		}
+		defer p.close()
+		p.start(ctx)
+		if err := r.awaitPartitions(ctx, p.proc); err != nil {
+			return nil, err
+		}
 	}
 	// Let its readers connect and long-poll.
 	time.Sleep(time.Second)
 	var profile string
-	if r.cfg.Mode == "latency" {
+	if r.cfg.Mode == "latency" && !r.cfg.Isolate {
 		profile = r.cfg.CPUProfile
 	}
 	stopProfile, err := startCPUProfile(profile)
 	if err != nil {
 		return nil, err
 	}
-	m, err := r.measure(ctx, "latency", t.Inputs, t.Transitions)
+	m, err := r.measure(ctx, "latency", t.Inputs, t.Transitions, cpu)
 	stopProfile()
 	if err != nil {
 		return nil, err
 	}
 	res := m.result(r.cfg.Rate)
-	res.Floor = floor
+	res.Floor, res.Isolated = floor, r.cfg.Isolate
 	r.progress("latency, input → output by LogAppendTime: %s; end to end: %s", res.Appended, res.EndToEnd)
 	if res.Received < m.l.n {
 		return res, fmt.Errorf("latency: only %d of %d transitions arrived within 30 s of the last event", res.Received, m.l.n)
@@ -131,8 +142,9 @@ type measurement struct {
 
 // measure produces Rate events/s for Duration to the inputs, each the first
 // event of a new user, and reads their outputs from out until all have
-// arrived or 30 s have passed since the last event.
-func (r *Runner) measure(ctx context.Context, phase string, inputs []string, out string) (*measurement, error) {
+// arrived or 30 s have passed since the last event. cpuSeconds is the CPU
+// time the measurement counts: this process's, or the processor's.
+func (r *Runner) measure(ctx context.Context, phase string, inputs []string, out string, cpuSeconds func() float64) (*measurement, error) {
 	n := int(float64(r.cfg.Rate) * r.cfg.Duration.Seconds())
 	l := newLatencyRun(n, phase)
 	stop, err := r.readOutputs(ctx, l, out)
@@ -286,7 +298,7 @@ func (r *Runner) passThrough(ctx context.Context) (*LatencyFloor, error) {
 	}
 	defer func() { stop(); wg.Wait() }()
 	time.Sleep(time.Second) // let the readers connect
-	m, err := r.measure(ctx, "floor", t.Inputs, t.Transitions)
+	m, err := r.measure(ctx, "floor", t.Inputs, t.Transitions, cpuSeconds)
 	if err != nil {
 		return nil, err
 	}

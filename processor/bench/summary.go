@@ -86,7 +86,11 @@ type LatencyResult struct {
 	// EndToEnd is from the bench's produce call to its read of the output.
 	EndToEnd   Percentiles `json:"end_to_end"`
 	CPUSecPerM float64     `json:"cpu_sec_per_million"`
-	LoadAvg    string      `json:"load_avg"`
+	// Isolated: the processor ran as a child process (--isolate) and
+	// CPUSecPerM is its CPU alone; else the bench process's, producer and
+	// reader included.
+	Isolated bool   `json:"isolated"`
+	LoadAvg  string `json:"load_avg"`
 	// Floor is a pass-through (consume, produce, no state) measured alone
 	// before the processor, at the same rate (--latency-floor).
 	Floor *LatencyFloor `json:"floor,omitempty"`
@@ -200,7 +204,11 @@ func (l *LatencyResult) print(tw io.Writer) {
 	fmt.Fprintf(tw, "latency at %d events/s (achieved %.0f), input → output by LogAppendTime\t%s\tp99 ≤ 30 ms at 2000/s, ≤ 50 ms at 5000/s; p50 ≤ 10 ms\n",
 		l.RatePerSec, l.AchievedRate, l.Appended)
 	fmt.Fprintf(tw, "  end to end (produce call → output read)\t%s\t\n", l.EndToEnd)
-	fmt.Fprintf(tw, "  CPU while paced\t%.2f CPU s per million events\t≤ 2 × the drain's\n", l.CPUSecPerM)
+	whose := "the bench's whole process: the processor, the producer and the reader"
+	if l.Isolated {
+		whose = "the processor's child process alone"
+	}
+	fmt.Fprintf(tw, "  CPU while paced (%s)\t%.2f CPU s per million events\t≤ 2 × the drain's\n", whose, l.CPUSecPerM)
 	if f := l.Floor; f != nil {
 		fmt.Fprintf(tw, "  floor: pass-through alone, by LogAppendTime\t%s\t\n", f.Appended)
 		fmt.Fprintf(tw, "  floor: end to end\t%s\t\n", f.EndToEnd)
