@@ -14,7 +14,6 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/offline"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -100,7 +99,7 @@ func TestRatesThroughTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := map[string]record.User{}
-	r.EachUser(func(id string, u *record.User, _ *warnings.Tail) error { users[id] = *u; return nil })
+	r.EachUser(func(id string, u *record.User) error { users[id] = *u; return nil })
 
 	eur := users["u-eur"]
 	if got := eur.User.Spend.String(); got != "32.47915" { // 21.68915 + 10.79

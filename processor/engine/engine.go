@@ -123,7 +123,6 @@ type Engine struct {
 	ws      []stagedWarning
 	pop     *segments.Population
 	ret     *retention.State
-	tail    *warnings.Tail // the warnings' gap tail, refreshed at each rebuild point
 	// rebuilding is set while an RFM rebuild commits its batches.
 	rebuilding bool
 	// timerFloor is a wake time below which the timer index holds no entry
@@ -161,10 +160,6 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		}
 		pop.Restore(cuts)
 	}
-	tail, err := warnings.DecodeTail(meta.Tail)
-	if err != nil {
-		return nil, fmt.Errorf("engine: partition %d: %w", id, err)
-	}
 	recs, err := store.Retention(id)
 	if err != nil {
 		return nil, err
@@ -185,7 +180,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		cfg.Model = &atomic.Pointer[Model]{}
 	}
 	e := &Engine{
-		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log, tail: tail,
+		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log,
 		hot:  make(map[string]*entry),
 		cold: make(map[string][]byte),
 	}

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -28,10 +26,6 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	cuts, ids, grid, err := e.recut(at)
 	if err != nil {
 		return false, err
-	}
-	e.tail.Refresh()
-	if e.id == 0 && os.Getenv("TAILDEBUG") != "" {
-		fmt.Fprintln(os.Stderr, schemas.FormatTime(at), e.tail.DebugString())
 	}
 	e.rebuilding = true
 	defer func() { e.rebuilding = false }()

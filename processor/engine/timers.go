@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"os"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
@@ -29,37 +28,34 @@ func staged(w warnings.Warning, u *rules.User) stagedWarning {
 // the old stage, one due after it the new. The result is the same whether
 // the timers fire on time or late (a quiet user's timers fire at the
 // runtime's next commit), which keeps outputs a function of the input.
-func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.User, m *Model, t *warnings.Tail, st int64) ([]rules.Transition, []stagedWarning) {
+func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.User, m *Model, st int64) ([]rules.Transition, []stagedWarning) {
 	for {
 		due := c.Rules.Wake(&r.User)
 		if due == 0 || due >= st {
 			break
 		}
-		ws = c.warn(ws, r, m, t, due)              // warnings due before the stage change
+		ws = c.warn(ws, r, m, due)                 // warnings due before the stage change
 		trs = c.Rules.Advance(trs, &r.User, due+1) // the stage change itself
 	}
-	return trs, c.warn(ws, r, m, t, st)
+	return trs, c.warn(ws, r, m, st)
 }
 
 // warn fires r's warning timers due before st, stamped with its stage now.
-func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, t *warnings.Tail, st int64) []stagedWarning {
+func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, st int64) []stagedWarning {
 	var buf [4]warnings.Warning
-	for _, x := range c.WarningsFor(m, t).Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
+	for _, x := range c.WarningsFor(m).Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
 		ws = append(ws, staged(x, &r.User))
 	}
 	return ws
 }
 
 // WarningsFor is the warning rules' configuration with the rhythm prior of
-// m when it has one (fitted from the population by lifecycle fit), and the
-// partition's gap tail t.
+// m when it has one (fitted from the population by lifecycle fit).
 // A model swapped in moves the due times of users who have few gaps: a
 // timer indexed at the old due time fires then, with the outputs of the
 // new one (Advance emits what is due, at its due time).
-func (c *Config) WarningsFor(m *Model, t *warnings.Tail) warnings.Config {
+func (c *Config) WarningsFor(m *Model) warnings.Config {
 	w := c.Warnings
-	w.Tail = t
-	w.FitLifetime = os.Getenv("FITLIFE") != ""
 	if m != nil && m.Rhythm != nil {
 		w.PriorGap = time.Duration(m.Rhythm.MedianGapHours * float64(time.Hour))
 		w.PriorSpread = m.Rhythm.Spread

@@ -16,7 +16,6 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -186,18 +185,9 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 }
 
 // EachUser calls fn with every user's state after Run, partition by
-// partition, in user id order within a partition, with the partition's
-// gap tail (the warnings' risk needs it).
-func (r *Runner) EachUser(fn func(id string, u *record.User, tail *warnings.Tail) error) error {
+// partition, in user id order within a partition.
+func (r *Runner) EachUser(fn func(id string, u *record.User) error) error {
 	for p, store := range r.store {
-		meta, _, err := store.Meta(int32(p))
-		if err != nil {
-			return err
-		}
-		tail, err := warnings.DecodeTail(meta.Tail)
-		if err != nil {
-			return err
-		}
 		var ids []string
 		if err := store.UserIDs(int32(p), func(id []byte) { ids = append(ids, string(id)) }); err != nil {
 			return err
@@ -209,7 +199,7 @@ func (r *Runner) EachUser(fn func(id string, u *record.User, tail *warnings.Tail
 				return err
 			}
 			if ok {
-				if err := fn(id, &u, tail); err != nil {
+				if err := fn(id, &u); err != nil {
 					return err
 				}
 			}

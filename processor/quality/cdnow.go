@@ -12,7 +12,6 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
-	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -84,6 +83,7 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if cfg.Engine.Model != nil {
 		m = cfg.Engine.Model.Load()
 	}
+	wc := cfg.Engine.WarningsFor(m)
 	names := []string{"warnings' risk", "weeks since the last purchase"}
 	if m != nil {
 		names = append(names, "BG/NBD 1 - P(alive)", "BG/NBD expected purchases in the holdout (fewer first)")
@@ -94,13 +94,13 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if m != nil {
 		horizon = float64(holdEnd-scoreAt) / float64(m.Period.Millis())
 	}
-	err = e.EachUser(func(id string, r *record.User, tail *warnings.Tail) error {
+	err = e.EachUser(func(id string, r *record.User) error {
 		u := &r.User
 		if u.Buys.Days == 0 {
 			return nil
 		}
 		truth = append(truth, !bought[id])
-		scores[0] = append(scores[0], cfg.Engine.WarningsFor(m, tail).RiskAt(&r.Warn, scoreAt))
+		scores[0] = append(scores[0], wc.RiskAt(&r.Warn, scoreAt))
 		scores[1] = append(scores[1], float64(scoreAt-u.LastPurchase))
 		if m != nil {
 			s, _ := u.Buys.Summary(calEnd, m.Period)

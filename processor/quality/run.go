@@ -129,7 +129,7 @@ func (e *Evaluation) ScoreTimes(name string, times map[string][]int64, end int64
 
 // EachUser calls fn with every user's state after Run, partition by
 // partition.
-func (e *Evaluation) EachUser(fn func(id string, r *record.User, tail *warnings.Tail) error) error {
+func (e *Evaluation) EachUser(fn func(id string, r *record.User) error) error {
 	return e.run.EachUser(fn)
 }
 

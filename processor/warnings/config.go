@@ -45,13 +45,6 @@ type Config struct {
 	// QuietAfter: valuable_quiet needs at least this long without activity,
 	// besides the segment (important keep / important retain). Default 7 days.
 	QuietAfter time.Duration
-	// Tail is the population's tail of normalized gaps (tail.go), which
-	// the risk uses and every completed gap feeds; nil: the log-normal's.
-	// The runtime keeps one per partition.
-	Tail *Tail
-	// FitLifetime: the risk takes the Tail's maximum-likelihood lifetime
-	// instead of Lifetime, once it has one.
-	FitLifetime bool
 }
 
 // Defaults of Config, in one place so help texts and docs can quote them.

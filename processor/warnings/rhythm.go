@@ -39,12 +39,7 @@ func (c Config) observeGap(s *State, gapMs int64) {
 	if gapMs < int64(c.MinGap/time.Millisecond) {
 		return
 	}
-	lg := math.Log(float64(gapMs) / msPerHour)
-	if c.Tail != nil {
-		mu, sigma, _ := c.gapModel(s)
-		c.Tail.observe(tailClass(s), c.norm(lg, mu, sigma))
-	}
-	x := int64(math.Round(1000 * lg))
+	x := int64(math.Round(1000 * math.Log(float64(gapMs)/msPerHour)))
 	if s.Gaps == 0 {
 		s.GapLog, s.GapVar, s.Gaps = x, 0, 1
 		return
@@ -67,47 +62,13 @@ func (c Config) gapModel(s *State) (mu, sigma, p float64) {
 	mu = (k*mu0 + n*m) / (k + n)
 	variance := (k*v0 + n*v + k*n/(k+n)*(m-mu0)*(m-mu0)) / (k + n)
 	variance *= 1 + 1/(k+n)
-	p = c.leaveChance(s, math.Exp(mu+variance/2), c.lifetimeHours())
-	return mu, math.Sqrt(variance), p
-}
-
-// leaveChance is the chance of leaving within one mean gap g (hours) for
-// a lifetime of lifetimeH hours, stretched by the user's tenure.
-func (c Config) leaveChance(s *State, g, lifetimeH float64) float64 {
+	g := math.Exp(mu + variance/2)
 	tenure := 0.0
 	if s.First != 0 && s.LastActivity > s.First {
 		tenure = float64(s.LastActivity-s.First) / msPerHour
 	}
-	return -math.Expm1(-g / (lifetimeH + c.TenureWeight*tenure))
-}
-
-// lifetimeHours is the lifetime the risk uses: the Tail's fit when it has
-// one, else Lifetime.
-func (c Config) lifetimeHours() float64 {
-	if c.Tail != nil && c.FitLifetime {
-		if h, ok := c.Tail.lifetime(); ok {
-			return h
-		}
-	}
-	return c.Lifetime.Hours()
-}
-
-// resolve counts the end of the current silence in the Tail's lifetime
-// likelihood: a return within ChurnAfter (returned) or the churn.
-func (c Config) resolve(s *State, returned bool, sign float64) {
-	if c.Tail == nil {
-		return
-	}
-	mu, sigma, _ := c.gapModel(s)
-	g := math.Exp(mu + sigma*sigma/2)
-	churnZ := c.norm(math.Log(c.ChurnAfter.Hours()), mu, sigma)
-	c.Tail.resolve(func(lifetimeH float64) float64 {
-		p := c.leaveChance(s, g, lifetimeH)
-		if returned {
-			return sign * math.Log1p(-p)
-		}
-		return sign * math.Log(p+(1-p)*c.survival(s, churnZ))
-	})
+	p = -math.Expm1(-g / (c.Lifetime.Hours() + c.TenureWeight*tenure))
+	return mu, math.Sqrt(variance), p
 }
 
 // usualGapDays is the user's median gap in days, for the warning's text.
@@ -127,8 +88,8 @@ func (c Config) riskDue(s *State, r float64) int64 {
 	if surv >= 1 {
 		return least
 	}
-	z := c.quantile(s, surv)
-	minutes := math.Round(math.Exp(mu+c.denorm(sigma)*z) * 60)
+	z := math.Sqrt2 * math.Erfinv(1-2*surv) // Φ⁻¹(1 − S)
+	minutes := math.Round(math.Exp(mu+sigma*z) * 60)
 	const maxMinutes = 1 << 32 // far beyond any churn threshold
 	if !(minutes < maxMinutes) {
 		minutes = maxMinutes
@@ -151,25 +112,8 @@ func (c Config) riskAt(s *State, silenceMs int64) float64 {
 	if silenceMs <= 0 {
 		return p
 	}
-	surv := c.survival(s, c.norm(math.Log(float64(silenceMs)/msPerHour), mu, sigma))
+	surv := 0.5 * math.Erfc((math.Log(float64(silenceMs)/msPerHour)-mu)/(sigma*math.Sqrt2))
 	return p / (p + (1-p)*surv)
-}
-
-// survival is the share of gaps longer than z, normalized by the user's
-// model: the population's Tail when there is one, else the log-normal's.
-func (c Config) survival(s *State, z float64) float64 {
-	if c.Tail != nil {
-		return c.Tail.survival(tailClass(s), z)
-	}
-	return 0.5 * math.Erfc(z/math.Sqrt2)
-}
-
-// quantile is the z at which survival falls to surv.
-func (c Config) quantile(s *State, surv float64) float64 {
-	if c.Tail != nil {
-		return c.Tail.quantile(tailClass(s), surv)
-	}
-	return math.Sqrt2 * math.Erfinv(1-2*surv) // Φ⁻¹(1 − S)
 }
 
 func satInc(n uint32) uint32 {
@@ -177,19 +121,4 @@ func satInc(n uint32) uint32 {
 		return n
 	}
 	return n + 1
-}
-
-// norm is the normalized length of ln-gap lg: z, or ln(gap/median) unscaled.
-func (c Config) norm(lg, mu, sigma float64) float64 {
-	if c.Tail != nil && TailUnscaled {
-		return lg - mu
-	}
-	return (lg - mu) / sigma
-}
-
-func (c Config) denorm(sigma float64) float64 {
-	if c.Tail != nil && TailUnscaled {
-		return 1
-	}
-	return sigma
 }

@@ -185,7 +185,6 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		return dst
 	}
 	dst = c.advance(dst, s, ctx, ev.Time)
-	returning := false // the silence ending now was counted at the churn
 	if s.ChurnedAt != 0 {
 		if ev.Time < s.ChurnedAt {
 			// Activity from before the churn, arriving late: the stage model
@@ -199,7 +198,6 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity = last
-		returning = true
 	}
 	if s.First == 0 {
 		s.First = ev.Time
@@ -220,12 +218,6 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		dst = append(dst, Warning{Level: Recovered, At: ev.Time, Reasons: rs, Trigger: ev.ID})
 	}
 	if s.LastActivity != 0 {
-		if returning && ReturnsCount {
-			c.resolve(s, false, -1) // the churn counted was a lapse
-		}
-		if !returning || ReturnsCount {
-			c.resolve(s, true, 1)
-		}
 		c.observeGap(s, ev.Time-s.LastActivity)
 	}
 	s.LastActivity = ev.Time
@@ -311,7 +303,6 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 	if churnAt < t {
 		// Churned: the warnings end; open ones are not recovered (the stage
 		// model's "returned" covers a comeback).
-		c.resolve(s, false, 1)
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity, s.ChurnedAt = last, churnAt

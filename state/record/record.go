@@ -36,10 +36,6 @@ type Meta struct {
 	// file), "" in states older than it. A restart with other rules is
 	// refused unless asked for (lifecycle run --rules-change=forward).
 	Rules string
-	// Tail is the churn warnings' gap tail (warnings.Tail, its binary
-	// form): the population's completed gaps, counted with every event and
-	// taken into the risk at each rebuild point; nil in older states.
-	Tail []byte
 }
 
 // MaxInputs is the most input topics a processor reads.
