@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/lifecycle-engine/lifecycle/processor/retention"
+	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -77,18 +78,34 @@ func btoi(b bool) int {
 	return 0
 }
 
+// applyLog opens an applier (fresh; standby or not) on a new store and
+// gives it log, numbered from offset 0, then commits.
+func applyLog(t *testing.T, standby bool, log []kafka.Message) (*applier, *state.Store) {
+	t.Helper()
+	store := openStore(t, vfs.NewMem())
+	t.Cleanup(func() { store.Close() })
+	a, err := newApplier(store, 0, true, standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.b.Close() })
+	for i := range log {
+		log[i].Offset = int64(i)
+		if err := a.add(log[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.commit(int64(len(log))); err != nil {
+		t.Fatal(err)
+	}
+	return a, store
+}
+
 // TestApplierDropsWritesCutShort: a group whose metadata record never
 // came (a crash between its chunks) is not applied, whether the next
 // write opens another group or the changelog ends; a chunk repeated by a
 // retry changes nothing; records outside groups apply as they come.
 func TestApplierDropsWritesCutShort(t *testing.T) {
-	store := openStore(t, vfs.NewMem())
-	defer store.Close()
-	a, err := newApplier(store, 0, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.b.Close()
 	group := kafka.Message{Key: []byte{changelogGroup}}
 	var log []kafka.Message
 	add := func(msgs ...kafka.Message) { log = append(log, msgs...) }
@@ -103,15 +120,7 @@ func TestApplierDropsWritesCutShort(t *testing.T) {
 	add(changelogCycle(3, "b")...)               //
 	add(group)                                   // commit 4, cut short at the end of the changelog
 	add(changelogCycle(4, "a", "e")[:2]...)      //
-	for i := range log {
-		log[i].Offset = int64(i)
-		if err := a.add(log[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := a.commit(int64(len(log))); err != nil {
-		t.Fatal(err)
-	}
+	a, store := applyLog(t, false, log)
 	if _, err := a.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -146,24 +155,9 @@ func TestApplierDropsWritesCutShort(t *testing.T) {
 // TestStandbyPositionBeforeOpenGroup: a standby that stops inside a group
 // reads it again from its group record, not from where it stopped.
 func TestStandbyPositionBeforeOpenGroup(t *testing.T) {
-	store := openStore(t, vfs.NewMem())
-	defer store.Close()
-	a, err := newApplier(store, 0, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.b.Close()
 	log := append(changelogCycle(1, "a"), kafka.Message{Key: []byte{changelogGroup}})
 	log = append(log, changelogCycle(2, "a", "b")[:2]...)
-	for i := range log {
-		log[i].Offset = int64(i)
-		if err := a.add(log[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := a.commit(int64(len(log))); err != nil {
-		t.Fatal(err)
-	}
+	_, store := applyLog(t, true, log)
 	at, ok, err := store.Standby(0)
 	if err != nil || !ok || at != 3 {
 		t.Errorf("standby position %d (%v, %v), want 3: the open group's record", at, ok, err)
