@@ -227,7 +227,7 @@ func (e *Engine) user(id string) (*entry, error) {
 	}
 	u := &entry{id: id}
 	if b, ok := e.cold[id]; ok {
-		rec, err := record.DecodeUser([]byte(b))
+		rec, err := record.DecodeUser(b)
 		if err != nil {
 			return nil, fmt.Errorf("engine: partition %d: cached user %q: %w", e.id, id, err)
 		}

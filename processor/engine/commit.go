@@ -55,7 +55,7 @@ func (e *Engine) commit() error {
 			e.timerFloor, e.timerNext = min(e.timerFloor, wk), min(e.timerNext, wk)
 		}
 		c.Users = append(c.Users, UserRecord{ID: u.id, Enc: enc})
-		e.cold.put(u.id, enc)
+		e.cold[u.id] = enc
 		u.storedWake, u.dirty, u.stored, u.cached = u.rec.Wake, false, true, true
 	}
 	// Cleared, not only cut: the array would keep the batch's decoded
@@ -147,7 +147,7 @@ func (e *Engine) dueTimers() (bool, error) {
 func (e *Engine) cool() {
 	for id, u := range e.hot {
 		if u.stored && !u.cached {
-			e.cold.put(id, record.EncodeUser(u.rec))
+			e.cold[id] = record.EncodeUser(u.rec)
 		}
 	}
 	clear(e.hot)

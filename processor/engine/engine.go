@@ -112,7 +112,7 @@ type Engine struct {
 	// entry takes ~650), up to MaxUsersCached, and decoded again when it
 	// next appears (~0.4 µs).
 	hot     map[string]*entry
-	cold    coldUsers
+	cold    map[string][]byte
 	known   *knownUsers // the users the store may hold
 	dirty   []*entry
 	pending []record.Output // outputs of the open batch, in the order the rules made them
@@ -182,7 +182,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 	e := &Engine{
 		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log,
 		hot:  make(map[string]*entry),
-		cold: make(coldUsers),
+		cold: make(map[string][]byte),
 	}
 	stats.setMeta(&meta)
 	return e, nil
