@@ -35,9 +35,11 @@ func AppendUser(dst []byte, r User) []byte {
 		u.Buys.First, u.Buys.Last, u.Buys.Days, int64(u.Buys.FirstValue), int64(u.Buys.RepeatValue)} {
 		dst = binary.AppendVarint(dst, v)
 	}
-	// Most users have fewer than RecentIDs events: their empty slots
-	// (zero) are left out, 8 bytes each (BENCHMARKS.md, "Heap per cached
-	// user"; the cache holds records in this form).
+	// A user with fewer than RecentIDs events has empty slots (zero): they
+	// are left out, 8 bytes each (BENCHMARKS.md, "Heap per cached user";
+	// the cache holds records in this form). One byte marks the slots in
+	// use, so RecentIDs is at most 8 (DecodeUser's constant would not
+	// compile otherwise).
 	var used byte
 	for i, h := range u.Recent {
 		if h != 0 {
