@@ -155,8 +155,8 @@ type Config struct {
 	Linger time.Duration
 	// MaxUsersCached bounds the user records each partition keeps in memory;
 	// colder ones are read from Pebble when needed. Default 100,000: ~26 MB
-	// of heap per partition; at 3M users over 8 partitions it costs ~10 %
-	// more CPU per event than caching every user, for 1.2 GB less peak RSS
+	// of heap per partition; at 3M users over 8 partitions it cost 2-12 %
+	// more CPU per event than caching every user, for half the peak RSS
 	// (BENCHMARKS.md, "The spill curve").
 	MaxUsersCached int
 	// IdleAdvance lets a caught-up partition's stream time follow the wall
