@@ -155,7 +155,7 @@ type Config struct {
 	Linger time.Duration
 	// MaxUsersCached bounds the user records each partition keeps in memory;
 	// colder ones are read from Pebble when needed. Default 100,000: ~26 MB
-	// of heap per partition; at 3M users over 8 partitions it cost 2-12 %
+	// of heap per partition; at 3M users over 8 partitions it cost 0-12 %
 	// more CPU per event than caching every user, for half the peak RSS
 	// (BENCHMARKS.md, "The spill curve").
 	MaxUsersCached int
