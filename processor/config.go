@@ -154,7 +154,10 @@ type Config struct {
 	// once. Default 5 ms.
 	Linger time.Duration
 	// MaxUsersCached bounds the user records each partition keeps in memory;
-	// colder ones are read from Pebble when needed. Default 1,000,000.
+	// colder ones are read from Pebble when needed. Default 100,000: ~26 MB
+	// of heap per partition; at 3M users over 8 partitions it cost 0-12 %
+	// more CPU per event than caching every user, for half the peak RSS
+	// (BENCHMARKS.md, "The spill curve").
 	MaxUsersCached int
 	// IdleAdvance lets a caught-up partition's stream time follow the wall
 	// clock minus AllowedLateness, so churn is detected even when no events
@@ -217,7 +220,7 @@ func (c Config) withDefaults() Config {
 		c.Linger = DefaultLinger
 	}
 	if c.MaxUsersCached == 0 {
-		c.MaxUsersCached = 1_000_000
+		c.MaxUsersCached = 100_000
 	}
 	if c.AllowedLateness == 0 {
 		c.AllowedLateness = 5 * time.Minute

@@ -36,7 +36,7 @@ type Options struct {
 	// FS is the filesystem; nil means the operating system's. Tests pass
 	// vfs.NewMem() or vfs.NewCrashableMem().
 	FS vfs.FS
-	// CacheBytes is the block cache size. Default 64 MiB.
+	// CacheBytes is the block cache size, beside the memtables. Default 64 MiB.
 	CacheBytes int64
 	// MemTableBytes is the size of one memtable. Default 128 MiB: the outbox
 	// records of a batch are written and deleted within seconds, and a
@@ -67,7 +67,12 @@ func Open(o Options) (*Store, error) {
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = 128 << 20
 	}
-	cache := pebble.NewCache(o.CacheBytes)
+	// Pebble reserves each memtable's size in the block cache (its memory
+	// accounting), so the cache gets room for two, the one being written
+	// and the one flushed or kept for reuse, on top of CacheBytes: a 64 MiB
+	// cache beside 128 MiB memtables cached nothing (BENCHMARKS.md, "The
+	// block cache held nothing").
+	cache := pebble.NewCache(o.CacheBytes + 2*int64(o.MemTableBytes))
 	defer cache.Unref()
 	opts := &pebble.Options{
 		FS:                 o.FS,

@@ -46,6 +46,41 @@ func sampleRecord(i int64) record.User {
 	return r
 }
 
+// TestBlockCacheBesideMemtables: reads of users flushed to tables are
+// served from the block cache the second time, with memtables larger than
+// the cache (Pebble reserves their size in it).
+func TestBlockCacheBesideMemtables(t *testing.T) {
+	s, err := Open(Options{Dir: "db", FS: vfs.NewMem(), CacheBytes: 1 << 20, MemTableBytes: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const users = 40_000 // ~6 MB of records: several full memtables
+	b := s.NewBatch(0)
+	for i := range users {
+		must(t, b.PutUser(fmt.Sprintf("user-%06d", i), sampleRecord(int64(i)), 0))
+		if i%500 == 499 {
+			must(t, b.Commit())
+		}
+	}
+	must(t, b.Commit())
+	must(t, s.db.Flush())
+	read := func() {
+		for i := 0; i < users; i += 97 {
+			if _, ok, err := s.User(0, fmt.Sprintf("user-%06d", i)); err != nil || !ok {
+				t.Fatalf("user %d: ok %v, %v", i, ok, err)
+			}
+		}
+	}
+	read()
+	before := s.Metrics().BlockCache.Hits
+	read()
+	m := s.Metrics().BlockCache
+	if m.Hits-before == 0 || m.Size == 0 {
+		t.Errorf("the second reads of the same users: %d block cache hits, %d bytes cached; want them served from the cache", m.Hits-before, m.Size)
+	}
+}
+
 func TestNewerFormatRefused(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openMem(t, fs)

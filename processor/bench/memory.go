@@ -86,8 +86,12 @@ func (r *Runner) pebbleSize(mem *MemoryResult, stateDir string) {
 func pebbleMetrics(s *state.Store) *PebbleMetrics {
 	m := s.Metrics()
 	t := m.Total()
+	var flushed uint64
+	for _, l := range m.Levels {
+		flushed += l.TableBytesFlushed
+	}
 	return &PebbleMetrics{WALBytesIn: m.WAL.BytesIn, WALBytesWritten: m.WAL.BytesWritten,
-		FlushedBytes: t.TableBytesFlushed, CompactedBytes: t.TableBytesCompacted, WriteAmp: t.WriteAmp(),
+		FlushedBytes: flushed, CompactedBytes: t.TableBytesCompacted, WriteAmp: t.WriteAmp(),
 		Flushes: m.Flush.Count, Compactions: m.Compact.Count, CacheHits: m.BlockCache.Hits, CacheMisses: m.BlockCache.Misses}
 }
 

@@ -58,6 +58,9 @@ func (e *Engine) commit() error {
 		e.cold[u.id] = enc
 		u.storedWake, u.dirty, u.stored, u.cached = u.rec.Wake, false, true, true
 	}
+	// Cleared, not only cut: the array would keep the batch's decoded
+	// entries (~650 bytes each) alive after cool() let go of them.
+	clear(e.dirty)
 	e.dirty = e.dirty[:0]
 	w.Outputs, w.OutboxFrom = e.pending, e.meta.OutboxNext
 	ret, err := e.ret.Changes(nil)

@@ -18,6 +18,7 @@ const (
 	userRecordV1 = 1
 	userRecordV2 = 2 // adds User.LastOriginal
 	userRecordV3 = 3 // adds User.Activity
+	userRecordV4 = 4 // User.Recent: a byte of the slots in use, then only theirs
 	metaV1       = 1
 	metaV2       = 2 // adds Meta.Commits
 	metaV3       = 3 // adds Meta.Rules
@@ -27,15 +28,29 @@ const (
 // AppendUser appends the stored form of r to dst.
 func AppendUser(dst []byte, r User) []byte {
 	u := &r.User
-	dst = append(dst, userRecordV3, byte(u.Stage))
+	dst = append(dst, userRecordV4, byte(u.Stage))
 	for _, v := range [...]int64{u.Since, u.FirstSeen, u.LastActivity, u.LastPurchase,
 		u.Purchases, int64(u.Spend), u.Logins, u.Contents, u.Returns, r.Wake,
 		r.Offsets[0], r.Offsets[1], r.Offsets[2], r.Offsets[3],
 		u.Buys.First, u.Buys.Last, u.Buys.Days, int64(u.Buys.FirstValue), int64(u.Buys.RepeatValue)} {
 		dst = binary.AppendVarint(dst, v)
 	}
+	// A user with fewer than RecentIDs events has empty slots (zero): they
+	// are left out, 8 bytes each (BENCHMARKS.md, "Heap per cached user";
+	// the cache holds records in this form). One byte marks the slots in
+	// use, so RecentIDs is at most 8 (DecodeUser's constant would not
+	// compile otherwise).
+	var used byte
+	for i, h := range u.Recent {
+		if h != 0 {
+			used |= 1 << i
+		}
+	}
+	dst = append(dst, used)
 	for _, h := range u.Recent {
-		dst = binary.LittleEndian.AppendUint64(dst, h)
+		if h != 0 {
+			dst = binary.LittleEndian.AppendUint64(dst, h)
+		}
 	}
 	dst = append(dst, u.RecentNext)
 	sc := r.Segment
@@ -85,8 +100,8 @@ func DecodeUser(b []byte) (User, error) {
 	if len(b) < 2 {
 		return r, fmt.Errorf("%w: user record of %d bytes", ErrCorrupt, len(b))
 	}
-	if b[0] < userRecordV1 || b[0] > userRecordV3 {
-		return r, fmt.Errorf("%w: user record version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], userRecordV1, userRecordV3)
+	if b[0] < userRecordV1 || b[0] > userRecordV4 {
+		return r, fmt.Errorf("%w: user record version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], userRecordV1, userRecordV4)
 	}
 	d := decoder{b: b[2:]}
 	u := &r.User
@@ -97,8 +112,17 @@ func DecodeUser(b []byte) (User, error) {
 		&u.Buys.First, &u.Buys.Last, &u.Buys.Days, (*int64)(&u.Buys.FirstValue), (*int64)(&u.Buys.RepeatValue)} {
 		*p = d.varint()
 	}
+	used := byte(1<<rules.RecentIDs - 1)
+	if b[0] >= userRecordV4 {
+		used = d.byte()
+	}
 	for i := range u.Recent {
-		u.Recent[i] = d.fixed64()
+		if used&(1<<i) == 0 {
+			continue
+		}
+		if u.Recent[i] = d.fixed64(); u.Recent[i] == 0 && b[0] >= userRecordV4 {
+			d.fail() // a slot in use holds a hash, never zero
+		}
 	}
 	u.RecentNext = d.byte()
 	r.Segment = segments.Score{R: d.byte(), F: d.byte(), M: d.byte(), Segment: segments.Segment(d.byte())}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"reflect"
 	"testing"
 	"time"
@@ -55,20 +56,48 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestUserRecordRecentSlots: version 4 leaves the empty slots of
+// User.Recent out, and a record of version 3 (every slot written) still
+// decodes to the same user.
+func TestUserRecordRecentSlots(t *testing.T) {
+	want := sampleUser(1) // two slots in use
+	v4 := AppendUser(nil, want)
+	v3 := asV3(t, v4)
+	if len(v3)-len(v4) != 6*8-1 {
+		t.Errorf("version 4 is %d bytes, version 3 %d: want 6 empty slots left out at the cost of a byte", len(v4), len(v3))
+	}
+	if got, err := DecodeUser(v3); err != nil || got != want {
+		t.Errorf("DecodeUser(version 3) = %+v, %v, want %+v", got, err, want)
+	}
+	full := want
+	for i := range full.User.Recent {
+		full.User.Recent[i] = uint64(i + 1)
+	}
+	if got, err := DecodeUser(AppendUser(nil, full)); err != nil || got != full {
+		t.Errorf("every slot in use: DecodeUser = %+v, %v, want %+v", got, err, full)
+	}
+	// A slot marked in use that holds zero is damage.
+	at := bytes.Index(v4, binary.LittleEndian.AppendUint64(nil, 0xdeadbeef))
+	zeroed := append(append(append([]byte{}, v4[:at]...), make([]byte, 8)...), v4[at+8:]...)
+	if _, err := DecodeUser(zeroed); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a slot in use holding zero: got %v, want ErrCorrupt", err)
+	}
+}
+
 func TestDecodeRejectsDamage(t *testing.T) {
 	good := AppendUser(nil, sampleUser(1))
 	for name, b := range map[string][]byte{
 		"truncated":     good[:len(good)-3],
 		"trailing":      append(append([]byte{}, good...), 0),
 		"empty":         nil,
-		"bad stage":     append([]byte{userRecordV3, 99}, good[2:]...),
-		"newer version": append([]byte{userRecordV3 + 1}, good[1:]...),
+		"bad stage":     append([]byte{good[0], 99}, good[2:]...),
+		"newer version": append([]byte{userRecordV4 + 1}, good[1:]...),
 	} {
 		if _, err := DecodeUser(b); err == nil {
 			t.Errorf("%s: decodeUser accepted damaged bytes", name)
 		}
 	}
-	if _, err := DecodeUser(append([]byte{userRecordV3 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
+	if _, err := DecodeUser(append([]byte{userRecordV4 + 1}, good[1:]...)); !errors.Is(err, ErrNewerFormat) {
 		t.Errorf("newer user record: got %v, want ErrNewerFormat", err)
 	}
 }
@@ -102,7 +131,7 @@ func TestUserRecordAudit(t *testing.T) {
 	eur, _ := schemas.ParseCurrency("EUR")
 	want := sampleUser(3)
 	want.LastOriginal = schemas.Original{Amount: 19_990_000, Currency: eur, Rate: 10_850_000_000}
-	enc := withoutActivity(t, AppendUser(nil, want))
+	enc := withoutActivity(t, asV3(t, AppendUser(nil, want)))
 	want.Activity = retention.Activity{Cohort: retention.DayOf(want.User.FirstSeen), Days: 1}
 	if got, err := DecodeUser(enc); err != nil || got != want {
 		t.Errorf("DecodeUser(AppendUser(%+v)) = %+v, %v", want, got, err)
@@ -111,7 +140,7 @@ func TestUserRecordAudit(t *testing.T) {
 	// Version 1 is version 2 without the audit byte (a user without a
 	// converted purchase: one 0 byte at the end).
 	old := sampleUser(4)
-	v2 := withoutActivity(t, AppendUser(nil, old))
+	v2 := withoutActivity(t, asV3(t, AppendUser(nil, old)))
 	old.Activity = retention.Activity{Cohort: retention.DayOf(old.User.FirstSeen), Days: 1}
 	if v2[len(v2)-1] != 0 {
 		t.Fatalf("a record without a converted purchase ends in %d, want 0", v2[len(v2)-1])
@@ -138,6 +167,29 @@ func TestUserRecordAudit(t *testing.T) {
 			t.Errorf("%s: DecodeUser accepted damaged audit bytes", name)
 		}
 	}
+}
+
+// asV3 turns a record of version 4 into the version 3 that builds before
+// it wrote: every slot of User.Recent, 8 bytes each.
+func asV3(t *testing.T, v4 []byte) []byte {
+	t.Helper()
+	if v4[0] != userRecordV4 {
+		t.Fatalf("a user record is written as version %d, want %d", v4[0], userRecordV4)
+	}
+	r, err := DecodeUser(v4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := 2 // the version, the stage, then 19 varints
+	for range 19 {
+		_, n := binary.Varint(v4[at:])
+		at += n
+	}
+	v3 := append([]byte{userRecordV3}, v4[1:at]...)
+	for _, h := range r.User.Recent {
+		v3 = binary.LittleEndian.AppendUint64(v3, h)
+	}
+	return append(v3, v4[at+1+8*bits.OnesCount8(v4[at]):]...)
 }
 
 // withoutActivity turns a version 3 record into the version 2 record of
