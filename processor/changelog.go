@@ -124,8 +124,8 @@ func changelogWrites(msgs []kafka.Message, lim chunkLimits) [][]kafka.Message {
 		return [][]kafka.Message{msgs} // one produce batch: whole or not at all
 	}
 	last := -1
-	for i := len(msgs) - 1; i >= 0 && last < 0; i-- {
-		if isMeta(msgs[i]) {
+	for i, m := range msgs {
+		if isMeta(m) {
 			last = i
 		}
 	}
@@ -280,7 +280,7 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*recor
 			if err != nil {
 				break
 			}
-			if len(m.Key) == 1 && m.Key[0] == changelogMeta {
+			if isMeta(m) {
 				meta, derr := record.DecodeMeta(m.Value)
 				if derr != nil {
 					err = fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, derr)

@@ -234,7 +234,7 @@ func (a *applier) apply(m kafka.Message) error {
 	case len(m.Key) > 1 && m.Key[0] == changelogRetention:
 		// As the owner wrote it; one without a value was pruned.
 		return a.b.PutRetention(retention.KV{Key: string(m.Key[1:]), Value: m.Value})
-	case len(m.Key) == 1 && m.Key[0] == changelogMeta:
+	case isMeta(m):
 		next, err := record.DecodeMeta(m.Value)
 		if err != nil {
 			return fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)

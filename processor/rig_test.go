@@ -231,7 +231,7 @@ func changelogRegressions(t *testing.T, cfg Config) []string {
 				}
 			}
 			lastUser[k] = r
-		case len(m.Key) == 1 && m.Key[0] == changelogMeta:
+		case isMeta(m):
 			meta, err := record.DecodeMeta(m.Value)
 			if err != nil {
 				t.Fatalf("changelog %d/%d: %v", m.Partition, m.Offset, err)
