@@ -242,6 +242,13 @@ func printReport(w io.Writer, source string, r quality.Report) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Brier score %s (a constant at the share that had left: %s)\n", num(c.Brier, 4), num(c.BaseRateBrier, 4))
+	if len(r.Watch) > 0 {
+		fmt.Fprintf(w, "\nwatch level chosen from each partition's departures by the end (--warn-recall):")
+		for _, l := range r.Watch {
+			fmt.Fprintf(w, " p%d %.3f (%d)", l.Partition, l.Risk, l.Departures)
+		}
+		fmt.Fprintln(w)
+	}
 	if r.Oracle != nil {
 		if b := r.Oracle.Best; b != nil {
 			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)

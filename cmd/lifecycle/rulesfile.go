@@ -34,6 +34,8 @@ type rulesFile struct {
 		Cooldown     *string  `yaml:"cooldown"`
 		QuietAfter   *string  `yaml:"quiet_after"`
 		PAliveBelow  *string  `yaml:"p_alive_below"`
+		Recall       *string  `yaml:"recall"`
+		RecallLead   *string  `yaml:"recall_lead"`
 	} `yaml:"warnings"`
 	Segments struct {
 		Window  *string `yaml:"window"`
@@ -132,6 +134,8 @@ func (f *rulesFile) settings() []setting {
 		{"warnings.cooldown", "warn-cooldown", f.Warnings.Cooldown},
 		{"warnings.quiet_after", "warn-quiet-after", f.Warnings.QuietAfter},
 		{"warnings.p_alive_below", "warn-p-alive-below", f.Warnings.PAliveBelow},
+		{"warnings.recall", "warn-recall", f.Warnings.Recall},
+		{"warnings.recall_lead", "warn-recall-lead", f.Warnings.RecallLead},
 		{"segments.window", "rfm-window", f.Segments.Window},
 		{"segments.refresh", "rfm-refresh", f.Segments.Refresh},
 		{"prediction.horizon", "prediction-horizon", f.Prediction.Horizon},

@@ -15,6 +15,8 @@ type warnFlags struct {
 	lifetime, prior      *time.Duration
 	tenure, pAliveBelow  *float64
 	cooldown, quietAfter *time.Duration
+	recall               *float64
+	recallLead           *time.Duration
 }
 
 func (fs *flagSet) warnFlags() *warnFlags {
@@ -28,6 +30,8 @@ func (fs *flagSet) warnFlags() *warnFlags {
 		cooldown:      fs.duration("warn-cooldown", d.Cooldown, "at most one churn warning per user per reason in this time (escalations excepted)"),
 		pAliveBelow:   fs.Float64("warn-p-alive-below", d.PAliveBelow, "with --model: add low_p_alive when P(alive) is below this"),
 		quietAfter:    fs.duration("warn-quiet-after", d.QuietAfter, "valuable_quiet from this long without activity"),
+		recall:        fs.Float64("warn-recall", d.Recall, "each partition chooses its watch level from its own departures (churns without a return within 4 weeks): the highest risk that this share of them had reached --warn-recall-lead before their churn, once it has 50 of them, in place of --warn-risk's first; 0 keeps --warn-risk's"),
+		recallLead:    fs.duration("warn-recall-lead", d.Lead, "how long before their churn --warn-recall reads the departures' risk"),
 	}
 }
 
@@ -54,6 +58,16 @@ func (f *warnFlags) config() (warnings.Config, error) {
 	}
 	c.Lifetime, c.PriorGap, c.TenureWeight = *f.lifetime, *f.prior, *f.tenure
 	c.Cooldown, c.QuietAfter, c.PAliveBelow = *f.cooldown, *f.quietAfter, *f.pAliveBelow
+	if !(*f.recall >= 0 && *f.recall < 1) {
+		return c, fmt.Errorf("%w: --warn-recall %v: want a share in [0, 1), like 0.9 (0: the watch level is --warn-risk's first)", errUsage, *f.recall)
+	}
+	c.Recall, c.Lead = *f.recall, *f.recallLead
+	if c.Recall == 0 {
+		c.Recall = -1 // 0 in a Config means the default
+	}
+	if c.Lead == 0 {
+		c.Lead = time.Millisecond // likewise: a departure's risk read at its churn
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %v", errUsage, err)
 	}

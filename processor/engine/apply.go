@@ -88,7 +88,7 @@ func (e *Engine) Apply(in *Input) error {
 	e.ret.Event(&u.rec.Activity, u.rec.User.LastActivity, u.rec.User.Stage == rules.None, ev.Time)
 	model := e.cfg.Model.Load()
 	// The user's overdue timers first, in due-time order; then the event.
-	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, model, streamTime)
+	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, model, e.outcomes, streamTime)
 	trs, _ = e.cfg.Rules.Apply(trs, &u.rec.User, ev, streamTime)
 	e.stats.Applied.Add(1)
 	e.meta.StreamTime = streamTime
@@ -105,11 +105,11 @@ func (e *Engine) Apply(in *Input) error {
 		rescore = true // F, M and R move only with purchases (and at rebuilds)
 	}
 	var buf [4]warnings.Warning
-	for _, w := range e.cfg.WarningsFor(model).OnEvent(buf[:0], &u.rec.Warn, ev, warnContext(&u.rec, model)) {
+	for _, w := range e.cfg.WarningsFor(model, e.outcomes).OnEvent(buf[:0], &u.rec.Warn, ev, warnContext(&u.rec, model)) {
 		ws = append(ws, staged(w, &u.rec.User))
 	}
 	// An old event can leave timers overdue at once.
-	trs, ws = e.cfg.timers(trs, ws, &u.rec, model, streamTime)
+	trs, ws = e.cfg.timers(trs, ws, &u.rec, model, e.outcomes, streamTime)
 	e.trs, e.ws = trs, ws
 	return e.changed(u, trs, ws, change{now: streamTime, rescore: rescore, trigger: ev.ID, reason: "purchase"})
 }
@@ -124,7 +124,7 @@ type change struct {
 
 // fire fires u's timers that time at has passed and records the change.
 func (e *Engine) fire(u *entry, at int64, c change) (fired bool, err error) {
-	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, e.cfg.Model.Load(), at)
+	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, e.cfg.Model.Load(), e.outcomes, at)
 	e.trs, e.ws = trs, ws
 	return len(trs) > 0 || len(ws) > 0, e.changed(u, trs, ws, c)
 }
@@ -182,7 +182,7 @@ func (e *Engine) markDirty(u *entry) {
 func (e *Engine) wake(u *entry) int64 {
 	a := e.cfg.Rules.Wake(&u.rec.User)
 	m := e.cfg.Model.Load()
-	b := e.cfg.WarningsFor(m).Wake(&u.rec.Warn, warnContext(&u.rec, m))
+	b := e.cfg.WarningsFor(m, e.outcomes).Wake(&u.rec.Warn, warnContext(&u.rec, m))
 	switch {
 	case a == 0:
 		return b

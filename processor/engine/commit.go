@@ -72,6 +72,7 @@ func (e *Engine) commit() error {
 	c.OutboxTo = e.meta.OutboxNext
 	e.meta.Commits++
 	e.meta.Rules = e.cfg.RulesID
+	e.meta.Outcomes = e.outcomes.AppendBinary(nil) // a new slice: the store and the sink may keep the last one
 	w.Meta = e.meta
 	if err := e.store.Write(e.id, w); err != nil {
 		return err

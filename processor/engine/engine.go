@@ -111,18 +111,19 @@ type Engine struct {
 	// user is cached in its stored form (cold, ~140 bytes where the decoded
 	// entry takes ~650), up to MaxUsersCached, and decoded again when it
 	// next appears (~0.4 µs).
-	hot     map[string]*entry
-	cold    map[string][]byte
-	known   *knownUsers // the users the store may hold
-	dirty   []*entry
-	pending []record.Output // outputs of the open batch, in the order the rules made them
-	records int             // input records in the open batch
-	write   record.Write    // reused for each commit
-	stale   []record.Timer  // timer index entries to delete with the next commit
-	trs     []rules.Transition
-	ws      []stagedWarning
-	pop     *segments.Population
-	ret     *retention.State
+	hot      map[string]*entry
+	cold     map[string][]byte
+	known    *knownUsers // the users the store may hold
+	dirty    []*entry
+	pending  []record.Output // outputs of the open batch, in the order the rules made them
+	records  int             // input records in the open batch
+	write    record.Write    // reused for each commit
+	stale    []record.Timer  // timer index entries to delete with the next commit
+	trs      []rules.Transition
+	ws       []stagedWarning
+	pop      *segments.Population
+	ret      *retention.State
+	outcomes *warnings.Outcomes // how silences ended: the warnings choose their watch level from it at each rebuild point
 	// rebuilding is set while an RFM rebuild commits its batches.
 	rebuilding bool
 	// timerFloor is a wake time below which the timer index holds no entry
@@ -160,6 +161,10 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		}
 		pop.Restore(cuts)
 	}
+	outcomes, err := warnings.DecodeOutcomes(meta.Outcomes)
+	if err != nil {
+		return nil, fmt.Errorf("engine: partition %d: %w", id, err)
+	}
 	recs, err := store.Retention(id)
 	if err != nil {
 		return nil, err
@@ -180,7 +185,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 		cfg.Model = &atomic.Pointer[Model]{}
 	}
 	e := &Engine{
-		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log,
+		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log, outcomes: outcomes,
 		hot:  make(map[string]*entry),
 		cold: make(map[string][]byte),
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
+	"go.uber.org/zap"
 )
 
 // rebuildIfDue rebuilds the RFM population when stream time reaches a new
@@ -27,6 +28,7 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	e.refreshWatch(at)
 	e.rebuilding = true
 	defer func() { e.rebuilding = false }()
 	for _, id := range ids {
@@ -92,4 +94,17 @@ func (e *Engine) recut(at int64) (cuts []byte, ids []string, grid schemas.Metric
 		return nil
 	})
 	return cuts, ids, grid, err
+}
+
+// refreshWatch lets the partition's outcomes choose the warnings' watch
+// level at the rebuild point at, and logs a change: operators see what
+// their population's departures asked for.
+func (e *Engine) refreshWatch(at int64) {
+	was, _, _ := e.outcomes.Watch()
+	e.outcomes.Refresh(at, e.cfg.Warnings.Recall)
+	if now, since, ok := e.outcomes.Watch(); ok && since == at && now != was {
+		e.log.Info("churn warnings: watch level chosen from this partition's departures",
+			zap.Int32("partition", e.id), zap.Float64("risk", now), zap.Float64("was", was),
+			zap.Uint64("departures", e.outcomes.Departures()), zap.String("at", schemas.FormatTime(at)))
+	}
 }

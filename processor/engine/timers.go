@@ -28,34 +28,36 @@ func staged(w warnings.Warning, u *rules.User) stagedWarning {
 // the old stage, one due after it the new. The result is the same whether
 // the timers fire on time or late (a quiet user's timers fire at the
 // runtime's next commit), which keeps outputs a function of the input.
-func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.User, m *Model, st int64) ([]rules.Transition, []stagedWarning) {
+func (c *Config) timers(trs []rules.Transition, ws []stagedWarning, r *record.User, m *Model, o *warnings.Outcomes, st int64) ([]rules.Transition, []stagedWarning) {
 	for {
 		due := c.Rules.Wake(&r.User)
 		if due == 0 || due >= st {
 			break
 		}
-		ws = c.warn(ws, r, m, due)                 // warnings due before the stage change
+		ws = c.warn(ws, r, m, o, due)              // warnings due before the stage change
 		trs = c.Rules.Advance(trs, &r.User, due+1) // the stage change itself
 	}
-	return trs, c.warn(ws, r, m, st)
+	return trs, c.warn(ws, r, m, o, st)
 }
 
 // warn fires r's warning timers due before st, stamped with its stage now.
-func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, st int64) []stagedWarning {
+func (c *Config) warn(ws []stagedWarning, r *record.User, m *Model, o *warnings.Outcomes, st int64) []stagedWarning {
 	var buf [4]warnings.Warning
-	for _, x := range c.WarningsFor(m).Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
+	for _, x := range c.WarningsFor(m, o).Advance(buf[:0], &r.Warn, warnContext(r, m), st) {
 		ws = append(ws, staged(x, &r.User))
 	}
 	return ws
 }
 
 // WarningsFor is the warning rules' configuration with the rhythm prior of
-// m when it has one (fitted from the population by lifecycle fit).
+// m when it has one (fitted from the population by lifecycle fit), and the
+// partition's outcomes o (nil: none kept).
 // A model swapped in moves the due times of users who have few gaps: a
 // timer indexed at the old due time fires then, with the outputs of the
 // new one (Advance emits what is due, at its due time).
-func (c *Config) WarningsFor(m *Model) warnings.Config {
+func (c *Config) WarningsFor(m *Model, o *warnings.Outcomes) warnings.Config {
 	w := c.Warnings
+	w.Outcomes = o
 	if m != nil && m.Rhythm != nil {
 		w.PriorGap = time.Duration(m.Rhythm.MedianGapHours * float64(time.Hour))
 		w.PriorSpread = m.Rhythm.Spread

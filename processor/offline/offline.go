@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -182,6 +183,24 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 		<-ahead
 	}
 	return nil
+}
+
+// Outcomes returns, after Run, each partition's record of how its
+// silences ended, with the watch level the warnings chose from it.
+func (r *Runner) Outcomes() ([]*warnings.Outcomes, error) {
+	var os []*warnings.Outcomes
+	for p, store := range r.store {
+		m, _, err := store.Meta(int32(p))
+		if err != nil {
+			return nil, err
+		}
+		o, err := warnings.DecodeOutcomes(m.Outcomes)
+		if err != nil {
+			return nil, fmt.Errorf("offline: partition %d: %w", p, err)
+		}
+		os = append(os, o)
+	}
+	return os, nil
 }
 
 // EachUser calls fn with every user's state after Run, partition by

@@ -83,7 +83,7 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if cfg.Engine.Model != nil {
 		m = cfg.Engine.Model.Load()
 	}
-	wc := cfg.Engine.WarningsFor(m)
+	wc := cfg.Engine.WarningsFor(m, nil)
 	names := []string{"warnings' risk", "weeks since the last purchase"}
 	if m != nil {
 		names = append(names, "BG/NBD 1 - P(alive)", "BG/NBD expected purchases in the holdout (fewer first)")

@@ -41,15 +41,15 @@ func TestQualityFloors(t *testing.T) {
 	}
 	o, vq := r.Overall, row(warnings.CodeValuableQuiet)
 	for _, f := range []floor{
-		{"overall recall", o.Recall, 0.97, false},                                                  // 0.986
-		{"overall precision", o.Precision, 0.68, false},                                            // 0.718
-		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14.5, false},                // 15.6
-		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 7, false},             // 8.9
-		{"overall median lead to dropout (days)", o.LeadMedianDays, -9, false},                     // -7.6
-		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 60, true}, // 51.8
-		{"warnings per stayer-year", o.PerStayerYear, 3.8, true},                                   // 3.34
-		{"inactive recall", row(warnings.CodeInactive).Recall, 0.97, false},                        // 0.986
-		{"valuable_quiet precision", vq.Precision, 0.6, false},                                     // 0.677
+		{"overall recall", o.Recall, 0.96, false},                                                  // 0.981
+		{"overall precision", o.Precision, 0.69, false},                                            // 0.729
+		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14, false},                  // 14.2
+		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 7, false},             // 7.8
+		{"overall median lead to dropout (days)", o.LeadMedianDays, -9.5, false},                   // -8.3
+		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 55, true}, // 48.7
+		{"warnings per stayer-year", o.PerStayerYear, 3.5, true},                                   // 3.19
+		{"inactive recall", row(warnings.CodeInactive).Recall, 0.96, false},                        // 0.981
+		{"valuable_quiet precision", vq.Precision, 0.6, false},                                     // 0.682
 	} {
 		bad := float64(f.got) < f.atLeast
 		if f.noMoreThan {
@@ -83,31 +83,49 @@ func defaultConfig() Config {
 }
 
 // TestRhythmFamily runs the default Config over the second generator's
-// population (`lifecycle evaluate --population rhythm --users 3000 --seed 1`),
-// which the defaults were not tuned on. It holds the targets of the
-// warnings issue: recall ≥ 0.9 with a precision of at least 0.85 × the
-// oracle's best at recall ≥ 0.9, at most 2 warnings per stayer-year, and a
-// median lead of 14 days to the declared churn.
+// population (`lifecycle evaluate --population rhythm --users 3000 --seed
+// 1`) and two of its variants that the fixed levels of the first release
+// missed (users who stay a year; users who come monthly to weekly). It
+// holds the targets of the warnings issue: recall ≥ 0.9 with a precision
+// of at least 0.85 × the oracle's best at recall ≥ 0.9, and a median lead
+// of 14 days to the declared churn; and at most 2 warnings per
+// stayer-year where the oracle itself needs fewer than that (not on the
+// monthly variant: see the README).
 func TestRhythmFamily(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a 3000-user population")
+		t.Skip("runs three 3000-user populations")
 	}
-	r, err := EvaluateRhythm(context.Background(), rhythm.Config{Users: 3000, Seed: 1}, defaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, best := r.Overall, r.Oracle.Best
-	t.Logf("product: precision %v recall %v, %v warnings per stayer-year; oracle best %+v", o.Precision, o.Recall, o.PerStayerYear, best)
-	if best == nil || best.Precision < 0.55 { // 0.598 at recall 0.903
-		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.55", best)
-	}
-	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision { // 0.905, 0.701
-		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
-	}
-	if o.PerStayerYear > 2 { // 1.32
-		t.Errorf("%v warnings per stayer-year: want at most 2", o.PerStayerYear)
-	}
-	if o.ChurnLeadMedianDays < 14 { // 15.9
-		t.Errorf("median lead to the declared churn %v days: want at least 14", o.ChurnLeadMedianDays)
+	for _, tc := range []struct {
+		name         string
+		cfg          rhythm.Config
+		perStayerMax float64
+	}{
+		{"default", rhythm.Config{Users: 3000, Seed: 1}, 2},                                              // 0.681 at 0.950 (oracle 0.598), 1.69, 16.4 days
+		{"lifetime 365 days", rhythm.Config{Users: 3000, Seed: 1, MedianLifetime: 365}, 2},               // 0.553 at 0.940 (0.440), 1.63, 16.4
+		{"monthly to weekly", rhythm.Config{Users: 3000, Seed: 1, MinRate: 0.01667, MaxRate: 0.1428}, 5}, // 0.411 at 0.938 (0.435), 4.41, 15.6
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := EvaluateRhythm(context.Background(), tc.cfg, defaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, best := r.Overall, r.Oracle.Best
+			t.Logf("product: precision %v recall %v, %v warnings per stayer-year; oracle best %+v; watch levels %+v", o.Precision, o.Recall, o.PerStayerYear, best, r.Watch)
+			if best == nil || best.Precision < 0.35 {
+				t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.35", best)
+			}
+			if o.Recall < 0.9 || o.Precision < 0.85*best.Precision {
+				t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+			}
+			if float64(o.PerStayerYear) > tc.perStayerMax {
+				t.Errorf("%v warnings per stayer-year: want at most %v", o.PerStayerYear, tc.perStayerMax)
+			}
+			if o.ChurnLeadMedianDays < 14 {
+				t.Errorf("median lead to the declared churn %v days: want at least 14", o.ChurnLeadMedianDays)
+			}
+			if len(r.Watch) == 0 {
+				t.Error("no partition chose its watch level from its departures")
+			}
+		})
 	}
 }

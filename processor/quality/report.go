@@ -60,6 +60,16 @@ type Report struct {
 	Oracle *OracleReport `json:"oracle,omitempty"`
 	// Calibration of the warnings' scores (the risk).
 	Calibration Calibration `json:"calibration"`
+	// Watch is, per partition, the watch level its departures chose by
+	// the end (warnings.Outcomes); absent where it had too few.
+	Watch []WatchLevel `json:"watch_levels,omitempty"`
+}
+
+// WatchLevel is the watch level a partition chose from its departures.
+type WatchLevel struct {
+	Partition  int32   `json:"partition"`
+	Risk       float64 `json:"risk"`
+	Departures uint64  `json:"departures"`
 }
 
 // OracleReport is the oracle's trade-off on the same population.

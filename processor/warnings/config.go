@@ -45,6 +45,19 @@ type Config struct {
 	// QuietAfter: valuable_quiet needs at least this long without activity,
 	// besides the segment (important keep / important retain). Default 7 days.
 	QuietAfter time.Duration
+	// Recall lets the partition's own outcomes choose the watch level
+	// (outcomes.go): the highest risk that this share of the users who
+	// left had reached Lead before their churn. Risk[0] is the level until
+	// the partition has MinDepartures of them. Default 0.85; negative:
+	// Risk[0] always.
+	Recall float64
+	// Lead is how long before the churn a departure's risk is read, in
+	// [0, ChurnAfter). Default 10 days.
+	Lead time.Duration
+	// Outcomes is the partition's record of silences that ended in a
+	// departure; the runtime keeps one per partition. nil: none kept, and
+	// the watch level is Risk[0]. Not a setting: not in the rules' hash.
+	Outcomes *Outcomes `json:"-"`
 }
 
 // Defaults of Config, in one place so help texts and docs can quote them.
@@ -61,6 +74,8 @@ const (
 	DefaultCooldown     = 30 * 24 * time.Hour
 	DefaultPAliveBelow  = 0.3
 	DefaultQuietAfter   = 7 * 24 * time.Hour
+	DefaultRecall       = 0.85
+	DefaultLead         = 10 * 24 * time.Hour
 )
 
 // DefaultRisk are the default risks of watch, at_risk and critical.
@@ -82,6 +97,8 @@ func (c Config) WithDefaults() Config {
 	c.Cooldown = cmp.Or(c.Cooldown, DefaultCooldown)
 	c.PAliveBelow = cmp.Or(c.PAliveBelow, DefaultPAliveBelow)
 	c.QuietAfter = cmp.Or(c.QuietAfter, DefaultQuietAfter)
+	c.Recall = cmp.Or(c.Recall, DefaultRecall)
+	c.Lead = cmp.Or(c.Lead, DefaultLead)
 	return c
 }
 
@@ -111,6 +128,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warnings: PAliveBelow %v must be a probability in [0, 1] (for example 0.3)", c.PAliveBelow)
 	case c.QuietAfter < 0:
 		return fmt.Errorf("warnings: QuietAfter %v must not be negative (for example 168h)", c.QuietAfter)
+	case bad(c.Recall) || c.Recall >= 1:
+		return fmt.Errorf("warnings: Recall %v must be below 1 (for example 0.9; negative: the watch level is always Risk[0])", c.Recall)
+	case c.Lead < 0 || c.Lead >= c.ChurnAfter:
+		return fmt.Errorf("warnings: Lead %v must be in [0, ChurnAfter %v) (for example 168h)", c.Lead, c.ChurnAfter)
 	}
 	prev := 0.0
 	for i, r := range c.Risk {

@@ -194,7 +194,9 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		}
 		// A return: the stage model reports it ("returned"); the warnings
 		// start afresh with the rhythm and the cool-down memory, and the
-		// long gap joins the rhythm: this user lapses.
+		// long gap joins the rhythm: this user lapses. The churn was not
+		// a departure after all.
+		c.outcome(s, s.ChurnedAt, (*Outcomes).undepart)
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity = last
@@ -272,7 +274,24 @@ func (c Config) bootstrap(s *State, ctx Context) {
 
 // due is when the next level (s.Fired < 3) comes due in this silence.
 func (c Config) due(s *State) int64 {
+	if s.Fired == 0 && c.Recall > 0 && c.Outcomes != nil {
+		if w, since, ok := c.Outcomes.Watch(); ok {
+			// The partition's own watch level, kept below at_risk; a
+			// level lowered at since is not due before then.
+			return max(since, s.LastActivity+c.riskDue(s, min(w, c.Risk[1]-0.05)))
+		}
+	}
 	return s.LastActivity + c.riskDue(s, c.Risk[s.Fired])
+}
+
+// outcome records, or takes back, the departure of the silence that
+// churned at churnAt, at the risk it had reached Lead before.
+func (c Config) outcome(s *State, churnAt int64, f func(*Outcomes, int64, float64)) {
+	if c.Outcomes == nil {
+		return
+	}
+	lead := min(int64(c.Lead/time.Millisecond), c.churnMs())
+	f(c.Outcomes, churnAt, c.riskAt(s, c.churnMs()-lead))
 }
 
 func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning {
@@ -303,6 +322,7 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 	if churnAt < t {
 		// Churned: the warnings end; open ones are not recovered (the stage
 		// model's "returned" covers a comeback).
+		c.outcome(s, churnAt, (*Outcomes).depart)
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity, s.ChurnedAt = last, churnAt

@@ -22,6 +22,7 @@ const (
 	metaV1       = 1
 	metaV2       = 2 // adds Meta.Commits
 	metaV3       = 3 // adds Meta.Rules
+	metaV4       = 4 // adds Meta.Outcomes
 	outboxV1     = 1
 )
 
@@ -157,7 +158,7 @@ func DecodeUser(b []byte) (User, error) {
 // AppendMeta appends the stored form of m to dst; the same metadata gives
 // the same bytes.
 func AppendMeta(dst []byte, m Meta) []byte {
-	dst = append(dst, metaV3)
+	dst = append(dst, metaV4)
 	dst = binary.AppendVarint(dst, m.StreamTime)
 	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
 	dst = binary.AppendUvarint(dst, m.OutboxNext)
@@ -179,7 +180,8 @@ func AppendMeta(dst []byte, m Meta) []byte {
 		dst = binary.AppendVarint(dst, m.Offsets[t])
 	}
 	dst = binary.AppendUvarint(dst, m.Commits)
-	return appendString(dst, m.Rules)
+	dst = appendString(dst, m.Rules)
+	return appendBytes(dst, m.Outcomes)
 }
 
 // DecodeMeta parses the stored form of partition metadata.
@@ -188,8 +190,8 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if len(b) < 1 {
 		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
 	}
-	if b[0] < metaV1 || b[0] > metaV3 {
-		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], metaV1, metaV3)
+	if b[0] < metaV1 || b[0] > metaV4 {
+		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], metaV1, metaV4)
 	}
 	d := decoder{b: b[1:]}
 	m.StreamTime = d.varint()
@@ -218,6 +220,11 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	if b[0] >= metaV3 {
 		m.Rules = d.string()
+	}
+	if b[0] >= metaV4 {
+		if m.Outcomes = d.bytes(); len(m.Outcomes) == 0 {
+			m.Outcomes = nil
+		}
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return m, fmt.Errorf("%w: partition metadata does not decode", ErrCorrupt)

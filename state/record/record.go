@@ -36,6 +36,10 @@ type Meta struct {
 	// file), "" in states older than it. A restart with other rules is
 	// refused unless asked for (lifecycle run --rules-change=forward).
 	Rules string
+	// Outcomes is how the partition's silences ended (warnings.Outcomes,
+	// its stored form), from which the churn warnings choose their watch
+	// level at each rebuild point; nil in older states.
+	Outcomes []byte
 }
 
 // MaxInputs is the most input topics a processor reads.

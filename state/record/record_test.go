@@ -42,8 +42,18 @@ func TestRecordRoundTrip(t *testing.T) {
 	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
 	}
-	// A version-2 record (before Meta.Rules) still decodes, with no rules.
-	v3 := AppendMeta(nil, m)
+	m.Outcomes = []byte{1, 2, 3}
+	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
+	}
+	// Records of versions 3 (before Meta.Outcomes) and 2 (before
+	// Meta.Rules) still decode, without them.
+	m.Outcomes = nil
+	v4 := AppendMeta(nil, m)
+	v3 := append([]byte{metaV3}, v4[1:len(v4)-1]...) // no outcomes: a length of 0
+	if got, err := DecodeMeta(v3); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta of version 3 = %+v, %v, want %+v", got, err, m)
+	}
 	v2 := append([]byte{metaV2}, v3[1:len(v3)-1-len(m.Rules)]...)
 	old := m
 	old.Rules = ""
