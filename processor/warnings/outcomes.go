@@ -22,12 +22,27 @@ import (
 // Refresh, which the runtime calls at its RFM rebuild points, so the same
 // input gives the same warnings whatever the batching; everything is
 // stored with the partition's state.
+//
+// The same record makes the warnings' scores mean what they say: per
+// level, the share of the silences that reached it and ended in a
+// departure rather than a return is the score the level's warnings carry
+// (Score), once enough of them have ended.
 type Outcomes struct {
 	weeks     [pendingWeeks]int64 // the week (since the epoch) of each pending slot; 0: empty
-	pending   [pendingWeeks]hist
-	confirmed hist
-	watch     int64 // the chosen watch risk in millionths; 0: none yet
-	since     int64 // when the watch level last changed (Unix ms): no watch is due before it
+	pending   [pendingWeeks]tally
+	confirmed tally
+	watch     int64    // the chosen watch risk in millionths; 0: none yet
+	since     int64    // when the watch level last changed (Unix ms): no watch is due before it
+	score     [3]int64 // per level, the share of its silences that ended in a departure, in millionths; 0: none yet
+}
+
+// tally is the silences that ended in a week (or before the pending
+// weeks): departures by the risk they had reached Lead before their
+// churn, and per level the silences that reached it and ended in a
+// departure (left) or a return (stayed).
+type tally struct {
+	departed     hist
+	left, stayed [3]uint32
 }
 
 // hist counts departures by the risk they reached Lead before their churn.
@@ -39,8 +54,11 @@ const (
 	pendingWeeks = confirmWeeks + 2
 	weekMs       = 7 * 24 * 3600 * 1000
 	// MinDepartures is the least confirmed departures a partition needs
-	// before its own watch level replaces the configured one.
-	MinDepartures = 50
+	// before its own watch level replaces the configured one, and
+	// MinLevelSilences the least ended silences that reached a level
+	// before its score is their share of departures.
+	MinDepartures    = 50
+	MinLevelSilences = 30
 )
 
 func bin(r float64) int { return min(max(int(r*outcomeBins), 0), outcomeBins-1) }
@@ -53,35 +71,64 @@ func weekOf(t int64) int64 {
 	return w
 }
 
-// depart counts a churn at churnAt whose silence had reached risk r.
-func (o *Outcomes) depart(churnAt int64, r float64) {
-	if h := o.slot(weekOf(churnAt)); h != nil {
-		h[bin(r)]++
-		return
+// depart counts a churn at churnAt whose silence had reached risk r Lead
+// before it, and fired levels.
+func (o *Outcomes) depart(churnAt int64, r float64, fired uint8) {
+	t := o.tally(churnAt)
+	t.departed[bin(r)]++
+	for i := range min(fired, 3) {
+		t.left[i]++
 	}
-	o.confirmed[bin(r)]++
 }
 
-// undepart takes back the churn at churnAt: the user came back.
-func (o *Outcomes) undepart(churnAt int64, r float64) {
-	b := bin(r)
+// undepart takes back the churn at churnAt: the user came back at at.
+func (o *Outcomes) undepart(churnAt int64, r float64, fired uint8, at int64) {
 	w := weekOf(churnAt)
 	i := int(w % pendingWeeks)
 	if i < 0 {
 		i += pendingWeeks
 	}
-	h := &o.confirmed
+	t := &o.confirmed
 	if o.weeks[i] == w {
-		h = &o.pending[i]
+		t = &o.pending[i]
 	}
-	if h[b] > 0 { // a model reloaded in between may move the bin: never below zero
-		h[b]--
+	// A model reloaded in between may move the bin: never below zero.
+	decr(&t.departed[bin(r)])
+	for i := range min(fired, 3) {
+		decr(&t.left[i])
+	}
+	o.stay(at, fired)
+}
+
+// stay counts a silence that ended in a return at at, after fired levels.
+func (o *Outcomes) stay(at int64, fired uint8) {
+	if fired == 0 {
+		return
+	}
+	t := o.tally(at)
+	for i := range min(fired, 3) {
+		t.stayed[i]++
 	}
 }
 
-// slot is the pending histogram of week w, nil when w is already
-// confirmed. A slot still holding an older week confirms it first.
-func (o *Outcomes) slot(w int64) *hist {
+func decr(n *uint32) {
+	if *n > 0 {
+		*n--
+	}
+}
+
+// tally is where a silence that ended at t counts: its week's, or the
+// confirmed one when that week is no longer pending.
+func (o *Outcomes) tally(t int64) *tally {
+	if p := o.slot(weekOf(t)); p != nil {
+		return p
+	}
+	return &o.confirmed
+}
+
+// slot is the pending tally of week w, nil when w is already confirmed.
+// A slot still holding an older week confirms it first.
+func (o *Outcomes) slot(w int64) *tally {
 	i := int(w % pendingWeeks)
 	if i < 0 {
 		i += pendingWeeks
@@ -98,10 +145,15 @@ func (o *Outcomes) slot(w int64) *hist {
 }
 
 func (o *Outcomes) confirm(i int) {
-	for b, n := range o.pending[i] {
-		o.confirmed[b] += n
+	p, c := &o.pending[i], &o.confirmed
+	for b, n := range p.departed {
+		c.departed[b] += n
 	}
-	o.pending[i] = hist{}
+	for l := range 3 {
+		c.left[l] += p.left[l]
+		c.stayed[l] += p.stayed[l]
+	}
+	o.pending[i] = tally{}
 	o.weeks[i] = 0
 }
 
@@ -116,13 +168,14 @@ func (o *Outcomes) Refresh(at int64, recall float64) {
 			o.confirm(i)
 		}
 	}
+	o.scoreLevels()
 	if recall <= 0 || o.Departures() < MinDepartures {
 		return
 	}
 	need := recall * float64(o.Departures())
 	var above float64
 	for b := outcomeBins - 1; b >= 0; b-- {
-		n := float64(o.confirmed[b])
+		n := float64(o.confirmed.departed[b])
 		if above+n >= need {
 			// Within a bin, departures are taken as spread evenly.
 			r := (float64(b) + 1 - (need-above)/n) / outcomeBins
@@ -135,6 +188,44 @@ func (o *Outcomes) Refresh(at int64, recall float64) {
 	}
 }
 
+// scoreLevels sets each level's score to the share of its ended silences
+// that were departures, from the levels with MinLevelSilences of them,
+// kept rising with the level (pooled with the level below where the
+// shares fall: a higher level never claims less).
+func (o *Outcomes) scoreLevels() {
+	type block struct{ left, n float64 }
+	var blocks []block
+	var levels [][]int // the levels of each block
+	for l := range 3 {
+		n := float64(o.confirmed.left[l] + o.confirmed.stayed[l])
+		if n < MinLevelSilences {
+			break // the higher levels have fewer still
+		}
+		blocks = append(blocks, block{float64(o.confirmed.left[l]), n})
+		levels = append(levels, []int{l})
+		for k := len(blocks) - 1; k > 0 && blocks[k].left/blocks[k].n < blocks[k-1].left/blocks[k-1].n; k-- {
+			blocks[k-1] = block{blocks[k-1].left + blocks[k].left, blocks[k-1].n + blocks[k].n}
+			levels[k-1] = append(levels[k-1], levels[k]...)
+			blocks, levels = blocks[:k], levels[:k]
+		}
+	}
+	for k, b := range blocks {
+		for _, l := range levels[k] {
+			o.score[l] = max(1, int64(math.Round(b.left/b.n*1e6)))
+		}
+	}
+}
+
+// Score is the score of a warning of level (Watch, AtRisk, Critical)
+// whose risk is risk: the share of the partition's silences that reached
+// the level and ended in a departure, once known; risk until then.
+func (o *Outcomes) Score(level Level, risk float64) float64 {
+	if level < Watch || level > Critical || o.score[level-1] == 0 {
+		return risk
+	}
+	return float64(o.score[level-1]) / 1e6
+}
+
 // Watch is the chosen watch risk and when it took effect; ok is false
 // until there is one.
 func (o *Outcomes) Watch() (risk float64, since int64, ok bool) {
@@ -144,21 +235,34 @@ func (o *Outcomes) Watch() (risk float64, since int64, ok bool) {
 // Departures is the number of confirmed departures.
 func (o *Outcomes) Departures() uint64 {
 	var n uint64
-	for _, c := range o.confirmed {
+	for _, c := range o.confirmed.departed {
 		n += uint64(c)
 	}
 	return n
 }
 
-// AppendBinary appends the stored form of o: the watch level and since,
-// then each histogram as (bin, count) pairs of its non-zero bins.
+// AppendBinary appends the stored form of o: the watch level, since and
+// the levels' scores, then each tally: its histogram as (bin, count)
+// pairs of the non-zero bins, and its level counts.
 func (o *Outcomes) AppendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(o.watch))
 	b = binary.AppendVarint(b, o.since)
+	for _, s := range o.score {
+		b = binary.AppendUvarint(b, uint64(s))
+	}
 	b = o.confirmed.append(b)
 	for i := range o.pending {
 		b = binary.AppendVarint(b, o.weeks[i])
 		b = o.pending[i].append(b)
+	}
+	return b
+}
+
+func (t *tally) append(b []byte) []byte {
+	b = t.departed.append(b)
+	for l := range 3 {
+		b = binary.AppendUvarint(b, uint64(t.left[l]))
+		b = binary.AppendUvarint(b, uint64(t.stayed[l]))
 	}
 	return b
 }
@@ -190,10 +294,14 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 	d := decoder{b: b}
 	o.watch = int64(d.uvarint())
 	o.since = d.varint()
-	d.hist(&o.confirmed)
+	for l := range o.score {
+		o.score[l] = int64(d.uvarint())
+		d.err = d.err || o.score[l] > 1e6
+	}
+	d.tally(&o.confirmed)
 	for i := range o.pending {
 		o.weeks[i] = d.varint()
-		d.hist(&o.pending[i])
+		d.tally(&o.pending[i])
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes
@@ -226,6 +334,21 @@ func (d *decoder) varint() int64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+func (d *decoder) tally(t *tally) {
+	d.hist(&t.departed)
+	for l := range 3 {
+		t.left[l], t.stayed[l] = d.uint32(), d.uint32()
+	}
+}
+
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > math.MaxUint32 {
+		d.err = true
+	}
+	return uint32(v)
 }
 
 func (d *decoder) hist(h *hist) {

@@ -16,7 +16,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	var o Outcomes
 	churn := t0 + 3*rules.Day
 	for i := range 100 { // risks 0.005, 0.015, …, 0.995: one per bin
-		o.depart(churn, (float64(i)+0.5)/100)
+		o.depart(churn, (float64(i)+0.5)/100, 0)
 	}
 	o.Refresh(churn+7*rules.Day, 0.85)
 	if _, _, ok := o.Watch(); ok || o.Departures() != 0 {
@@ -30,7 +30,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	}
 	// Ten low-risk churns come back: they were lapses, not departures.
 	for i := range 10 {
-		o.undepart(churn, (float64(i)+0.5)/100)
+		o.undepart(churn, (float64(i)+0.5)/100, 0, at)
 	}
 	o.Refresh(at+7*rules.Day, 0.85)
 	if risk, since, _ := o.Watch(); math.Abs(risk-0.235) > 1e-9 || since != at+7*rules.Day {
@@ -44,7 +44,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	// Fewer than MinDepartures: no level of the partition's own.
 	var few Outcomes
 	for range MinDepartures - 1 {
-		few.depart(churn, 0.3)
+		few.depart(churn, 0.3, 0)
 	}
 	if few.Refresh(at, 0.85); func() bool { _, _, ok := few.Watch(); return ok }() {
 		t.Errorf("a level chosen from %d departures", MinDepartures-1)
@@ -54,7 +54,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 func TestOutcomesEncoding(t *testing.T) {
 	var o Outcomes
 	for i := range 200 {
-		o.depart(t0+int64(i)*rules.Day, float64(i%97)/97)
+		o.depart(t0+int64(i)*rules.Day, float64(i%97)/97, uint8(i%4))
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
 	b := o.AppendBinary(nil)
@@ -107,22 +107,85 @@ func TestWatchFromOutcomes(t *testing.T) {
 	if got := c.due(&weekly); got != at {
 		t.Errorf("watch due at %v for a silence that began before the level changed at %v; want %v", got, at, at)
 	}
-	// A return after the churn takes the departure back.
+	// A return after the churn takes the departure back, and counts its
+	// silence, with the levels it reached, as one that ended in a return.
 	var s State
 	c.OnEvent(nil, &s, schemas.Event{ID: "r1", Type: schemas.Login, Time: at}, ctx)
 	c.Advance(nil, &s, ctx, at+40*rules.Day)
-	before := o.pending
-	c.OnEvent(nil, &s, schemas.Event{ID: "r2", Type: schemas.Login, Time: at + 50*rules.Day}, ctx)
-	if o.pending == before {
-		t.Error("a return after the churn left the departure counted")
+	fired := s.Fired
+	if s.ChurnedAt == 0 || fired == 0 {
+		t.Fatalf("after 40 quiet days: churned at %v with %d levels fired; want a churn after warnings", s.ChurnedAt, fired)
 	}
-	var n uint32
+	c.OnEvent(nil, &s, schemas.Event{ID: "r2", Type: schemas.Login, Time: at + 50*rules.Day}, ctx)
+	var departed, left, stayed uint32
 	for i := range o.pending {
-		for _, c := range o.pending[i] {
-			n += c
+		for _, n := range o.pending[i].departed {
+			departed += n
+		}
+		for l := range 3 {
+			left += o.pending[i].left[l]
+			stayed += o.pending[i].stayed[l]
 		}
 	}
-	if n != 0 {
-		t.Errorf("%d departures pending after the only pending one returned", n)
+	if departed != 0 || left != 0 || stayed != uint32(fired) {
+		t.Errorf("pending after the only pending churn returned: %d departed, %d levels left, %d stayed; want 0, 0, %d", departed, left, stayed, fired)
+	}
+}
+
+// TestLevelScores: a level's score is the share of the silences that
+// reached it and ended in a departure, once MinLevelSilences have ended,
+// and never below a lower level's.
+func TestLevelScores(t *testing.T) {
+	var o Outcomes
+	end := t0 + 3*rules.Day
+	for i := range 100 {
+		switch {
+		case i < 40: // reached watch only: 10 of 40 left
+			if i < 10 {
+				o.depart(end, 0.5, 1)
+			} else {
+				o.stay(end, 1)
+			}
+		case i < 80: // reached at_risk: 20 of 40 left
+			if i < 60 {
+				o.depart(end, 0.5, 2)
+			} else {
+				o.stay(end, 2)
+			}
+		default: // reached critical: 8 of 20 left
+			if i < 88 {
+				o.depart(end, 0.5, 3)
+			} else {
+				o.stay(end, 3)
+			}
+		}
+	}
+	if got := o.Score(Watch, 0.4); got != 0.4 {
+		t.Errorf("watch scored %v before the silences were confirmed; want the risk 0.4", got)
+	}
+	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
+	// watch: 38 of 100 left; at_risk: 28 of 60; critical has 20
+	// silences, fewer than MinLevelSilences: it keeps the risk.
+	for _, tc := range []struct {
+		l    Level
+		want float64
+	}{{Watch, 0.38}, {AtRisk, 28.0 / 60}, {Critical, 0.9}} {
+		if got := o.Score(tc.l, 0.9); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%v scored %v, want %v", tc.l, got, tc.want)
+		}
+	}
+	// With 20 more critical silences (2 left), critical's share is below
+	// at_risk's: the two are pooled.
+	for i := range 20 {
+		if i < 2 {
+			o.depart(end, 0.5, 3)
+		} else {
+			o.stay(end, 3)
+		}
+	}
+	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
+	// at_risk: 30 of 80 left; critical: 10 of 40, below it: pooled, 40 of 120.
+	if a, c := o.Score(AtRisk, 0.9), o.Score(Critical, 0.9); math.Abs(a-40.0/120) > 1e-6 || a != c {
+		t.Errorf("at_risk %v, critical %v: want both 40/120, pooled", a, c)
 	}
 }

@@ -90,8 +90,10 @@ type Warning struct {
 	// activity + the silence at which the risk reaches it), the event's
 	// time for Recovered. Never the firing time.
 	At int64
-	// Score is the risk at At, 0..1: the probability that the user has left
-	// (rhythm.go). 0 for Recovered.
+	// Score is the probability that the user has left, 0..1: the share of
+	// the partition's silences that reached this level and ended in a
+	// departure, once known (outcomes.go); the risk at At (rhythm.go)
+	// until then. 0 for Recovered.
 	Score float64
 	// ChurnAt is when the stage model will declare the churn if the
 	// silence goes on (Unix ms); 0 for Recovered.
@@ -196,7 +198,9 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		// start afresh with the rhythm and the cool-down memory, and the
 		// long gap joins the rhythm: this user lapses. The churn was not
 		// a departure after all.
-		c.outcome(s, s.ChurnedAt, (*Outcomes).undepart)
+		if c.Outcomes != nil {
+			c.Outcomes.undepart(s.ChurnedAt, c.departureRisk(s), s.Fired, ev.Time)
+		}
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity = last
@@ -221,6 +225,9 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 	}
 	if s.LastActivity != 0 {
 		c.observeGap(s, ev.Time-s.LastActivity)
+		if c.Outcomes != nil {
+			c.Outcomes.stay(ev.Time, s.Fired)
+		}
 	}
 	s.LastActivity = ev.Time
 	s.Fired = 0
@@ -284,14 +291,20 @@ func (c Config) due(s *State) int64 {
 	return s.LastActivity + c.riskDue(s, c.Risk[s.Fired])
 }
 
-// outcome records, or takes back, the departure of the silence that
-// churned at churnAt, at the risk it had reached Lead before.
-func (c Config) outcome(s *State, churnAt int64, f func(*Outcomes, int64, float64)) {
-	if c.Outcomes == nil {
-		return
-	}
+// departureRisk is the risk the user's silence reached Lead before the
+// churn: what a departure is counted at.
+func (c Config) departureRisk(s *State) float64 {
 	lead := min(int64(c.Lead/time.Millisecond), c.churnMs())
-	f(c.Outcomes, churnAt, c.riskAt(s, c.churnMs()-lead))
+	return c.riskAt(s, c.churnMs()-lead)
+}
+
+// score is what a warning of level lvl at risk carries: the partition's
+// share of departures at that level, once known (outcomes.go).
+func (c Config) score(lvl Level, risk float64) float64 {
+	if c.Outcomes == nil {
+		return risk
+	}
+	return c.Outcomes.Score(lvl, risk)
 }
 
 func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning {
@@ -316,16 +329,19 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		days := float64(silence) / float64(rules.Day)
 		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s),
 			Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: round2(float64(c.churnMs()) / float64(rules.Day))}}}
-		w := Warning{Level: lvl, At: due, Score: round2(c.riskAt(s, silence)), ChurnAt: churnAt}
+		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, c.riskAt(s, silence))), ChurnAt: churnAt}
 		dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due))
 	}
 	if churnAt < t {
 		// Churned: the warnings end; open ones are not recovered (the stage
-		// model's "returned" covers a comeback).
-		c.outcome(s, churnAt, (*Outcomes).depart)
-		last := s.LastActivity
+		// model's "returned" covers a comeback). Fired stays: a return
+		// takes the departure back with the levels it had reached.
+		if c.Outcomes != nil {
+			c.Outcomes.depart(churnAt, c.departureRisk(s), s.Fired)
+		}
+		last, fired := s.LastActivity, s.Fired
 		*s = s.afterChurn()
-		s.LastActivity, s.ChurnedAt = last, churnAt
+		s.LastActivity, s.ChurnedAt, s.Fired = last, churnAt, fired
 	}
 	return dst
 }
