@@ -24,7 +24,7 @@ type Warning struct {
 	ID             string          `json:"id"`
 	UserID         string          `json:"user_id"`
 	Level          string          `json:"level"` // watch, at_risk, critical, or recovered
-	Score          float64         `json:"score"` // 0..1: the risk that the user has left (0 for recovered)
+	Score          float64         `json:"score"` // 0..1: the probability that the user has left (warnings.Warning.Score; 0 for recovered)
 	Reasons        []WarningReason `json:"reasons"`
 	Stage          string          `json:"stage"`
 	Segment        *SegmentScore   `json:"segment"` // null before the user's first RFM score
