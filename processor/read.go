@@ -47,6 +47,7 @@ func (p *Processor) Stats() Stats {
 	st.FetchTimeouts = p.fetchTimeouts.Load()
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
+	st.PartitionWatch = map[int32]float64{}
 	for id, s := range p.mu.parts {
 		running := s.restoring.Load()
 		if running {
@@ -76,6 +77,9 @@ func (p *Processor) Stats() Stats {
 			st.PartitionStreamTimes[id] = time.UnixMilli(snap.StreamTime).UTC()
 		}
 		st.Recent = append(st.Recent, snap.Recent...)
+		if snap.Watch > 0 {
+			st.PartitionWatch[id] = snap.Watch
+		}
 	}
 	if minStream != math.MaxInt64 {
 		st.StreamTime = time.UnixMilli(minStream).UTC()

@@ -113,6 +113,10 @@ type Stats struct {
 	// PartitionStreamTimes is each owned partition's stream time (absent
 	// before its first event).
 	PartitionStreamTimes map[int32]time.Time
+	// PartitionWatch is the churn warnings' watch level each owned
+	// partition chose from its departures (absent while the configured
+	// level applies).
+	PartitionWatch map[int32]float64
 	// SendFailing lists the owned partitions whose output writes have
 	// failed for longer than sendFailingLimit.
 	SendFailing []int32

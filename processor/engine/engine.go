@@ -165,6 +165,9 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 	if err != nil {
 		return nil, fmt.Errorf("engine: partition %d: %w", id, err)
 	}
+	if risk, _, ok := outcomes.Watch(); ok && cfg.Warnings.Recall > 0 {
+		stats.setWatch(risk)
+	}
 	recs, err := store.Retention(id)
 	if err != nil {
 		return nil, err

@@ -102,7 +102,11 @@ func (e *Engine) recut(at int64) (cuts []byte, ids []string, grid schemas.Metric
 func (e *Engine) refreshWatch(at int64) {
 	was, _, _ := e.outcomes.Watch()
 	e.outcomes.Refresh(at, e.cfg.Warnings.Recall)
-	if now, since, ok := e.outcomes.Watch(); ok && since == at && now != was {
+	now, since, ok := e.outcomes.Watch()
+	if ok {
+		e.stats.setWatch(now)
+	}
+	if ok && since == at && now != was {
 		e.log.Info("churn warnings: watch level chosen from this partition's departures",
 			zap.Int32("partition", e.id), zap.Float64("risk", now), zap.Float64("was", was),
 			zap.Uint64("departures", e.outcomes.Departures()), zap.String("at", schemas.FormatTime(at)))

@@ -31,6 +31,7 @@ type Stats struct {
 		stages     [len(rules.Stages)]int64
 		segments   [9]int64
 		recent     []RecentTransition
+		watch      float64
 	}
 }
 
@@ -51,6 +52,10 @@ type Snapshot struct {
 	Stages     [len(rules.Stages)]int64
 	Segments   [9]int64
 	Recent     []RecentTransition
+	// Watch is the churn warnings' watch level the partition chose from
+	// its departures (warnings.Outcomes); 0 while the configured one
+	// applies.
+	Watch float64
 }
 
 // Snapshot returns the partition's stream time, its counts by stage and
@@ -59,7 +64,13 @@ func (s *Stats) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Snapshot{StreamTime: s.mu.streamTime, Stages: s.mu.stages, Segments: s.mu.segments,
-		Recent: append([]RecentTransition(nil), s.mu.recent...)}
+		Recent: append([]RecentTransition(nil), s.mu.recent...), Watch: s.mu.watch}
+}
+
+func (s *Stats) setWatch(risk float64) {
+	s.mu.Lock()
+	s.mu.watch = risk
+	s.mu.Unlock()
 }
 
 func (s *Stats) setMeta(m *record.Meta) {

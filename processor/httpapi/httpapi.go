@@ -297,6 +297,7 @@ var (
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
+	descWatch          = prometheus.NewDesc("lifecycle_warning_watch_risk", "The risk at which each owned partition's churn warnings come due at watch, chosen from its own departures (--warn-recall); absent while --warn-risk's applies.", []string{"partition"}, nil)
 	descSendFailing    = prometheus.NewDesc("lifecycle_partitions_send_failing", "Owned partitions whose output writes have failed for more than a minute.", nil, nil)
 
 	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
@@ -310,7 +311,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
-		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descSendFailing,
+		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
 	}
@@ -338,6 +339,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStreamJumps, st.StreamJumps)
 	for p, t := range st.PartitionStreamTimes {
 		ch <- prometheus.MustNewConstMetric(descPartStreamTime, prometheus.GaugeValue, float64(t.UnixMilli())/1000, strconv.Itoa(int(p)))
+	}
+	for p, w := range st.PartitionWatch {
+		ch <- prometheus.MustNewConstMetric(descWatch, prometheus.GaugeValue, w, strconv.Itoa(int(p)))
 	}
 	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
 	for _, l := range st.Lag {

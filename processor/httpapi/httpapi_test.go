@@ -37,6 +37,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
+	st.PartitionWatch = map[int32]float64{1: 0.29}
 	st.CommitSeconds.Counts[0], st.CommitSeconds.Counts[len(processor.LatencyBuckets)] = 2, 1 // ≤ 1 ms twice, over every bound once
 	st.CommitSeconds.Sum = 400 * time.Second
 	return st
@@ -106,6 +107,7 @@ func TestRoutes(t *testing.T) {
 		{"/v1/stats", true, nil, 200, `"records_ignored":2`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records{partition="0"} 40`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records_target{partition="0"} 100`},
+		{"/metrics", true, nil, 200, `lifecycle_warning_watch_risk{partition="1"} 0.29`},
 	} {
 		src.ready, src.err = tc.ready, tc.err
 		status, body := get(t, h, tc.path)
