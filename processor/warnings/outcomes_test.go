@@ -189,3 +189,22 @@ func TestLevelScores(t *testing.T) {
 		t.Errorf("at_risk %v, critical %v: want both 40/120, pooled", a, c)
 	}
 }
+
+// TestWatchFloor: departures that all had a tiny risk do not bring the
+// watch level below minWatch.
+func TestWatchFloor(t *testing.T) {
+	o := &Outcomes{}
+	for range MinDepartures {
+		o.depart(t0, 0.001, 0)
+	}
+	o.Refresh(t0+(confirmWeeks+1)*7*rules.Day, 0.85)
+	if w, _, _ := o.Watch(); w >= minWatch {
+		t.Fatalf("watch %v chosen from departures at 0.001: want it below %v for this test", w, minWatch)
+	}
+	c := Config{Outcomes: o}.WithDefaults()
+	s := visits(c, 6, 7*rules.Day)
+	s.LastActivity = t0 + 100*rules.Day
+	if got, want := c.due(&s), s.LastActivity+c.riskDue(&s, minWatch); got != want {
+		t.Errorf("watch due %v, want %v: at the floor's risk", got, want)
+	}
+}
