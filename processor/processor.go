@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -28,7 +29,7 @@ type Processor struct {
 	ready      atomic.Bool  // a member of the group with its partitions started
 	model      atomic.Pointer[engine.Model]
 	rules      schemas.Rules // in effect, for Stats
-	ends       *endsAsker    // the merges' confirmations of end offsets
+	kafka      *kgo.Client   // the admin client's, for endOffsets
 	// kafkaErrors counts errors of the group, the readers and the broker
 	// check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
@@ -122,7 +123,7 @@ func (p *Processor) run(ctx context.Context) error {
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
-	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
+	p.kafka = cl
 	if err := p.waitForBrokers(ctx, adm); err != nil {
 		return err
 	}
