@@ -102,10 +102,10 @@ const deliveredQueue = 64
 
 // changelogLinger is how long the changelog stage waits after a delivered
 // batch for the next ones, so that one WAL sync, one changelog request and
-// one outbox deletion serve all the batches of that stretch. At a live
-// rate each batch holds an event or two, and those per-batch costs were
-// most of the CPU per event (BENCHMARKS.md, "The paced cycle"). It delays
-// only the changelog, the outbox deletion and the offsets, not the outputs.
+// one outbox deletion serve all the batches of that stretch: at a live
+// rate each batch holds an event or two (BENCHMARKS.md, "The paced
+// cycle"). It delays the changelog, the outbox deletion and the offsets,
+// never the outputs.
 const changelogLinger = 20 * time.Millisecond
 
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
