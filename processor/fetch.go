@@ -41,10 +41,13 @@ func newFetcher(c Conn, topic string, partition int32, offset int64, notify chan
 		Topic:     topic,
 		Partition: int(partition),
 		// Fetch what is there at once (MinBytes 1) but in large batches when
-		// there is a backlog; wait at most MaxWait on an idle partition.
+		// there is a backlog; wait at most MaxWait on an idle partition. The
+		// broker answers as soon as a record comes, so MaxWait only sets
+		// how often a quiet partition is polled: the idle cost. (kafka-go
+		// asks the broker to wait MaxWait less a second for the round trip.)
 		MinBytes:       1,
 		MaxBytes:       8 << 20,
-		MaxWait:        250 * time.Millisecond,
+		MaxWait:        2 * time.Second,
 		QueueCapacity:  4096,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: 2 * time.Second,

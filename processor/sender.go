@@ -95,8 +95,18 @@ type sender struct {
 var errNotMember = errors.New("processor: no longer a member of the group's current generation; the partition belongs to another instance now")
 
 // deliveredQueue is how many delivered batches may wait for the changelog
-// stage: the outputs stage runs at most that far ahead.
-const deliveredQueue = 16
+// stage: the outputs stage runs at most that far ahead. It holds more than
+// the batches of a changelogLinger at live rates, so that the wait does
+// not hold up the outputs.
+const deliveredQueue = 64
+
+// changelogLinger is how long the changelog stage waits after a delivered
+// batch for the next ones, so that one WAL sync, one changelog request and
+// one outbox deletion serve all the batches of that stretch: at a live
+// rate each batch holds an event or two (BENCHMARKS.md, "The paced
+// cycle"). It delays the changelog, the outbox deletion and the offsets,
+// never the outputs.
+const changelogLinger = 20 * time.Millisecond
 
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
 // it could not send stay in the outbox and are sent on the next start.
@@ -184,6 +194,9 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 	// time and its waiters spin, so a commit per small batch of a live
 	// stream cost more CPU than the batch (BENCHMARKS.md, "Latency").
 	var uncommitted map[string]int64
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		var j job
 		var ok bool
@@ -202,6 +215,14 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 		if !ok {
 			s.commitOffsets(uncommitted)
 			return nil
+		}
+		if len(delivered) < cap(delivered)/2 {
+			linger.Reset(changelogLinger)
+			select {
+			case <-linger.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		j = gather(j, delivered)
 		// Again before the changelog: a pause since the outputs were written

@@ -87,7 +87,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 20_000, "events per second produced in the latency mode")
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain (with --mode latency: of the paced run, the bench's producer and reader included) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain (with --mode latency: of the paced run, the bench's producer and reader included; with --isolate: of the child processor's whole run) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
 	batch := fs.Int("batch-records", 0, "the processor's --batch-records (0: its default)")
 	linger := fs.duration("linger", 0, "the processor's --linger (0: its default)")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -203,8 +204,20 @@ the two with lifecycle diff --brokers.`)
 	rf := fs.registryFlags()
 	hf := fs.httpFlags()
 	lf := fs.logFlags()
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file, until it stops (for `lifecycle bench --isolate`)")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rulesVersion, err := fs.applyRules(*rulesPath)
 	if err != nil {

@@ -34,6 +34,9 @@ func (r *Runner) startChild(ctx context.Context, group string, t processor.Topic
 	if r.cfg.Linger > 0 {
 		extra = append(extra, "--linger", r.cfg.Linger.String())
 	}
+	if r.cfg.CPUProfile != "" {
+		extra = append(extra, "--cpuprofile", r.cfg.CPUProfile)
+	}
 	connArgs, env := r.cfg.ChildArgs(r.conn, r.embedded)
 	child, err := startInstance(r.cfg.Binary, connArgs, env, "processor", dir, group, t, r.keep, extra...)
 	if err != nil {
