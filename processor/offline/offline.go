@@ -188,7 +188,7 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 // Outcomes returns, after Run, each partition's record of how its
 // silences ended, with the watch level the warnings chose from it.
 func (r *Runner) Outcomes() ([]*warnings.Outcomes, error) {
-	var os []*warnings.Outcomes
+	var all []*warnings.Outcomes
 	for p, store := range r.store {
 		m, _, err := store.Meta(int32(p))
 		if err != nil {
@@ -198,9 +198,9 @@ func (r *Runner) Outcomes() ([]*warnings.Outcomes, error) {
 		if err != nil {
 			return nil, fmt.Errorf("offline: partition %d: %w", p, err)
 		}
-		os = append(os, o)
+		all = append(all, o)
 	}
-	return os, nil
+	return all, nil
 }
 
 // EachUser calls fn with every user's state after Run, partition by

@@ -64,11 +64,11 @@ func TestWatchLevelWhateverTheBatchingAndRestarts(t *testing.T) {
 	}
 	whole := map[string]string{}
 	r := run(0, nil, len(events), end, whole)
-	os, err := r.Outcomes()
+	all, err := r.Outcomes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p, o := range os {
+	for p, o := range all {
 		risk, _, ok := o.Watch()
 		if !ok || risk == warnings.DefaultRisk[0] {
 			t.Errorf("partition %d: watch level %v (chosen: %v) from %d departures; want one of its own", p, risk, ok, o.Departures())

@@ -109,8 +109,8 @@ func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
 		r.Levels = append(r.Levels, at.Overall)
 	}
 	r.Calibration = calibrate(&e.obs, dropout)
-	if os, err := e.run.Outcomes(); err == nil {
-		for p, o := range os {
+	if all, err := e.run.Outcomes(); err == nil { // a store that cannot tell leaves the levels out of the report
+		for p, o := range all {
 			if risk, _, ok := o.Watch(); ok {
 				r.Watch = append(r.Watch, WatchLevel{Partition: int32(p), Risk: math.Round(risk*1000) / 1000, Departures: o.Departures()})
 			}
