@@ -63,6 +63,15 @@ const (
 
 func bin(r float64) int { return min(max(int(r*outcomeBins), 0), outcomeBins-1) }
 
+// slotOf is the pending slot week w uses.
+func slotOf(w int64) int {
+	i := int(w % pendingWeeks)
+	if i < 0 {
+		i += pendingWeeks
+	}
+	return i
+}
+
 func weekOf(t int64) int64 {
 	w := t / weekMs
 	if t%weekMs < 0 {
@@ -74,7 +83,7 @@ func weekOf(t int64) int64 {
 // depart counts a churn at churnAt whose silence had reached risk r Lead
 // before it, and fired levels.
 func (o *Outcomes) depart(churnAt int64, r float64, fired uint8) {
-	t := o.tally(churnAt)
+	t := o.tallyOf(churnAt)
 	t.departed[bin(r)]++
 	for i := range min(fired, 3) {
 		t.left[i]++
@@ -84,10 +93,7 @@ func (o *Outcomes) depart(churnAt int64, r float64, fired uint8) {
 // undepart takes back the churn at churnAt: the user came back at at.
 func (o *Outcomes) undepart(churnAt int64, r float64, fired uint8, at int64) {
 	w := weekOf(churnAt)
-	i := int(w % pendingWeeks)
-	if i < 0 {
-		i += pendingWeeks
-	}
+	i := slotOf(w)
 	t := &o.confirmed
 	if o.weeks[i] == w {
 		t = &o.pending[i]
@@ -105,7 +111,7 @@ func (o *Outcomes) stay(at int64, fired uint8) {
 	if fired == 0 {
 		return
 	}
-	t := o.tally(at)
+	t := o.tallyOf(at)
 	for i := range min(fired, 3) {
 		t.stayed[i]++
 	}
@@ -117,9 +123,9 @@ func decr(n *uint32) {
 	}
 }
 
-// tally is where a silence that ended at t counts: its week's, or the
+// tallyOf is where a silence that ended at t counts: its week's, or the
 // confirmed one when that week is no longer pending.
-func (o *Outcomes) tally(t int64) *tally {
+func (o *Outcomes) tallyOf(t int64) *tally {
 	if p := o.slot(weekOf(t)); p != nil {
 		return p
 	}
@@ -129,10 +135,7 @@ func (o *Outcomes) tally(t int64) *tally {
 // slot is the pending tally of week w, nil when w is already confirmed.
 // A slot still holding an older week confirms it first.
 func (o *Outcomes) slot(w int64) *tally {
-	i := int(w % pendingWeeks)
-	if i < 0 {
-		i += pendingWeeks
-	}
+	i := slotOf(w)
 	switch {
 	case o.weeks[i] == w:
 	case o.weeks[i] > w:
