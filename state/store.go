@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -164,6 +165,66 @@ func (s *Store) User(p int32, id string) (r record.User, ok bool, err error) {
 	r, err = record.DecodeUser(v)
 	return r, err == nil, err
 }
+
+// ReadUsers reads the stored records of the users ids of partition p and
+// calls fn for each id once, in id order; ok is false for a user the store
+// does not hold. One iterator seeks them in key order: a Get builds its
+// iterators over every level anew, and for the thousands of users outside
+// the cache whose timers fall due in one pass that was most of the cost of
+// reading them (BENCHMARKS.md, "Reading a timer pass's users in key
+// order"). ids is not changed.
+func (s *Store) ReadUsers(p int32, ids []string, fn func(id string, r record.User, ok bool) error) error {
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	lower, upper := partitionKey(nil, p, 'u'), partitionKey(nil, p, 'u'+1)
+	key := slices.Clone(lower)
+	base := len(key)
+	var it *pebble.Iterator
+	for i, id := range sorted {
+		// An open iterator holds on to the memtables and tables it
+		// started with; a new one every readUsersChunk users lets them go
+		// soon after a flush or a compaction.
+		if i%readUsersChunk == 0 {
+			if it != nil {
+				if err := it.Close(); err != nil {
+					return fmt.Errorf("state: users: %w", err)
+				}
+			}
+			var err error
+			if it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper}); err != nil {
+				return fmt.Errorf("state: users: %w", err)
+			}
+		}
+		key = append(key[:base], id...)
+		var r record.User
+		found := it.SeekGE(key) && bytes.Equal(it.Key(), key)
+		var err error
+		if found {
+			var v []byte
+			if v, err = it.ValueAndErr(); err == nil {
+				r, err = record.DecodeUser(v)
+			}
+		} else {
+			err = it.Error()
+		}
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("state: user %q: %w", id, err)
+		}
+		if err := fn(id, r, found); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if it == nil {
+		return nil
+	}
+	return it.Close()
+}
+
+// readUsersChunk is how many users ReadUsers seeks with one iterator.
+const readUsersChunk = 256
 
 func (s *Store) get(key []byte) ([]byte, bool, error) {
 	v, closer, err := s.db.Get(key)

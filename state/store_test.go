@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +268,67 @@ func TestOpenLocked(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "another process") || !strings.Contains(err.Error(), "--state-dir") {
 		t.Errorf("the error does not say what to do: %v", err)
+	}
+}
+
+// ReadUsers answers as a User each would: every id once, in id order,
+// another partition's users and ids that are prefixes or extensions of a
+// stored id not taken for it, and the caller's slice left as it was.
+func TestReadUsersAsUserEach(t *testing.T) {
+	s := openMem(t, vfs.NewMem())
+	defer s.Close()
+	want := map[string]record.User{}
+	b := s.NewBatch(3)
+	for i, id := range []string{"u-1", "u-10", "u-2", "u-30"} {
+		r := sampleRecord(int64(i))
+		must(t, b.PutUser(id, r, 0))
+		want[id] = r
+	}
+	must(t, b.Commit())
+	other := s.NewBatch(4)
+	must(t, other.PutUser("u-3", sampleRecord(9), 0))
+	must(t, other.Commit())
+
+	ids := []string{"u-30", "u-3", "u-1", "u-", "u-2", "u-1", "u-100", "u-10"}
+	asked := slices.Clone(ids)
+	var order []string
+	err := s.ReadUsers(3, ids, func(id string, r record.User, ok bool) error {
+		order = append(order, id)
+		w, stored := want[id]
+		if ok != stored || ok && r != w {
+			t.Errorf("ReadUsers: %q = %+v, %v; want %+v, %v", id, r, ok, w, stored)
+		}
+		return nil
+	})
+	must(t, err)
+	if want := []string{"u-", "u-1", "u-10", "u-100", "u-2", "u-3", "u-30"}; !slices.Equal(order, want) {
+		t.Errorf("ReadUsers called back %v; want %v (each id once, in order)", order, want)
+	}
+	if !slices.Equal(ids, asked) {
+		t.Errorf("ReadUsers changed its argument to %v", ids)
+	}
+	stop := errors.New("stop")
+	if err := s.ReadUsers(3, ids, func(string, record.User, bool) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("ReadUsers returned %v; want the callback's error", err)
+	}
+
+	// More users than one iterator reads (readUsersChunk).
+	many := s.NewBatch(5)
+	ids = ids[:0]
+	for i := range 3*readUsersChunk + 7 {
+		id := fmt.Sprintf("m-%05d", i*7%(3*readUsersChunk+7))
+		must(t, many.PutUser(id, sampleRecord(int64(i)), 0))
+		ids = append(ids, id)
+	}
+	must(t, many.Commit())
+	found := 0
+	must(t, s.ReadUsers(5, append(ids, "m-none"), func(id string, _ record.User, ok bool) error {
+		if ok {
+			found++
+		}
+		return nil
+	}))
+	if found != len(ids) {
+		t.Errorf("ReadUsers found %d of %d users across several iterators", found, len(ids))
 	}
 }

@@ -225,31 +225,72 @@ func (e *Engine) user(id string) (*entry, error) {
 	if u, ok := e.hot[id]; ok {
 		return u, nil
 	}
-	u := &entry{id: id}
+	var rec record.User
+	stored, cached := false, false
 	if b, ok := e.cold[id]; ok {
-		rec, err := record.DecodeUser(b)
+		r, err := record.DecodeUser(b)
 		if err != nil {
 			return nil, fmt.Errorf("engine: partition %d: cached user %q: %w", e.id, id, err)
 		}
-		u.rec, u.stored, u.cached = rec, true, true
+		rec, stored, cached = r, true, true
 	} else if e.known.mayHave(id) {
-		rec, ok, err := e.store.User(e.id, id)
+		r, ok, err := e.store.User(e.id, id)
 		if err != nil {
 			return nil, fmt.Errorf("engine: partition %d: %w", e.id, err)
 		}
-		u.rec, u.stored = rec, ok
-		e.stats.StoreReads.Add(1)
-		if !ok {
-			e.stats.StoreMisses.Add(1)
-		}
+		rec, stored = r, ok
+		e.countRead(ok)
 	} else {
 		e.known.add(id)
 	}
+	return e.admit(id, rec, stored, cached), nil
+}
+
+// admit makes user id, with its record as read, part of the open batch.
+func (e *Engine) admit(id string, rec record.User, stored, cached bool) *entry {
+	u := &entry{id: id, rec: rec, stored: stored, cached: cached}
 	u.storedBuyer, _ = record.BuyerOf(&u.rec)
 	// A new user, or one stored under another RFM window setting, gets a
 	// purchase history of the window in force.
 	u.rec.Window = e.cfg.Segments.Refit(u.rec.Window)
 	u.storedWake = u.rec.Wake
 	e.hot[id] = u
-	return u, nil
+	return u
+}
+
+func (e *Engine) countRead(found bool) {
+	e.stats.StoreReads.Add(1)
+	if !found {
+		e.stats.StoreMisses.Add(1)
+	}
+}
+
+// readAhead reads the users of a timer pass that are in neither the batch
+// nor the cache from the store at once, in key order (Store.ReadUsers),
+// where user would look each up on its own: with a population larger than
+// the cache most of a pass's users are read, and a lookup each was the
+// largest cost that grows with the population (BENCHMARKS.md, "Reading a
+// timer pass's users in key order").
+func (e *Engine) readAhead(due []record.Timer) error {
+	ids := e.readIDs[:0]
+	for _, t := range due {
+		_, hot := e.hot[t.UserID]
+		_, cold := e.cold[t.UserID]
+		if !hot && !cold && e.known.mayHave(t.UserID) {
+			ids = append(ids, t.UserID)
+		}
+	}
+	e.readIDs = ids
+	if len(ids) < 2 {
+		return nil // user reads it as cheaply
+	}
+	err := e.store.ReadUsers(e.id, ids, func(id string, r record.User, ok bool) error {
+		e.countRead(ok)
+		e.admit(id, r, ok, false)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: partition %d: %w", e.id, err)
+	}
+	return nil
 }

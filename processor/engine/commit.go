@@ -119,6 +119,9 @@ func (e *Engine) dueTimers() (bool, error) {
 	if len(due) == 0 {
 		return false, nil
 	}
+	if err := e.readAhead(due); err != nil {
+		return false, err
+	}
 	progress := false
 	for _, t := range due {
 		u, err := e.user(t.UserID)

@@ -119,6 +119,7 @@ type Engine struct {
 	records  int             // input records in the open batch
 	write    record.Write    // reused for each commit
 	stale    []record.Timer  // timer index entries to delete with the next commit
+	readIDs  []string        // reused by readAhead
 	trs      []rules.Transition
 	ws       []stagedWarning
 	pop      *segments.Population

@@ -61,6 +61,21 @@ func (s *MemStore) User(p int32, id string) (record.User, bool, error) {
 	return r, err == nil, err
 }
 
+// ReadUsers implements Store.
+func (s *MemStore) ReadUsers(p int32, ids []string, fn func(id string, r record.User, ok bool) error) error {
+	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
+	for _, id := range sorted {
+		r, ok, err := s.User(p, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(id, r, ok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // UserIDs implements Store.
 func (s *MemStore) UserIDs(p int32, fn func(id []byte)) error {
 	for id := range s.part(p).users {

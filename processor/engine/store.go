@@ -13,6 +13,10 @@ type Store interface {
 	Meta(p int32) (m record.Meta, ok bool, err error)
 	// User returns a user's record; ok is false when it has none.
 	User(p int32, id string) (r record.User, ok bool, err error)
+	// ReadUsers calls fn once for each of the users ids, in id order, with
+	// its record; ok is false when the store has none. It reads many
+	// users at a cost below a User each (state.Store.ReadUsers).
+	ReadUsers(p int32, ids []string, fn func(id string, r record.User, ok bool) error) error
 	// UserIDs calls fn for every stored user (the id is valid during the call).
 	UserIDs(p int32, fn func(id []byte)) error
 	// Buyers calls fn for every buyers index entry in user id order (the id

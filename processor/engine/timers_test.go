@@ -75,3 +75,74 @@ func TestTimerScansOnlyWhenDue(t *testing.T) {
 		t.Fatalf("%d of the 101 quiet users had a transition once stream time passed their churn, want all", len(quiet))
 	}
 }
+
+// readCounter is a MemStore that counts the users read one at a time and
+// in passes.
+type readCounter struct {
+	*MemStore
+	single, passes, inPasses int
+}
+
+func (s *readCounter) User(p int32, id string) (record.User, bool, error) {
+	s.single++
+	return s.MemStore.User(p, id)
+}
+
+func (s *readCounter) ReadUsers(p int32, ids []string, fn func(string, record.User, bool) error) error {
+	s.passes++
+	s.inPasses += len(ids)
+	return s.MemStore.ReadUsers(p, ids, fn)
+}
+
+// TestTimerPassReadsUsersAtOnce: the users of a timer pass that are not
+// cached are read in one pass over the store, not one lookup each, and
+// each fires as it would have (the processor's tests compare the outputs
+// with a small cache against the reference's).
+func TestTimerPassReadsUsersAtOnce(t *testing.T) {
+	store := &readCounter{MemStore: NewMemStore()}
+	cfg := testConfig()
+	cfg.MaxUsersCached = 0
+	fired := map[string]bool{}
+	e, err := New(&cfg, store, 0, 1, &Stats{}, func(c Commit) error {
+		for _, o := range c.Outputs {
+			if o.Topic == cfg.Topics.Transitions {
+				fired[string(o.Key)] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := int64(1_767_225_600_000)
+	for i := range 50 {
+		it := &Input{Offset: int64(i), Event: schemas.Event{ID: "e-" + strconv.Itoa(i), UserID: "u" + strconv.Itoa(i), Type: schemas.Login, Time: ts + int64(i)}}
+		if err := e.Apply(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	clear(fired)
+	store.single, store.passes, store.inPasses = 0, 0, 0
+	late := &Input{Offset: 50, Event: schemas.Event{ID: "e-late", UserID: "late", Type: schemas.Login, Time: ts + cfg.Rules.ChurnAfter.Milliseconds() + rules.Day}}
+	if err := e.Apply(late); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	quiet := 0
+	for u := range fired {
+		if u != "late" {
+			quiet++
+		}
+	}
+	if quiet != 50 {
+		t.Fatalf("%d of the 50 quiet users had a transition when their timers fell due, want all", quiet)
+	}
+	if store.inPasses < 50 || store.single > 1 {
+		t.Errorf("the timer pass read %d users in %d passes and %d one at a time; want the 50 in passes", store.inPasses, store.passes, store.single)
+	}
+}
