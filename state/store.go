@@ -174,32 +174,31 @@ func (s *Store) User(p int32, id string) (r record.User, ok bool, err error) {
 // reading them (BENCHMARKS.md, "Reading a timer pass's users in key
 // order"). ids is not changed.
 func (s *Store) ReadUsers(p int32, ids []string, fn func(id string, r record.User, ok bool) error) error {
-	sorted := slices.Clone(ids)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	lower, upper := partitionKey(nil, p, 'u'), partitionKey(nil, p, 'u'+1)
-	key := slices.Clone(lower)
-	base := len(key)
-	var it *pebble.Iterator
-	for i, id := range sorted {
-		// An open iterator holds on to the memtables and tables it
-		// started with; a new one every readUsersChunk users lets them go
-		// soon after a flush or a compaction.
-		if i%readUsersChunk == 0 {
-			if it != nil {
-				if err := it.Close(); err != nil {
-					return fmt.Errorf("state: users: %w", err)
-				}
-			}
-			var err error
-			if it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper}); err != nil {
-				return fmt.Errorf("state: users: %w", err)
-			}
+	// An open iterator holds on to the memtables and tables it started
+	// with; a new one every readUsersChunk users lets them go soon after a
+	// flush or a compaction.
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), readUsersChunk) {
+		if err := s.readSortedUsers(p, chunk, fn); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// readSortedUsers is ReadUsers for ids sorted and distinct, with one
+// iterator.
+func (s *Store) readSortedUsers(p int32, ids []string, fn func(id string, r record.User, ok bool) error) (err error) {
+	key := partitionKey(nil, p, 'u')
+	base := len(key)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: slices.Clone(key), UpperBound: partitionKey(nil, p, 'u'+1)})
+	if err != nil {
+		return fmt.Errorf("state: users: %w", err)
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	for _, id := range ids {
 		key = append(key[:base], id...)
 		var r record.User
 		found := it.SeekGE(key) && bytes.Equal(it.Key(), key)
-		var err error
 		if found {
 			var v []byte
 			if v, err = it.ValueAndErr(); err == nil {
@@ -209,18 +208,13 @@ func (s *Store) ReadUsers(p int32, ids []string, fn func(id string, r record.Use
 			err = it.Error()
 		}
 		if err != nil {
-			it.Close()
 			return fmt.Errorf("state: user %q: %w", id, err)
 		}
 		if err := fn(id, r, found); err != nil {
-			it.Close()
 			return err
 		}
 	}
-	if it == nil {
-		return nil
-	}
-	return it.Close()
+	return nil
 }
 
 // readUsersChunk is how many users ReadUsers seeks with one iterator.

@@ -110,8 +110,8 @@ func BenchmarkDueTimersAfterMoves(b *testing.B) {
 }
 
 // BenchmarkReadUsers reads the 4,096 users of a timer pass from a
-// partition of 400,000 stored users, compacted: a Get
-// per user (Store.User) against one iterator seeking them in key order
+// partition of 400,000 stored users, compacted: a Get per user
+// (Store.User) against iterators seeking them in key order
 // (Store.ReadUsers).
 func BenchmarkReadUsers(b *testing.B) {
 	s, err := Open(Options{Dir: b.TempDir(), MemTableBytes: 8 << 20})
