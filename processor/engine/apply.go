@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"go.uber.org/zap"
@@ -227,7 +228,7 @@ func (e *Engine) user(id string) (*entry, error) {
 	}
 	var rec record.User
 	stored, cached := false, false
-	if b, ok := e.cold[id]; ok {
+	if b, ok := e.cold.get(id); ok {
 		r, err := record.DecodeUser(b)
 		if err != nil {
 			return nil, fmt.Errorf("engine: partition %d: cached user %q: %w", e.id, id, err)
@@ -265,26 +266,24 @@ func (e *Engine) countRead(found bool) {
 	}
 }
 
-// readAhead reads the users of a timer pass that are in neither the batch
-// nor the cache from the store at once, in key order (Store.ReadUsers),
-// where user would look each up on its own: with a population larger than
-// the cache most of a pass's users are read, and a lookup each was the
-// largest cost that grows with the population (BENCHMARKS.md, "Reading a
-// timer pass's users in key order").
-func (e *Engine) readAhead(due []record.Timer) error {
-	ids := e.readIDs[:0]
-	for _, t := range due {
-		_, hot := e.hot[t.UserID]
-		_, cold := e.cold[t.UserID]
-		if !hot && !cold && e.known.mayHave(t.UserID) {
-			ids = append(ids, t.UserID)
+// readAhead reads the users among ids (a timer pass's, or a rebuild's)
+// that are in neither the batch nor the cache from the store at once, in
+// key order (Store.ReadUsers), where user would look each up on its own:
+// with a population larger than the cache most of a pass's users are read,
+// and a lookup each was the largest cost that grows with the population
+// (BENCHMARKS.md, "Reading a timer pass's users in key order").
+func (e *Engine) readAhead(ids iter.Seq[string]) error {
+	read := e.readIDs[:0]
+	for id := range ids {
+		if _, hot := e.hot[id]; !hot && !e.cold.has(id) && e.known.mayHave(id) {
+			read = append(read, id)
 		}
 	}
-	e.readIDs = ids
-	if len(ids) < 2 {
+	e.readIDs = read
+	if len(read) < 2 {
 		return nil // user reads it as cheaply
 	}
-	err := e.store.ReadUsers(e.id, ids, func(id string, r record.User, ok bool) error {
+	err := e.store.ReadUsers(e.id, read, func(id string, r record.User, ok bool) error {
 		e.countRead(ok)
 		e.admit(id, r, ok, false)
 		return nil
@@ -293,4 +292,15 @@ func (e *Engine) readAhead(due []record.Timer) error {
 		return fmt.Errorf("engine: partition %d: %w", e.id, err)
 	}
 	return nil
+}
+
+// timerUsers yields the users of due, for readAhead.
+func timerUsers(due []record.Timer) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, t := range due {
+			if !yield(t.UserID) {
+				return
+			}
+		}
+	}
 }

@@ -55,7 +55,7 @@ func (e *Engine) commit() error {
 			e.timerFloor, e.timerNext = min(e.timerFloor, wk), min(e.timerNext, wk)
 		}
 		c.Users = append(c.Users, UserRecord{ID: u.id, Enc: enc})
-		e.cold[u.id] = enc
+		e.cold.put(u.id, enc)
 		u.storedWake, u.dirty, u.stored, u.cached = u.rec.Wake, false, true, true
 	}
 	// Cleared, not only cut: the array would keep the batch's decoded
@@ -119,7 +119,7 @@ func (e *Engine) dueTimers() (bool, error) {
 	if len(due) == 0 {
 		return false, nil
 	}
-	if err := e.readAhead(due); err != nil {
+	if err := e.readAhead(timerUsers(due)); err != nil {
 		return false, err
 	}
 	progress := false
@@ -151,18 +151,12 @@ func (e *Engine) dueTimers() (bool, error) {
 func (e *Engine) cool() {
 	for id, u := range e.hot {
 		if u.stored && !u.cached {
-			e.cold[id] = record.EncodeUser(u.rec)
+			e.encoded = record.AppendUser(e.encoded[:0], u.rec)
+			e.cold.put(id, e.encoded)
 		}
 	}
 	clear(e.hot)
-	if len(e.cold) <= e.cfg.MaxUsersCached {
-		return
-	}
-	target := e.cfg.MaxUsersCached * 9 / 10
-	for id := range e.cold {
-		if len(e.cold) <= target {
-			break
-		}
-		delete(e.cold, id)
+	if e.cold.len() > e.cfg.MaxUsersCached {
+		e.cold.evictTo(e.cfg.MaxUsersCached * 9 / 10)
 	}
 }

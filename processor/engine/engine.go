@@ -112,7 +112,7 @@ type Engine struct {
 	// entry takes ~650), up to MaxUsersCached, and decoded again when it
 	// next appears (~0.4 µs).
 	hot      map[string]*entry
-	cold     map[string][]byte
+	cold     *userCache
 	known    *knownUsers // the users the store may hold
 	dirty    []*entry
 	pending  []record.Output // outputs of the open batch, in the order the rules made them
@@ -120,6 +120,7 @@ type Engine struct {
 	write    record.Write    // reused for each commit
 	stale    []record.Timer  // timer index entries to delete with the next commit
 	readIDs  []string        // reused by readAhead
+	encoded  []byte          // reused by cool to encode a user for the cache
 	trs      []rules.Transition
 	ws       []stagedWarning
 	pop      *segments.Population
@@ -191,7 +192,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 	e := &Engine{
 		id: id, cfg: cfg, store: store, stats: stats, sink: sink, meta: meta, pop: pop, ret: ret, known: known, log: log, outcomes: outcomes,
 		hot:  make(map[string]*entry),
-		cold: make(map[string][]byte),
+		cold: newUserCache(),
 	}
 	stats.setMeta(&meta)
 	return e, nil

@@ -67,8 +67,8 @@ func TestKnownUsersKeepHistory(t *testing.T) {
 	}
 	cfg.MaxUsersCached = 0
 	p.cool()
-	if len(p.hot)+len(p.cold) != 0 {
-		t.Fatalf("%d users still in memory after evicting all", len(p.hot)+len(p.cold))
+	if len(p.hot)+p.cold.len() != 0 {
+		t.Fatalf("%d users still in memory after evicting all", len(p.hot)+p.cold.len())
 	}
 	login(p, "u-7")
 	if got := loginsOf(p, "u-7"); got != 2 {

@@ -68,6 +68,9 @@ func (e *Engine) fireDue(t int64) (committed bool, err error) {
 	if len(due) == limit {
 		return true, e.Flush()
 	}
+	if err := e.readAhead(timerUsers(due)); err != nil {
+		return false, err
+	}
 	for _, d := range due {
 		if u, ok := e.hot[d.UserID]; ok && u.dirty {
 			continue // fired above; its index entry moves with the commit

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -31,20 +32,25 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	e.refreshWatch(at)
 	e.rebuilding = true
 	defer func() { e.rebuilding = false }()
-	for _, id := range ids {
-		u, err := e.user(id)
-		if err != nil {
+	for chunk := range slices.Chunk(ids, 4096) {
+		if err := e.readAhead(slices.Values(chunk)); err != nil {
 			return false, err
 		}
-		// The timer index skips warning checks that would warn nothing
-		// with the user's segment (wake); with the segment about to
-		// change, fire them first, as an eager index would have.
-		if _, err := e.fire(u, at, change{now: at, rescore: true, reason: "population rebuilt"}); err != nil {
-			return false, err
-		}
-		if len(e.pending) >= e.cfg.BatchRecords {
-			if err := e.Flush(); err != nil {
+		for _, id := range chunk {
+			u, err := e.user(id)
+			if err != nil {
 				return false, err
+			}
+			// The timer index skips warning checks that would warn nothing
+			// with the user's segment (wake); with the segment about to
+			// change, fire them first, as an eager index would have.
+			if _, err := e.fire(u, at, change{now: at, rescore: true, reason: "population rebuilt"}); err != nil {
+				return false, err
+			}
+			if len(e.pending) >= e.cfg.BatchRecords {
+				if err := e.Flush(); err != nil {
+					return false, err
+				}
 			}
 		}
 	}

@@ -146,3 +146,49 @@ func TestTimerPassReadsUsersAtOnce(t *testing.T) {
 		t.Errorf("the timer pass read %d users in %d passes and %d one at a time; want the 50 in passes", store.inPasses, store.passes, store.single)
 	}
 }
+
+// TestRebuildReadsUsersAtOnce: an RFM rebuild re-scores its buyers from
+// one pass over the store when they are not cached, as a timer pass does,
+// and every buyer gets its first segment.
+func TestRebuildReadsUsersAtOnce(t *testing.T) {
+	store := &readCounter{MemStore: NewMemStore()}
+	cfg := testConfig()
+	cfg.MaxUsersCached = 0
+	scored := map[string]bool{}
+	e, err := New(&cfg, store, 0, 1, &Stats{}, func(c Commit) error {
+		for _, o := range c.Outputs {
+			if o.Topic == cfg.Topics.Segments {
+				scored[string(o.Key)] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := cfg.Segments.Refresh.Milliseconds()
+	ts := int64(1_767_225_600_000) + day/2 // between two rebuild points
+	for i := range 50 {
+		it := &Input{Offset: int64(i), Event: schemas.Event{ID: "e-" + strconv.Itoa(i), UserID: "u" + strconv.Itoa(i), Type: schemas.Purchase, Amount: schemas.Micros(1_000_000 * (i + 1)), Time: ts + int64(i)}}
+		if err := e.Apply(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	store.single, store.passes, store.inPasses = 0, 0, 0
+	next := &Input{Offset: 50, Event: schemas.Event{ID: "e-next", UserID: "next", Type: schemas.Login, Time: ts + day}}
+	if err := e.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(scored) < 50 {
+		t.Fatalf("%d of the 50 buyers got a segment at the rebuild, want all", len(scored))
+	}
+	if store.inPasses < 50 || store.single > 1 {
+		t.Errorf("the rebuild read %d users in %d passes and %d one at a time; want the 50 in passes", store.inPasses, store.passes, store.single)
+	}
+}
