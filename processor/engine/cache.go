@@ -13,13 +13,13 @@ import (
 // objects per cached user in every cycle (BENCHMARKS.md, "A cache without
 // pointers").
 //
-// Two ids with the same 64-bit hash (about one pair in 10^7 at 800k cached
-// users) share a slot: the later put evicts the earlier one, and a get
+// Two ids with the same 64-bit hash (a chance of about 10^-8 among 800k
+// cached users) share a slot: the later put evicts the earlier one, and a get
 // compares the stored id, so a collision costs a store read, never a wrong
 // record.
 type userCache struct {
 	seed  maphash.Seed
-	index map[uint64]int // hash of the id → offset of its entry in arena
+	index map[uint64]slot // hash of the id → where its entry is in arena
 	// arena holds the entries, each a uvarint length, the id, a uvarint
 	// length and the record. An entry is never changed once written: a
 	// record returned by get stays valid while the cache moves on.
@@ -27,8 +27,18 @@ type userCache struct {
 	dead  int // bytes of arena that no entry of index points to
 }
 
+// slot is an entry's offset in the arena (the high 40 bits) and its size
+// (the low 24): evictions and compactions need the size, and reading it
+// from the arena was a cache miss each.
+type slot uint64
+
+const slotSizeBits = 24
+
+func (s slot) off() int  { return int(s >> slotSizeBits) }
+func (s slot) size() int { return int(s & (1<<slotSizeBits - 1)) }
+
 func newUserCache() *userCache {
-	return &userCache{seed: maphash.MakeSeed(), index: make(map[uint64]int)}
+	return &userCache{seed: maphash.MakeSeed(), index: make(map[uint64]slot)}
 }
 
 func (c *userCache) len() int { return len(c.index) }
@@ -36,11 +46,11 @@ func (c *userCache) len() int { return len(c.index) }
 // get returns the stored form of user id, if cached. The caller must not
 // change it.
 func (c *userCache) get(id string) ([]byte, bool) {
-	off, ok := c.index[maphash.String(c.seed, id)]
+	s, ok := c.index[maphash.String(c.seed, id)]
 	if !ok {
 		return nil, false
 	}
-	key, rec, _ := c.entry(off)
+	key, rec := c.entry(s.off())
 	if string(key) != id {
 		return nil, false // another id with the same hash
 	}
@@ -55,24 +65,30 @@ func (c *userCache) has(id string) bool {
 // put caches rec as user id's stored form (a copy: rec may be reused).
 func (c *userCache) put(id string, rec []byte) {
 	h := maphash.String(c.seed, id)
-	if off, ok := c.index[h]; ok {
-		c.dead += c.size(off)
+	if s, ok := c.index[h]; ok {
+		c.dead += s.size()
 	}
-	c.index[h] = len(c.arena)
+	off := len(c.arena)
 	c.arena = binary.AppendUvarint(c.arena, uint64(len(id)))
 	c.arena = append(c.arena, id...)
 	c.arena = binary.AppendUvarint(c.arena, uint64(len(rec)))
 	c.arena = append(c.arena, rec...)
+	if size := len(c.arena) - off; size < 1<<slotSizeBits {
+		c.index[h] = slot(off)<<slotSizeBits | slot(size)
+	} else { // far larger than any user record: not cached
+		delete(c.index, h)
+		c.dead += size
+	}
 	c.compactIfSparse()
 }
 
 // evictTo drops users, in no particular order, until at most n are cached.
 func (c *userCache) evictTo(n int) {
-	for h, off := range c.index {
+	for h, s := range c.index {
 		if len(c.index) <= n {
 			break
 		}
-		c.dead += c.size(off)
+		c.dead += s.size()
 		delete(c.index, h)
 	}
 	c.compactIfSparse()
@@ -87,24 +103,18 @@ func (c *userCache) compactIfSparse() {
 	}
 	live := len(c.arena) - c.dead
 	arena := make([]byte, 0, live+live/4)
-	for h, off := range c.index {
-		c.index[h] = len(arena)
-		arena = append(arena, c.arena[off:off+c.size(off)]...)
+	for h, s := range c.index {
+		c.index[h] = slot(len(arena))<<slotSizeBits | slot(s.size())
+		arena = append(arena, c.arena[s.off():s.off()+s.size()]...)
 	}
 	c.arena, c.dead = arena, 0
 }
 
-// entry parses the entry at off: the id, the record and the entry's size.
-func (c *userCache) entry(off int) (id, rec []byte, size int) {
+// entry parses the entry at off: the id and the record.
+func (c *userCache) entry(off int) (id, rec []byte) {
 	b := c.arena[off:]
 	n, k := binary.Uvarint(b)
 	id, b = b[k:k+int(n)], b[k+int(n):]
 	m, j := binary.Uvarint(b)
-	rec = b[j : j+int(m) : j+int(m)]
-	return id, rec, k + int(n) + j + int(m)
-}
-
-func (c *userCache) size(off int) int {
-	_, _, n := c.entry(off)
-	return n
+	return id, b[j : j+int(m) : j+int(m)]
 }

@@ -85,3 +85,18 @@ func TestUserCacheRecordOutlivesCompaction(t *testing.T) {
 		t.Fatalf("record read before the compactions is now %q", got)
 	}
 }
+
+// TestUserCacheOversizedRecord: a record too large for a slot is not
+// cached, and the id's older record is gone with it.
+func TestUserCacheOversizedRecord(t *testing.T) {
+	c := newUserCache()
+	c.put("a", []byte("small"))
+	c.put("a", make([]byte, 1<<slotSizeBits))
+	if rec, ok := c.get("a"); ok {
+		t.Fatalf("got a record of %d bytes, want none cached", len(rec))
+	}
+	c.put("a", []byte("small again"))
+	if rec, ok := c.get("a"); !ok || string(rec) != "small again" {
+		t.Fatalf("after a small put: %q, %v", rec, ok)
+	}
+}
