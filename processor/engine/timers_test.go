@@ -94,19 +94,17 @@ func (s *readCounter) ReadUsers(p int32, ids []string, fn func(string, record.Us
 	return s.MemStore.ReadUsers(p, ids, fn)
 }
 
-// TestTimerPassReadsUsersAtOnce: the users of a timer pass that are not
-// cached are read in one pass over the store, not one lookup each, and
-// each fires as it would have (the processor's tests compare the outputs
-// with a small cache against the reference's).
-func TestTimerPassReadsUsersAtOnce(t *testing.T) {
+// uncachedEngine returns an engine that caches no user, over a store that
+// counts its reads, and the keys of the outputs it commits to topic.
+func uncachedEngine(t *testing.T, cfg *Config, topic string) (*Engine, *readCounter, map[string]bool) {
+	t.Helper()
 	store := &readCounter{MemStore: NewMemStore()}
-	cfg := testConfig()
 	cfg.MaxUsersCached = 0
-	fired := map[string]bool{}
-	e, err := New(&cfg, store, 0, 1, &Stats{}, func(c Commit) error {
+	keys := map[string]bool{}
+	e, err := New(cfg, store, 0, 1, &Stats{}, func(c Commit) error {
 		for _, o := range c.Outputs {
-			if o.Topic == cfg.Topics.Transitions {
-				fired[string(o.Key)] = true
+			if o.Topic == topic {
+				keys[string(o.Key)] = true
 			}
 		}
 		return nil
@@ -114,6 +112,16 @@ func TestTimerPassReadsUsersAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, store, keys
+}
+
+// TestTimerPassReadsUsersAtOnce: the users of a timer pass that are not
+// cached are read in one pass over the store, not one lookup each, and
+// each fires as it would have (the processor's tests compare the outputs
+// with a small cache against the reference's).
+func TestTimerPassReadsUsersAtOnce(t *testing.T) {
+	cfg := testConfig()
+	e, store, fired := uncachedEngine(t, &cfg, cfg.Topics.Transitions)
 	ts := int64(1_767_225_600_000)
 	for i := range 50 {
 		it := &Input{Offset: int64(i), Event: schemas.Event{ID: "e-" + strconv.Itoa(i), UserID: "u" + strconv.Itoa(i), Type: schemas.Login, Time: ts + int64(i)}}
@@ -151,21 +159,8 @@ func TestTimerPassReadsUsersAtOnce(t *testing.T) {
 // one pass over the store when they are not cached, as a timer pass does,
 // and every buyer gets its first segment.
 func TestRebuildReadsUsersAtOnce(t *testing.T) {
-	store := &readCounter{MemStore: NewMemStore()}
 	cfg := testConfig()
-	cfg.MaxUsersCached = 0
-	scored := map[string]bool{}
-	e, err := New(&cfg, store, 0, 1, &Stats{}, func(c Commit) error {
-		for _, o := range c.Outputs {
-			if o.Topic == cfg.Topics.Segments {
-				scored[string(o.Key)] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, store, scored := uncachedEngine(t, &cfg, cfg.Topics.Segments)
 	day := cfg.Segments.Refresh.Milliseconds()
 	ts := int64(1_767_225_600_000) + day/2 // between two rebuild points
 	for i := range 50 {
