@@ -96,13 +96,15 @@ func (c *userCache) evictTo(n int) {
 
 // compactIfSparse copies the live entries into a new arena once a third
 // of the arena is dead, so the arena stays within 1.5 × what it holds and
-// each byte written is copied about twice over its life.
+// each byte written is copied about twice over its life. The new arena
+// has room for that 1.5 ×: a cache that holds as much as before fills it
+// by the next compaction without growing it (a copy of the whole arena).
 func (c *userCache) compactIfSparse() {
 	if c.dead*3 <= len(c.arena) {
 		return
 	}
 	live := len(c.arena) - c.dead
-	arena := make([]byte, 0, live+live/4)
+	arena := make([]byte, 0, live+live/2+1024)
 	for h, s := range c.index {
 		c.index[h] = slot(len(arena))<<slotSizeBits | slot(s.size())
 		arena = append(arena, c.arena[s.off():s.off()+s.size()]...)

@@ -100,3 +100,28 @@ func TestUserCacheOversizedRecord(t *testing.T) {
 		t.Fatalf("after a small put: %q, %v", rec, ok)
 	}
 }
+
+// TestUserCacheSteadyPutsDoNotGrowArena: once a cache of steady size has
+// compacted, overwriting its users fills the room the compaction left
+// and never grows the arena by a copy of it.
+func TestUserCacheSteadyPutsDoNotGrowArena(t *testing.T) {
+	c := newUserCache()
+	rec := make([]byte, 140)
+	for i := range 1000 {
+		c.put(fmt.Sprintf("u%d", i), rec)
+	}
+	compactions, growths := 0, 0
+	for i := range 100_000 {
+		before, capBefore := len(c.arena), cap(c.arena)
+		c.put(fmt.Sprintf("u%d", i%1000), rec)
+		switch {
+		case len(c.arena) < before:
+			compactions++
+		case cap(c.arena) != capBefore && compactions > 0:
+			growths++
+		}
+	}
+	if compactions == 0 || growths != 0 {
+		t.Fatalf("%d compactions, %d growths of the arena after the first; want some compactions and no growth", compactions, growths)
+	}
+}
