@@ -65,6 +65,8 @@ func (p *Processor) Stats() Stats {
 			st.SendFailing = append(st.SendFailing, id)
 		}
 		s.addCounters(&st)
+		st.CachedUsers += s.CachedUsers.Load()
+		st.CacheBytes += s.CacheBytes.Load()
 		snap := s.Snapshot()
 		for i, n := range snap.Stages {
 			st.Stages[i] += n

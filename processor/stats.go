@@ -107,6 +107,8 @@ type Stats struct {
 	StoreReads     int64 // users read from Pebble (not cached)
 	StoreMisses    int64 // of which Pebble did not hold (known-users filter false positives)
 	TimerMoves     int64 // timer index entries moved by commits
+	CachedUsers    int64 // users the owned partitions' caches hold now
+	CacheBytes     int64 // bytes those caches' arenas take now
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"strconv"
 	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/schemas"
 )
 
 // TestUserCacheAsMap runs random puts, overwrites and evictions against a
@@ -123,5 +126,35 @@ func TestUserCacheSteadyPutsDoNotGrowArena(t *testing.T) {
 	}
 	if compactions == 0 || growths != 0 {
 		t.Fatalf("%d compactions, %d growths of the arena after the first; want some compactions and no growth", compactions, growths)
+	}
+}
+
+// TestCacheStats: the engine reports the users its cache holds and the
+// bytes it takes, within the bound, after each batch.
+func TestCacheStats(t *testing.T) {
+	for _, bound := range []int{1000, 40} {
+		cfg := testConfig()
+		cfg.MaxUsersCached = bound
+		stats := &Stats{}
+		e, err := New(&cfg, NewMemStore(), 0, 1, stats, func(Commit) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 100 {
+			it := &Input{Offset: int64(i), Event: schemas.Event{ID: "e-" + strconv.Itoa(i), UserID: "u" + strconv.Itoa(i), Type: schemas.Login, Time: 1_767_225_600_000 + int64(i)}}
+			if err := e.Apply(it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		users, bytes := stats.CachedUsers.Load(), stats.CacheBytes.Load()
+		if want := int64(min(100, bound)); users > want || users < want*9/10 || users != int64(e.cold.len()) {
+			t.Errorf("bound %d: %d users cached by the stats, %d by the cache; want about %d", bound, users, e.cold.len(), want)
+		}
+		if bytes < users*20 {
+			t.Errorf("bound %d: %d bytes for %d cached users", bound, bytes, users)
+		}
 	}
 }

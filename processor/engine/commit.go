@@ -159,4 +159,6 @@ func (e *Engine) cool() {
 	if e.cold.len() > e.cfg.MaxUsersCached {
 		e.cold.evictTo(e.cfg.MaxUsersCached * 9 / 10)
 	}
+	e.stats.CachedUsers.Store(int64(e.cold.len()))
+	e.stats.CacheBytes.Store(int64(cap(e.cold.arena)))
 }

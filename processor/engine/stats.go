@@ -24,6 +24,11 @@ type Stats struct {
 	// the store did not hold (the filter's false positives); TimerMoves the
 	// timer index entries moved by commits.
 	StoreReads, StoreMisses, TimerMoves atomic.Int64
+	// CachedUsers and CacheBytes are the users the cache holds between
+	// batches and the bytes its arena takes (dead entries included until
+	// its next compaction): with StoreReads, what an operator sizes
+	// MaxUsersCached by.
+	CachedUsers, CacheBytes atomic.Int64
 
 	mu struct {
 		sync.Mutex

@@ -298,6 +298,9 @@ var (
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
 	descWatch          = prometheus.NewDesc("lifecycle_warning_watch_risk", "The risk at which each owned partition's churn warnings come due at watch, chosen from its own departures (--warn-recall); absent while --warn-risk's applies.", []string{"partition"}, nil)
+	descStoreReads     = prometheus.NewDesc("lifecycle_user_store_reads_total", "Users read from Pebble because the user cache did not hold them (--max-users-cached); each is a block cache lookup, and a file read on a miss.", nil, nil)
+	descCachedUsers    = prometheus.NewDesc("lifecycle_users_cached", "Users the owned partitions' user caches hold between batches (at most --max-users-cached per partition).", nil, nil)
+	descCacheBytes     = prometheus.NewDesc("lifecycle_user_cache_bytes", "Bytes the owned partitions' user caches take (stored records and ids, overwritten ones until the cache compacts).", nil, nil)
 	descSendFailing    = prometheus.NewDesc("lifecycle_partitions_send_failing", "Owned partitions whose output writes have failed for more than a minute.", nil, nil)
 
 	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
@@ -312,6 +315,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
+		descStoreReads, descCachedUsers, descCacheBytes,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
 	}
@@ -337,6 +341,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFetchTimeouts, st.FetchTimeouts)
 	counter(descDeadOutputs, st.DeadOutputs)
 	counter(descStreamJumps, st.StreamJumps)
+	counter(descStoreReads, st.StoreReads)
+	ch <- prometheus.MustNewConstMetric(descCachedUsers, prometheus.GaugeValue, float64(st.CachedUsers))
+	ch <- prometheus.MustNewConstMetric(descCacheBytes, prometheus.GaugeValue, float64(st.CacheBytes))
 	for p, t := range st.PartitionStreamTimes {
 		ch <- prometheus.MustNewConstMetric(descPartStreamTime, prometheus.GaugeValue, float64(t.UnixMilli())/1000, strconv.Itoa(int(p)))
 	}

@@ -34,6 +34,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Segments[segments.ImportantKeep] = 2
 	st.Restoring = 1
 	st.Ignored = 2
+	st.StoreReads, st.CachedUsers, st.CacheBytes = 5, 1200, 180_000
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
@@ -93,6 +94,9 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, `lifecycle_users{stage="new"} 3`},
 		{"/metrics", true, nil, 200, "lifecycle_events_applied_total 10"},
 		{"/metrics", true, nil, 200, "lifecycle_ready 1"},
+		{"/metrics", true, nil, 200, "lifecycle_user_store_reads_total 5"},
+		{"/metrics", true, nil, 200, "lifecycle_users_cached 1200"},
+		{"/metrics", true, nil, 200, "lifecycle_user_cache_bytes 180000"},
 		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
 		{"/v1/stats", true, nil, 200, `"important keep":2`},
 		{"/v1/stats", true, nil, 200, `"rules":{"version":"v2","hash":"0123456789abcdef"}`},
