@@ -43,6 +43,9 @@ func newUserCache() *userCache {
 
 func (c *userCache) len() int { return len(c.index) }
 
+// bytes is the memory the arena takes (its capacity), for the stats.
+func (c *userCache) bytes() int { return cap(c.arena) }
+
 // get returns the stored form of user id, if cached. The caller must not
 // change it.
 func (c *userCache) get(id string) ([]byte, bool) {

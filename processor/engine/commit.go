@@ -160,5 +160,5 @@ func (e *Engine) cool() {
 		e.cold.evictTo(e.cfg.MaxUsersCached * 9 / 10)
 	}
 	e.stats.CachedUsers.Store(int64(e.cold.len()))
-	e.stats.CacheBytes.Store(int64(cap(e.cold.arena)))
+	e.stats.CacheBytes.Store(int64(e.cold.bytes()))
 }
