@@ -266,6 +266,10 @@ func (e *Engine) countRead(found bool) {
 	}
 }
 
+// passUsers is the most users a timer pass, or one read-ahead of a
+// rebuild, takes from the store at once (and holds decoded in the batch).
+const passUsers = 4096
+
 // readAhead reads the users among ids (a timer pass's, or a rebuild's)
 // that are in neither the batch nor the cache from the store at once, in
 // key order (Store.ReadUsers), where user would look each up on its own:

@@ -100,18 +100,17 @@ func (e *Engine) commit() error {
 // so firing the rest at commit time gives the same outputs whatever the
 // batch boundaries are.
 func (e *Engine) dueTimers() (bool, error) {
-	const limit = 4096
 	if e.meta.StreamTime <= e.timerNext {
 		return false, nil // nothing wakes before stream time
 	}
-	due, next, err := e.store.DueTimers(e.id, e.timerFloor, e.meta.StreamTime, limit)
+	due, next, err := e.store.DueTimers(e.id, e.timerFloor, e.meta.StreamTime, passUsers)
 	if err != nil {
 		return false, err
 	}
 	// Everything below the next floor is handled by this pass; the new
 	// wake times it produces lower the floor (and timerNext) again when
 	// committed.
-	if len(due) < limit {
+	if len(due) < passUsers {
 		e.timerFloor, e.timerNext = e.meta.StreamTime, next
 	} else {
 		e.timerFloor, e.timerNext = due[len(due)-1].Wake, 0
@@ -141,7 +140,7 @@ func (e *Engine) dueTimers() (bool, error) {
 		// its wake time must not make Flush loop.
 		progress = progress || fired || u.rec.Wake != t.Wake
 	}
-	return progress || len(due) == limit, nil
+	return progress || len(due) == passUsers, nil
 }
 
 // cool ends the batch's hold on its users after a commit: each stored one

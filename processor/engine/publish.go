@@ -58,14 +58,13 @@ func (e *Engine) fireDue(t int64) (committed bool, err error) {
 			}
 		}
 	}
-	const limit = 4096
 	var due []record.Timer
 	if t > e.timerNext { // else nothing in the index wakes before t
-		if due, _, err = e.store.DueTimers(e.id, e.timerFloor, t, limit); err != nil {
+		if due, _, err = e.store.DueTimers(e.id, e.timerFloor, t, passUsers); err != nil {
 			return false, err
 		}
 	}
-	if len(due) == limit {
+	if len(due) == passUsers {
 		return true, e.Flush()
 	}
 	if err := e.readAhead(timerUsers(due)); err != nil {

@@ -32,7 +32,7 @@ func (e *Engine) rebuildIfDue(streamTime int64) (bool, error) {
 	e.refreshWatch(at)
 	e.rebuilding = true
 	defer func() { e.rebuilding = false }()
-	for chunk := range slices.Chunk(ids, 4096) {
+	for chunk := range slices.Chunk(ids, passUsers) {
 		if err := e.readAhead(slices.Values(chunk)); err != nil {
 			return false, err
 		}
