@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 )
 
@@ -22,6 +23,40 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
+	dropout := map[string]int64{}
+	for _, u := range users {
+		if u.Left != 0 {
+			dropout[u.ID] = u.Left
+		}
+	}
+	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
+		return rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	})
+}
+
+// EvaluateBGNBD is EvaluateRhythm for the third generator (package
+// simulate/bgnbd: BG/NBD's buy-till-you-die process with visits, where
+// users leave only right after a purchase) and its oracle.
+func EvaluateBGNBD(ctx context.Context, bc bgnbd.Config, cfg Config) (Report, error) {
+	users, events, end, err := bgnbd.Generate(ctx, bc)
+	if err != nil {
+		return Report{}, err
+	}
+	dropout := map[string]int64{}
+	for _, u := range users {
+		if u.Left != 0 {
+			dropout[u.ID] = u.Left
+		}
+	}
+	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
+		return bgnbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	})
+}
+
+// evaluateGenerated runs a generated population's events through an
+// Evaluation to the end of its period, and scores the warnings and the
+// generator's oracle against the true dropout times.
+func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout map[string]int64, oracle func() []map[string][]int64) (Report, error) {
 	e, err := New(cfg)
 	if err != nil {
 		return Report{}, err
@@ -36,14 +71,8 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 	if err := e.Run(end, nil); err != nil {
 		return Report{}, err
 	}
-	dropout := map[string]int64{}
-	for _, u := range users {
-		if u.Left != 0 {
-			dropout[u.ID] = u.Left
-		}
-	}
 	rep := e.Report(end, dropout)
-	rep.Oracle = e.scoreOracle(rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds), end, dropout)
+	rep.Oracle = e.scoreOracle(oracle(), end, dropout)
 	return rep, nil
 }
 

@@ -1,0 +1,101 @@
+package bgnbd
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// TestGenerate: the same seed gives the same events; every user who left
+// left right after a repeat purchase, at their last visit; the rhythms
+// span what the Config promises.
+func TestGenerate(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{Users: 800, Seed: 5}
+	users, events, end, err := Generate(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, _, err := Generate(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(events) {
+		t.Fatalf("the same seed made %d and %d events", len(events), len(again))
+	}
+	for i := range events {
+		if !bytes.Equal(events[i].Value, again[i].Value) {
+			t.Fatalf("event %d differs between two runs of the same seed", i)
+		}
+	}
+	purchases := map[string]int{}
+	for _, e := range events {
+		if e.Time >= end+5*60_000 {
+			t.Fatalf("event at %d after the end %d", e.Time, end)
+		}
+		if e.Type == "purchase" {
+			purchases[string(e.Key)]++
+		}
+	}
+	var left, weekly, monthly int
+	for _, u := range users {
+		n := 0
+		for _, b := range u.Bought {
+			if b {
+				n++
+			}
+		}
+		if purchases[u.ID] != n || !u.Bought[0] {
+			t.Fatalf("user %s: %d purchase records for %d buying visits (the first one buying: %v)", u.ID, purchases[u.ID], n, u.Bought[0])
+		}
+		if u.Left != 0 {
+			left++
+			last := len(u.Visits) - 1
+			if u.Visits[last] != u.Left || !u.Bought[last] || last == 0 {
+				t.Fatalf("user %s left at %d, but their last visit (%d, bought %v) is not a repeat purchase then", u.ID, u.Left, u.Visits[last], u.Bought[last])
+			}
+		}
+		switch {
+		case u.Rate >= 3.0/7:
+			weekly++
+		case u.Rate <= 1.0/15:
+			monthly++
+		}
+	}
+	if left < len(users)/4 || left > len(users)*3/4 || weekly == 0 || monthly == 0 {
+		t.Errorf("%d of %d users left, %d come 3+ times a week, %d twice a month or less: want a mix", left, len(users), weekly, monthly)
+	}
+}
+
+// TestOracle: the oracle warns only in silences after a repeat purchase,
+// within churnAfter of it and before the next visit; a higher threshold
+// warns later.
+func TestOracle(t *testing.T) {
+	users, _, end, err := Generate(context.Background(), Config{Users: 500, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	churn := 30 * 24 * time.Hour
+	out := Oracle(users, end, churn, []float64{0.3, 0.8})
+	warned := 0
+	for _, u := range users {
+		low, high := out[0][u.ID], out[1][u.ID]
+		warned += len(low)
+		if len(high) > len(low) {
+			t.Fatalf("user %s: %d warnings at 0.8, %d at 0.3", u.ID, len(high), len(low))
+		}
+		for _, at := range low {
+			k := len(u.Visits) - 1
+			for u.Visits[k] > at {
+				k--
+			}
+			if k == 0 || !u.Bought[k] || at-u.Visits[k] >= churn.Milliseconds() || (k+1 < len(u.Visits) && at >= u.Visits[k+1]) {
+				t.Fatalf("user %s warned at %d after visit %d (bought %v) at %d", u.ID, at, k, u.Bought[k], u.Visits[k])
+			}
+		}
+	}
+	if warned == 0 {
+		t.Fatal("the oracle warned nobody")
+	}
+}
