@@ -8,6 +8,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 )
@@ -141,5 +142,34 @@ func TestRhythmFamily(t *testing.T) {
 				t.Errorf("warnings scored below 0.5: mean score %.3f, had left %.3f, of %v: want them within 0.12", score/n, left/n, n)
 			}
 		})
+	}
+}
+
+// TestBGNBDFamily runs the default Config over the third generator's
+// population (`lifecycle evaluate --population bgnbd --users 3000 --seed
+// 1`), where users leave only right after a purchase. It holds what the
+// kinds of visit (warnings/outcomes.go) brought, a little below the
+// measured figures: before them this family gave precision 0.39 at recall
+// 0.93 and a median lead of 13.4 days to the churn. The issue's target of
+// 0.85 × the oracle's precision is not met here (README, "Churn
+// warnings: measured"); the floor is 0.65 ×.
+func TestBGNBDFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3000-user population")
+	}
+	r, err := EvaluateBGNBD(context.Background(), bgnbd.Config{Users: 3000, Seed: 1}, defaultConfig()) // 0.489 at 0.997 (oracle 0.68 at 0.917), 2.24, 17.8 days
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, best := r.Overall, r.Oracle.Best
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year, lead %v days; oracle best %+v", o.Precision, o.Recall, o.PerStayerYear, o.ChurnLeadMedianDays, best)
+	if best == nil || best.Precision < 0.5 {
+		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.5", best)
+	}
+	if o.Recall < 0.95 || o.Precision < 0.46 || o.Precision < 0.65*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.95 and precision ≥ 0.46 and ≥ 0.65 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	}
+	if float64(o.PerStayerYear) > 2.5 || o.ChurnLeadMedianDays < 16 {
+		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2.5 and at least 16", o.PerStayerYear, o.ChurnLeadMedianDays)
 	}
 }

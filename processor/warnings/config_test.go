@@ -157,7 +157,7 @@ func TestRhythm(t *testing.T) {
 
 func TestStateEncoding(t *testing.T) {
 	s := State{LastActivity: t0, ChurnedAt: 0, Fired: 2, Open: 1<<rInactive | 1<<rValuableQuiet, OpenAt: t0 + 123,
-		Gaps: 17, GapLog: 3178, GapVar: 1210, First: t0 - 90*rules.Day}
+		Gaps: 17, GapLog: 3178, GapVar: 1210, First: t0 - 90*rules.Day, ChurnBin: 42, Bought: true}
 	s.LastAt[rInactive], s.LastLevel[rInactive] = t0+123, uint8(AtRisk)
 	b := s.AppendBinary([]byte("x"))
 	got, rest, err := DecodeState(b[1:])
@@ -173,6 +173,20 @@ func TestStateEncoding(t *testing.T) {
 	var zero State
 	if n := len(zero.AppendBinary(nil)); n > 32 {
 		t.Errorf("zero state takes %d bytes", n)
+	}
+}
+
+// TestStateVersion2 reads a state written before the kind of the last
+// visit: everything else is kept; the visit counts as one without a
+// purchase, and a churn's bin as not known.
+func TestStateVersion2(t *testing.T) {
+	want := State{LastActivity: t0, ChurnedAt: t0 + 30*rules.Day, Fired: 2, Gaps: 5, GapLog: 3000, GapVar: 900, First: t0 - rules.Day}
+	b := want.AppendBinary(nil)
+	b = b[:len(b)-2] // version 3 ends with Bought and ChurnBin
+	b[0] = 2
+	got, rest, err := DecodeState(append(b, 'z'))
+	if err != nil || got != want || string(rest) != "z" {
+		t.Fatalf("version 2: %+v, rest %q, %v; want %+v", got, rest, err, want)
 	}
 }
 

@@ -27,6 +27,17 @@
 // out as one warning of the highest. Each warning carries ChurnAt: when
 // the stage model will declare the churn if the silence goes on.
 //
+// Where users leave matters as much as how long they are silent: in a
+// population that leaves right after a purchase (BG/NBD's "buy till you
+// die"), a silence after a visit without one is no news, and a silence
+// after a purchase is. Each partition counts, per kind of visit (with or
+// without a purchase), the silences that ended and those that ended in a
+// departure (outcomes.go), and from MinDepartures on scales the chance of
+// leaving at a visit by that kind's share of departures relative to the
+// average ((D_k + 10) / (E_k + 10), E_k the departures the kind would have
+// if every visit were as likely to be the last). Where the kinds do not
+// differ both stay near 1; it changes only at Refresh.
+//
 // The watch level is the population's own once it has shown enough
 // departures (outcomes.go): where users come rarely or stay long, a user
 // who leaves reaches a lower risk before the churn, and a fixed level

@@ -34,6 +34,12 @@ type Outcomes struct {
 	watch     int64    // the chosen watch risk in millionths; 0: none yet
 	since     int64    // when the watch level last changed (Unix ms): no watch is due before it
 	score     [3]int64 // per level, the share of its silences that ended in a departure, in millionths; 0: none yet
+	// ended counts the silences that ended (in a return or a churn) by
+	// the kind of visit that began them (visitKind), and hazard is, per
+	// kind, how much likelier than the partition's average a user is to
+	// leave at such a visit, in millionths (0: not known yet, taken as 1).
+	ended  [2]uint64
+	hazard [2]int64
 }
 
 // tally is the silences that ended in a week (or before the pending
@@ -43,6 +49,7 @@ type Outcomes struct {
 type tally struct {
 	departed     hist
 	left, stayed [3]uint32
+	after        [2]uint32 // departures by the kind of their last visit
 }
 
 // hist counts departures by the risk they reached Lead before their churn.
@@ -80,34 +87,46 @@ func weekOf(t int64) int64 {
 	return w
 }
 
-// depart counts a churn at churnAt whose silence had reached risk r Lead
-// before it, and fired levels.
-func (o *Outcomes) depart(churnAt int64, r float64, fired uint8) {
+// depart counts a churn at churnAt whose silence, begun by a visit of
+// kind, had reached the risk of bin b (bin) Lead before it, and fired
+// levels.
+func (o *Outcomes) depart(churnAt int64, b int, fired uint8, kind int) {
+	o.ended[kind]++
 	t := o.tallyOf(churnAt)
-	t.departed[bin(r)]++
+	t.departed[b]++
+	t.after[kind]++
 	for i := range min(fired, 3) {
 		t.left[i]++
 	}
 }
 
 // undepart takes back the churn at churnAt: the user came back at at.
-func (o *Outcomes) undepart(churnAt int64, r float64, fired uint8, at int64) {
+// The silence stays counted as ended, now in a return.
+func (o *Outcomes) undepart(churnAt int64, b int, fired uint8, kind int, at int64) {
 	w := weekOf(churnAt)
 	i := slotOf(w)
 	t := &o.confirmed
 	if o.weeks[i] == w {
 		t = &o.pending[i]
 	}
-	// A model reloaded in between may move the bin: never below zero.
-	decr(&t.departed[bin(r)])
+	// A bin computed again (State.ChurnBin) may differ: never below zero.
+	decr(&t.departed[b])
+	decr(&t.after[kind])
 	for i := range min(fired, 3) {
 		decr(&t.left[i])
 	}
-	o.stay(at, fired)
+	o.unchurned(at, fired)
 }
 
-// stay counts a silence that ended in a return at at, after fired levels.
-func (o *Outcomes) stay(at int64, fired uint8) {
+// stay counts a silence begun by a visit of kind that ended in a return
+// at at, after fired levels.
+func (o *Outcomes) stay(at int64, fired uint8, kind int) {
+	o.ended[kind]++
+	o.unchurned(at, fired)
+}
+
+// unchurned counts the levels of a silence that ended in a return at at.
+func (o *Outcomes) unchurned(at int64, fired uint8) {
 	if fired == 0 {
 		return
 	}
@@ -156,6 +175,9 @@ func (o *Outcomes) confirm(i int) {
 		c.left[l] += p.left[l]
 		c.stayed[l] += p.stayed[l]
 	}
+	for k := range p.after {
+		c.after[k] += p.after[k]
+	}
 	o.pending[i] = tally{}
 	o.weeks[i] = 0
 }
@@ -172,6 +194,9 @@ func (o *Outcomes) Refresh(at int64, recall float64) {
 		}
 	}
 	o.scoreLevels()
+	if h := o.hazards(); h != o.hazard {
+		o.hazard, o.since = h, at
+	}
 	if recall <= 0 || o.Departures() < MinDepartures {
 		return
 	}
@@ -189,6 +214,40 @@ func (o *Outcomes) Refresh(at int64, recall float64) {
 		}
 		above += n
 	}
+}
+
+// hazardPrior is how many departures' worth of "no difference between
+// the kinds of visit" each kind's hazard starts from: a partition with few
+// departures after one kind of visit keeps that kind near the average.
+const hazardPrior = 10
+
+// hazards is, per kind of visit, the share of silences after such visits
+// that ended in a departure, relative to the share after any visit, from
+// the confirmed departures once there are MinDepartures of them: (D_k +
+// hazardPrior) / (E_k + hazardPrior), E_k being the departures kind k
+// would have if every visit were as likely to be the last.
+func (o *Outcomes) hazards() [2]int64 {
+	c := o.confirmed.after
+	d := float64(c[0]) + float64(c[1])
+	n := float64(o.ended[0]) + float64(o.ended[1])
+	if d < MinDepartures || n == 0 {
+		return o.hazard
+	}
+	var h [2]int64
+	for k := range h {
+		expected := d * float64(o.ended[k]) / n
+		h[k] = max(1, int64(math.Round((float64(c[k])+hazardPrior)/(expected+hazardPrior)*1e6)))
+	}
+	return h
+}
+
+// Hazard is how much likelier than the partition's average a user is to
+// leave at a visit of kind (visitKind): 1 until the partition knows.
+func (o *Outcomes) Hazard(kind int) float64 {
+	if o == nil || o.hazard[kind] == 0 {
+		return 1
+	}
+	return float64(o.hazard[kind]) / 1e6
 }
 
 // scoreLevels sets each level's score to the share of its ended silences
@@ -258,6 +317,15 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 		b = binary.AppendVarint(b, o.weeks[i])
 		b = o.pending[i].append(b)
 	}
+	// Added with the kinds of visit; an encoding without them ends above.
+	for k := range 2 {
+		b = binary.AppendUvarint(b, o.ended[k])
+		b = binary.AppendUvarint(b, uint64(o.hazard[k]))
+		b = binary.AppendUvarint(b, uint64(o.confirmed.after[k]))
+		for i := range o.pending {
+			b = binary.AppendUvarint(b, uint64(o.pending[i].after[k]))
+		}
+	}
 	return b
 }
 
@@ -305,6 +373,17 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 	for i := range o.pending {
 		o.weeks[i] = d.varint()
 		d.tally(&o.pending[i])
+	}
+	for k := range 2 {
+		if len(d.b) == 0 && k == 0 {
+			break // stored before the kinds of visit
+		}
+		o.ended[k] = d.uvarint()
+		o.hazard[k] = int64(d.uint32())
+		o.confirmed.after[k] = d.uint32()
+		for i := range o.pending {
+			o.pending[i].after[k] = d.uint32()
+		}
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes

@@ -16,7 +16,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	var o Outcomes
 	churn := t0 + 3*rules.Day
 	for i := range 100 { // risks 0.005, 0.015, …, 0.995: one per bin
-		o.depart(churn, (float64(i)+0.5)/100, 0)
+		o.depart(churn, i, 0, 0)
 	}
 	o.Refresh(churn+7*rules.Day, 0.85)
 	if _, _, ok := o.Watch(); ok || o.Departures() != 0 {
@@ -30,7 +30,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	}
 	// Ten low-risk churns come back: they were lapses, not departures.
 	for i := range 10 {
-		o.undepart(churn, (float64(i)+0.5)/100, 0, at)
+		o.undepart(churn, i, 0, 0, at)
 	}
 	o.Refresh(at+7*rules.Day, 0.85)
 	if risk, since, _ := o.Watch(); math.Abs(risk-0.235) > 1e-9 || since != at+7*rules.Day {
@@ -44,7 +44,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	// Fewer than MinDepartures: no level of the partition's own.
 	var few Outcomes
 	for range MinDepartures - 1 {
-		few.depart(churn, 0.3, 0)
+		few.depart(churn, 30, 0, 0)
 	}
 	if few.Refresh(at, 0.85); func() bool { _, _, ok := few.Watch(); return ok }() {
 		t.Errorf("a level chosen from %d departures", MinDepartures-1)
@@ -54,13 +54,27 @@ func TestOutcomesChooseWatch(t *testing.T) {
 func TestOutcomesEncoding(t *testing.T) {
 	var o Outcomes
 	for i := range 200 {
-		o.depart(t0+int64(i)*rules.Day, float64(i%97)/97, uint8(i%4))
+		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), uint8(i%4), i%3/2)
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
 	b := o.AppendBinary(nil)
 	got, err := DecodeOutcomes(b)
 	if err != nil || *got != o {
 		t.Fatalf("DecodeOutcomes(AppendBinary) = %+v, %v", got, err)
+	}
+	if o.hazard == [2]int64{} {
+		t.Fatal("no hazards from 200 departures: the encoding test does not cover them")
+	}
+	// Stored before the kinds of visit: the same record without them.
+	old := o
+	old.ended, old.hazard, old.confirmed.after = [2]uint64{}, [2]int64{}, [2]uint32{}
+	for i := range old.pending {
+		old.pending[i].after = [2]uint32{}
+	}
+	short := old.AppendBinary(nil)
+	short = short[:len(short)-2*(3+pendingWeeks)]
+	if got, err := DecodeOutcomes(short); err != nil || *got != old {
+		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}
 	if fresh, err := DecodeOutcomes(nil); err != nil || *fresh != (Outcomes{}) {
 		t.Errorf("DecodeOutcomes(nil) = %+v, %v; want a fresh Outcomes", fresh, err)
@@ -142,21 +156,21 @@ func TestLevelScores(t *testing.T) {
 		switch {
 		case i < 40: // reached watch only: 10 of 40 left
 			if i < 10 {
-				o.depart(end, 0.5, 1)
+				o.depart(end, 50, 1, 0)
 			} else {
-				o.stay(end, 1)
+				o.stay(end, 1, 0)
 			}
 		case i < 80: // reached at_risk: 20 of 40 left
 			if i < 60 {
-				o.depart(end, 0.5, 2)
+				o.depart(end, 50, 2, 0)
 			} else {
-				o.stay(end, 2)
+				o.stay(end, 2, 0)
 			}
 		default: // reached critical: 8 of 20 left
 			if i < 88 {
-				o.depart(end, 0.5, 3)
+				o.depart(end, 50, 3, 0)
 			} else {
-				o.stay(end, 3)
+				o.stay(end, 3, 0)
 			}
 		}
 	}
@@ -178,9 +192,9 @@ func TestLevelScores(t *testing.T) {
 	// at_risk's: the two are pooled.
 	for i := range 20 {
 		if i < 2 {
-			o.depart(end, 0.5, 3)
+			o.depart(end, 50, 3, 0)
 		} else {
-			o.stay(end, 3)
+			o.stay(end, 3, 0)
 		}
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
@@ -195,7 +209,7 @@ func TestLevelScores(t *testing.T) {
 func TestWatchFloor(t *testing.T) {
 	o := &Outcomes{}
 	for range MinDepartures {
-		o.depart(t0, 0.001, 0)
+		o.depart(t0, 0, 0, 0)
 	}
 	o.Refresh(t0+(confirmWeeks+1)*7*rules.Day, 0.85)
 	if w, _, _ := o.Watch(); w >= minWatch {
@@ -206,5 +220,90 @@ func TestWatchFloor(t *testing.T) {
 	s.LastActivity = t0 + 100*rules.Day
 	if got, want := c.due(&s), s.LastActivity+c.riskDue(&s, minWatch); got != want {
 		t.Errorf("watch due %v, want %v: at the floor's risk", got, want)
+	}
+}
+
+// TestHazardByKindOfVisit: in a partition whose users leave after a
+// purchase and lapse after a login, a silence after a purchase comes due
+// sooner than the same silence after a login; a partition where the kinds
+// do not differ keeps them at 1. A return takes back the bin its churn was
+// counted in, whatever the hazards became since.
+func TestHazardByKindOfVisit(t *testing.T) {
+	o := &Outcomes{}
+	c := Config{Outcomes: o}.WithDefaults()
+	ctx := Context{Stage: rules.New, PAlive: -1}
+	if o.Hazard(0) != 1 || o.Hazard(1) != 1 {
+		t.Fatalf("hazards %v, %v before any departure; want 1", o.Hazard(0), o.Hazard(1))
+	}
+	// 200 users visit weekly; half of them buy at their 6th visit and
+	// leave, the others come back after every visit.
+	for u := range 200 {
+		var s State
+		for i := range 6 {
+			typ := schemas.Login
+			if i == 5 && u%2 == 0 {
+				typ = schemas.Purchase
+			}
+			c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint(u, "-", i), Type: typ, Time: t0 + int64(i)*7*rules.Day}, ctx)
+		}
+		if u%2 == 1 {
+			c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint(u, "-b"), Type: schemas.Login, Time: t0 + 6*7*rules.Day}, ctx)
+			continue
+		}
+		c.Advance(nil, &s, ctx, t0+90*rules.Day)
+	}
+	at := t0 + 140*rules.Day
+	o.Refresh(at, c.Recall)
+	if !(o.Hazard(1) > 2 && o.Hazard(0) < 0.5) {
+		t.Fatalf("hazards after a login %v, after a purchase %v: want departures after purchases to weigh more", o.Hazard(0), o.Hazard(1))
+	}
+	weekly := visits(c, 6, 7*rules.Day)
+	weekly.LastActivity = at + rules.Day
+	bought := weekly
+	bought.Bought = true
+	if a, b := c.due(&bought), c.due(&weekly); !(a < b) {
+		t.Errorf("watch due %v after a purchase, %v after a login: want the purchase's sooner", a, b)
+	}
+
+	// A churn, a change of the hazards, a return: the departure is taken
+	// back from the bin it was counted in.
+	var s State
+	c.OnEvent(nil, &s, schemas.Event{ID: "r1", Type: schemas.Purchase, Time: at}, ctx)
+	c.Advance(nil, &s, ctx, at+40*rules.Day)
+	if s.ChurnBin == 0 || !s.Bought {
+		t.Fatalf("after a churn: bin %d, bought %v; want the bin kept and the visit's kind", s.ChurnBin, s.Bought)
+	}
+	o.hazard = [2]int64{1e6, 1e6} // as if the partition had learned otherwise meanwhile
+	c.OnEvent(nil, &s, schemas.Event{ID: "r2", Type: schemas.Login, Time: at + 50*rules.Day}, ctx)
+	for i := range o.pending {
+		for b, n := range o.pending[i].departed {
+			if n != 0 {
+				t.Errorf("pending departures in bin %d after the only pending churn returned: %d", b, n)
+			}
+		}
+		if o.pending[i].after != [2]uint32{} {
+			t.Errorf("pending departures by kind after the return: %v", o.pending[i].after)
+		}
+	}
+
+	// Kinds that do not differ keep the hazards near 1.
+	even := &Outcomes{}
+	c.Outcomes = even
+	for u := range 200 {
+		var s State
+		for i := range 6 {
+			typ := schemas.Login
+			if i%2 == u%2 {
+				typ = schemas.Purchase
+			}
+			c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint(u, "-", i), Type: typ, Time: t0 + int64(i)*7*rules.Day}, ctx)
+		}
+		c.Advance(nil, &s, ctx, t0+90*rules.Day)
+	}
+	even.Refresh(at, c.Recall)
+	for k := range 2 {
+		if h := even.Hazard(k); math.Abs(h-1) > 0.2 {
+			t.Errorf("hazard of kind %d is %v where the kinds do not differ; want about 1", k, h)
+		}
 	}
 }

@@ -24,7 +24,10 @@ import (
 // gap g: 1 − e^(−g/L), users leaving at the rate 1/L in time however often
 // they come, with L = Lifetime + TenureWeight × tenure: among users who
 // leave at different rates, those who have stayed long are the ones who
-// leave slowly. The level i is due when the risk reaches Risk[i]. That
+// leave slowly. The rate is multiplied by the partition's hazard of the
+// kind of visit the silence began with (outcomes.go): where users leave
+// after a purchase far more often than after a login, a silence after a
+// login is less news. The level i is due when the risk reaches Risk[i]. That
 // silence has a closed form, so the due times cost what fixed fractions
 // of ChurnAfter cost.
 
@@ -67,7 +70,7 @@ func (c Config) gapModel(s *State) (mu, sigma, p float64) {
 	if s.First != 0 && s.LastActivity > s.First {
 		tenure = float64(s.LastActivity-s.First) / msPerHour
 	}
-	p = -math.Expm1(-g / (c.Lifetime.Hours() + c.TenureWeight*tenure))
+	p = -math.Expm1(-g * c.Outcomes.Hazard(s.visitKind()) / (c.Lifetime.Hours() + c.TenureWeight*tenure))
 	return mu, math.Sqrt(variance), p
 }
 

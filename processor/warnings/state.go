@@ -5,9 +5,9 @@ import (
 	"errors"
 )
 
-// stateVersion is the first byte of an encoded State. Version 1 (before
-// the rhythm model) is still read.
-const stateVersion = 2
+// stateVersion is the first byte of an encoded State. Versions 1 (before
+// the rhythm model) and 2 (before Bought) are still read.
+const stateVersion = 3
 
 // AppendBinary appends the encoding of s to b: a version byte, then every
 // field in declaration order as a varint (signed fields zig-zag, as
@@ -27,13 +27,18 @@ func (s *State) AppendBinary(b []byte) []byte {
 	b = binary.AppendVarint(b, s.GapLog)
 	b = binary.AppendVarint(b, s.GapVar)
 	b = binary.AppendVarint(b, s.First)
-	return b
+	bought := uint64(0)
+	if s.Bought {
+		bought = 1
+	}
+	b = binary.AppendUvarint(b, bought)
+	return binary.AppendUvarint(b, uint64(s.ChurnBin))
 }
 
 var errState = errors.New("warnings: corrupt or unknown State encoding")
 
 // DecodeState decodes a State written by AppendBinary, of this version or
-// version 1, and returns the rest of b. A version-1 state has no rhythm
+// an earlier one, and returns the rest of b. A version-1 state has no rhythm
 // (the prior speaks for the user until their next gaps) and loses the
 // retired falling_* rules' fields.
 func DecodeState(b []byte) (State, []byte, error) {
@@ -87,6 +92,10 @@ func DecodeState(b []byte) (State, []byte, error) {
 		s.GapLog = i64()
 		s.GapVar = i64()
 		s.First = i64()
+	}
+	if version >= 3 {
+		s.Bought = u64(1) == 1
+		s.ChurnBin = uint8(u64(outcomeBins))
 	}
 	if bad {
 		return State{}, b, errState

@@ -168,6 +168,24 @@ type State struct {
 	Gaps           uint32
 	GapLog, GapVar int64
 	First          int64
+	// ChurnBin is, while churned, 1 + the risk bin (outcomes.go) the
+	// departure was counted in, so that a return takes back exactly that
+	// count whatever the partition learned since; 0: not known (a state
+	// stored before it), the bin is computed again.
+	ChurnBin uint8
+	// Bought is whether the latest visit (activities less than MinGap
+	// apart) had a purchase: the kind of visit the silence began with,
+	// which the partition's outcomes may find likelier to be the last.
+	Bought bool
+}
+
+// visitKind is the index of the kind of the latest visit in the outcomes'
+// counts: 1 with a purchase, 0 without.
+func (s *State) visitKind() int {
+	if s.Bought {
+		return 1
+	}
+	return 0
 }
 
 // afterChurn is what a State keeps across a churn: the cool-down memory
@@ -187,6 +205,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		return dst
 	}
 	dst = c.advance(dst, s, ctx, ev.Time)
+	returned := false // from a churn, whose silence the outcomes counted then
 	if s.ChurnedAt != 0 {
 		if ev.Time < s.ChurnedAt {
 			// Activity from before the churn, arriving late: the stage model
@@ -199,17 +218,28 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		// long gap joins the rhythm: this user lapses. The churn was not
 		// a departure after all.
 		if c.Outcomes != nil {
-			c.Outcomes.undepart(s.ChurnedAt, c.departureRisk(s), s.Fired, ev.Time)
+			b := int(s.ChurnBin) - 1
+			if b < 0 {
+				b = bin(c.departureRisk(s))
+			}
+			c.Outcomes.undepart(s.ChurnedAt, b, s.Fired, s.visitKind(), ev.Time)
 		}
 		last := s.LastActivity
 		*s = s.afterChurn()
 		s.LastActivity = last
+		returned = true
 	}
 	if s.First == 0 {
 		s.First = ev.Time
 	}
+	bought := ev.Type == schemas.Purchase
 	if ev.Time <= s.LastActivity && s.LastActivity != 0 {
-		return dst // late or simultaneous: not a new visit, the silence goes on
+		// Late or simultaneous: not a new visit, the silence goes on; a
+		// purchase in the latest visit still makes it a buying one.
+		if ev.Time > s.LastActivity-int64(c.MinGap/time.Millisecond) {
+			s.Bought = s.Bought || bought
+		}
+		return dst
 	}
 	if open := s.Open & raisedMask; open != 0 && ev.Time >= s.OpenAt {
 		days := float64(ev.Time-s.LastActivity) / float64(rules.Day)
@@ -223,11 +253,19 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		s.Open &^= open
 		dst = append(dst, Warning{Level: Recovered, At: ev.Time, Reasons: rs, Trigger: ev.ID})
 	}
+	newVisit := true
 	if s.LastActivity != 0 {
-		c.observeGap(s, ev.Time-s.LastActivity)
-		if c.Outcomes != nil {
-			c.Outcomes.stay(ev.Time, s.Fired)
+		gap := ev.Time - s.LastActivity
+		c.observeGap(s, gap)
+		newVisit = gap >= int64(c.MinGap/time.Millisecond)
+		if c.Outcomes != nil && newVisit && !returned {
+			c.Outcomes.stay(ev.Time, s.Fired, s.visitKind())
 		}
+	}
+	if newVisit {
+		s.Bought = bought
+	} else {
+		s.Bought = s.Bought || bought
 	}
 	s.LastActivity = ev.Time
 	s.Fired = 0
@@ -343,12 +381,15 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		// Churned: the warnings end; open ones are not recovered (the stage
 		// model's "returned" covers a comeback). Fired stays: a return
 		// takes the departure back with the levels it had reached.
+		var churnBin uint8
 		if c.Outcomes != nil {
-			c.Outcomes.depart(churnAt, c.departureRisk(s), s.Fired)
+			b := bin(c.departureRisk(s))
+			c.Outcomes.depart(churnAt, b, s.Fired, s.visitKind())
+			churnBin = uint8(b + 1)
 		}
-		last, fired := s.LastActivity, s.Fired
+		last, fired, bought := s.LastActivity, s.Fired, s.Bought
 		*s = s.afterChurn()
-		s.LastActivity, s.ChurnedAt, s.Fired = last, churnAt, fired
+		s.LastActivity, s.ChurnedAt, s.Fired, s.ChurnBin, s.Bought = last, churnAt, fired, churnBin, bought
 	}
 	return dst
 }
