@@ -111,6 +111,16 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		*w = *newWorld(t, c)
 		return ""
+	case "hazards":
+		// What a partition's outcomes would have learned about the kinds
+		// of visit (outcomes.go): hazards login=X purchase=Y.
+		o := &Outcomes{}
+		for _, a := range d.CmdArgs {
+			k := map[string]int{"login": 0, "purchase": 1}[a.Key]
+			o.hazard[k] = int64(math.Round(parseFloat(t, a.Vals[0]) * 1e6))
+		}
+		w.cfg.Outcomes = o
+		return ""
 	case "context":
 		u := w.user(d.CmdArgs[0].Key)
 		for _, a := range d.CmdArgs[1:] {
