@@ -23,12 +23,7 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 	if err != nil {
 		return Report{}, err
 	}
-	dropout := map[string]int64{}
-	for _, u := range users {
-		if u.Left != 0 {
-			dropout[u.ID] = u.Left
-		}
-	}
+	dropout := dropouts(users, func(u *rhythm.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
 		return rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	})
@@ -42,15 +37,22 @@ func EvaluateBGNBD(ctx context.Context, bc bgnbd.Config, cfg Config) (Report, er
 	if err != nil {
 		return Report{}, err
 	}
-	dropout := map[string]int64{}
-	for _, u := range users {
-		if u.Left != 0 {
-			dropout[u.ID] = u.Left
-		}
-	}
+	dropout := dropouts(users, func(u *bgnbd.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
 		return bgnbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	})
+}
+
+// dropouts is the true dropout time of every user who left (left returns
+// 0 for one who did not), by id.
+func dropouts[U any](users []U, left func(U) (string, int64)) map[string]int64 {
+	out := map[string]int64{}
+	for _, u := range users {
+		if id, t := left(u); t != 0 {
+			out[id] = t
+		}
+	}
+	return out
 }
 
 // evaluateGenerated runs a generated population's events through an
