@@ -188,10 +188,11 @@ func (s *State) visitKind() int {
 	return 0
 }
 
-// afterChurn is what a State keeps across a churn: the cool-down memory
-// and the rhythm.
+// afterChurn is what a State keeps across a churn: the cool-down memory,
+// the rhythm and the kind of the last visit (a return's outcome is counted
+// by it).
 func (s *State) afterChurn() State {
-	return State{LastAt: s.LastAt, LastLevel: s.LastLevel, Gaps: s.Gaps, GapLog: s.GapLog, GapVar: s.GapVar, First: s.First}
+	return State{LastAt: s.LastAt, LastLevel: s.LastLevel, Gaps: s.Gaps, GapLog: s.GapLog, GapVar: s.GapVar, First: s.First, Bought: s.Bought}
 }
 
 // OnEvent applies one event of the user (one that the stage model applied:
@@ -387,9 +388,9 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 			c.Outcomes.depart(churnAt, b, s.Fired, s.visitKind())
 			churnBin = uint8(b + 1)
 		}
-		last, fired, bought := s.LastActivity, s.Fired, s.Bought
+		last, fired := s.LastActivity, s.Fired
 		*s = s.afterChurn()
-		s.LastActivity, s.ChurnedAt, s.Fired, s.ChurnBin, s.Bought = last, churnAt, fired, churnBin, bought
+		s.LastActivity, s.ChurnedAt, s.Fired, s.ChurnBin = last, churnAt, fired, churnBin
 	}
 	return dst
 }
