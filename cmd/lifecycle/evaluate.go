@@ -93,6 +93,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	grace := fs.duration("grace", 0, "… or at most this long before it (default churn-after)")
 	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
 	asJSON := fs.Bool("json", false, "print a machine-readable JSON summary instead of the table")
+	sweep := fs.Bool("sweep", false, "with --population: also score the warnings' risk at one fixed watch level per threshold (0.20 to 0.80), the first warning of each silence only, as the oracle is scored: the engine runs once more per threshold")
 	cdnow := fs.String("cdnow", "", "a purchase history in CDNOW's format, scored at --calibration-end against --holdout-end")
 	calEnd := fs.String("calibration-end", "1997-09-30", "with --cdnow: the last day of the calibration period (YYYY-MM-DD)")
 	holdEnd := fs.String("holdout-end", "1998-06-30", "with --cdnow: the last day of the holdout period (YYYY-MM-DD)")
@@ -109,7 +110,10 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	if err != nil {
 		return err
 	}
-	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Horizon: *horizon, Grace: *grace}
+	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Horizon: *horizon, Grace: *grace, Sweep: *sweep}
+	if *sweep && (*cdnow != "" || *events != "") {
+		return fmt.Errorf("%w: --sweep scores a generated population (--population); drop it with --events or --cdnow", errUsage)
+	}
 	cfg.Engine.Model = model
 	if *cdnow != "" {
 		return evaluateCDNOW(ctx, stdout, *cdnow, *calEnd, *holdEnd, cfg, *asJSON)
@@ -237,6 +241,9 @@ func printReport(w io.Writer, source string, r quality.Report) {
 	if r.Oracle != nil {
 		rows = append(rows, r.Oracle.Thresholds...)
 	}
+	if r.Sweep != nil {
+		rows = append(rows, r.Sweep.Thresholds...)
+	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Rule, row.Warnings, row.TP, row.FP, row.Undecided,
 			num(row.Precision, 3), num(row.Recall, 3), num(row.LeadMedianDays, 1), num(row.LeadP10Days, 1),
@@ -266,6 +273,13 @@ func printReport(w io.Writer, source string, r quality.Report) {
 			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
 		} else {
 			fmt.Fprintln(w, "\noracle: no threshold reaches recall 0.9")
+		}
+	}
+	if r.Sweep != nil {
+		if b := r.Sweep.Best; b != nil {
+			fmt.Fprintf(w, "the warnings' risk at one level, scored as the oracle (--sweep): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
+		} else {
+			fmt.Fprintln(w, "the warnings' risk at one level (--sweep): no threshold reaches recall 0.9")
 		}
 	}
 }

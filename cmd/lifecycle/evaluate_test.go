@@ -54,6 +54,20 @@ func TestEvaluate(t *testing.T) {
 	if _, _, err := cli(t, ctx, "evaluate", "--events", events); err == nil {
 		t.Error("evaluate --events without --truth: want an error")
 	}
+	if _, _, err := cli(t, ctx, "evaluate", "--events", events, "--truth", truth, "--sweep"); err == nil || !strings.Contains(err.Error(), "--population") {
+		t.Errorf("evaluate --events --sweep: %v; want an error that names --population", err)
+	}
+
+	// --sweep: the risk at one level per threshold, and its best.
+	swept, _, err := cli(t, ctx, "evaluate", "--population", "bgnbd", "--users", "300", "--seed", "4", "--sweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"risk ≥ 0.20, one level", "risk ≥ 0.80, one level", "scored as the oracle (--sweep)"} {
+		if !strings.Contains(swept, want) {
+			t.Errorf("evaluate --sweep does not show %q:\n%s", want, swept)
+		}
+	}
 }
 
 // TestEvaluateCDNOW fits the model and the warnings' rhythm prior on

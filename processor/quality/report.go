@@ -57,7 +57,11 @@ type Report struct {
 	// Oracle, for a population whose generator knows each user's true
 	// process: its rows per threshold, and the best precision at recall
 	// ≥ 0.9 (the limit the product is measured against).
-	Oracle *OracleReport `json:"oracle,omitempty"`
+	Oracle *TradeOff `json:"oracle,omitempty"`
+	// Sweep, when Config.Sweep asked for it: the product's own risk
+	// scored as the oracle is, one warning per silence at each threshold
+	// (sweep.go).
+	Sweep *TradeOff `json:"risk_sweep,omitempty"`
 	// Calibration of the warnings' scores (the risk).
 	Calibration Calibration `json:"calibration"`
 	// Watch is, per partition, the watch level its departures chose by
@@ -72,10 +76,21 @@ type WatchLevel struct {
 	Departures uint64  `json:"departures"`
 }
 
-// OracleReport is the oracle's trade-off on the same population.
-type OracleReport struct {
+// TradeOff is a detector's rows per threshold on the population (the
+// oracle's, or the product's risk at one level).
+type TradeOff struct {
 	Thresholds []Row `json:"thresholds"`
 	Best       *Row  `json:"best_at_recall_0_9"` // nil when no threshold reaches recall 0.9
+}
+
+// add appends a threshold's row, keeping the best precision at recall ≥
+// 0.9.
+func (t *TradeOff) add(row Row) {
+	t.Thresholds = append(t.Thresholds, row)
+	if row.Recall >= 0.9 && (t.Best == nil || row.Precision > t.Best.Precision) {
+		best := row
+		t.Best = &best
+	}
 }
 
 // score scores the observed warnings against dropout: user id → true

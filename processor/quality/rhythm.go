@@ -64,31 +64,38 @@ func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout ma
 		return Report{}, err
 	}
 	for _, r := range events {
-		topic := 0 // login
-		if r.Type == "purchase" {
-			topic = 1
-		}
-		e.Add(Record{Topic: topic, Key: r.Key, Value: r.Value, Time: r.Time})
+		e.Add(recordOf(r))
 	}
 	if err := e.Run(end, nil); err != nil {
 		return Report{}, err
 	}
 	rep := e.Report(end, dropout)
 	rep.Oracle = e.scoreOracle(oracle(), end, dropout)
-	return rep, nil
+	rep.Sweep, err = cfg.sweep(func(e *Evaluation) error {
+		for _, r := range events {
+			e.Add(recordOf(r))
+		}
+		return nil
+	}, end, dropout)
+	return rep, err
+}
+
+// recordOf is a generated record as a producer sends it to the login or
+// the purchase topic.
+func recordOf(r rhythm.Record) Record {
+	topic := 0 // login
+	if r.Type == "purchase" {
+		topic = 1
+	}
+	return Record{Topic: topic, Key: r.Key, Value: r.Value, Time: r.Time}
 }
 
 // scoreOracle scores an oracle's warning times, one map per threshold of
-// OracleThresholds, and picks its best precision at recall ≥ 0.9.
-func (e *Evaluation) scoreOracle(times []map[string][]int64, end int64, dropout map[string]int64) *OracleReport {
-	or := &OracleReport{}
+// OracleThresholds.
+func (e *Evaluation) scoreOracle(times []map[string][]int64, end int64, dropout map[string]int64) *TradeOff {
+	t := &TradeOff{}
 	for i, th := range OracleThresholds {
-		row := e.ScoreTimes(fmt.Sprintf("oracle risk ≥ %.2f", th), times[i], end, dropout)
-		or.Thresholds = append(or.Thresholds, row)
-		if row.Recall >= 0.9 && (or.Best == nil || row.Precision > or.Best.Precision) {
-			best := row
-			or.Best = &best
-		}
+		t.add(e.ScoreTimes(fmt.Sprintf("oracle risk ≥ %.2f", th), times[i], end, dropout))
 	}
-	return or
+	return t
 }

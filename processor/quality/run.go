@@ -29,6 +29,10 @@ type Config struct {
 	// comes before the stage model declares the churn, which is at most
 	// ChurnAfter after the user's last event). Default ChurnAfter.
 	Grace time.Duration
+	// Sweep: a generated population also scores the product's risk at
+	// one level per threshold, as its oracle is scored (Report.Sweep);
+	// it runs the engine once more per threshold.
+	Sweep bool
 }
 
 // DefaultHorizonMargin is added to ChurnAfter for the default Horizon.
@@ -164,10 +168,11 @@ type observed struct {
 }
 
 type observedWarning struct {
-	at    int64
-	codes uint8 // bit set of reasons (warnings.Codes)
-	level warnings.Level
-	score float64
+	at      int64
+	churnAt int64 // the churn time of its silence: tells the silences apart
+	codes   uint8 // bit set of reasons (warnings.Codes)
+	level   warnings.Level
+	score   float64
 }
 
 func (o *observations) user(id string) *observed {
@@ -213,9 +218,13 @@ func (o *observations) output(t *engine.Topics, out record.Output) error {
 				codes |= 1 << i
 			}
 		}
+		churnAt, err := time.Parse(time.RFC3339, w.ChurnAt)
+		if err != nil {
+			return fmt.Errorf("quality: warning output: churn_at: %w", err)
+		}
 		level, _ := warnings.ParseLevel(w.Level)
 		u := o.user(w.UserID)
-		u.warns = append(u.warns, observedWarning{at.UnixMilli(), codes, level, w.Score})
+		u.warns = append(u.warns, observedWarning{at.UnixMilli(), churnAt.UnixMilli(), codes, level, w.Score})
 	case t.Transitions:
 		var tr schemas.Transition
 		if err := json.Unmarshal(out.Value, &tr); err != nil {

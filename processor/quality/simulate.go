@@ -60,5 +60,13 @@ func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (R
 	}
 	rep := e.Report(end, dropout)
 	rep.Oracle = e.scoreOracle(simulate.Oracle(truth, logins, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds), end, dropout)
-	return rep, nil
+	rep.Sweep, err = cfg.sweep(func(e *Evaluation) error {
+		// The simulator is deterministic: the same records again.
+		_, err := simulate.Run(ctx, sim, func(r simulate.Record) error {
+			e.Add(Record{Topic: slices.Index(in, r.Topic), Key: r.Key, Value: r.Value, Time: r.Time})
+			return nil
+		})
+		return err
+	}, end, dropout)
+	return rep, err
 }
