@@ -241,6 +241,9 @@ func printReport(w io.Writer, source string, r quality.Report) {
 	if r.Oracle != nil {
 		rows = append(rows, r.Oracle.Thresholds...)
 	}
+	if r.PopulationOracle != nil {
+		rows = append(rows, r.PopulationOracle.Thresholds...)
+	}
 	if r.Sweep != nil {
 		rows = append(rows, r.Sweep.Thresholds...)
 	}
@@ -273,6 +276,13 @@ func printReport(w io.Writer, source string, r quality.Report) {
 			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
 		} else {
 			fmt.Fprintln(w, "\noracle: no threshold reaches recall 0.9")
+		}
+	}
+	if r.PopulationOracle != nil {
+		if b := r.PopulationOracle.Best; b != nil {
+			fmt.Fprintf(w, "population oracle (the same without each user's own dropout chance; knows the population's law of it): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
+		} else {
+			fmt.Fprintln(w, "population oracle: no threshold reaches recall 0.9")
 		}
 	}
 	if r.Sweep != nil {

@@ -58,6 +58,10 @@ type Report struct {
 	// process: its rows per threshold, and the best precision at recall
 	// ≥ 0.9 (the limit the product is measured against).
 	Oracle *TradeOff `json:"oracle,omitempty"`
+	// PopulationOracle, for a family whose generator has one: the oracle
+	// without each user's own dropout chance, which only their leaving
+	// reveals; it knows the population's law of it instead (bgnbd).
+	PopulationOracle *TradeOff `json:"population_oracle,omitempty"`
 	// Sweep, when Config.Sweep asked for it: the product's own risk
 	// scored as the oracle is, one warning per silence at each threshold
 	// (sweep.go).

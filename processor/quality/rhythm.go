@@ -26,7 +26,7 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 	dropout := dropouts(users, func(u *rhythm.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
 		return rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
-	})
+	}, nil)
 }
 
 // EvaluateBGNBD is EvaluateRhythm for the third generator (package
@@ -40,6 +40,8 @@ func EvaluateBGNBD(ctx context.Context, bc bgnbd.Config, cfg Config) (Report, er
 	dropout := dropouts(users, func(u *bgnbd.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
 		return bgnbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	}, func() []map[string][]int64 {
+		return bgnbd.PopulationOracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	})
 }
 
@@ -56,9 +58,11 @@ func dropouts[U any](users []U, left func(U) (string, int64)) map[string]int64 {
 }
 
 // evaluateGenerated runs a generated population's events through an
-// Evaluation to the end of its period, and scores the warnings and the
-// generator's oracle against the true dropout times.
-func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout map[string]int64, oracle func() []map[string][]int64) (Report, error) {
+// Evaluation to the end of its period, and scores the warnings, the
+// generator's oracle and, when the generator has one (population not
+// nil), its oracle without each user's own dropout chance against the
+// true dropout times.
+func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout map[string]int64, oracle, population func() []map[string][]int64) (Report, error) {
 	e, err := New(cfg)
 	if err != nil {
 		return Report{}, err
@@ -70,7 +74,10 @@ func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout ma
 		return Report{}, err
 	}
 	rep := e.Report(end, dropout)
-	rep.Oracle = e.scoreOracle(oracle(), end, dropout)
+	rep.Oracle = e.scoreOracle("oracle", oracle(), end, dropout)
+	if population != nil {
+		rep.PopulationOracle = e.scoreOracle("population oracle", population(), end, dropout)
+	}
 	rep.Sweep, err = cfg.sweep(func(e *Evaluation) error {
 		for _, r := range events {
 			e.Add(recordOf(r))
@@ -90,12 +97,12 @@ func recordOf(r rhythm.Record) Record {
 	return Record{Topic: topic, Key: r.Key, Value: r.Value, Time: r.Time}
 }
 
-// scoreOracle scores an oracle's warning times, one map per threshold of
-// OracleThresholds.
-func (e *Evaluation) scoreOracle(times []map[string][]int64, end int64, dropout map[string]int64) *TradeOff {
+// scoreOracle scores the warning times of the oracle called name, one
+// map per threshold of OracleThresholds.
+func (e *Evaluation) scoreOracle(name string, times []map[string][]int64, end int64, dropout map[string]int64) *TradeOff {
 	t := &TradeOff{}
 	for i, th := range OracleThresholds {
-		t.add(e.ScoreTimes(fmt.Sprintf("oracle risk ≥ %.2f", th), times[i], end, dropout))
+		t.add(e.ScoreTimes(fmt.Sprintf("%s risk ≥ %.2f", name, th), times[i], end, dropout))
 	}
 	return t
 }

@@ -100,7 +100,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 	c := cfg.withDefaults()
 	src := rand.NewPCG(c.Seed, 0x6267_6e62_64)
 	rng := rand.New(src)
-	dropout := distuv.Beta{Alpha: 1.2, Beta: 8, Src: src}
+	dropout := distuv.Beta{Alpha: dropoutAlpha, Beta: dropoutBeta, Src: src}
 	start := c.Start.UnixMilli()
 	end = start + int64(c.Days)*day
 	for i := range c.Users {
@@ -166,11 +166,34 @@ func (u *User) record(typ, id string, t int64, amount string) rhythm.Record {
 // stage model declares the churn), and returns per threshold the warning
 // times per user.
 func Oracle(users []*User, end int64, churnAfter time.Duration, thresholds []float64) []map[string][]int64 {
+	return oracle(users, end, churnAfter, thresholds, func(u *User, _ int) float64 { return u.Dropout })
+}
+
+// PopulationOracle is Oracle without each user's own dropout chance p,
+// which nothing a user does reveals except by leaving: it knows the
+// population's law of p (Beta(dropoutAlpha, dropoutBeta)), each user's
+// visit rate, and that users leave only right after a repeat purchase,
+// and takes p as its mean given the repeat purchases the user has
+// survived, α / (α + β + n). The limit for a detector that has learned
+// everything the population can teach about its users.
+func PopulationOracle(users []*User, end int64, churnAfter time.Duration, thresholds []float64) []map[string][]int64 {
+	return oracle(users, end, churnAfter, thresholds, func(_ *User, survived int) float64 {
+		return dropoutAlpha / (dropoutAlpha + dropoutBeta + float64(survived))
+	})
+}
+
+// The law of the dropout chance p.
+const dropoutAlpha, dropoutBeta = 1.2, 8
+
+// oracle warns as Oracle says, with chance(u, n) the chance taken for
+// leaving at a repeat purchase that follows n survived ones.
+func oracle(users []*User, end int64, churnAfter time.Duration, thresholds []float64, chance func(u *User, survived int) float64) []map[string][]int64 {
 	out := make([]map[string][]int64, len(thresholds))
 	for i := range out {
 		out[i] = map[string][]int64{}
 	}
 	for _, u := range users {
+		survived := 0
 		for k, from := range u.Visits {
 			if k == 0 || !u.Bought[k] {
 				continue // the first purchase is not a repeat one; a visit without a purchase is never the last
@@ -179,7 +202,8 @@ func Oracle(users []*User, end int64, churnAfter time.Duration, thresholds []flo
 			if k+1 < len(u.Visits) {
 				to = min(to, u.Visits[k+1])
 			}
-			p := u.Dropout
+			p := chance(u, survived)
+			survived++
 			for i, th := range thresholds {
 				s := 0.0 // days until the risk reaches th
 				if p < th {

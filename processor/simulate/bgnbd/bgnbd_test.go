@@ -3,6 +3,7 @@ package bgnbd
 import (
 	"bytes"
 	"context"
+	"math"
 	"testing"
 	"time"
 )
@@ -97,5 +98,49 @@ func TestOracle(t *testing.T) {
 	}
 	if warned == 0 {
 		t.Fatal("the oracle warned nobody")
+	}
+}
+
+// TestPopulationOracle: without the user's own chance, the oracle takes
+// the population's mean given the repeat purchases survived, so it warns
+// at the same visits as Oracle, and its first warning after a user's n-th
+// repeat purchase comes when α/(α+β+n) gives the threshold's risk.
+func TestPopulationOracle(t *testing.T) {
+	users, _, end, err := Generate(context.Background(), Config{Users: 300, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	churn := 30 * 24 * time.Hour
+	const th = 0.5
+	got := PopulationOracle(users, end, churn, []float64{th})[0]
+	checked := 0
+	for _, u := range users {
+		n, i := 0, 0 // repeat purchases survived; the user's next warning
+		for k, from := range u.Visits {
+			if k == 0 || !u.Bought[k] {
+				continue
+			}
+			p := dropoutAlpha / (dropoutAlpha + dropoutBeta + float64(n))
+			n++
+			at := from + int64(math.Log((1-p)*th/(p*(1-th)))/u.Rate*day)
+			to := min(end, from+churn.Milliseconds())
+			if k+1 < len(u.Visits) {
+				to = min(to, u.Visits[k+1])
+			}
+			if at >= to {
+				continue
+			}
+			if i >= len(got[u.ID]) || got[u.ID][i] != at {
+				t.Fatalf("user %s, repeat purchase %d at %d: want a warning at %d, got %v", u.ID, n, from, at, got[u.ID])
+			}
+			i++
+			checked++
+		}
+		if i != len(got[u.ID]) {
+			t.Fatalf("user %s: %d warnings, want %d", u.ID, len(got[u.ID]), i)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no warning checked")
 	}
 }
