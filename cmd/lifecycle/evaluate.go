@@ -114,6 +114,9 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	if *sweep && (*cdnow != "" || *events != "") {
 		return fmt.Errorf("%w: --sweep scores a generated population (--population); drop it with --events or --cdnow", errUsage)
 	}
+	if *sweep {
+		fmt.Fprintf(stderr, "evaluate: --sweep runs the engine %d more times after the main run, one per threshold\n", len(quality.SweepRisks))
+	}
 	cfg.Engine.Model = model
 	if *cdnow != "" {
 		return evaluateCDNOW(ctx, stdout, *cdnow, *calEnd, *holdEnd, cfg, *asJSON)

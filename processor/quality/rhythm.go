@@ -24,7 +24,7 @@ func EvaluateRhythm(ctx context.Context, rc rhythm.Config, cfg Config) (Report, 
 		return Report{}, err
 	}
 	dropout := dropouts(users, func(u *rhythm.User) (string, int64) { return u.ID, u.Left })
-	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
 		return rhythm.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	}, nil)
 }
@@ -38,7 +38,7 @@ func EvaluateBGNBD(ctx context.Context, bc bgnbd.Config, cfg Config) (Report, er
 		return Report{}, err
 	}
 	dropout := dropouts(users, func(u *bgnbd.User) (string, int64) { return u.ID, u.Left })
-	return evaluateGenerated(cfg, events, end, dropout, func() []map[string][]int64 {
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
 		return bgnbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	}, func() []map[string][]int64 {
 		return bgnbd.PopulationOracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
@@ -62,7 +62,7 @@ func dropouts[U any](users []U, left func(U) (string, int64)) map[string]int64 {
 // generator's oracle and, when the generator has one (population not
 // nil), its oracle without each user's own dropout chance against the
 // true dropout times.
-func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout map[string]int64, oracle, population func() []map[string][]int64) (Report, error) {
+func evaluateGenerated(ctx context.Context, cfg Config, events []rhythm.Record, end int64, dropout map[string]int64, oracle, population func() []map[string][]int64) (Report, error) {
 	e, err := New(cfg)
 	if err != nil {
 		return Report{}, err
@@ -78,7 +78,7 @@ func evaluateGenerated(cfg Config, events []rhythm.Record, end int64, dropout ma
 	if population != nil {
 		rep.PopulationOracle = e.scoreOracle("population oracle", population(), end, dropout)
 	}
-	rep.Sweep, err = cfg.sweep(func(e *Evaluation) error {
+	rep.Sweep, err = cfg.sweep(ctx, func(e *Evaluation) error {
 		for _, r := range events {
 			e.Add(recordOf(r))
 		}

@@ -60,7 +60,7 @@ func EvaluateSimulation(ctx context.Context, sim simulate.Config, cfg Config) (R
 	}
 	rep := e.Report(end, dropout)
 	rep.Oracle = e.scoreOracle("oracle", simulate.Oracle(truth, logins, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds), end, dropout)
-	rep.Sweep, err = cfg.sweep(func(e *Evaluation) error {
+	rep.Sweep, err = cfg.sweep(ctx, func(e *Evaluation) error {
 		// The simulator is deterministic: the same records again.
 		_, err := simulate.Run(ctx, sim, func(r simulate.Record) error {
 			e.Add(Record{Topic: slices.Index(in, r.Topic), Key: r.Key, Value: r.Value, Time: r.Time})

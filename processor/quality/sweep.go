@@ -1,6 +1,9 @@
 package quality
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // SweepRisks are the risks at which Config.Sweep scores the product's
 // own risk.
@@ -12,13 +15,17 @@ var SweepRisks = []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65
 // the engine again with one fixed watch level at that risk (none chosen
 // from departures), and only the first warning of each silence counts,
 // as the oracle warns once per silence. nil without c.Sweep. feed adds
-// the population's records to an Evaluation.
-func (c Config) sweep(feed func(*Evaluation) error, end int64, dropout map[string]int64) (*TradeOff, error) {
+// the population's records to an Evaluation. It stops between runs when
+// ctx ends.
+func (c Config) sweep(ctx context.Context, feed func(*Evaluation) error, end int64, dropout map[string]int64) (*TradeOff, error) {
 	if !c.Sweep {
 		return nil, nil
 	}
 	t := &TradeOff{}
 	for _, r := range SweepRisks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		rc := c
 		rc.Sweep = false
 		rc.Engine.Warnings.Recall = -1 // the watch level is Risk[0]
