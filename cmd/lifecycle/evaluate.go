@@ -275,25 +275,22 @@ func printReport(w io.Writer, source string, r quality.Report) {
 		fmt.Fprintln(w)
 	}
 	if r.Oracle != nil {
-		if b := r.Oracle.Best; b != nil {
-			fmt.Fprintf(w, "\noracle (knows every user's true rates and dropout process): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
-		} else {
-			fmt.Fprintln(w, "\noracle: no threshold reaches recall 0.9")
-		}
+		fmt.Fprintln(w)
 	}
-	if r.PopulationOracle != nil {
-		if b := r.PopulationOracle.Best; b != nil {
-			fmt.Fprintf(w, "population oracle (the same without each user's own dropout chance; knows the population's law of it): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
-		} else {
-			fmt.Fprintln(w, "population oracle: no threshold reaches recall 0.9")
-		}
-	}
-	if r.Sweep != nil {
-		if b := r.Sweep.Best; b != nil {
-			fmt.Fprintf(w, "the warnings' risk at one level, scored as the oracle (--sweep): precision %s at recall %s (%s)\n", num(b.Precision, 3), num(b.Recall, 3), b.Rule)
-		} else {
-			fmt.Fprintln(w, "the warnings' risk at one level (--sweep): no threshold reaches recall 0.9")
-		}
+	printBest(w, "oracle (knows every user's true rates and dropout process)", r.Oracle)
+	printBest(w, "population oracle (the same without each user's own dropout chance; knows the population's law of it)", r.PopulationOracle)
+	printBest(w, "the warnings' risk at one level, scored as the oracle (--sweep)", r.Sweep)
+}
+
+// printBest prints a trade-off's best precision at recall ≥ 0.9, when
+// there is a trade-off.
+func printBest(w io.Writer, what string, t *quality.TradeOff) {
+	switch {
+	case t == nil:
+	case t.Best == nil:
+		fmt.Fprintf(w, "%s: no threshold reaches recall 0.9\n", what)
+	default:
+		fmt.Fprintf(w, "%s: precision %s at recall %s (%s)\n", what, num(t.Best.Precision, 3), num(t.Best.Recall, 3), t.Best.Rule)
 	}
 }
 
