@@ -148,7 +148,7 @@ type Config struct {
 	// low when the load is light.
 	BatchRecords int
 	// Linger is how long a batch waits for records that the broker has
-	// but the fetchers have not handed over yet, before it is committed
+	// but the fetches have not handed over yet, before it is committed
 	// anyway: more records per commit against a few milliseconds of
 	// latency. A batch whose inputs are read to their end is committed at
 	// once. Default 5 ms.

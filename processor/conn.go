@@ -25,7 +25,8 @@ import (
 )
 
 // Conn says how to reach a Kafka cluster, for both client libraries the
-// processor uses: kafka-go for consuming and producing, franz-go's kadm for
+// processor uses: kafka-go for the consumer group, producing and reading
+// the changelog, franz-go for fetching the inputs (inputs.go) and kadm for
 // administration.
 type Conn struct {
 	// Brokers are the bootstrap addresses, host:port. Required.
@@ -125,8 +126,9 @@ func (c Conn) franzSASL() fsasl.Mechanism {
 	}
 }
 
-// Dialer is what kafka-go's readers and consumer group connect with: c's
-// TLS and SASL settings. The benchmarks' readers use it too.
+// Dialer is what kafka-go's readers (changelog, replay, metrics topic) and
+// consumer group connect with: c's TLS and SASL settings. The benchmarks'
+// readers use it too.
 func (c Conn) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: c.TLS, SASLMechanism: c.kafkaGoSASL()}
 }
@@ -147,8 +149,8 @@ func (c Conn) Admin() (*kadm.Client, error) {
 
 // Client is a franz-go client of the cluster, with extra options (a
 // consumer's, for one): for the admin requests kadm does not make in one
-// round trip, and for readers that need what kafka-go's do not report
-// (LogAppendTime, in the latency bench).
+// round trip, for the inputs' fetches (inputs.go), and for readers that
+// need what kafka-go's do not report (LogAppendTime, in the latency bench).
 func (c Conn) Client(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(10 * time.Second)}
 	if c.TLS != nil {

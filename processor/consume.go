@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -13,36 +12,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// consume starts a fetcher per input topic and runs the partition's loop
-// until ctx ends or something fails; the fetchers are stopped and joined
-// before it returns.
+// consume opens a source per input topic (inputs.go) and runs the
+// partition's loop until ctx ends or something fails; the sources are
+// stopped before it returns, so nothing of them is handed on afterwards.
 func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partition, ends kadm.ListedOffsets, log *zap.Logger) error {
 	inputs := p.cfg.Topics.Inputs
-	fctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop()
-
 	notify := make(chan struct{}, 1)
-	cancels := make([]context.CancelFunc, len(inputs))
-	// fetch starts topic i's fetcher at offset from, stopping the one it
-	// replaces (merger.restartStalled).
+	sources := make([]*source, len(inputs))
+	defer func() {
+		for _, s := range sources {
+			if s != nil {
+				s.stop()
+			}
+		}
+	}()
+	// fetch opens topic i's source at offset from, stopping the one it
+	// replaces (merger.restartStalled): what the old one fetched never
+	// reaches the new one's channel.
 	fetch := func(i int, from int64) (<-chan kafka.Message, error) {
-		topic := inputs[i]
-		f, err := newFetcher(p.cfg.Conn, topic, part.id, from, notify, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log.With(zap.String("topic", topic)))
-		if err != nil {
-			return nil, fmt.Errorf("processor: reader for %s/%d: %w", topic, part.id, err)
+		if sources[i] != nil {
+			sources[i].stop()
+			p.kafkaErrors.Add(1) // a stalled fetch is a Kafka error too
 		}
-		f.schemas, f.schemaWaits = p.cfg.Schemas, &p.schemaWaits
-		if cancels[i] != nil {
-			cancels[i]()
-			p.kafkaErrors.Add(1) // a stalled reader is a Kafka error too
-		}
-		var c context.Context
-		c, cancels[i] = context.WithCancel(fctx)
-		wg.Add(1)
-		go func() { defer wg.Done(); f.run(c) }()
-		return f.out, nil
+		sources[i] = p.inputs.open(inputs[i], part.id, from, notify)
+		return sources[i].out, nil
 	}
 	chans := make([]<-chan kafka.Message, len(inputs))
 	start := make([]int64, len(inputs))

@@ -12,8 +12,9 @@
 // goroutine per owned partition and per standby copy (generation.go,
 // standby.go). runPartition makes the local state current (restore.go, or
 // a standby's promotion), starts the partition's sender and resends what
-// the last run left; then one reader per input topic (consume.go,
-// fetch.go) feeds the merge (merge.go), the run loop hands each record to
+// the last run left; then a source per input topic (consume.go; one
+// fetching client serves every owned partition, inputs.go) feeds the
+// merge (merge.go), the run loop hands each record to
 // the engine and each committed batch to the sender (partition.go), and
 // the sender (sender.go) delivers the batches in order.
 package processor

@@ -85,8 +85,8 @@ func TestLocalStateLost(t *testing.T) {
 // TestIdleKillResendsNothing: an instance that drained its input and then
 // sat idle loses nothing to a kill -9 that the next start would have to
 // send again (the sender made its outbox deletions durable), and a clean
-// run on a healthy broker logs no Kafka warning (fetches that time out at
-// the end of a quiet partition are not errors).
+// run on a healthy broker logs no Kafka warning (a quiet partition's
+// fetches are not errors).
 func TestIdleKillResendsNothing(t *testing.T) {
 	t.Parallel()
 	f, want := faultFixture(t, 400, 37)

@@ -33,9 +33,9 @@ type merger struct {
 	dec  *schemas.Decoder
 	skew time.Duration // Config.MaxFutureSkew
 
-	closed bool // a fetcher stopped: the partition must restart
+	closed bool // a topic's channel closed: the partition must restart
 
-	// refetch replaces topic i's fetcher with a new one reading from
+	// refetch replaces topic i's source with a new one reading from
 	// offset from, and returns its channel (see restartStalled).
 	refetch func(i int, from int64) (<-chan kafka.Message, error)
 	// logStart asks the broker for topic i's log start offset: the first
@@ -210,12 +210,15 @@ type lostRange struct {
 // records in between were deleted (retention) before they were read: no
 // consumer can have them. The merge goes on from the log start, and the
 // range goes to lost, to be reported, never passed over in silence.
-// Otherwise the topic gets a new fetcher, from the offset after its last
-// record: kafka-go readers are reported to hang after broker restarts and
-// fetch errors (field notes; kafka-go #1133, #1188), and replacing one
-// costs no rebalance. Records the old fetcher still delivers are dropped
-// with its channel: the new one reads them again. It returns the names of
-// the topics given new fetchers.
+// Otherwise the topic gets a new source, from the offset after its last
+// record: its partition is removed from the fetching client and added
+// again (inputs.go), which costs no rebalance. A watchdog on progress:
+// fetches have been seen to hang after broker restarts (field notes, of
+// kafka-go, which read the inputs until issue 18), and a partition the
+// client reports a fatal error for is not fetched again until it is
+// assigned anew. Records the old source fetched are dropped with it: the
+// new one reads them again. It returns the names of the topics given new
+// sources.
 func (m *merger) restartStalled() (restarted []string, err error) {
 	for i, h := range m.heads {
 		if h != nil || m.next[i] >= m.hwm[i] {
@@ -223,7 +226,7 @@ func (m *merger) restartStalled() (restarted []string, err error) {
 		}
 		from := m.next[i]
 		// Unknown when the broker cannot answer (an outage, which is
-		// also when readers hang): then only the fetcher is replaced.
+		// also when fetches hang): then only the source is replaced.
 		if start, err := m.logStart(i); err == nil && start > from {
 			if m.held[i] {
 				m.lost = append(m.lost, lostRange{m.names[i], from, start})

@@ -26,8 +26,8 @@ type partition struct {
 	stats *partitionStats
 	eng   *engine.Engine
 	send  func(job) error // hands a committed batch to the sender
-	// schemaWaits counts the fetchers waiting for the schema registry
-	// (Processor.schemaWaits): not stalled readers.
+	// schemaWaits counts the sources waiting for the schema registry
+	// (Processor.schemaWaits): not stalled fetches.
 	schemaWaits *atomic.Int64
 	// oldest is the earliest Kafka timestamp (Unix ns) of the records
 	// applied since the last commit, 0 for none: the start of the batch's
@@ -108,12 +108,12 @@ func (p *partition) sink(c engine.Commit) error {
 	return nil
 }
 
-var errFetcherStopped = errors.New("processor: a fetcher stopped")
+var errFetcherStopped = errors.New("processor: an input source stopped")
 
 // fetchStallLimit is how long the merge may wait for records known to
-// exist before it replaces their readers (merger.restartStalled). Longer
-// than kafka-go's own fetch timeout (10 s), so that a slow broker is not
-// taken for a hung reader.
+// exist before it replaces their sources (merger.restartStalled). Longer
+// than a fetch may take (FetchMaxWait 2 s and franz-go's 10 s read
+// timeout margin), so that a slow broker is not taken for a hung fetch.
 const fetchStallLimit = 15 * time.Second
 
 // loop is the partition's run loop: merge the inputs in event-time order,
@@ -195,11 +195,11 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 			if m.stalled(now, fetchStallLimit) && p.schemaWaits.Load() == 0 {
 				topics, err := m.restartStalled()
 				if err != nil {
-					return fmt.Errorf("processor: replacing a stalled reader: %w", err)
+					return fmt.Errorf("processor: replacing a stalled source: %w", err)
 				}
 				p.reportLost(m)
 				if len(topics) > 0 {
-					p.log.Warn("fetching stalled: records the high watermark promised have not arrived; reading again with new readers",
+					p.log.Warn("fetching stalled: records the high watermark promised have not arrived; reading them again",
 						zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
 				}
 			}

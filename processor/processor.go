@@ -30,14 +30,15 @@ type Processor struct {
 	model      atomic.Pointer[engine.Model]
 	rules      schemas.Rules // in effect, for Stats
 	kafka      *kgo.Client   // the admin client's, for endOffsets
-	// kafkaErrors counts errors of the group, the readers and the broker
-	// check: an outage shows as a rising count (each is retried).
+	inputs     *inputs       // fetches the owned input partitions (inputs.go)
+	// kafkaErrors counts errors of the group, the input fetches and the
+	// broker check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
-	// schemaWaits counts the fetchers waiting for a schema registry
-	// (Config.Schemas) now: a reader held up by the registry is not a
-	// stalled reader to replace.
+	// schemaWaits counts the sources waiting for a schema registry
+	// (Config.Schemas) now: a fetch held up by the registry is not a
+	// stalled fetch to replace.
 	schemaWaits atomic.Int64
-	// fetchTimeouts counts reads that timed out (not errors; see newFetcher).
+	// fetchTimeouts counts input fetches that timed out (fetchHooks).
 	fetchTimeouts atomic.Int64
 
 	afterCommit func() // test hook for every partition; nil in production
@@ -124,6 +125,14 @@ func (p *Processor) run(ctx context.Context) error {
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
 	p.kafka = cl
+	// The group's partitions are fetched by one client for the process;
+	// it is closed after the group, whose partitions stop their sources.
+	in, err := newInputs(cfg.Conn, cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	p.inputs = in
 	if err := p.waitForBrokers(ctx, adm); err != nil {
 		return err
 	}

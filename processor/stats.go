@@ -103,7 +103,7 @@ type Stats struct {
 	StreamJumps    int64 // events that moved a partition's stream time ahead by more than a week
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	RegistryErrors int64 // schema registry requests that failed without an answer (each retried; --input-format avro)
-	FetchTimeouts  int64 // fetches that timed out on a quiet partition (ordinary, not errors)
+	FetchTimeouts  int64 // input fetches whose read timed out: a slow broker or network (counted apart from KafkaErrors)
 	StoreReads     int64 // users read from Pebble (not cached)
 	StoreMisses    int64 // of which Pebble did not hold (known-users filter false positives)
 	TimerMoves     int64 // timer index entries moved by commits

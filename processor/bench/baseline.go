@@ -12,7 +12,8 @@ import (
 )
 
 // baseline reads every input topic-partition to its end with plain kafka-go
-// Readers set up as processor/fetch.go sets up its own, and discards: the
+// Readers set up as the processor's own were until issue 18 (it fetches
+// with one franz-go client now, processor/inputs.go), and discards: the
 // throughput of the client library and the broker alone, to which the
 // drain's is compared. It checks that it read want records.
 func (r *Runner) baseline(ctx context.Context, topics []string, want int64) (*Throughput, error) {
@@ -48,8 +49,8 @@ func (r *Runner) baseline(ctx context.Context, topics []string, want int64) (*Th
 }
 
 // readToEnd reads every partition of ends from its first offset to its end
-// offset, one kafka-go Reader each, concurrently, set up as
-// processor/fetch.go sets up its own, and calls fn (from several
+// offset, one kafka-go Reader each, concurrently, set up as the baseline's
+// (above), and calls fn (from several
 // goroutines) with every record. It returns the first error.
 func (r *Runner) readToEnd(ctx context.Context, ends kadm.ListedOffsets, fn func(kafka.Message)) error {
 	dialer := r.conn.Dialer()

@@ -260,8 +260,10 @@ func percentiles(v []float64) Percentiles {
 
 // passThrough measures the floor: topics of its own (inputs and one output,
 // all LogAppendTime); per partition, a kafka-go reader per input topic,
-// configured as the processor's fetchers, and one writer, the processor's,
-// that writes what was read at once, in batches of what has arrived.
+// configured as the processor's were until issue 18 (it fetches with one
+// franz-go client now, processor/inputs.go), and one writer, the
+// processor's, that writes what was read at once, in batches of what has
+// arrived.
 func (r *Runner) passThrough(ctx context.Context) (*LatencyFloor, error) {
 	t, _, err := r.topics(ctx, "floor")
 	if err != nil {

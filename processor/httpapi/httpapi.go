@@ -293,7 +293,7 @@ var (
 	descStreamTime     = prometheus.NewDesc("lifecycle_stream_time_seconds", "Event time reached by the least advanced owned partition.", nil, nil)
 	descReady          = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing, and no partition's output writes have kept failing for a minute.", nil, nil)
 
-	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Fetches that timed out on a quiet partition: ordinary, not errors.", nil, nil)
+	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Input fetches whose read timed out (a slow broker or network); not counted in lifecycle_kafka_errors_total.", nil, nil)
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)

@@ -1,0 +1,417 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// inputs fetches the input partitions this process owns with one franz-go
+// client, assigned partition by partition (the group stays kafka-go's,
+// processor.go, with its co-partitioning balancer; this client joins no
+// group). One fetch request per broker carries the records of every
+// partition that has some: at a paced rate a reader per topic-partition
+// made a fetch request per record or two, and its fetcher goroutine a
+// handoff more (BENCHMARKS.md, "The paced cycle").
+//
+// One goroutine polls the client and hands each partition's records to
+// its source's channel without blocking. A source whose channel is full
+// (its partition is busy: a commit, a rebuild, a backlog) queues the rest
+// and a goroutine of its own feeds them on; past sourceQueue queued records
+// its partition's fetches pause until the queue is drained, so a slow
+// partition holds up neither the others nor memory.
+type inputs struct {
+	cl          *kgo.Client
+	log         *zap.Logger
+	counters    fetchCounters
+	schemas     SchemaSource  // Config.Schemas: asked before a record is handed on
+	schemaWaits *atomic.Int64 // sources in Prefetch now (Processor.schemaWaits)
+	stop        context.CancelFunc
+	done        chan struct{} // closed when the poll loop has returned
+
+	mu      sync.Mutex
+	sources map[topicPartition]*source // open now
+	// changes are the sources opened and stopped since the poll loop
+	// last applied them to the client, in order.
+	changes []change
+	// interrupt ends the poll in progress, so that changes apply at once.
+	interrupt context.CancelFunc
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type change struct {
+	s    *source
+	open bool
+}
+
+// fetchCounters are where the client reports its troubles.
+type fetchCounters struct {
+	errors   *atomic.Int64 // real failures: lifecycle_kafka_errors_total
+	timeouts *atomic.Int64 // network read timeouts
+}
+
+// sourceQueue is how many records a source queues beyond its channel
+// before its partition's fetches pause. Records arrive a fetch at a time,
+// so a queue may hold one fetch's worth (FetchMaxPartitionBytes) more.
+const sourceQueue = 1024
+
+// newInputs starts the fetching client. Nothing is fetched until a source
+// is opened.
+func newInputs(c Conn, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
+	cl, err := c.Client(
+		// Hand on what is there at once (FetchMinBytes 1), in large
+		// fetches under a backlog; a quiet partition is polled every
+		// FetchMaxWait, so that sets the idle cost, not the latency:
+		// the broker answers as soon as a record comes.
+		kgo.FetchMinBytes(1),
+		kgo.FetchMaxWait(2*time.Second),
+		// kafka-go's readers fetched up to 8 MiB a partition; a larger
+		// record comes whole anyway (the broker returns the first batch
+		// of a partition whatever its size).
+		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		// Records deleted (retention) before they were read: go on from
+		// the log start, as kafka-go did; the merge sees the gap in the
+		// offsets and reports the records lost (merger.take).
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithHooks(fetchHooks(counters)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	in := &inputs{cl: cl, log: log, counters: counters, schemas: schemas, schemaWaits: schemaWaits,
+		stop: stop, done: make(chan struct{}), sources: map[topicPartition]*source{}}
+	go in.run(ctx)
+	return in, nil
+}
+
+// close stops the poll loop and the client. Every source must have been
+// stopped before.
+func (in *inputs) close() {
+	in.stop()
+	<-in.done
+	in.cl.Close()
+}
+
+// source is one input topic-partition read from an offset for one
+// consume() (or until the merge replaces it, merger.restartStalled).
+type source struct {
+	in     *inputs
+	tp     topicPartition
+	from   int64 // the offset to start at; kafka.FirstOffset: the log start
+	out    chan kafka.Message
+	notify chan<- struct{} // poked after records arrive, so the partition wakes up
+	ctx    context.Context // ends when the source stops: ends a Prefetch
+	cancel context.CancelFunc
+	fed    sync.WaitGroup // the feeding goroutine (feed)
+
+	// Guarded by in.mu:
+	// live says the client fetches tp for this source: the poll loop has
+	// assigned it at from. Records of a poll are handed only to sources
+	// that were live when it began, so none read for a source's
+	// predecessor reaches it.
+	live    bool
+	stopped bool
+	queue   []kafka.Message // records for out that did not fit; feed sends them
+	feeding bool            // feed runs: records must go through queue, in order
+	paused  bool            // tp's fetches are paused until queue is drained
+}
+
+// open starts reading topic's partition at offset from (kafka.FirstOffset:
+// the log start). The caller stops the partition's previous source of the
+// topic, if any, first.
+func (in *inputs) open(topic string, partition int32, from int64, notify chan<- struct{}) *source {
+	s := &source{in: in, tp: topicPartition{topic, partition}, from: from, out: make(chan kafka.Message, 1024), notify: notify}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.sources[s.tp] = s
+	in.changed(change{s, true})
+	return s
+}
+
+// stop ends s: nothing is handed to its channel after stop returns, and
+// the client stops fetching its partition.
+func (s *source) stop() {
+	in := s.in
+	in.mu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		s.queue = nil
+		if in.sources[s.tp] == s {
+			delete(in.sources, s.tp)
+		}
+		in.changed(change{s, false})
+	}
+	in.mu.Unlock()
+	s.cancel()
+	s.fed.Wait()
+}
+
+// changed queues c for the poll loop and wakes it. in.mu is held.
+func (in *inputs) changed(c change) {
+	in.changes = append(in.changes, c)
+	if in.interrupt != nil {
+		in.interrupt()
+	}
+}
+
+// run polls the client until ctx ends, applying the sources' changes
+// between polls: a partition is removed from the client (which drops what
+// it fetched of it) before it is added again at another offset, and a
+// poll's records go only to sources live before it began.
+func (in *inputs) run(ctx context.Context) {
+	defer close(in.done)
+	assigned := map[topicPartition]bool{}
+	for {
+		in.mu.Lock()
+		changes := in.changes
+		in.changes = nil
+		pctx, interrupt := context.WithCancel(ctx)
+		in.interrupt = interrupt
+		in.mu.Unlock()
+		if len(changes) > 0 {
+			in.apply(changes, assigned)
+		}
+		fs := in.cl.PollFetches(pctx)
+		interrupt()
+		if ctx.Err() != nil {
+			return
+		}
+		in.deliver(fs)
+	}
+}
+
+// apply makes the client fetch what the changes leave open: every
+// partition they touch that the client fetches is removed (and unpaused),
+// and added again at its new source's offset when the last change opens
+// one.
+func (in *inputs) apply(changes []change, assigned map[topicPartition]bool) {
+	last := map[topicPartition]change{}
+	for _, c := range changes {
+		last[c.s.tp] = c
+	}
+	var remove map[string][]int32
+	var add map[string]map[int32]kgo.Offset
+	var opened []*source
+	for tp, c := range last {
+		if assigned[tp] {
+			if remove == nil {
+				remove = map[string][]int32{}
+			}
+			remove[tp.topic] = append(remove[tp.topic], tp.partition)
+			delete(assigned, tp)
+		}
+		if !c.open {
+			continue
+		}
+		if add == nil {
+			add = map[string]map[int32]kgo.Offset{}
+		}
+		if add[tp.topic] == nil {
+			add[tp.topic] = map[int32]kgo.Offset{}
+		}
+		add[tp.topic][tp.partition] = startAt(c.s.from)
+		assigned[tp] = true
+		opened = append(opened, c.s)
+	}
+	if remove != nil {
+		in.cl.RemoveConsumePartitions(remove)
+		in.cl.ResumeFetchPartitions(remove)
+	}
+	if add != nil {
+		in.cl.AddConsumePartitions(add)
+	}
+	in.mu.Lock()
+	for _, s := range opened {
+		s.live = !s.stopped
+	}
+	in.mu.Unlock()
+}
+
+// startAt is the client's offset for a kafka-go start offset.
+func startAt(from int64) kgo.Offset {
+	switch from {
+	case kafka.FirstOffset:
+		return kgo.NewOffset().AtStart()
+	case kafka.LastOffset:
+		return kgo.NewOffset().AtEnd()
+	}
+	return kgo.NewOffset().At(from)
+}
+
+// deliver hands a poll's records to their sources.
+func (in *inputs) deliver(fs kgo.Fetches) {
+	fs.EachError(func(topic string, partition int32, err error) {
+		if closing(err) {
+			return
+		}
+		// The client retries what can be retried without telling; what
+		// it reports is worth an operator's look. A partition that stops
+		// coming is replaced by the merge (merger.restartStalled).
+		in.counters.errors.Add(1)
+		in.log.Warn("kafka fetch error", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
+	})
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		s := in.sources[topicPartition{p.Topic, p.Partition}]
+		if s == nil || !s.live {
+			return // stopped, or replaced by a source not yet assigned
+		}
+		s.add(p.Records, p.HighWatermark)
+	})
+}
+
+// add hands records to s's channel, or to its queue when the channel is
+// full, the queue not empty or a schema must be fetched first. in.mu is
+// held.
+func (s *source) add(records []*kgo.Record, hwm int64) {
+	in := s.in
+	direct := !s.feeding && in.schemas == nil
+	sent := false
+	for _, r := range records {
+		m := message(r, hwm)
+		if direct {
+			select {
+			case s.out <- m:
+				sent = true
+				continue
+			default:
+				direct = false
+			}
+		}
+		s.queue = append(s.queue, m)
+	}
+	if sent {
+		poke(s.notify)
+	}
+	if len(s.queue) > 0 && !s.feeding {
+		s.feeding = true
+		s.fed.Add(1)
+		go s.feed()
+	}
+	if len(s.queue) >= sourceQueue && !s.paused {
+		s.paused = true
+		in.cl.PauseFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
+	}
+}
+
+// feed sends the queued records on, each once its schema is known
+// (Config.Schemas: a registry outage holds this partition's records, and
+// the stop of the partition ends the wait), and resumes the partition's
+// fetches once the queue is empty.
+func (s *source) feed() {
+	defer s.fed.Done()
+	in := s.in
+	for {
+		in.mu.Lock()
+		if s.stopped {
+			in.mu.Unlock()
+			return // the partition is removed from the client, paused or not
+		}
+		batch := s.queue
+		s.queue = nil
+		if len(batch) == 0 {
+			s.feeding = false
+			if s.paused {
+				s.paused = false
+				in.cl.ResumeFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
+			}
+			in.mu.Unlock()
+			return
+		}
+		in.mu.Unlock()
+		for _, m := range batch {
+			if in.schemas != nil {
+				in.schemaWaits.Add(1)
+				err := in.schemas.Prefetch(s.ctx, m.Value)
+				in.schemaWaits.Add(-1)
+				if err != nil {
+					return // stopped: the record is read again by the next owner
+				}
+			}
+			select {
+			case s.out <- m:
+			case <-s.ctx.Done():
+				return
+			}
+			poke(s.notify)
+		}
+	}
+}
+
+// message is r as kafka-go's reader handed records on, so that the merge
+// and the decoder see what they saw before. Time is the record's
+// timestamp: its CreateTime, or the broker's LogAppendTime on a topic
+// that sets it (kafka-go reported the CreateTime there too).
+func message(r *kgo.Record, hwm int64) kafka.Message {
+	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, HighWaterMark: hwm,
+		Key: r.Key, Value: r.Value, Time: r.Timestamp}
+	if len(r.Headers) > 0 {
+		m.Headers = make([]kafka.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return m
+}
+
+// poke wakes the partition's loop if it is not awake already.
+func poke(notify chan<- struct{}) {
+	select {
+	case notify <- struct{}{}:
+	default:
+	}
+}
+
+// closing reports whether err is the client's or a poll's own end.
+func closing(err error) bool {
+	return errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled)
+}
+
+// fetchHooks counts the client's connection and read failures: an outage
+// shows as a rising lifecycle_kafka_errors_total, as it did with kafka-go's
+// readers. A quiet partition does not time out (the broker answers a
+// fetch after FetchMaxWait, well within the client's read timeout), so a
+// timeout is a slow broker or network.
+type fetchHooks fetchCounters
+
+var (
+	_ kgo.HookBrokerConnect = fetchHooks{}
+	_ kgo.HookBrokerRead    = fetchHooks{}
+)
+
+func (h fetchHooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.count(err)
+}
+
+func (h fetchHooks) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	h.count(err)
+}
+
+func (h fetchHooks) count(err error) {
+	var ne net.Error
+	switch {
+	case err == nil || closing(err):
+	case errors.As(err, &ne) && ne.Timeout():
+		h.timeouts.Add(1)
+	default:
+		h.errors.Add(1)
+	}
+}
