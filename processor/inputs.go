@@ -89,7 +89,7 @@ func newInputs(c Conn, schemas SchemaSource, schemaWaits *atomic.Int64, counters
 		// the log start, as kafka-go did; the merge sees the gap in the
 		// offsets and reports the records lost (merger.take).
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.WithHooks(fetchHooks(counters)),
+		kgo.WithHooks(fetchHooks{counters, log}),
 	)
 	if err != nil {
 		return nil, err
@@ -389,33 +389,40 @@ func closing(err error) bool {
 	return errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled)
 }
 
-// fetchHooks counts the client's connection and read failures: an outage
-// shows as a rising lifecycle_kafka_errors_total, as it did with kafka-go's
-// readers. A quiet partition does not time out (the broker answers a
-// fetch after FetchMaxWait, well within the client's read timeout), so a
-// timeout is a slow broker or network.
-type fetchHooks fetchCounters
+// fetchHooks counts and logs the client's connection and read failures:
+// an outage shows as warnings and a rising lifecycle_kafka_errors_total,
+// as it did with kafka-go's readers (the client retries them without
+// reporting them to a poll). A quiet partition does not time out (the
+// broker answers a fetch after FetchMaxWait, well within the client's
+// read timeout), so a timeout is a slow broker or network.
+type fetchHooks struct {
+	fetchCounters
+	log *zap.Logger
+}
 
 var (
 	_ kgo.HookBrokerConnect = fetchHooks{}
 	_ kgo.HookBrokerRead    = fetchHooks{}
 )
 
-func (h fetchHooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	h.count(err)
+func (h fetchHooks) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.count("connecting", meta, err)
 }
 
-func (h fetchHooks) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	h.count(err)
+func (h fetchHooks) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	h.count("reading", meta, err)
 }
 
-func (h fetchHooks) count(err error) {
+func (h fetchHooks) count(what string, meta kgo.BrokerMetadata, err error) {
 	var ne net.Error
 	switch {
 	case err == nil || closing(err):
+		return
 	case errors.As(err, &ne) && ne.Timeout():
 		h.timeouts.Add(1)
+		h.log.Debug("kafka fetch client: "+what+" timed out; retrying", zap.String("broker", meta.Host), zap.Int32("port", meta.Port), zap.Error(err))
 	default:
 		h.errors.Add(1)
+		h.log.Warn("kafka fetch client: "+what+" failed; retrying", zap.String("broker", meta.Host), zap.Int32("port", meta.Port), zap.Error(err))
 	}
 }

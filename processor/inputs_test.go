@@ -216,3 +216,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestInputsCountOutage: while no broker answers, the client's failed
+// connections count as Kafka errors (lifecycle_kafka_errors_total).
+func TestInputsCountOutage(t *testing.T) {
+	var errs, timeouts, waits atomic.Int64
+	in, err := newInputs(Conn{Brokers: []string{"127.0.0.1:1"}}, nil, &waits, fetchCounters{&errs, &timeouts}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.close()
+	s := in.open("t", 0, kafka.FirstOffset, make(chan struct{}, 1))
+	defer s.stop()
+	waitFor(t, "a Kafka error counted", func() bool { return errs.Load() > 0 })
+}
