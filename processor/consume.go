@@ -65,9 +65,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		_, m.held[i] = part.eng.Offset(topic)
 	}
 	m.ends, m.endsC, m.notify = func() ([]int64, error) {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return endOffsets(lctx, p.kafka, inputs, part.id)
+		return p.ends.ends(ctx, part.id)
 	}, make(chan endsAnswer, 1), notify
 	m.logStart = func(i int) (int64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)

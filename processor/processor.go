@@ -15,7 +15,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -29,7 +28,7 @@ type Processor struct {
 	ready      atomic.Bool  // a member of the group with its partitions started
 	model      atomic.Pointer[engine.Model]
 	rules      schemas.Rules // in effect, for Stats
-	kafka      *kgo.Client   // the admin client's, for endOffsets
+	ends       *endsAsker    // the merges' confirmations of end offsets
 	inputs     *inputs       // fetches the owned input partitions (inputs.go)
 	// kafkaErrors counts errors of the group, the input fetches and the
 	// broker check: an outage shows as a rising count (each is retried).
@@ -124,7 +123,7 @@ func (p *Processor) run(ctx context.Context) error {
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
-	p.kafka = cl
+	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
 	// The group's partitions are fetched by one client for the process;
 	// it is closed after the group, whose partitions stop their sources.
 	in, err := newInputs(cfg.Conn, cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log)

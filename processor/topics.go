@@ -12,8 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ErrNotCoPartitioned is returned when the input topics differ in partition count.
@@ -210,44 +208,4 @@ func maxMessageBytes(ctx context.Context, adm *kadm.Client, topics ...string) (m
 		}
 	}
 	return limits, nil
-}
-
-// endOffsets returns the end offsets of partition p of topics, in order,
-// in one round trip to each leader (kadm's ListEndOffsets asks for the
-// metadata first and lists every partition): the merge asks for them at
-// the live edge, where each round trip is latency.
-func endOffsets(ctx context.Context, cl *kgo.Client, topics []string, p int32) ([]int64, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	for _, topic := range topics {
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp = p, -1 // -1: the end
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-	}
-	ends := make(map[string]int64, len(topics))
-	for _, shard := range cl.RequestSharded(ctx, req) {
-		if shard.Err != nil {
-			return nil, shard.Err
-		}
-		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
-			for _, rp := range t.Partitions {
-				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-					return nil, fmt.Errorf("processor: end offset of %s/%d: %w", t.Topic, rp.Partition, err)
-				}
-				ends[t.Topic] = rp.Offset
-			}
-		}
-	}
-	out := make([]int64, len(topics))
-	for i, topic := range topics {
-		e, ok := ends[topic]
-		if !ok {
-			return nil, fmt.Errorf("processor: no end offset of %s/%d in the answer", topic, p)
-		}
-		out[i] = e
-	}
-	return out, nil
 }
