@@ -138,6 +138,13 @@ func TestEndToEnd(t *testing.T) {
 		checkOutputs(t, cfg, want, wantPerUser)
 	})
 
+	t.Run("with a fetch wait", func(t *testing.T) {
+		cfg := f.config(t)
+		cfg.FetchWait = MinFetchWait
+		runUntil(t, cfg, openStore(t, vfs.NewMem()), all)
+		checkOutputs(t, cfg, want, wantPerUser)
+	})
+
 	t.Run("batch of one record", func(t *testing.T) {
 		cfg := f.config(t)
 		cfg.BatchRecords = 1

@@ -66,16 +66,28 @@ type fetchCounters struct {
 // so a queue may hold one fetch's worth (FetchMaxPartitionBytes) more.
 const sourceQueue = 1024
 
+// fetchWaitBytes is the fetch's minimum size with Config.FetchWait: a
+// backlog's fetch reaches it at once (records are ~100-300 bytes), a live
+// stream of several thousand events a second does not within the wait.
+const fetchWaitBytes = 1 << 20
+
 // newInputs starts the fetching client. Nothing is fetched until a source
-// is opened.
-func newInputs(c Conn, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
+// is opened. wait is Config.FetchWait.
+func newInputs(c Conn, wait time.Duration, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
+	// Without a wait: hand on what is there at once (FetchMinBytes 1), in
+	// large fetches under a backlog; a quiet partition is polled every
+	// FetchMaxWait, so that sets the idle cost, not the latency: the
+	// broker answers as soon as a record comes.
+	minBytes, maxWait := int32(1), 2*time.Second
+	if wait > 0 {
+		// With one, the broker holds each fetch for the wait unless a
+		// backlog fills fetchWaitBytes first: a drain is not slowed, and
+		// at live rates each fetch brings a wait's records.
+		minBytes, maxWait = fetchWaitBytes, wait
+	}
 	cl, err := c.Client(
-		// Hand on what is there at once (FetchMinBytes 1), in large
-		// fetches under a backlog; a quiet partition is polled every
-		// FetchMaxWait, so that sets the idle cost, not the latency:
-		// the broker answers as soon as a record comes.
-		kgo.FetchMinBytes(1),
-		kgo.FetchMaxWait(2*time.Second),
+		kgo.FetchMinBytes(minBytes),
+		kgo.FetchMaxWait(maxWait),
 		// kafka-go's readers fetched up to 8 MiB a partition; a larger
 		// record comes whole anyway (the broker returns the first batch
 		// of a response whatever its size). A response holds at most two

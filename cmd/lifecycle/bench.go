@@ -92,6 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
 	batch := fs.Int("batch-records", 0, "the processor's --batch-records (0: its default)")
 	linger := fs.duration("linger", 0, "the processor's --linger (0: its default)")
+	fetchWait := fs.duration("fetch-wait", 0, "the processor's --fetch-wait (0: its default, none)")
 	cached := fs.Int("max-users-cached", 0, "the processor's --max-users-cached (0: its default), to measure memory under a bound")
 	blockCache := fs.Int("block-cache-mb", 0, "the processor's --block-cache-mb (0: its default)")
 	noBaseline := fs.Bool("no-baseline", false, "skip the plain kafka-go baseline of the drain")
@@ -121,7 +122,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	cfg := bench.Config{Stderr: stderr, Mode: *mode, Workload: *workload, Users: *users, Events: *events, Partitions: *partitions,
-		Seed: *seed, BatchRecords: *batch, Linger: *linger, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
+		Seed: *seed, BatchRecords: *batch, Linger: *linger, FetchWait: *fetchWait, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
 		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor, Scale: sizes,
 		Isolate: *isolate, ChildArgs: cf.childArgs}
 	if *isolate {

@@ -187,6 +187,7 @@ the two with lifecycle diff --brokers.`)
 	maxBytes := fs.Int("max-record-bytes", schemas.DefaultMaxRecordBytes, "input records larger than this go to the dead-letter topic")
 	batch := fs.Int("batch-records", 5000, "most input records per state commit")
 	linger := fs.duration("linger", processor.DefaultLinger, "how long a batch waits for input records the broker has but the readers have not handed over yet, before it is committed anyway (more records per commit against latency; a batch read to the input's end is committed at once); 1µs to 1s")
+	fetchWait := fs.duration("fetch-wait", 0, "how long the broker may hold a fetch of the inputs to gather records: at live rates every partition then applies, commits and sends a wait's records at once, for 40-60 % less CPU per event at 2,000-5,000 events/s against about the wait in added latency; a backlog is fetched at once either way. 0: a record is fetched as soon as it comes; else 10ms to 1s")
 	cached := fs.Int("max-users-cached", 100_000, "most user records kept in memory per partition, in their stored form (~260 bytes of heap each: 100k users ≈ 26 MB); colder ones are read from Pebble, through --block-cache-mb")
 	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
@@ -246,6 +247,8 @@ the two with lifecycle diff --brokers.`)
 		return fmt.Errorf("%w: --batch-records %d must be 1 or more", errUsage, *batch)
 	case *linger <= 0 || *linger > time.Second:
 		return fmt.Errorf("%w: --linger %v must be between 1µs and 1s, for example 5ms", errUsage, *linger)
+	case *fetchWait != 0 && (*fetchWait < processor.MinFetchWait || *fetchWait > time.Second):
+		return fmt.Errorf("%w: --fetch-wait %v must be 0 (fetch each record as it comes) or between %v and 1s, for example 10ms", errUsage, *fetchWait, processor.MinFetchWait)
 	case *cached < 1:
 		return fmt.Errorf("%w: --max-users-cached %d must be 1 or more", errUsage, *cached)
 	case *blockCache < 1:
@@ -283,6 +286,7 @@ the two with lifecycle diff --brokers.`)
 		Rules:           rules.Config{ChurnAfter: *churn, SilentAfter: *silent, MatureAt: *matureAt},
 		BatchRecords:    *batch,
 		Linger:          *linger,
+		FetchWait:       *fetchWait,
 		MaxUsersCached:  *cached,
 		IdleAdvance:     *idle,
 		AllowedLateness: *lateness,

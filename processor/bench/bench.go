@@ -35,6 +35,7 @@ type Config struct {
 	// --block-cache-mb and --linger; 0 for its defaults.
 	BatchRecords, MaxUsersCached, BlockCacheMB int
 	Linger                                     time.Duration
+	FetchWait                                  time.Duration // the processor's Config.FetchWait
 	// Log is the processor's log; nil for none.
 	Log *zap.Logger
 	// NoBaseline skips the plain kafka-go baseline of the drain.

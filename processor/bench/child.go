@@ -34,6 +34,9 @@ func (r *Runner) startChild(ctx context.Context, group string, t processor.Topic
 	if r.cfg.Linger > 0 {
 		extra = append(extra, "--linger", r.cfg.Linger.String())
 	}
+	if r.cfg.FetchWait > 0 {
+		extra = append(extra, "--fetch-wait", r.cfg.FetchWait.String())
+	}
 	if r.cfg.CPUProfile != "" {
 		extra = append(extra, "--cpuprofile", r.cfg.CPUProfile)
 	}

@@ -33,7 +33,7 @@ func (r *Runner) openProcessor(group string, t processor.Topics) (*procRun, erro
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p.proc, err = processor.New(processor.Config{Conn: r.conn, Group: group, Topics: t, BatchRecords: r.cfg.BatchRecords, Linger: r.cfg.Linger,
+	p.proc, err = processor.New(processor.Config{Conn: r.conn, Group: group, Topics: t, BatchRecords: r.cfg.BatchRecords, Linger: r.cfg.Linger, FetchWait: r.cfg.FetchWait,
 		MaxUsersCached: r.cfg.MaxUsersCached, Log: r.log}, p.store)
 	if err != nil {
 		p.close()
