@@ -98,15 +98,18 @@ var errNotMember = errors.New("processor: no longer a member of the group's curr
 // stage: the outputs stage runs at most that far ahead. It holds more than
 // the batches of a changelogLinger at live rates, so that the wait does
 // not hold up the outputs.
-const deliveredQueue = 64
+const deliveredQueue = 256
 
 // changelogLinger is how long the changelog stage waits after a delivered
 // batch for the next ones, so that one WAL sync, one changelog request and
 // one outbox deletion serve all the batches of that stretch: at a live
 // rate each batch holds an event or two (BENCHMARKS.md, "The paced
 // cycle"). It delays the changelog, the outbox deletion and the offsets,
-// never the outputs.
-const changelogLinger = 20 * time.Millisecond
+// never the outputs. 100 ms rather than 20 took 5-15 % off the CPU per
+// event at 2,000-5,000 events/s (BENCHMARKS.md, "The fetch wait"); a
+// crash then sends again up to that much more of the outputs (the same
+// ids), and a standby's copy trails by that much more.
+const changelogLinger = 100 * time.Millisecond
 
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
 // it could not send stay in the outbox and are sent on the next start.
