@@ -94,6 +94,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	partitions := fs.Int("partitions", 8, "partitions of the input topics: each has its own RFM population, as in lifecycle run")
 	asJSON := fs.Bool("json", false, "print a machine-readable JSON summary instead of the table")
 	sweep := fs.Bool("sweep", false, "with --population: also score the warnings' risk at one fixed watch level per threshold (0.20 to 0.80), the first warning of each silence only, as the oracle is scored: the engine runs once more per threshold")
+	warmUp := fs.duration("warm-up", 0, "score only from this long after the first event on: warnings before it, users who left before it and stayers' time before it are left out, the oracles' too (a generated population starts cold, every partition at the prior watch level; a deployment that has run for months does not), like 120d")
 	cdnow := fs.String("cdnow", "", "a purchase history in CDNOW's format, scored at --calibration-end against --holdout-end")
 	calEnd := fs.String("calibration-end", "1997-09-30", "with --cdnow: the last day of the calibration period (YYYY-MM-DD)")
 	holdEnd := fs.String("holdout-end", "1998-06-30", "with --cdnow: the last day of the holdout period (YYYY-MM-DD)")
@@ -103,14 +104,17 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	if *partitions < 1 {
 		return fmt.Errorf("%w: --partitions %d: want 1 or more", errUsage, *partitions)
 	}
-	if *horizon < 0 || *grace < 0 {
-		return fmt.Errorf("%w: --horizon and --grace must not be negative", errUsage)
+	if *horizon < 0 || *grace < 0 || *warmUp < 0 {
+		return fmt.Errorf("%w: --horizon, --grace and --warm-up must not be negative", errUsage)
+	}
+	if *warmUp > 0 && *cdnow != "" {
+		return fmt.Errorf("%w: --warm-up does not apply to --cdnow, which scores every customer at --calibration-end", errUsage)
 	}
 	pc, model, err := ef.config(fs, "evaluate", processor.Topics{})
 	if err != nil {
 		return err
 	}
-	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Horizon: *horizon, Grace: *grace, Sweep: *sweep}
+	cfg := quality.Config{Engine: pc.Engine(), Partitions: int32(*partitions), Decoder: pc.Decoder, MaxFutureSkew: pc.MaxFutureSkew, Horizon: *horizon, Grace: *grace, Sweep: *sweep, WarmUp: *warmUp}
 	if *sweep && (*cdnow != "" || *events != "") {
 		return fmt.Errorf("%w: --sweep scores a generated population (--population); drop it with --events or --cdnow", errUsage)
 	}
@@ -236,6 +240,9 @@ func evaluateCDNOW(ctx context.Context, w io.Writer, path, calEnd, holdEnd strin
 func printReport(w io.Writer, source string, r quality.Report) {
 	fmt.Fprintf(w, "%s\n%d users, %d dropouts (%d observable: the recall denominator), %d active user-weeks, %d recovered records; end %s\n",
 		source, r.Users, r.Dropouts, r.ObservableDropout, r.ActiveUserWeeks, r.Recovered, r.End)
+	if r.ScoredFrom != "" {
+		fmt.Fprintf(w, "scored from %s (--warm-up): warnings before it, users who left before it and stayers' time before it are not counted\n", r.ScoredFrom)
+	}
 	fmt.Fprintf(w, "true positive: true dropout in (warning - %gd, warning + %gd]; lead in days from the first true-positive warning\n\n", r.GraceDays, r.HorizonDays)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "rule\twarnings\tTP\tFP\tundecided\tprecision\trecall\tlead med\tlead p10\tchurn lead med\tchurn lead p10\tFA/1k user-wk\tper stayer-yr\t")

@@ -58,6 +58,27 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("evaluate --events --sweep: %v; want an error that names --population", err)
 	}
 
+	// --warm-up: the scores start later, on fewer warnings and dropouts.
+	var full, warm struct {
+		Overall    struct{ Warnings int }
+		Observable int    `json:"observable_dropout"`
+		ScoredFrom string `json:"scored_from"`
+	}
+	js90, _, err := cli(t, ctx, "evaluate", "--users", "300", "--days", "90", "--seed", "4", "--json", "--warm-up", "45d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(js), &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(js90), &warm); err != nil {
+		t.Fatal(err)
+	}
+	if warm.ScoredFrom == "" || full.ScoredFrom != "" || warm.Overall.Warnings >= full.Overall.Warnings || warm.Observable >= full.Observable || warm.Observable == 0 {
+		t.Errorf("--warm-up 45d: scored from %q, %d warnings and %d observable dropouts; without: %q, %d and %d; want a start, and fewer of both but some",
+			warm.ScoredFrom, warm.Overall.Warnings, warm.Observable, full.ScoredFrom, full.Overall.Warnings, full.Observable)
+	}
+
 	// --sweep: the risk at one level per threshold, and its best.
 	swept, _, err := cli(t, ctx, "evaluate", "--population", "bgnbd", "--users", "300", "--seed", "4", "--sweep")
 	if err != nil {

@@ -29,9 +29,9 @@ type CalibrationBin struct {
 	Left      Num `json:"left"` // the share whose user had left by the warning
 }
 
-// calibrate scores every warning's score against the truth: user id →
-// true dropout (Unix ms); missing users never left.
-func calibrate(o *observations, dropout map[string]int64) Calibration {
+// calibrate scores every warning's score from from (Unix ms) on against
+// the truth: user id → true dropout (Unix ms); missing users never left.
+func calibrate(o *observations, from int64, dropout map[string]int64) Calibration {
 	const bins = 10
 	var n [bins]int
 	var sum, left [bins]float64
@@ -39,6 +39,9 @@ func calibrate(o *observations, dropout map[string]int64) Calibration {
 	for _, id := range slices.Sorted(maps.Keys(o.users)) { // one summation order: the same digits every run
 		u, d := o.users[id], dropout[id]
 		for _, w := range u.warns {
+			if w.at < from {
+				continue
+			}
 			y := 0.0
 			if d != 0 && d <= w.at {
 				y = 1

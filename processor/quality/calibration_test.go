@@ -13,7 +13,7 @@ func TestCalibrate(t *testing.T) {
 		"stayed": {warns: []observedWarning{{at: 100, score: 0.41}}},
 		"later":  {warns: []observedWarning{{at: 100, score: 1}}}, // left at 200: not yet
 	}}
-	c := calibrate(&o, map[string]int64{"left": 80, "later": 200})
+	c := calibrate(&o, 0, map[string]int64{"left": 80, "later": 200})
 	if len(c.Bins) != 10 {
 		t.Fatalf("%d bins, want 10", len(c.Bins))
 	}

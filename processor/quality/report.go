@@ -49,8 +49,11 @@ type Report struct {
 	HorizonDays       float64 `json:"horizon_days"`
 	GraceDays         float64 `json:"grace_days"`
 	End               string  `json:"end"`
-	Overall           Row     `json:"overall"`
-	Rules             []Row   `json:"rules"`
+	// ScoredFrom is where scoring starts with Config.WarmUp (RFC 3339);
+	// empty when everything is scored.
+	ScoredFrom string `json:"scored_from,omitempty"`
+	Overall    Row    `json:"overall"`
+	Rules      []Row  `json:"rules"`
 	// Levels is the overall row counting only the warnings at or above
 	// each level (watch, at_risk, critical): the trade-off of thresholds.
 	Levels []Row `json:"levels,omitempty"`
@@ -97,15 +100,44 @@ func (t *TradeOff) add(row Row) {
 	}
 }
 
+// scoredFrom is the first time scored (Unix ms): the first event plus the
+// warm-up; 0 without one.
+func (c Config) scoredFrom(o *observations) int64 {
+	if c.WarmUp <= 0 {
+		return 0
+	}
+	return o.first + c.WarmUp.Milliseconds()
+}
+
 // score scores the observed warnings against dropout: user id → true
 // dropout time (Unix ms); users missing never dropped out within the data,
-// which ends at end (exclusive).
-func score(o *observations, c Config, end int64, dropout map[string]int64, warns func(*observed) []observedWarning) Report {
+// which ends at end (exclusive). With a warm-up (Config.WarmUp), only what
+// happens from its end on is scored: the warnings from then, the users who
+// left from then (the recall's denominator), the stayers' time and the
+// active weeks from then.
+func score(o *observations, c Config, end int64, dropout map[string]int64, allWarns func(*observed) []observedWarning) Report {
 	horizon, grace := c.Horizon.Milliseconds(), c.Grace.Milliseconds()
 	churnMs := c.Engine.Rules.ChurnAfter.Milliseconds()
+	from := c.scoredFrom(o)
 	r := Report{Users: len(o.users), Recovered: o.recovered,
 		HorizonDays: float64(horizon) / float64(rules.Day), GraceDays: float64(grace) / float64(rules.Day),
 		End: time.UnixMilli(end).UTC().Format(time.RFC3339)}
+	if from != 0 {
+		r.ScoredFrom = time.UnixMilli(from).UTC().Format(time.RFC3339)
+	}
+	warns := func(u *observed) []observedWarning {
+		ws := allWarns(u)
+		if from == 0 {
+			return ws
+		}
+		var kept []observedWarning
+		for _, w := range ws {
+			if w.at >= from {
+				kept = append(kept, w)
+			}
+		}
+		return kept
+	}
 	type acc struct {
 		row         Row
 		lead, churn []float64
@@ -116,7 +148,7 @@ func score(o *observations, c Config, end int64, dropout map[string]int64, warns
 	for _, id := range slices.Sorted(maps.Keys(o.users)) {
 		u := o.users[id]
 		uw := warns(u)
-		if dropout[id] == 0 && u.first != 0 && u.first < end {
+		if start := max(u.first, from); dropout[id] == 0 && u.first != 0 && start < end {
 			for _, w := range uw {
 				for k := range warnings.NumReasons {
 					if w.codes&(1<<k) != 0 {
@@ -125,12 +157,20 @@ func score(o *observations, c Config, end int64, dropout map[string]int64, warns
 				}
 			}
 			stayerWarnings[warnings.NumReasons] += len(uw)
-			stayerYears += float64(end-u.first) / float64(365*rules.Day)
+			stayerYears += float64(end-start) / float64(365*rules.Day)
 		}
-		r.ActiveUserWeeks += int64(len(u.weeks))
+		for w := range u.weeks {
+			if (w+1)*7*rules.Day > from { // a week that ends after the warm-up
+				r.ActiveUserWeeks++
+			}
+		}
 		d := dropout[id]
-		observable := d != 0 && d+churnMs <= end
-		if d != 0 {
+		// A user who left before the scores start is no dropout to
+		// recall; a warning of theirs from then on is still judged by
+		// their dropout.
+		scored := d != 0 && d >= from
+		observable := scored && d+churnMs <= end
+		if scored {
 			r.Dropouts++
 		}
 		if observable {

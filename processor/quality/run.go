@@ -33,6 +33,13 @@ type Config struct {
 	// one level per threshold, as its oracle is scored (Report.Sweep);
 	// it runs the engine once more per threshold.
 	Sweep bool
+	// WarmUp leaves the first stretch of the data out of the scores: the
+	// warnings before the first event time + WarmUp, the users who left
+	// before it, and stayers' time before it. A population generated as a
+	// cohort starts every partition cold (its watch level at the prior
+	// until enough departures); a deployment that has run for months, or
+	// backfilled, does not. 0: everything is scored.
+	WarmUp time.Duration
 }
 
 // DefaultHorizonMargin is added to ChurnAfter for the default Horizon.
@@ -112,7 +119,7 @@ func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
 		at.Overall.Rule = "level ≥ " + l.String()
 		r.Levels = append(r.Levels, at.Overall)
 	}
-	r.Calibration = calibrate(&e.obs, dropout)
+	r.Calibration = calibrate(&e.obs, e.cfg.scoredFrom(&e.obs), dropout)
 	if all, err := e.run.Outcomes(); err == nil { // a store that cannot tell leaves the levels out of the report
 		for p, o := range all {
 			if risk, _, ok := o.Watch(); ok {
@@ -157,6 +164,7 @@ type observations struct {
 	users     map[string]*observed
 	recovered int
 	events    int64
+	first     int64 // the smallest event time added (Unix ms)
 	last      int64
 }
 
@@ -189,6 +197,9 @@ func (o *observations) user(id string) *observed {
 func (o *observations) event(ev *schemas.Event) {
 	o.events++
 	o.last = max(o.last, ev.Time)
+	if o.events == 1 || ev.Time < o.first {
+		o.first = ev.Time
+	}
 	u := o.user(ev.UserID)
 	u.weeks[ev.Time/(7*rules.Day)] = struct{}{}
 	if u.first == 0 || ev.Time < u.first {
