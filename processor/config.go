@@ -162,14 +162,14 @@ type Config struct {
 	// or after this wait, whichever first). At live rates every owned
 	// partition then applies, commits and sends a wait's records at once
 	// instead of a record or two at a time: the CPU per event falls by
-	// 40-60 % at 2,000-5,000 events/s, and records wait half the wait on
+	// about half at 2,000-5,000 events/s, and records wait half the wait on
 	// average (BENCHMARKS.md, "The fetch wait"). Under a backlog fetches
 	// fill at once, so the drain does not change. 0 (the default): a
 	// fetch is answered as soon as a record comes. Otherwise 10 ms (the
 	// Kafka client's least) to 1 s.
 	FetchWait time.Duration
 	// MaxUsersCached bounds the user records each partition keeps in memory;
-	// colder ones are read from Pebble when needed. Default 100,000: ~26 MB
+	// colder ones are read from Pebble when needed. Default 100,000: ~21 MB
 	// of heap per partition; at 3M users over 8 partitions it cost 0-12 %
 	// more CPU per event than caching every user, for half the peak RSS
 	// (BENCHMARKS.md, "The spill curve").
