@@ -83,7 +83,7 @@ func Open(ctx context.Context, cfg Config) (*Runner, error) {
 	r.sum.Started = time.Now().UTC().Format(time.RFC3339)
 	r.sum.Machine = machineInfo()
 	r.sum.Users, r.sum.Events, r.sum.Partitions, r.sum.Mode, r.sum.Workload = cfg.Users, cfg.Events, cfg.Partitions, cfg.Mode, cfg.Workload
-	r.sum.MaxUsersCached, r.sum.BlockCacheMB = cfg.MaxUsersCached, cfg.BlockCacheMB
+	r.sum.MaxUsersCached, r.sum.BlockCacheMB, r.sum.FetchWaitMs = cfg.MaxUsersCached, cfg.BlockCacheMB, cfg.FetchWait.Milliseconds()
 	r.sum.LoadAvgStart = loadAvg()
 	if err := r.connect(ctx, cfg.Conn); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 )
@@ -202,15 +203,32 @@ func (r *Runner) drainResult(ctx context.Context, res *DrainResult, proc *proces
 	return st
 }
 
+// changelogSettles is how long the changelog's end must stay put before
+// the commits are counted: longer than the senders' changelog wait.
+const changelogSettles = 300 * time.Millisecond
+
 // countCommits reads the changelog to its end and counts its metadata
-// records (one per committed batch) and all its records.
+// records (one per committed batch) and all its records. The senders
+// write the changelog a moment after the outputs (the changelog stage
+// waits for more batches, processor/sender.go), so its end is taken once
+// it has stopped moving.
 func (r *Runner) countCommits(ctx context.Context, topic string) (commits, records int64, err error) {
-	ends, err := r.adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return 0, 0, err
+	var ends kadm.ListedOffsets
+	for start, last := time.Now(), int64(-1); ; {
+		ends, err = r.adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		var total int64
+		ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+		if total == last || time.Since(start) > 10*time.Second {
+			break
+		}
+		last = total
+		time.Sleep(changelogSettles)
 	}
 	var c, n atomic.Int64
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

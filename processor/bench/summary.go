@@ -17,14 +17,16 @@ type Summary struct {
 	Events     int     `json:"events"`
 	Partitions int     `json:"partitions"`
 	// The processor's memory settings; 0 means its default.
-	MaxUsersCached int            `json:"max_users_cached"`
-	BlockCacheMB   int            `json:"block_cache_mb"`
-	LoadAvgStart   string         `json:"load_avg_start"`
-	LoadAvgEnd     string         `json:"load_avg_end"`
-	Drain          *DrainResult   `json:"drain,omitempty"`
-	Latency        *LatencyResult `json:"latency,omitempty"`
-	Memory         *MemoryResult  `json:"memory,omitempty"`
-	Scale          []ScalePoint   `json:"scale,omitempty"`
+	MaxUsersCached int `json:"max_users_cached"`
+	BlockCacheMB   int `json:"block_cache_mb"`
+	// FetchWaitMs is the processor's --fetch-wait in ms; 0: none.
+	FetchWaitMs  int64          `json:"fetch_wait_ms"`
+	LoadAvgStart string         `json:"load_avg_start"`
+	LoadAvgEnd   string         `json:"load_avg_end"`
+	Drain        *DrainResult   `json:"drain,omitempty"`
+	Latency      *LatencyResult `json:"latency,omitempty"`
+	Memory       *MemoryResult  `json:"memory,omitempty"`
+	Scale        []ScalePoint   `json:"scale,omitempty"`
 }
 
 // Machine is what the bench ran on.
@@ -174,6 +176,9 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	if s.BlockCacheMB > 0 {
 		fmt.Fprintf(w, ", --block-cache-mb %d", s.BlockCacheMB)
+	}
+	if s.FetchWaitMs > 0 {
+		fmt.Fprintf(w, ", --fetch-wait %dms", s.FetchWaitMs)
 	}
 	fmt.Fprintf(w, "; load average %s at start, %s at end\n\n", s.LoadAvgStart, s.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
