@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
@@ -150,17 +149,7 @@ func TestInputsLogStart(t *testing.T) {
 	topic := kafkatest.Name(t, "in")
 	kafkatest.CreateTopics(t, brokers, 1, topic)
 	produceN(t, brokers, topic, 0, 30)
-	var del kadm.Offsets
-	del.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := kafkatest.Admin(t, brokers).DeleteRecords(ctx, del)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("deleting records: %v", err)
-	}
+	kafkatest.DeleteRecords(t, brokers, topic, 0, 10)
 	in, _ := newTestInputs(t, brokers, nil)
 	notify := make(chan struct{}, 1)
 	for _, from := range []int64{kafka.FirstOffset, 3} {

@@ -1,14 +1,11 @@
 package processor
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 )
@@ -39,17 +36,7 @@ func TestInputLostToRetention(t *testing.T) {
 	// While no processor runs: 10 more records, of which the broker then
 	// deletes the first 5.
 	kafkatest.Produce(t, brokers, logins(10, 20)...)
-	var del kadm.Offsets
-	del.Add(kadm.Offset{Topic: inputs[0], Partition: 0, At: 15})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kafkatest.Admin(t, brokers).DeleteRecords(ctx, del)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("deleting records: %v", err)
-	}
+	kafkatest.DeleteRecords(t, brokers, inputs[0], 0, 15)
 
 	st := runUntil(t, cfg, store, func(st Stats) bool { return st.Applied >= 5 })
 	if st.Lost != 5 || st.Applied != 5 {

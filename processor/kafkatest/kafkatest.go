@@ -112,6 +112,23 @@ func Admin(t testing.TB, brokers []string) *kadm.Client {
 	return adm
 }
 
+// DeleteRecords deletes the records of topic's partition before offset,
+// as retention would.
+func DeleteRecords(t testing.TB, brokers []string, topic string, partition int32, before int64) {
+	t.Helper()
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: topic, Partition: partition, At: before})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := Admin(t, brokers).DeleteRecords(ctx, del)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("deleting records of %s/%d before %d: %v", topic, partition, before, err)
+	}
+}
+
 // CreateTopics creates topics with the given partition count and deletes
 // them when the test ends.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
