@@ -32,10 +32,11 @@
 // die"), a silence after a visit without one is no news, and a silence
 // after a purchase is. Each partition counts, per kind of visit (with or
 // without a purchase), the silences that ended and those that ended in a
-// departure (outcomes.go), and from MinDepartures on scales the chance of
-// leaving at a visit by that kind's share of departures relative to the
-// average ((D_k + 10) / (E_k + 10), E_k the departures the kind would have
-// if every visit were as likely to be the last). Where the kinds do not
+// departure (outcomes.go), and from the first departure on scales the
+// chance of leaving at a visit by that kind's share of departures relative
+// to the average ((D_k + 10) / (E_k + 10), E_k the departures the kind
+// would have if every visit were as likely to be the last: the 10 keep a
+// few departures from moving it far). Where the kinds do not
 // differ both stay near 1; it changes only at Refresh.
 //
 // The watch level is the population's own once it has shown enough

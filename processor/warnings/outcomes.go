@@ -223,14 +223,18 @@ const hazardPrior = 10
 
 // hazards is, per kind of visit, the share of silences after such visits
 // that ended in a departure, relative to the share after any visit, from
-// the confirmed departures once there are MinDepartures of them: (D_k +
-// hazardPrior) / (E_k + hazardPrior), E_k being the departures kind k
-// would have if every visit were as likely to be the last.
+// the confirmed departures: (D_k + hazardPrior) / (E_k + hazardPrior), E_k
+// being the departures kind k would have if every visit were as likely to
+// be the last. The prior keeps a few departures from moving it far, so it
+// needs no minimum of its own: it counts from the first departure, where
+// waiting for MinDepartures (the watch level's minimum) left a fresh
+// partition's first months treating every kind of visit alike (README,
+// "Cold start and steady state").
 func (o *Outcomes) hazards() [2]int64 {
 	c := o.confirmed.after
 	d := float64(c[0]) + float64(c[1])
 	n := float64(o.ended[0]) + float64(o.ended[1])
-	if d < MinDepartures || n == 0 {
+	if d == 0 || n == 0 {
 		return o.hazard
 	}
 	var h [2]int64
