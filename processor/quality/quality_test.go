@@ -151,8 +151,9 @@ func TestRhythmFamily(t *testing.T) {
 // kinds of visit (warnings/outcomes.go) brought, a little below the
 // measured figures: before them this family gave precision 0.39 at recall
 // 0.93 and a median lead of 13.4 days to the churn. The issue's target of
-// 0.85 × the oracle's precision is not met here (README, "Churn
-// warnings: measured"); the floor is 0.65 ×. Against the oracle that
+// 0.85 × the oracle's precision is not met here from a cold start
+// (0.84 ×; README, "Churn warnings: measured"); the floor is 0.75 ×.
+// Against the oracle that
 // knows all but each user's own dropout chance (bgnbd.PopulationOracle),
 // which no data reveal, the target is held. The risk at one level,
 // scored as the oracles are (Config.Sweep), has a floor of its own.
@@ -162,7 +163,7 @@ func TestBGNBDFamily(t *testing.T) {
 	}
 	cfg := defaultConfig()
 	cfg.Sweep = true
-	r, err := EvaluateBGNBD(context.Background(), bgnbd.Config{Users: 3000, Seed: 1}, cfg) // 0.489 at 0.997 (oracle 0.68 at 0.917), 2.24, 17.8 days
+	r, err := EvaluateBGNBD(context.Background(), bgnbd.Config{Users: 3000, Seed: 1}, cfg) // 0.569 at 1.000 (oracle 0.68 at 0.917), 1.70, 17.6 days
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,17 +187,19 @@ func TestBGNBDFamily(t *testing.T) {
 	if best == nil || best.Precision < 0.5 {
 		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.5", best)
 	}
-	if o.Recall < 0.95 || o.Precision < 0.46 || o.Precision < 0.65*best.Precision {
-		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.95 and precision ≥ 0.46 and ≥ 0.65 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	if o.Recall < 0.95 || o.Precision < 0.52 || o.Precision < 0.75*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.95 and precision ≥ 0.52 and ≥ 0.75 × the oracle's %v", o.Precision, o.Recall, best.Precision)
 	}
 	pop := r.PopulationOracle
 	if pop == nil || pop.Best == nil || pop.Best.Precision > best.Precision {
 		t.Fatalf("the population oracle's best at recall ≥ 0.9: %+v; want one, below the oracle's %v", pop, best.Precision)
 	}
-	if o.Precision < 0.85*pop.Best.Precision { // 0.489 against 0.557
-		t.Errorf("overall precision %v: want at least 0.85 × the population oracle's %v", o.Precision, pop.Best.Precision)
+	if o.Precision < 0.95*pop.Best.Precision { // 0.569 against 0.557
+		t.Errorf("overall precision %v: want at least 0.95 × the population oracle's %v", o.Precision, pop.Best.Precision)
 	}
-	if float64(o.PerStayerYear) > 2.5 || o.ChurnLeadMedianDays < 16 {
-		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2.5 and at least 16", o.PerStayerYear, o.ChurnLeadMedianDays)
+	// The issue's target, met since the kinds of visit count from a
+	// partition's first departure (2.24 before).
+	if float64(o.PerStayerYear) > 2 || o.ChurnLeadMedianDays < 16 {
+		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2 and at least 16", o.PerStayerYear, o.ChurnLeadMedianDays)
 	}
 }
