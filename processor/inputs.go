@@ -75,10 +75,13 @@ const fetchWaitBytes = 1 << 20
 // is opened. wait is Config.FetchWait.
 func newInputs(c Conn, wait time.Duration, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
 	// Without a wait: hand on what is there at once (FetchMinBytes 1), in
-	// large fetches under a backlog; a quiet partition is polled every
-	// FetchMaxWait, so that sets the idle cost, not the latency: the
-	// broker answers as soon as a record comes.
-	minBytes, maxWait := int32(1), 2*time.Second
+	// large fetches under a backlog; the broker answers as soon as a
+	// record comes. A quiet process's fetch waits at the broker for
+	// FetchMaxWait, and a partition added meanwhile (assigned, or its
+	// source replaced) is first fetched when that fetch returns: 500 ms,
+	// the Java consumer's default, bounds that start; at 2 s an assigned
+	// partition could start 2 s after the others.
+	minBytes, maxWait := int32(1), 500*time.Millisecond
 	if wait > 0 {
 		// With one, the broker holds each fetch for the wait unless a
 		// backlog fills fetchWaitBytes first: a drain is not slowed, and

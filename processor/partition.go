@@ -112,7 +112,7 @@ var errFetcherStopped = errors.New("processor: an input source stopped")
 
 // fetchStallLimit is how long the merge may wait for records known to
 // exist before it replaces their sources (merger.restartStalled). Longer
-// than a fetch may take (FetchMaxWait 2 s and franz-go's 10 s read
+// than a fetch may take (FetchMaxWait up to 1 s and franz-go's 10 s read
 // timeout margin), so that a slow broker is not taken for a hung fetch.
 const fetchStallLimit = 15 * time.Second
 

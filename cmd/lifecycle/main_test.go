@@ -169,7 +169,7 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	// Run until the transitions topic stops growing.
 	logs := runUntilSettled(t, args("run", "--group", group, "--state-dir", dir, "--http", "off"), func() int {
 		return len(kafkatest.ReadAll(t, strings.Split(brokers, ","), trTopic))
-	}, 10)
+	}, 20)
 	if !strings.Contains(logs, `"stopped"`) {
 		t.Errorf("run logs do not report a clean stop:\n%s", logs)
 	}

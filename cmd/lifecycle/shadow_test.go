@@ -56,7 +56,7 @@ func TestShadowRunAndDiffOfTopics(t *testing.T) {
 			ends.Each(func(o kadm.ListedOffset) { n += int(o.Offset) })
 		}
 		return n
-	}, 10)
+	}, 20)
 	// The state remembers the rules: a restart with others is refused.
 	_, _, err := cli(t, ctx, args("run", "--shadow", "--group", group, "--state-dir", stateDir, "--http", "off")...)
 	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "was made with other rules (v2@") {
