@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -162,4 +163,56 @@ func TestStandbyPositionBeforeOpenGroup(t *testing.T) {
 	if err != nil || !ok || at != 3 {
 		t.Errorf("standby position %d (%v, %v), want 3: the open group's record", at, ok, err)
 	}
+}
+
+// TestGatheredChangelogKeepsNewestPerKey: a write of several gathered
+// batches keeps the last record of each key, where it stood, and restores
+// to the very state the whole write does; a single batch is left alone.
+func TestGatheredChangelogKeepsNewestPerKey(t *testing.T) {
+	one := changelogCycle(1, "a", "b")
+	if got := newestByKey(slices.Clone(one), map[string]int{}); !slices.EqualFunc(got, one, sameRecord) {
+		t.Errorf("one batch changed: %d records of %d", len(got), len(one))
+	}
+	var gathered []kafka.Message
+	for _, c := range [][]kafka.Message{one, changelogCycle(2, "a", "c"), changelogCycle(3, "b")} {
+		gathered = append(gathered, c...)
+	}
+	got := newestByKey(slices.Clone(gathered), map[string]int{})
+	// a at commit 2, c at 2, b at 3, the day at 3, the metadata of 3.
+	want := append(changelogCycle(2, "a", "c")[:2:2], changelogCycle(3, "b")...)
+	if !slices.EqualFunc(got, want, sameRecord) {
+		t.Fatalf("kept %d records %q, want %d %q", len(got), keys(got), len(want), keys(want))
+	}
+
+	_, full := applyLog(t, false, slices.Clone(gathered))
+	_, kept := applyLog(t, false, got)
+	for _, id := range []string{"a", "b", "c"} {
+		f, fok, ferr := full.User(0, id)
+		k, kok, kerr := kept.User(0, id)
+		if ferr != nil || kerr != nil || fok != kok || f.Offsets != k.Offsets {
+			t.Errorf("user %s restored at %v (%v, %v) from the kept records, at %v (%v, %v) from all", id, k.Offsets[0], kok, kerr, f.Offsets[0], fok, ferr)
+		}
+	}
+	fr, _ := full.Retention(0)
+	kr, _ := kept.Retention(0)
+	if !slices.EqualFunc(fr, kr, func(x, y retention.KV) bool { return x.Key == y.Key && bytes.Equal(x.Value, y.Value) }) {
+		t.Errorf("retention restored as %v from the kept records, %v from all", kr, fr)
+	}
+	fm, _, _ := full.Meta(0)
+	km, _, _ := kept.Meta(0)
+	if fm.Commits != km.Commits || fm.Offsets["in"] != km.Offsets["in"] {
+		t.Errorf("metadata restored as %+v from the kept records, %+v from all", km, fm)
+	}
+}
+
+func sameRecord(x, y kafka.Message) bool {
+	return bytes.Equal(x.Key, y.Key) && bytes.Equal(x.Value, y.Value)
+}
+
+func keys(msgs []kafka.Message) []string {
+	var ks []string
+	for _, m := range msgs {
+		ks = append(ks, string(m.Key))
+	}
+	return ks
 }

@@ -200,6 +200,7 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
+	newest := make(map[string]int) // newestByKey's index, kept between writes
 	for {
 		var j job
 		var ok bool
@@ -228,6 +229,7 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 			}
 		}
 		j = gather(j, delivered)
+		j.changelog = newestByKey(j.changelog, newest)
 		// Again before the changelog: a pause since the outputs were written
 		// must not let stale state follow a new owner's into the changelog.
 		if err := s.checkMember(); err != nil {
@@ -296,6 +298,43 @@ func gather(j job, queue <-chan job) job {
 			return j
 		}
 	}
+}
+
+// newestByKey keeps, of the changelog records of several gathered
+// batches, only the last of each key, where it stands. At a live rate each
+// batch repeats the partition's metadata and its day's and week's
+// retention records (about 900 bytes), so most of a gathered write
+// repeated what its last batch says again. Nothing reads the dropped
+// records: a write reaches the changelog whole or not at all (one produce
+// batch, or a group applied at its last record: changelogWrites), and the
+// restore and the standbys apply a key's records in order, so each key's
+// last record leaves them where all of them did; compaction would drop the
+// others anyway. The records of one batch have a key each, so a write of
+// one batch is left as it is. last is scratch space, cleared here.
+func newestByKey(msgs []kafka.Message, last map[string]int) []kafka.Message {
+	metas := 0
+	for _, m := range msgs {
+		if isMeta(m) {
+			metas++
+		}
+	}
+	if metas < 2 {
+		return msgs
+	}
+	clear(last)
+	for i, m := range msgs {
+		last[string(m.Key)] = i
+	}
+	if len(last) == len(msgs) {
+		return msgs
+	}
+	kept := msgs[:0]
+	for i, m := range msgs {
+		if last[string(m.Key)] == i {
+			kept = append(kept, m)
+		}
+	}
+	return kept
 }
 
 // syncWhenIdle is how long the sender waits without a job before it makes
