@@ -62,9 +62,24 @@ type fetchCounters struct {
 }
 
 // sourceQueue is how many records a source queues beyond its channel
-// before its partition's fetches pause. Records arrive a fetch at a time,
-// so a queue may hold one fetch's worth (FetchMaxPartitionBytes) more.
-const sourceQueue = 1024
+// before its partition's fetches pause, and resumeBelow how few are left
+// when they resume. Records arrive a fetch at a time, so a queue may hold
+// one fetch's worth (fetchPartitionBytes) more.
+const (
+	sourceQueue = 4096
+	resumeBelow = sourceQueue / 2
+	feedChunk   = 256
+)
+
+// fetchPartitionBytes is how much of one partition a fetch brings, which
+// bounds what a busy partition holds queued (sourceQueue). kafka-go's
+// readers fetched up to 8 MiB a partition but decoded a record at a time;
+// franz-go decodes a fetch whole, so that 8 MiB queued ~77,000 records a
+// partition at once and doubled the peak RSS of a 3M-user drain
+// (BENCHMARKS.md, "Peak RSS under a backlog"). A larger record comes
+// whole anyway: the broker returns the first batch of a response
+// whatever its size.
+const fetchPartitionBytes = 1 << 20
 
 // fetchWaitBytes is the fetch's minimum size with Config.FetchWait: a
 // backlog's fetch reaches it at once (records are ~100-300 bytes), a live
@@ -91,13 +106,10 @@ func newInputs(c Conn, wait time.Duration, schemas SchemaSource, schemaWaits *at
 	cl, err := c.Client(
 		kgo.FetchMinBytes(minBytes),
 		kgo.FetchMaxWait(maxWait),
-		// kafka-go's readers fetched up to 8 MiB a partition; a larger
-		// record comes whole anyway (the broker returns the first batch
-		// of a response whatever its size). A response holds at most two
-		// partitions' worth: with franz-go's default (50 MiB) the drain
-		// cost ~9 % more CPU and 300-400 MB more peak RSS than kafka-go's
-		// readers, with 16 MiB about what they did (BENCHMARKS.md).
-		kgo.FetchMaxPartitionBytes(8<<20),
+		// A response holds at most 16 partitions' worth: with franz-go's
+		// default (50 MiB) the drain cost ~9 % more CPU and 300-400 MB
+		// more peak RSS than kafka-go's readers (BENCHMARKS.md).
+		kgo.FetchMaxPartitionBytes(fetchPartitionBytes),
 		kgo.FetchMaxBytes(16<<20),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		// Records deleted (retention) before they were read: go on from
@@ -333,8 +345,10 @@ func (s *source) add(records []*kgo.Record, hwm int64) {
 
 // feed sends the queued records on, each once its schema is known
 // (Config.Schemas: a registry outage holds this partition's records, and
-// the stop of the partition ends the wait), and resumes the partition's
-// fetches once the queue is empty.
+// the stop of the partition ends the wait), a feedChunk at a time, and
+// resumes the partition's fetches once resumeBelow or fewer are left: the
+// next fetch is then on its way while the rest are taken, so a drain does
+// not wait for it, and the queue holds little more than one fetch.
 func (s *source) feed() {
 	defer s.fed.Done()
 	in := s.in
@@ -344,17 +358,19 @@ func (s *source) feed() {
 			in.mu.Unlock()
 			return // the partition is removed from the client, paused or not
 		}
-		batch := s.queue
-		s.queue = nil
-		if len(batch) == 0 {
+		if s.paused && len(s.queue) <= resumeBelow {
+			s.paused = false
+			in.cl.ResumeFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
+		}
+		if len(s.queue) == 0 {
+			s.queue = nil // lets the drained array go
 			s.feeding = false
-			if s.paused {
-				s.paused = false
-				in.cl.ResumeFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
-			}
 			in.mu.Unlock()
 			return
 		}
+		n := min(len(s.queue), feedChunk)
+		batch := s.queue[:n:n]
+		s.queue = s.queue[n:]
 		in.mu.Unlock()
 		for _, m := range batch {
 			if in.schemas != nil {

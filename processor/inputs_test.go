@@ -83,7 +83,7 @@ func TestInputsBackpressure(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	slow, quick := kafkatest.Name(t, "slow"), kafkatest.Name(t, "quick")
 	kafkatest.CreateTopics(t, brokers, 1, slow, quick)
-	const n = 5000 // more than the channel (1024) and the queue (sourceQueue) hold
+	n := 1024 + sourceQueue + 1000 // more than the channel (1024) and the queue hold
 	produceN(t, brokers, slow, 0, n)
 	in, _ := newTestInputs(t, brokers, nil)
 	notify := make(chan struct{}, 1)
@@ -107,7 +107,40 @@ func TestInputsBackpressure(t *testing.T) {
 		return !s.paused && !s.feeding && len(in.cl.PauseFetchPartitions(nil)) == 0
 	})
 	produceN(t, brokers, slow, n, 5)
-	checkRun(t, recv(t, s.out, 5), slow, n)
+	checkRun(t, recv(t, s.out, 5), slow, int64(n))
+}
+
+// TestInputsResumeBeforeEmpty: a paused partition's fetches resume while
+// its queue still holds records, so that under a backlog the next fetch
+// is on its way before the partition runs dry.
+func TestInputsResumeBeforeEmpty(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name(t, "backlog")
+	kafkatest.CreateTopics(t, brokers, 1, topic)
+	n := 1024 + 2*sourceQueue
+	produceN(t, brokers, topic, 0, n)
+	in, _ := newTestInputs(t, brokers, nil)
+	s := in.open(topic, 0, kafka.FirstOffset, make(chan struct{}, 1))
+	defer s.stop()
+	waitFor(t, "the partition's fetches paused", func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return s.paused
+	})
+	var got []kafka.Message
+	for {
+		got = append(got, recv(t, s.out, 1)...)
+		in.mu.Lock()
+		paused, queued := s.paused, len(s.queue)
+		in.mu.Unlock()
+		if !paused {
+			if queued == 0 {
+				t.Fatalf("fetches resumed only once the queue was empty, after %d of %d records", len(got), n)
+			}
+			break
+		}
+	}
+	checkRun(t, append(got, recv(t, s.out, n-len(got))...), topic, 0)
 }
 
 // TestInputsReplace: a source opened again for the same partition (the
