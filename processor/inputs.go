@@ -352,6 +352,7 @@ func (s *source) add(records []*kgo.Record, hwm int64) {
 func (s *source) feed() {
 	defer s.fed.Done()
 	in := s.in
+	var batch []kafka.Message
 	for {
 		in.mu.Lock()
 		if s.stopped {
@@ -369,7 +370,8 @@ func (s *source) feed() {
 			return
 		}
 		n := min(len(s.queue), feedChunk)
-		batch := s.queue[:n:n]
+		batch = append(batch[:0], s.queue[:n]...)
+		clear(s.queue[:n]) // the sent records' buffers may go before the array does
 		s.queue = s.queue[n:]
 		in.mu.Unlock()
 		for _, m := range batch {
