@@ -25,7 +25,7 @@ import (
 // its source's channel without blocking. A source whose channel is full
 // (its partition is busy: a commit, a rebuild, a backlog) queues the rest
 // and a goroutine of its own feeds them on; past sourceQueue queued records
-// its partition's fetches pause until the queue is drained, so a slow
+// its partition's fetches pause until half of them are taken, so a slow
 // partition holds up neither the others nor memory.
 type inputs struct {
 	cl          *kgo.Client
