@@ -44,7 +44,10 @@ const (
 //	41  batch 10: revoking:4, sent:30, truncated newest file, pause (fresh dir); final on a fresh dir
 //	43  batch 10: revoking:3, kill -9, truncated WAL, kill -9 on the deleted dir; final on the same dir
 //	621 batch 5:  rebuilding:2, changelogged:34 on a fresh dir, failover; final on the same dir
-var faultseqCISeeds = []uint64{6, 16, 41, 43, 621}
+//	784114240006 batch 5: sent:60, truncated WAL, truncated MANIFEST, sent:50; final on a fresh dir
+//	    (found by a soak: Pebble opened the MANIFEST torn in the middle without
+//	    the data of its lost edit, and users came back as new; state.ErrDamaged)
+var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006}
 
 // faultseqMaxSteps bounds the steps of a generated schedule (before its
 // final run); a seed always makes the same schedule, in CI, in a soak or

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -54,7 +53,8 @@ type Options struct {
 
 // Store is the processor's Pebble database.
 type Store struct {
-	db *pebble.DB
+	db   *pebble.DB
+	lock *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
 }
 
 // Open opens or creates the store in o.Dir.
@@ -90,16 +90,22 @@ func Open(o Options) (*Store, error) {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	opts.EnsureDefaults()
-	db, err := pebble.Open(o.Dir, opts)
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, fmt.Errorf("%w: %s is locked by another process (a lifecycle run, bench or inspect on the same --state-dir); stop it, or give this one its own --state-dir", ErrLocked, o.Dir)
-	}
+	lock, err := lockAndCheck(opts.FS, o.Dir, o.ReadOnly)
 	if err != nil {
-		return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
+		return nil, err
 	}
-	s := &Store{db: db}
+	opts.Lock = lock
+	db, err := pebble.Open(o.Dir, opts)
+	if err != nil {
+		if lock == nil {
+			return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
+		}
+		lock.Close()
+		return nil, damagedOr(o.Dir, err)
+	}
+	s := &Store{db: db, lock: lock}
 	if err := s.checkFormat(o.ReadOnly); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -136,8 +142,14 @@ func (s *Store) checkFormat(readOnly bool) error {
 	return nil
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store and releases its directory.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
+}
 
 // Metrics are Pebble's counters (write amplification, compactions, block
 // cache), for the benchmarks.

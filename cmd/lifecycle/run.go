@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -323,7 +325,7 @@ the two with lifecycle diff --brokers.`)
 			return err
 		}
 	}
-	store, err := state.Open(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log})
+	store, err := openState(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log}, log)
 	if err != nil {
 		return err
 	}
@@ -457,4 +459,23 @@ func checkRules(store *state.Store, id, change, dir string, log *zap.Logger) err
 		return nil
 	}
 	return nil
+}
+
+// openState opens the store of o.Dir. A store whose files show that the
+// disk lost part of what was written (state.ErrDamaged) is moved aside, to
+// DIR.damaged-TIME, and an empty one takes its place: every partition then
+// restores from the changelog, as on a new machine. Kept rather than
+// deleted, so that nothing stored is lost; the log says where.
+func openState(o state.Options, log *zap.Logger) (*state.Store, error) {
+	store, err := state.Open(o)
+	if !errors.Is(err, state.ErrDamaged) {
+		return store, err
+	}
+	aside := fmt.Sprintf("%s.damaged-%s", filepath.Clean(o.Dir), time.Now().UTC().Format("20060102T150405.000Z"))
+	if rerr := os.Rename(o.Dir, aside); rerr != nil {
+		return nil, fmt.Errorf("%w; moving it aside to %s failed too (%v): move or delete %s, and its partitions restore from the changelog", err, aside, rerr, o.Dir)
+	}
+	log.Error("the local state is damaged: moved aside; every partition restores from the changelog. Delete the old directory once you no longer need it",
+		zap.Error(err), zap.String("state_dir", o.Dir), zap.String("moved_to", aside))
+	return state.Open(o)
 }
