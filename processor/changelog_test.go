@@ -2,12 +2,15 @@ package processor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/state"
@@ -215,4 +218,61 @@ func keys(msgs []kafka.Message) []string {
 		ks = append(ks, string(m.Key))
 	}
 	return ks
+}
+
+// orderedWriter records, in one sequence, what each of several writers
+// wrote: which kind of write came first.
+type orderedWriter struct{ log *[]string }
+
+func (w orderedWriter) as(kind string) messageWriter { return kindWriter{w.log, kind} }
+
+type kindWriter struct {
+	log  *[]string
+	kind string
+}
+
+func (w kindWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	for range msgs {
+		*w.log = append(*w.log, w.kind)
+	}
+	return nil
+}
+
+// TestSeedAfterOutbox: a start on local state with an empty changelog
+// (created anew, or a crash before its first write) seeds it with every
+// user, so the outputs those users' batches left in the outbox must be
+// acknowledged before the seed is written, as each batch's outputs come
+// before its changelog records. Seeded first, a crash before the resend
+// and a restore elsewhere lost them (TestFaultSequences, seed
+// 764735230021).
+func TestSeedAfterOutbox(t *testing.T) {
+	store := openStore(t, vfs.NewMem())
+	defer store.Close()
+	b := store.NewBatch(0)
+	for _, err := range []error{
+		b.PutUser("u1", record.User{}, 0),
+		b.PutOutput(7, record.Output{Topic: "out", Key: []byte("u1"), Value: []byte(`{"id":"a"}`)}),
+		b.PutOutput(8, record.Output{Topic: "out", Key: []byte("u1"), Value: []byte(`{"id":"b"}`)}),
+		b.PutMeta(record.Meta{Commits: 2, Offsets: map[string]int64{"in": 5}}),
+		b.Commit(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Processor{cfg: Config{Topics: Topics{Inputs: []string{"in"}, Changelog: "cl", DLQ: "dlq"}}, store: store}
+	var order []string
+	w := orderedWriter{&order}
+	a := assignment{id: 0, committed: map[string]int64{}, log: zaptest.NewLogger(t),
+		ends: kadm.ListedOffsets{"cl": {0: {Topic: "cl", Partition: 0, Offset: 0}}}, w: writers{outputs: w.as("output"), changelog: w.as("changelog")}}
+	seeded, err := p.makeCurrent(context.Background(), a, newPartitionStats())
+	if err != nil || !seeded {
+		t.Fatalf("makeCurrent = %v, %v; want the changelog seeded", seeded, err)
+	}
+	if i := slices.Index(order, "changelog"); i != 2 || slices.Contains(order[i:], "output") {
+		t.Fatalf("writes in order %v: want the 2 outputs of the outbox, then the seed", order)
+	}
+	if seqs, _, err := store.Outbox(0); err != nil || len(seqs) != 0 {
+		t.Errorf("outbox after the seed: %v (%v), want empty: its outputs were sent, and the seed holds their state", seqs, err)
+	}
 }

@@ -164,12 +164,53 @@ func (p *Processor) makeCurrent(ctx context.Context, a assignment, stats *partit
 	case !localStateCurrent(meta, haveLocal, a.committed, clMeta):
 		return false, p.restore(ctx, id, clEnd.Offset, stats, a.log)
 	case clMeta == nil:
-		// An empty changelog (created anew), or one whose seed was cut
-		// short: the seed's metadata record is its last.
-		return true, p.seedChangelog(ctx, id, a.w.changelog, a.log)
+		// An empty changelog (created anew, or a crash came before its
+		// first write), or one whose seed was cut short: the seed's
+		// metadata record is its last.
+		return true, p.seedAfterOutbox(ctx, a, stats)
 	}
 	a.log.Info("local state is current; no restore needed")
 	return false, nil
+}
+
+// seedAfterOutbox seeds partition a.id's changelog from local state, in
+// the delivery order of every batch (ARCHITECTURE.md): the outputs still
+// in the outbox first, since the seed holds the state that produced them;
+// then the seed; then the outbox deleted. Seeded before its outputs, the
+// state of a batch whose outputs a crash then kept from Kafka would be
+// restored elsewhere with its outputs never sent (TestFaultSequences,
+// seed 764735230021: a crash before the first changelog write, a restart
+// that seeded and crashed before resending, a failover).
+func (p *Processor) seedAfterOutbox(ctx context.Context, a assignment, stats *partitionStats) error {
+	seqs, outs, err := p.store.Outbox(a.id)
+	if err != nil {
+		return err
+	}
+	if len(outs) > 0 {
+		msgs, err := outputMessages(outs, p.cfg.OutputFormat)
+		if err != nil {
+			return err
+		}
+		a.log.Info("sending the outputs left in the outbox before seeding the changelog", zap.Int("records", len(outs)))
+		s := &sender{partition: a.id, stats: stats, log: a.log, w: a.w.outputs, dlq: p.cfg.Topics.DLQ, dlqMaxBytes: p.cfg.dlqMaxBytes}
+		if err := s.write(ctx, a.w.outputs, msgs); err != nil {
+			return err
+		}
+		stats.sent.Add(int64(len(outs)))
+		crashPoint(crashSent)
+	}
+	if err := p.seedChangelog(ctx, a.id, a.w.changelog, a.log); err != nil {
+		return err
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	b := p.store.NewBatch(a.id)
+	defer b.Close()
+	if err := b.DeleteOutputs(seqs[0], seqs[len(seqs)-1]+1); err != nil {
+		return err
+	}
+	return b.Commit()
 }
 
 // runningSender is a partition's sender goroutine and the way to it.
