@@ -15,8 +15,8 @@ import (
 
 // ErrDamaged is Open's error when the store's files show that the disk lost
 // part of what Pebble had written: the store cannot be trusted, and its
-// partitions must be restored from the changelog (cmd/lifecycle moves the
-// directory aside and starts afresh).
+// partitions must be restored from the changelog (lifecycle run moves its
+// files aside and starts afresh).
 var ErrDamaged = errors.New("state: the store is damaged")
 
 // lockAndCheck locks the store's directory (creating it, unless readOnly),
@@ -81,7 +81,7 @@ func checkManifest(fs vfs.FS, dir string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s ends in a torn record after %d whole ones (%v): the disk lost part of what Pebble had written, so the store may lack data it had; move the directory aside (lifecycle run does) and its partitions restore from the changelog", ErrDamaged, desc.ManifestFilename, n, err)
+			return fmt.Errorf("%w: %s ends in a torn record after %d whole ones (%v): the disk lost part of what Pebble had written, so the store may lack data it had; move its files aside (lifecycle run does) and its partitions restore from the changelog", ErrDamaged, desc.ManifestFilename, n, err)
 		}
 	}
 }
@@ -94,7 +94,7 @@ func checkManifest(fs vfs.FS, dir string) error {
 // TestLostOrCorruptTableIsDamage holds them).
 func damagedOr(dir string, err error) error {
 	if pebble.IsCorruptionError(err) || errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "object size mismatch") {
-		return fmt.Errorf("%w: %s: Pebble cannot open it (%v); move the directory aside (lifecycle run does) and its partitions restore from the changelog", ErrDamaged, dir, err)
+		return fmt.Errorf("%w: %s: Pebble cannot open it (%v); move its files aside (lifecycle run does) and its partitions restore from the changelog", ErrDamaged, dir, err)
 	}
 	return fmt.Errorf("state: open %s: %w", dir, err)
 }

@@ -462,20 +462,43 @@ func checkRules(store *state.Store, id, change, dir string, log *zap.Logger) err
 }
 
 // openState opens the store of o.Dir. A store whose files show that the
-// disk lost part of what was written (state.ErrDamaged) is moved aside, to
-// DIR.damaged-TIME, and an empty one takes its place: every partition then
-// restores from the changelog, as on a new machine. Kept rather than
-// deleted, so that nothing stored is lost; the log says where.
+// disk lost part of what was written (state.ErrDamaged) is moved aside,
+// into DIR/damaged-TIME, and an empty one takes its place: every partition
+// then restores from the changelog, as on a new machine. Kept rather than
+// deleted, so that nothing stored is lost (the log says where); moved into
+// a subdirectory, which Pebble ignores, rather than renamed, because
+// --state-dir is often a volume's mount point.
 func openState(o state.Options, log *zap.Logger) (*state.Store, error) {
 	store, err := state.Open(o)
 	if !errors.Is(err, state.ErrDamaged) {
 		return store, err
 	}
-	aside := fmt.Sprintf("%s.damaged-%s", filepath.Clean(o.Dir), time.Now().UTC().Format("20060102T150405.000Z"))
-	if rerr := os.Rename(o.Dir, aside); rerr != nil {
-		return nil, fmt.Errorf("%w; moving it aside to %s failed too (%v): move or delete %s, and its partitions restore from the changelog", err, aside, rerr, o.Dir)
+	aside := filepath.Join(o.Dir, "damaged-"+time.Now().UTC().Format("20060102T150405.000Z"))
+	if merr := moveInto(o.Dir, aside); merr != nil {
+		return nil, fmt.Errorf("%w; moving its files aside into %s failed too (%v): move or delete the files of %s, and its partitions restore from the changelog", err, aside, merr, o.Dir)
 	}
-	log.Error("the local state is damaged: moved aside; every partition restores from the changelog. Delete the old directory once you no longer need it",
+	log.Error("the local state is damaged: its files were moved aside; every partition restores from the changelog. Delete them once you no longer need them",
 		zap.Error(err), zap.String("state_dir", o.Dir), zap.String("moved_to", aside))
 	return state.Open(o)
+}
+
+// moveInto moves the entries of dir, but earlier damaged-* directories,
+// into the new directory sub of dir.
+func moveInto(dir, sub string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "damaged-") {
+			continue
+		}
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(sub, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
