@@ -207,9 +207,21 @@ type Config struct {
 	// changelogChunk bounds one produce batch of the changelog, from its
 	// max.message.bytes read at start (changelogWrites).
 	changelogChunk chunkLimits
+	// maxBatch bounds what one input record batch may decompress to; 0:
+	// maxBatchBytes of the record size limit. Tests set it low.
+	maxBatch int
 	// engine is the engines' configuration, made from the fields above
 	// (withEngine).
 	engine engine.Config
+}
+
+// maxBatchBytes is what one input record batch may decompress to
+// (unreadBatch).
+func (c *Config) maxBatchBytes() int {
+	if c.maxBatch > 0 {
+		return c.maxBatch
+	}
+	return maxBatchBytes(c.Decoder.MaxRecordBytes)
 }
 
 func (c Config) withDefaults() Config {

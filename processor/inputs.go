@@ -3,12 +3,15 @@ package processor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -33,6 +36,7 @@ type inputs struct {
 	counters    fetchCounters
 	schemas     SchemaSource  // Config.Schemas: asked before a record is handed on
 	schemaWaits *atomic.Int64 // sources in Prefetch now (Processor.schemaWaits)
+	maxBatch    int           // what a record batch may decompress to (maxBatchBytes)
 	stop        context.CancelFunc
 	done        chan struct{} // closed when the poll loop has returned
 
@@ -87,8 +91,9 @@ const fetchPartitionBytes = 1 << 20
 const fetchWaitBytes = 1 << 20
 
 // newInputs starts the fetching client. Nothing is fetched until a source
-// is opened. wait is Config.FetchWait.
-func newInputs(c Conn, wait time.Duration, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
+// is opened. wait is Config.FetchWait; maxBatch bounds what one record
+// batch may decompress to (unreadBatch).
+func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
 	// Without a wait: hand on what is there at once (FetchMinBytes 1), in
 	// large fetches under a backlog; the broker answers as soon as a
 	// record comes. A quiet process's fetch waits at the broker for
@@ -116,13 +121,14 @@ func newInputs(c Conn, wait time.Duration, schemas SchemaSource, schemaWaits *at
 		// the log start, as kafka-go did; the merge sees the gap in the
 		// offsets and reports the records lost (merger.take).
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.MaxDecompressBatchBytes(maxBatch),
 		kgo.WithHooks(fetchHooks{counters, log}),
 	)
 	if err != nil {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	in := &inputs{cl: cl, log: log, counters: counters, schemas: schemas, schemaWaits: schemaWaits,
+	in := &inputs{cl: cl, log: log, counters: counters, schemas: schemas, schemaWaits: schemaWaits, maxBatch: maxBatch,
 		stop: stop, done: make(chan struct{}), sources: map[topicPartition]*source{}}
 	go in.run(ctx)
 	return in, nil
@@ -155,6 +161,7 @@ type source struct {
 	// predecessor reaches it.
 	live    bool
 	stopped bool
+	next    int64           // the offset after the last record handed on; 0 before the first
 	queue   []kafka.Message // records for out that did not fit; feed sends them
 	feeding bool            // feed runs: records must go through queue, in order
 	paused  bool            // tp's fetches are paused until queue is drained
@@ -285,8 +292,22 @@ func startAt(from int64) kgo.Offset {
 
 // deliver hands a poll's records to their sources.
 func (in *inputs) deliver(fs kgo.Fetches) {
+	var unread []unreadBatch
 	fs.EachError(func(topic string, partition int32, err error) {
 		if closing(err) {
+			return
+		}
+		var big *kgo.ErrDecompressTooLarge
+		if errors.As(err, &big) {
+			unread = append(unread, unreadBatch{topicPartition{topic, partition}, big.Offset, big.NextOffset, big.Epoch,
+				fmt.Sprintf("decompresses to more than %d bytes (16 × --max-record-bytes, at least 128 MiB)", in.maxBatch)})
+			return
+		}
+		if strings.HasPrefix(err.Error(), errDecompressPrefix) {
+			// No offsets in this error: the batch holds the partition's
+			// next offset, skipped one at a time (skipUnread).
+			unread = append(unread, unreadBatch{tp: topicPartition{topic, partition}, first: -1, next: -1, epoch: -1,
+				why: "cannot be decompressed (" + strings.TrimPrefix(err.Error(), errDecompressPrefix+": ") + ")"})
 			return
 		}
 		// The client retries what can be retried without telling; what
@@ -295,6 +316,11 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		in.counters.errors.Add(1)
 		in.log.Warn("kafka fetch error", zap.String("topic", topic), zap.Int32("partition", partition), zap.Error(err))
 	})
+	for i, u := range unread {
+		if u.next < 0 {
+			unread[i].first = in.position(u.tp)
+		}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -305,19 +331,108 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		if s == nil || !s.live {
 			return // stopped, or replaced by a source not yet assigned
 		}
-		s.add(p.Records, p.HighWatermark)
+		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], p.HighWatermark) })
 	})
+	for _, u := range unread {
+		in.skipUnread(u)
+	}
 }
 
-// add hands records to s's channel, or to its queue when the channel is
-// full, the queue not empty or a schema must be fetched first. in.mu is
-// held.
-func (s *source) add(records []*kgo.Record, hwm int64) {
+// unreadBatch is a record batch of an input partition that the client
+// could not read: it decompresses to more than maxBatchBytes (a
+// decompression bomb) or not at all (a zstd window beyond the bound,
+// corrupt data). franz-go stops the partition at it for good, or fetches
+// it again and again: a single record would stall the partition. Its
+// records are dead-lettered unread instead (invariant 6): each gets a
+// stand-in message carrying the unreadBatch in kafka.Message.WriterData,
+// which a reader leaves unused, and merger.take rejects it in the record's
+// place.
+type unreadBatch struct {
+	tp          topicPartition
+	first, next int64 // the batch's offsets [first, next); -1: unknown, the partition's next offset alone
+	epoch       int32
+	why         string
+}
+
+// errDecompressPrefix starts franz-go's (unexported) error for a batch it
+// cannot decompress (TestPoisonRecords holds it).
+const errDecompressPrefix = "unable to decompress batch"
+
+// maxBatchBytes is what one record batch may decompress to, for records of
+// at most maxRecord bytes: far more than a legitimate batch (a produce
+// request holds at most the topic's max.message.bytes, 1 MiB by default,
+// compressed), and a bound on the memory a hostile one takes (franz-go's
+// default is 1 GiB).
+func maxBatchBytes(maxRecord int) int { return max(128<<20, 16*maxRecord) }
+
+// position is where the client fetches tp from when its source has
+// handed nothing on yet: the source's start, or the log start when that is
+// later (records deleted by retention, or a source started at the log
+// start); -1 when the broker does not say.
+func (in *inputs) position(tp topicPartition) int64 {
+	in.mu.Lock()
+	s := in.sources[tp]
+	if s == nil || s.next != 0 {
+		in.mu.Unlock()
+		return -1 // skipUnread takes s.next
+	}
+	from := s.from
+	in.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	starts, err := kadm.NewClient(in.cl).ListStartOffsets(ctx, tp.topic)
+	if err != nil {
+		return -1
+	}
+	start, ok := starts.Lookup(tp.topic, tp.partition)
+	if !ok || start.Err != nil {
+		return -1
+	}
+	return max(from, start.Offset)
+}
+
+// skipUnread hands the source of u's partition a stand-in for each record
+// of the batch it has not handed on, and moves the client past them. A
+// batch whose offsets are unknown is skipped one offset at a time, from the
+// source's next: the fetch after brings it again while the next offset is
+// in it. in.mu is held.
+func (in *inputs) skipUnread(u unreadBatch) {
+	in.counters.errors.Add(1)
+	s := in.sources[u.tp]
+	if s == nil || !s.live {
+		return // its next source reads the batch again, and gets here again
+	}
+	from, to := max(u.first, s.next), u.next
+	if u.next < 0 {
+		if from = s.next; from == 0 {
+			from = u.first // position's answer
+		}
+		if from < 0 {
+			in.log.Error("an input record batch cannot be read, and the partition's next offset is not known; retrying",
+				zap.String("topic", u.tp.topic), zap.Int32("partition", u.tp.partition), zap.String("why", u.why))
+			return
+		}
+		to = from + 1
+	}
+	in.log.Error("an input record batch cannot be read: its records are dead-lettered unread",
+		zap.String("topic", u.tp.topic), zap.Int32("partition", u.tp.partition), zap.Int64("from_offset", from),
+		zap.Int64("to_offset", to), zap.String("why", u.why))
+	s.add(int(to-from), func(i int) kafka.Message {
+		return kafka.Message{Topic: u.tp.topic, Partition: int(u.tp.partition), Offset: from + int64(i), WriterData: u}
+	})
+	in.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{u.tp.topic: {u.tp.partition: {Epoch: u.epoch, Offset: to}}})
+}
+
+// add hands n records, the i-th made by at(i), to s's channel, or to its
+// queue when the channel is full, the queue not empty or a schema must be
+// fetched first. in.mu is held.
+func (s *source) add(n int, at func(i int) kafka.Message) {
 	in := s.in
 	direct := !s.feeding && in.schemas == nil
 	sent := false
-	for _, r := range records {
-		m := message(r, hwm)
+	for i := range n {
+		m := at(i)
+		s.next = m.Offset + 1
 		if direct {
 			select {
 			case s.out <- m:
@@ -375,7 +490,7 @@ func (s *source) feed() {
 		s.queue = s.queue[n:]
 		in.mu.Unlock()
 		for _, m := range batch {
-			if in.schemas != nil {
+			if in.schemas != nil && m.WriterData == nil {
 				in.schemaWaits.Add(1)
 				err := in.schemas.Prefetch(s.ctx, m.Value)
 				in.schemaWaits.Add(-1)

@@ -122,7 +122,11 @@ func (m *merger) take(i int, msg kafka.Message) {
 	}
 	m.held[i] = true
 	it := &engine.Input{Topic: i, Partition: int32(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value, Time: msg.Time}
-	engine.Decode(it, m.dec, m.skew, time.Now())
+	if u, ok := msg.WriterData.(unreadBatch); ok {
+		it.Err = &schemas.RejectError{Reason: schemas.ReasonTooLarge, Detail: "its record batch " + u.why + "; not read"}
+	} else {
+		engine.Decode(it, m.dec, m.skew, time.Now())
+	}
 	m.heads[i] = it
 	m.next[i] = msg.Offset + 1
 	if msg.HighWaterMark > m.hwm[i] {

@@ -94,6 +94,27 @@ func TestPoisonRecords(t *testing.T) {
 		bad = append(bad, kafka.Message{Topic: f.inputs[p.topic], Key: []byte(p.key), Value: p.value})
 	}
 	produceLarge(t, f.brokers, bad...)
+	// Decompression bombs: batches of three records that decompress to
+	// more than the processor's bound (set low here: 4 MiB, against 3 × 3
+	// MiB of repeated bytes, a few kB compressed). With gzip, franz-go stops
+	// the partition at the batch for good (ErrDecompressTooLarge); with zstd
+	// the frame's window exceeds the bound and it fetches the batch again
+	// and again.
+	var bombs []kafka.Message
+	for i, codec := range []kafka.Compression{kafka.Gzip, kafka.Zstd} {
+		var batch []kafka.Message
+		for j := range 3 {
+			batch = append(batch, kafka.Message{Topic: f.inputs[2*i], Key: []byte(fmt.Sprint("poison-bomb-", i)),
+				Value: append(bytes.Repeat([]byte{byte('x' + i)}, 3<<20), byte('0'+j))})
+		}
+		zw := &kafka.Writer{Addr: kafka.TCP(f.brokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+			BatchTimeout: time.Millisecond, BatchBytes: 64 << 20, Compression: codec}
+		if err := zw.WriteMessages(ctx, batch...); err != nil {
+			t.Fatalf("producing the %v decompression bomb: %v", codec, err)
+		}
+		zw.Close()
+		bombs = append(bombs, batch...)
+	}
 	produceLarge(t, f.brokers, normal[half:]...)
 
 	// The same stream without the poison, for the reference.
@@ -111,10 +132,11 @@ func TestPoisonRecords(t *testing.T) {
 	wantByID, wantPerUser, _, _ := reference(t, Config{Topics: Topics{Inputs: clean}}, f.brokers)
 
 	cfg := f.config(t)
-	total := int64(len(normal) + len(poisons))
+	cfg.maxBatch = 4 << 20
+	total := int64(len(normal) + len(poisons) + len(bombs))
 	st := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st)+st.Skipped >= total })
-	if st.Rejected != int64(len(poisons)) || st.StreamJumps != 0 || st.DeadOutputs != 0 {
-		t.Errorf("stats: %d rejected, %d stream-time jumps, %d dead outputs; want %d, 0, 0", st.Rejected, st.StreamJumps, st.DeadOutputs, len(poisons))
+	if st.Rejected != int64(len(poisons)+len(bombs)) || st.StreamJumps != 0 || st.DeadOutputs != 0 {
+		t.Errorf("stats: %d rejected, %d stream-time jumps, %d dead outputs; want %d, 0, 0", st.Rejected, st.StreamJumps, st.DeadOutputs, len(poisons)+len(bombs))
 	}
 
 	// Every poison record: dead-lettered once, with its code and source.
@@ -126,13 +148,27 @@ func TestPoisonRecords(t *testing.T) {
 			t.Errorf("a dead letter's reason has %d bytes, more than %d", len(r), schemas.MaxReasonBytes)
 		}
 	}
-	if len(dlq) != len(poisons) {
-		t.Errorf("%d dead letters, want %d", len(dlq), len(poisons))
+	if len(dlq) != len(poisons)+len(bombs) {
+		t.Errorf("%d dead letters, want %d", len(dlq), len(poisons)+len(bombs))
 	}
 	inputs := map[string]kafka.Message{}
 	for _, topic := range f.inputs {
 		for _, m := range kafkatest.ReadAll(t, f.brokers, topic) {
 			inputs[string(m.Value)] = m
+		}
+	}
+	for i, bomb := range bombs {
+		src, ok := inputs[string(bomb.Value)]
+		if !ok {
+			t.Fatalf("decompression bomb %d: not found in the input topic", i)
+		}
+		m, ok := bySource[fmt.Sprintf("%s/%d/%d", src.Topic, src.Partition, src.Offset)]
+		if !ok {
+			t.Errorf("decompression bomb %d: no dead letter", i)
+			continue
+		}
+		if code, reason := header(m, schemas.HeaderDLQCode), header(m, schemas.HeaderDLQReason); code != string(schemas.ReasonTooLarge) || !strings.Contains(reason, "decompress") {
+			t.Errorf("decompression bomb %d: dead-lettered with code %q (%s), want %q and why", i, code, reason, schemas.ReasonTooLarge)
 		}
 	}
 	for _, p := range poisons {

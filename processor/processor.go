@@ -126,7 +126,7 @@ func (p *Processor) run(ctx context.Context) error {
 	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
 	// The group's partitions are fetched by one client for the process;
 	// it is closed after the group, whose partitions stop their sources.
-	in, err := newInputs(cfg.Conn, cfg.FetchWait, cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log)
+	in, err := newInputs(cfg.Conn, cfg.FetchWait, cfg.maxBatchBytes(), cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log)
 	if err != nil {
 		return err
 	}
