@@ -318,7 +318,9 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 	})
 	for i, u := range unread {
 		if u.next < 0 {
-			unread[i].first = in.position(u.tp)
+			if at := in.position(u.tp); at >= 0 {
+				unread[i].first, unread[i].next = at, at+1
+			}
 		}
 	}
 	in.mu.Lock()
@@ -349,7 +351,7 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 // place.
 type unreadBatch struct {
 	tp          topicPartition
-	first, next int64 // the batch's offsets [first, next); -1: unknown, the partition's next offset alone
+	first, next int64 // the batch's offsets [first, next); when the client does not say, the partition's next offset alone (-1: not known)
 	epoch       int32
 	why         string
 }
@@ -365,16 +367,19 @@ const errDecompressPrefix = "unable to decompress batch"
 // default is 1 GiB).
 func maxBatchBytes(maxRecord int) int { return max(128<<20, 16*maxRecord) }
 
-// position is where the client fetches tp from when its source has
-// handed nothing on yet: the source's start, or the log start when that is
-// later (records deleted by retention, or a source started at the log
-// start); -1 when the broker does not say.
+// position is the partition's next offset, where the client fetches tp
+// from: after what its source has handed on, or, before the first record,
+// the source's start or the log start when that is later (records deleted
+// by retention, or a source started at the log start); -1 when not known.
 func (in *inputs) position(tp topicPartition) int64 {
 	in.mu.Lock()
 	s := in.sources[tp]
 	if s == nil || s.next != 0 {
 		in.mu.Unlock()
-		return -1 // skipUnread takes s.next
+		if s == nil {
+			return -1
+		}
+		return s.next
 	}
 	from := s.from
 	in.mu.Unlock()
@@ -393,27 +398,21 @@ func (in *inputs) position(tp topicPartition) int64 {
 
 // skipUnread hands the source of u's partition a stand-in for each record
 // of the batch it has not handed on, and moves the client past them. A
-// batch whose offsets are unknown is skipped one offset at a time, from the
-// source's next: the fetch after brings it again while the next offset is
-// in it. in.mu is held.
+// batch whose offsets the client did not say is skipped one offset at a
+// time, from the partition's next (deliver): the fetch after brings it
+// again while the next offset is in it. in.mu is held.
 func (in *inputs) skipUnread(u unreadBatch) {
 	in.counters.errors.Add(1)
 	s := in.sources[u.tp]
 	if s == nil || !s.live {
 		return // its next source reads the batch again, and gets here again
 	}
-	from, to := max(u.first, s.next), u.next
 	if u.next < 0 {
-		if from = s.next; from == 0 {
-			from = u.first // position's answer
-		}
-		if from < 0 {
-			in.log.Error("an input record batch cannot be read, and the partition's next offset is not known; retrying",
-				zap.String("topic", u.tp.topic), zap.Int32("partition", u.tp.partition), zap.String("why", u.why))
-			return
-		}
-		to = from + 1
+		in.log.Error("an input record batch cannot be read, and the partition's next offset is not known; retrying",
+			zap.String("topic", u.tp.topic), zap.Int32("partition", u.tp.partition), zap.String("why", u.why))
+		return
 	}
+	from, to := max(u.first, s.next), u.next
 	in.log.Error("an input record batch cannot be read: its records are dead-lettered unread",
 		zap.String("topic", u.tp.topic), zap.Int32("partition", u.tp.partition), zap.Int64("from_offset", from),
 		zap.Int64("to_offset", to), zap.String("why", u.why))
