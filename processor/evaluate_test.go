@@ -245,7 +245,7 @@ func TestReplayFromTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	var read int64
-	err = ReplayInputs(ctx, cfg.Conn, cfg.Topics.Inputs, parts, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(_ int32, n int64) { read = n })
+	err = ReplayInputs(ctx, cfg, parts, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(_ int32, n int64) { read = n })
 	if err != nil || read != int64(len(msgs)) {
 		t.Fatalf("replay read %d of %d records: %v", read, len(msgs), err)
 	}

@@ -35,7 +35,7 @@ func TestReplayKilledAndRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ReplayInputs(context.Background(), cfg.Conn, cfg.Topics.Inputs, f.partitions, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(int32, int64) {}); err != nil {
+	if err := ReplayInputs(context.Background(), cfg, f.partitions, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(int32, int64) {}); err != nil {
 		t.Fatal(err)
 	}
 	err = r.Run(0, func(_ int32, o record.Output) error {

@@ -123,7 +123,7 @@ func (m *merger) take(i int, msg kafka.Message) {
 	m.held[i] = true
 	it := &engine.Input{Topic: i, Partition: int32(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value, Time: msg.Time}
 	if u, ok := msg.WriterData.(unreadBatch); ok {
-		it.Err = &schemas.RejectError{Reason: schemas.ReasonTooLarge, Detail: "its record batch " + u.why + "; not read"}
+		engine.Unread(it, u.why)
 	} else {
 		engine.Decode(it, m.dec, m.skew, time.Now())
 	}

@@ -22,9 +22,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // poison is one hostile input record and the dead-letter code it must get.
@@ -198,6 +200,58 @@ func TestPoisonRecords(t *testing.T) {
 
 	// Everyone else: exactly the outputs of the clean stream.
 	checkOutputs(t, cfg, wantByID, wantPerUser)
+
+	checkReplayDeadLetters(t, cfg, f.partitions, dlq)
+}
+
+// checkReplayDeadLetters replays the input topics as `lifecycle replay`
+// does and checks that it dead-letters exactly the records the live run
+// did, with the same codes and reasons: the decompression bombs too,
+// which a reader that decompresses a batch whole, whatever its size,
+// would read as records (or run out of memory on).
+func checkReplayDeadLetters(t *testing.T, cfg Config, partitions int32, live []kafka.Message) {
+	t.Helper()
+	want := map[string]string{}
+	for _, m := range live {
+		src := header(m, schemas.HeaderDLQTopic) + "/" + header(m, schemas.HeaderDLQPartition) + "/" + header(m, schemas.HeaderDLQOffset)
+		want[src] = header(m, schemas.HeaderDLQCode) + ": " + header(m, schemas.HeaderDLQReason)
+	}
+	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ReplayInputs(ctx, cfg, partitions, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(int32, int64) {}); err != nil {
+		t.Fatalf("replaying the inputs: %v", err)
+	}
+	got := map[string]string{}
+	err = r.Run(0, func(_ int32, o record.Output) error {
+		if o.Topic != cfg.Topics.DLQ {
+			return nil
+		}
+		h := map[string]string{}
+		for _, x := range o.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		got[h[schemas.HeaderDLQTopic]+"/"+h[schemas.HeaderDLQPartition]+"/"+h[schemas.HeaderDLQOffset]] = h[schemas.HeaderDLQCode] + ": " + h[schemas.HeaderDLQReason]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, w := range want {
+		if g, ok := got[src]; !ok {
+			t.Errorf("replay: no dead letter for %s (the live run: %s)", src, w)
+		} else if g != w {
+			t.Errorf("replay: the dead letter for %s is %q; the live run's is %q", src, g, w)
+		}
+	}
+	for src, g := range got {
+		if _, ok := want[src]; !ok {
+			t.Errorf("replay: a dead letter for %s (%s) that the live run did not write", src, g)
+		}
+	}
 }
 
 // setTopicConfig sets one configuration key of topics.

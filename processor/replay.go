@@ -1,20 +1,24 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -41,17 +45,23 @@ func InputPartitions(ctx context.Context, c Conn, inputs []string) (int32, error
 	return inputPartitions(details, inputs)
 }
 
-// ReplayInputs reads the input topics for `lifecycle replay`: partitions
-// 0 to partitions − 1 of every input topic, from the first record stamped
-// at or after from (Unix ms; 0: the earliest record the broker still has)
-// up to the end offsets at the call, partition by partition and each topic
-// in offset order, and calls add with each record, its partition and its
-// offset.
+// ReplayInputs reads cfg's input topics for `lifecycle replay`:
+// partitions 0 to partitions − 1 of every input topic, from the first
+// record stamped at or after from (Unix ms; 0: the earliest record the
+// broker still has) up to the end offsets at the call, partition by
+// partition and each topic in offset order, and calls add with each
+// record, its partition and its offset.
+// They are read as `lifecycle run` reads them (inputs.go), with the same
+// bound on what a record batch may decompress to: the records of a batch
+// beyond it, or that cannot be decompressed, come as stand-ins
+// (offline.Record.Unread) that the engine dead-letters as run does, so a
+// hostile batch neither stalls a replay nor takes its memory.
 // Records keep their Kafka timestamps, so a replay judges a future
 // timestamp as the live run did. done is called after each partition with
 // the records read so far.
-func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32, from int64, add func(p int32, offset int64, r offline.Record), done func(p int32, records int64)) error {
-	adm, err := c.Admin()
+func ReplayInputs(ctx context.Context, cfg Config, partitions int32, from int64, add func(p int32, offset int64, r offline.Record), done func(p int32, records int64)) error {
+	inputs := cfg.Topics.Inputs
+	adm, err := cfg.Conn.Admin()
 	if err != nil {
 		return err
 	}
@@ -75,8 +85,18 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 	if err != nil {
 		return fmt.Errorf("replay: start offsets of the inputs: %w", err)
 	}
-	// The ranges are fetched concurrently (a fetch waits on the broker
-	// more than it computes) and handed to add in partition and topic
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var fetchErrors, fetchTimeouts atomic.Int64
+	in, err := newInputs(cfg.Conn, 0, cfg.maxBatchBytes(), nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, log)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer in.close()
+	// The ranges are fetched concurrently (one client: a fetch brings
+	// every open range's records) and handed to add in partition and topic
 	// order.
 	type fetched struct {
 		recs    []offline.Record
@@ -99,8 +119,18 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 				defer close(f.done)
 				slots <- struct{}{}
 				defer func() { <-slots }()
-				f.err = readRange(ctx, c, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
-					f.recs = append(f.recs, offline.Record{Topic: i, Key: m.Key, Value: m.Value, Time: m.Time.UnixMilli()})
+				f.err = readRange(ctx, in, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
+					// The key is kept to the run: a copy, so that it does
+					// not keep the buffer of its whole fetch (AddRead copies
+					// what it keeps of the value).
+					rec := offline.Record{Topic: i, Key: bytes.Clone(m.Key), Value: m.Value}
+					if !m.Time.IsZero() {
+						rec.Time = m.Time.UnixMilli()
+					}
+					if u, ok := m.WriterData.(unreadBatch); ok {
+						rec.Unread = u.why
+					}
+					f.recs = append(f.recs, rec)
 					f.offsets = append(f.offsets, m.Offset)
 				})
 			}()
@@ -127,34 +157,49 @@ func ReplayInputs(ctx context.Context, c Conn, inputs []string, partitions int32
 // replayFetchers is how many partition ranges a replay reads at once.
 const replayFetchers = 8
 
-// stallAfter is how long readRange waits for a record it knows exists.
-const stallAfter = 30 * time.Second
+// stallAfter is how long readRange waits for a record it knows exists;
+// replaceAfter, how long before it replaces the range's source meanwhile.
+// franz-go stops fetching a partition at a batch beyond the decompression
+// bound until told to skip it, and the error that says so is lost when
+// the client drops its buffered fetches (another range's source stopping):
+// a new source fetches the batch again, and gets the error (the live
+// merge does the same, merger.restartStalled).
+const (
+	stallAfter   = 30 * time.Second
+	replaceAfter = 5 * time.Second
+)
 
 // readRange reads topic's partition p from offset start up to end
-// (exclusive) and calls fn with each record in offset order.
-func readRange(ctx context.Context, c Conn, topic string, p int32, start, end int64, fn func(kafka.Message)) error {
+// (exclusive) through in and calls fn with each record in offset order.
+func readRange(ctx context.Context, in *inputs, topic string, p int32, start, end int64, fn func(kafka.Message)) error {
 	if start < 0 || start >= end {
 		return nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer(), Topic: topic, Partition: int(p),
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond})
-	defer r.Close()
-	if err := r.SetOffset(start); err != nil {
-		return fmt.Errorf("replay: %s/%d: %w", topic, p, err)
-	}
+	notify := make(chan struct{}, 1)
+	s := in.open(topic, p, start, notify)
+	defer func() { s.stop() }()
+	replace := time.NewTicker(replaceAfter)
+	defer replace.Stop()
+	next, last := start, time.Now()
 	for {
-		fctx, cancel := context.WithTimeout(ctx, stallAfter)
-		m, err := r.FetchMessage(fctx)
-		cancel()
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			return fmt.Errorf("replay: %s/%d: no record for %s at offset %d of %d (deleted by retention meanwhile, or the broker is not answering); replay from a later --from", topic, p, stallAfter, r.Offset(), end)
-		case err != nil:
-			return fmt.Errorf("replay: %s/%d: %w", topic, p, err)
-		}
-		fn(m)
-		if m.Offset+1 >= end {
-			return nil
+		select {
+		case m := <-s.out:
+			fn(m)
+			next, last = m.Offset+1, time.Now()
+			if next >= end {
+				return nil
+			}
+		case now := <-replace.C:
+			if now.Sub(last) < replaceAfter {
+				continue
+			}
+			if now.Sub(last) >= stallAfter {
+				return fmt.Errorf("replay: %s/%d: no record for %s at offset %d of %d (deleted by retention meanwhile, or the broker is not answering); replay from a later --from", topic, p, stallAfter, next, end)
+			}
+			s.stop()
+			s = in.open(topic, p, next, notify)
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -313,13 +358,23 @@ func ReadTopics(ctx context.Context, c Conn, topics []string, fn func(p int32, o
 	if err != nil {
 		return fmt.Errorf("%w: reading %s: %w", ErrMissingTopics, strings.Join(topics, ", "), err)
 	}
+	var fetchErrors, fetchTimeouts atomic.Int64
+	in, err := newInputs(c, 0, maxBatchBytes(schemas.DefaultMaxRecordBytes), nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer in.close()
 	for _, topic := range topics {
 		parts := slices.Sorted(maps.Keys(ends[topic]))
 		for _, p := range parts {
 			start, _ := starts.Lookup(topic, p)
 			var ferr error
-			err := readRange(ctx, c, topic, p, start.Offset, ends[topic][p].Offset, func(m kafka.Message) {
+			err := readRange(ctx, in, topic, p, start.Offset, ends[topic][p].Offset, func(m kafka.Message) {
 				if ferr != nil {
+					return
+				}
+				if u, ok := m.WriterData.(unreadBatch); ok {
+					ferr = fmt.Errorf("reading %s/%d at offset %d: its record batch %s", topic, p, m.Offset, u.why)
 					return
 				}
 				o := record.Output{Topic: topic, Key: m.Key, Value: m.Value}

@@ -218,7 +218,8 @@ holds, replay a time range at a time.`)
 			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
 		}
 	} else {
-		err := processor.ReplayInputs(ctx, kc, topics.Inputs, nparts, fromMs, func(p int32, off int64, rec offline.Record) {
+		pc.Conn = kc
+		err := processor.ReplayInputs(ctx, pc, nparts, fromMs, func(p int32, off int64, rec offline.Record) {
 			if r.AddRead(p, off, rec) != nil {
 				kept++
 			}

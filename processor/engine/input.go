@@ -28,6 +28,14 @@ func Decode(in *Input, dec *schemas.Decoder, skew time.Duration, now time.Time) 
 	admitTime(in, skew, now)
 }
 
+// Unread makes in the stand-in for a record the client could not read:
+// its record batch decompresses beyond the bound, or not at all (why says
+// which). It is dead-lettered as too large, by `run` and `replay` alike,
+// so that one record cannot stall its partition (invariant 6).
+func Unread(in *Input, why string) {
+	in.Err = &schemas.RejectError{Reason: schemas.ReasonTooLarge, Detail: "its record batch " + why + "; not read"}
+}
+
 // admitTime dead-letters an event whose time lies more than skew ahead of
 // its record's Kafka timestamp (ARCHITECTURE.md, invariant 6): a single ts of
 // 9999 would otherwise move stream time to 9999 and fire every user's

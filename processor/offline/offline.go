@@ -8,6 +8,7 @@
 package offline
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"slices"
@@ -48,6 +49,10 @@ type Record struct {
 	// then; 0 means sent now, and the future check compares with the wall
 	// clock, as the runtime does for a file produced today.
 	Time int64
+	// Unread, when set, says why the record could not be read from Kafka
+	// (its batch decompresses beyond the bound, or not at all): Key and
+	// Value are empty and the record is dead-lettered (engine.Unread).
+	Unread string
 }
 
 // Runner queues records per partition and input topic, then runs them.
@@ -109,12 +114,20 @@ func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
 		in.Time = time.UnixMilli(rec.Time)
 		now = in.Time
 	}
-	engine.Decode(in, r.dec, r.cfg.MaxFutureSkew, now)
+	if rec.Unread != "" {
+		engine.Unread(in, rec.Unread)
+	} else {
+		engine.Decode(in, r.dec, r.cfg.MaxFutureSkew, now)
+	}
 	if in.Err == nil {
 		if t := in.Event.Time; t < r.cfg.From || r.cfg.Until != 0 && t >= r.cfg.Until {
 			return nil
 		}
 		in.Value = nil // only a dead letter copies it
+	} else {
+		// A copy: a value read from Kafka shares the buffer of its whole
+		// fetch, which it would keep until the run.
+		in.Value = bytes.Clone(in.Value)
 	}
 	r.next[p][rec.Topic] = offset + 1
 	r.parts[p][rec.Topic] = append(r.parts[p][rec.Topic], in)
