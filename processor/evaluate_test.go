@@ -244,19 +244,22 @@ func TestReplayFromTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var read int64
-	err = ReplayInputs(ctx, cfg, parts, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(_ int32, n int64) { read = n })
-	if err != nil || read != int64(len(msgs)) {
-		t.Fatalf("replay read %d of %d records: %v", read, len(msgs), err)
+	src, err := OpenReplay(ctx, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer src.Close()
 	const suffix = ".replay"
 	w, err := NewReplayWriter(ctx, cfg.Conn, cfg.Topics, suffix, parts, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { kafkatest.Admin(t, f.brokers).DeleteTopics(context.Background(), w.Topics()...) })
-	if err := r.Run(0, func(_ int32, o record.Output) error { return w.Write(o) }); err != nil {
+	if err := r.RunFrom(ctx, src.Read, 0, func(_ int32, o record.Output) error { return w.Write(o) }); err != nil {
 		t.Fatal(err)
+	}
+	if read := src.ReadSoFar(); read != int64(len(msgs)) {
+		t.Fatalf("replay read %d of %d records", read, len(msgs))
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

@@ -35,10 +35,12 @@ func TestReplayKilledAndRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ReplayInputs(context.Background(), cfg, f.partitions, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(int32, int64) {}); err != nil {
+	src, err := OpenReplay(context.Background(), cfg, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Run(0, func(_ int32, o record.Output) error {
+	defer src.Close()
+	err = r.RunFrom(context.Background(), src.Read, 0, func(_ int32, o record.Output) error {
 		want[outputKey(o.Topic+suffix, o.Key, o.Value, o.Headers)] = string(o.Value)
 		return nil
 	})

@@ -222,11 +222,13 @@ func checkReplayDeadLetters(t *testing.T, cfg Config, partitions int32, live []k
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := ReplayInputs(ctx, cfg, partitions, 0, func(p int32, off int64, rec offline.Record) { r.AddRead(p, off, rec) }, func(int32, int64) {}); err != nil {
-		t.Fatalf("replaying the inputs: %v", err)
+	src, err := OpenReplay(ctx, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer src.Close()
 	got := map[string]string{}
-	err = r.Run(0, func(_ int32, o record.Output) error {
+	err = r.RunFrom(ctx, src.Read, 0, func(_ int32, o record.Output) error {
 		if o.Topic != cfg.Topics.DLQ {
 			return nil
 		}

@@ -71,7 +71,7 @@ func referenceWithModel(t *testing.T, cfg Config, brokers []string, model *engin
 	}
 	store := engine.NewMemStore()
 	for p, topics := range parts {
-		if err := engine.Drive(ec, store, p, int32(len(parts)), engine.Merge(cfg.Topics.Inputs, topics), 0, &engine.Stats{}, sink); err != nil {
+		if err := engine.Drive(ec, store, p, int32(len(parts)), engine.Each(engine.Merge(cfg.Topics.Inputs, topics)), 0, &engine.Stats{}, sink); err != nil {
 			t.Fatal(err)
 		}
 		err := store.UserIDs(p, func(id []byte) {

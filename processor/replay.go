@@ -45,117 +45,110 @@ func InputPartitions(ctx context.Context, c Conn, inputs []string) (int32, error
 	return inputPartitions(details, inputs)
 }
 
-// ReplayInputs reads cfg's input topics for `lifecycle replay`:
-// partitions 0 to partitions − 1 of every input topic, from the first
-// record stamped at or after from (Unix ms; 0: the earliest record the
-// broker still has) up to the end offsets at the call, partition by
-// partition and each topic in offset order, and calls add with each
-// record, its partition and its offset.
+// ReplaySource reads cfg's input topics for `lifecycle replay`
+// (offline.Runner.RunFrom): each partition of every input topic from the
+// first record stamped at or after a time (or the earliest the broker
+// still has) up to the end offsets when it was opened, in offset order.
 // They are read as `lifecycle run` reads them (inputs.go), with the same
 // bound on what a record batch may decompress to: the records of a batch
 // beyond it, or that cannot be decompressed, come as stand-ins
 // (offline.Record.Unread) that the engine dead-letters as run does, so a
-// hostile batch neither stalls a replay nor takes its memory.
-// Records keep their Kafka timestamps, so a replay judges a future
-// timestamp as the live run did. done is called after each partition with
-// the records read so far.
-func ReplayInputs(ctx context.Context, cfg Config, partitions int32, from int64, add func(p int32, offset int64, r offline.Record), done func(p int32, records int64)) error {
-	inputs := cfg.Topics.Inputs
+// hostile batch neither stalls a replay nor takes its memory. Records
+// keep their Kafka timestamps, so a replay judges a future timestamp as
+// the live run did.
+type ReplaySource struct {
+	in           *inputs
+	topics       []string
+	starts, ends kadm.ListedOffsets
+	read         atomic.Int64
+	errors       atomic.Int64 // the fetching client's (fetchCounters)
+	timeouts     atomic.Int64
+}
+
+// replayFetchWait is how long the broker may hold a replay's fetch. A
+// range read to the log end leaves a fetch of it waiting at the broker,
+// and the client sends the next partitions' first fetch only after it
+// returns: at run's 500 ms, a replay of 8 partitions took twice as long.
+const replayFetchWait = 10 * time.Millisecond
+
+// OpenReplay lists the ranges to read: from is Unix ms, 0 for the
+// earliest records. Close it after.
+func OpenReplay(ctx context.Context, cfg Config, from int64) (*ReplaySource, error) {
 	adm, err := cfg.Conn.Admin()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer adm.Close()
-	ends, err := adm.ListEndOffsets(ctx, inputs...)
+	s := &ReplaySource{topics: cfg.Topics.Inputs}
+	s.ends, err = adm.ListEndOffsets(ctx, s.topics...)
 	if err == nil {
-		err = ends.Error()
+		err = s.ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("replay: end offsets of the inputs: %w", err)
+		return nil, fmt.Errorf("replay: end offsets of the inputs: %w", err)
 	}
-	var starts kadm.ListedOffsets
 	if from > 0 {
-		starts, err = adm.ListOffsetsAfterMilli(ctx, from, inputs...)
+		s.starts, err = adm.ListOffsetsAfterMilli(ctx, from, s.topics...)
 	} else {
-		starts, err = adm.ListStartOffsets(ctx, inputs...)
+		s.starts, err = adm.ListStartOffsets(ctx, s.topics...)
 	}
 	if err == nil {
-		err = starts.Error()
+		err = s.starts.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("replay: start offsets of the inputs: %w", err)
+		return nil, fmt.Errorf("replay: start offsets of the inputs: %w", err)
 	}
 	log := cfg.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var fetchErrors, fetchTimeouts atomic.Int64
-	in, err := newInputs(cfg.Conn, 0, cfg.maxBatchBytes(), nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, log)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+	if s.in, err = newInputs(cfg.Conn, replayFetchWait, cfg.maxBatchBytes(), nil, nil, fetchCounters{&s.errors, &s.timeouts}, log); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
 	}
-	defer in.close()
-	// The ranges are fetched concurrently (one client: a fetch brings
-	// every open range's records) and handed to add in partition and topic
-	// order.
-	type fetched struct {
-		recs    []offline.Record
-		offsets []int64
-		err     error
-		done    chan struct{}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	slots := make(chan struct{}, replayFetchers)
-	ranges := make([][]*fetched, partitions)
-	for p := range partitions {
-		ranges[p] = make([]*fetched, len(inputs))
-		for i, topic := range inputs {
-			f := &fetched{done: make(chan struct{})}
-			ranges[p][i] = f
-			start, _ := starts.Lookup(topic, p)
-			end, _ := ends.Lookup(topic, p)
-			go func() {
-				defer close(f.done)
-				slots <- struct{}{}
-				defer func() { <-slots }()
-				f.err = readRange(ctx, in, topic, p, start.Offset, end.Offset, func(m kafka.Message) {
-					// The key is kept to the run: a copy, so that it does
-					// not keep the buffer of its whole fetch (AddRead copies
-					// what it keeps of the value).
-					rec := offline.Record{Topic: i, Key: bytes.Clone(m.Key), Value: m.Value}
-					if !m.Time.IsZero() {
-						rec.Time = m.Time.UnixMilli()
-					}
-					if u, ok := m.WriterData.(unreadBatch); ok {
-						rec.Unread = u.why
-					}
-					f.recs = append(f.recs, rec)
-					f.offsets = append(f.offsets, m.Offset)
-				})
-			}()
-		}
-	}
-	var n int64
-	for p := range partitions {
-		for _, f := range ranges[p] {
-			<-f.done
-			if f.err != nil {
-				return f.err
-			}
-			for k, r := range f.recs {
-				add(p, f.offsets[k], r)
-			}
-			n += int64(len(f.recs))
-			f.recs, f.offsets = nil, nil
-		}
-		done(p, n)
-	}
-	return nil
+	return s, nil
 }
 
-// replayFetchers is how many partition ranges a replay reads at once.
-const replayFetchers = 8
+// Records is how many records the ranges hold (offsets: a compacted or
+// transactional topic has fewer).
+func (s *ReplaySource) Records() int64 {
+	var n int64
+	for _, topic := range s.topics {
+		for p, end := range s.ends[topic] {
+			if start, ok := s.starts.Lookup(topic, p); ok && start.Offset >= 0 {
+				n += max(0, end.Offset-start.Offset)
+			}
+		}
+	}
+	return n
+}
+
+// Read reads partition p of input topic number topic, calling add with
+// each record: an offline.Source.
+func (s *ReplaySource) Read(ctx context.Context, p int32, topic int, add func(offset int64, rec offline.Record)) error {
+	name := s.topics[topic]
+	start, _ := s.starts.Lookup(name, p)
+	end, _ := s.ends.Lookup(name, p)
+	return readRange(ctx, s.in, name, p, start.Offset, end.Offset, func(m kafka.Message) {
+		s.read.Add(1)
+		// The key is kept while the record waits for its engine: a copy,
+		// so that it does not keep the buffer of its whole fetch (the
+		// Runner copies what it keeps of the value).
+		rec := offline.Record{Topic: topic, Key: bytes.Clone(m.Key), Value: m.Value}
+		if !m.Time.IsZero() {
+			rec.Time = m.Time.UnixMilli()
+		}
+		if u, ok := m.WriterData.(unreadBatch); ok {
+			rec.Unread = u.why
+		}
+		add(m.Offset, rec)
+	})
+}
+
+// ReadSoFar is how many records Read has handed on.
+func (s *ReplaySource) ReadSoFar() int64 { return s.read.Load() }
+
+// Close stops the fetching client.
+func (s *ReplaySource) Close() { s.in.close() }
 
 // stallAfter is how long readRange waits for a record it knows exists;
 // replaceAfter, how long before it replaces the range's source meanwhile.

@@ -103,7 +103,7 @@ func TestFitFromStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := engine.Merge(cfg.Topics.Inputs, topics)
-	if err := engine.Drive(cfg, store, 0, 1, inputs, end, &engine.Stats{}, func(engine.Commit) error { return nil }); err != nil {
+	if err := engine.Drive(cfg, store, 0, 1, engine.Each(inputs), end, &engine.Stats{}, func(engine.Commit) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Close(); err != nil {

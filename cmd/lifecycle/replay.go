@@ -193,7 +193,9 @@ holds, replay a time range at a time.`)
 	}
 
 	start := time.Now()
-	var read, kept int64
+	var read int64
+	var src *processor.ReplaySource
+	progress := r.Progress
 	if fromArchive {
 		// An archive holds values only: native events are routed by their
 		// type and keyed by their user_id; mapped ones all go to the first
@@ -207,9 +209,7 @@ holds, replay a time range at a time.`)
 				if mapped != nil {
 					rec.Topic, rec.Key = 0, mapped.MappedKey(rec.Value)
 				}
-				if r.Add(rec) != nil {
-					kept++
-				}
+				r.Add(rec)
 			})
 			if err != nil {
 				return err
@@ -218,17 +218,17 @@ holds, replay a time range at a time.`)
 			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
 		}
 	} else {
+		// The topics are read as the partitions run: the replay holds
+		// the users' state, not the input.
 		pc.Conn = kc
-		err := processor.ReplayInputs(ctx, pc, nparts, fromMs, func(p int32, off int64, rec offline.Record) {
-			if r.AddRead(p, off, rec) != nil {
-				kept++
-			}
-		}, func(p int32, n int64) {
-			read = n
-			fmt.Fprintf(stderr, "replay: read partition %d of %d (%d records so far)\n", p+1, nparts, n)
-		})
-		if err != nil {
+		if src, err = processor.OpenReplay(ctx, pc, fromMs); err != nil {
 			return err
+		}
+		defer src.Close()
+		expect := src.Records()
+		progress = func() (done, total, at int64) {
+			done, total, at = r.Progress()
+			return done, max(total, expect), at
 		}
 	}
 
@@ -241,8 +241,7 @@ holds, replay a time range at a time.`)
 	}
 	counts := map[string]int64{}
 	last := int32(-1)
-	stopProgress := showProgress(stderr, r)
-	err = r.Run(untilMs, func(p int32, o record.Output) error {
+	write := func(p int32, o record.Output) error {
 		if p != last {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -251,7 +250,14 @@ holds, replay a time range at a time.`)
 		}
 		counts[o.Topic]++
 		return out.write(p, o)
-	})
+	}
+	stopProgress := showProgress(stderr, progress)
+	if src != nil {
+		err = r.RunFrom(ctx, src.Read, untilMs, write)
+		read = src.ReadSoFar()
+	} else {
+		err = r.Run(untilMs, write)
+	}
 	stopProgress()
 	if cerr := out.close(err); err == nil {
 		err = cerr
@@ -270,6 +276,7 @@ holds, replay a time range at a time.`)
 		fmt.Fprintf(stderr, "replay: state handed over in %s: start one instance with lifecycle run --state-dir %s (a group of its own, the same rules) first\n", *handover, *handover)
 	}
 	took := time.Since(start)
+	_, kept, _ := r.Progress()
 	fmt.Fprintf(stderr, "replay: %d records (%d applied or dead-lettered) in %.1f s (%.0f records/s); outputs to %s:", read, kept, took.Seconds(), float64(read)/max(took.Seconds(), 1e-9), where)
 	for _, t := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(stderr, " %s %d", t, counts[t])
@@ -433,11 +440,11 @@ func openHandover(dir string) (*state.Store, error) {
 	return state.Open(state.Options{Dir: dir})
 }
 
-// showProgress reports r's progress on w until the returned func is
+// showProgress reports a replay's progress on w until the returned func is
 // called: a line rewritten in place every second on a terminal, a log
 // line every 10 seconds otherwise. Each says the events done of the total,
 // the rate, the event time reached and the time left at that rate.
-func showProgress(w io.Writer, r *offline.Runner) (stop func()) {
+func showProgress(w io.Writer, progress func() (done, total, streamTime int64)) (stop func()) {
 	f, ok := w.(*os.File)
 	tty := false
 	if ok {
@@ -464,7 +471,7 @@ func showProgress(w io.Writer, r *offline.Runner) (stop func()) {
 				return
 			case <-t.C:
 			}
-			n, total, at := r.Progress()
+			n, total, at := progress()
 			rate := float64(n) / time.Since(start).Seconds()
 			line := fmt.Sprintf("replay: %d of %d events (%.0f%%), %.0f events/s", n, total, 100*float64(n)/float64(max(total, 1)), rate)
 			if at > 0 {

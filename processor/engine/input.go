@@ -80,23 +80,61 @@ func Before(names []string, a, b *Input) bool {
 	return a.Offset < b.Offset
 }
 
-// Merge interleaves complete input topics (each in offset order) as the
+// Next yields inputs one at a time, and nil after the last.
+type Next func() (*Input, error)
+
+// Each yields ins in their order.
+func Each(ins []*Input) Next {
+	return func() (*Input, error) {
+		if len(ins) == 0 {
+			return nil, nil
+		}
+		in := ins[0]
+		ins = ins[1:]
+		return in, nil
+	}
+}
+
+// MergeNext interleaves input topics (each in offset order) as the
 // runtime's merge does for records already in Kafka: repeatedly the head
-// that comes first (Before).
-func Merge(names []string, topics [][]*Input) []*Input {
-	var out []*Input
-	next := make([]int, len(topics))
-	for {
+// that comes first (Before). It reads each topic only as far as the merge
+// needs: a replay streams its topics through it.
+func MergeNext(names []string, topics []Next) Next {
+	heads := make([]*Input, len(topics))
+	ended := make([]bool, len(topics))
+	return func() (*Input, error) {
 		best := -1
-		for i, t := range topics {
-			if next[i] < len(t) && (best < 0 || Before(names, t[next[i]], topics[best][next[best]])) {
+		for i, next := range topics {
+			if heads[i] == nil && !ended[i] {
+				in, err := next()
+				if err != nil {
+					return nil, err
+				}
+				heads[i], ended[i] = in, in == nil
+			}
+			if heads[i] != nil && (best < 0 || Before(names, heads[i], heads[best])) {
 				best = i
 			}
 		}
 		if best < 0 {
-			return out
+			return nil, nil
 		}
-		out = append(out, topics[best][next[best]])
-		next[best]++
+		in := heads[best]
+		heads[best] = nil
+		return in, nil
 	}
+}
+
+// Merge is MergeNext of complete topics, whole.
+func Merge(names []string, topics [][]*Input) []*Input {
+	nexts := make([]Next, len(topics))
+	for i, t := range topics {
+		nexts[i] = Each(t)
+	}
+	next := MergeNext(names, nexts)
+	var out []*Input
+	for in, _ := next(); in != nil; in, _ = next() {
+		out = append(out, in)
+	}
+	return out
 }

@@ -9,9 +9,11 @@ package offline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +110,16 @@ func (r *Runner) Add(rec Record) *engine.Input {
 // are the topics' own (a hand-over continues from them). Offsets of a
 // topic partition must increase.
 func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
+	in := r.decode(r.dec, p, offset, rec)
+	if in != nil {
+		r.parts[p][rec.Topic] = append(r.parts[p][rec.Topic], in)
+	}
+	return in
+}
+
+// decode makes rec, read at partition p and offset, the engine's input,
+// decoded with dec, and counts it; nil for an event outside [From, Until).
+func (r *Runner) decode(dec *schemas.Decoder, p int32, offset int64, rec Record) *engine.Input {
 	in := &engine.Input{Topic: rec.Topic, Partition: p, Offset: offset, Key: rec.Key, Value: rec.Value}
 	now := r.now
 	if rec.Time != 0 {
@@ -117,7 +129,7 @@ func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
 	if rec.Unread != "" {
 		engine.Unread(in, rec.Unread)
 	} else {
-		engine.Decode(in, r.dec, r.cfg.MaxFutureSkew, now)
+		engine.Decode(in, dec, r.cfg.MaxFutureSkew, now)
 	}
 	if in.Err == nil {
 		if t := in.Event.Time; t < r.cfg.From || r.cfg.Until != 0 && t >= r.cfg.Until {
@@ -130,7 +142,6 @@ func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
 		in.Value = bytes.Clone(in.Value)
 	}
 	r.next[p][rec.Topic] = offset + 1
-	r.parts[p][rec.Topic] = append(r.parts[p][rec.Topic], in)
 	r.total.Add(1)
 	return in
 }
@@ -144,6 +155,72 @@ func (r *Runner) AddRead(p int32, offset int64, rec Record) *engine.Input {
 // at most that many ahead of the one being written out. Run can be called
 // once.
 func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) error {
+	return r.run(until, out, func(p int32) (engine.Next, func()) {
+		topics := make([]engine.Next, len(r.parts[p]))
+		for i, t := range r.parts[p] {
+			topics[i] = engine.Each(t)
+		}
+		r.parts[p] = nil // the engine's store holds what is needed from here
+		return engine.MergeNext(r.cfg.Engine.Topics.Inputs, topics), func() {}
+	})
+}
+
+// Source reads partition p of input topic topic (an index into
+// Engine.Topics.Inputs) for RunFrom: it calls add with each record and
+// its offset, in offset order, and returns once its range is read, or
+// with ctx's error once ctx ends.
+type Source func(ctx context.Context, p int32, topic int, add func(offset int64, rec Record)) error
+
+// RunFrom is Run of the records read from read while the partitions run,
+// in place of records queued by Add: each input topic of a partition is
+// read as its engine takes it (a few fetches ahead), so a replay holds
+// the users' state and its outputs, not its input. Progress counts the
+// records read so far.
+func (r *Runner) RunFrom(ctx context.Context, read Source, until int64, out func(p int32, o record.Output) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return r.run(until, out, func(p int32) (engine.Next, func()) {
+		ctx, stop := context.WithCancel(ctx)
+		var readers sync.WaitGroup
+		topics := make([]engine.Next, len(r.cfg.Engine.Topics.Inputs))
+		for i := range topics {
+			ch := make(chan *engine.Input, streamAhead)
+			var err error
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				defer close(ch)
+				dec := schemas.NewDecoder(r.cfg.Decoder) // a decoder serves one goroutine
+				err = read(ctx, p, i, func(offset int64, rec Record) {
+					if in := r.decode(dec, p, offset, rec); in != nil {
+						select {
+						case ch <- in:
+						case <-ctx.Done():
+						}
+					}
+				})
+			}()
+			topics[i] = func() (*engine.Input, error) {
+				if in, ok := <-ch; ok {
+					return in, nil
+				}
+				return nil, err // ch is closed after err is set
+			}
+		}
+		return engine.MergeNext(r.cfg.Engine.Topics.Inputs, topics), func() {
+			stop()
+			readers.Wait()
+		}
+	})
+}
+
+// streamAhead is how many decoded records of one topic partition RunFrom
+// holds ahead of its engine.
+const streamAhead = 1024
+
+// run runs every partition's inputs (inputs gives them, and a func to
+// call once they are no longer read) as Run says.
+func (r *Runner) run(until int64, out func(p int32, o record.Output) error, inputs func(p int32) (engine.Next, func())) error {
 	n := len(r.parts)
 	r.store = make([]engine.Store, n)
 	type result struct {
@@ -176,9 +253,9 @@ func (r *Runner) Run(until int64, out func(p int32, o record.Output) error) erro
 					res.outputs = append(res.outputs, c.Outputs...)
 					return nil
 				}
-				inputs := engine.Merge(r.cfg.Engine.Topics.Inputs, r.parts[p])
-				r.parts[p] = nil // the engine's store holds what is needed from here
-				res.err = engine.Drive(r.cfg.Engine, r.store[p], int32(p), r.cfg.Partitions, inputs, until, &r.stats[p], sink)
+				next, done := inputs(int32(p))
+				res.err = engine.Drive(r.cfg.Engine, r.store[p], int32(p), r.cfg.Partitions, next, until, &r.stats[p], sink)
+				done()
 				results[p] <- res
 			}()
 		}
