@@ -102,6 +102,7 @@ holds, replay a time range at a time.`)
 	from := fs.String("from", "", "start here: the first input record stamped at or after it (--brokers), or the first event at or after it (--archive); date or RFC 3339")
 	fromOffsets := fs.String("from-offsets", "", `with --brokers: "earliest" starts at the first record the broker still has (the default without --from)`)
 	until := fs.String("until", "", "leave out events at or after this time and advance stream time to it")
+	spoolDir := fs.String("spool-dir", "", "with --archive: where the archive is kept by partition while it is replayed, about its size on disk (default: $TMPDIR or /tmp)")
 	partitions := fs.Int("partitions", 8, "with --archive: partitions of the live input topics (users are spread and ranked per partition as there)")
 	ef := fs.engineFlags("accounting currency (as run --currency)", "model file from lifecycle fit (as run --model)")
 	if err := fs.parse(args, stdout); err != nil {
@@ -195,6 +196,7 @@ holds, replay a time range at a time.`)
 	start := time.Now()
 	var read int64
 	var src *processor.ReplaySource
+	var spool *offline.Spool
 	progress := r.Progress
 	if fromArchive {
 		// An archive holds values only: native events are routed by their
@@ -204,18 +206,33 @@ holds, replay a time range at a time.`)
 		if pc.Decoder.Mapping != nil {
 			mapped = schemas.NewDecoder(pc.Decoder)
 		}
+		// The archive is spooled to disk by partition and read back as
+		// the partitions run: the replay holds the users' state, not the
+		// archive.
+		if spool, err = offline.NewSpool(*spoolDir, nparts, len(topics.Inputs)); err != nil {
+			return err
+		}
+		defer spool.Close()
 		for _, f := range files {
 			n, err := offline.ReadArchive(ctx, f, func(rec offline.Record) {
 				if mapped != nil {
 					rec.Topic, rec.Key = 0, mapped.MappedKey(rec.Value)
 				}
-				r.Add(rec)
+				spool.Add(rec)
 			})
+			if err == nil {
+				err = spool.Err()
+			}
 			if err != nil {
 				return err
 			}
 			read += n
 			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
+		}
+		expect := spool.Records()
+		progress = func() (done, total, at int64) {
+			done, total, at = r.Progress()
+			return done, max(total, expect), at
 		}
 	} else {
 		// The topics are read as the partitions run: the replay holds
@@ -256,7 +273,7 @@ holds, replay a time range at a time.`)
 		err = r.RunFrom(ctx, src.Read, untilMs, write)
 		read = src.ReadSoFar()
 	} else {
-		err = r.Run(untilMs, write)
+		err = r.RunFrom(ctx, spool.Read, untilMs, write)
 	}
 	stopProgress()
 	if cerr := out.close(err); err == nil {
