@@ -88,8 +88,10 @@ its outputs stay where --to-file or --to-topics sent them (none without
 one). Start one instance on DIR, with a group of its own and the same
 rules, first: it writes the state to its empty changelog; then scale out.
 
-The input is held in memory (about 0.5 KB an event): for more than memory
-holds, replay a time range at a time.`)
+The input is not held in memory: each partition's topics are read as its
+engine takes them, and an archive is first spooled to disk by partition
+(--spool-dir, about the archive's size). The users' state is held in
+memory (--handover keeps it in Pebble instead).`)
 	conn := fs.connFlags()
 	tf := fs.topicFlags()
 	archive := fs.String("archive", "", "the input as an archive: NDJSON or Parquet files, directories or globs, separated by commas (instead of the input topics)")
@@ -194,10 +196,9 @@ holds, replay a time range at a time.`)
 	}
 
 	start := time.Now()
-	var read int64
+	var read, expect int64
+	var source offline.Source
 	var src *processor.ReplaySource
-	var spool *offline.Spool
-	progress := r.Progress
 	if fromArchive {
 		// An archive holds values only: native events are routed by their
 		// type and keyed by their user_id; mapped ones all go to the first
@@ -209,7 +210,8 @@ holds, replay a time range at a time.`)
 		// The archive is spooled to disk by partition and read back as
 		// the partitions run: the replay holds the users' state, not the
 		// archive.
-		if spool, err = offline.NewSpool(*spoolDir, nparts, len(topics.Inputs)); err != nil {
+		spool, err := offline.NewSpool(*spoolDir, nparts, len(topics.Inputs))
+		if err != nil {
 			return err
 		}
 		defer spool.Close()
@@ -229,11 +231,7 @@ holds, replay a time range at a time.`)
 			read += n
 			fmt.Fprintf(stderr, "replay: read %s (%d records)\n", f, n)
 		}
-		expect := spool.Records()
-		progress = func() (done, total, at int64) {
-			done, total, at = r.Progress()
-			return done, max(total, expect), at
-		}
+		source, expect = spool.Read, spool.Records()
 	} else {
 		// The topics are read as the partitions run: the replay holds
 		// the users' state, not the input.
@@ -242,11 +240,7 @@ holds, replay a time range at a time.`)
 			return err
 		}
 		defer src.Close()
-		expect := src.Records()
-		progress = func() (done, total, at int64) {
-			done, total, at = r.Progress()
-			return done, max(total, expect), at
-		}
+		source, expect = src.Read, src.Records()
 	}
 
 	out, where, err := replayOutput(ctx, kc, topics, *toFile, *toTopics, *toLive, *group, nparts, int16(*replication), stdout)
@@ -268,12 +262,13 @@ holds, replay a time range at a time.`)
 		counts[o.Topic]++
 		return out.write(p, o)
 	}
-	stopProgress := showProgress(stderr, progress)
+	stopProgress := showProgress(stderr, func() (done, total, at int64) {
+		done, total, at = r.Progress()
+		return done, max(total, expect), at
+	})
+	err = r.RunFrom(ctx, source, untilMs, write)
 	if src != nil {
-		err = r.RunFrom(ctx, src.Read, untilMs, write)
 		read = src.ReadSoFar()
-	} else {
-		err = r.RunFrom(ctx, spool.Read, untilMs, write)
 	}
 	stopProgress()
 	if cerr := out.close(err); err == nil {
