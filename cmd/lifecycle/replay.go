@@ -91,7 +91,7 @@ rules, first: it writes the state to its empty changelog; then scale out.
 The input is not held in memory: each partition's topics are read as its
 engine takes them, and an archive is first spooled to disk by partition
 (--spool-dir, about the archive's size). The users' state is held in
-memory (--handover keeps it in Pebble instead).`)
+memory (from the topics, --handover keeps it in Pebble instead).`)
 	conn := fs.connFlags()
 	tf := fs.topicFlags()
 	archive := fs.String("archive", "", "the input as an archive: NDJSON or Parquet files, directories or globs, separated by commas (instead of the input topics)")
