@@ -40,6 +40,15 @@ func streamed(t *testing.T, partitions int32) (pc processor.Config, recs [][][]o
 	return pc, recs
 }
 
+// collect appends each output to outs as a line: partition, topic, key
+// and value.
+func collect(outs *[]string) func(int32, record.Output) error {
+	return func(p int32, o record.Output) error {
+		*outs = append(*outs, fmt.Sprintf("%d %s %s %s", p, o.Topic, o.Key, o.Value))
+		return nil
+	}
+}
+
 // TestRunFromEqualsRun: records read while the partitions run (a replay
 // from the topics) give exactly the outputs, in the same order, of the
 // same records queued first, whatever the source's pace.
@@ -48,12 +57,6 @@ func TestRunFromEqualsRun(t *testing.T) {
 	pc, recs := streamed(t, partitions)
 	cfg := offline.Config{Engine: pc.Engine(), Partitions: partitions, MaxFutureSkew: time.Hour}
 	until := simulate.DefaultStart.Add(61 * 24 * time.Hour).UnixMilli()
-	collect := func(outs *[]string) func(int32, record.Output) error {
-		return func(p int32, o record.Output) error {
-			*outs = append(*outs, fmt.Sprintf("%d %s %s %s", p, o.Topic, o.Key, o.Value))
-			return nil
-		}
-	}
 
 	queued, err := offline.New(cfg)
 	if err != nil {
@@ -155,12 +158,6 @@ func TestSpooledArchiveEqualsQueued(t *testing.T) {
 	cfg := offline.Config{Engine: pc.Engine(), Partitions: partitions, MaxFutureSkew: time.Hour,
 		From: simulate.DefaultStart.Add(3 * 24 * time.Hour).UnixMilli()}
 	until := simulate.DefaultStart.Add(61 * 24 * time.Hour).UnixMilli()
-	collect := func(outs *[]string) func(int32, record.Output) error {
-		return func(p int32, o record.Output) error {
-			*outs = append(*outs, fmt.Sprintf("%d %s %s %s", p, o.Topic, o.Key, o.Value))
-			return nil
-		}
-	}
 
 	queued, err := offline.New(cfg)
 	if err != nil {
