@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -24,6 +26,53 @@ const (
 	changelogRetention = 'r'
 	changelogGroup     = 'g'
 )
+
+// epochHeader stamps every changelog record with its writer's epoch
+// (record.Meta.Epoch): each owner of a partition writes with a higher one
+// than every record it found, so that a restore can tell a former owner's
+// write that landed late (it was in flight while that owner was paused
+// past its session) from the current owner's, even when both applied the
+// same input offsets (a timer's warning, an RFM rebuild), which the
+// offsets alone cannot (applier.add).
+const epochHeader = "lifecycle.epoch"
+
+// epochOf is the epoch m was written with; 0 for records of older
+// versions, written before epochs.
+func epochOf(m kafka.Message) uint64 {
+	for _, h := range m.Headers {
+		if h.Key == epochHeader {
+			e, err := strconv.ParseUint(string(h.Value), 10, 64)
+			if err == nil {
+				return e
+			}
+		}
+	}
+	return 0
+}
+
+// epochWriter stamps every message it writes with epoch: a partition's
+// changelog writer for one ownership.
+type epochWriter struct {
+	w      messageWriter
+	header []kafka.Header // shared, read only
+}
+
+func stampEpoch(w messageWriter, epoch uint64) epochWriter {
+	return epochWriter{w: w, header: []kafka.Header{{Key: epochHeader, Value: strconv.AppendUint(nil, epoch, 10)}}}
+}
+
+func (w epochWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	stamped := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		if len(m.Headers) == 0 {
+			m.Headers = w.header
+		} else {
+			m.Headers = append(slices.Clip(m.Headers), w.header...)
+		}
+		stamped[i] = m
+	}
+	return w.w.WriteMessages(ctx, stamped...)
+}
 
 // userRecord is the changelog message of user id's stored record enc.
 func userRecord(topic string, partition int32, id string, enc []byte) kafka.Message {
@@ -259,19 +308,21 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 // newestMeta returns the newest metadata record of partition id's
 // changelog, whose end offset is end: each batch's records end with one,
 // so it is found among the last records, unless a long write was cut short
-// (then the whole partition is read). nil when there is none.
-func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*record.Meta, error) {
+// (then the whole partition is read). nil when there is none. epoch is
+// the highest epoch of the records read: every record since that metadata
+// is among them.
+func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (newest *record.Meta, epoch uint64, err error) {
 	for _, back := range []int64{256, 1 << 16, end} {
 		from := max(0, end-back)
 		if from >= end {
-			return nil, nil
+			return nil, epoch, nil
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.Dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 		})
-		var newest *record.Meta
-		err := r.SetOffset(from)
+		newest = nil
+		err = r.SetOffset(from)
 		for err == nil {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			var m kafka.Message
@@ -280,6 +331,7 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*recor
 			if err != nil {
 				break
 			}
+			epoch = max(epoch, epochOf(m))
 			if isMeta(m) {
 				meta, derr := record.DecodeMeta(m.Value)
 				if derr != nil {
@@ -294,13 +346,13 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (*recor
 		}
 		r.Close()
 		if err != nil {
-			return nil, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
+			return nil, 0, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
 		}
 		if newest != nil || from == 0 {
-			return newest, nil
+			return newest, epoch, nil
 		}
 	}
-	return nil, nil
+	return nil, epoch, nil
 }
 
 // behind reports whether offsets a are behind b: smaller in some input and

@@ -265,7 +265,7 @@ func TestSeedAfterOutbox(t *testing.T) {
 	w := orderedWriter{&order}
 	a := assignment{id: 0, committed: map[string]int64{}, log: zaptest.NewLogger(t),
 		ends: kadm.ListedOffsets{"cl": {0: {Topic: "cl", Partition: 0, Offset: 0}}}, w: writers{outputs: w.as("output"), changelog: w.as("changelog")}}
-	seeded, err := p.makeCurrent(context.Background(), a, newPartitionStats())
+	seeded, _, err := p.makeCurrent(context.Background(), &a, newPartitionStats())
 	if err != nil || !seeded {
 		t.Fatalf("makeCurrent = %v, %v; want the changelog seeded", seeded, err)
 	}
@@ -274,5 +274,66 @@ func TestSeedAfterOutbox(t *testing.T) {
 	}
 	if seqs, _, err := store.Outbox(0); err != nil || len(seqs) != 0 {
 		t.Errorf("outbox after the seed: %v (%v), want empty: its outputs were sent, and the seed holds their state", seqs, err)
+	}
+}
+
+// stamped is msgs as a changelog writer of epoch writes them.
+func stamped(epoch uint64, msgs []kafka.Message) []kafka.Message {
+	var out []kafka.Message
+	w := stampEpoch(writerFunc(func(_ context.Context, ms ...kafka.Message) error { out = append(out, ms...); return nil }), epoch)
+	w.WriteMessages(context.Background(), msgs...)
+	return out
+}
+
+type writerFunc func(context.Context, ...kafka.Message) error
+
+func (f writerFunc) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	return f(ctx, msgs...)
+}
+
+// TestApplierIgnoresALowerEpoch: a former owner's write that lands after
+// its successor's (it was in flight while that owner was paused past its
+// session) is ignored even where its input offsets equal the successor's
+// (a timer's warning, an RFM rebuild: TestFaultSequences, soak seed
+// 862511445000), and its users, the retention records and the metadata
+// are owed to the changelog again; records written before epochs apply as
+// they come; the restored state keeps the highest epoch.
+func TestApplierIgnoresALowerEpoch(t *testing.T) {
+	former := ownershipEpoch(0, 7)
+	successor := ownershipEpoch(0, 9) // the same state, a later generation
+	if successor <= former || ownershipEpoch(successor, 1) <= successor {
+		t.Fatalf("epochs out of order: %d, %d, and after a group's generations start again %d", former, successor, ownershipEpoch(successor, 1))
+	}
+	mine := changelogCycle(3, "a", "b")
+	var r record.User
+	r.Offsets[0] = 3
+	r.Wake = 99 // the successor's timer fired, at the same offsets
+	mine[0] = userRecord("cl", 0, "a", record.EncodeUser(r))
+	var log []kafka.Message
+	log = append(log, stamped(former, changelogCycle(2, "a", "b"))...) // the former owner's, before its pause
+	log = append(log, stamped(successor, mine)...)
+	log = append(log, stamped(former, changelogCycle(3, "a", "c"))...) // in flight during the pause: a at the same offsets
+	log = append(log, changelogCycle(4, "d")...)                       // a release before epochs
+	a, store := applyLog(t, false, log)
+	if a.stale != 4 {
+		t.Errorf("%d stale records, want the late write's 4", a.stale)
+	}
+	if u, ok, err := store.User(0, "a"); err != nil || !ok || u.Wake != 99 {
+		t.Errorf("user a: %+v, %v, %v; want the successor's record (wake 99)", u, ok, err)
+	}
+	if _, ok, _ := store.User(0, "c"); ok {
+		t.Error("user c of the late write was applied")
+	}
+	if _, ok, _ := store.User(0, "d"); !ok {
+		t.Error("user d, written before epochs, was not applied")
+	}
+	if _, _, owed, err := store.Unlogged(0); err != nil || !slices.Contains(owed, "a") || !slices.Contains(owed, "c") {
+		t.Errorf("owed to the changelog: %v (%v); want a and c, whose late records compaction would keep", owed, err)
+	}
+	if _, err := a.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if meta, _, err := store.Meta(0); err != nil || meta.Epoch != successor || meta.Commits != 4 {
+		t.Errorf("metadata: epoch %d at commit %d (%v); want %d at 4", meta.Epoch, meta.Commits, err, successor)
 	}
 }

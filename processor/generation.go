@@ -59,7 +59,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 		log.Warn("listing end offsets failed; partitions start without them", zap.Error(err))
 	}
 	for _, id := range owned {
-		a := assignment{gen: gen, adm: adm, id: int32(id), partitions: partitions, committed: map[string]int64{},
+		a := assignment{gen: gen, genID: gen.ID, adm: adm, id: int32(id), partitions: partitions, committed: map[string]int64{},
 			ends: ends, w: w, log: log.With(zap.Int32("partition", int32(id)))}
 		for topic, as := range gen.Assignments {
 			for _, x := range as {
@@ -80,6 +80,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 // generation, with what its goroutine needs.
 type assignment struct {
 	gen        offsetCommitter
+	genID      int32 // the group generation's (ownershipEpoch)
 	adm        *kadm.Client
 	id         int32
 	partitions int32            // the input topics' partition count
@@ -97,7 +98,7 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 	stats := newPartitionStats()
 	p.own(a.id, stats)
 	defer p.disown(a.id, stats)
-	seeded, err := p.makeCurrent(ctx, a, stats)
+	seeded, epoch, err := p.makeCurrent(ctx, &a, stats)
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 	if err := p.resend(a, snd, owed, logFrom, logTo); err != nil {
 		return errors.Join(err, snd.close())
 	}
-	part, err := p.openPartition(a.id, a.partitions, logTo, stats, a.log, snd.send)
+	part, err := p.openPartition(a.id, a.partitions, logTo, epoch, stats, a.log, snd.send)
 	if err != nil {
 		return errors.Join(err, snd.close())
 	}
@@ -136,41 +137,73 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 // makeCurrent brings the partition's local state up to the changelog:
 // from a standby copy (its tail), by a restore (when the local state is
 // missing or behind), or by seeding a changelog without metadata from it. seeded
-// reports the last: the changelog then holds every user.
-func (p *Processor) makeCurrent(ctx context.Context, a assignment, stats *partitionStats) (seeded bool, err error) {
+// reports the last: the changelog then holds every user. epoch is this
+// ownership's (record.Meta.Epoch): one more than any the state and the
+// changelog's newest records hold; a's changelog writer stamps it from
+// here on, the seed's records included.
+func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *partitionStats) (seeded bool, epoch uint64, err error) {
 	id, cfg := a.id, &p.cfg
 	clEnd, ok := a.ends.Lookup(cfg.Topics.Changelog, id)
 	if !ok || clEnd.Err != nil {
-		return false, fmt.Errorf("processor: the end offset of changelog %s/%d is unknown; retrying with the next generation", cfg.Topics.Changelog, id)
+		return false, 0, fmt.Errorf("processor: the end offset of changelog %s/%d is unknown; retrying with the next generation", cfg.Topics.Changelog, id)
 	}
 	meta, haveLocal, err := p.store.Meta(id)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	standbyAt, standby, err := p.store.Standby(id)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	var clMeta *record.Meta
+	var tail uint64 // the highest epoch of the changelog's newest records
 	if haveLocal && !standby {
-		if clMeta, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
-			return false, err
+		if clMeta, tail, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
+			return false, 0, err
 		}
 	}
+	current := false
 	switch {
 	case standby:
 		// A standby copy: what the changelog got since it last applied.
-		return false, p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
+		err = p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
 	case !localStateCurrent(meta, haveLocal, a.committed, clMeta):
-		return false, p.restore(ctx, id, clEnd.Offset, stats, a.log)
+		err = p.restore(ctx, id, clEnd.Offset, stats, a.log)
+	default:
+		current = true
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	// After a restore or a promotion the store holds the highest epoch
+	// the changelog had.
+	if meta, _, err = p.store.Meta(id); err != nil {
+		return false, 0, err
+	}
+	epoch = ownershipEpoch(max(meta.Epoch, tail), a.genID)
+	a.w.changelog = stampEpoch(a.w.changelog, epoch)
+	switch {
+	case !current:
+		return false, epoch, nil
 	case clMeta == nil:
 		// An empty changelog (created anew, or a crash came before its
 		// first write), or one whose seed was cut short: the seed's
 		// metadata record is its last.
-		return true, p.seedAfterOutbox(ctx, a, stats)
+		return true, epoch, p.seedAfterOutbox(ctx, *a, stats)
 	}
 	a.log.Info("local state is current; no restore needed")
-	return false, nil
+	return false, epoch, nil
+}
+
+// ownershipEpoch is the epoch of an ownership that starts from a state
+// and changelog whose highest epoch is last: a count of ownerships above
+// the group generation's number. Two owners that start from the same
+// state (the second while the first is paused before its first write)
+// differ by their generations; the count keeps the order when the group
+// starts its generations again (a group that was empty for longer than
+// the broker keeps it).
+func ownershipEpoch(last uint64, generation int32) uint64 {
+	return (last>>32+1)<<32 | uint64(uint32(generation))
 }
 
 // seedAfterOutbox seeds partition a.id's changelog from local state, in

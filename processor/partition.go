@@ -39,12 +39,13 @@ type partition struct {
 
 // openPartition opens partition id's engine on store; the input topics
 // have partitions partitions. logNext numbers the next batch's changelog
-// marker (the markers left by the last run end before it).
-func (p *Processor) openPartition(id, partitions int32, logNext uint64, stats *partitionStats, log *zap.Logger, send func(job) error) (*partition, error) {
+// marker (the markers left by the last run end before it); epoch is the
+// ownership's (makeCurrent), stored with every commit.
+func (p *Processor) openPartition(id, partitions int32, logNext, epoch uint64, stats *partitionStats, log *zap.Logger, send func(job) error) (*partition, error) {
 	ec := p.cfg.engine
 	ec.Log = log
 	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit, schemaWaits: &p.schemaWaits,
-		store: &markedStore{Store: p.store, next: logNext, commits: &stats.commits}}
+		store: &markedStore{Store: p.store, next: logNext, epoch: epoch, commits: &stats.commits}}
 	eng, err := engine.New(&ec, part.store, id, partitions, &stats.Stats, part.sink)
 	var le *engine.LayoutError
 	if errors.As(err, &le) {
@@ -63,6 +64,7 @@ func (p *Processor) openPartition(id, partitions int32, logNext uint64, stats *p
 type markedStore struct {
 	*state.Store
 	next    uint64 // the next batch's marker
+	epoch   uint64 // the ownership's, for the metadata (record.Meta.Epoch)
 	ids     []string
 	commits *histogram // times each write: lifecycle_batch_commit_seconds
 }
@@ -73,6 +75,7 @@ func (s *markedStore) Write(p int32, w *record.Write) error {
 		s.ids = append(s.ids, u.ID)
 	}
 	w.Marker = &record.Marker{Seq: s.next, IDs: s.ids}
+	w.Meta.Epoch = s.epoch
 	start := time.Now()
 	if err := s.Store.Write(p, w); err != nil {
 		return err
@@ -88,6 +91,7 @@ func (p *partition) sink(c engine.Commit) error {
 	j := job{from: c.OutboxFrom, to: c.OutboxTo, outs: c.Outputs, offsets: c.Meta.Offsets, oldest: p.oldest,
 		logFrom: p.store.next - 1, logTo: p.store.next, changelog: make([]kafka.Message, 0, len(c.Users)+len(c.Retention)+1)}
 	p.oldest = 0
+	c.Meta.Epoch = p.store.epoch
 	for _, u := range c.Users {
 		j.changelog = append(j.changelog, userRecord(p.cfg.Topics.Changelog, p.id, u.ID, u.Enc))
 	}

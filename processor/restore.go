@@ -104,11 +104,13 @@ func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *
 
 // applier writes one partition's changelog records into the local store
 // as the owner wrote them: restore runs it on an emptied partition, a
-// standby from where it left off. A record whose input offsets go back
-// (a stale write of a paused former owner) is ignored, and its user is
-// marked as owed to the changelog (state.PutUnlogged), so that the next
-// owner republishes the winner on top of it: compaction keeps a key's last
-// record.
+// standby from where it left off. A stale write of a paused former owner
+// that landed after its successor's is ignored: a record of a lower epoch
+// than one already read (epochHeader), or a user record whose input
+// offsets go back. Its user (for another record: every retention record
+// and the metadata) is marked as owed to the changelog
+// (state.PutUnlogged), so that the next owner republishes the winner on
+// top of it: compaction keeps a key's last record.
 type applier struct {
 	store *state.Store
 	id    int32
@@ -128,6 +130,7 @@ type applier struct {
 	wakes    map[string]int64
 	meta     record.Meta
 	haveMeta bool
+	epoch    uint64   // the highest epoch read (with the stored one)
 	owed     []string // users whose newest record a stale one followed
 	metaOwed bool
 	markNext uint64 // number of the next changelog marker
@@ -155,6 +158,7 @@ func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, er
 	if a.meta, a.haveMeta, err = store.Meta(id); err != nil {
 		return nil, err
 	}
+	a.epoch = a.meta.Epoch
 	_, a.markNext, _, err = store.Unlogged(id)
 	return a, err
 }
@@ -166,6 +170,19 @@ func newApplier(store *state.Store, id int32, fresh, standby bool) (*applier, er
 // dropped. Records outside a group (each a whole produce batch, or from
 // before groups, or a repeated last chunk) are applied as they come.
 func (a *applier) add(m kafka.Message) error {
+	// Records written before epochs (0) are not ordered by them.
+	switch e := epochOf(m); {
+	case e != 0 && e < a.epoch:
+		a.stale++
+		if len(m.Key) > 1 && m.Key[0] == changelogUser {
+			a.owed = append(a.owed, string(m.Key[1:]))
+		} else if !(len(m.Key) == 1 && m.Key[0] == changelogGroup) {
+			a.metaOwed = true
+		}
+		return nil
+	case e > a.epoch:
+		a.epoch = e
+	}
 	switch {
 	case len(m.Key) == 1 && m.Key[0] == changelogGroup:
 		a.dropGroup()
@@ -263,6 +280,7 @@ func (a *applier) commit(next int64) error {
 	}
 	if a.standby {
 		if a.haveMeta {
+			a.meta.Epoch = max(a.meta.Epoch, a.epoch)
 			if err := a.b.PutMeta(a.meta); err != nil {
 				return err
 			}
@@ -309,6 +327,7 @@ func (a *applier) caughtUp() {
 func (a *applier) finish() (int, error) {
 	a.dropGroup() // the changelog ends inside a write cut short
 	meta := a.meta
+	meta.Epoch = max(meta.Epoch, a.epoch) // the next owner's is higher
 	meta.Stages = [len(meta.Stages)]int64{}
 	meta.Segments = [len(meta.Segments)]int64{}
 	users := 0

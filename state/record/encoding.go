@@ -23,6 +23,7 @@ const (
 	metaV2       = 2 // adds Meta.Commits
 	metaV3       = 3 // adds Meta.Rules
 	metaV4       = 4 // adds Meta.Outcomes
+	metaV5       = 5 // adds Meta.Epoch
 	outboxV1     = 1
 )
 
@@ -158,7 +159,7 @@ func DecodeUser(b []byte) (User, error) {
 // AppendMeta appends the stored form of m to dst; the same metadata gives
 // the same bytes.
 func AppendMeta(dst []byte, m Meta) []byte {
-	dst = append(dst, metaV4)
+	dst = append(dst, metaV5)
 	dst = binary.AppendVarint(dst, m.StreamTime)
 	dst = binary.AppendUvarint(dst, uint64(m.Partitions))
 	dst = binary.AppendUvarint(dst, m.OutboxNext)
@@ -181,7 +182,8 @@ func AppendMeta(dst []byte, m Meta) []byte {
 	}
 	dst = binary.AppendUvarint(dst, m.Commits)
 	dst = appendString(dst, m.Rules)
-	return appendBytes(dst, m.Outcomes)
+	dst = appendBytes(dst, m.Outcomes)
+	return binary.AppendUvarint(dst, m.Epoch)
 }
 
 // DecodeMeta parses the stored form of partition metadata.
@@ -190,8 +192,8 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if len(b) < 1 {
 		return m, fmt.Errorf("%w: empty partition metadata", ErrCorrupt)
 	}
-	if b[0] < metaV1 || b[0] > metaV4 {
-		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], metaV1, metaV4)
+	if b[0] < metaV1 || b[0] > metaV5 {
+		return m, fmt.Errorf("%w: partition metadata version %d, this build reads versions %d to %d", ErrNewerFormat, b[0], metaV1, metaV5)
 	}
 	d := decoder{b: b[1:]}
 	m.StreamTime = d.varint()
@@ -225,6 +227,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 		if m.Outcomes = d.bytes(); len(m.Outcomes) == 0 {
 			m.Outcomes = nil
 		}
+	}
+	if b[0] >= metaV5 {
+		m.Epoch = d.uvarint()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return m, fmt.Errorf("%w: partition metadata does not decode", ErrCorrupt)

@@ -40,6 +40,12 @@ type Meta struct {
 	// its stored form), from which the churn warnings choose their watch
 	// level at each rebuild point; nil in older states.
 	Outcomes []byte
+	// Epoch numbers the partition's ownerships: each owner writes with one
+	// more than the state it started from, and stamps its changelog
+	// records with it, so that a restore can tell a former owner's late
+	// write (a lower epoch after a higher) from the current owner's
+	// (processor/restore.go); 0 in older states.
+	Epoch uint64
 }
 
 // MaxInputs is the most input topics a processor reads.

@@ -46,10 +46,18 @@ func TestRecordRoundTrip(t *testing.T) {
 	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
 	}
-	// Records of versions 3 (before Meta.Outcomes) and 2 (before
-	// Meta.Rules) still decode, without them.
-	m.Outcomes = nil
-	v4 := AppendMeta(nil, m)
+	m.Epoch = 300
+	if got, err := DecodeMeta(AppendMeta(nil, m)); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta = %+v, %v, want %+v", got, err, m)
+	}
+	// Records of versions 4 (before Meta.Epoch), 3 (before Meta.Outcomes)
+	// and 2 (before Meta.Rules) still decode, without them.
+	m.Epoch, m.Outcomes = 0, nil
+	v5 := AppendMeta(nil, m)
+	v4 := append([]byte{metaV4}, v5[1:len(v5)-1]...) // no epoch: a varint 0
+	if got, err := DecodeMeta(v4); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("decodeMeta of version 4 = %+v, %v, want %+v", got, err, m)
+	}
 	v3 := append([]byte{metaV3}, v4[1:len(v4)-1]...) // no outcomes: a length of 0
 	if got, err := DecodeMeta(v3); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("decodeMeta of version 3 = %+v, %v, want %+v", got, err, m)
