@@ -61,15 +61,21 @@ type ReplaySource struct {
 	topics       []string
 	starts, ends kadm.ListedOffsets
 	read         atomic.Int64
-	errors       atomic.Int64 // the fetching client's (fetchCounters)
-	timeouts     atomic.Int64
 }
 
-// replayFetchWait is how long the broker may hold a replay's fetch. A
-// range read to the log end leaves a fetch of it waiting at the broker,
-// and the client sends the next partitions' first fetch only after it
-// returns: at run's 500 ms, a replay of 8 partitions took twice as long.
-const replayFetchWait = 10 * time.Millisecond
+// rangeFetchWait is how long the broker may hold a fetch of readRange's
+// client. A range read to the log end leaves a fetch of it waiting at the
+// broker, and the client sends the next range's first fetch only after
+// it returns: at run's 500 ms, a replay of 8 partitions took twice as long.
+const rangeFetchWait = 10 * time.Millisecond
+
+// newRangeInputs is the fetching client readRange reads through (a
+// replay's, diff's): run's, with the bound maxBatch on what a record batch
+// may decompress to, no schema registry and counters of its own.
+func newRangeInputs(c Conn, maxBatch int, log *zap.Logger) (*inputs, error) {
+	var fetchErrors, fetchTimeouts atomic.Int64
+	return newInputs(c, rangeFetchWait, maxBatch, nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, log)
+}
 
 // OpenReplay lists the ranges to read: from is Unix ms, 0 for the
 // earliest records. Close it after.
@@ -102,7 +108,7 @@ func OpenReplay(ctx context.Context, cfg Config, from int64) (*ReplaySource, err
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if s.in, err = newInputs(cfg.Conn, replayFetchWait, cfg.maxBatchBytes(), nil, nil, fetchCounters{&s.errors, &s.timeouts}, log); err != nil {
+	if s.in, err = newRangeInputs(cfg.Conn, cfg.maxBatchBytes(), log); err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	return s, nil
@@ -351,8 +357,7 @@ func ReadTopics(ctx context.Context, c Conn, topics []string, fn func(p int32, o
 	if err != nil {
 		return fmt.Errorf("%w: reading %s: %w", ErrMissingTopics, strings.Join(topics, ", "), err)
 	}
-	var fetchErrors, fetchTimeouts atomic.Int64
-	in, err := newInputs(c, 0, maxBatchBytes(schemas.DefaultMaxRecordBytes), nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, zap.NewNop())
+	in, err := newRangeInputs(c, maxBatchBytes(schemas.DefaultMaxRecordBytes), zap.NewNop())
 	if err != nil {
 		return err
 	}
