@@ -124,6 +124,51 @@ func (sr *seqRun) crash(st seqStep) bool {
 	return true
 }
 
+// exitDiskFull is lifecycle's exit status on a full disk (cmd/lifecycle).
+const exitDiskFull = 75
+
+// diskFull runs on a disk with room for st.bytes more: the run must stop
+// by itself once it is full, with the status and the message that say
+// so, and so must a start on a full disk, at once. Nothing may be lost or
+// counted twice by it: the later steps and the final run check.
+func (sr *seqRun) diskFull(st seqStep) {
+	t := sr.t
+	sr.useDir(st.dir)
+	env := fmt.Sprintf("%s=%d", state.EnvDiskBytes, st.bytes)
+	p := sr.r.start(sr.name("run with "+env), sr.cur, env)
+	deadline := time.Now().Add(3 * time.Minute)
+	for !p.exited() {
+		if _, _, done, err := sr.r.progress(); err == nil && done && sr.ownsAll(p) && p.stateCurrent(int(sr.f.partitions)) {
+			p.term()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s neither stopped on the full disk nor caught up within 3m\n%s", p.name, p.tail(40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.wait(t, 90*time.Second)
+	cm, e, _, _ := sr.r.progress()
+	if p.state.ExitCode() == 0 {
+		sr.logf("the disk did not fill before the end of the stream; stopped cleanly (%d of %d input records committed)", cm, e)
+	} else {
+		sr.checkDiskFull(p)
+		sr.logf("stopped on the full disk after %v; %d of %d input records committed", time.Since(p.started).Round(time.Millisecond), cm, e)
+	}
+	q := sr.r.start(sr.name("start on the full disk"), sr.cur, state.EnvDiskBytes+"=0")
+	q.wait(t, 60*time.Second)
+	sr.checkDiskFull(q)
+}
+
+// checkDiskFull fails the test unless p stopped as a full disk must stop
+// it: by itself, with lifecycle's disk-full status and message.
+func (sr *seqRun) checkDiskFull(p *proc) {
+	sr.t.Helper()
+	if p.state.ExitCode() != exitDiskFull || !p.logged("stopping: the disk of the state directory is full") {
+		sr.t.Fatalf("%s on a full disk: %v, want exit status %d and the disk-full message\n%s", p.name, p.state, exitDiskFull, p.tail(30))
+	}
+}
+
 func (sr *seqRun) kill9(st seqStep) {
 	sr.useDir(st.dir)
 	p := sr.r.start(sr.name("run"), sr.cur)

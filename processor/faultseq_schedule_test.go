@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 // seqDir is the state directory a run of a step uses.
@@ -32,6 +35,7 @@ const (
 	seqPause                   // A runs, B joins, A paused past the session timeout, resumed
 	seqTruncate                // newest file of the current directory truncated, then a run on it
 	seqDrain                   // run to the end, SIGTERM, check the directory's state
+	seqDiskFull                // run on a disk that fills up, then start on the full disk
 )
 
 // seqStep is one step of a schedule. Every step starts and ends with no
@@ -45,6 +49,7 @@ type seqStep struct {
 	pattern  string        // seqTruncate: which file (filepath.Match)
 	endKill  bool          // seqFailover: B ends by SIGKILL, else SIGTERM
 	endDelay time.Duration // seqFailover, seqPause: how long B (or the resumed A) runs on
+	bytes    int64         // seqDiskFull: what the disk takes before it is full
 	// mustCrash: the crash must happen and mid-stream (the reproduction
 	// depends on it); otherwise a crash point the run does not reach
 	// before it caught up is only logged.
@@ -75,6 +80,8 @@ func (s seqStep) String() string {
 		return fmt.Sprintf("truncate the newest %q file of the current dir to half; run on it (if it refuses: delete the dir and run again, as an operator would); SIGKILL %v after every partition's state is current", s.pattern, s.delay)
 	case seqDrain:
 		return fmt.Sprintf("run on %s dir until the group caught up; SIGTERM; check that dir's state", s.dir)
+	case seqDiskFull:
+		return fmt.Sprintf("run on %s dir with %s=%d: the disk fills up, and the run must stop by itself, saying so; start on the full disk (%s=0), which must stop at once; then the disk has room again", s.dir, state.EnvDiskBytes, s.bytes, state.EnvDiskBytes)
 	}
 	return "?"
 }
@@ -230,7 +237,26 @@ func genSchedule(seed uint64) schedule {
 		dirExists = true
 	}
 	s.final = dir()
+	addDiskFull(&s)
 	return s
+}
+
+// addDiskFull puts a full disk into one generated schedule in three, at
+// a random place among its steps. It draws from a generator of its own,
+// so that a seed's other steps are the ones it made before full disks
+// were a kind of step (the CI seeds were chosen by them).
+func addDiskFull(s *schedule) {
+	rng := rand.New(rand.NewPCG(s.seed, 0xd15c))
+	if rng.IntN(3) != 0 {
+		return
+	}
+	at := rng.IntN(len(s.steps) + 1)
+	// Opening a new store writes about 0.5 MB, and a run of the whole
+	// fixture 2 MB more (measured): the disk fills mostly mid-stream,
+	// sometimes at the start, or not at all when little of the stream is
+	// left to run.
+	st := seqStep{kind: seqDiskFull, dir: dirSame, bytes: int64(64<<10 + rng.IntN(3<<19))}
+	s.steps = slices.Insert(s.steps, at, st)
 }
 
 // seqSeed returns the seed asked for with -faultseq.seed or the

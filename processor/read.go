@@ -45,6 +45,9 @@ func (p *Processor) Stats() Stats {
 		st.RegistryErrors = s.Failures()
 	}
 	st.FetchTimeouts = p.fetchTimeouts.Load()
+	if d, err := p.store.Disk(); err == nil {
+		st.Disk = &d
+	}
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
 	st.PartitionWatch = map[int32]float64{}

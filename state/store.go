@@ -49,12 +49,20 @@ type Options struct {
 	// Log receives Pebble's own messages (informational ones at debug
 	// level). Default: none.
 	Log *zap.Logger
+	// OnDiskFull is called once, at the first write to Dir that fails for
+	// lack of space, from within Pebble's write (which waits for it). The
+	// store cannot go on after it; `lifecycle run` logs and exits, which
+	// loses nothing (a stop there is a crash). Nil: Open returns
+	// ErrDiskFull; a later failed commit panics in Pebble.
+	OnDiskFull func()
 }
 
 // Store is the processor's Pebble database.
 type Store struct {
 	db   *pebble.DB
 	lock *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
+	fs   vfs.FS
+	dir  string
 }
 
 // Open opens or creates the store in o.Dir.
@@ -75,8 +83,16 @@ func Open(o Options) (*Store, error) {
 	// block cache held nothing").
 	cache := pebble.NewCache(o.CacheBytes + 2*int64(o.MemTableBytes))
 	defer cache.Unref()
+	fs := o.FS
+	if fs == nil {
+		var err error
+		if fs, err = diskFromEnv(vfs.Default); err != nil {
+			return nil, err
+		}
+	}
+	watch := newDiskWatch(o.OnDiskFull)
 	opts := &pebble.Options{
-		FS:                 o.FS,
+		FS:                 vfs.OnDiskFull(fs, watch.fired),
 		Cache:              cache,
 		MemTableSize:       o.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -95,7 +111,10 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	opts.Lock = lock
-	db, err := pebble.Open(o.Dir, opts)
+	db, err := openWatched(o.Dir, opts, watch)
+	if errors.Is(err, ErrDiskFull) {
+		return nil, err
+	}
 	if err != nil {
 		if lock == nil {
 			return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
@@ -103,7 +122,7 @@ func Open(o Options) (*Store, error) {
 		lock.Close()
 		return nil, damagedOr(o.Dir, err)
 	}
-	s := &Store{db: db, lock: lock}
+	s := &Store{db: db, lock: lock, fs: opts.FS, dir: o.Dir}
 	if err := s.checkFormat(o.ReadOnly); err != nil {
 		s.Close()
 		return nil, err

@@ -88,7 +88,8 @@ Ends after --duration, or with Ctrl-C.`)
 		return err
 	}
 
-	store, err := state.Open(state.Options{Dir: filepath.Join(dir, "state"), Log: log})
+	storeDir := filepath.Join(dir, "state")
+	store, err := state.Open(state.Options{Dir: storeDir, Log: log, OnDiskFull: exitOnDiskFull(storeDir, log, stderr)})
 	if err != nil {
 		return err
 	}

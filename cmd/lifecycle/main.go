@@ -12,6 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/lifecycle-engine/lifecycle/state"
 )
 
 func main() {
@@ -24,6 +28,27 @@ func main() {
 // errUsage marks errors in how the command was called: exit code 2.
 var errUsage = errors.New("usage")
 
+// exitDiskFull is the exit status of a stop on a full disk: EX_TEMPFAIL
+// of sysexits.h, a failure that a retry (with space freed) cures.
+const exitDiskFull = 75
+
+// exitOnDiskFull is state.Options.OnDiskFull for the commands that write
+// a store: the store cannot go on once a write failed for lack of space,
+// and an exit there is a crash, which loses nothing (ARCHITECTURE.md):
+// started again with space, the command resumes where it stopped. Pebble
+// would panic instead, or retry its flushes without end.
+func exitOnDiskFull(dir string, log *zap.Logger, stderr io.Writer) func() {
+	return func() {
+		err := state.DiskFullError(dir)
+		if log != nil {
+			log.Error("stopping: the disk of the state directory is full", zap.String("state_dir", dir), zap.Error(err))
+			_ = log.Sync()
+		}
+		fmt.Fprintln(stderr, "lifecycle:", err)
+		os.Exit(exitDiskFull)
+	}
+}
+
 func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
@@ -33,6 +58,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "lifecycle:", err)
 		return 2
+	case errors.Is(err, state.ErrDiskFull):
+		fmt.Fprintln(stderr, "lifecycle:", err)
+		return exitDiskFull
 	default:
 		fmt.Fprintln(stderr, "lifecycle:", err)
 		return 1

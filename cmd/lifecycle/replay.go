@@ -184,7 +184,7 @@ memory (from the topics, --handover keeps it in Pebble instead).`)
 	}
 	var handed *state.Store
 	if *handover != "" {
-		if handed, err = openHandover(*handover); err != nil {
+		if handed, err = openHandover(*handover, stderr); err != nil {
 			return err
 		}
 		defer handed.Close()
@@ -445,11 +445,11 @@ func appendOutputLine(b []byte, p int32, o record.Output) ([]byte, error) {
 
 // openHandover creates the state directory a replay hands over; it must
 // not hold a state already.
-func openHandover(dir string) (*state.Store, error) {
+func openHandover(dir string, stderr io.Writer) (*state.Store, error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("%w: --handover %s is not empty: give a new directory (the live run's own is not replaced)", errUsage, dir)
 	}
-	return state.Open(state.Options{Dir: dir})
+	return state.Open(state.Options{Dir: dir, OnDiskFull: exitOnDiskFull(dir, nil, stderr)})
 }
 
 // showProgress reports a replay's progress on w until the returned func is

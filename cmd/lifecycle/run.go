@@ -169,6 +169,8 @@ lifecycle state is kept in the Pebble store in --state-dir, and every
 transition is published to the transitions topic as it happens. Start more
 instances with the same --group (each with its own --state-dir) to share the
 partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0.
+A full disk under --state-dir stops it with exit status 75; once space is
+freed, a restart resumes where it stopped, with nothing lost.
 
 --shadow runs an instance beside the live ones with other rules (--rules
 v2.yaml), on the same input, without touching the live group or outputs:
@@ -325,7 +327,7 @@ the two with lifecycle diff --brokers.`)
 			return err
 		}
 	}
-	store, err := openState(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log}, log)
+	store, err := openState(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log, OnDiskFull: exitOnDiskFull(*stateDir, log, stderr)}, log)
 	if err != nil {
 		return err
 	}

@@ -302,6 +302,9 @@ var (
 	descCachedUsers    = prometheus.NewDesc("lifecycle_users_cached", "Users the owned partitions' user caches hold between batches (at most --max-users-cached per partition).", nil, nil)
 	descCacheBytes     = prometheus.NewDesc("lifecycle_user_cache_bytes", "Bytes the owned partitions' user caches take (stored records and ids, overwritten ones until the cache compacts).", nil, nil)
 	descSendFailing    = prometheus.NewDesc("lifecycle_partitions_send_failing", "Owned partitions whose output writes have failed for more than a minute.", nil, nil)
+	descStateBytes     = prometheus.NewDesc("lifecycle_state_bytes", "Bytes the state directory's store takes on disk (Pebble's count: tables, write-ahead log, manifest).", nil, nil)
+	descDiskFree       = prometheus.NewDesc("lifecycle_state_disk_free_bytes", "Bytes available on the state directory's volume. When a write finds none, the process stops (exit status 75) and resumes, with nothing lost, once space is freed.", nil, nil)
+	descDiskSize       = prometheus.NewDesc("lifecycle_state_disk_size_bytes", "Size of the state directory's volume.", nil, nil)
 
 	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
 	descCommitSeconds = prometheus.NewDesc("lifecycle_batch_commit_seconds", "Seconds to write a committed batch (users, timers, outbox, input offsets) to Pebble atomically.", nil, nil)
@@ -315,7 +318,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
-		descStoreReads, descCachedUsers, descCacheBytes,
+		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
 	}
@@ -351,6 +354,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWatch, prometheus.GaugeValue, w, strconv.Itoa(int(p)))
 	}
 	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
+	if d := st.Disk; d != nil {
+		ch <- prometheus.MustNewConstMetric(descStateBytes, prometheus.GaugeValue, float64(d.StoreBytes))
+		ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(d.FreeBytes))
+		ch <- prometheus.MustNewConstMetric(descDiskSize, prometheus.GaugeValue, float64(d.TotalBytes))
+	}
 	for _, l := range st.Lag {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Records), l.Topic, strconv.Itoa(int(l.Partition)))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -35,6 +36,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Restoring = 1
 	st.Ignored = 2
 	st.StoreReads, st.CachedUsers, st.CacheBytes = 5, 1200, 180_000
+	st.Disk = &state.DiskUse{StoreBytes: 123_456, FreeBytes: 654_321, TotalBytes: 999_999}
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
@@ -97,6 +99,9 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_user_store_reads_total 5"},
 		{"/metrics", true, nil, 200, "lifecycle_users_cached 1200"},
 		{"/metrics", true, nil, 200, "lifecycle_user_cache_bytes 180000"},
+		{"/metrics", true, nil, 200, "lifecycle_state_bytes 123456"},
+		{"/metrics", true, nil, 200, "lifecycle_state_disk_free_bytes 654321"},
+		{"/metrics", true, nil, 200, "lifecycle_state_disk_size_bytes 999999"},
 		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
 		{"/v1/stats", true, nil, 200, `"important keep":2`},
 		{"/v1/stats", true, nil, 200, `"rules":{"version":"v2","hash":"0123456789abcdef"}`},
