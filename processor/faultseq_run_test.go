@@ -92,17 +92,7 @@ func (sr *seqRun) crash(st seqStep) bool {
 	} else {
 		// Wait for the crash, or for the group to catch up without it: a
 		// later step's run has less of the stream left to pass the point.
-		deadline := time.Now().Add(3 * time.Minute)
-		for !p.exited() {
-			if _, _, done, err := sr.r.progress(); err == nil && done && sr.ownsAll(p) && p.stateCurrent(int(sr.f.partitions)) {
-				p.term()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s neither crashed nor caught up within 3m\n%s", p.name, p.tail(40))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		sr.untilEndOrCaughtUp(p, "crashed")
 	}
 	p.wait(t, 90*time.Second)
 	cm, e, done, _ := sr.r.progress()
@@ -124,6 +114,24 @@ func (sr *seqRun) crash(st seqStep) bool {
 	return true
 }
 
+// untilEndOrCaughtUp waits until p ends by itself, or until the group
+// has caught up with every partition of p current, and then stops p with
+// SIGTERM. done says how the step expects p to end, for the failure.
+func (sr *seqRun) untilEndOrCaughtUp(p *proc, done string) {
+	sr.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !p.exited() {
+		if _, _, caughtUp, err := sr.r.progress(); err == nil && caughtUp && sr.ownsAll(p) && p.stateCurrent(int(sr.f.partitions)) {
+			p.term()
+			return
+		}
+		if time.Now().After(deadline) {
+			sr.t.Fatalf("%s neither %s nor caught up within 3m\n%s", p.name, done, p.tail(40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // exitDiskFull is lifecycle's exit status on a full disk (cmd/lifecycle).
 const exitDiskFull = 75
 
@@ -136,17 +144,7 @@ func (sr *seqRun) diskFull(st seqStep) {
 	sr.useDir(st.dir)
 	env := fmt.Sprintf("%s=%d", state.EnvDiskBytes, st.bytes)
 	p := sr.r.start(sr.name("run with "+env), sr.cur, env)
-	deadline := time.Now().Add(3 * time.Minute)
-	for !p.exited() {
-		if _, _, done, err := sr.r.progress(); err == nil && done && sr.ownsAll(p) && p.stateCurrent(int(sr.f.partitions)) {
-			p.term()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s neither stopped on the full disk nor caught up within 3m\n%s", p.name, p.tail(40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sr.untilEndOrCaughtUp(p, "stopped on the full disk")
 	p.wait(t, 90*time.Second)
 	cm, e, _, _ := sr.r.progress()
 	if p.state.ExitCode() == 0 {

@@ -39,10 +39,10 @@ const (
 // reproduction, chosen so that together they have every kind of step,
 // every crash point, every truncation and every kind of directory:
 //
-//	 6  batch 20: sent:11, revoking:4, disk full at 1.1 MB, sent:7, committed:82 (same dir); final on the deleted dir
-//	16  batch 50: committed:106, truncated MANIFEST, disk full at 0.7 MB, changelogged:2 on the deleted dir, drain; final on the same dir
+//	 6  batch 20: sent:11, revoking:4, a disk with 1.1 MB free (it fills mid-stream), sent:7, committed:82 (same dir); final on the deleted dir
+//	16  batch 50: committed:106, truncated MANIFEST, a disk with 0.7 MB free on the deleted dir (the rest fits), changelogged:2 on the deleted dir, drain; final on the same dir
 //	41  batch 10: revoking:4, sent:30, truncated newest file, pause (fresh dir); final on a fresh dir
-//	43  batch 10: revoking:3, kill -9, truncated WAL, kill -9 on the deleted dir, disk full at 0.15 MB; final on the same dir
+//	43  batch 10: revoking:3, kill -9, truncated WAL, kill -9 on the deleted dir, a disk with 0.15 MB free on a fresh dir (it fills at the start); final on the same dir
 //	621 batch 5:  rebuilding:2, changelogged:34 on a fresh dir, failover; final on the same dir
 //	784114240006 batch 5: sent:60, truncated WAL, truncated MANIFEST, sent:50; final on a fresh dir
 //	    (found by a soak: Pebble opened the MANIFEST torn in the middle without

@@ -12,6 +12,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -45,9 +46,6 @@ func (p *Processor) Stats() Stats {
 		st.RegistryErrors = s.Failures()
 	}
 	st.FetchTimeouts = p.fetchTimeouts.Load()
-	if d, err := p.store.Disk(); err == nil {
-		st.Disk = &d
-	}
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
 	st.PartitionWatch = map[int32]float64{}
@@ -107,6 +105,14 @@ var (
 // Ready reports whether the processor is a member of the group, has
 // started the partitions it was given, and none of them has failed to
 // write its outputs for longer than sendFailingLimit (the readiness probe).
+// Disk is the state directory's size and the room left on its volume;
+// false when the filesystem cannot say. Apart from Stats, which the
+// processor's own loops poll: it asks Pebble for its metrics.
+func (p *Processor) Disk() (state.DiskUse, bool) {
+	d, err := p.store.Disk()
+	return d, err == nil
+}
+
 func (p *Processor) Ready() bool { return p.ready.Load() && len(p.Stats().SendFailing) == 0 }
 
 // sendFailingLimit is how long a partition's writes may keep failing

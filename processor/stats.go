@@ -7,7 +7,6 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/schemas"
-	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -124,9 +123,6 @@ type Stats struct {
 	// failed for longer than sendFailingLimit.
 	SendFailing []int32
 	Recent      []RecentTransition
-	// Disk is the state directory's size and the room left on its volume;
-	// nil when the filesystem cannot say.
-	Disk *state.DiskUse
 
 	CommitSeconds Histogram // Pebble writes of committed batches
 	// EventToOutput is, per delivery of committed batches, the time from

@@ -36,10 +36,12 @@ func newDiskWatch(hook func()) *diskWatch {
 // runs and retries the failed one once after it.
 func (w *diskWatch) fired() {
 	w.once.Do(func() {
-		close(w.full)
+		// The hook first: an Open waiting on full would otherwise return
+		// first, and its caller could exit before the hook has spoken.
 		if w.hook != nil {
 			w.hook()
 		}
+		close(w.full)
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
+	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -37,6 +38,9 @@ type Source interface {
 	// Metrics are the retention metrics of every partition (the metrics
 	// topic's latest records, summed).
 	Metrics() retention.Totals
+	// Disk is the state directory's size and its volume's room; false
+	// when unknown.
+	Disk() (state.DiskUse, bool)
 }
 
 // Handler serves:
@@ -354,7 +358,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWatch, prometheus.GaugeValue, w, strconv.Itoa(int(p)))
 	}
 	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
-	if d := st.Disk; d != nil {
+	if d, ok := c.src.Disk(); ok {
 		ch <- prometheus.MustNewConstMetric(descStateBytes, prometheus.GaugeValue, float64(d.StoreBytes))
 		ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(d.FreeBytes))
 		ch <- prometheus.MustNewConstMetric(descDiskSize, prometheus.GaugeValue, float64(d.TotalBytes))

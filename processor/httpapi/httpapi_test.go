@@ -36,7 +36,6 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Restoring = 1
 	st.Ignored = 2
 	st.StoreReads, st.CachedUsers, st.CacheBytes = 5, 1200, 180_000
-	st.Disk = &state.DiskUse{StoreBytes: 123_456, FreeBytes: 654_321, TotalBytes: 999_999}
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
@@ -46,6 +45,9 @@ func (f *fakeSource) Stats() processor.Stats {
 	return st
 }
 func (f *fakeSource) Ready() bool { return f.ready }
+func (f *fakeSource) Disk() (state.DiskUse, bool) {
+	return state.DiskUse{StoreBytes: 123_456, FreeBytes: 654_321, TotalBytes: 999_999}, true
+}
 func (f *fakeSource) User(id string) (record.User, int32, bool, error) {
 	if f.err != nil {
 		return record.User{}, 1, false, f.err
