@@ -254,7 +254,7 @@ func addDiskFull(s *schedule) {
 	// Opening a new store writes about 0.5 MB, and a run of the whole
 	// fixture 2 MB more (measured): the disk fills mostly mid-stream,
 	// sometimes at the start, or not at all when little of the stream is
-	// left to run. On a fresh or the deleted directory it fills during
+	// left to run. On a fresh or the deleted directory it can fill during
 	// the restore from the changelog.
 	st := seqStep{kind: seqDiskFull, dir: dirSame, bytes: int64(64<<10 + rng.IntN(3<<19))}
 	if at > 0 {

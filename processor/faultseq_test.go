@@ -55,8 +55,8 @@ const (
 var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006, 862511445000}
 
 // faultseqMaxSteps bounds the steps of a generated schedule (before its
-// final run); a seed always makes the same schedule, in CI, in a soak or
-// replayed alone.
+// final run; a full disk may add one, addDiskFull); a seed always makes
+// the same schedule, in CI, in a soak or replayed alone.
 const faultseqMaxSteps = 4
 
 // TestFaultSequences runs the reproduction of the changelog bug found on

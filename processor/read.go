@@ -102,17 +102,17 @@ var (
 	ErrRestoring = errors.New("processor: the partition is restoring from the changelog")
 )
 
-// Ready reports whether the processor is a member of the group, has
-// started the partitions it was given, and none of them has failed to
-// write its outputs for longer than sendFailingLimit (the readiness probe).
 // Disk is the state directory's size and the room left on its volume;
-// false when the filesystem cannot say. Apart from Stats, which the
-// processor's own loops poll: it asks Pebble for its metrics.
+// false when the filesystem cannot say. It is not part of Stats, which
+// the bench and /readyz poll: it asks Pebble for its metrics.
 func (p *Processor) Disk() (state.DiskUse, bool) {
 	d, err := p.store.Disk()
 	return d, err == nil
 }
 
+// Ready reports whether the processor is a member of the group, has
+// started the partitions it was given, and none of them has failed to
+// write its outputs for longer than sendFailingLimit (the readiness probe).
 func (p *Processor) Ready() bool { return p.ready.Load() && len(p.Stats().SendFailing) == 0 }
 
 // sendFailingLimit is how long a partition's writes may keep failing
