@@ -132,38 +132,53 @@ func (sr *seqRun) untilEndOrCaughtUp(p *proc, done string) {
 	}
 }
 
-// exitDiskFull is lifecycle's exit status on a full disk (cmd/lifecycle).
-const exitDiskFull = 75
+// lifecycle's exit statuses on a full disk and on a hung one
+// (cmd/lifecycle), and the messages it logs.
+const (
+	exitDiskFull    = 75
+	exitDiskStalled = 74
+	msgDiskFull     = "stopping: the disk of the state directory is full"
+	msgDiskStalled  = "stopping: the disk of the state directory has stalled"
+)
 
-// diskFull runs on a disk with room for st.bytes more: the run must stop
-// by itself once it is full, with the status and the message that say
-// so, and so must a start on a full disk, at once. Nothing may be lost or
-// counted twice by it: the later steps and the final run check.
+// envMaxStall sets --max-disk-stall of the runs on a hung disk to its
+// least, so that they stop about 6 s into the stall.
+const envMaxStall = "LIFECYCLE_MAX_DISK_STALL=5s"
+
+// diskFull runs on a disk with room for st.bytes more, which then fails
+// every write (full) or hangs (st.stall): the run must stop by itself,
+// with the status and the message that say so, and so must a start on
+// that disk. Nothing may be lost or counted twice by it: the later steps
+// and the final run check.
 func (sr *seqRun) diskFull(st seqStep) {
 	t := sr.t
 	sr.useDir(st.dir)
-	env := fmt.Sprintf("%s=%d", state.EnvDiskBytes, st.bytes)
-	p := sr.r.start(sr.name("run with "+env), sr.cur, env)
-	sr.untilEndOrCaughtUp(p, "stopped on the full disk")
+	kind, env, status, msg := "full", state.EnvDiskBytes, exitDiskFull, msgDiskFull
+	if st.stall {
+		kind, env, status, msg = "hung", state.EnvDiskStallBytes, exitDiskStalled, msgDiskStalled
+	}
+	limit := fmt.Sprintf("%s=%d", env, st.bytes)
+	p := sr.r.start(sr.name("run with "+limit), sr.cur, limit, envMaxStall)
+	sr.untilEndOrCaughtUp(p, "stopped on the "+kind+" disk")
 	p.wait(t, 90*time.Second)
 	cm, e, _, _ := sr.r.progress()
 	if p.state.ExitCode() == 0 {
-		sr.logf("the disk did not fill before the end of the stream; stopped cleanly (%d of %d input records committed)", cm, e)
+		sr.logf("the disk did not fail before the end of the stream; stopped cleanly (%d of %d input records committed)", cm, e)
 	} else {
-		sr.checkDiskFull(p)
-		sr.logf("stopped on the full disk after %v; %d of %d input records committed", time.Since(p.started).Round(time.Millisecond), cm, e)
+		sr.checkStopped(p, kind, status, msg)
+		sr.logf("stopped on the %s disk after %v; %d of %d input records committed", kind, time.Since(p.started).Round(time.Millisecond), cm, e)
 	}
-	q := sr.r.start(sr.name("start on the full disk"), sr.cur, state.EnvDiskBytes+"=0")
+	q := sr.r.start(sr.name("start on the "+kind+" disk"), sr.cur, env+"=0", envMaxStall)
 	q.wait(t, 60*time.Second)
-	sr.checkDiskFull(q)
+	sr.checkStopped(q, kind, status, msg)
 }
 
-// checkDiskFull fails the test unless p stopped as a full disk must stop
-// it: by itself, with lifecycle's disk-full status and message.
-func (sr *seqRun) checkDiskFull(p *proc) {
+// checkStopped fails the test unless p stopped as a full or hung disk
+// must stop it: by itself, with lifecycle's status and message.
+func (sr *seqRun) checkStopped(p *proc, kind string, status int, msg string) {
 	sr.t.Helper()
-	if p.state.ExitCode() != exitDiskFull || !p.logged("stopping: the disk of the state directory is full") {
-		sr.t.Fatalf("%s on a full disk: %v, want exit status %d and the disk-full message\n%s", p.name, p.state, exitDiskFull, p.tail(30))
+	if p.state.ExitCode() != status || !p.logged(msg) {
+		sr.t.Fatalf("%s on a %s disk: %v, want exit status %d and %q\n%s", p.name, kind, p.state, status, msg, p.tail(30))
 	}
 }
 

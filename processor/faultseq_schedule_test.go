@@ -35,7 +35,7 @@ const (
 	seqPause                   // A runs, B joins, A paused past the session timeout, resumed
 	seqTruncate                // newest file of the current directory truncated, then a run on it
 	seqDrain                   // run to the end, SIGTERM, check the directory's state
-	seqDiskFull                // run on a disk that fills up, then start on the full disk
+	seqDiskFull                // run on a disk that fills up (or stalls), then start on it
 )
 
 // seqStep is one step of a schedule. Every step starts and ends with no
@@ -50,6 +50,7 @@ type seqStep struct {
 	endKill  bool          // seqFailover: B ends by SIGKILL, else SIGTERM
 	endDelay time.Duration // seqFailover, seqPause: how long B (or the resumed A) runs on
 	bytes    int64         // seqDiskFull: what the disk takes before it is full
+	stall    bool          // seqDiskFull: the disk then hangs instead
 	// mustCrash: the crash must happen and mid-stream (the reproduction
 	// depends on it); otherwise a crash point the run does not reach
 	// before it caught up is only logged.
@@ -81,6 +82,9 @@ func (s seqStep) String() string {
 	case seqDrain:
 		return fmt.Sprintf("run on %s dir until the group caught up; SIGTERM; check that dir's state", s.dir)
 	case seqDiskFull:
+		if s.stall {
+			return fmt.Sprintf("run on %s dir with %s=%d and %s: the disk hangs, and the run must stop by itself, saying so; start on the hung disk (%s=0), which must stop too; then the disk works again", s.dir, state.EnvDiskStallBytes, s.bytes, envMaxStall, state.EnvDiskStallBytes)
+		}
 		return fmt.Sprintf("run on %s dir with %s=%d: the disk fills up, and the run must stop by itself, saying so; start on the full disk (%s=0), which must stop at once; then the disk has room again", s.dir, state.EnvDiskBytes, s.bytes, state.EnvDiskBytes)
 	}
 	return "?"
@@ -241,8 +245,8 @@ func genSchedule(seed uint64) schedule {
 	return s
 }
 
-// addDiskFull puts a full disk into one generated schedule in three, at
-// a random place among its steps. It draws from a generator of its own,
+// addDiskFull puts a full disk or a hung one into one generated schedule
+// in three, at a random place among its steps. It draws from a generator of its own,
 // so that a seed's other steps are the ones it made before full disks
 // were a kind of step (the CI seeds were chosen by them).
 func addDiskFull(s *schedule) {
@@ -260,6 +264,7 @@ func addDiskFull(s *schedule) {
 	if at > 0 {
 		st.dir = []seqDir{dirSame, dirSame, dirSame, dirFresh, dirDeleted}[rng.IntN(5)]
 	}
+	st.stall = rng.IntN(2) == 0
 	s.steps = slices.Insert(s.steps, at, st)
 }
 

@@ -40,7 +40,7 @@ const (
 // every crash point, every truncation and every kind of directory:
 //
 //	 6  batch 20: sent:11, revoking:4, a disk with 1.1 MB free (it fills mid-stream), sent:7, committed:82 (same dir); final on the deleted dir
-//	16  batch 50: committed:106, truncated MANIFEST, a disk with 0.7 MB free on the deleted dir (the rest fits), changelogged:2 on the deleted dir, drain; final on the same dir
+//	16  batch 50: committed:106, truncated MANIFEST, a disk that hangs after 0.7 MB on the deleted dir (the rest fits), changelogged:2 on the deleted dir, drain; final on the same dir
 //	41  batch 10: revoking:4, sent:30, truncated newest file, pause (fresh dir); final on a fresh dir
 //	43  batch 10: revoking:3, kill -9, truncated WAL, kill -9 on the deleted dir, a disk with 0.15 MB free on a fresh dir (it fills at the start); final on the same dir
 //	621 batch 5:  rebuilding:2, changelogged:34 on a fresh dir, failover; final on the same dir
@@ -52,7 +52,8 @@ const (
 //	    successor's at the same input offsets and was restored in its place;
 //	    it takes the pause to fall during that write, which is rare, so
 //	    TestApplierIgnoresALowerEpoch holds the fix)
-var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006, 862511445000}
+//	185 batch 5: a disk that hangs after 1 MB, changelogged:57, kill -9, kill -9 on a fresh dir; final on the same dir
+var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006, 862511445000, 185}
 
 // faultseqMaxSteps bounds the steps of a generated schedule (before its
 // final run; a full disk may add one, addDiskFull); a seed always makes

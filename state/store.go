@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 
@@ -55,14 +56,18 @@ type Options struct {
 	// loses nothing (a stop there is a crash). Nil: Open returns
 	// ErrDiskFull; a later failed commit panics in Pebble.
 	OnDiskFull func()
+	// OnDiskSlow is called every 2 s for each write to Dir that has not
+	// completed after 5 s (DiskSlow). Nil: slow writes go unreported.
+	OnDiskSlow func(DiskSlow)
 }
 
 // Store is the processor's Pebble database.
 type Store struct {
-	db   *pebble.DB
-	lock *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
-	fs   vfs.FS
-	dir  string
+	db     *pebble.DB
+	lock   *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
+	fs     vfs.FS
+	dir    string
+	health io.Closer // the disk health checks' monitor (watchHealth)
 }
 
 // Open opens or creates the store in o.Dir.
@@ -91,8 +96,9 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	watch := newDiskWatch(o.OnDiskFull)
+	fs, health := watchHealth(vfs.OnDiskFull(fs, watch.fired), o.OnDiskSlow)
 	opts := &pebble.Options{
-		FS:                 vfs.OnDiskFull(fs, watch.fired),
+		FS:                 fs,
 		Cache:              cache,
 		MemTableSize:       o.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -108,21 +114,23 @@ func Open(o Options) (*Store, error) {
 	opts.EnsureDefaults()
 	lock, err := lockAndCheck(opts.FS, o.Dir, o.ReadOnly)
 	if err != nil {
+		health.Close()
 		return nil, err
 	}
 	opts.Lock = lock
-	db, err := openWatched(o.Dir, opts, watch)
+	db, err := openWatched(o.Dir, opts, watch, health)
 	if errors.Is(err, ErrDiskFull) {
 		return nil, err
 	}
 	if err != nil {
+		health.Close()
 		if lock == nil {
 			return nil, fmt.Errorf("state: open %s: %w", o.Dir, err)
 		}
 		lock.Close()
 		return nil, damagedOr(o.Dir, err)
 	}
-	s := &Store{db: db, lock: lock, fs: opts.FS, dir: o.Dir}
+	s := &Store{db: db, lock: lock, fs: opts.FS, dir: o.Dir, health: health}
 	if err := s.checkFormat(o.ReadOnly); err != nil {
 		s.Close()
 		return nil, err
@@ -166,6 +174,9 @@ func (s *Store) Close() error {
 	err := s.db.Close()
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
+	}
+	if s.health != nil {
+		err = errors.Join(err, s.health.Close())
 	}
 	return err
 }

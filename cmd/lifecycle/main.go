@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -46,6 +48,33 @@ func exitOnDiskFull(dir string, log *zap.Logger, stderr io.Writer) func() {
 		}
 		fmt.Fprintln(stderr, "lifecycle:", err)
 		os.Exit(exitDiskFull)
+	}
+}
+
+// exitDiskStalled is the exit status of a stop on a stalled disk:
+// EX_IOERR of sysexits.h.
+const exitDiskStalled = 74
+
+// onDiskSlow is state.Options.OnDiskSlow for `lifecycle run`: a write to
+// the state directory slower than 5 s is logged (at most every 10 s),
+// and one that has not completed after limit stops the process. Its
+// partitions would otherwise stall while it stays in the group, which
+// then never gives them to another instance; exiting ends its session,
+// and the stop is a crash, which loses nothing. limit 0: never stop.
+func onDiskSlow(dir string, limit time.Duration, log *zap.Logger, stderr io.Writer) func(state.DiskSlow) {
+	var warned atomic.Int64 // Unix ns of the last warning
+	return func(d state.DiskSlow) {
+		fields := []zap.Field{zap.String("state_dir", dir), zap.String("op", d.Op), zap.String("file", d.Path), zap.Duration("took", d.Took)}
+		if limit > 0 && d.Took >= limit {
+			log.Error("stopping: the disk of the state directory has stalled", append(fields, zap.Duration("max_disk_stall", limit))...)
+			_ = log.Sync()
+			fmt.Fprintf(stderr, "lifecycle: the disk of the state directory %s has stalled: a %s of %s has not completed for %v (--max-disk-stall %v); stopping so that the group gives this instance's partitions to another. Check the volume; a restart resumes where it stopped, and nothing is lost\n", dir, d.Op, d.Path, d.Took.Round(time.Second), limit)
+			os.Exit(exitDiskStalled)
+		}
+		now := time.Now().UnixNano()
+		if last := warned.Load(); now-last >= int64(10*time.Second) && warned.CompareAndSwap(last, now) {
+			log.Warn("the disk of the state directory is slow: a write has not completed", fields...)
+		}
 	}
 }
 

@@ -169,8 +169,9 @@ lifecycle state is kept in the Pebble store in --state-dir, and every
 transition is published to the transitions topic as it happens. Start more
 instances with the same --group (each with its own --state-dir) to share the
 partitions. SIGTERM or Ctrl-C: finish the batch, commit, leave the group, exit 0.
-A full disk under --state-dir stops it with exit status 75; once space is
-freed, a restart resumes where it stopped, with nothing lost.
+A full disk under --state-dir stops it with exit status 75, a write that
+hangs for --max-disk-stall with 74; once the disk is back, a restart
+resumes where it stopped, with nothing lost.
 
 --shadow runs an instance beside the live ones with other rules (--rules
 v2.yaml), on the same input, without touching the live group or outputs:
@@ -197,6 +198,7 @@ the two with lifecycle diff --brokers.`)
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
+	maxStall := fs.duration("max-disk-stall", time.Minute, "stop (exit status 74) when a write to --state-dir has not completed for this long, so that the group gives this instance's partitions to another instead of waiting on a hung volume; writes slower than 5s are logged; 0 never stops")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
 	standbys := fs.Int("standby-replicas", 0, "instances besides a partition's owner that keep a warm copy of its state by tailing its changelog, so that a failover applies only the changelog's tail instead of restoring it all; every instance of the group must use the same value")
 	futureSkew := fs.duration("max-future-skew", time.Hour, "an event whose ts is further ahead than this of its record's Kafka timestamp (or of the wall clock, if earlier) goes to the DLQ as future_timestamp instead of moving stream time; 0 turns the check off")
@@ -238,6 +240,9 @@ the two with lifecycle diff --brokers.`)
 	}
 	if *stateDir == "" {
 		return fmt.Errorf("%w: --state-dir is required, for example --state-dir /var/lib/lifecycle", errUsage)
+	}
+	if *maxStall < 0 || (*maxStall > 0 && *maxStall < 5*time.Second) {
+		return fmt.Errorf("%w: --max-disk-stall %v: use 0 (never stop) or 5s or more (a write is noticed as slow after 5s)", errUsage, *maxStall)
 	}
 	// In Config a zero means "default"; on the command line it is a mistake.
 	switch {
@@ -327,7 +332,8 @@ the two with lifecycle diff --brokers.`)
 			return err
 		}
 	}
-	store, err := openState(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log, OnDiskFull: exitOnDiskFull(*stateDir, log, stderr)}, log)
+	store, err := openState(state.Options{Dir: *stateDir, CacheBytes: int64(*blockCache) << 20, Log: log,
+		OnDiskFull: exitOnDiskFull(*stateDir, log, stderr), OnDiskSlow: onDiskSlow(*stateDir, *maxStall, log, stderr)}, log)
 	if err != nil {
 		return err
 	}

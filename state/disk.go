@@ -3,11 +3,13 @@ package state
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -50,31 +52,65 @@ func DiskFullError(dir string) error {
 	return fmt.Errorf("%w: %s: a write failed with %q. Free space on its disk or move --state-dir to a larger volume, then start again: it resumes where it stopped, and nothing is lost", ErrDiskFull, dir, syscall.ENOSPC.Error())
 }
 
-// EnvDiskBytes names the environment variable of the fault tests' disk
-// that fills up: with LIFECYCLE_DISK_BYTES=n, a store opened on the
-// operating system's filesystem may write n bytes, and then every write
-// fails with ENOSPC, as on a full disk. Unset, nothing changes.
-const EnvDiskBytes = "LIFECYCLE_DISK_BYTES"
-
-// diskFromEnv returns fs, limited as EnvDiskBytes says.
-func diskFromEnv(fs vfs.FS) (vfs.FS, error) {
-	v := os.Getenv(EnvDiskBytes)
-	if v == "" {
-		return fs, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("state: %s=%q: want a number of bytes ≥ 0", EnvDiskBytes, v)
-	}
-	l := &limitedFS{FS: fs}
-	l.left.Store(n)
-	return l, nil
+// DiskSlow is a write to the state directory that has not completed
+// after diskSlowAfter: Options.OnDiskSlow is called every 2 s while it
+// lasts, with Took growing. A disk that has stalled for good (a hung
+// network volume) stalls its partitions while the instance stays in the
+// group, so nobody else takes them over.
+type DiskSlow struct {
+	Op, Path string
+	Took     time.Duration
 }
 
-// limitedFS is a filesystem with room for a fixed number of bytes more.
+// diskSlowAfter is when a write counts as slow: Pebble's own default.
+const diskSlowAfter = 5 * time.Second
+
+// watchHealth wraps fs with Pebble's disk health checks, which report
+// the writes slower than diskSlowAfter to onSlow (nil: to nobody).
+func watchHealth(fs vfs.FS, onSlow func(DiskSlow)) (vfs.FS, io.Closer) {
+	return vfs.WithDiskHealthChecks(fs, diskSlowAfter, nil, func(i vfs.DiskSlowInfo) {
+		if onSlow != nil {
+			onSlow(DiskSlow{Op: i.OpType.String(), Path: i.Path, Took: i.Duration})
+		}
+	})
+}
+
+// EnvDiskBytes and EnvDiskStallBytes name the environment variables of
+// the fault tests' failing disks: with LIFECYCLE_DISK_BYTES=n, a store
+// opened on the operating system's filesystem may write n bytes, and
+// then every write fails with ENOSPC, as on a full disk; with
+// LIFECYCLE_DISK_STALL_BYTES=n, every write after n bytes blocks for
+// good, as on a hung volume. Unset, nothing changes.
+const (
+	EnvDiskBytes      = "LIFECYCLE_DISK_BYTES"
+	EnvDiskStallBytes = "LIFECYCLE_DISK_STALL_BYTES"
+)
+
+// diskFromEnv returns fs, limited as EnvDiskBytes or EnvDiskStallBytes
+// says.
+func diskFromEnv(fs vfs.FS) (vfs.FS, error) {
+	for _, env := range []string{EnvDiskBytes, EnvDiskStallBytes} {
+		v := os.Getenv(env)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("state: %s=%q: want a number of bytes ≥ 0", env, v)
+		}
+		l := &limitedFS{FS: fs, stall: env == EnvDiskStallBytes}
+		l.left.Store(n)
+		return l, nil
+	}
+	return fs, nil
+}
+
+// limitedFS is a filesystem with room for a fixed number of bytes more:
+// past them a write fails with ENOSPC, or blocks for good (stall).
 type limitedFS struct {
 	vfs.FS
-	left atomic.Int64
+	left  atomic.Int64
+	stall bool
 }
 
 func (l *limitedFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
@@ -99,9 +135,16 @@ func (l *limitedFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
 	return &limitedFile{File: f, fs: l, name: name}, nil
 }
 
-// take reserves n bytes; false when they do not fit.
+// take reserves n bytes; false when they do not fit. On a stalling disk
+// it does not return then.
 func (l *limitedFS) take(n int) bool {
-	return l.left.Add(-int64(n)) >= 0
+	if l.left.Add(-int64(n)) >= 0 {
+		return true
+	}
+	if l.stall {
+		select {}
+	}
+	return false
 }
 
 type limitedFile struct {
@@ -127,8 +170,9 @@ func (f *limitedFile) WriteAt(p []byte, off int64) (int, error) {
 // openWatched opens the Pebble store of dir, or returns ErrDiskFull as
 // soon as the disk is found full: Pebble's Open would wait without end
 // for the flush of the WALs it replayed. The abandoned Open then closes
-// the store (and its lock) if it ever ends, once space is freed.
-func openWatched(dir string, opts *pebble.Options, w *diskWatch) (*pebble.DB, error) {
+// the store, its lock and the disk health checks if it ever ends, once
+// space is freed.
+func openWatched(dir string, opts *pebble.Options, w *diskWatch, health io.Closer) (*pebble.DB, error) {
 	type opened struct {
 		db  *pebble.DB
 		err error
@@ -149,6 +193,7 @@ func openWatched(dir string, opts *pebble.Options, w *diskWatch) (*pebble.DB, er
 			if opts.Lock != nil {
 				opts.Lock.Close()
 			}
+			health.Close()
 		}()
 		return nil, DiskFullError(dir)
 	}

@@ -150,3 +150,50 @@ func TestDisk(t *testing.T) {
 		t.Error("Disk() of an in-memory store: no error")
 	}
 }
+
+// TestStalledDiskReported: a write that does not complete is reported
+// to OnDiskSlow after about 5 s, and again while it lasts, with the time
+// it has taken; the commit waiting on it stays blocked (nothing returns
+// an error: Pebble cannot tell a slow disk from a dead one).
+func TestStalledDiskReported(t *testing.T) {
+	disk := &limitedFS{FS: vfs.NewMem(), stall: true}
+	disk.left.Store(1 << 40)
+	slow := make(chan DiskSlow, 16)
+	s, err := Open(Options{Dir: "db", FS: disk, OnDiskSlow: func(d DiskSlow) {
+		select {
+		case slow <- d:
+		default:
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk.left.Store(0) // the volume hangs: Close would wait on it too
+	committed := make(chan error, 1)
+	go func() {
+		b := s.NewBatch(0)
+		if err := b.PutUser("u", sampleRecord(1), 0); err != nil {
+			committed <- err
+			return
+		}
+		if err := b.Commit(); err != nil {
+			committed <- err
+			return
+		}
+		committed <- s.Sync()
+	}()
+	var last DiskSlow
+	for n := 0; n < 2; n++ {
+		select {
+		case last = <-slow:
+			t.Logf("reported: %+v", last)
+		case err := <-committed:
+			t.Fatalf("the commit on a stalled disk returned (%v)", err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no slow write reported within 30 s (%d so far)", n)
+		}
+	}
+	if last.Took < diskSlowAfter || last.Path == "" || last.Op == "" {
+		t.Errorf("the stall reported as %+v: want the op, the file and at least %v", last, diskSlowAfter)
+	}
+}
