@@ -66,9 +66,11 @@ type DiskSlow struct {
 const diskSlowAfter = 5 * time.Second
 
 // watchHealth wraps fs with Pebble's disk health checks, which report
-// the writes slower than diskSlowAfter to onSlow (nil: to nobody).
-func watchHealth(fs vfs.FS, onSlow func(DiskSlow)) (vfs.FS, io.Closer) {
+// the writes slower than diskSlowAfter to onSlow (nil: to nobody) and
+// count the reports in slow.
+func watchHealth(fs vfs.FS, onSlow func(DiskSlow), slow *atomic.Int64) (vfs.FS, io.Closer) {
 	return vfs.WithDiskHealthChecks(fs, diskSlowAfter, nil, func(i vfs.DiskSlowInfo) {
+		slow.Add(1)
 		if onSlow != nil {
 			onSlow(DiskSlow{Op: i.OpType.String(), Path: i.Path, Took: i.Duration})
 		}
@@ -205,6 +207,9 @@ type DiskUse struct {
 	StoreBytes uint64 // the store's files, as Pebble counts them
 	FreeBytes  uint64 // available to this process on the volume
 	TotalBytes uint64 // the volume's size
+	// SlowWrites counts the reports of writes slower than 5 s (DiskSlow):
+	// one every 2 s while such a write lasts.
+	SlowWrites int64
 }
 
 // Disk returns the store's DiskUse, or an error when its filesystem
@@ -214,5 +219,5 @@ func (s *Store) Disk() (DiskUse, error) {
 	if err != nil {
 		return DiskUse{}, err
 	}
-	return DiskUse{StoreBytes: s.db.Metrics().DiskSpaceUsage(), FreeBytes: u.AvailBytes, TotalBytes: u.TotalBytes}, nil
+	return DiskUse{StoreBytes: s.db.Metrics().DiskSpaceUsage(), FreeBytes: u.AvailBytes, TotalBytes: u.TotalBytes, SlowWrites: s.slowWrites.Load()}, nil
 }

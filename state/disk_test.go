@@ -196,4 +196,7 @@ func TestStalledDiskReported(t *testing.T) {
 	if last.Took < diskSlowAfter || last.Path == "" || last.Op == "" {
 		t.Errorf("the stall reported as %+v: want the op, the file and at least %v", last, diskSlowAfter)
 	}
+	if n := s.slowWrites.Load(); n < 2 {
+		t.Errorf("%d slow writes counted after two reports", n)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -63,11 +64,12 @@ type Options struct {
 
 // Store is the processor's Pebble database.
 type Store struct {
-	db     *pebble.DB
-	lock   *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
-	fs     vfs.FS
-	dir    string
-	health io.Closer // the disk health checks' monitor (watchHealth)
+	db         *pebble.DB
+	lock       *pebble.Lock // held from before Open's checks until Close; nil for a read-only open of a missing directory
+	fs         vfs.FS
+	dir        string
+	health     io.Closer     // the disk health checks' monitor (watchHealth)
+	slowWrites *atomic.Int64 // its reports of slow writes
 }
 
 // Open opens or creates the store in o.Dir.
@@ -96,7 +98,8 @@ func Open(o Options) (*Store, error) {
 		}
 	}
 	watch := newDiskWatch(o.OnDiskFull)
-	fs, health := watchHealth(vfs.OnDiskFull(fs, watch.fired), o.OnDiskSlow)
+	slow := new(atomic.Int64)
+	fs, health := watchHealth(vfs.OnDiskFull(fs, watch.fired), o.OnDiskSlow, slow)
 	opts := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
@@ -130,7 +133,7 @@ func Open(o Options) (*Store, error) {
 		lock.Close()
 		return nil, damagedOr(o.Dir, err)
 	}
-	s := &Store{db: db, lock: lock, fs: opts.FS, dir: o.Dir, health: health}
+	s := &Store{db: db, lock: lock, fs: opts.FS, dir: o.Dir, health: health, slowWrites: slow}
 	if err := s.checkFormat(o.ReadOnly); err != nil {
 		s.Close()
 		return nil, err

@@ -309,6 +309,7 @@ var (
 	descStateBytes     = prometheus.NewDesc("lifecycle_state_bytes", "Bytes the state directory's store takes on disk (Pebble's count: tables, write-ahead log, manifest).", nil, nil)
 	descDiskFree       = prometheus.NewDesc("lifecycle_state_disk_free_bytes", "Bytes available on the state directory's volume. When a write finds none, the process stops (exit status 75) and resumes, with nothing lost, once space is freed.", nil, nil)
 	descDiskSize       = prometheus.NewDesc("lifecycle_state_disk_size_bytes", "Size of the state directory's volume.", nil, nil)
+	descDiskSlow       = prometheus.NewDesc("lifecycle_state_disk_slow_total", "Reports of writes to the state directory slower than 5 s, one every 2 s while such a write lasts; --max-disk-stall stops the process when one lasts that long.", nil, nil)
 
 	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
 	descCommitSeconds = prometheus.NewDesc("lifecycle_batch_commit_seconds", "Seconds to write a committed batch (users, timers, outbox, input offsets) to Pebble atomically.", nil, nil)
@@ -322,7 +323,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
-		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize,
+		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize, descDiskSlow,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
 	}
@@ -362,6 +363,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStateBytes, prometheus.GaugeValue, float64(d.StoreBytes))
 		ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(d.FreeBytes))
 		ch <- prometheus.MustNewConstMetric(descDiskSize, prometheus.GaugeValue, float64(d.TotalBytes))
+		ch <- prometheus.MustNewConstMetric(descDiskSlow, prometheus.CounterValue, float64(d.SlowWrites))
 	}
 	for _, l := range st.Lag {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Records), l.Topic, strconv.Itoa(int(l.Partition)))

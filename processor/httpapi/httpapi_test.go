@@ -46,7 +46,7 @@ func (f *fakeSource) Stats() processor.Stats {
 }
 func (f *fakeSource) Ready() bool { return f.ready }
 func (f *fakeSource) Disk() (state.DiskUse, bool) {
-	return state.DiskUse{StoreBytes: 123_456, FreeBytes: 654_321, TotalBytes: 999_999}, true
+	return state.DiskUse{StoreBytes: 123_456, FreeBytes: 654_321, TotalBytes: 999_999, SlowWrites: 3}, true
 }
 func (f *fakeSource) User(id string) (record.User, int32, bool, error) {
 	if f.err != nil {
@@ -104,6 +104,7 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_state_bytes 123456"},
 		{"/metrics", true, nil, 200, "lifecycle_state_disk_free_bytes 654321"},
 		{"/metrics", true, nil, 200, "lifecycle_state_disk_size_bytes 999999"},
+		{"/metrics", true, nil, 200, "lifecycle_state_disk_slow_total 3"},
 		{"/metrics", true, nil, 200, `lifecycle_segment_users{segment="important keep"} 2`},
 		{"/v1/stats", true, nil, 200, `"important keep":2`},
 		{"/v1/stats", true, nil, 200, `"rules":{"version":"v2","hash":"0123456789abcdef"}`},
