@@ -42,13 +42,21 @@ const exitDiskFull = 75
 func exitOnDiskFull(dir string, log *zap.Logger, stderr io.Writer) func() {
 	return func() {
 		err := state.DiskFullError(dir)
-		if log != nil {
-			log.Error("stopping: the disk of the state directory is full", zap.String("state_dir", dir), zap.Error(err))
-			_ = log.Sync()
-		}
-		fmt.Fprintln(stderr, "lifecycle:", err)
-		os.Exit(exitDiskFull)
+		exitNow(log, stderr, exitDiskFull, "stopping: the disk of the state directory is full", err.Error(), zap.String("state_dir", dir), zap.Error(err))
 	}
+}
+
+// exitNow ends the process from within a store's write, where nothing
+// can go on: msg and fields to the log (if any), "lifecycle: line" to
+// stderr, then status. No deferred work runs; for the state it is a
+// crash, which loses nothing.
+func exitNow(log *zap.Logger, stderr io.Writer, status int, msg, line string, fields ...zap.Field) {
+	if log != nil {
+		log.Error(msg, fields...)
+		_ = log.Sync()
+	}
+	fmt.Fprintln(stderr, "lifecycle:", line)
+	os.Exit(status)
 }
 
 // exitDiskStalled is the exit status of a stop on a stalled disk:
@@ -66,10 +74,9 @@ func onDiskSlow(dir string, limit time.Duration, log *zap.Logger, stderr io.Writ
 	return func(d state.DiskSlow) {
 		fields := []zap.Field{zap.String("state_dir", dir), zap.String("op", d.Op), zap.String("file", d.Path), zap.Duration("took", d.Took)}
 		if limit > 0 && d.Took >= limit {
-			log.Error("stopping: the disk of the state directory has stalled", append(fields, zap.Duration("max_disk_stall", limit))...)
-			_ = log.Sync()
-			fmt.Fprintf(stderr, "lifecycle: the disk of the state directory %s has stalled: a %s of %s has not completed for %v (--max-disk-stall %v); stopping so that the group gives this instance's partitions to another. Check the volume; a restart resumes where it stopped, and nothing is lost\n", dir, d.Op, d.Path, d.Took.Round(time.Second), limit)
-			os.Exit(exitDiskStalled)
+			exitNow(log, stderr, exitDiskStalled, "stopping: the disk of the state directory has stalled",
+				fmt.Sprintf("the disk of the state directory %s has stalled: a %s of %s has not completed for %v (--max-disk-stall %v); stopping so that the group gives this instance's partitions to another. Check the volume; a restart resumes where it stopped, and nothing is lost", dir, d.Op, d.Path, d.Took.Round(time.Second), limit),
+				append(fields, zap.Duration("max_disk_stall", limit))...)
 		}
 		now := time.Now().UnixNano()
 		if last := warned.Load(); now-last >= int64(10*time.Second) && warned.CompareAndSwap(last, now) {
