@@ -181,6 +181,12 @@ type Config struct {
 	// AllowedLateness is how far behind the wall clock stream time stays when
 	// IdleAdvance is on. Default 5m.
 	AllowedLateness time.Duration
+	// MaxInputSilence is how long idle advance goes on after the process
+	// last fetched an input record: stream time then stays where that
+	// took it until records come again, so that an upstream outage (the
+	// producers or the broker down) does not fire the timers of users
+	// whose events are only delayed (inputClock). 0 never holds.
+	MaxInputSilence time.Duration
 	// ShutdownTimeout bounds how long a stopping partition may take to flush
 	// state and send its outbox. Default 15s.
 	ShutdownTimeout time.Duration
@@ -405,6 +411,9 @@ func (c Config) Validate() error {
 	}
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("processor: allowed lateness %v must not be negative", c.AllowedLateness)
+	}
+	if c.MaxInputSilence < 0 {
+		return fmt.Errorf("processor: max input silence %v must not be negative (0 never holds stream time)", c.MaxInputSilence)
 	}
 	return nil
 }

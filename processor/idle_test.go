@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -51,5 +52,91 @@ func TestIdleAdvance(t *testing.T) {
 	runUntil(t, on, openStore(t, vfs.NewMem()), func(st Stats) bool { return st.Stages[rules.Churned] == 6 })
 	if n := churned(on); n != 6 {
 		t.Errorf("idle advance: %d churn transitions on the topic, want 6", n)
+	}
+}
+
+// TestIdleAdvanceHeldThroughAnInputOutage: an upstream outage (producers
+// down) delays every user's events at once. With MaxInputSilence, stream
+// time stops following the wall clock once no record has come for that
+// long, so the delayed events, when they come, are applied before the
+// churn they put off: nobody is churned for a silence that was not theirs.
+// Without it (0) the same schedule churns every user during the outage.
+func TestIdleAdvanceHeldThroughAnInputOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		silence time.Duration
+		churned int
+	}{
+		{"held after 2s without input", 2 * time.Second, 0},
+		{"never held", 0, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			brokers := kafkatest.Brokers(t)
+			inputs := []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
+			kafkatest.CreateTopics(t, brokers, 2, inputs...)
+			f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 2}
+			cfg := f.config(t)
+			cfg.IdleAdvance, cfg.AllowedLateness, cfg.MaxInputSilence = true, time.Second, tc.silence
+			churn := rules.DefaultChurnAfter
+			login := func(u string, at time.Time, round int) kafka.Message {
+				return kafka.Message{Topic: inputs[0], Key: []byte(u),
+					Value: fmt.Appendf(nil, `{"event_id":"e-%d-%s","user_id":%q,"type":"login","ts":%q}`, round, u, u, at.UTC().Format(time.RFC3339Nano))}
+			}
+			logins := func(at time.Time, round int) []kafka.Message {
+				var msgs []kafka.Message
+				for i := range 6 {
+					msgs = append(msgs, login(fmt.Sprintf("u-%d", i), at, round))
+				}
+				return msgs
+			}
+
+			p, err := New(cfg, openStore(t, vfs.NewMem()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- p.Run(ctx) }()
+			// A first record shows the processor at work, however long
+			// joining the group took.
+			kafkatest.Produce(t, brokers, login("early", time.Now(), 0))
+			waitFor(t, "the first record applied", func() bool { return p.Stats().Applied == 1 })
+			// Every user's churn comes due 6 s from now: during the outage.
+			due := time.Now().Add(6 * time.Second).Truncate(time.Millisecond)
+			kafkatest.Produce(t, brokers, logins(due.Add(-churn), 1)...)
+			waitFor(t, "the users' logins applied", func() bool { return p.Stats().Applied == 7 })
+
+			// The outage: no record until past the users' churn.
+			time.Sleep(time.Until(due.Add(3 * time.Second)))
+			st := p.Stats()
+			if st.StreamTimeHeld != (tc.silence > 0) {
+				t.Errorf("after the inputs' silence: stream time held %v, want %v", st.StreamTimeHeld, tc.silence > 0)
+			}
+			if held := tc.silence > 0; held && !st.StreamTime.Before(due) {
+				t.Errorf("held: stream time %v reached the churn due at %v", st.StreamTime, due)
+			}
+			// The events the outage delayed: each user logged in during it,
+			// 2 s before the churn would have come due.
+			kafkatest.Produce(t, brokers, logins(due.Add(-2*time.Second), 2)...)
+			waitFor(t, "the delayed logins applied, and stream time following the clock", func() bool {
+				st := p.Stats()
+				return st.Applied == 13 && !st.StreamTimeHeld && st.StreamTime.After(due)
+			})
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			churned := 0
+			for _, m := range kafkatest.ReadAll(t, brokers, cfg.Topics.Transitions) {
+				if strings.Contains(string(m.Value), `"to":"churned"`) {
+					churned++
+				}
+			}
+			if churned != tc.churned {
+				t.Errorf("%d churn transitions, want %d", churned, tc.churned)
+			}
+		})
 	}
 }

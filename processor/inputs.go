@@ -34,6 +34,7 @@ type inputs struct {
 	cl          *kgo.Client
 	log         *zap.Logger
 	counters    fetchCounters
+	clock       *inputClock   // told of every fetch that brings records; nil in a replay
 	schemas     SchemaSource  // Config.Schemas: asked before a record is handed on
 	schemaWaits *atomic.Int64 // sources in Prefetch now (Processor.schemaWaits)
 	maxBatch    int           // what a record batch may decompress to (maxBatchBytes)
@@ -93,7 +94,7 @@ const fetchWaitBytes = 1 << 20
 // newInputs starts the fetching client. Nothing is fetched until a source
 // is opened. wait is Config.FetchWait; maxBatch bounds what one record
 // batch may decompress to (unreadBatch).
-func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, log *zap.Logger) (*inputs, error) {
+func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, schemaWaits *atomic.Int64, counters fetchCounters, clock *inputClock, log *zap.Logger) (*inputs, error) {
 	// Without a wait: hand on what is there at once (FetchMinBytes 1), in
 	// large fetches under a backlog; the broker answers as soon as a
 	// record comes. A quiet process's fetch waits at the broker for
@@ -128,7 +129,7 @@ func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, s
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	in := &inputs{cl: cl, log: log, counters: counters, schemas: schemas, schemaWaits: schemaWaits, maxBatch: maxBatch,
+	in := &inputs{cl: cl, log: log, counters: counters, clock: clock, schemas: schemas, schemaWaits: schemaWaits, maxBatch: maxBatch,
 		stop: stop, done: make(chan struct{}), sources: map[topicPartition]*source{}}
 	go in.run(ctx)
 	return in, nil
@@ -328,6 +329,9 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
+		}
+		if in.clock != nil {
+			in.clock.seen(time.Now())
 		}
 		s := in.sources[topicPartition{p.Topic, p.Partition}]
 		if s == nil || !s.live {

@@ -19,7 +19,7 @@ import (
 func newTestInputs(t *testing.T, brokers []string, schemas SchemaSource) (*inputs, *atomic.Int64) {
 	t.Helper()
 	var errs, timeouts, waits atomic.Int64
-	in, err := newInputs(Conn{Brokers: brokers}, 0, maxBatchBytes(0), schemas, &waits, fetchCounters{&errs, &timeouts}, zaptest.NewLogger(t))
+	in, err := newInputs(Conn{Brokers: brokers}, 0, maxBatchBytes(0), schemas, &waits, fetchCounters{&errs, &timeouts}, nil, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // connections count as Kafka errors (lifecycle_kafka_errors_total).
 func TestInputsCountOutage(t *testing.T) {
 	var errs, timeouts, waits atomic.Int64
-	in, err := newInputs(Conn{Brokers: []string{"127.0.0.1:1"}}, 0, maxBatchBytes(0), nil, &waits, fetchCounters{&errs, &timeouts}, zaptest.NewLogger(t))
+	in, err := newInputs(Conn{Brokers: []string{"127.0.0.1:1"}}, 0, maxBatchBytes(0), nil, &waits, fetchCounters{&errs, &timeouts}, nil, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

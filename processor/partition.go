@@ -29,6 +29,7 @@ type partition struct {
 	// schemaWaits counts the sources waiting for the schema registry
 	// (Processor.schemaWaits): not stalled fetches.
 	schemaWaits *atomic.Int64
+	clock       *inputClock // the process's: how far idle advance may go
 	// oldest is the earliest Kafka timestamp (Unix ns) of the records
 	// applied since the last commit, 0 for none: the start of the batch's
 	// event-to-output latency.
@@ -44,7 +45,7 @@ type partition struct {
 func (p *Processor) openPartition(id, partitions int32, logNext, epoch uint64, stats *partitionStats, log *zap.Logger, send func(job) error) (*partition, error) {
 	ec := p.cfg.engine
 	ec.Log = log
-	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit, schemaWaits: &p.schemaWaits,
+	part := &partition{id: id, cfg: &p.cfg, log: log, stats: stats, send: send, afterCommit: p.afterCommit, schemaWaits: &p.schemaWaits, clock: p.clock,
 		store: &markedStore{Store: p.store, next: logNext, epoch: epoch, commits: &stats.commits}}
 	eng, err := engine.New(&ec, part.store, id, partitions, &stats.Stats, part.sink)
 	var le *engine.LayoutError
@@ -209,8 +210,10 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 			}
 			if m.caughtUp() && p.cfg.IdleAdvance {
 				// Stream time follows the wall clock minus the allowed
-				// lateness when every input is caught up.
-				if err := p.eng.AdvanceTo(now.Add(-p.cfg.AllowedLateness).UnixMilli()); err != nil {
+				// lateness when every input is caught up, while the
+				// process's inputs are live (inputClock).
+				to := p.clock.idleAdvance(now, p.cfg.MaxInputSilence, p.cfg.AllowedLateness)
+				if err := p.eng.AdvanceTo(to.UnixMilli()); err != nil {
 					return err
 				}
 			}

@@ -30,6 +30,7 @@ type Processor struct {
 	rules      schemas.Rules // in effect, for Stats
 	ends       *endsAsker    // the merges' confirmations of end offsets
 	inputs     *inputs       // fetches the owned input partitions (inputs.go)
+	clock      *inputClock   // when the inputs last brought a record (Config.MaxInputSilence)
 	// kafkaErrors counts errors of the group, the input fetches and the
 	// broker check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
@@ -124,9 +125,10 @@ func (p *Processor) run(ctx context.Context) error {
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
 	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
+	p.clock = newInputClock(time.Now(), log)
 	// The group's partitions are fetched by one client for the process;
 	// it is closed after the group, whose partitions stop their sources.
-	in, err := newInputs(cfg.Conn, cfg.FetchWait, cfg.maxBatchBytes(), cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, log)
+	in, err := newInputs(cfg.Conn, cfg.FetchWait, cfg.maxBatchBytes(), cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, p.clock, log)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ const rangeFetchWait = 10 * time.Millisecond
 // may decompress to, no schema registry and counters of its own.
 func newRangeInputs(c Conn, maxBatch int, log *zap.Logger) (*inputs, error) {
 	var fetchErrors, fetchTimeouts atomic.Int64
-	return newInputs(c, rangeFetchWait, maxBatch, nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, log)
+	return newInputs(c, rangeFetchWait, maxBatch, nil, nil, fetchCounters{&fetchErrors, &fetchTimeouts}, nil, log)
 }
 
 // OpenReplay lists the ranges to read: from is Unix ms, 0 for the

@@ -112,6 +112,9 @@ type Stats struct {
 	Stages         [len(rules.Stages)]int64
 	Segments       [9]int64  // users per RFM segment (index segments.Segment; 0: not scored yet)
 	StreamTime     time.Time // the least advanced owned partition's stream time
+	// StreamTimeHeld is true while idle advance is held because no input
+	// record came for Config.MaxInputSilence.
+	StreamTimeHeld bool
 	// PartitionStreamTimes is each owned partition's stream time (absent
 	// before its first event).
 	PartitionStreamTimes map[int32]time.Time

@@ -197,6 +197,7 @@ the two with lifecycle diff --brokers.`)
 	blockCache := fs.Int("block-cache-mb", 64, "Pebble's block cache in MiB, for the reads of users outside the memory cache and of timers; raise it when users spill (more than --max-users-cached per partition)")
 	idle := fs.Bool("idle-advance", false, "when caught up, let stream time follow the wall clock (minus --allowed-lateness) so churn is detected without new events; leave off for replays")
 	lateness := fs.duration("allowed-lateness", 0, "how far stream time stays behind the wall clock with --idle-advance (0 means 5m)")
+	silence := fs.duration("max-input-silence", 15*time.Minute, "with --idle-advance: when no input record has been fetched for this long, stream time stops following the wall clock until records come again, so that an upstream outage (producers or a connector down, the broker unreachable) does not churn and warn users whose events are only delayed; 0 never holds")
 	shutdown := fs.duration("shutdown-timeout", 0, "longest a stopping partition may take to commit and send its outputs (0 means 15s)")
 	maxStall := fs.duration("max-disk-stall", time.Minute, "stop (exit status 74) when a write to --state-dir has not completed for this long, so that the group gives this instance's partitions to another instead of waiting on a hung volume; writes slower than 5s are logged; 0 never stops")
 	session := fs.duration("session-timeout", 30*time.Second, "how long the group waits for a silent instance before giving its partitions to others")
@@ -243,6 +244,9 @@ the two with lifecycle diff --brokers.`)
 	}
 	if *maxStall < 0 || (*maxStall > 0 && *maxStall < 5*time.Second) {
 		return fmt.Errorf("%w: --max-disk-stall %v: use 0 (never stop) or 5s or more (a write is noticed as slow after 5s)", errUsage, *maxStall)
+	}
+	if *silence < 0 {
+		return fmt.Errorf("%w: --max-input-silence %v: use a duration like 15m, or 0 to let stream time follow the wall clock however long the inputs are silent", errUsage, *silence)
 	}
 	// In Config a zero means "default"; on the command line it is a mistake.
 	switch {
@@ -299,6 +303,7 @@ the two with lifecycle diff --brokers.`)
 		MaxUsersCached:  *cached,
 		IdleAdvance:     *idle,
 		AllowedLateness: *lateness,
+		MaxInputSilence: *silence,
 		ShutdownTimeout: *shutdown,
 		SessionTimeout:  *session,
 		MaxFutureSkew:   skewSetting(*futureSkew),

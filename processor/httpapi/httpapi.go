@@ -299,6 +299,7 @@ var (
 
 	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Input fetches whose read timed out (a slow broker or network); not counted in lifecycle_kafka_errors_total.", nil, nil)
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
+	descStreamHeld     = prometheus.NewDesc("lifecycle_stream_time_held", "1 while --idle-advance is held because no input record came for --max-input-silence (an upstream outage, or inputs that are truly quiet); stream time then moves only with records.", nil, nil)
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
 	descWatch          = prometheus.NewDesc("lifecycle_warning_watch_risk", "The risk at which each owned partition's churn warnings come due at watch, chosen from its own departures (--warn-recall); absent while --warn-risk's applies.", []string{"partition"}, nil)
@@ -322,7 +323,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
-		descFetchTimeouts, descDeadOutputs, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
+		descFetchTimeouts, descDeadOutputs, descStreamHeld, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
 		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize, descDiskSlow,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
@@ -359,6 +360,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWatch, prometheus.GaugeValue, w, strconv.Itoa(int(p)))
 	}
 	ch <- prometheus.MustNewConstMetric(descSendFailing, prometheus.GaugeValue, float64(len(st.SendFailing)))
+	held := 0.0
+	if st.StreamTimeHeld {
+		held = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descStreamHeld, prometheus.GaugeValue, held)
 	if d, ok := c.src.Disk(); ok {
 		ch <- prometheus.MustNewConstMetric(descStateBytes, prometheus.GaugeValue, float64(d.StoreBytes))
 		ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(d.FreeBytes))
