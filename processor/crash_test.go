@@ -65,7 +65,7 @@ func TestProcessCrashAtCommits(t *testing.T) {
 		rc := cfg
 		rc.Group = kafkatest.Name(t, "regroup")
 		rc.Topics.Changelog = kafkatest.Name(t, "rechangelog")
-		kafkatest.CreateTopics(t, f.brokers, f.partitions, rc.Topics.Changelog)
+		kafkatest.CreateCompacted(t, f.brokers, f.partitions, rc.Topics.Changelog)
 		store := openStore(t, crashed)
 		runUntil(t, rc, store, func(st Stats) bool { return caughtUp(t, rc) })
 		checkState(t, wantState, store)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
@@ -242,5 +244,71 @@ func TestStoreLayoutRefused(t *testing.T) {
 	}
 	if n := len(kafkatest.ReadAll(t, f.brokers, cfg.Topics.Changelog)); n != 0 {
 		t.Errorf("the changelog got %d records from the refused store", n)
+	}
+}
+
+// TestChangelogThatDeletesRefused: a changelog created by other tools with
+// Kafka's default cleanup.policy (delete) would lose, at the first restore
+// after retention.ms, every user not written since. The processor refuses
+// it at start, saying how to fix it, before anything is read or written.
+// A changelog that compacts without a week's lag, and a metrics topic that
+// deletes, only warn.
+func TestChangelogThatDeletesRefused(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topics := Topics{
+		Inputs:      []string{kafkatest.Name(t, "a")},
+		Transitions: kafkatest.Name(t, "tr"),
+		DLQ:         kafkatest.Name(t, "dlq"),
+		Changelog:   kafkatest.Name(t, "changelog"),
+		Warnings:    kafkatest.Name(t, "warnings"),
+		Segments:    kafkatest.Name(t, "segments"),
+		Metrics:     kafkatest.Name(t, "metrics"),
+	}
+	kafkatest.CreateTopics(t, brokers, 2, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments, topics.Metrics)
+	kafkatest.Produce(t, brokers, kafka.Message{Topic: topics.Inputs[0], Key: []byte("u"),
+		Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-02T00:00:00Z"}`)})
+	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, ErrChangelogDeletes) {
+		t.Fatalf("Run = %v, want ErrChangelogDeletes", err)
+	}
+	for _, want := range []string{topics.Changelog + " has cleanup.policy=delete", "--add-config cleanup.policy=compact"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if st := p.Stats(); st.Applied != 0 {
+		t.Errorf("%d records applied before the refusal, want 0", st.Applied)
+	}
+	for _, topic := range []string{topics.Changelog, topics.Transitions} {
+		if n := len(kafkatest.ReadAll(t, brokers, topic)); n != 0 {
+			t.Errorf("%s got %d records, want none", topic, n)
+		}
+	}
+
+	// Compacted with a minute's lag instead of a week's: it runs, with a
+	// warning; so does a metrics topic that deletes.
+	adm := kafkatest.Admin(t, brokers)
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")},
+		{Op: kadm.SetConfig, Name: "min.compaction.lag.ms", Value: kadm.StringPtr("60000")},
+	}, topics.Changelog)
+	if err == nil {
+		err = resp[0].Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, warnings, err := CheckTopics(ctx, adm, topics)
+	if err != nil {
+		t.Fatalf("CheckTopics on a compacted changelog: %v", err)
+	}
+	if got := strings.Join(warnings, "\n"); len(warnings) != 2 || !strings.Contains(got, topics.Changelog+" has min.compaction.lag.ms=") || !strings.Contains(got, "metrics topic "+topics.Metrics+" has cleanup.policy=delete") {
+		t.Errorf("warnings %q, want one on the changelog's compaction lag and one on the metrics topic", warnings)
 	}
 }

@@ -75,8 +75,9 @@ func (f *inputFixture) config(t *testing.T) Config {
 		},
 		Log: zaptest.NewLogger(t),
 	}
-	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ, cfg.Topics.Warnings, cfg.Topics.Segments, cfg.Topics.Metrics)
-	kafkatest.CreateTopics(t, f.brokers, f.partitions, cfg.Topics.Changelog)
+	kafkatest.CreateTopics(t, f.brokers, 3, cfg.Topics.Transitions, cfg.Topics.DLQ, cfg.Topics.Warnings, cfg.Topics.Segments)
+	kafkatest.CreateCompacted(t, f.brokers, 3, cfg.Topics.Metrics)
+	kafkatest.CreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	return cfg
 }
 

@@ -137,9 +137,12 @@ func (p *Processor) run(ctx context.Context) error {
 	if err := p.waitForBrokers(ctx, adm); err != nil {
 		return err
 	}
-	partitions, err := CheckTopics(ctx, adm, cfg.Topics)
+	partitions, warnings, err := CheckTopics(ctx, adm, cfg.Topics)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	if err := checkStoreLayout(p.store, partitions); err != nil {
 		return err

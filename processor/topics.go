@@ -20,6 +20,16 @@ var ErrNotCoPartitioned = errors.New("processor: input topics are not co-partiti
 // ErrMissingTopics is returned when topics the processor needs do not exist.
 var ErrMissingTopics = errors.New("processor: topics missing")
 
+// ErrChangelogDeletes is returned when the changelog topic's
+// cleanup.policy would delete records rather than compact them.
+var ErrChangelogDeletes = errors.New("processor: the changelog topic would delete state")
+
+// changelogCompactionLag is the min.compaction.lag.ms the changelog is
+// created with: a week before compaction may drop a record, so that a
+// restore in that time sees a former owner's stale late write beside the
+// newer record it follows, and ignores it by its epoch.
+const changelogCompactionLag = 7 * 24 * time.Hour
+
 // TopicSpec describes the topics to create.
 type TopicSpec struct {
 	Partitions  int32 // of every topic; default 8
@@ -52,11 +62,9 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	resp[t.Metrics] = mt[t.Metrics]
 	all = append(all, t.Metrics)
 	if t.Changelog != "" {
-		// A week before compaction may drop a record: a restore in that time
-		// sees a stale late write and the newer record it follows.
 		compact := map[string]*string{
 			"cleanup.policy":        kadm.StringPtr("compact"),
-			"min.compaction.lag.ms": kadm.StringPtr("604800000"),
+			"min.compaction.lag.ms": kadm.StringPtr(strconv.FormatInt(changelogCompactionLag.Milliseconds(), 10)),
 		}
 		cl, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, compact, t.Changelog)
 		if err != nil {
@@ -118,10 +126,12 @@ func topicsReady(details kadm.TopicDetails, topics []string) bool {
 	return true
 }
 
-// CheckTopics verifies that every topic exists and that the inputs are
-// co-partitioned, and returns their common partition count. Its errors name
-// the topics and counts and say what to do.
-func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions int32, err error) {
+// CheckTopics verifies that every topic exists, that the inputs are
+// co-partitioned and that the changelog compacts rather than deletes, and
+// returns their common partition count. Its errors name the topics and
+// counts and say what to do; warnings are settings that work but risk
+// something (the caller logs or prints them).
+func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions int32, warnings []string, err error) {
 	t = t.withDefaults()
 	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
 	if t.Changelog != "" {
@@ -129,7 +139,7 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	}
 	details, err := adm.ListTopics(ctx, all...)
 	if err != nil {
-		return 0, fmt.Errorf("processor: list topics: %w", err)
+		return 0, nil, fmt.Errorf("processor: list topics: %w", err)
 	}
 	var missing []string
 	for _, name := range all {
@@ -137,22 +147,74 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 			missing = append(missing, name)
 		} else if d.Err != nil {
-			return 0, fmt.Errorf("processor: topic %s: %w", name, d.Err)
+			return 0, nil, fmt.Errorf("processor: topic %s: %w", name, d.Err)
 		}
 	}
 	if len(missing) > 0 {
-		return 0, fmt.Errorf("%w: %s; create them with `lifecycle topics create` or start with --create-topics", ErrMissingTopics, strings.Join(missing, ", "))
+		return 0, nil, fmt.Errorf("%w: %s; create them with `lifecycle topics create` or start with --create-topics", ErrMissingTopics, strings.Join(missing, ", "))
 	}
 	partitions, err = inputPartitions(details, t.Inputs)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if t.Changelog != "" {
 		if n := int32(len(details[t.Changelog].Partitions)); n != partitions {
-			return 0, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
+			return 0, nil, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
 		}
 	}
-	return partitions, nil
+	warnings, err = checkCleanup(ctx, adm, t)
+	if err != nil {
+		return 0, nil, err
+	}
+	return partitions, warnings, nil
+}
+
+// checkCleanup reads the changelog's and the metrics topic's cleanup
+// settings. A changelog that deletes records (Kafka's default
+// cleanup.policy, when a topic is created by other tools) would lose the
+// state of every user not written within retention.ms, silently, at the
+// next restore: refused, as Kafka Streams refuses it for its changelogs.
+// The rest only warns: a shorter compaction lag than a week (a zombie's
+// stale write could outlive the record it follows), a metrics topic that
+// deletes (its history goes with retention), and configs it may not read.
+func checkCleanup(ctx context.Context, adm *kadm.Client, t Topics) (warnings []string, err error) {
+	topics := []string{t.Metrics}
+	if t.Changelog != "" {
+		topics = append(topics, t.Changelog)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return []string{fmt.Sprintf("could not read the cleanup.policy of %s (%v); make sure the changelog is compacted, not deleted", strings.Join(topics, ", "), err)}, nil
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			warnings = append(warnings, fmt.Sprintf("could not read the cleanup.policy of %s (%v); make sure it is compacted, not deleted", rc.Name, rc.Err))
+			continue
+		}
+		conf := map[string]string{}
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				conf[c.Key] = *c.Value
+			}
+		}
+		policy, known := conf["cleanup.policy"]
+		policies := strings.Split(policy, ",")
+		compacts, deletes := slices.Contains(policies, "compact"), slices.Contains(policies, "delete")
+		switch {
+		case !known:
+			warnings = append(warnings, fmt.Sprintf("the broker did not report the cleanup.policy of %s; make sure it is compacted, not deleted", rc.Name))
+		case rc.Name == t.Changelog && (deletes || !compacts):
+			return nil, fmt.Errorf("%w: %s has cleanup.policy=%s, so the broker deletes its records after retention.ms and a restore (a partition moving to another instance, a lost disk) would bring back only the users written since. Make it compacted: if it is younger than its retention.ms, kafka-configs.sh --bootstrap-server … --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact,min.compaction.lag.ms=%d; if older, records are gone already: stop every instance, delete the topic and create it with lifecycle topics create, and each instance seeds it from its local state at start",
+				ErrChangelogDeletes, rc.Name, policy, rc.Name, changelogCompactionLag.Milliseconds())
+		case rc.Name == t.Changelog:
+			if lag, err := strconv.ParseInt(conf["min.compaction.lag.ms"], 10, 64); err == nil && lag < changelogCompactionLag.Milliseconds() {
+				warnings = append(warnings, fmt.Sprintf("the changelog %s has min.compaction.lag.ms=%d; %d (a week, as lifecycle topics create sets it) keeps a former owner's late write beside the newer record it follows, so that a restore can tell them apart", rc.Name, lag, changelogCompactionLag.Milliseconds()))
+			}
+		case deletes || !compacts:
+			warnings = append(warnings, fmt.Sprintf("the metrics topic %s has cleanup.policy=%s: the broker deletes its periods after retention.ms, and the cohorts and flows (/v1/cohorts, the page) lose their history; make it compacted (cleanup.policy=compact)", rc.Name, policy))
+		}
+	}
+	return warnings, nil
 }
 
 // inputPartitions is the inputs' common partition count, or an error

@@ -58,9 +58,12 @@ same partition count; exits 1 naming the topics and counts when not.`)
 			fmt.Fprintf(stdout, "created %s with %d partitions, replication %d\n", strings.Join(created, ", "), spec.Partitions, spec.Replication)
 		}
 	}
-	n, err := processor.CheckTopics(ctx, adm, topics)
+	n, warnings, err := processor.CheckTopics(ctx, adm, topics)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, "warning: "+w)
 	}
 	fmt.Fprintf(stdout, "ok: inputs %s and changelog %s are co-partitioned with %d partitions; outputs %s exist\n",
 		strings.Join(topics.Inputs, ", "), topics.Changelog, n, strings.Join(topics.Outputs(), ", "))

@@ -200,17 +200,20 @@ func NewUserView(p int32, id string, r record.User) UserView {
 
 // StatsView is the population and the processor's counters as JSON.
 type StatsView struct {
-	Stages      map[string]int64 `json:"users_per_stage"`
-	Segments    map[string]int64 `json:"users_per_segment"`
-	Warnings    int64            `json:"warnings"`
-	Partitions  int              `json:"partitions_owned"`
-	StreamTime  *string          `json:"stream_time"`
-	Applied     int64            `json:"events_applied"`
-	Rejected    int64            `json:"records_rejected"`
-	Ignored     int64            `json:"records_ignored"`
-	Duplicates  int64            `json:"duplicates_dropped"`
-	Transitions int64            `json:"transitions"`
-	Sent        int64            `json:"outputs_sent"`
+	Stages     map[string]int64 `json:"users_per_stage"`
+	Segments   map[string]int64 `json:"users_per_segment"`
+	Warnings   int64            `json:"warnings"`
+	Partitions int              `json:"partitions_owned"`
+	StreamTime *string          `json:"stream_time"`
+	// StreamTimeHeld: --idle-advance is held, no input record having come
+	// for --max-input-silence.
+	StreamTimeHeld bool  `json:"stream_time_held"`
+	Applied        int64 `json:"events_applied"`
+	Rejected       int64 `json:"records_rejected"`
+	Ignored        int64 `json:"records_ignored"`
+	Duplicates     int64 `json:"duplicates_dropped"`
+	Transitions    int64 `json:"transitions"`
+	Sent           int64 `json:"outputs_sent"`
 	// Rules are the rules in effect: the rules file's version (absent
 	// without one) and the hash of the settings.
 	Rules RulesView `json:"rules"`
@@ -250,7 +253,7 @@ type RulesView struct {
 // NewStatsView builds the view of st.
 func NewStatsView(st processor.Stats) StatsView {
 	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
-		Rejected: st.Rejected, Ignored: st.Ignored, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
+		StreamTimeHeld: st.StreamTimeHeld, Rejected: st.Rejected, Ignored: st.Ignored, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
 		Rules:     RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash},
 		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}}
 	for _, l := range st.Lag {

@@ -133,10 +133,22 @@ func DeleteRecords(t testing.TB, brokers []string, topic string, partition int32
 // them when the test ends.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
+	createTopics(t, brokers, partitions, nil, topics...)
+}
+
+// CreateCompacted is CreateTopics for compacted topics, as a changelog
+// must be.
+func CreateCompacted(t testing.TB, brokers []string, partitions int32, topics ...string) {
+	t.Helper()
+	createTopics(t, brokers, partitions, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topics...)
+}
+
+func createTopics(t testing.TB, brokers []string, partitions int32, configs map[string]*string, topics ...string) {
+	t.Helper()
 	adm := Admin(t, brokers)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopics(ctx, partitions, 1, nil, topics...)
+	resp, err := adm.CreateTopics(ctx, partitions, 1, configs, topics...)
 	if err == nil {
 		err = resp.Error()
 	}

@@ -110,7 +110,8 @@
     }
     prev = { t, applied: st.events_applied, rejected: st.records_rejected };
 
-    $('stream-time').textContent = fmtTime(st.stream_time);
+    $('stream-time').textContent = fmtTime(st.stream_time) +
+      (st.stream_time_held ? ' (held: no input for --max-input-silence)' : '');
     $('rules').textContent = (st.rules.version ? st.rules.version + ' · ' : '') + st.rules.hash;
     $('partitions').textContent = fmt(st.partitions_owned);
 
