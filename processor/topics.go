@@ -173,7 +173,9 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 // settings. A changelog that deletes records (Kafka's default
 // cleanup.policy, when a topic is created by other tools) would lose the
 // state of every user not written within retention.ms, silently, at the
-// next restore: refused, as Kafka Streams refuses it for its changelogs.
+// next restore: refused (Kafka Streams' check of its internal topics,
+// InternalTopicManager.validate, flags a changelog whose cleanup.policy
+// contains delete for the same reason).
 // The rest only warns: a shorter compaction lag than a week (a zombie's
 // stale write could outlive the record it follows), a metrics topic that
 // deletes (its history goes with retention), and configs it may not read.
