@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,81 @@ func TestChangelogThatDeletesRefused(t *testing.T) {
 	}
 	if got := strings.Join(warnings, "\n"); len(warnings) != 2 || !strings.Contains(got, topics.Changelog+" has min.compaction.lag.ms=") || !strings.Contains(got, "metrics topic "+topics.Metrics+" has cleanup.policy=delete") {
 		t.Errorf("warnings %q, want one on the changelog's compaction lag and one on the metrics topic", warnings)
+	}
+}
+
+// TestInputPartitionsAddedWhileRunning: partitions added to the input
+// topics under a running group split every user's events between two
+// partitions. The processor stops with an error that says so and what to
+// do, before reading the new partitions; it used to rebalance without end.
+func TestInputPartitionsAddedWhileRunning(t *testing.T) {
+	f := newInputFixture(t, simulate.Config{Users: 30, Days: 5, Seed: 4}, 2)
+	cfg := f.config(t)
+	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	waitFor(t, "the inputs applied", func() bool { return seen(p.Stats()) == int64(f.records) })
+
+	adm := kafkatest.Admin(t, f.brokers)
+	resp, err := adm.UpdatePartitions(ctx, 3, f.inputs...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		t.Fatalf("still running after the inputs got a third partition; stats %+v", p.Stats())
+	}
+	if !errors.Is(err, ErrPartitionsChanged) {
+		t.Fatalf("Run = %v, want ErrPartitionsChanged", err)
+	}
+	for _, want := range []string{f.inputs[0] + " has 3", "partitioned for 2", "replay --archive"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if st := p.Stats(); seen(st) != int64(f.records) {
+		t.Errorf("%d records seen, want the %d the inputs had", seen(st), f.records)
+	}
+}
+
+// TestCreateTopicsTakesTheInputsCount: input topics that exist already
+// decide the partition count of the changelog and the inputs created
+// beside them, whatever TopicSpec says: a changelog of another count is
+// refused at start, so creating one would only make the next step fail.
+func TestCreateTopicsTakesTheInputsCount(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topics := Topics{
+		Inputs:      []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")},
+		Transitions: kafkatest.Name(t, "tr"),
+		DLQ:         kafkatest.Name(t, "dlq"),
+		Changelog:   kafkatest.Name(t, "changelog"),
+		Warnings:    kafkatest.Name(t, "warnings"),
+		Segments:    kafkatest.Name(t, "segments"),
+		Metrics:     kafkatest.Name(t, "metrics"),
+	}
+	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[0])
+	adm := kafkatest.Admin(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	created, n, err := CreateTopics(ctx, adm, topics, TopicSpec{Partitions: 8})
+	t.Cleanup(func() { adm.DeleteTopics(context.Background(), created...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || slices.Contains(created, topics.Inputs[0]) {
+		t.Errorf("CreateTopics = %v, %d partitions; want every topic but %s, with its 3", created, n, topics.Inputs[0])
+	}
+	partitions, _, err := CheckTopics(ctx, adm, topics)
+	if err != nil || partitions != 3 {
+		t.Errorf("CheckTopics after creating = %d, %v; want 3 partitions, no error", partitions, err)
 	}
 }

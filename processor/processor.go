@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,6 +229,10 @@ func (p *Processor) run(ctx context.Context) error {
 			}
 			continue
 		}
+		if err := p.checkPartitionCount(ctx, adm, gen, partitions); err != nil {
+			runErr = err
+			break
+		}
 		p.startGeneration(ctx, gen, adm, writers{w, clw}, partitions)
 		p.ready.Store(true)
 	}
@@ -242,6 +247,51 @@ func (p *Processor) run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// ErrPartitionsChanged is returned when the input topics' partition count
+// changes under a running group.
+var ErrPartitionsChanged = errors.New("processor: the input topics' partition count changed")
+
+// checkPartitionCount stops a new generation that comes from partitions
+// added to the input topics (kafka-go's group watches for them): a user's
+// later events would then land in another partition than their state, so
+// the new partitions must not be read, nor the old ones go on as if the
+// user base had not been split. Without this the group rebalanced
+// without end (10,954 generations in 45 s, measured on Kafka 4.3.1).
+func (p *Processor) checkPartitionCount(ctx context.Context, adm *kadm.Client, gen *kafka.Generation, partitions int32) error {
+	now := partitions
+	for topic, as := range gen.Assignments {
+		if topic == p.cfg.Topics.Changelog {
+			continue
+		}
+		for _, a := range as {
+			now = max(now, int32(a.ID)+1)
+		}
+	}
+	details, err := adm.ListTopics(ctx, p.cfg.Topics.Inputs...)
+	if err == nil {
+		counts := make([]string, 0, len(p.cfg.Topics.Inputs))
+		for _, name := range p.cfg.Topics.Inputs {
+			n := int32(len(details[name].Partitions))
+			if n > 0 {
+				now = max(now, n)
+			}
+			counts = append(counts, fmt.Sprintf("%s has %d", name, n))
+		}
+		if now != partitions {
+			return partitionsChanged(strings.Join(counts, ", "), partitions, now)
+		}
+	}
+	if now != partitions {
+		return partitionsChanged(fmt.Sprintf("partition %d assigned", now-1), partitions, now)
+	}
+	return nil
+}
+
+func partitionsChanged(what string, built, now int32) error {
+	return fmt.Errorf("%w: %s; this group's state is partitioned for %d. A user's events from now on land in another partition than their state and earlier events, and lifecycle cannot split its state in place, so it stopped before reading the new partitions (the outputs so far stand). To go on with %d partitions, rebuild the state from an archive of every event, which replay partitions by user id: lifecycle replay --archive … --partitions %d --handover DIR, then run a new --group on DIR (README: Replay and backfills)",
+		ErrPartitionsChanged, what, built, now, now)
 }
 
 // ErrStoreLayout is returned when the state directory was built for

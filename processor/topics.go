@@ -37,9 +37,12 @@ type TopicSpec struct {
 }
 
 // CreateTopics creates the input, output and changelog topics that do not
-// exist yet; the changelog and the metrics topic are compacted. Existing topics are left as they
-// are (CheckTopics says whether they fit).
-func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, err error) {
+// exist yet, with spec.Partitions partitions, or the inputs' count when
+// input topics exist already (the changelog and every input must match
+// them); it returns the count used. The changelog and the metrics topic
+// are compacted. Existing topics are left as they are (CheckTopics says
+// whether they fit).
+func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, partitions int32, err error) {
 	t = t.withDefaults()
 	if spec.Partitions == 0 {
 		spec.Partitions = 8
@@ -47,17 +50,22 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	if spec.Replication == 0 {
 		spec.Replication = 1
 	}
+	if n, err := existingInputPartitions(ctx, adm, t.Inputs); err != nil {
+		return nil, 0, err
+	} else if n > 0 {
+		spec.Partitions = n
+	}
 	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
 	all = slices.DeleteFunc(all, func(n string) bool { return n == t.Metrics })
 	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, all...)
 	if err != nil {
-		return nil, fmt.Errorf("processor: create topics: %w", err)
+		return nil, 0, fmt.Errorf("processor: create topics: %w", err)
 	}
 	// The metrics topic keeps the latest record of each partition and
 	// period: what a warehouse and the other instances read.
 	mt, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, t.Metrics)
 	if err != nil {
-		return nil, fmt.Errorf("processor: create topics: %w", err)
+		return nil, 0, fmt.Errorf("processor: create topics: %w", err)
 	}
 	resp[t.Metrics] = mt[t.Metrics]
 	all = append(all, t.Metrics)
@@ -68,7 +76,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		}
 		cl, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, compact, t.Changelog)
 		if err != nil {
-			return nil, fmt.Errorf("processor: create topics: %w", err)
+			return nil, 0, fmt.Errorf("processor: create topics: %w", err)
 		}
 		resp[t.Changelog] = cl[t.Changelog]
 		all = append(all, t.Changelog)
@@ -90,7 +98,29 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	if len(errs) == 0 && len(created) > 0 {
 		errs = append(errs, waitForTopics(ctx, adm, created))
 	}
-	return created, errors.Join(errs...)
+	return created, spec.Partitions, errors.Join(errs...)
+}
+
+// existingInputPartitions is the partition count of the input topics that
+// exist, 0 when none does or when they differ (CheckTopics then names
+// their counts).
+func existingInputPartitions(ctx context.Context, adm *kadm.Client, inputs []string) (int32, error) {
+	details, err := adm.ListTopics(ctx, inputs...)
+	if err != nil {
+		return 0, fmt.Errorf("processor: list topics: %w", err)
+	}
+	var n int32
+	for _, name := range inputs {
+		d, ok := details[name]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			continue
+		}
+		if n != 0 && n != int32(len(d.Partitions)) {
+			return 0, nil
+		}
+		n = int32(len(d.Partitions))
+	}
+	return n, nil
 }
 
 // waitForTopics waits until every topic is listed with a leader for each
@@ -159,7 +189,7 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	}
 	if t.Changelog != "" {
 		if n := int32(len(details[t.Changelog].Partitions)); n != partitions {
-			return 0, nil, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match (delete and recreate it: it is rebuilt from local state)", ErrNotCoPartitioned, t.Changelog, n, partitions)
+			return 0, nil, fmt.Errorf("%w: the changelog %s has %d partitions and the inputs %d; it holds the state of input partition p in its partition p, so the counts must match. If the changelog was made with the wrong count, delete and recreate it (lifecycle topics create): each instance seeds it from its local state. If partitions were added to the input topics, users' events are split between partitions and the state must be rebuilt for the new count: lifecycle replay --archive … --partitions %d --handover DIR, then run a new --group on DIR (README: Replay and backfills)", ErrNotCoPartitioned, t.Changelog, n, partitions, partitions)
 		}
 	}
 	warnings, err = checkCleanup(ctx, adm, t)

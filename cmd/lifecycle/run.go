@@ -115,7 +115,7 @@ type specFlags struct {
 
 func (fs *flagSet) specFlags() specFlags {
 	return specFlags{
-		partitions:  fs.Int("partitions", 8, "partitions of each topic when creating topics (the most instances that can share the work)"),
+		partitions:  fs.Int("partitions", 8, "partitions of each topic when creating topics (the most instances that can share the work); when input topics exist already, their count, which the changelog must match"),
 		replication: fs.Int("replication", 1, "replication factor when creating topics (3 in production)"),
 	}
 }
@@ -402,9 +402,9 @@ func createTopics(ctx context.Context, conn processor.Conn, t processor.Topics, 
 		return err
 	}
 	defer adm.Close()
-	created, err := processor.CreateTopics(ctx, adm, t, spec)
+	created, partitions, err := processor.CreateTopics(ctx, adm, t, spec)
 	if len(created) > 0 {
-		log.Info("topics created", zap.Strings("topics", created), zap.Int32("partitions", spec.Partitions))
+		log.Info("topics created", zap.Strings("topics", created), zap.Int32("partitions", partitions))
 	}
 	return err
 }

@@ -88,7 +88,7 @@ dropout time, the ground truth for evaluating churn warnings.`)
 			if err != nil {
 				return err
 			}
-			_, err = processor.CreateTopics(ctx, adm, topics, spec)
+			_, _, err = processor.CreateTopics(ctx, adm, topics, spec)
 			adm.Close()
 			if err != nil {
 				return err

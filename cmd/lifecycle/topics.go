@@ -48,14 +48,14 @@ same partition count; exits 1 naming the topics and counts when not.`)
 		if err != nil {
 			return err
 		}
-		created, err := processor.CreateTopics(ctx, adm, topics, spec)
+		created, partitions, err := processor.CreateTopics(ctx, adm, topics, spec)
 		if err != nil {
 			return err
 		}
 		if len(created) == 0 {
 			fmt.Fprintln(stdout, "all topics exist already")
 		} else {
-			fmt.Fprintf(stdout, "created %s with %d partitions, replication %d\n", strings.Join(created, ", "), spec.Partitions, spec.Replication)
+			fmt.Fprintf(stdout, "created %s with %d partitions, replication %d\n", strings.Join(created, ", "), partitions, spec.Replication)
 		}
 	}
 	n, warnings, err := processor.CheckTopics(ctx, adm, topics)

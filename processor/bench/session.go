@@ -85,7 +85,7 @@ func (s *session) topics(ctx context.Context, phase string) (processor.Topics, s
 	prefix := s.run + "-" + phase
 	group := prefix + "-group"
 	t := phaseTopics(prefix, group)
-	created, err := processor.CreateTopics(ctx, s.adm, t, processor.TopicSpec{Partitions: s.partitions, Replication: 1})
+	created, _, err := processor.CreateTopics(ctx, s.adm, t, processor.TopicSpec{Partitions: s.partitions, Replication: 1})
 	s.created = append(s.created, created...)
 	s.groups = append(s.groups, group)
 	return t, group, err
