@@ -184,22 +184,10 @@ func TestEndToEnd(t *testing.T) {
 // stop the processor at start with an error naming topics and counts.
 func TestCoPartitioningRefused(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	topics := Topics{
-		Inputs:      []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")},
-		Transitions: kafkatest.Name(t, "tr"),
-		DLQ:         kafkatest.Name(t, "dlq"),
-	}
-	topics.Changelog = kafkatest.Name(t, "changelog")
-	topics.Warnings, topics.Segments, topics.Metrics = kafkatest.Name(t, "warnings"), kafkatest.Name(t, "segments"), kafkatest.Name(t, "metrics")
+	topics := namedTopics(t, "a", "b")
 	kafkatest.CreateTopics(t, brokers, 4, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments, topics.Metrics)
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[1])
-	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = p.Run(ctx)
+	_, err := runAtStart(t, brokers, topics)
 	if !errors.Is(err, ErrNotCoPartitioned) {
 		t.Fatalf("Run = %v, want ErrNotCoPartitioned", err)
 	}
@@ -256,25 +244,11 @@ func TestStoreLayoutRefused(t *testing.T) {
 // deletes, only warn.
 func TestChangelogThatDeletesRefused(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	topics := Topics{
-		Inputs:      []string{kafkatest.Name(t, "a")},
-		Transitions: kafkatest.Name(t, "tr"),
-		DLQ:         kafkatest.Name(t, "dlq"),
-		Changelog:   kafkatest.Name(t, "changelog"),
-		Warnings:    kafkatest.Name(t, "warnings"),
-		Segments:    kafkatest.Name(t, "segments"),
-		Metrics:     kafkatest.Name(t, "metrics"),
-	}
+	topics := namedTopics(t, "a")
 	kafkatest.CreateTopics(t, brokers, 2, topics.Inputs[0], topics.Transitions, topics.DLQ, topics.Changelog, topics.Warnings, topics.Segments, topics.Metrics)
 	kafkatest.Produce(t, brokers, kafka.Message{Topic: topics.Inputs[0], Key: []byte("u"),
 		Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-02T00:00:00Z"}`)})
-	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = p.Run(ctx)
+	p, err := runAtStart(t, brokers, topics)
 	if !errors.Is(err, ErrChangelogDeletes) {
 		t.Fatalf("Run = %v, want ErrChangelogDeletes", err)
 	}
@@ -295,6 +269,8 @@ func TestChangelogThatDeletesRefused(t *testing.T) {
 	// Compacted with a minute's lag instead of a week's: it runs, with a
 	// warning; so does a metrics topic that deletes.
 	adm := kafkatest.Admin(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
 		{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr("compact")},
 		{Op: kadm.SetConfig, Name: "min.compaction.lag.ms", Value: kadm.StringPtr("60000")},
@@ -321,17 +297,12 @@ func TestChangelogThatDeletesRefused(t *testing.T) {
 func TestInputPartitionsAddedWhileRunning(t *testing.T) {
 	f := newInputFixture(t, simulate.Config{Users: 30, Days: 5, Seed: 4}, 2)
 	cfg := f.config(t)
-	p, err := New(cfg, openStore(t, vfs.NewMem()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
+	p, errc, _ := startRun(t, cfg)
 	waitFor(t, "the inputs applied", func() bool { return seen(p.Stats()) == int64(f.records) })
 
 	adm := kafkatest.Admin(t, f.brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	resp, err := adm.UpdatePartitions(ctx, 3, f.inputs...)
 	if err == nil {
 		err = resp.Error()
@@ -341,7 +312,7 @@ func TestInputPartitionsAddedWhileRunning(t *testing.T) {
 	}
 	select {
 	case err = <-errc:
-	case <-ctx.Done():
+	case <-time.After(2 * time.Minute):
 		t.Fatalf("still running after the inputs got a third partition; stats %+v", p.Stats())
 	}
 	if !errors.Is(err, ErrPartitionsChanged) {
@@ -363,15 +334,7 @@ func TestInputPartitionsAddedWhileRunning(t *testing.T) {
 // refused at start, so creating one would only make the next step fail.
 func TestCreateTopicsTakesTheInputsCount(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	topics := Topics{
-		Inputs:      []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")},
-		Transitions: kafkatest.Name(t, "tr"),
-		DLQ:         kafkatest.Name(t, "dlq"),
-		Changelog:   kafkatest.Name(t, "changelog"),
-		Warnings:    kafkatest.Name(t, "warnings"),
-		Segments:    kafkatest.Name(t, "segments"),
-		Metrics:     kafkatest.Name(t, "metrics"),
-	}
+	topics := namedTopics(t, "a", "b")
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[0])
 	adm := kafkatest.Admin(t, brokers)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -388,4 +351,29 @@ func TestCreateTopicsTakesTheInputsCount(t *testing.T) {
 	if err != nil || partitions != 3 {
 		t.Errorf("CheckTopics after creating = %d, %v; want 3 partitions, no error", partitions, err)
 	}
+}
+
+// namedTopics names a test's own topics: an input per base name, every
+// output and the changelog. None is created.
+func namedTopics(t *testing.T, inputs ...string) Topics {
+	topics := Topics{Transitions: kafkatest.Name(t, "tr"), DLQ: kafkatest.Name(t, "dlq"), Changelog: kafkatest.Name(t, "changelog"),
+		Warnings: kafkatest.Name(t, "warnings"), Segments: kafkatest.Name(t, "segments"), Metrics: kafkatest.Name(t, "metrics")}
+	for _, in := range inputs {
+		topics.Inputs = append(topics.Inputs, kafkatest.Name(t, in))
+	}
+	return topics
+}
+
+// runAtStart runs a processor on topics, for a check at start that must
+// stop it: it returns the processor and Run's error, failing the test
+// after 30 s.
+func runAtStart(t *testing.T, brokers []string, topics Topics) (*Processor, error) {
+	t.Helper()
+	p, err := New(Config{Conn: Conn{Brokers: brokers}, Group: kafkatest.Name(t, "g"), Topics: topics}, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p, p.Run(ctx)
 }

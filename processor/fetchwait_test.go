@@ -1,12 +1,9 @@
 package processor
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
@@ -24,14 +21,7 @@ func TestFetchWaitLiveInput(t *testing.T) {
 	f, msgs := newHeldFixture(t, simulate.Config{Users: 300, Days: 90, Seed: 31, BadRate: 0.01, DupRate: 0.03, LateRate: 0.05}, 4)
 	cfg := f.config(t)
 	cfg.FetchWait = MinFetchWait
-	p, err := New(cfg, openStore(t, vfs.NewMem()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
+	p, errc, cancel := startRun(t, cfg)
 	// In 40 parts, a few milliseconds apart: live input, a part reaching
 	// some partitions and topics while others still wait for theirs.
 	for part := range slices.Chunk(msgs, len(msgs)/40+1) {

@@ -142,6 +142,22 @@ func runProcessor(t *testing.T, p *Processor, done func(Stats) bool) Stats {
 	}
 }
 
+// startRun starts a processor on cfg in the background, for a test that
+// acts while it runs: stop ends it as SIGTERM would, and errc has what
+// Run returned.
+func startRun(t *testing.T, cfg Config) (p *Processor, errc <-chan error, stop context.CancelFunc) {
+	t.Helper()
+	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return p, done, cancel
+}
+
 func seen(st Stats) int64 { return st.Applied + st.Rejected + st.Duplicates }
 
 func header(m kafka.Message, key string) string {

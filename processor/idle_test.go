@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,14 +90,7 @@ func TestIdleAdvanceHeldThroughAnInputOutage(t *testing.T) {
 				return msgs
 			}
 
-			p, err := New(cfg, openStore(t, vfs.NewMem()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			errc := make(chan error, 1)
-			go func() { errc <- p.Run(ctx) }()
+			p, errc, cancel := startRun(t, cfg)
 			// A first record shows the processor at work, however long
 			// joining the group took.
 			kafkatest.Produce(t, brokers, login("early", time.Now(), 0))
