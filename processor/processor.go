@@ -62,6 +62,7 @@ func New(cfg Config, store *state.Store) (*Processor, error) {
 	}
 	p := &Processor{store: store, metrics: retention.NewLatest()}
 	p.cfg = cfg.withDefaults().withEngine(&p.model)
+	p.clock = newInputClock(time.Now(), p.cfg.Log)
 	p.rules = schemas.Rules{Version: cfg.RulesVersion, Hash: cfg.RulesHash()}
 	p.mu.parts = map[int32]*partitionStats{}
 	return p, nil
@@ -126,7 +127,7 @@ func (p *Processor) run(ctx context.Context) error {
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
 	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
-	p.clock = newInputClock(time.Now(), log)
+	p.clock.seen(time.Now()) // the inputs' silence counts from the start
 	// The group's partitions are fetched by one client for the process;
 	// it is closed after the group, whose partitions stop their sources.
 	in, err := newInputs(cfg.Conn, cfg.FetchWait, cfg.maxBatchBytes(), cfg.Schemas, &p.schemaWaits, fetchCounters{&p.kafkaErrors, &p.fetchTimeouts}, p.clock, log)

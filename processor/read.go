@@ -46,7 +46,7 @@ func (p *Processor) Stats() Stats {
 		st.RegistryErrors = s.Failures()
 	}
 	st.FetchTimeouts = p.fetchTimeouts.Load()
-	st.StreamTimeHeld = p.clock != nil && p.clock.held.Load()
+	st.StreamTimeHeld = p.clock.held.Load()
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
 	st.PartitionWatch = map[int32]float64{}
