@@ -181,9 +181,10 @@ type Config struct {
 	// AllowedLateness is how far behind the wall clock stream time stays when
 	// IdleAdvance is on. Default 5m.
 	AllowedLateness time.Duration
-	// MaxInputSilence is how long idle advance goes on after the process
-	// last fetched an input record: stream time then stays where that
-	// took it until records come again, so that an upstream outage (the
+	// MaxInputSilence is how long idle advance goes on after input
+	// records last came (fetched by the process, or produced to any input
+	// partition): stream time then stays where that took it until records
+	// come again, so that an upstream outage (the
 	// producers or the broker down) does not fire the timers of users
 	// whose events are only delayed (inputClock). 0 never holds.
 	MaxInputSilence time.Duration

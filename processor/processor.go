@@ -146,6 +146,16 @@ func (p *Processor) run(ctx context.Context) error {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	if cfg.IdleAdvance && cfg.MaxInputSilence > 0 {
+		// Records for the group's other instances count as live inputs too.
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			p.clock.watchEnds(wctx, adm, cfg.Topics.Inputs, endsInterval(cfg.MaxInputSilence))
+		}()
+		defer func() { stopWatch(); <-watched }()
+	}
 	if err := checkStoreLayout(p.store, partitions); err != nil {
 		return err
 	}

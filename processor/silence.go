@@ -1,13 +1,15 @@
 package processor
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
 )
 
-// inputClock is when the process last fetched an input record, for
+// inputClock is when the process last saw an input record come, for
 // Config.MaxInputSilence: idle advance lets stream time follow the wall
 // clock only while the inputs are seen to be live. When every input goes
 // silent at once, the likelier cause is upstream (producers down, the
@@ -17,8 +19,10 @@ import (
 // warn them for a silence that was not theirs. Held, the delayed events
 // are applied in event time when they come.
 type inputClock struct {
-	last atomic.Int64 // Unix ns of the last fetch that brought records
-	held atomic.Bool  // stream time is held now (lifecycle_stream_time_held)
+	// last is when records last came (Unix ns): a fetch that brought
+	// some, or an end offset of any input partition that moved (watchEnds).
+	last atomic.Int64
+	held atomic.Bool // stream time is held now (lifecycle_stream_time_held)
 	log  *zap.Logger
 }
 
@@ -28,12 +32,12 @@ func newInputClock(now time.Time, log *zap.Logger) *inputClock {
 	return c
 }
 
-// seen records that a fetch brought records at now.
+// seen records that input records came at now.
 func (c *inputClock) seen(now time.Time) { c.last.Store(now.UnixNano()) }
 
 // idleAdvance is the stream time idle advance may take a caught-up
 // partition to at now: the wall clock minus the allowed lateness, but
-// the clock at most silence past the last fetched record. silence 0 never
+// the clock at most silence past the last record seen. silence 0 never
 // holds. The first partition to find the hold begun or ended logs it,
 // once for the process.
 func (c *inputClock) idleAdvance(now time.Time, silence, lateness time.Duration) time.Time {
@@ -44,13 +48,57 @@ func (c *inputClock) idleAdvance(now time.Time, silence, lateness time.Duration)
 	until := last.Add(silence)
 	if now.Before(until) {
 		if c.held.CompareAndSwap(true, false) {
-			c.log.Info("input records again: stream time follows the wall clock again (--idle-advance)", zap.Time("last_record_fetched", last))
+			c.log.Info("input records again: stream time follows the wall clock again (--idle-advance)", zap.Time("last_record_seen", last))
 		}
 		return now.Add(-lateness)
 	}
 	if c.held.CompareAndSwap(false, true) {
-		c.log.Warn("no input record fetched for --max-input-silence: stream time held instead of following the wall clock, so that an upstream outage does not churn and warn users whose events are only delayed; it follows the clock again with the next record",
-			zap.Time("last_record_fetched", last), zap.Duration("max_input_silence", silence), zap.Time("stream_time_held_at", until.Add(-lateness)))
+		c.log.Warn("no input record for --max-input-silence: stream time held instead of following the wall clock, so that an upstream outage does not churn and warn users whose events are only delayed; it follows the clock again with the next record",
+			zap.Time("last_record_seen", last), zap.Duration("max_input_silence", silence), zap.Time("stream_time_held_at", until.Add(-lateness)))
 	}
 	return until.Add(-lateness)
+}
+
+// watchEnds tells c of records produced to any partition of topics,
+// whoever owns it, by asking for their end offsets every interval until
+// ctx ends: an instance whose own partitions are quiet while the group's
+// others are busy is not in an outage, and should not hold its stream
+// time. One ListOffsets request an interval (a minute by default).
+func (c *inputClock) watchEnds(ctx context.Context, adm *kadm.Client, topics []string, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last map[string]map[int32]int64
+	for {
+		if ends, err := adm.ListEndOffsets(ctx, topics...); err == nil {
+			now := map[string]map[int32]int64{}
+			moved := false
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err != nil {
+					return
+				}
+				if now[o.Topic] == nil {
+					now[o.Topic] = map[int32]int64{}
+				}
+				now[o.Topic][o.Partition] = o.Offset
+				if before, ok := last[o.Topic][o.Partition]; ok && o.Offset > before {
+					moved = true
+				}
+			})
+			if moved {
+				c.seen(time.Now())
+			}
+			last = now
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// endsInterval is how often watchEnds asks: a few times within the
+// silence, at most once a minute (and at least every 100 ms).
+func endsInterval(silence time.Duration) time.Duration {
+	return max(min(silence/3, time.Minute), 100*time.Millisecond)
 }

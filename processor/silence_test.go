@@ -1,11 +1,15 @@
 package processor
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 )
 
 // TestInputClock: idle advance follows the clock minus the lateness while
@@ -40,4 +44,31 @@ func TestInputClock(t *testing.T) {
 	if len(msgs) != 2 || logs.FilterLevelExact(zap.WarnLevel).Len() != 1 || logs.FilterLevelExact(zap.InfoLevel).Len() != 1 {
 		t.Errorf("log lines %q, want one warning when the hold begins and one line when it ends", msgs)
 	}
+}
+
+// TestInputClockWatchesEnds: a record produced to an input partition that
+// this process does not fetch (another instance's) counts as live input;
+// a quiet topic does not move the clock.
+func TestInputClockWatchesEnds(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Name(t, "in")
+	kafkatest.CreateTopics(t, brokers, 2, topic)
+	kafkatest.Produce(t, brokers, kafka.Message{Topic: topic, Key: []byte("before"), Value: []byte("{}")})
+	start := time.Now().Add(-time.Hour)
+	c := newInputClock(start, zap.NewNop())
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		c.watchEnds(ctx, kafkatest.Admin(t, brokers), []string{topic}, 100*time.Millisecond)
+	}()
+	defer func() { cancel(); <-watched }()
+
+	time.Sleep(time.Second)
+	if got := c.last.Load(); got != start.UnixNano() {
+		t.Errorf("a quiet topic moved the clock to %v", time.Unix(0, got))
+	}
+	produced := time.Now()
+	kafkatest.Produce(t, brokers, kafka.Message{Topic: topic, Key: []byte("u"), Value: []byte("{}")})
+	waitFor(t, "the record produced seen", func() bool { return c.last.Load() >= produced.UnixNano() })
 }
