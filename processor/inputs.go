@@ -326,19 +326,21 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	came := false
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
-		if in.clock != nil {
-			in.clock.seen(time.Now())
-		}
+		came = true
 		s := in.sources[topicPartition{p.Topic, p.Partition}]
 		if s == nil || !s.live {
 			return // stopped, or replaced by a source not yet assigned
 		}
 		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], p.HighWatermark) })
 	})
+	if came && in.clock != nil {
+		in.clock.seen(time.Now())
+	}
 	for _, u := range unread {
 		in.skipUnread(u)
 	}
