@@ -255,6 +255,13 @@ func TestReplayFromTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { kafkatest.Admin(t, f.brokers).DeleteTopics(context.Background(), w.Topics()...) })
+	// The replay's topics pass the checks run makes of live ones: its
+	// metrics topic is compacted as the live one is.
+	asLive := Topics{Inputs: cfg.Topics.Inputs, Transitions: cfg.Topics.Transitions + suffix, DLQ: cfg.Topics.DLQ + suffix,
+		Warnings: cfg.Topics.Warnings + suffix, Segments: cfg.Topics.Segments + suffix, Metrics: cfg.Topics.Metrics + suffix}
+	if _, warnings, err := CheckTopics(ctx, kafkatest.Admin(t, f.brokers), asLive); err != nil || len(warnings) > 0 {
+		t.Errorf("the replay's topics, checked as live ones: %v %q", err, warnings)
+	}
 	if err := r.RunFrom(ctx, src.Read, 0, func(_ int32, o record.Output) error { return w.Write(o) }); err != nil {
 		t.Fatal(err)
 	}

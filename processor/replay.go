@@ -239,9 +239,9 @@ func NewReplayWriter(ctx context.Context, c Conn, t Topics, suffix string, parti
 		return nil, err
 	}
 	defer adm.Close()
-	resp, err := adm.CreateTopics(ctx, partitions, max(replication, 1), nil, names...)
+	resp, err := createTopics(ctx, adm, partitions, max(replication, 1), t.withDefaults().Metrics+suffix, names)
 	if err != nil {
-		return nil, fmt.Errorf("replay: create topics: %w", err)
+		return nil, err
 	}
 	var created []string
 	for _, name := range names {

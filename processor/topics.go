@@ -56,19 +56,10 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		spec.Partitions = n
 	}
 	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
-	all = slices.DeleteFunc(all, func(n string) bool { return n == t.Metrics })
-	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, all...)
+	resp, err := createTopics(ctx, adm, spec.Partitions, spec.Replication, t.Metrics, all)
 	if err != nil {
-		return nil, 0, fmt.Errorf("processor: create topics: %w", err)
+		return nil, 0, err
 	}
-	// The metrics topic keeps the latest record of each partition and
-	// period: what a warehouse and the other instances read.
-	mt, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, t.Metrics)
-	if err != nil {
-		return nil, 0, fmt.Errorf("processor: create topics: %w", err)
-	}
-	resp[t.Metrics] = mt[t.Metrics]
-	all = append(all, t.Metrics)
 	if t.Changelog != "" {
 		compact := map[string]*string{
 			"cleanup.policy":        kadm.StringPtr("compact"),
@@ -99,6 +90,26 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 		errs = append(errs, waitForTopics(ctx, adm, created))
 	}
 	return created, spec.Partitions, errors.Join(errs...)
+}
+
+// createTopics creates names, the one named metrics compacted: the
+// metrics topic keeps the latest record of each partition and period, what
+// a warehouse and the other instances read, and a deleting one would lose
+// them after retention.ms.
+func createTopics(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, metrics string, names []string) (kadm.CreateTopicResponses, error) {
+	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == metrics })
+	resp, err := adm.CreateTopics(ctx, partitions, replication, nil, others...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: create topics: %w", err)
+	}
+	if slices.Contains(names, metrics) {
+		mt, err := adm.CreateTopics(ctx, partitions, replication, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, metrics)
+		if err != nil {
+			return nil, fmt.Errorf("processor: create topics: %w", err)
+		}
+		resp[metrics] = mt[metrics]
+	}
+	return resp, nil
 }
 
 // existingInputPartitions is the partition count of the input topics that
