@@ -111,6 +111,14 @@ const deliveredQueue = 256
 // ids), and a standby's copy trails by that much more.
 const changelogLinger = 100 * time.Millisecond
 
+// untilNext is the time from now to the next multiple of d since the
+// epoch. Every partition's changelog stage waits to the same boundaries,
+// so their WAL syncs meet in one fsync (Pebble joins concurrent syncs)
+// where waits of their own would spread them over the interval.
+func untilNext(now time.Time, d time.Duration) time.Duration {
+	return d - time.Duration(now.UnixNano())%d
+}
+
 // run sends jobs until the queue is closed and drained, or ctx ends. Outputs
 // it could not send stay in the outbox and are sent on the next start.
 func (s *sender) run(ctx context.Context) error {
@@ -227,7 +235,7 @@ func (s *sender) logJobs(ctx context.Context, delivered <-chan job) error {
 		// so the restart seeded the changelog instead of finding its local
 		// state current, the path the schedule is about.
 		if len(delivered) < cap(delivered)/2 && !crashArmed(crashSent) {
-			linger.Reset(changelogLinger)
+			linger.Reset(untilNext(time.Now(), changelogLinger))
 			select {
 			case <-linger.C:
 			case <-ctx.Done():

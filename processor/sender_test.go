@@ -156,3 +156,21 @@ func TestRefusedOutputSetAside(t *testing.T) {
 		t.Errorf("outbox after the job: %v (%v), want empty", seqs, err)
 	}
 }
+
+// TestUntilNext: every partition's changelog stage wakes at the same
+// boundaries, whenever its batch came, and never waits longer than the
+// linger.
+func TestUntilNext(t *testing.T) {
+	const d = 100 * time.Millisecond
+	base := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	for _, at := range []time.Duration{0, time.Nanosecond, 37 * time.Millisecond, d - time.Nanosecond, d, 5*d + 3*time.Millisecond} {
+		now := base.Add(at)
+		w := untilNext(now, d)
+		if w <= 0 || w > d {
+			t.Errorf("at +%v: waits %v; want within (0, %v]", at, w, d)
+		}
+		if end := now.Add(w); end.UnixNano()%int64(d) != 0 {
+			t.Errorf("at +%v: wakes at %v, not on a %v boundary", at, end, d)
+		}
+	}
+}
