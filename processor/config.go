@@ -217,6 +217,9 @@ type Config struct {
 	// maxBatch bounds what one input record batch may decompress to; 0:
 	// maxBatchBytes of the record size limit. Tests set it low.
 	maxBatch int
+	// changelogWatch is how often a generation asks for the changelog's
+	// topic ID (watchChangelog); 0: changelogWatchEvery. Tests set it low.
+	changelogWatch time.Duration
 	// engine is the engines' configuration, made from the fields above
 	// (withEngine).
 	engine engine.Config

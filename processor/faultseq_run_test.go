@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -187,6 +188,20 @@ func (sr *seqRun) kill9(st seqStep) {
 	p := sr.r.start(sr.name("run"), sr.cur)
 	p.waitUntil(sr.t, "partitions", 90*time.Second, p.assigned)
 	time.Sleep(st.delay)
+	sr.killed(p)
+}
+
+func (sr *seqRun) changelogAnew(st seqStep) {
+	sr.useDir(st.dir)
+	p := sr.r.start(sr.name("run"), sr.cur)
+	sr.current(p)
+	kafkatest.RecreateCompacted(sr.t, sr.f.brokers, sr.f.partitions, sr.r.cfg.Topics.Changelog)
+	sr.logf("the changelog deleted and created anew")
+	time.Sleep(st.delay)
+	if p.exited() {
+		sr.t.Fatalf("%s ended by itself after the changelog was created anew: %v\n%s", p.name, p.state, p.tail(30))
+	}
+	sr.logf("%d partitions seeded the new changelog before the SIGKILL", len(p.entries("changelog seeded from local state")))
 	sr.killed(p)
 }
 

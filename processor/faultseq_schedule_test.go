@@ -29,13 +29,14 @@ func (d seqDir) String() string {
 type seqKind int
 
 const (
-	seqCrash    seqKind = iota // run with LIFECYCLE_CRASH_AT=<point>:<n>
-	seqKill9                   // run, SIGKILL a moment after partitions were assigned
-	seqFailover                // A runs, B joins on the other directory, A is killed, B takes over
-	seqPause                   // A runs, B joins, A paused past the session timeout, resumed
-	seqTruncate                // newest file of the current directory truncated, then a run on it
-	seqDrain                   // run to the end, SIGTERM, check the directory's state
-	seqDiskFull                // run on a disk that fills up (or stalls), then start on it
+	seqCrash         seqKind = iota // run with LIFECYCLE_CRASH_AT=<point>:<n>
+	seqKill9                        // run, SIGKILL a moment after partitions were assigned
+	seqFailover                     // A runs, B joins on the other directory, A is killed, B takes over
+	seqPause                        // A runs, B joins, A paused past the session timeout, resumed
+	seqTruncate                     // newest file of the current directory truncated, then a run on it
+	seqDrain                        // run to the end, SIGTERM, check the directory's state
+	seqDiskFull                     // run on a disk that fills up (or stalls), then start on it
+	seqChangelogAnew                // run; the changelog deleted and created anew once it is current; SIGKILL a while later
 )
 
 // seqStep is one step of a schedule. Every step starts and ends with no
@@ -81,6 +82,8 @@ func (s seqStep) String() string {
 		return fmt.Sprintf("truncate the newest %q file of the current dir to half; run on it (if it refuses: delete the dir and run again, as an operator would); SIGKILL %v after every partition's state is current", s.pattern, s.delay)
 	case seqDrain:
 		return fmt.Sprintf("run on %s dir until the group caught up; SIGTERM; check that dir's state", s.dir)
+	case seqChangelogAnew:
+		return fmt.Sprintf("run on %s dir; once every partition's state is current, delete the changelog and create it anew; SIGKILL %v after (the instance looks for a new changelog every %v)", s.dir, s.delay, changelogWatchEvery)
 	case seqDiskFull:
 		if s.stall {
 			return fmt.Sprintf("run on %s dir with %s=%d and %s: the disk hangs, and the run must stop by itself, saying so; start on the hung disk (%s=0), which must stop too; then the disk works again", s.dir, state.EnvDiskStallBytes, s.bytes, envMaxStall, state.EnvDiskStallBytes)
@@ -156,6 +159,23 @@ func chunkedSchedule() schedule {
 		name:  "chunked-deleted",
 		batch: 100,
 		steps: []seqStep{{kind: seqCrash, dir: dirSame, point: crashChunked, n: 4, mustCrash: true}},
+		final: dirDeleted,
+	}
+}
+
+// changelogAnewSchedule deletes the changelog and creates it anew twice:
+// first the instance is killed before it notices (the next start seeds
+// the new topic), then after it seeded the new topic in place; then the
+// state directory is lost, and the restore from the changelog must bring
+// back every user.
+func changelogAnewSchedule() schedule {
+	return schedule{
+		name:  "changelog-anew-deleted",
+		batch: 20,
+		steps: []seqStep{
+			{kind: seqChangelogAnew, dir: dirSame, delay: changelogWatchEvery / 5},
+			{kind: seqChangelogAnew, dir: dirSame, delay: changelogWatchEvery * 3 / 2},
+		},
 		final: dirDeleted,
 	}
 }
@@ -242,7 +262,25 @@ func genSchedule(seed uint64) schedule {
 	}
 	s.final = dir()
 	addDiskFull(&s)
+	addChangelogAnew(&s)
 	return s
+}
+
+// addChangelogAnew puts the changelog's deletion and creation anew into
+// one generated schedule in three, at a random place among its steps,
+// with the SIGKILL before the instance notices, during its seed or after.
+// It draws from a generator of its own, as addDiskFull does.
+func addChangelogAnew(s *schedule) {
+	rng := rand.New(rand.NewPCG(s.seed, 0xc1a9))
+	if rng.IntN(3) != 0 {
+		return
+	}
+	at := rng.IntN(len(s.steps) + 1)
+	st := seqStep{kind: seqChangelogAnew, dir: dirSame, delay: time.Duration(rng.IntN(int(changelogWatchEvery/time.Millisecond)*3/2)) * time.Millisecond}
+	if at > 0 {
+		st.dir = []seqDir{dirSame, dirSame, dirFresh, dirDeleted}[rng.IntN(4)]
+	}
+	s.steps = slices.Insert(s.steps, at, st)
 }
 
 // addDiskFull puts a full disk or a hung one into one generated schedule

@@ -71,7 +71,7 @@ func TestFaultSequences(t *testing.T) {
 	if seed, ok := seqSeed(t); ok {
 		scheds = append(scheds, genSchedule(seed))
 	} else {
-		scheds = append(scheds, reproSchedule(), chunkedSchedule())
+		scheds = append(scheds, reproSchedule(), chunkedSchedule(), changelogAnewSchedule())
 		for _, seed := range faultseqCISeeds {
 			scheds = append(scheds, genSchedule(seed))
 		}
@@ -158,6 +158,8 @@ func runOnce(t *testing.T, f *inputFixture, want expected, s schedule) bool {
 			sr.drain(st)
 		case seqDiskFull:
 			sr.diskFull(st)
+		case seqChangelogAnew:
+			sr.changelogAnew(st)
 		}
 		sr.progress()
 	}

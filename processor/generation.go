@@ -40,11 +40,29 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	sort.Ints(owned)
 	sort.Ints(standbys)
 	log.Info("partitions assigned", zap.Ints("partitions", owned), zap.Ints("standbys", standbys))
+	if len(owned)+len(standbys) == 0 {
+		return
+	}
+	clID, err := topicID(ctx, adm, p.cfg.Topics.Changelog)
+	if err != nil {
+		log.Warn("reading the changelog's topic ID failed; it is asked for again in a moment", zap.Error(err))
+	}
+	ident := newChangelogIdentity(clID)
+	gen.Start(func(gctx context.Context) { p.watchChangelog(gctx, adm, ident, log) })
 	for _, id := range standbys {
 		gen.Start(func(gctx context.Context) {
 			slog := log.With(zap.Int32("partition", int32(id)), zap.Bool("standby", true))
-			if err := p.runStandby(gctx, gen, adm, int32(id), slog); err != nil && gctx.Err() == nil {
-				slog.Error("standby stopped; it starts again with the next generation", zap.Error(err))
+			for {
+				sctx, clID, release := ident.follow(gctx)
+				err := p.runStandby(sctx, gen, adm, int32(id), clID, slog)
+				release()
+				if gctx.Err() == nil && errors.Is(context.Cause(sctx), errChangelogReplaced) {
+					continue // a copy of the new topic
+				}
+				if err != nil && gctx.Err() == nil {
+					slog.Error("standby stopped; it starts again with the next generation", zap.Error(err))
+				}
+				return
 			}
 		})
 	}
@@ -60,7 +78,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	}
 	for _, id := range owned {
 		a := assignment{gen: gen, genID: gen.ID, adm: adm, id: int32(id), partitions: partitions, committed: map[string]int64{},
-			ends: ends, w: w, log: log.With(zap.Int32("partition", int32(id)))}
+			ends: ends, changelog: ident, w: w, log: log.With(zap.Int32("partition", int32(id)))}
 		for topic, as := range gen.Assignments {
 			for _, x := range as {
 				if x.ID == id && x.Offset >= 0 {
@@ -86,15 +104,68 @@ type assignment struct {
 	partitions int32            // the input topics' partition count
 	committed  map[string]int64 // the group's offsets at assignment, per topic
 	ends       kadm.ListedOffsets
-	w          writers
-	log        *zap.Logger
+	changelog  *changelogIdentity
+	// changelogID is the changelog topic's ID this ownership started on;
+	// zero when unknown (the broker did not say).
+	changelogID kadm.TopicID
+	w           writers
+	log         *zap.Logger
 }
 
-// runPartition owns partition a.id for one generation: it makes the local
-// state current (from the changelog when it is not), starts the sender,
-// sends what the last run left unsent, then consumes until the generation
-// ends, and commits what it applied.
+// runPartition owns partition a.id for one generation. When the changelog
+// is deleted and created anew meanwhile, the ownership starts again on the
+// new topic without a rebalance, and makeCurrent seeds it from local state
+// before another instance can own the partition and restore from a topic
+// that lacks most users.
 func (p *Processor) runPartition(ctx context.Context, a assignment) error {
+	w := a.w
+	for {
+		octx, clID, release := a.changelog.follow(ctx)
+		a.changelogID, a.w = clID, w
+		err := p.ownPartition(octx, a)
+		release()
+		if err != nil || ctx.Err() != nil || !errors.Is(context.Cause(octx), errChangelogReplaced) {
+			return err
+		}
+		a.log.Info("the partition starts again on the changelog created anew")
+		if a.ends, a.committed, err = p.positions(ctx, a.adm, a.id); err != nil {
+			return err
+		}
+	}
+}
+
+// positions returns the end offsets of the changelog and the inputs, and
+// the group's committed offsets of partition id, as a new generation would
+// give them.
+func (p *Processor) positions(ctx context.Context, adm *kadm.Client, id int32) (kadm.ListedOffsets, map[string]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("processor: listing end offsets: %w", err)
+	}
+	offsets, err := adm.FetchOffsets(ctx, p.cfg.Group)
+	if err == nil {
+		err = offsets.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("processor: fetching the group's offsets: %w", err)
+	}
+	committed := map[string]int64{}
+	for _, topic := range p.cfg.Topics.Inputs {
+		if o, ok := offsets.Lookup(topic, id); ok && o.At >= 0 {
+			committed[topic] = o.At
+		}
+	}
+	return ends, committed, nil
+}
+
+// ownPartition owns partition a.id until ctx ends: it makes the local state
+// current (from the changelog when it is not), starts the sender, sends
+// what the last run left unsent, then consumes, and commits what it
+// applied.
+func (p *Processor) ownPartition(ctx context.Context, a assignment) error {
 	stats := newPartitionStats()
 	p.own(a.id, stats)
 	defer p.disown(a.id, stats)
@@ -155,6 +226,14 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	if err != nil {
 		return false, 0, err
 	}
+	// replaced: the changelog was deleted and created anew since this
+	// state was logged to it (or copied from it). The new topic holds only
+	// what was written since, so the state is seeded into it again.
+	loggedTo, known, err := p.store.ChangelogID(id)
+	if err != nil {
+		return false, 0, err
+	}
+	replaced := known && a.changelogID != (kadm.TopicID{}) && loggedTo != a.changelogID
 	var clMeta *record.Meta
 	var tail uint64 // the highest epoch of the changelog's newest records
 	if haveLocal && !standby {
@@ -164,6 +243,10 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	}
 	current := false
 	switch {
+	case standby && replaced:
+		// Its position is in the deleted topic; the owner seeded the new one.
+		a.log.Warn("the standby copy came from a changelog since deleted and created anew; restoring from the new one")
+		err = p.restore(ctx, id, clEnd.Offset, stats, a.log)
 	case standby:
 		// A standby copy: what the changelog got since it last applied.
 		err = p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
@@ -184,15 +267,22 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	a.w.changelog = stampEpoch(a.w.changelog, epoch)
 	switch {
 	case !current:
-		return false, epoch, nil
 	case clMeta == nil:
 		// An empty changelog (created anew, or a crash came before its
 		// first write), or one whose seed was cut short: the seed's
 		// metadata record is its last.
-		return true, epoch, p.seedAfterOutbox(ctx, *a, stats)
+		seeded, err = true, p.seedAfterOutbox(ctx, *a, stats)
+	case replaced:
+		a.log.Warn("the changelog was deleted and created anew since this state was logged to it; seeding it from local state",
+			zap.Stringer("was", kadm.TopicID(loggedTo)), zap.Stringer("now", a.changelogID))
+		seeded, err = true, p.seedAfterOutbox(ctx, *a, stats)
+	default:
+		a.log.Info("local state is current; no restore needed")
 	}
-	a.log.Info("local state is current; no restore needed")
-	return false, epoch, nil
+	if err == nil && a.changelogID != (kadm.TopicID{}) && loggedTo != a.changelogID {
+		err = p.store.SetChangelogID(id, a.changelogID)
+	}
+	return seeded, epoch, err
 }
 
 // ownershipEpoch is the epoch of an ownership that starts from a state

@@ -21,12 +21,23 @@ import (
 // runStandby keeps partition id's standby copy until the generation ends.
 // It commits its changelog position to the group as that partition's
 // offset, so that the group's lag on the changelog is the standby's.
-func (p *Processor) runStandby(ctx context.Context, gen offsetCommitter, adm *kadm.Client, id int32, log *zap.Logger) error {
+// clID is the changelog's topic ID at the generation's start (zero when
+// unknown): a copy of a changelog since deleted and created anew is made
+// anew.
+func (p *Processor) runStandby(ctx context.Context, gen offsetCommitter, adm *kadm.Client, id int32, clID kadm.TopicID, log *zap.Logger) error {
 	from, ok, err := p.store.Standby(id)
 	if err != nil {
 		return err
 	}
-	if ok && !p.changelogHas(ctx, adm, id, from) {
+	copiedFrom, known, err := p.store.ChangelogID(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ok && known && clID != (kadm.TopicID{}) && copiedFrom != clID:
+		log.Warn("the standby copy came from a changelog since deleted and created anew; copying anew")
+		ok = false
+	case ok && !p.changelogHas(ctx, adm, id, from):
 		log.Warn("the standby copy's changelog position is outside the changelog (was the topic recreated?); copying anew", zap.Int64("position", from))
 		ok = false
 	}
@@ -41,6 +52,11 @@ func (p *Processor) runStandby(ctx context.Context, gen offsetCommitter, adm *ka
 		return err
 	}
 	defer a.b.Close()
+	if !ok && clID != (kadm.TopicID{}) {
+		if err := a.b.PutChangelogID(clID); err != nil {
+			return err
+		}
+	}
 	a.onCommit = func(next int64) {
 		if err := gen.CommitOffsets(map[string]map[int]int64{p.cfg.Topics.Changelog: {int(id): next}}); err != nil && !errors.Is(err, kafka.ErrGenerationEnded) {
 			log.Debug("committing the standby's changelog position failed", zap.Error(err))

@@ -12,7 +12,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // assigned is a balancer's answer as owner and standbys per partition.
@@ -98,22 +100,9 @@ func TestStandbyFailover(t *testing.T) {
 	cfg.StandbyReplicas = 1
 
 	instance := func(name string, batch int) (*Processor, *observer.ObservedLogs, func() error) {
-		core, logs := observer.New(zapcore.InfoLevel)
 		c := cfg
 		c.BatchRecords = batch
-		c.Log = zap.New(core).With(zap.String("instance", name))
-		p, err := New(c, openStore(t, vfs.NewMem()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if batch == 1 {
-			p.afterCommit = func() { time.Sleep(3 * time.Millisecond) } // slow enough to stop mid-stream
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		t.Cleanup(cancel)
-		return p, logs, func() error { cancel(); return <-done }
+		return observedInstance(t, c, name, batch == 1) // slow enough to stop mid-stream
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
@@ -153,6 +142,67 @@ func TestStandbyFailover(t *testing.T) {
 	checkState(t, want.final, b.store)
 }
 
+// observedInstance starts a processor on cfg whose logs the test reads; a
+// slow one sleeps 3 ms after each commit. stop ends it as SIGTERM would and
+// returns what Run returned.
+func observedInstance(t *testing.T, cfg Config, name string, slow bool) (p *Processor, logs *observer.ObservedLogs, stop func() error) {
+	t.Helper()
+	core, logs := observer.New(zapcore.InfoLevel)
+	cfg.Log = zap.New(core).With(zap.String("instance", name))
+	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slow {
+		p.afterCommit = func() { time.Sleep(3 * time.Millisecond) }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(cancel)
+	return p, logs, func() error { cancel(); return <-done }
+}
+
+// TestStandbyChangelogCreatedAnew: the changelog deleted and created anew
+// under two instances that keep standby copies of each other's
+// partitions. Each owner seeds the new topic from its local state, each
+// standby copies it anew (its old copy came from the deleted topic), and
+// after one instance leaves, the other owns every partition with every
+// user.
+func TestStandbyChangelogCreatedAnew(t *testing.T) {
+	f := newInputFixture(t, simulate.Config{Users: 300, Days: 40, Seed: 31}, 4)
+	cfg := f.config(t)
+	cfg.StandbyReplicas = 1
+	cfg.changelogWatch = time.Second
+	a, logsA, stopA := observedInstance(t, cfg, "A", false)
+	waitFor(t, "A applying events", func() bool { return a.Stats().Applied > 0 })
+	b, logsB, stopB := observedInstance(t, cfg, "B", false)
+	waitFor(t, "two instances caught up, with standby copies of each other's partitions", func() bool {
+		return a.Stats().Partitions == 2 && b.Stats().Partitions == 2 && standbyCopies(t, a) == 2 && standbyCopies(t, b) == 2 && caughtUp(t, cfg)
+	})
+	users := ownUsers(t, a) + ownUsers(t, b)
+
+	kafkatest.RecreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
+	seeded := func(l *observer.ObservedLogs) int { return l.FilterMessage("changelog seeded from local state").Len() }
+	copied := func(l *observer.ObservedLogs) int {
+		return l.FilterMessage("the standby copy came from a changelog since deleted and created anew; copying anew").Len()
+	}
+	waitFor(t, "each owner seeding the new changelog, each standby copying it anew", func() bool {
+		return seeded(logsA)+seeded(logsB) >= 4 && copied(logsA)+copied(logsB) >= 4 &&
+			standbyCopies(t, a) == 2 && standbyCopies(t, b) == 2
+	})
+	if err := stopA(); err != nil {
+		t.Fatalf("A: %v", err)
+	}
+	waitFor(t, "B owning every partition and caught up", func() bool { return b.Stats().Partitions == 4 && b.Stats().Restoring == 0 && caughtUp(t, cfg) })
+	if err := stopB(); err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	if got := ownUsers(t, b); got != users {
+		t.Errorf("B holds %d users after A left; the two instances had %d", got, users)
+	}
+}
+
 // faultFreeFixture is a simulated population of 1,500 users over 120 days
 // in 4 partitions, without bad, duplicate or late records, and its
 // reference.
@@ -162,6 +212,26 @@ func faultFreeFixture(t *testing.T) (*inputFixture, expected) {
 	var e expected
 	e.byID, e.perUser, e.dlq, e.final = reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
 	return f, e
+}
+
+// ownUsers is the number of users in the partitions p's store holds as
+// their owner (not as standby copies).
+func ownUsers(t *testing.T, p *Processor) int {
+	t.Helper()
+	ids, err := p.store.Partitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, id := range ids {
+		if _, standby, err := p.store.Standby(id); err != nil || standby {
+			continue
+		}
+		if err := p.store.Users(id, func(string, record.User) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }
 
 // standbyCopies is the number of partitions p keeps a standby copy of.

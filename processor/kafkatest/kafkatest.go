@@ -7,6 +7,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -141,6 +143,35 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 func CreateCompacted(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
 	createTopics(t, brokers, partitions, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topics...)
+}
+
+// RecreateCompacted deletes topic and creates it anew, compacted, as an
+// operator's mistake would under running instances. The creation waits
+// until the broker no longer lists the deleted topic.
+func RecreateCompacted(t testing.TB, brokers []string, partitions int32, topic string) {
+	t.Helper()
+	adm := Admin(t, brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := adm.DeleteTopics(ctx, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete topic %s: %v", topic, err)
+	}
+	for {
+		d, err := adm.ListTopics(ctx, topic)
+		if err == nil && (len(d) == 0 || errors.Is(d[topic].Err, kerr.UnknownTopicOrPartition)) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s still listed after its deletion: %v", topic, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	CreateCompacted(t, brokers, partitions, topic)
 }
 
 func createTopics(t testing.TB, brokers []string, partitions int32, configs map[string]*string, topics ...string) {
