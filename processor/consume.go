@@ -46,8 +46,11 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		if !ok {
 			from = kafka.FirstOffset
 		}
-		if end, ok := ends.Lookup(topic, part.id); ok {
+		if end, known := ends.Lookup(topic, part.id); known {
 			hwm[i] = end.Offset
+			if ok && end.Err == nil && offset > end.Offset {
+				return inputRestarted(topic, part.id, offset, end.Offset)
+			}
 		} else {
 			hwm[i] = math.MaxInt64 // unknown: wait for this topic's records
 		}

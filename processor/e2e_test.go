@@ -404,7 +404,8 @@ func TestChangelogCreatedAnewWhileRunning(t *testing.T) {
 		return ids
 	}
 
-	kafkatest.RecreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
+	kafkatest.DeleteTopic(t, f.brokers, cfg.Topics.Changelog)
+	kafkatest.CreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	// Written to the new topic before the instance notices it: the new
 	// changelog then has metadata of its own, current with local state.
 	kafkatest.Produce(t, f.brokers, later...)
@@ -436,5 +437,67 @@ func TestChangelogCreatedAnewWhileRunning(t *testing.T) {
 	})
 	if got := users(fresh); len(got) != len(want) {
 		t.Errorf("a restore from the changelog created anew brought back %d users; the instance that wrote it had %d", len(got), len(want))
+	}
+}
+
+// TestInputTopicCreatedAnew: an input topic deleted and created anew
+// under a running group starts its offsets again at 0, below what the
+// partitions' state has applied; its new records would be taken as
+// applied already (the users' records carry their offsets) and skipped
+// without a word. The processor stops with an error that says so and what
+// to do, applies none of them, and a start on the same state refuses too.
+func TestInputTopicCreatedAnew(t *testing.T) {
+	f, msgs := newHeldFixture(t, simulate.Config{Users: 40, Days: 20, Seed: 8}, 2)
+	kafkatest.Produce(t, f.brokers, msgs...)
+	cfg := f.config(t)
+	store := openStore(t, vfs.NewMem())
+	p, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	waitFor(t, "the inputs applied and committed", func() bool { return seen(p.Stats()) == int64(f.records) && caughtUp(t, cfg) })
+	applied := p.Stats().Applied
+
+	login := f.inputs[0]
+	kafkatest.DeleteTopic(t, f.brokers, login)
+	kafkatest.CreateTopics(t, f.brokers, f.partitions, login)
+	var again []kafka.Message
+	for _, m := range msgs {
+		if m.Topic == login && len(again) < 20 {
+			again = append(again, m)
+		}
+	}
+	kafkatest.Produce(t, f.brokers, again...)
+	select {
+	case err = <-errc:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("still running after %s was created anew; stats %+v", login, p.Stats())
+	}
+	if !errors.Is(err, ErrInputRestarted) || !strings.Contains(err.Error(), login) || !strings.Contains(err.Error(), "--handover") {
+		t.Fatalf("Run = %v; want ErrInputRestarted naming %s and the way on", err, login)
+	}
+	t.Logf("running: %v", err)
+	if got := p.Stats().Applied; got != applied {
+		t.Errorf("%d events applied after the topic was created anew; want none", got-applied)
+	}
+
+	// A start on the same state refuses too, before reading anything.
+	p, err = New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	if err := p.Run(rctx); !errors.Is(err, ErrInputRestarted) {
+		t.Errorf("a start on the same state: %v; want ErrInputRestarted", err)
+	} else {
+		t.Logf("at start: %v", err)
+	}
+	if got := p.Stats().Applied; got != 0 {
+		t.Errorf("the start on the same state applied %d events; want none", got)
 	}
 }

@@ -195,7 +195,8 @@ func (sr *seqRun) changelogAnew(st seqStep) {
 	sr.useDir(st.dir)
 	p := sr.r.start(sr.name("run"), sr.cur)
 	sr.current(p)
-	kafkatest.RecreateCompacted(sr.t, sr.f.brokers, sr.f.partitions, sr.r.cfg.Topics.Changelog)
+	kafkatest.DeleteTopic(sr.t, sr.f.brokers, sr.r.cfg.Topics.Changelog)
+	kafkatest.CreateCompacted(sr.t, sr.f.brokers, sr.f.partitions, sr.r.cfg.Topics.Changelog)
 	sr.logf("the changelog deleted and created anew")
 	time.Sleep(st.delay)
 	if p.exited() {

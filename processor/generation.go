@@ -87,7 +87,12 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 			}
 		}
 		gen.Start(func(gctx context.Context) {
-			if err := p.runPartition(gctx, a); err != nil && gctx.Err() == nil {
+			err := p.runPartition(gctx, a)
+			switch {
+			case errors.Is(err, ErrInputRestarted):
+				// Every rebalance would meet it again.
+				p.fail(err)
+			case err != nil && gctx.Err() == nil:
 				a.log.Error("partition stopped; the group will rebalance and retry", zap.Error(err))
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -166,6 +167,7 @@ type source struct {
 	queue   []kafka.Message // records for out that did not fit; feed sends them
 	feeding bool            // feed runs: records must go through queue, in order
 	paused  bool            // tp's fetches are paused until queue is drained
+	gone    bool            // the topic's ID is gone: the marker was handed on (deliver)
 }
 
 // open starts reading topic's partition at offset from (kafka.FirstOffset:
@@ -294,8 +296,16 @@ func startAt(from int64) kgo.Offset {
 // deliver hands a poll's records to their sources.
 func (in *inputs) deliver(fs kgo.Fetches) {
 	var unread []unreadBatch
+	var gone []topicPartition
 	fs.EachError(func(topic string, partition int32, err error) {
 		if closing(err) {
+			return
+		}
+		if errors.Is(err, kerr.UnknownTopicID) {
+			// The topic was deleted (and perhaps created anew: franz-go
+			// never adopts a new ID for a name it holds, and fetches the
+			// old one again and again without a pause).
+			gone = append(gone, topicPartition{topic, partition})
 			return
 		}
 		var big *kgo.ErrDecompressTooLarge
@@ -344,7 +354,27 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 	for _, u := range unread {
 		in.skipUnread(u)
 	}
+	for _, tp := range gone {
+		s := in.sources[tp]
+		if s == nil || !s.live || s.gone {
+			continue
+		}
+		s.gone = true
+		in.counters.errors.Add(1)
+		if !s.paused {
+			s.paused = true
+			in.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+		}
+		s.add(1, func(int) kafka.Message {
+			return kafka.Message{Topic: tp.topic, Partition: int(tp.partition), Offset: s.next, WriterData: topicGone{}}
+		})
+	}
 }
+
+// topicGone, in a stand-in message's kafka.Message.WriterData, tells the
+// merge that the broker no longer has the topic its partition was reading
+// (merger.take: ErrInputRestarted).
+type topicGone struct{}
 
 // unreadBatch is a record batch of an input partition that the client
 // could not read: it decompresses to more than maxBatchBytes (a

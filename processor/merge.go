@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -34,6 +36,10 @@ type merger struct {
 	skew time.Duration // Config.MaxFutureSkew
 
 	closed bool // a topic's channel closed: the partition must restart
+	// backwards is set, and the merge takes nothing more, when a topic's
+	// records start again below the position reached: the topic was
+	// deleted and created anew, or truncated (ErrInputRestarted).
+	backwards error
 
 	// refetch replaces topic i's source with a new one reading from
 	// offset from, and returns its channel (see restartStalled).
@@ -112,6 +118,18 @@ func (m *merger) poll() {
 }
 
 func (m *merger) take(i int, msg kafka.Message) {
+	if _, ok := msg.WriterData.(topicGone); ok {
+		m.backwards = inputGone(m.names[i], int32(msg.Partition))
+		m.in[i] = nil
+		return
+	}
+	if m.held[i] && msg.Offset < m.next[i] {
+		// The fetching client went back to the log start: the position
+		// is past the topic's end.
+		m.backwards = inputRestarted(m.names[i], int32(msg.Partition), m.next[i], msg.Offset)
+		m.in[i] = nil
+		return
+	}
 	// kafka-go skips silently to the log start when the next offset was
 	// deleted. A gap of one is a transaction marker; a longer one is
 	// checked against the broker's log start.
@@ -200,6 +218,34 @@ func (m *merger) confirm(it *engine.Input) bool {
 // records that the high watermark says exist: a fetch that hangs.
 func (m *merger) stalled(now time.Time, limit time.Duration) bool {
 	return !m.waitingSince.IsZero() && now.Sub(m.waitingSince) > limit
+}
+
+// ErrInputRestarted: an input topic's records start again below the
+// position a partition's state has reached.
+var ErrInputRestarted = errors.New("processor: an input topic starts again below what the state has applied")
+
+// inputRestarted is the error for topic's partition, whose state has
+// applied the records before offset applied, where the broker's records
+// now end (or start again) at offset now. Every record up to applied
+// would be taken as applied already (the users' records carry their
+// offsets) and skipped, so the process stops rather than drop them
+// without a word.
+func inputRestarted(topic string, partition int32, applied, now int64) error {
+	return fmt.Errorf("%w: %s/%d is at offset %d, and this partition's state has applied its records up to offset %d. "+
+		"The topic was deleted and created anew (or truncated by an unclean leader election): its new records would be taken as applied already and skipped. "+
+		"The state is kept as it is and nothing more is read. To go on with the user history, rebuild the state from an archive of every event "+
+		"(lifecycle replay --archive … --handover DIR) and run a new --group on it; to start the users anew, run a new --group with a new --state-dir",
+		ErrInputRestarted, topic, partition, now, applied)
+}
+
+// inputGone is the error for topic's partition when the broker no longer
+// has the topic it was reading.
+func inputGone(topic string, partition int32) error {
+	return fmt.Errorf("%w: the broker no longer has the topic %s/%d was read from (UNKNOWN_TOPIC_ID): it was deleted, perhaps to be created anew. "+
+		"A topic created anew starts its offsets again at 0, below what this partition's state has applied, and its records would be taken as applied already and skipped. "+
+		"The state is kept as it is and nothing more is read. To go on with the user history, rebuild the state from an archive of every event "+
+		"(lifecycle replay --archive … --handover DIR) and run a new --group on it; to start the users anew, run a new --group with a new --state-dir",
+		ErrInputRestarted, topic, partition)
 }
 
 // lostRange is a stretch of a topic's records that the broker deleted

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -193,6 +194,48 @@ func TestMergeGapChecked(t *testing.T) {
 		}
 		if fmt.Sprint(m.lost) != tc.wantLost || checks != tc.checks {
 			t.Errorf("%s: lost %v (want %s), %d log start checks (want %d)", tc.name, m.lost, tc.wantLost, checks, tc.checks)
+		}
+	}
+}
+
+// TestMergeBackwards: a record below the position a partition had reached
+// (the client went back to the log start of a topic created anew or
+// truncated) is not taken: the merge reports ErrInputRestarted and reads
+// the topic no more; at a fresh start, or going on, nothing is reported.
+func TestMergeBackwards(t *testing.T) {
+	login := func(off int64) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"), Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-01T00:00:00Z"}`)}
+	}
+	for _, tc := range []struct {
+		name    string
+		held    bool
+		offsets []int64
+		want    bool
+	}{
+		{"back to offset 0 of a topic created anew", true, []int64{0}, true},
+		{"back after records", true, []int64{40, 41, 3}, true},
+		{"going on", true, []int64{40, 41, 42}, false},
+		{"fresh start", false, []int64{0, 1}, false},
+	} {
+		in := make(chan kafka.Message, 4)
+		m := newMerger([]string{"a"}, []<-chan kafka.Message{in}, []int64{40}, []int64{100}, schemas.NewDecoder(schemas.DecoderConfig{}))
+		m.held[0] = tc.held
+		if !tc.held {
+			m.next[0] = 0
+		}
+		popped := 0
+		for _, off := range tc.offsets {
+			in <- login(off)
+			m.poll()
+			if m.pop() != nil {
+				popped++
+			}
+		}
+		if got := errors.Is(m.backwards, ErrInputRestarted); got != tc.want {
+			t.Errorf("%s: backwards %v, want reported: %v", tc.name, m.backwards, tc.want)
+		}
+		if tc.want && popped != len(tc.offsets)-1 {
+			t.Errorf("%s: %d records taken; the one below the position must not be", tc.name, popped)
 		}
 	}
 }

@@ -146,6 +146,9 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 	}
 	for {
 		m.poll()
+		if m.backwards != nil {
+			return m.backwards
+		}
 		p.reportLost(m)
 		if it := m.pop(); it != nil {
 			if err := p.eng.Apply(it); err != nil {

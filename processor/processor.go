@@ -32,6 +32,9 @@ type Processor struct {
 	ends       *endsAsker    // the merges' confirmations of end offsets
 	inputs     *inputs       // fetches the owned input partitions (inputs.go)
 	clock      *inputClock   // when the inputs last brought a record (Config.MaxInputSilence)
+	// fail stops Run with an error that no rebalance can cure (set by
+	// run): a partition's ErrInputRestarted.
+	fail context.CancelCauseFunc
 	// kafkaErrors counts errors of the group, the input fetches and the
 	// broker check: an outage shows as a rising count (each is retried).
 	kafkaErrors atomic.Int64
@@ -117,9 +120,12 @@ func (p *Processor) waitForBrokers(ctx context.Context, adm *kadm.Client) error 
 	}
 }
 
-func (p *Processor) run(ctx context.Context) error {
+func (p *Processor) run(parent context.Context) error {
 	cfg := &p.cfg
 	log := cfg.Log
+	ctx, fail := context.WithCancelCause(parent)
+	defer fail(nil)
+	p.fail = fail
 	cl, err := cfg.Conn.Client()
 	if err != nil {
 		return err
@@ -226,6 +232,9 @@ func (p *Processor) run(ctx context.Context) error {
 		gen, err := group.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
+				if parent.Err() == nil {
+					runErr = context.Cause(ctx) // p.fail's
+				}
 				break
 			}
 			if errors.Is(err, kafka.ErrGroupClosed) {

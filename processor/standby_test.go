@@ -182,7 +182,8 @@ func TestStandbyChangelogCreatedAnew(t *testing.T) {
 	})
 	users := ownUsers(t, a) + ownUsers(t, b)
 
-	kafkatest.RecreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
+	kafkatest.DeleteTopic(t, f.brokers, cfg.Topics.Changelog)
+	kafkatest.CreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
 	seeded := func(l *observer.ObservedLogs) int { return l.FilterMessage("changelog seeded from local state").Len() }
 	copied := func(l *observer.ObservedLogs) int {
 		return l.FilterMessage("the standby copy came from a changelog since deleted and created anew; copying anew").Len()

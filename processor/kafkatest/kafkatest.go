@@ -145,10 +145,10 @@ func CreateCompacted(t testing.TB, brokers []string, partitions int32, topics ..
 	createTopics(t, brokers, partitions, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topics...)
 }
 
-// RecreateCompacted deletes topic and creates it anew, compacted, as an
-// operator's mistake would under running instances. The creation waits
-// until the broker no longer lists the deleted topic.
-func RecreateCompacted(t testing.TB, brokers []string, partitions int32, topic string) {
+// DeleteTopic deletes topic and returns once the broker no longer lists
+// it, so that it can be created anew, as an operator's mistake would
+// under running instances.
+func DeleteTopic(t testing.TB, brokers []string, topic string) {
 	t.Helper()
 	adm := Admin(t, brokers)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -163,7 +163,7 @@ func RecreateCompacted(t testing.TB, brokers []string, partitions int32, topic s
 	for {
 		d, err := adm.ListTopics(ctx, topic)
 		if err == nil && (len(d) == 0 || errors.Is(d[topic].Err, kerr.UnknownTopicOrPartition)) {
-			break
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -171,7 +171,6 @@ func RecreateCompacted(t testing.TB, brokers []string, partitions int32, topic s
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	CreateCompacted(t, brokers, partitions, topic)
 }
 
 func createTopics(t testing.TB, brokers []string, partitions int32, configs map[string]*string, topics ...string) {
