@@ -219,15 +219,8 @@ func faultFreeFixture(t *testing.T) (*inputFixture, expected) {
 // their owner (not as standby copies).
 func ownUsers(t *testing.T, p *Processor) int {
 	t.Helper()
-	ids, err := p.store.Partitions()
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, id := range ids {
-		if _, standby, err := p.store.Standby(id); err != nil || standby {
-			continue
-		}
+	for _, id := range heldPartitions(t, p, false) {
 		if err := p.store.Users(id, func(string, record.User) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -238,15 +231,26 @@ func ownUsers(t *testing.T, p *Processor) int {
 // standbyCopies is the number of partitions p keeps a standby copy of.
 func standbyCopies(t *testing.T, p *Processor) int {
 	t.Helper()
+	return len(heldPartitions(t, p, true))
+}
+
+// heldPartitions lists the partitions whose state p's store holds as
+// standby copies (standby) or as their owner.
+func heldPartitions(t *testing.T, p *Processor, standby bool) []int32 {
+	t.Helper()
 	ids, err := p.store.Partitions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	var held []int32
 	for _, id := range ids {
-		if _, ok, err := p.store.Standby(id); err == nil && ok {
-			n++
+		_, isCopy, err := p.store.Standby(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isCopy == standby {
+			held = append(held, id)
 		}
 	}
-	return n
+	return held
 }
