@@ -269,6 +269,10 @@ func genSchedule(seed uint64) schedule {
 // addChangelogAnew puts the changelog's deletion and creation anew into
 // one generated schedule in three, at a random place among its steps,
 // with the SIGKILL before the instance notices, during its seed or after.
+// A run to the end on the same directory follows it: until an owner with
+// the partitions' whole state has seeded the new topic, that state is the
+// only complete copy, and losing it too (a step on a fresh or deleted
+// directory) is a double fault no restore can undo (README, "Operations").
 // It draws from a generator of its own, as addDiskFull does.
 func addChangelogAnew(s *schedule) {
 	rng := rand.New(rand.NewPCG(s.seed, 0xc1a9))
@@ -280,7 +284,7 @@ func addChangelogAnew(s *schedule) {
 	if at > 0 {
 		st.dir = []seqDir{dirSame, dirSame, dirFresh, dirDeleted}[rng.IntN(4)]
 	}
-	s.steps = slices.Insert(s.steps, at, st)
+	s.steps = slices.Insert(s.steps, at, st, seqStep{kind: seqDrain, dir: dirSame})
 }
 
 // addDiskFull puts a full disk or a hung one into one generated schedule
