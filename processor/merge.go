@@ -224,6 +224,10 @@ func (m *merger) stalled(now time.Time, limit time.Duration) bool {
 // position a partition's state has reached.
 var ErrInputRestarted = errors.New("processor: an input topic starts again below what the state has applied")
 
+// inputRestartedWayOn ends ErrInputRestarted's messages: what to do.
+const inputRestartedWayOn = "The state is kept as it is and nothing more is read. To go on with the user history, rebuild the state from an archive of every event " +
+	"(lifecycle replay --archive … --handover DIR) and run a new --group on it; to start the users anew, run a new --group with a new --state-dir"
+
 // inputRestarted is the error for topic's partition, whose state has
 // applied the records before offset applied, where the broker's records
 // now end (or start again) at offset now. Every record up to applied
@@ -233,19 +237,15 @@ var ErrInputRestarted = errors.New("processor: an input topic starts again below
 func inputRestarted(topic string, partition int32, applied, now int64) error {
 	return fmt.Errorf("%w: %s/%d is at offset %d, and this partition's state has applied its records up to offset %d. "+
 		"The topic was deleted and created anew (or truncated by an unclean leader election): its new records would be taken as applied already and skipped. "+
-		"The state is kept as it is and nothing more is read. To go on with the user history, rebuild the state from an archive of every event "+
-		"(lifecycle replay --archive … --handover DIR) and run a new --group on it; to start the users anew, run a new --group with a new --state-dir",
-		ErrInputRestarted, topic, partition, now, applied)
+		"%s", ErrInputRestarted, topic, partition, now, applied, inputRestartedWayOn)
 }
 
 // inputGone is the error for topic's partition when the broker no longer
 // has the topic it was reading.
 func inputGone(topic string, partition int32) error {
-	return fmt.Errorf("%w: the broker no longer has the topic %s/%d was read from (UNKNOWN_TOPIC_ID): it was deleted, perhaps to be created anew. "+
+	return fmt.Errorf("%w: %s/%d: the broker no longer has the topic this partition was read from (UNKNOWN_TOPIC_ID): it was deleted, perhaps to be created anew. "+
 		"A topic created anew starts its offsets again at 0, below what this partition's state has applied, and its records would be taken as applied already and skipped. "+
-		"The state is kept as it is and nothing more is read. To go on with the user history, rebuild the state from an archive of every event "+
-		"(lifecycle replay --archive … --handover DIR) and run a new --group on it; to start the users anew, run a new --group with a new --state-dir",
-		ErrInputRestarted, topic, partition)
+		"%s", ErrInputRestarted, topic, partition, inputRestartedWayOn)
 }
 
 // lostRange is a stretch of a topic's records that the broker deleted
