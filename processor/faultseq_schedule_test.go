@@ -174,7 +174,10 @@ func changelogAnewSchedule() schedule {
 		batch: 20,
 		steps: []seqStep{
 			{kind: seqChangelogAnew, dir: dirSame, delay: changelogWatchEvery / 5},
-			{kind: seqChangelogAnew, dir: dirSame, delay: changelogWatchEvery * 3 / 2},
+			// The watcher notices within changelogWatchEvery; the seed in
+			// place then needs a moment more (several seconds in CI, with
+			// its other schedules beside it).
+			{kind: seqChangelogAnew, dir: dirSame, delay: changelogWatchEvery * 3},
 		},
 		final: dirDeleted,
 	}

@@ -132,10 +132,11 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 		if err != nil || ctx.Err() != nil || !errors.Is(context.Cause(octx), errChangelogReplaced) {
 			return err
 		}
-		a.log.Info("the partition starts again on the changelog created anew")
 		if a.ends, a.committed, err = p.positions(ctx, a.adm, a.id); err != nil {
 			return err
 		}
+		end, _ := a.ends.Lookup(p.cfg.Topics.Changelog, a.id)
+		a.log.Info("the partition starts again on the changelog created anew", zap.Int64("changelog_end", end.Offset))
 	}
 }
 
@@ -143,6 +144,8 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 // the group's committed offsets of partition id, as a new generation would
 // give them.
 func (p *Processor) positions(ctx context.Context, adm *kadm.Client, id int32) (kadm.ListedOffsets, map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
 	if err == nil {
 		err = ends.Error()
