@@ -69,10 +69,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	if len(owned) == 0 {
 		return
 	}
-	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := p.partitionEnds(ctx, adm)
 	if err != nil {
 		log.Warn("listing end offsets failed; partitions start without them", zap.Error(err))
 	}
@@ -140,16 +137,23 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 	}
 }
 
+// partitionEnds lists the end offsets a partition's ownership starts
+// from: the changelog's and the inputs'.
+func (p *Processor) partitionEnds(ctx context.Context, adm *kadm.Client) (kadm.ListedOffsets, error) {
+	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
+	if err == nil {
+		err = ends.Error()
+	}
+	return ends, err
+}
+
 // positions returns the end offsets of the changelog and the inputs, and
 // the group's committed offsets of partition id, as a new generation would
 // give them.
 func (p *Processor) positions(ctx context.Context, adm *kadm.Client, id int32) (kadm.ListedOffsets, map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := p.partitionEnds(ctx, adm)
 	if err != nil {
 		return nil, nil, fmt.Errorf("processor: listing end offsets: %w", err)
 	}

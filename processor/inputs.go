@@ -361,10 +361,7 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		}
 		s.gone = true
 		in.counters.errors.Add(1)
-		if !s.paused {
-			s.paused = true
-			in.cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
-		}
+		s.pause()
 		s.add(1, func(int) kafka.Message {
 			return kafka.Message{Topic: tp.topic, Partition: int(tp.partition), Offset: s.next, WriterData: topicGone{}}
 		})
@@ -487,9 +484,17 @@ func (s *source) add(n int, at func(i int) kafka.Message) {
 		s.fed.Add(1)
 		go s.feed()
 	}
-	if len(s.queue) >= sourceQueue && !s.paused {
+	if len(s.queue) >= sourceQueue {
+		s.pause()
+	}
+}
+
+// pause stops the client fetching s's partition until feed resumes it.
+// in.mu is held.
+func (s *source) pause() {
+	if !s.paused {
 		s.paused = true
-		in.cl.PauseFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
+		s.in.cl.PauseFetchPartitions(map[string][]int32{s.tp.topic: {s.tp.partition}})
 	}
 }
 
