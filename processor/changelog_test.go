@@ -244,7 +244,7 @@ func (w kindWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) erro
 // acknowledged before the seed is written, as each batch's outputs come
 // before its changelog records. Seeded first, a crash before the resend
 // and a restore elsewhere lost them (TestFaultSequences, seed
-// 764735230021).
+// 764735230021). A failed write of the seed is retried in place.
 func TestSeedAfterOutbox(t *testing.T) {
 	store := openStore(t, vfs.NewMem())
 	defer store.Close()
@@ -263,14 +263,28 @@ func TestSeedAfterOutbox(t *testing.T) {
 	p := &Processor{cfg: Config{Topics: Topics{Inputs: []string{"in"}, Changelog: "cl", DLQ: "dlq"}}, store: store}
 	var order []string
 	w := orderedWriter{&order}
+	// The seed's first write fails as kafka-go fails one after its own
+	// attempts (the topic being created anew): it is retried in place.
+	failures := 1
+	changelog := writerFunc(func(ctx context.Context, msgs ...kafka.Message) error {
+		if failures > 0 {
+			failures--
+			return kafka.LeaderNotAvailable
+		}
+		return w.as("changelog").WriteMessages(ctx, msgs...)
+	})
 	a := assignment{id: 0, committed: map[string]int64{}, log: zaptest.NewLogger(t),
-		ends: kadm.ListedOffsets{"cl": {0: {Topic: "cl", Partition: 0, Offset: 0}}}, w: writers{outputs: w.as("output"), changelog: w.as("changelog")}}
-	seeded, _, err := p.makeCurrent(context.Background(), &a, newPartitionStats())
+		ends: kadm.ListedOffsets{"cl": {0: {Topic: "cl", Partition: 0, Offset: 0}}}, w: writers{outputs: w.as("output"), changelog: changelog}}
+	stats := newPartitionStats()
+	seeded, _, err := p.makeCurrent(context.Background(), &a, stats)
 	if err != nil || !seeded {
 		t.Fatalf("makeCurrent = %v, %v; want the changelog seeded", seeded, err)
 	}
 	if i := slices.Index(order, "changelog"); i != 2 || slices.Contains(order[i:], "output") {
 		t.Fatalf("writes in order %v: want the 2 outputs of the outbox, then the seed", order)
+	}
+	if n := stats.sendErrors.Load(); n != 1 {
+		t.Errorf("%d failed writes counted, want the seed's 1", n)
 	}
 	if seqs, _, err := store.Outbox(0); err != nil || len(seqs) != 0 {
 		t.Errorf("outbox after the seed: %v (%v), want empty: its outputs were sent, and the seed holds their state", seqs, err)

@@ -330,20 +330,24 @@ func (p *Processor) seedAfterOutbox(ctx context.Context, a assignment, stats *pa
 	if err != nil {
 		return err
 	}
+	// Both writes retry as the sender's do, logged, until they succeed or
+	// ctx ends: a seed that failed after kafka-go's own attempts (the
+	// topic being deleted under it, a broker restarting) ended the
+	// generation, and the group rebalanced every partition for it.
+	s := &sender{partition: a.id, stats: stats, log: a.log, w: a.w.outputs, dlq: p.cfg.Topics.DLQ, dlqMaxBytes: p.cfg.dlqMaxBytes}
 	if len(outs) > 0 {
 		msgs, err := outputMessages(outs, p.cfg.OutputFormat)
 		if err != nil {
 			return err
 		}
 		a.log.Info("sending the outputs left in the outbox before seeding the changelog", zap.Int("records", len(outs)))
-		s := &sender{partition: a.id, stats: stats, log: a.log, w: a.w.outputs, dlq: p.cfg.Topics.DLQ, dlqMaxBytes: p.cfg.dlqMaxBytes}
 		if err := s.write(ctx, a.w.outputs, msgs); err != nil {
 			return err
 		}
 		stats.sent.Add(int64(len(outs)))
 		crashPoint(crashSent)
 	}
-	if err := p.seedChangelog(ctx, a.id, a.w.changelog, a.log); err != nil {
+	if err := p.seedChangelog(ctx, a.id, retrying{s, a.w.changelog}, a.log); err != nil {
 		return err
 	}
 	if len(seqs) == 0 {
@@ -355,6 +359,17 @@ func (p *Processor) seedAfterOutbox(ctx context.Context, a assignment, stats *pa
 		return err
 	}
 	return b.Commit()
+}
+
+// retrying writes through its sender's write: retried with backoff until
+// it succeeds or ctx ends, each failure logged and counted.
+type retrying struct {
+	s *sender
+	w messageWriter
+}
+
+func (r retrying) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	return r.s.write(ctx, r.w, msgs)
 }
 
 // runningSender is a partition's sender goroutine and the way to it.
