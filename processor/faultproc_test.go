@@ -212,7 +212,7 @@ func (p *proc) assigned() bool {
 // yet written; the next owner restores it from the changelog.)
 func (p *proc) stateCurrent(n int) bool {
 	seen := map[int]bool{}
-	for _, msg := range []string{"partition restored", "local state is current; no restore needed", "changelog seeded from local state"} {
+	for _, msg := range []string{"partition restored", "local state is current; no restore needed", "changelog seeded from local state", "standby promoted"} {
 		for _, e := range p.entries(msg) {
 			if e.Partition != nil {
 				seen[*e.Partition] = true

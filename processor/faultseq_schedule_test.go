@@ -98,8 +98,12 @@ type schedule struct {
 	name  string
 	seed  uint64 // 0: not generated
 	batch int    // --batch-records of every run
-	steps []seqStep
-	final seqDir // the state directory of the final run
+	// standbys is --standby-replicas of every run: with two instances
+	// (a failover, a pause) the other keeps a copy of the owner's
+	// partitions and promotes it when they move.
+	standbys int
+	steps    []seqStep
+	final    seqDir // the state directory of the final run
 }
 
 func (s schedule) String() string {
@@ -109,7 +113,11 @@ func (s schedule) String() string {
 	} else {
 		fmt.Fprintf(&b, "schedule %q", s.name)
 	}
-	fmt.Fprintf(&b, " (fixture: %d users, seed %d; --batch-records %d):", faultseqUsers, faultseqFixtureSeed, s.batch)
+	fmt.Fprintf(&b, " (fixture: %d users, seed %d; --batch-records %d", faultseqUsers, faultseqFixtureSeed, s.batch)
+	if s.standbys > 0 {
+		fmt.Fprintf(&b, ", --standby-replicas %d", s.standbys)
+	}
+	b.WriteString("):")
 	for i, st := range s.steps {
 		fmt.Fprintf(&b, "\n  %d. %s", i+1, st)
 	}
@@ -266,7 +274,20 @@ func genSchedule(seed uint64) schedule {
 	s.final = dir()
 	addDiskFull(&s)
 	addChangelogAnew(&s)
+	addStandbys(&s)
 	return s
+}
+
+// addStandbys runs one generated schedule in two with a standby replica,
+// so that its failovers and pauses promote standby copies (the copy of a
+// partition moving back and forth, a copy behind or ahead of the
+// changelog's end, a copy of a changelog created anew) instead of
+// restoring. It draws from a generator of its own, as addDiskFull does.
+func addStandbys(s *schedule) {
+	rng := rand.New(rand.NewPCG(s.seed, 0x57b1))
+	if rng.IntN(2) == 0 {
+		s.standbys = 1
+	}
 }
 
 // addChangelogAnew puts the changelog's deletion and creation anew into

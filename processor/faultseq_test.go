@@ -5,7 +5,7 @@ package processor
 // that crashes at a named point, a kill -9, a failover to another
 // instance, a pause past the session timeout, a truncated local state, a
 // disk that fills up, a run to the end), each on the same, a fresh or the deleted state
-// directory, generated from a seed; after it the group runs to the end
+// directory, generated from a seed, half of them with a standby replica; after it the group runs to the end
 // and the outputs, the last directory's state AND the state restored from
 // the changelog into a fresh directory must match the reference, and the
 // restored state must equal the last directory's, record for record.
@@ -41,7 +41,8 @@ const (
 //
 //	 6  batch 20: sent:11, revoking:4, a disk with 1.1 MB free (it fills mid-stream), sent:7, committed:82 (same dir); final on the deleted dir
 //	16  batch 50: committed:106, truncated MANIFEST, a disk that hangs after 0.7 MB on the deleted dir (the rest fits), changelogged:2 on the deleted dir, drain; final on the same dir
-//	41  batch 10: revoking:4, sent:30, truncated newest file, pause (fresh dir); final on a fresh dir
+//	41  batch 10, a standby replica: the changelog created anew, drain, revoking:4, sent:30, truncated newest file,
+//	    pause (fresh dir; B promotes its standby copies); final on a fresh dir
 //	43  batch 10: revoking:3, kill -9, truncated WAL, kill -9 on the deleted dir, a disk with 0.15 MB free on a fresh dir (it fills at the start); final on the same dir
 //	621 batch 5:  rebuilding:2, changelogged:34 on a fresh dir, failover; final on the same dir
 //	784114240006 batch 5: sent:60, truncated WAL, truncated MANIFEST, sent:50; final on a fresh dir
@@ -53,7 +54,9 @@ const (
 //	    it takes the pause to fall during that write, which is rare, so
 //	    TestApplierIgnoresALowerEpoch holds the fix)
 //	185 batch 5: a disk that hangs after 1 MB, changelogged:57, kill -9, kill -9 on a fresh dir; final on the same dir
-var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006, 862511445000, 185}
+//	45847669008 batch 50, a standby replica: changelogged:3, kill -9, failover (B promotes its standby copies,
+//	    then is killed too), drain; final on the same dir
+var faultseqCISeeds = []uint64{6, 16, 41, 43, 621, 784114240006, 862511445000, 185, 45847669008}
 
 // faultseqMaxSteps bounds the steps of a generated schedule (before its
 // final run; a full disk may add one, addDiskFull); a seed always makes
@@ -136,7 +139,9 @@ func runSchedule(t *testing.T, f *inputFixture, want expected, s schedule) {
 // runOnce runs s on a rig of its own. It returns false when a step that
 // must crash mid-stream did not, having run nothing after it.
 func runOnce(t *testing.T, f *inputFixture, want expected, s schedule) bool {
-	sr := &seqRun{t: t, f: f, want: want, r: newRig(t, f, s.batch), s: s, start: time.Now()}
+	r := newRig(t, f, s.batch)
+	r.standbys = s.standbys
+	sr := &seqRun{t: t, f: f, want: want, r: r, s: s, start: time.Now()}
 	sr.cur, sr.other = sr.newDir("A"), sr.newDir("B")
 	for i, st := range s.steps {
 		sr.step = i + 1

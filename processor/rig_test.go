@@ -24,14 +24,16 @@ import (
 // kills every process it started when the test ends and shows their logs
 // if the test failed.
 type rig struct {
-	t       *testing.T
-	f       *inputFixture
-	cfg     Config
-	adm     *kadm.Client
-	batch   int
-	session time.Duration
-	mu      sync.Mutex
-	procs   []*proc
+	t     *testing.T
+	f     *inputFixture
+	cfg   Config
+	adm   *kadm.Client
+	batch int
+	// standbys is the --standby-replicas of every instance.
+	standbys int
+	session  time.Duration
+	mu       sync.Mutex
+	procs    []*proc
 }
 
 func newRig(t *testing.T, f *inputFixture, batch int) *rig {
@@ -67,6 +69,7 @@ func (r *rig) args(stateDir string) []string {
 		"--dlq-topic", c.Topics.DLQ, "--changelog-topic", c.Topics.Changelog,
 		"--warnings-topic", c.Topics.Warnings, "--segments-topic", c.Topics.Segments, "--metrics-topic", c.Topics.Metrics,
 		"--session-timeout", r.session.String(), "--batch-records", strconv.Itoa(r.batch), "--log-format", "json",
+		"--standby-replicas", strconv.Itoa(r.standbys),
 	}
 }
 
