@@ -119,8 +119,11 @@ func TestStandbyFailover(t *testing.T) {
 	// and drain the input before A had any.
 	waitFor("A applying events", func() bool { return a.Stats().Applied > 100 })
 	b, logsB, stopB := instance("B", 0)
-	waitFor("two instances sharing the partitions, with B's standby copies of A's", func() bool {
-		return a.Stats().Partitions == 2 && b.Stats().Partitions == 2 && standbyCopies(t, b) == 2
+	// B's own partitions restored first: an ownership's restore starts
+	// after it has read the changelog's tail, so counting B's restores
+	// any earlier could count them as the failover's.
+	waitFor("two instances sharing the partitions, B's own restored, with B's standby copies of A's", func() bool {
+		return a.Stats().Partitions == 2 && b.Stats().Partitions == 2 && logsB.FilterMessage("partition restored").Len() == 2 && standbyCopies(t, b) == 2
 	})
 	if caughtUp(t, cfg) {
 		t.Fatalf("everything was processed before the failover; the test needs a mid-stream stop (A applied %d, B %d)", a.Stats().Applied, b.Stats().Applied)
