@@ -179,9 +179,13 @@ func (p *Processor) positions(ctx context.Context, adm *kadm.Client, id int32) (
 // applied.
 func (p *Processor) ownPartition(ctx context.Context, a assignment) error {
 	stats := newPartitionStats()
+	// Until makeCurrent returns, the local state may be behind the
+	// changelog: reads are refused and the partition counts as restoring.
+	stats.restoring.Store(true)
 	p.own(a.id, stats)
 	defer p.disown(a.id, stats)
 	seeded, epoch, err := p.makeCurrent(ctx, &a, stats)
+	stats.restoring.Store(false)
 	if err != nil {
 		return err
 	}

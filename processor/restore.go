@@ -18,8 +18,6 @@ import (
 // user record (with its timer index entry) and the metadata. It reads the
 // changelog partition from its start to end, the end offset at assignment.
 func (p *Processor) restore(ctx context.Context, id int32, end int64, stats *partitionStats, log *zap.Logger) error {
-	stats.restoring.Store(true)
-	defer stats.restoring.Store(false)
 	log.Info("restoring partition from the changelog", zap.String("changelog", p.cfg.Topics.Changelog), zap.Int64("records", end))
 	start := time.Now()
 	a, err := newApplier(p.store, id, true, false)

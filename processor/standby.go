@@ -95,8 +95,6 @@ func (p *Processor) promote(ctx context.Context, id int32, from, end int64, stat
 		log.Warn("the standby copy is ahead of the changelog (was the topic recreated?); restoring instead", zap.Int64("position", from), zap.Int64("end", end))
 		return p.restore(ctx, id, end, stats, log)
 	}
-	stats.restoring.Store(true)
-	defer stats.restoring.Store(false)
 	start := time.Now()
 	a, err := newApplier(p.store, id, false, true)
 	if err != nil {

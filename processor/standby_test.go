@@ -204,6 +204,7 @@ func TestStandbyChangelogCreatedAnew(t *testing.T) {
 	}
 	if got := ownUsers(t, b); got != users {
 		t.Errorf("B holds %d users after A left; the two instances had %d", got, users)
+		logAll(t, logsA, logsB)
 	}
 }
 
@@ -216,6 +217,17 @@ func faultFreeFixture(t *testing.T) (*inputFixture, expected) {
 	var e expected
 	e.byID, e.perUser, e.dlq, e.final = reference(t, Config{Topics: Topics{Inputs: f.inputs}}, f.brokers)
 	return f, e
+}
+
+// logAll writes the instances' logs into the test's, in order, to see
+// which step a failure missed.
+func logAll(t *testing.T, logs ...*observer.ObservedLogs) {
+	t.Helper()
+	for _, l := range logs {
+		for _, e := range l.All() {
+			t.Logf("%s %s %v", e.Time.Format("15:04:05.000"), e.Message, e.ContextMap())
+		}
+	}
 }
 
 // ownUsers is the number of users in the partitions p's store holds as

@@ -86,7 +86,7 @@ type RecentTransition = engine.RecentTransition
 // Stats is a snapshot of the processor's progress.
 type Stats struct {
 	Partitions     int   // partitions owned now
-	Restoring      int   // of which restoring from the changelog
+	Restoring      int   // of which not current yet: restoring from the changelog, or reading its tail to see whether they must
 	Applied        int64 // events applied to state
 	Rejected       int64 // records sent to the dead-letter topic
 	Duplicates     int64 // events dropped as re-sends of an applied event id

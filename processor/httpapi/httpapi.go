@@ -218,8 +218,8 @@ type StatsView struct {
 	// without one) and the hash of the settings.
 	Rules RulesView `json:"rules"`
 
-	// Restoring is how many of the owned partitions restore from the
-	// changelog now; Lag the input records not yet applied per owned
+	// Restoring is how many of the owned partitions are not current yet
+	// (restoring from the changelog, or reading its tail first); Lag the input records not yet applied per owned
 	// partition and input topic (absent while the partition restores);
 	// Recent the latest transitions (at most engine.RecentKept per owned
 	// partition), oldest first.
@@ -318,7 +318,7 @@ var (
 	descLag           = prometheus.NewDesc("lifecycle_consumer_lag_records", "Input records between each owned partition's next record to apply and the topic's high watermark (absent while the partition restores).", []string{"topic", "partition"}, nil)
 	descCommitSeconds = prometheus.NewDesc("lifecycle_batch_commit_seconds", "Seconds to write a committed batch (users, timers, outbox, input offsets) to Pebble atomically.", nil, nil)
 	descEventToOutput = prometheus.NewDesc("lifecycle_event_to_output_seconds", "Seconds from the Kafka timestamp of an input record to the broker's acknowledgement (acks=all) of the outputs of its batch; one observation per delivery, for its oldest record, so an upper bound for the others.", nil, nil)
-	descRestoring     = prometheus.NewDesc("lifecycle_partitions_restoring", "Owned partitions restoring from the changelog (or promoting a standby copy) now; they process no events meanwhile.", nil, nil)
+	descRestoring     = prometheus.NewDesc("lifecycle_partitions_restoring", "Owned partitions not current yet: restoring from the changelog, promoting a standby copy, or reading the changelog's tail first; they process no events and serve no reads meanwhile.", nil, nil)
 	descRestoreRead   = prometheus.NewDesc("lifecycle_restore_records", "Changelog offsets read by each owned partition's restore since it was assigned; it reaches lifecycle_restore_records_target when the restore is done.", []string{"partition"}, nil)
 	descRestoreTarget = prometheus.NewDesc("lifecycle_restore_records_target", "Changelog offsets each owned partition's restore has to read (the changelog's end at assignment, from where the local copy was).", []string{"partition"}, nil)
 )
