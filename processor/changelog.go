@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/retention"
@@ -50,24 +52,87 @@ func epochOf(m kafka.Message) uint64 {
 	return 0
 }
 
-// epochWriter stamps every message it writes with epoch: a partition's
-// changelog writer for one ownership.
-type epochWriter struct {
+// changelogIDHeader stamps each metadata record with the topic ID of the
+// changelog its writer's ownership started on. A changelog deleted and
+// created anew holds only what was written to it since, until an owner
+// seeds it from its local state (makeCurrent): an owner that had not
+// noticed the new topic yet stamped its metadata with the deleted topic's
+// ID, the seed stamps the new one's. A restore or a standby's promotion
+// refuses a changelog whose newest metadata names another topic
+// (ErrChangelogUnseeded) instead of bringing back only the users written
+// to it since. Records of older versions, and of brokers without topic
+// IDs, have none.
+const changelogIDHeader = "lifecycle.changelog-id"
+
+// inputIDHeader stamps each metadata record with the topic ID of each
+// input topic, once per topic: the ID, then the topic's name. The
+// metadata's offsets are positions in those topics; an input deleted and
+// created anew starts its offsets again at 0, and a state that applied
+// the deleted topic would take the new one's records as applied already.
+// makeCurrent refuses such a state (ErrInputRestarted), even when the new
+// topic has since grown past the state's position.
+const inputIDHeader = "lifecycle.input-id"
+
+// stamps are what a metadata record's headers say of the topics its
+// writer worked on (changelogIDHeader, inputIDHeader); zero IDs when it
+// has none.
+type stamps struct {
+	changelog kadm.TopicID
+	inputs    map[string]kadm.TopicID
+}
+
+func stampsOf(m kafka.Message) stamps {
+	var s stamps
+	for _, h := range m.Headers {
+		switch {
+		case h.Key == changelogIDHeader && len(h.Value) == len(s.changelog):
+			copy(s.changelog[:], h.Value)
+		case h.Key == inputIDHeader && len(h.Value) > len(kadm.TopicID{}):
+			if s.inputs == nil {
+				s.inputs = map[string]kadm.TopicID{}
+			}
+			var id kadm.TopicID
+			n := copy(id[:], h.Value)
+			s.inputs[string(h.Value[n:])] = id
+		}
+	}
+	return s
+}
+
+// ownershipWriter is a partition's changelog writer for one ownership: it
+// stamps every message with the ownership's epoch, and metadata records
+// also with the IDs of the changelog and the inputs it started on.
+type ownershipWriter struct {
 	w      messageWriter
 	header []kafka.Header // shared, read only
+	meta   []kafka.Header // the same, and the IDs that are known
 }
 
-func stampEpoch(w messageWriter, epoch uint64) epochWriter {
-	return epochWriter{w: w, header: []kafka.Header{{Key: epochHeader, Value: strconv.AppendUint(nil, epoch, 10)}}}
+func stampOwnership(w messageWriter, epoch uint64, on stamps) ownershipWriter {
+	e := kafka.Header{Key: epochHeader, Value: strconv.AppendUint(nil, epoch, 10)}
+	ow := ownershipWriter{w: w, header: []kafka.Header{e}, meta: []kafka.Header{e}}
+	if on.changelog != (kadm.TopicID{}) {
+		ow.meta = append(ow.meta, kafka.Header{Key: changelogIDHeader, Value: on.changelog[:]})
+	}
+	for _, topic := range slices.Sorted(maps.Keys(on.inputs)) {
+		if id := on.inputs[topic]; id != (kadm.TopicID{}) {
+			ow.meta = append(ow.meta, kafka.Header{Key: inputIDHeader, Value: append(id[:], topic...)})
+		}
+	}
+	return ow
 }
 
-func (w epochWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+func (w ownershipWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
 	stamped := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
+		h := w.header
+		if isMeta(m) {
+			h = w.meta
+		}
 		if len(m.Headers) == 0 {
-			m.Headers = w.header
+			m.Headers = h
 		} else {
-			m.Headers = append(slices.Clip(m.Headers), w.header...)
+			m.Headers = append(slices.Clip(m.Headers), h...)
 		}
 		stamped[i] = m
 	}
@@ -305,23 +370,34 @@ func (p *Processor) unlogged(id int32) (msgs []kafka.Message, from, to uint64, e
 	return msgs, from, to, nil
 }
 
-// newestMeta returns the newest metadata record of partition id's
-// changelog, whose end offset is end: each batch's records end with one,
-// so it is found among the last records, unless a long write was cut short
-// (then the whole partition is read). nil when there is none. epoch is
-// the highest epoch of the records read: every record since that metadata
-// is among them.
-func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (newest *record.Meta, epoch uint64, err error) {
+// changelogTail is what the newest records of a partition's changelog
+// say.
+type changelogTail struct {
+	// meta is the newest metadata record; nil when there is none.
+	meta *record.Meta
+	// epoch is the highest epoch of the records read: every record since
+	// that metadata is among them.
+	epoch uint64
+	// on is what the newest metadata's writer started on: the IDs of
+	// the changelog and the inputs.
+	on stamps
+}
+
+// newestMeta reads the tail of partition id's changelog, whose end offset
+// is end: each batch's records end with a metadata record, so it is found
+// among the last records, unless a long write was cut short (then the
+// whole partition is read).
+func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (tail changelogTail, err error) {
 	for _, back := range []int64{256, 1 << 16, end} {
 		from := max(0, end-back)
 		if from >= end {
-			return nil, epoch, nil
+			return tail, nil
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.Dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(id),
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
 		})
-		newest = nil
+		tail.meta = nil
 		err = r.SetOffset(from)
 		for err == nil {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -331,14 +407,14 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (newest
 			if err != nil {
 				break
 			}
-			epoch = max(epoch, epochOf(m))
+			tail.epoch = max(tail.epoch, epochOf(m))
 			if isMeta(m) {
 				meta, derr := record.DecodeMeta(m.Value)
 				if derr != nil {
 					err = fmt.Errorf("processor: changelog %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, derr)
 					break
 				}
-				newest = &meta
+				tail.meta, tail.on = &meta, stampsOf(m)
 			}
 			if m.Offset+1 >= end {
 				break
@@ -346,13 +422,13 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (newest
 		}
 		r.Close()
 		if err != nil {
-			return nil, 0, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
+			return changelogTail{}, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
 		}
-		if newest != nil || from == 0 {
-			return newest, epoch, nil
+		if tail.meta != nil || from == 0 {
+			return tail, nil
 		}
 	}
-	return nil, epoch, nil
+	return tail, nil
 }
 
 // behind reports whether offsets a are behind b: smaller in some input and

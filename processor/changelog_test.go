@@ -294,7 +294,7 @@ func TestSeedAfterOutbox(t *testing.T) {
 // stamped is msgs as a changelog writer of epoch writes them.
 func stamped(epoch uint64, msgs []kafka.Message) []kafka.Message {
 	var out []kafka.Message
-	w := stampEpoch(writerFunc(func(_ context.Context, ms ...kafka.Message) error { out = append(out, ms...); return nil }), epoch)
+	w := stampOwnership(writerFunc(func(_ context.Context, ms ...kafka.Message) error { out = append(out, ms...); return nil }), epoch, stamps{})
 	w.WriteMessages(context.Background(), msgs...)
 	return out
 }

@@ -23,20 +23,30 @@ var errNoTopic = errors.New("processor: the topic does not exist")
 // topicID returns topic's ID (zero when the broker has none: Kafka before
 // 2.8).
 func topicID(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicID, error) {
+	ids, err := topicIDs(ctx, adm, topic)
+	return ids[topic], err
+}
+
+// topicIDs returns the IDs of topics (zero when the broker has none).
+func topicIDs(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]kadm.TopicID, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	details, err := adm.ListTopics(lctx, topic)
+	details, err := adm.ListTopics(lctx, topics...)
 	if err != nil {
-		return kadm.TopicID{}, err
+		return nil, err
 	}
-	d, ok := details[topic]
-	switch {
-	case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-		return kadm.TopicID{}, fmt.Errorf("%w: %s", errNoTopic, topic)
-	case d.Err != nil:
-		return kadm.TopicID{}, d.Err
+	ids := make(map[string]kadm.TopicID, len(topics))
+	for _, topic := range topics {
+		d, ok := details[topic]
+		switch {
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			return nil, fmt.Errorf("%w: %s", errNoTopic, topic)
+		case d.Err != nil:
+			return nil, d.Err
+		}
+		ids[topic] = d.ID
 	}
-	return d.ID, nil
+	return ids, nil
 }
 
 // errChangelogReplaced is the cause that stops a partition's ownership or
@@ -137,4 +147,30 @@ func (p *Processor) watchChangelog(ctx context.Context, adm *kadm.Client, ident 
 			missing = false
 		}
 	}
+}
+
+// ErrChangelogUnseeded: a partition's state would come from a changelog
+// that was deleted and created anew and that no owner has seeded from its
+// local state since. It holds only what was written to it since, so a
+// restore would bring back only those users, and the others would come
+// back as new.
+var ErrChangelogUnseeded = errors.New("processor: the changelog was deleted and created anew and not seeded since")
+
+// changelogSeeded returns ErrChangelogUnseeded when partition id's
+// changelog, whose topic ID is now, ends with metadata stamped with
+// another topic's ID (changelogIDHeader): its writer had not noticed that
+// the topic was created anew, and a crash then kept it from seeding it.
+// A restore or a promotion from it is refused before anything is written,
+// so that the instance that still holds the state can seed it.
+func changelogSeeded(topic string, id int32, now kadm.TopicID, tail changelogTail) error {
+	none := kadm.TopicID{}
+	if tail.meta == nil || now == none || tail.on.changelog == none || tail.on.changelog == now {
+		return nil
+	}
+	return fmt.Errorf("%w: partition %d of %s (topic ID %s) ends with state written by an owner of the deleted topic (%s), and holds only what was written to it since: "+
+		"a restore from it would bring back only those users, so this instance stops. The partition's full state is in the state directory of the instance "+
+		"that owned it then: start that instance with it, and it seeds the new changelog at start. If that directory is lost too, rebuild the state from an archive "+
+		"of every event (lifecycle replay --archive … --handover DIR) and run a new --group on it; or, to start the partition's users anew, "+
+		"delete the changelog and create it with lifecycle topics create (the other partitions' owners seed it from their local state)",
+		ErrChangelogUnseeded, id, topic, now, tail.on.changelog)
 }

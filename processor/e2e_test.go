@@ -393,16 +393,7 @@ func TestChangelogCreatedAnewWhileRunning(t *testing.T) {
 	cfg.changelogWatch = 2 * time.Second
 	p, errc, stop := startRun(t, cfg)
 	waitFor(t, "the first records applied and logged", func() bool { return seen(p.Stats()) == int64(len(first)) && caughtUp(t, cfg) })
-	users := func(s *state.Store) map[string]bool {
-		t.Helper()
-		ids := map[string]bool{}
-		for id := range f.partitions {
-			if err := s.Users(id, func(uid string, _ record.User) error { ids[uid] = true; return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return ids
-	}
+	users := func(s *state.Store) map[string]bool { return storedUsers(t, s, f.partitions) }
 
 	kafkatest.DeleteTopic(t, f.brokers, cfg.Topics.Changelog)
 	kafkatest.CreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
@@ -411,33 +402,110 @@ func TestChangelogCreatedAnewWhileRunning(t *testing.T) {
 	kafkatest.Produce(t, f.brokers, later...)
 	waitFor(t, "the later records applied", func() bool { return seen(p.Stats()) == int64(len(msgs)) })
 	want := users(p.store)
-	waitFor(t, "the new changelog seeded with every user", func() bool {
-		logged := map[string]bool{}
-		for _, m := range kafkatest.ReadAll(t, f.brokers, cfg.Topics.Changelog) {
-			if len(m.Key) > 1 && m.Key[0] == changelogUser {
-				logged[string(m.Key[1:])] = true
-			}
-		}
-		return len(logged) == len(want)
-	})
+	waitFor(t, "the new changelog seeded with every user", func() bool { return len(loggedUsers(t, cfg)) == len(want) })
 	waitFor(t, "caught up", func() bool { return caughtUp(t, cfg) })
 	stop()
 	if err := <-errc; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	if got := users(restoreAll(t, cfg, f.partitions)); len(got) != len(want) {
+		t.Errorf("a restore from the changelog created anew brought back %d users; the instance that wrote it had %d", len(got), len(want))
+	}
+}
 
-	// A new instance without state restores every user from it.
+// TestChangelogUnseededRefused: the changelog is deleted and created anew
+// and the instance stops before it notices, so the new topic holds only
+// its later batches. A new instance without state refuses to restore from
+// it and stops with ErrChangelogUnseeded, without writing anything (before,
+// it brought back only the users of those batches, and the others came
+// back as new). The first instance, started again on its state, seeds the
+// new topic, and a restore from it then brings back every user.
+func TestChangelogUnseededRefused(t *testing.T) {
+	f, msgs := newHeldFixture(t, simulate.Config{Users: 80, Days: 30, Seed: 12}, 2)
+	first, later := msgs[:len(msgs)*9/10], msgs[len(msgs)*9/10:]
+	kafkatest.Produce(t, f.brokers, first...)
+	cfg := f.config(t)
+	cfg.changelogWatch = time.Hour // the instance never notices
+	held := openStore(t, vfs.NewMem())
+	p, errc, stop := startRunOn(t, cfg, held)
+	waitFor(t, "the first records applied and logged", func() bool { return seen(p.Stats()) == int64(len(first)) && caughtUp(t, cfg) })
+	kafkatest.DeleteTopic(t, f.brokers, cfg.Topics.Changelog)
+	kafkatest.CreateCompacted(t, f.brokers, f.partitions, cfg.Topics.Changelog)
+	kafkatest.Produce(t, f.brokers, later...)
+	// Offsets are committed once the changelog has the batches' state.
+	waitFor(t, "the later records applied and logged", func() bool { return seen(p.Stats()) == int64(len(msgs)) && caughtUp(t, cfg) })
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := storedUsers(t, held, f.partitions)
+	if logged := loggedUsers(t, cfg); len(logged) == 0 || len(logged) >= len(want) {
+		t.Fatalf("the new changelog has %d of the %d users: the test needs some, not all", len(logged), len(want))
+	}
+
+	fresh := openStore(t, vfs.NewMem())
+	_, errc, _ = startRunOn(t, cfg, fresh)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrChangelogUnseeded) || !strings.Contains(err.Error(), "start that instance with it") {
+			t.Fatalf("a restore from the unseeded changelog: %v, want ErrChangelogUnseeded and the way on", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("a new instance still runs a minute on, with %d of the %d users restored from the unseeded changelog", len(storedUsers(t, fresh, f.partitions)), len(want))
+	}
+	if got := storedUsers(t, fresh, f.partitions); len(got) != 0 {
+		t.Errorf("the refused restore stored %d users", len(got))
+	}
+
+	p, errc, stop = startRunOn(t, cfg, held)
+	waitFor(t, "the new changelog seeded with every user", func() bool { return len(loggedUsers(t, cfg)) == len(want) })
+	waitFor(t, "caught up", func() bool { return caughtUp(t, cfg) })
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := storedUsers(t, restoreAll(t, cfg, f.partitions), f.partitions); len(got) != len(want) {
+		t.Errorf("a restore from the seeded changelog brought back %d users, want %d", len(got), len(want))
+	}
+}
+
+// storedUsers are the ids of the users s holds in partitions 0 to n-1.
+func storedUsers(t *testing.T, s *state.Store, n int32) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for id := range n {
+		if err := s.Users(id, func(uid string, _ record.User) error { ids[uid] = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// loggedUsers are the ids of the users cfg's changelog has records of.
+func loggedUsers(t *testing.T, cfg Config) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, m := range kafkatest.ReadAll(t, cfg.Conn.Brokers, cfg.Topics.Changelog) {
+		if len(m.Key) > 1 && m.Key[0] == changelogUser {
+			ids[string(m.Key[1:])] = true
+		}
+	}
+	return ids
+}
+
+// restoreAll runs a new instance without state until it has restored all
+// n partitions from the changelog, and returns its store.
+func restoreAll(t *testing.T, cfg Config, n int32) *state.Store {
+	t.Helper()
 	fresh := openStore(t, vfs.NewMem())
 	runUntil(t, cfg, fresh, func(st Stats) bool {
-		done := len(st.Restores) == int(f.partitions) && st.Restoring == 0
+		done := len(st.Restores) == int(n) && st.Restoring == 0
 		for _, r := range st.Restores {
 			done = done && !r.Running && r.Read == r.Target
 		}
 		return done
 	})
-	if got := users(fresh); len(got) != len(want) {
-		t.Errorf("a restore from the changelog created anew brought back %d users; the instance that wrote it had %d", len(got), len(want))
-	}
+	return fresh
 }
 
 // TestInputTopicCreatedAnew: an input topic deleted and created anew
@@ -499,5 +567,54 @@ func TestInputTopicCreatedAnew(t *testing.T) {
 	}
 	if got := p.Stats().Applied; got != 0 {
 		t.Errorf("the start on the same state applied %d events; want none", got)
+	}
+}
+
+// TestInputTopicCreatedAnewWhileStopped: an input topic deleted and
+// created anew while no instance runs, which has since got more records
+// than the state had applied, shows no sign of it in its offsets: the
+// instance would read on from its position and skip the new topic's
+// records below it as applied already. Each changelog metadata record
+// names the input topics its state applied, so a start on the same state
+// refuses, and so does one that restores the state from the changelog.
+func TestInputTopicCreatedAnewWhileStopped(t *testing.T) {
+	f, msgs := newHeldFixture(t, simulate.Config{Users: 40, Days: 20, Seed: 8}, 2)
+	kafkatest.Produce(t, f.brokers, msgs...)
+	cfg := f.config(t)
+	store := openStore(t, vfs.NewMem())
+	p, errc, stop := startRunOn(t, cfg, store)
+	waitFor(t, "the inputs applied and committed", func() bool { return seen(p.Stats()) == int64(f.records) && caughtUp(t, cfg) })
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	login := f.inputs[0]
+	kafkatest.DeleteTopic(t, f.brokers, login)
+	kafkatest.CreateTopics(t, f.brokers, f.partitions, login)
+	var again []kafka.Message
+	for _, m := range msgs {
+		if m.Topic == login {
+			again = append(again, m)
+		}
+	}
+	kafkatest.Produce(t, f.brokers, append(again, again...)...) // past the old position in every partition
+	for _, s := range []struct {
+		name  string
+		store *state.Store
+	}{{"the same state", store}, {"a state restored from the changelog", openStore(t, vfs.NewMem())}} {
+		p, errc, _ := startRunOn(t, cfg, s.store)
+		select {
+		case err := <-errc:
+			if !errors.Is(err, ErrInputRestarted) || !strings.Contains(err.Error(), login) || !strings.Contains(err.Error(), "--handover") {
+				t.Fatalf("a start on %s: %v; want ErrInputRestarted naming %s and the way on", s.name, err, login)
+			}
+			t.Logf("%s: %v", s.name, err)
+		case <-time.After(time.Minute):
+			t.Fatalf("a start on %s still runs a minute after %s was created anew; stats %+v", s.name, login, p.Stats())
+		}
+		if got := p.Stats().Applied; got != 0 {
+			t.Errorf("the start on %s applied %d events; want none", s.name, got)
+		}
 	}
 }

@@ -147,7 +147,13 @@ func runProcessor(t *testing.T, p *Processor, done func(Stats) bool) Stats {
 // Run returned.
 func startRun(t *testing.T, cfg Config) (p *Processor, errc <-chan error, stop context.CancelFunc) {
 	t.Helper()
-	p, err := New(cfg, openStore(t, vfs.NewMem()))
+	return startRunOn(t, cfg, openStore(t, vfs.NewMem()))
+}
+
+// startRunOn is startRun on store.
+func startRunOn(t *testing.T, cfg Config, store *state.Store) (p *Processor, errc <-chan error, stop context.CancelFunc) {
+	t.Helper()
+	p, err := New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
 	}

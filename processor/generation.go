@@ -10,8 +10,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap"
-
-	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
 // writers are the producers a partition sends with.
@@ -47,6 +45,10 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	if err != nil {
 		log.Warn("reading the changelog's topic ID failed; it is asked for again in a moment", zap.Error(err))
 	}
+	inputIDs, err := topicIDs(ctx, adm, p.cfg.Topics.Inputs...)
+	if err != nil {
+		log.Warn("reading the input topics' IDs failed; this generation does not check them against the state's", zap.Error(err))
+	}
 	ident := newChangelogIdentity(clID)
 	gen.Start(func(gctx context.Context) { p.watchChangelog(gctx, adm, ident, log) })
 	for _, id := range standbys {
@@ -75,7 +77,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	}
 	for _, id := range owned {
 		a := assignment{gen: gen, genID: gen.ID, adm: adm, id: int32(id), partitions: partitions, committed: map[string]int64{},
-			ends: ends, changelog: ident, w: w, log: log.With(zap.Int32("partition", int32(id)))}
+			ends: ends, changelog: ident, inputIDs: inputIDs, w: w, log: log.With(zap.Int32("partition", int32(id)))}
 		for topic, as := range gen.Assignments {
 			for _, x := range as {
 				if x.ID == id && x.Offset >= 0 {
@@ -86,7 +88,7 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 		gen.Start(func(gctx context.Context) {
 			err := p.runPartition(gctx, a)
 			switch {
-			case errors.Is(err, ErrInputRestarted):
+			case errors.Is(err, ErrInputRestarted), errors.Is(err, ErrChangelogUnseeded):
 				// Every rebalance would meet it again.
 				p.fail(err)
 			case err != nil && gctx.Err() == nil:
@@ -110,8 +112,11 @@ type assignment struct {
 	// changelogID is the changelog topic's ID this ownership started on;
 	// zero when unknown (the broker did not say).
 	changelogID kadm.TopicID
-	w           writers
-	log         *zap.Logger
+	// inputIDs are the input topics' IDs at the generation's start; nil
+	// when unknown.
+	inputIDs map[string]kadm.TopicID
+	w        writers
+	log      *zap.Logger
 }
 
 // runPartition owns partition a.id for one generation. When the changelog
@@ -250,15 +255,21 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 		return false, 0, err
 	}
 	replaced := known && a.changelogID != (kadm.TopicID{}) && loggedTo != a.changelogID
-	var clMeta *record.Meta
-	var tail uint64 // the highest epoch of the changelog's newest records
-	if haveLocal && !standby {
-		if clMeta, tail, err = p.newestMeta(ctx, id, clEnd.Offset); err != nil {
+	tail, err := p.newestMeta(ctx, id, clEnd.Offset)
+	if err != nil {
+		return false, 0, err
+	}
+	if err := inputsUnchanged(id, tail.on.inputs, a.inputIDs); err != nil {
+		return false, 0, err
+	}
+	current := !standby && localStateCurrent(meta, haveLocal, a.committed, tail.meta)
+	if !current {
+		if err := changelogSeeded(cfg.Topics.Changelog, id, a.changelogID, tail); err != nil {
 			return false, 0, err
 		}
 	}
-	current := false
 	switch {
+	case current:
 	case standby && replaced:
 		// Its position is in the deleted topic; the owner seeded the new one.
 		a.log.Warn("the standby copy came from a changelog since deleted and created anew; restoring from the new one")
@@ -266,10 +277,8 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	case standby:
 		// A standby copy: what the changelog got since it last applied.
 		err = p.promote(ctx, id, standbyAt, clEnd.Offset, stats, a.log)
-	case !localStateCurrent(meta, haveLocal, a.committed, clMeta):
-		err = p.restore(ctx, id, clEnd.Offset, stats, a.log)
 	default:
-		current = true
+		err = p.restore(ctx, id, clEnd.Offset, stats, a.log)
 	}
 	if err != nil {
 		return false, 0, err
@@ -279,11 +288,11 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	if meta, _, err = p.store.Meta(id); err != nil {
 		return false, 0, err
 	}
-	epoch = ownershipEpoch(max(meta.Epoch, tail), a.genID)
-	a.w.changelog = stampEpoch(a.w.changelog, epoch)
+	epoch = ownershipEpoch(max(meta.Epoch, tail.epoch), a.genID)
+	a.w.changelog = stampOwnership(a.w.changelog, epoch, stamps{changelog: a.changelogID, inputs: a.inputIDs})
 	switch {
 	case !current:
-	case clMeta == nil:
+	case tail.meta == nil:
 		// An empty changelog (created anew, or a crash came before its
 		// first write), or one whose seed was cut short: the seed's
 		// metadata record is its last.

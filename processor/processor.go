@@ -33,7 +33,7 @@ type Processor struct {
 	inputs     *inputs       // fetches the owned input partitions (inputs.go)
 	clock      *inputClock   // when the inputs last brought a record (Config.MaxInputSilence)
 	// fail stops Run with an error that no rebalance can cure (set by
-	// run): a partition's ErrInputRestarted.
+	// run): a partition's ErrInputRestarted or ErrChangelogUnseeded.
 	fail context.CancelCauseFunc
 	// kafkaErrors counts errors of the group, the input fetches and the
 	// broker check: an outage shows as a rising count (each is retried).
