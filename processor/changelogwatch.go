@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,4 +175,23 @@ func changelogSeeded(topic string, id int32, now kadm.TopicID, tail changelogTai
 		"of every event (lifecycle replay --archive … --handover DIR) and run a new --group on it; or, to start the partition's users anew, "+
 		"delete the changelog and create it with lifecycle topics create (the other partitions' owners seed it from their local state)",
 		ErrChangelogUnseeded, id, topic, now, tail.on.changelog)
+}
+
+// inputsUnchanged returns ErrInputRestarted when an input topic's ID now
+// differs from the one partition id's state applied (then, from its
+// changelog's newest metadata; inputIDHeader): the topic was deleted and
+// created anew meanwhile, perhaps while no instance ran, and its new
+// records below the state's position would be skipped even once the
+// topic has grown past it. Unknown IDs (a broker without them, records of
+// older versions) pass.
+func inputsUnchanged(id int32, then, now map[string]kadm.TopicID) error {
+	for _, topic := range slices.Sorted(maps.Keys(then)) {
+		was, is := then[topic], now[topic]
+		if is != (kadm.TopicID{}) && is != was {
+			return fmt.Errorf("%w: %s/%d: the topic was deleted and created anew since this partition's state applied its records (topic ID %s then, %s now). "+
+				"A topic created anew starts its offsets again at 0, and its records below what the state has applied would be taken as applied already and skipped. "+
+				"%s", ErrInputRestarted, topic, id, was, is, inputRestartedWayOn)
+		}
+	}
+	return nil
 }

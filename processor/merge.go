@@ -3,13 +3,11 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -248,25 +246,6 @@ func inputGone(topic string, partition int32) error {
 	return fmt.Errorf("%w: %s/%d: the broker no longer has the topic this partition was read from (UNKNOWN_TOPIC_ID): it was deleted, perhaps to be created anew. "+
 		"A topic created anew starts its offsets again at 0, below what this partition's state has applied, and its records would be taken as applied already and skipped. "+
 		"%s", ErrInputRestarted, topic, partition, inputRestartedWayOn)
-}
-
-// inputsUnchanged returns ErrInputRestarted when an input topic's ID now
-// differs from the one partition id's state applied (then, from its
-// changelog's newest metadata; inputIDHeader): the topic was deleted and
-// created anew meanwhile, perhaps while no instance ran, and its new
-// records below the state's position would be skipped even once the
-// topic has grown past it. Unknown IDs (a broker without them, records of
-// older versions) pass.
-func inputsUnchanged(id int32, then, now map[string]kadm.TopicID) error {
-	for _, topic := range slices.Sorted(maps.Keys(then)) {
-		was, is := then[topic], now[topic]
-		if is != (kadm.TopicID{}) && is != was {
-			return fmt.Errorf("%w: %s/%d: the topic was deleted and created anew since this partition's state applied its records (topic ID %s then, %s now). "+
-				"A topic created anew starts its offsets again at 0, and its records below what the state has applied would be taken as applied already and skipped. "+
-				"%s", ErrInputRestarted, topic, id, was, is, inputRestartedWayOn)
-		}
-	}
-	return nil
 }
 
 // lostRange is a stretch of a topic's records that the broker deleted
