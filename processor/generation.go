@@ -232,7 +232,11 @@ func (p *Processor) ownPartition(ctx context.Context, a assignment) error {
 // reports the last: the changelog then holds every user. epoch is this
 // ownership's (record.Meta.Epoch): one more than any the state and the
 // changelog's newest records hold; a's changelog writer stamps it from
-// here on, the seed's records included.
+// here on, the seed's records included. It refuses state whose input
+// topics were created anew since (ErrInputRestarted), and a restore or a
+// promotion from a changelog created anew that no owner has seeded
+// (ErrChangelogUnseeded): the changelog's newest metadata names the
+// topics it was written for (changelogIDHeader, inputIDHeader).
 func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *partitionStats) (seeded bool, epoch uint64, err error) {
 	id, cfg := a.id, &p.cfg
 	clEnd, ok := a.ends.Lookup(cfg.Topics.Changelog, id)
