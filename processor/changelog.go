@@ -420,7 +420,7 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (tail c
 				break
 			}
 		}
-		r.Close()
+		closeReader(r)
 		if err != nil {
 			return changelogTail{}, fmt.Errorf("processor: reading the newest metadata of changelog %s/%d: %w", p.cfg.Topics.Changelog, id, err)
 		}
@@ -430,6 +430,14 @@ func (p *Processor) newestMeta(ctx context.Context, id int32, end int64) (tail c
 	}
 	return tail, nil
 }
+
+// closeReader closes a changelog reader without waiting. Read up to the
+// changelog's end, the reader has already sent its next fetch, which the
+// broker holds for the reader's MaxWait since nothing comes, and Close
+// waits for it: about 190 ms before every ownership could start (the tail
+// read, a restore, a promotion). Nothing reads from it any more, and its
+// goroutine ends with that fetch.
+func closeReader(r *kafka.Reader) { go r.Close() }
 
 // behind reports whether offsets a are behind b: smaller in some input and
 // larger in none.

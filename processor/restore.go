@@ -50,7 +50,7 @@ func (p *Processor) tail(ctx context.Context, a *applier, from, end int64, log *
 		Brokers: p.cfg.Conn.Brokers, Dialer: p.cfg.Conn.Dialer(), Topic: p.cfg.Topics.Changelog, Partition: int(a.id),
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 10_000,
 	})
-	defer r.Close()
+	defer closeReader(r)
 	if err := r.SetOffset(from); err != nil {
 		return err
 	}
