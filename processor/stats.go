@@ -21,7 +21,9 @@ type partitionStats struct {
 	// sendFailingSince is when the sender's current run of failed writes
 	// began (Unix ns); 0 while writes succeed.
 	sendFailingSince atomic.Int64
-	restoring        atomic.Bool
+	// restoring is true until makeCurrent has made the local state
+	// current (ownPartition): reads are refused meanwhile.
+	restoring atomic.Bool
 
 	// commits times the Pebble write of each committed batch;
 	// eventToOutput, per delivery of committed batches, the oldest input
