@@ -189,6 +189,9 @@ func (p *Processor) ownPartition(ctx context.Context, a assignment) error {
 	stats.restoring.Store(true)
 	p.own(a.id, stats)
 	defer p.disown(a.id, stats)
+	if p.beforeCurrent != nil {
+		p.beforeCurrent()
+	}
 	seeded, epoch, err := p.makeCurrent(ctx, &a, stats)
 	stats.restoring.Store(false)
 	if err != nil {

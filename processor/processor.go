@@ -45,7 +45,8 @@ type Processor struct {
 	// fetchTimeouts counts input fetches that timed out (fetchHooks).
 	fetchTimeouts atomic.Int64
 
-	afterCommit func() // test hook for every partition; nil in production
+	afterCommit   func() // test hook for every partition; nil in production
+	beforeCurrent func() // test hook, called as each ownership starts to make its state current; nil in production
 
 	// metrics is the latest record of each key of the metrics topic
 	// (readMetrics): every partition's, whoever owns it.

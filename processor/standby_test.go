@@ -2,7 +2,9 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,4 +270,40 @@ func heldPartitions(t *testing.T, p *Processor, standby bool) []int32 {
 		}
 	}
 	return held
+}
+
+// TestReadsRefusedUntilCurrent: from an ownership's start until its state
+// is current (the changelog's tail read, a restore or a promotion), the
+// partition counts as restoring and refuses reads of its users, whose
+// local state may be behind the changelog.
+func TestReadsRefusedUntilCurrent(t *testing.T) {
+	f := newInputFixture(t, simulate.Config{Users: 50, Days: 10, Seed: 7}, 2)
+	p, err := New(f.config(t), openStore(t, vfs.NewMem()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held atomic.Int32
+	hold := make(chan struct{})
+	p.beforeCurrent = func() { held.Add(1); <-hold }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "both ownerships started, their state not current yet", func() bool { return held.Load() == 2 })
+	if st := p.Stats(); st.Partitions != 2 || st.Restoring != 2 {
+		t.Errorf("before the state is current: %d partitions owned, %d restoring; want 2 and 2", st.Partitions, st.Restoring)
+	}
+	if _, _, _, err := p.User("u-1"); !errors.Is(err, ErrRestoring) {
+		t.Errorf("a read before the state is current: %v, want ErrRestoring", err)
+	}
+	close(hold)
+	waitFor(t, "both partitions current", func() bool { st := p.Stats(); return st.Partitions == 2 && st.Restoring == 0 })
+	if _, _, _, err := p.User("u-1"); err != nil {
+		t.Errorf("a read once the state is current: %v", err)
+	}
 }
