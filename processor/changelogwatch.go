@@ -178,16 +178,18 @@ func changelogSeeded(topic string, id int32, now kadm.TopicID, tail changelogTai
 }
 
 // inputsUnchanged returns ErrInputRestarted when an input topic's ID now
-// differs from the one partition id's state applied (then, from its
-// changelog's newest metadata; inputIDHeader): the topic was deleted and
-// created anew meanwhile, perhaps while no instance ran, and its new
-// records below the state's position would be skipped even once the
-// topic has grown past it. Unknown IDs (a broker without them, records of
-// older versions) pass.
-func inputsUnchanged(id int32, then, now map[string]kadm.TopicID) error {
+// differs from the one partition id's state applied records of (then and
+// applied, the next offset per topic, from its changelog's newest
+// metadata; inputIDHeader): the topic was deleted and created anew
+// meanwhile, perhaps while no instance ran, and its new records below the
+// state's position would be skipped even once the topic has grown past
+// it. A topic the state has applied nothing of yet (a topic created anew
+// before its first record, to change its partitions) and unknown IDs (a
+// broker without them, records of older versions) pass.
+func inputsUnchanged(id int32, then map[string]kadm.TopicID, applied map[string]int64, now map[string]kadm.TopicID) error {
 	for _, topic := range slices.Sorted(maps.Keys(then)) {
 		was, is := then[topic], now[topic]
-		if is != (kadm.TopicID{}) && is != was {
+		if applied[topic] > 0 && is != (kadm.TopicID{}) && is != was {
 			return fmt.Errorf("%w: %s/%d: the topic was deleted and created anew since this partition's state applied its records (topic ID %s then, %s now). "+
 				"A topic created anew starts its offsets again at 0, and its records below what the state has applied would be taken as applied already and skipped. "+
 				"%s", ErrInputRestarted, topic, id, was, is, inputRestartedWayOn)

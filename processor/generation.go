@@ -266,7 +266,11 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	if err != nil {
 		return false, 0, err
 	}
-	if err := inputsUnchanged(id, tail.on.inputs, a.inputIDs); err != nil {
+	var applied map[string]int64
+	if tail.meta != nil {
+		applied = tail.meta.Offsets
+	}
+	if err := inputsUnchanged(id, tail.on.inputs, applied, a.inputIDs); err != nil {
 		return false, 0, err
 	}
 	current := !standby && localStateCurrent(meta, haveLocal, a.committed, tail.meta)
