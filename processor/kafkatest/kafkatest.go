@@ -243,7 +243,9 @@ func ReadAll(t testing.TB, brokers []string, topic string) []kafka.Message {
 				break
 			}
 		}
-		r.Close()
+		// Not waiting for the fetch it has already sent past the end,
+		// which the broker holds for MaxWait: 75 ms per partition.
+		go r.Close()
 	}
 	return out
 }
