@@ -282,10 +282,16 @@ func TestReadsRefusedUntilCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	var held atomic.Int32
 	hold := make(chan struct{})
-	p.beforeCurrent = func() { held.Add(1); <-hold }
-	ctx, cancel := context.WithCancel(context.Background())
+	p.beforeCurrent = func() {
+		held.Add(1)
+		select {
+		case <-hold:
+		case <-ctx.Done(): // the test failed before it released them
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() {
