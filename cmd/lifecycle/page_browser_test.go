@@ -36,8 +36,11 @@ import (
 func TestPageInBrowser(t *testing.T) {
 	browser := findChromium(t)
 
-	// The demo, in process: about 9 s of paced events, then nothing more, so
-	// the counts stop moving and the page can be compared with /v1/stats.
+	// The demo, in process: about 18 s of paced events, then nothing more,
+	// so the counts stop moving and the page can be compared with
+	// /v1/stats. The browser's start, the page's load and the token take
+	// about 10 s on a busy CI machine (-race, other packages' tests), and
+	// the rate chart needs two polls while events flow.
 	const token = "page-test-token-0123456789"
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -47,7 +50,7 @@ func TestPageInBrowser(t *testing.T) {
 	var out, errOut lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "--users", "1500", "--days", "90", "--speed", "10", "--partitions", "2",
+		done <- run(ctx, []string{"demo", "--users", "1500", "--days", "90", "--speed", "5", "--partitions", "2",
 			"--http", "127.0.0.1:0", "--http-token-file", tokenFile}, &out, &errOut)
 	}()
 	t.Cleanup(func() {
