@@ -219,10 +219,11 @@ type StatsView struct {
 	Rules RulesView `json:"rules"`
 
 	// Restoring is how many of the owned partitions are not current yet
-	// (restoring from the changelog, or reading its tail first); Lag the input records not yet applied per owned
-	// partition and input topic (absent while the partition restores);
-	// Recent the latest transitions (at most engine.RecentKept per owned
-	// partition), oldest first.
+	// (restoring from the changelog, or reading its tail first); Lag the
+	// input records not yet applied per owned partition and input topic
+	// (absent while the partition restores); Recent the latest
+	// transitions (at most engine.RecentKept per owned partition), oldest
+	// first.
 	Restoring int              `json:"partitions_restoring"`
 	Lag       []LagView        `json:"lag"`
 	Recent    []TransitionView `json:"recent_transitions"`
