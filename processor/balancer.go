@@ -26,10 +26,18 @@ import (
 // subscription, and a member's changelog partitions are the ones it keeps
 // a standby copy of: the standbys members of each partition other than
 // its owner, the furthest first.
+//
+// On the member that leads the group, it also reports the subscribed
+// topics the broker listed no partitions of (unlisted): kafka-go then
+// assigns nothing at all, and only its partition watcher would start a
+// new generation when the topic comes (back). A topic that appears
+// between the assignment and the watcher's first look never starts one,
+// and the group would own nothing until the next rebalance.
 type copartitionBalancer struct {
 	changelog string                 // the changelog topic; "" without standbys
 	standbys  int                    // standby copies per partition
 	held      func() map[int32]int64 // this member's progress per partition; nil: none
+	unlisted  func(topics []string)  // called on every assignment this member computes; nil: not told
 }
 
 func (copartitionBalancer) ProtocolName() string { return "lifecycle-copartition" }
@@ -86,6 +94,9 @@ func (b copartitionBalancer) AssignGroups(members []kafka.GroupMember, partition
 	for i, m := range sorted {
 		out[m.ID] = map[string][]int{}
 		held[i] = decodeHeld(m.UserData)
+	}
+	if b.unlisted != nil {
+		b.unlisted(unlistedTopics(members, partitions))
 	}
 	if n == 0 {
 		return out
@@ -174,5 +185,24 @@ func (b copartitionBalancer) AssignGroups(members []kafka.GroupMember, partition
 			sort.Ints(ps)
 		}
 	}
+	return out
+}
+
+// unlistedTopics are the topics some member subscribes to that have no
+// partition among partitions, sorted.
+func unlistedTopics(members []kafka.GroupMember, partitions []kafka.Partition) []string {
+	listed := map[string]bool{}
+	for _, p := range partitions {
+		listed[p.Topic] = true
+	}
+	var out []string
+	for _, m := range members {
+		for _, t := range m.Topics {
+			if !listed[t] && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
 	return out
 }

@@ -15,6 +15,10 @@ import (
 // writers are the producers a partition sends with.
 type writers struct{ outputs, changelog messageWriter }
 
+// unlistedRetry is how long a generation that could assign nothing, for
+// want of a topic, lasts before the group assigns again.
+const unlistedRetry = time.Second
+
 // startGeneration starts one goroutine per assigned partition number (the
 // balancer gives partition p of every input topic to the same member) and
 // one per standby copy.
@@ -38,6 +42,20 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	sort.Ints(owned)
 	sort.Ints(standbys)
 	log.Info("partitions assigned", zap.Ints("partitions", owned), zap.Ints("standbys", standbys))
+	if t := p.unlisted.Swap(nil); t != nil && len(*t) > 0 {
+		// Every member got nothing (copartitionBalancer). Ending this
+		// generation asks for the next one, which assigns once the
+		// topics are back.
+		log.Warn("the broker lists no partitions of these topics (deleted, or not created yet); nothing is assigned, and the group assigns again in a moment",
+			zap.Strings("topics", *t), zap.Duration("in", unlistedRetry))
+		gen.Start(func(gctx context.Context) {
+			select {
+			case <-time.After(unlistedRetry):
+			case <-gctx.Done():
+			}
+		})
+		return
+	}
 	if len(owned)+len(standbys) == 0 {
 		return
 	}

@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -275,6 +276,35 @@ func TestCopartitionBalancer(t *testing.T) {
 	again := copartitionBalancer{}.AssignGroups([]kafka.GroupMember{members[2], members[0], members[1]}, parts)
 	if fmt.Sprint(again) != fmt.Sprint(got) {
 		t.Errorf("assignment depends on member order:\n%v\n%v", got, again)
+	}
+}
+
+// TestBalancerReportsUnlistedTopics: when the broker lists no partitions
+// of a subscribed topic (kafka-go then hands the balancer none at all),
+// the leading member is told which, so that it can ask for a new
+// generation (startGeneration); otherwise it is told none.
+func TestBalancerReportsUnlistedTopics(t *testing.T) {
+	members := []kafka.GroupMember{
+		{ID: "m-1", Topics: []string{"login", "purchase"}},
+		{ID: "m-2", Topics: []string{"purchase", "login", "changelog"}},
+	}
+	listed := []kafka.Partition{{Topic: "login", ID: 0}, {Topic: "purchase", ID: 0}, {Topic: "changelog", ID: 0}}
+	for _, tc := range []struct {
+		name  string
+		parts []kafka.Partition
+		want  []string
+	}{
+		{"every topic listed", listed, nil},
+		{"none listed", nil, []string{"changelog", "login", "purchase"}},
+		{"one missing", listed[1:], []string{"login"}},
+	} {
+		var got []string
+		called := false
+		b := copartitionBalancer{unlisted: func(t []string) { got, called = t, true }}
+		b.AssignGroups(members, tc.parts)
+		if !called || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: told %v (called %v), want %v", tc.name, got, called, tc.want)
+		}
 	}
 }
 

@@ -44,6 +44,10 @@ type Processor struct {
 	schemaWaits atomic.Int64
 	// fetchTimeouts counts input fetches that timed out (fetchHooks).
 	fetchTimeouts atomic.Int64
+	// unlisted holds the subscribed topics the broker did not list when
+	// this member, as the group's leader, last assigned partitions
+	// (copartitionBalancer); startGeneration takes it.
+	unlisted atomic.Pointer[[]string]
 
 	afterCommit   func() // test hook for every partition; nil in production
 	beforeCurrent func() // test hook, called as each ownership starts to make its state current; nil in production
@@ -191,7 +195,7 @@ func (p *Processor) run(parent context.Context) error {
 
 	// With standbys the group also hands out the changelog's partitions:
 	// a member's are the ones it keeps a standby copy of (balancer.go).
-	balancer := copartitionBalancer{held: p.held}
+	balancer := copartitionBalancer{held: p.held, unlisted: func(t []string) { p.unlisted.Store(&t) }}
 	topics := cfg.Topics.Inputs
 	if cfg.StandbyReplicas > 0 {
 		balancer.changelog, balancer.standbys = cfg.Topics.Changelog, cfg.StandbyReplicas
