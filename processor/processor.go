@@ -46,7 +46,9 @@ type Processor struct {
 	fetchTimeouts atomic.Int64
 	// unlisted holds the subscribed topics the broker did not list when
 	// this member, as the group's leader, last assigned partitions
-	// (copartitionBalancer); startGeneration takes it.
+	// (copartitionBalancer); startGeneration takes it. One left by an
+	// assignment whose generation never started (its sync failed) ends
+	// the next generation early: a rebalance more, nothing else.
 	unlisted atomic.Pointer[[]string]
 
 	afterCommit   func() // test hook for every partition; nil in production
