@@ -38,7 +38,13 @@ func newInputFixture(t *testing.T, sim simulate.Config, partitions int32) *input
 // itself (over time, say): it creates the topics and returns the records.
 func newHeldFixture(t *testing.T, sim simulate.Config, partitions int32) (*inputFixture, []kafka.Message) {
 	t.Helper()
-	f := &inputFixture{brokers: kafkatest.Brokers(t), partitions: partitions}
+	return newHeldFixtureOn(t, kafkatest.Brokers(t), sim, partitions)
+}
+
+// newHeldFixtureOn is newHeldFixture on the given brokers.
+func newHeldFixtureOn(t *testing.T, brokers []string, sim simulate.Config, partitions int32) (*inputFixture, []kafka.Message) {
+	t.Helper()
+	f := &inputFixture{brokers: brokers, partitions: partitions}
 	f.inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
 	kafkatest.CreateTopics(t, f.brokers, partitions, f.inputs...)
 	sim.Topics = simulate.Topics{Login: f.inputs[0], Purchase: f.inputs[1], Content: f.inputs[2]}

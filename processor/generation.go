@@ -15,8 +15,8 @@ import (
 // writers are the producers a partition sends with.
 type writers struct{ outputs, changelog messageWriter }
 
-// unlistedRetry is how long a generation that could assign nothing, for
-// want of a topic, lasts before the group assigns again.
+// unlistedRetry is how long the group waits, after a generation that could
+// assign nothing for want of a topic, before it assigns again.
 const unlistedRetry = time.Second
 
 // startGeneration starts one goroutine per assigned partition number (the
@@ -45,15 +45,16 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	if t := p.unlisted.Swap(nil); t != nil && len(*t) > 0 {
 		// Every member got nothing (copartitionBalancer). Ending this
 		// generation asks for the next one, which assigns once the
-		// topics are back.
+		// topics are back; waiting first keeps the group from rejoining
+		// without pause meanwhile (kafka-go rejoins at once, and its
+		// partition watcher ends a generation whose topic is missing).
 		log.Warn("the broker lists no partitions of these topics (deleted, or not created yet); nothing is assigned, and the group assigns again in a moment",
 			zap.Strings("topics", *t), zap.Duration("in", unlistedRetry))
-		gen.Start(func(gctx context.Context) {
-			select {
-			case <-time.After(unlistedRetry):
-			case <-gctx.Done():
-			}
-		})
+		gen.Start(func(context.Context) {})
+		select {
+		case <-time.After(unlistedRetry):
+		case <-ctx.Done():
+		}
 		return
 	}
 	if len(owned)+len(standbys) == 0 {
