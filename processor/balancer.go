@@ -198,7 +198,8 @@ func unlistedTopics(members []kafka.GroupMember, partitions []kafka.Partition) [
 	var out []string
 	for _, m := range members {
 		for _, t := range m.Topics {
-			if !listed[t] && !slices.Contains(out, t) {
+			if !listed[t] {
+				listed[t] = true // reported once
 				out = append(out, t)
 			}
 		}
