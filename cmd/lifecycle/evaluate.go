@@ -264,16 +264,17 @@ func printReport(w io.Writer, source string, r quality.Report) {
 	}
 	tw.Flush()
 	c := r.Calibration
-	fmt.Fprintf(w, "\ncalibration: a warning's score is the risk that the user had left by then (true dropout at or before it)\n")
+	fmt.Fprintf(w, "\ncalibration: a warning's score is the chance that the user does not come back (a true dropout, and no activity after the warning);\n\"had left\" is the stricter truth that the dropout was at or before the warning\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "score\twarnings\tmean score\thad left\t")
+	fmt.Fprintln(tw, "score\twarnings\tmean score\tnot back\thad left\t")
 	for _, b := range c.Bins {
 		if b.Warnings > 0 {
-			fmt.Fprintf(tw, "%.1f-%.1f\t%d\t%s\t%s\t\n", b.From, b.To, b.Warnings, num(b.MeanScore, 3), num(b.Left, 3))
+			fmt.Fprintf(tw, "%.1f-%.1f\t%d\t%s\t%s\t%s\t\n", b.From, b.To, b.Warnings, num(b.MeanScore, 3), num(b.Gone, 3), num(b.Left, 3))
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Brier score %s (a constant at the share that had left: %s)\n", num(c.Brier, 4), num(c.BaseRateBrier, 4))
+	fmt.Fprintf(w, "Brier score %s (a constant at the share not back: %s); against \"had left\" %s (%s)\n",
+		num(c.Brier, 4), num(c.BaseRateBrier, 4), num(c.BrierHadLeft, 4), num(c.BaseRateBrierHadLeft, 4))
 	if len(r.Watch) > 0 {
 		fmt.Fprintf(w, "\nwatch level chosen from each partition's departures by the end (--warn-recall):")
 		for _, l := range r.Watch {

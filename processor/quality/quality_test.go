@@ -129,17 +129,18 @@ func TestRhythmFamily(t *testing.T) {
 				t.Error("no partition chose its watch level from its departures")
 			}
 			// The watch warnings' scores mean what they say: the share of
-			// them whose user had left is near their mean score. With a
-			// fixed score (the risk) it was off by 0.16 on monthly users.
-			var n, score, left float64
+			// them whose user did not come back is near their mean score.
+			// With a fixed score (the risk) it was off by 0.16 on monthly
+			// users.
+			var n, score, gone float64
 			for _, b := range r.Calibration.Bins {
 				if b.Warnings > 0 && b.To <= 0.5 {
 					w := float64(b.Warnings)
-					n, score, left = n+w, score+w*float64(b.MeanScore), left+w*float64(b.Left)
+					n, score, gone = n+w, score+w*float64(b.MeanScore), gone+w*float64(b.Gone)
 				}
 			}
-			if n == 0 || math.Abs(score-left)/n > 0.12 {
-				t.Errorf("warnings scored below 0.5: mean score %.3f, had left %.3f, of %v: want them within 0.12", score/n, left/n, n)
+			if n == 0 || math.Abs(score-gone)/n > 0.12 {
+				t.Errorf("warnings scored below 0.5: mean score %.3f, not back %.3f, of %v: want them within 0.12", score/n, gone/n, n)
 			}
 		})
 	}

@@ -173,6 +173,7 @@ type observed struct {
 	churns []int64 // At of the stage model's churn transitions
 	weeks  map[int64]struct{}
 	first  int64 // the user's first event
+	last   int64 // and their last
 }
 
 type observedWarning struct {
@@ -205,6 +206,7 @@ func (o *observations) event(ev *schemas.Event) {
 	if u.first == 0 || ev.Time < u.first {
 		u.first = ev.Time
 	}
+	u.last = max(u.last, ev.Time)
 }
 
 // output reads a warning or a transition as its topic's consumer would.

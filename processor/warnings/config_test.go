@@ -157,7 +157,7 @@ func TestRhythm(t *testing.T) {
 
 func TestStateEncoding(t *testing.T) {
 	s := State{LastActivity: t0, ChurnedAt: 0, Fired: 2, Open: 1<<rInactive | 1<<rValuableQuiet, OpenAt: t0 + 123,
-		Gaps: 17, GapLog: 3178, GapVar: 1210, First: t0 - 90*rules.Day, ChurnBin: 42, Bought: true}
+		Gaps: 17, GapLog: 3178, GapVar: 1210, First: t0 - 90*rules.Day, ChurnBin: 42, Bought: true, Warned: 0b010}
 	s.LastAt[rInactive], s.LastLevel[rInactive] = t0+123, uint8(AtRisk)
 	b := s.AppendBinary([]byte("x"))
 	got, rest, err := DecodeState(b[1:])
@@ -178,11 +178,12 @@ func TestStateEncoding(t *testing.T) {
 
 // TestStateVersion2 reads a state written before the kind of the last
 // visit: everything else is kept; the visit counts as one without a
-// purchase, and a churn's bin as not known.
+// purchase, a churn's bin as not known, and every level that came due as
+// warned (as a level's score counted them then).
 func TestStateVersion2(t *testing.T) {
-	want := State{LastActivity: t0, ChurnedAt: t0 + 30*rules.Day, Fired: 2, Gaps: 5, GapLog: 3000, GapVar: 900, First: t0 - rules.Day}
+	want := State{LastActivity: t0, ChurnedAt: t0 + 30*rules.Day, Fired: 2, Warned: 0b011, Gaps: 5, GapLog: 3000, GapVar: 900, First: t0 - rules.Day}
 	b := want.AppendBinary(nil)
-	b = b[:len(b)-2] // version 3 ends with Bought and ChurnBin
+	b = b[:len(b)-3] // version 4 ends with Bought, ChurnBin and Warned
 	b[0] = 2
 	got, rest, err := DecodeState(append(b, 'z'))
 	if err != nil || got != want || string(rest) != "z" {
@@ -213,7 +214,7 @@ func TestStateVersion1(t *testing.T) {
 	}
 	v = append(v, 'z')
 	s, rest, err := DecodeState(v)
-	want := State{LastActivity: t0, Fired: 1, Open: 1 << rInactive, OpenAt: t0 + 9}
+	want := State{LastActivity: t0, Fired: 1, Warned: 0b001, Open: 1 << rInactive, OpenAt: t0 + 9}
 	for i := range NumReasons {
 		want.LastAt[i], want.LastLevel[i] = int64(i), uint8(i%4)
 	}

@@ -46,7 +46,8 @@
 // reached Lead before their churn, and at every rebuild point takes the
 // highest risk that a share Recall of them had reached. The same record
 // gives the warnings' Score: per level, the share of the partition's
-// silences that reached it and ended in a departure, so that the score
+// silences warned at it (not held back by the cool-down, as evaluate
+// counts them) that ended in a departure, so that the score
 // means on each population what it says (the risk alone claimed 0.4 at
 // watch where 0.22 of the users had left on one population and 0.93 on
 // another).

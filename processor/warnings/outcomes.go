@@ -24,7 +24,7 @@ import (
 // stored with the partition's state.
 //
 // The same record makes the warnings' scores mean what they say: per
-// level, the share of the silences that reached it and ended in a
+// level, the share of the silences warned at it that ended in a
 // departure rather than a return is the score the level's warnings carry
 // (Score), once enough of them have ended.
 type Outcomes struct {
@@ -44,8 +44,8 @@ type Outcomes struct {
 
 // tally is the silences that ended in a week (or before the pending
 // weeks): departures by the risk they had reached Lead before their
-// churn, and per level the silences that reached it and ended in a
-// departure (left) or a return (stayed).
+// churn, and per level the silences warned at it (State.Warned) that
+// ended in a departure (left) or a return (stayed).
 type tally struct {
 	departed     hist
 	left, stayed [3]uint32
@@ -62,8 +62,8 @@ const (
 	weekMs       = 7 * 24 * 3600 * 1000
 	// MinDepartures is the least confirmed departures a partition needs
 	// before its own watch level replaces the configured one, and
-	// MinLevelSilences the least ended silences that reached a level
-	// before its score is their share of departures.
+	// MinLevelSilences the least ended silences warned at a level before
+	// its score is their share of departures.
 	MinDepartures    = 50
 	MinLevelSilences = 30
 )
@@ -88,21 +88,23 @@ func weekOf(t int64) int64 {
 }
 
 // depart counts a churn at churnAt whose silence, begun by a visit of
-// kind, had reached the risk of bin b (bin) Lead before it, and fired
-// levels.
-func (o *Outcomes) depart(churnAt int64, b int, fired uint8, kind int) {
+// kind, had reached the risk of bin b (bin) Lead before it, and warned
+// the levels of the bit set warned (State.Warned).
+func (o *Outcomes) depart(churnAt int64, b int, warned uint8, kind int) {
 	o.ended[kind]++
 	t := o.tallyOf(churnAt)
 	t.departed[b]++
 	t.after[kind]++
-	for i := range min(fired, 3) {
-		t.left[i]++
+	for i := range 3 {
+		if warned&(1<<i) != 0 {
+			t.left[i]++
+		}
 	}
 }
 
 // undepart takes back the churn at churnAt: the user came back at at.
 // The silence stays counted as ended, now in a return.
-func (o *Outcomes) undepart(churnAt int64, b int, fired uint8, kind int, at int64) {
+func (o *Outcomes) undepart(churnAt int64, b int, warned uint8, kind int, at int64) {
 	w := weekOf(churnAt)
 	i := slotOf(w)
 	t := &o.confirmed
@@ -112,27 +114,32 @@ func (o *Outcomes) undepart(churnAt int64, b int, fired uint8, kind int, at int6
 	// A bin computed again (State.ChurnBin) may differ: never below zero.
 	decr(&t.departed[b])
 	decr(&t.after[kind])
-	for i := range min(fired, 3) {
-		decr(&t.left[i])
+	for i := range 3 {
+		if warned&(1<<i) != 0 {
+			decr(&t.left[i])
+		}
 	}
-	o.unchurned(at, fired)
+	o.unchurned(at, warned)
 }
 
 // stay counts a silence begun by a visit of kind that ended in a return
 // at at, after fired levels.
-func (o *Outcomes) stay(at int64, fired uint8, kind int) {
+func (o *Outcomes) stay(at int64, warned uint8, kind int) {
 	o.ended[kind]++
-	o.unchurned(at, fired)
+	o.unchurned(at, warned)
 }
 
-// unchurned counts the levels of a silence that ended in a return at at.
-func (o *Outcomes) unchurned(at int64, fired uint8) {
-	if fired == 0 {
+// unchurned counts the warned levels (State.Warned) of a silence that
+// ended in a return at at.
+func (o *Outcomes) unchurned(at int64, warned uint8) {
+	if warned == 0 {
 		return
 	}
 	t := o.tallyOf(at)
-	for i := range min(fired, 3) {
-		t.stayed[i]++
+	for i := range 3 {
+		if warned&(1<<i) != 0 {
+			t.stayed[i]++
+		}
 	}
 }
 
@@ -283,8 +290,8 @@ func (o *Outcomes) scoreLevels() {
 }
 
 // Score is the score of a warning of level (Watch, AtRisk, Critical)
-// whose risk is risk: the share of the partition's silences that reached
-// the level and ended in a departure, once known; risk until then.
+// whose risk is risk: the share of the partition's silences warned at
+// the level that ended in a departure, once known; risk until then.
 func (o *Outcomes) Score(level Level, risk float64) float64 {
 	if level < Watch || level > Critical || o.score[level-1] == 0 {
 		return risk

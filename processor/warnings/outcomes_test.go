@@ -3,6 +3,7 @@ package warnings
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"testing"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
@@ -126,9 +127,9 @@ func TestWatchFromOutcomes(t *testing.T) {
 	var s State
 	c.OnEvent(nil, &s, schemas.Event{ID: "r1", Type: schemas.Login, Time: at}, ctx)
 	c.Advance(nil, &s, ctx, at+40*rules.Day)
-	fired := s.Fired
-	if s.ChurnedAt == 0 || fired == 0 {
-		t.Fatalf("after 40 quiet days: churned at %v with %d levels fired; want a churn after warnings", s.ChurnedAt, fired)
+	warned := bits.OnesCount8(s.Warned)
+	if s.ChurnedAt == 0 || warned == 0 {
+		t.Fatalf("after 40 quiet days: churned at %v with %d levels warned; want a churn after warnings", s.ChurnedAt, warned)
 	}
 	c.OnEvent(nil, &s, schemas.Event{ID: "r2", Type: schemas.Login, Time: at + 50*rules.Day}, ctx)
 	var departed, left, stayed uint32
@@ -141,13 +142,13 @@ func TestWatchFromOutcomes(t *testing.T) {
 			stayed += o.pending[i].stayed[l]
 		}
 	}
-	if departed != 0 || left != 0 || stayed != uint32(fired) {
-		t.Errorf("pending after the only pending churn returned: %d departed, %d levels left, %d stayed; want 0, 0, %d", departed, left, stayed, fired)
+	if departed != 0 || left != 0 || stayed != uint32(warned) {
+		t.Errorf("pending after the only pending churn returned: %d departed, %d levels left, %d stayed; want 0, 0, %d", departed, left, stayed, warned)
 	}
 }
 
 // TestLevelScores: a level's score is the share of the silences that
-// reached it and ended in a departure, once MinLevelSilences have ended,
+// warned at it and ended in a departure, once MinLevelSilences have ended,
 // and never below a lower level's.
 func TestLevelScores(t *testing.T) {
 	var o Outcomes
@@ -156,21 +157,21 @@ func TestLevelScores(t *testing.T) {
 		switch {
 		case i < 40: // reached watch only: 10 of 40 left
 			if i < 10 {
-				o.depart(end, 50, 1, 0)
+				o.depart(end, 50, 0b001, 0)
 			} else {
-				o.stay(end, 1, 0)
+				o.stay(end, 0b001, 0)
 			}
 		case i < 80: // reached at_risk: 20 of 40 left
 			if i < 60 {
-				o.depart(end, 50, 2, 0)
+				o.depart(end, 50, 0b011, 0)
 			} else {
-				o.stay(end, 2, 0)
+				o.stay(end, 0b011, 0)
 			}
 		default: // reached critical: 8 of 20 left
 			if i < 88 {
-				o.depart(end, 50, 3, 0)
+				o.depart(end, 50, 0b111, 0)
 			} else {
-				o.stay(end, 3, 0)
+				o.stay(end, 0b111, 0)
 			}
 		}
 	}
@@ -192,15 +193,54 @@ func TestLevelScores(t *testing.T) {
 	// at_risk's: the two are pooled.
 	for i := range 20 {
 		if i < 2 {
-			o.depart(end, 50, 3, 0)
+			o.depart(end, 50, 0b111, 0)
 		} else {
-			o.stay(end, 3, 0)
+			o.stay(end, 0b111, 0)
 		}
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
 	// at_risk: 30 of 80 left; critical: 10 of 40, below it: pooled, 40 of 120.
 	if a, c := o.Score(AtRisk, 0.9), o.Score(Critical, 0.9); math.Abs(a-40.0/120) > 1e-6 || a != c {
 		t.Errorf("at_risk %v, critical %v: want both 40/120, pooled", a, c)
+	}
+}
+
+// TestCooledDownLevelNotScored: a level's score counts the silences
+// whose warning went out, as evaluate counts warnings. A second long
+// silence within the cool-down reaches watch without a warning, so its
+// return counts for no level.
+func TestCooledDownLevelNotScored(t *testing.T) {
+	o := &Outcomes{}
+	c := Config{Outcomes: o}.WithDefaults()
+	ctx := Context{Stage: rules.New, PAlive: -1}
+	s := visits(c, 8, rules.Day) // a daily user
+	stayed := func() (n [3]uint32) {
+		for i := range o.pending {
+			for l := range 3 {
+				n[l] += o.pending[i].stayed[l]
+			}
+		}
+		return n
+	}
+	var want [3]uint32
+	at := s.LastActivity
+	for silence := range 2 {
+		due := c.due(&s)
+		ws := c.Advance(nil, &s, ctx, due+1)
+		if s.Fired == 0 {
+			t.Fatalf("silence %d: no level came due by %v", silence, due+1)
+		}
+		if warned := len(ws) > 0; warned != (silence == 0) || (s.Warned != 0) != warned {
+			t.Fatalf("silence %d: warnings %+v, Warned %b; want one warning in the first silence only (the cool-down holds the second)", silence, ws, s.Warned)
+		}
+		if silence == 0 {
+			want[0]++
+		}
+		at = due + 2
+		c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint("back", silence), Type: schemas.Login, Time: at}, ctx)
+		if got := stayed(); got != want {
+			t.Fatalf("after the return from silence %d: %v silences counted as stayed per level; want %v", silence, got, want)
+		}
 	}
 }
 

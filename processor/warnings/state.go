@@ -6,8 +6,9 @@ import (
 )
 
 // stateVersion is the first byte of an encoded State. Versions 1 (before
-// the rhythm model) and 2 (before Bought) are still read.
-const stateVersion = 3
+// the rhythm model), 2 (before Bought) and 3 (before Warned) are still
+// read.
+const stateVersion = 4
 
 // AppendBinary appends the encoding of s to b: a version byte, then every
 // field in declaration order as a varint (signed fields zig-zag, as
@@ -32,7 +33,8 @@ func (s *State) AppendBinary(b []byte) []byte {
 		bought = 1
 	}
 	b = binary.AppendUvarint(b, bought)
-	return binary.AppendUvarint(b, uint64(s.ChurnBin))
+	b = binary.AppendUvarint(b, uint64(s.ChurnBin))
+	return binary.AppendUvarint(b, uint64(s.Warned))
 }
 
 var errState = errors.New("warnings: corrupt or unknown State encoding")
@@ -96,6 +98,13 @@ func DecodeState(b []byte) (State, []byte, error) {
 	if version >= 3 {
 		s.Bought = u64(1) == 1
 		s.ChurnBin = uint8(u64(outcomeBins))
+	}
+	if version >= 4 {
+		s.Warned = uint8(u64(1<<3 - 1))
+	} else {
+		// Before Warned, a level's score counted every silence that
+		// reached it: take the levels that came due as warned.
+		s.Warned = 1<<s.Fired - 1
 	}
 	if bad {
 		return State{}, b, errState

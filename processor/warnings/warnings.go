@@ -90,10 +90,10 @@ type Warning struct {
 	// activity + the silence at which the risk reaches it), the event's
 	// time for Recovered. Never the firing time.
 	At int64
-	// Score is the probability that the user has left, 0..1: the share of
-	// the partition's silences that reached this level and ended in a
-	// departure, once known (outcomes.go); the risk at At (rhythm.go)
-	// until then. 0 for Recovered.
+	// Score is the probability that the user has left and will not come
+	// back, 0..1: the share of the partition's warnings of this level whose
+	// silence ended in a departure, once known (outcomes.go); the risk at
+	// At (rhythm.go) until then. 0 for Recovered.
 	Score float64
 	// ChurnAt is when the stage model will declare the churn if the
 	// silence goes on (Unix ms); 0 for Recovered.
@@ -152,6 +152,12 @@ type State struct {
 	// Fired is how many levels (0..3) have come due in the current silence
 	// (since LastActivity).
 	Fired uint8
+	// Warned is a bit set of the levels whose warning went out in the
+	// current silence (bit l-1 for level l; a level held back by the
+	// cool-down has none): the silences a level's Score is counted over,
+	// so that it is the share of that level's warnings that were
+	// departures (outcomes.go).
+	Warned uint8
 	// Open is a bit set of the reasons warned and not recovered since
 	// (bit i = Codes[i]); OpenAt is the At of the latest warning that
 	// opened one.
@@ -223,7 +229,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 			if b < 0 {
 				b = bin(c.departureRisk(s))
 			}
-			c.Outcomes.undepart(s.ChurnedAt, b, s.Fired, s.visitKind(), ev.Time)
+			c.Outcomes.undepart(s.ChurnedAt, b, s.Warned, s.visitKind(), ev.Time)
 		}
 		last := s.LastActivity
 		*s = s.afterChurn()
@@ -260,7 +266,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		c.observeGap(s, gap)
 		newVisit = gap >= int64(c.MinGap/time.Millisecond)
 		if c.Outcomes != nil && newVisit && !returned {
-			c.Outcomes.stay(ev.Time, s.Fired, s.visitKind())
+			c.Outcomes.stay(ev.Time, s.Warned, s.visitKind())
 		}
 	}
 	if newVisit {
@@ -269,7 +275,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		s.Bought = s.Bought || bought
 	}
 	s.LastActivity = ev.Time
-	s.Fired = 0
+	s.Fired, s.Warned = 0, 0
 	return dst
 }
 
@@ -376,21 +382,24 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s),
 			Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: round2(float64(c.churnMs()) / float64(rules.Day))}}}
 		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, c.riskAt(s, silence))), ChurnAt: churnAt}
-		dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due))
+		n := len(dst)
+		if dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due)); len(dst) > n {
+			s.Warned |= 1 << (lvl - 1)
+		}
 	}
 	if churnAt < t {
 		// Churned: the warnings end; open ones are not recovered (the stage
-		// model's "returned" covers a comeback). Fired stays: a return
-		// takes the departure back with the levels it had reached.
+		// model's "returned" covers a comeback). Fired and Warned stay: a
+		// return takes the departure back with the levels it had warned.
 		var churnBin uint8
 		if c.Outcomes != nil {
 			b := bin(c.departureRisk(s))
-			c.Outcomes.depart(churnAt, b, s.Fired, s.visitKind())
+			c.Outcomes.depart(churnAt, b, s.Warned, s.visitKind())
 			churnBin = uint8(b + 1)
 		}
-		last, fired := s.LastActivity, s.Fired
+		last, fired, warned := s.LastActivity, s.Fired, s.Warned
 		*s = s.afterChurn()
-		s.LastActivity, s.ChurnedAt, s.Fired, s.ChurnBin = last, churnAt, fired, churnBin
+		s.LastActivity, s.ChurnedAt, s.Fired, s.Warned, s.ChurnBin = last, churnAt, fired, warned, churnBin
 	}
 	return dst
 }
