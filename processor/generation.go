@@ -42,7 +42,12 @@ func (p *Processor) startGeneration(ctx context.Context, gen *kafka.Generation, 
 	sort.Ints(owned)
 	sort.Ints(standbys)
 	log.Info("partitions assigned", zap.Ints("partitions", owned), zap.Ints("standbys", standbys))
-	if t := p.unlisted.Swap(nil); t != nil && len(*t) > 0 {
+	t := p.unlisted.Swap(nil)
+	if t != nil && len(*t) == 0 {
+		t = nil
+	}
+	p.missing.Store(t)
+	if t != nil {
 		// Every member got nothing (copartitionBalancer). Ending this
 		// generation asks for the next one, which assigns once the
 		// topics are back; waiting first keeps the group from rejoining

@@ -56,18 +56,31 @@ func TestAssignmentThatMissedATopic(t *testing.T) {
 
 	cfg := f.config(t)
 	p, errc, stop := startRunOn(t, cfg, openStore(t, vfs.NewMem()))
+	// While the generation that assigned nothing waits (unlistedRetry),
+	// the member says why it is not ready.
+	sawMissing := false
 	waitFor(t, "every record read", func() bool {
 		select {
 		case err := <-errc:
 			t.Fatalf("Run: %v", err)
 		default:
 		}
-		return seen(p.Stats()) == int64(f.records) && caughtUp(t, cfg)
+		st := p.Stats()
+		if slices.Contains(st.MissingTopics, login) && !p.Ready() {
+			sawMissing = true
+		}
+		return seen(st) == int64(f.records) && caughtUp(t, cfg)
 	})
 	select {
 	case <-answered:
 	default:
 		t.Fatal("the leader's assignment never asked for the metadata this test answers: the test no longer tests the case")
+	}
+	if !sawMissing {
+		t.Error("never saw the member not ready with the missing topic in Stats().MissingTopics while it waited")
+	}
+	if st := p.Stats(); len(st.MissingTopics) != 0 || !p.Ready() {
+		t.Errorf("after the next generation assigned: missing topics %v, ready %v; want none, ready", st.MissingTopics, p.Ready())
 	}
 	stop()
 	if err := <-errc; err != nil {

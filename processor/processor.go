@@ -50,6 +50,9 @@ type Processor struct {
 	// assignment whose generation never started (its sync failed) ends
 	// the next generation early: a rebalance more, nothing else.
 	unlisted atomic.Pointer[[]string]
+	// missing is the last such report, kept until a generation assigns
+	// again: while it stands this member is not ready (Ready, /readyz).
+	missing atomic.Pointer[[]string]
 
 	afterCommit   func() // test hook for every partition; nil in production
 	beforeCurrent func() // test hook, called as each ownership starts to make its state current; nil in production

@@ -90,6 +90,9 @@ func (p *Processor) Stats() Stats {
 	}
 	sort.Slice(st.Recent, func(i, j int) bool { return st.Recent[i].At < st.Recent[j].At })
 	slices.Sort(st.SendFailing)
+	if m := p.missing.Load(); m != nil {
+		st.MissingTopics = slices.Clone(*m)
+	}
 	slices.SortFunc(st.Lag, func(a, b PartitionLag) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Topic, b.Topic))
 	})
@@ -112,9 +115,17 @@ func (p *Processor) Disk() (state.DiskUse, bool) {
 }
 
 // Ready reports whether the processor is a member of the group, has
-// started the partitions it was given, and none of them has failed to
-// write its outputs for longer than sendFailingLimit (the readiness probe).
-func (p *Processor) Ready() bool { return p.ready.Load() && len(p.Stats().SendFailing) == 0 }
+// started the partitions it was given, none of them has failed to write
+// its outputs for longer than sendFailingLimit, and, when it assigned the
+// group's partitions, the broker listed every subscribed topic (the
+// readiness probe).
+func (p *Processor) Ready() bool {
+	if !p.ready.Load() {
+		return false
+	}
+	st := p.Stats()
+	return len(st.SendFailing) == 0 && len(st.MissingTopics) == 0
+}
 
 // sendFailingLimit is how long a partition's writes may keep failing
 // before the instance reports itself not ready.

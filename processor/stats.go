@@ -127,7 +127,11 @@ type Stats struct {
 	// SendFailing lists the owned partitions whose output writes have
 	// failed for longer than sendFailingLimit.
 	SendFailing []int32
-	Recent      []RecentTransition
+	// MissingTopics lists the subscribed topics the broker did not list
+	// when this member last assigned the group's partitions (as its
+	// leader): nothing is assigned until they are back.
+	MissingTopics []string
+	Recent        []RecentTransition
 
 	CommitSeconds Histogram // Pebble writes of committed batches
 	// EventToOutput is, per delivery of committed batches, the time from

@@ -70,8 +70,11 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !src.Ready() {
 			why := "not ready: joining the consumer group"
-			if failing := src.Stats().SendFailing; len(failing) > 0 {
+			st := src.Stats()
+			if failing := st.SendFailing; len(failing) > 0 {
 				why = fmt.Sprintf("not ready: the output writes of partitions %v have failed for more than a minute (see the log and lifecycle_output_errors_total)", failing)
+			} else if missing := st.MissingTopics; len(missing) > 0 {
+				why = fmt.Sprintf("not ready: the broker lists no partitions of the topics %v, so the group assigns nothing; create them (or correct --input-topics / --changelog-topic)", missing)
 			}
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": why})
 			return

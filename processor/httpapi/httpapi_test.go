@@ -25,6 +25,8 @@ type fakeSource struct {
 	users   map[string]record.User
 	err     error
 	metrics []schemas.Metrics
+	failing []int32  // Stats().SendFailing
+	missing []string // Stats().MissingTopics
 }
 
 func (f *fakeSource) Metrics() retention.Totals { return retention.Sum(f.metrics) }
@@ -38,6 +40,7 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.StoreReads, st.CachedUsers, st.CacheBytes = 5, 1200, 180_000
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
+	st.SendFailing, st.MissingTopics = f.failing, f.missing
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
 	st.PartitionWatch = map[int32]float64{1: 0.29}
 	st.CommitSeconds.Counts[0], st.CommitSeconds.Counts[len(processor.LatencyBuckets)] = 2, 1 // ≤ 1 ms twice, over every bound once
@@ -65,6 +68,23 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	b, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(b)
+}
+
+// TestReadyzSaysWhy: a member that is not ready says what it waits for.
+func TestReadyzSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		src  *fakeSource
+		want string
+	}{
+		{&fakeSource{}, "joining the consumer group"},
+		{&fakeSource{failing: []int32{3}}, "the output writes of partitions [3] have failed"},
+		{&fakeSource{missing: []string{"events.login"}}, "the broker lists no partitions of the topics [events.login]"},
+	} {
+		code, body := get(t, Handler(tc.src), "/readyz")
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, tc.want) {
+			t.Errorf("/readyz of %+v: %d %s; want 503 saying %q", tc.src, code, body, tc.want)
+		}
+	}
 }
 
 func TestRoutes(t *testing.T) {
