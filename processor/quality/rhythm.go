@@ -6,6 +6,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
 )
 
 // OracleThresholds are the risk thresholds the oracle's trade-off is
@@ -43,6 +44,20 @@ func EvaluateBGNBD(ctx context.Context, bc bgnbd.Config, cfg Config) (Report, er
 	}, func() []map[string][]int64 {
 		return bgnbd.PopulationOracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	})
+}
+
+// EvaluateSessions is EvaluateRhythm for the fourth generator (package
+// simulate/sessions: bursts of visits minutes apart, lives that end
+// between sessions) and its oracle.
+func EvaluateSessions(ctx context.Context, sc sessions.Config, cfg Config) (Report, error) {
+	users, events, end, err := sessions.Generate(ctx, sc)
+	if err != nil {
+		return Report{}, err
+	}
+	dropout := dropouts(users, func(u *sessions.User) (string, int64) { return u.ID, u.Left })
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
+		return sessions.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	}, nil)
 }
 
 // dropouts is the true dropout time of every user who left (left returns
