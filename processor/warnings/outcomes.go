@@ -264,17 +264,31 @@ func (o *Outcomes) Hazard(kind int) float64 {
 // scoreLevels sets each level's score to the share of its ended silences
 // that were departures, from the levels with MinLevelSilences of them,
 // kept rising with the level (pooled with the level below where the
-// shares fall: a higher level never claims less).
+// shares fall: a higher level never claims less). Unlike the watch level,
+// the scores count a churn as a departure from the week it happens, not
+// confirmWeeks later (a return still takes it back): a partition's first
+// scores come a month sooner, and the few churns that turn out to be
+// lapses cost less than scoring with the risk that month. Measured on
+// eleven populations, seeds 1 and 2: the Brier score fell on ten (heavy
+// users 0.0467 → 0.0325) and rose on monthly users (0.1931 → 0.1944;
+// README, "Does the score mean what it says?").
 func (o *Outcomes) scoreLevels() {
 	type block struct{ left, n float64 }
 	var blocks []block
 	var levels [][]int // the levels of each block
+	left, stayed := o.confirmed.left, o.confirmed.stayed
+	for i := range o.pending {
+		for l := range 3 {
+			left[l] += o.pending[i].left[l]
+			stayed[l] += o.pending[i].stayed[l]
+		}
+	}
 	for l := range 3 {
-		n := float64(o.confirmed.left[l] + o.confirmed.stayed[l])
+		n := float64(left[l] + stayed[l])
 		if n < MinLevelSilences {
 			break // the higher levels have fewer still
 		}
-		blocks = append(blocks, block{float64(o.confirmed.left[l]), n})
+		blocks = append(blocks, block{float64(left[l]), n})
 		levels = append(levels, []int{l})
 		for k := len(blocks) - 1; k > 0 && blocks[k].left/blocks[k].n < blocks[k-1].left/blocks[k-1].n; k-- {
 			blocks[k-1] = block{blocks[k-1].left + blocks[k].left, blocks[k-1].n + blocks[k].n}

@@ -176,7 +176,16 @@ func TestLevelScores(t *testing.T) {
 		}
 	}
 	if got := o.Score(Watch, 0.4); got != 0.4 {
-		t.Errorf("watch scored %v before the silences were confirmed; want the risk 0.4", got)
+		t.Errorf("watch scored %v before a refresh; want the risk 0.4", got)
+	}
+	// A week later the churns are not confirmed (no watch level of the
+	// partition's own yet), but the scores count them already.
+	o.Refresh(end+7*rules.Day, 0.85)
+	if got, _, ok := o.Watch(); ok || o.Departures() != 0 {
+		t.Errorf("watch level %v from %d confirmed departures a week after the churns; want none", got, o.Departures())
+	}
+	if got := o.Score(Watch, 0.9); math.Abs(got-0.38) > 1e-6 {
+		t.Errorf("watch scored %v a week after the churns; want 0.38 from the churns not yet confirmed", got)
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
 	// watch: 38 of 100 left; at_risk: 28 of 60; critical has 20
