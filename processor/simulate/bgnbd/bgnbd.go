@@ -22,7 +22,6 @@ package bgnbd
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -139,22 +138,13 @@ func (u *User) visit(rng *rand.Rand, arrival, end int64) {
 // events appends u's login and purchase records.
 func (u *User) events(rng *rand.Rand, out []rhythm.Record) []rhythm.Record {
 	for k, t := range u.Visits {
-		out = append(out, u.record("login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
+		out = append(out, rhythm.NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
 		if u.Bought[k] {
 			amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
-			out = append(out, u.record("purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
+			out = append(out, rhythm.NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
 		}
 	}
 	return out
-}
-
-func (u *User) record(typ, id string, t int64, amount string) rhythm.Record {
-	v := map[string]any{"event_id": id, "user_id": u.ID, "type": typ, "ts": t}
-	if amount != "" {
-		v["amount"], v["currency"] = amount, "USD"
-	}
-	b, _ := json.Marshal(v)
-	return rhythm.Record{Type: typ, Key: []byte(u.ID), Value: b, Time: t}
 }
 
 // Oracle is the detector that knows each user's visit rate and dropout

@@ -205,22 +205,25 @@ func (u *User) events(rng *rand.Rand, out []Record) []Record {
 		q = betaSample(rng, 1.2, 6)
 	}
 	for k, t := range u.Visits {
-		out = append(out, u.record("login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
+		out = append(out, NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
 		if rng.Float64() < q {
 			amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
-			out = append(out, u.record("purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
+			out = append(out, NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
 		}
 	}
 	return out
 }
 
-func (u *User) record(typ, id string, t int64, amount string) Record {
-	v := map[string]any{"event_id": id, "user_id": u.ID, "type": typ, "ts": t}
+// NewRecord is user's event of type typ with id at t (Unix ms), keyed by
+// the user, with amount in USD when it is not "": what every generator
+// here produces.
+func NewRecord(user, typ, id string, t int64, amount string) Record {
+	v := map[string]any{"event_id": id, "user_id": user, "type": typ, "ts": t}
 	if amount != "" {
 		v["amount"], v["currency"] = amount, "USD"
 	}
 	b, _ := json.Marshal(v)
-	return Record{Type: typ, Key: []byte(u.ID), Value: b, Time: t}
+	return Record{Type: typ, Key: []byte(user), Value: b, Time: t}
 }
 
 // betaSample draws Beta(a, b) from two gamma draws.

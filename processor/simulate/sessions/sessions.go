@@ -26,7 +26,6 @@ package sessions
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,24 +149,15 @@ func (u *User) session(rng *rand.Rand, out []rhythm.Record, t, end int64, extra,
 		if k == 0 {
 			typ = "login"
 		}
-		out = append(out, u.record(typ, fmt.Sprintf("%s-%d-%d", u.ID, s, k), v, ""))
+		out = append(out, rhythm.NewRecord(u.ID, typ, fmt.Sprintf("%s-%d-%d", u.ID, s, k), v, ""))
 		if k == buyAt {
 			amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
-			out = append(out, u.record("purchase", fmt.Sprintf("%s-%d-%dp", u.ID, s, k), v, fmt.Sprintf("%.2f", amount)))
+			out = append(out, rhythm.NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%d-%dp", u.ID, s, k), v, fmt.Sprintf("%.2f", amount)))
 		}
 		last = v
 	}
 	u.Sessions = append(u.Sessions, [2]int64{t, last})
 	return out
-}
-
-func (u *User) record(typ, id string, t int64, amount string) rhythm.Record {
-	v := map[string]any{"event_id": id, "user_id": u.ID, "type": typ, "ts": t}
-	if amount != "" {
-		v["amount"], v["currency"] = amount, "USD"
-	}
-	b, _ := json.Marshal(v)
-	return rhythm.Record{Type: typ, Key: []byte(u.ID), Value: b, Time: t}
 }
 
 // Oracle is the detector that knows each user's session rate λ and
