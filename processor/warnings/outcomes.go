@@ -123,7 +123,7 @@ func (o *Outcomes) undepart(churnAt int64, b int, warned uint8, kind int, at int
 }
 
 // stay counts a silence begun by a visit of kind that ended in a return
-// at at, after fired levels.
+// at at, with the levels it warned (State.Warned).
 func (o *Outcomes) stay(at int64, warned uint8, kind int) {
 	o.ended[kind]++
 	o.unchurned(at, warned)

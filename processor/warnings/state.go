@@ -11,8 +11,10 @@ import (
 const stateVersion = 4
 
 // AppendBinary appends the encoding of s to b: a version byte, then every
-// field in declaration order as a varint (signed fields zig-zag, as
-// binary.AppendVarint does). A fresh user's State takes about 25 bytes.
+// field as a varint (signed fields zig-zag, as binary.AppendVarint does),
+// those of each version after the earlier versions' fields, so that
+// DecodeState reads an older encoding as far as it goes. A fresh user's
+// State takes about 25 bytes.
 func (s *State) AppendBinary(b []byte) []byte {
 	b = append(b, stateVersion)
 	b = binary.AppendVarint(b, s.LastActivity)

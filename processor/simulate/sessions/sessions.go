@@ -20,7 +20,7 @@
 //     [0.05, 0.4] per user, at one of its visits;
 //   - dropout: an exponential lifetime of mean L, log-uniform between 30
 //     and 720 days; no session starts after it. The true dropout time is
-//     the last visit before it.
+//     the last visit of the last session begun before it.
 package sessions
 
 import (
@@ -115,10 +115,13 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 		buy := 0.05 + rng.Float64()*0.35
 		arrival := start + int64(rng.Float64()*float64(c.Days)/2*day)
 		death := arrival + int64(rng.ExpFloat64()/u.Hazard*day)
-		// The next session starts a memoryless wait after the last one
-		// ends, so that sessions never overlap.
-		for t := arrival; t < min(death, end); t = u.Sessions[len(u.Sessions)-1][1] + int64(rng.ExpFloat64()/u.Rate*day) {
+		// A session at the arrival; the next one starts a memoryless wait
+		// after the last one ends, so that sessions never overlap.
+		for t := arrival; ; {
 			events = u.session(rng, events, t, end, extra, buy)
+			if t = u.Sessions[len(u.Sessions)-1][1] + int64(rng.ExpFloat64()/u.Rate*day); t >= min(death, end) {
+				break
+			}
 		}
 		if death < end {
 			u.Left = u.Sessions[len(u.Sessions)-1][1]
