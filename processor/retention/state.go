@@ -171,10 +171,24 @@ func (s *State) load(r KV) error {
 	return fmt.Errorf("unknown key")
 }
 
+// parseDay reads a day key's date (Date). Go writes a year after 9999
+// with more digits ("10000-01-30"), which time.Parse does not read back:
+// such days exist where stream time passes the last instant the decoder
+// accepts (an event at 9999-12-31, then the timers after it), and a
+// partition whose stored state could not be read would not start again.
 func parseDay(date string) (int64, error) {
 	t, err := time.Parse(time.DateOnly, date)
 	if err != nil {
-		return 0, err
+		i := len(date) - len("-01-02")
+		if i <= 4 {
+			return 0, err
+		}
+		y, yerr := strconv.Atoi(date[:i])
+		md, mderr := time.Parse(time.DateOnly, "2000"+date[i:]) // a leap year: every month and day
+		if yerr != nil || mderr != nil || y <= 9999 {
+			return 0, err
+		}
+		t = time.Date(y, md.Month(), md.Day(), 0, 0, 0, 0, time.UTC)
 	}
 	return DayOf(t.UnixMilli()), nil
 }

@@ -154,3 +154,26 @@ func TestRestartBetweenBoundariesRepublishesWindows(t *testing.T) {
 		t.Errorf("2026-03-04 after the restart: published %v, %+v; want it republished with WAU and MAU 2", ok, d)
 	}
 }
+
+// TestDayKeysAfterTheYear9999: a day key is the day's Date, which has
+// five digits of year after 9999 (stream time can get there: an event at
+// the decoder's last instant, then its timers); every stored key reads
+// back as the day it was written for, or the partition would not start
+// again after a restart.
+func TestDayKeysAfterTheYear9999(t *testing.T) {
+	for _, date := range []string{"1970-01-01", "9999-12-31", "10000-01-30", "10000-02-29", "10001-12-31"} {
+		d, err := parseDay(date)
+		if err != nil {
+			t.Errorf("parseDay(%q): %v", date, err)
+			continue
+		}
+		if got := Date(d); got != date {
+			t.Errorf("parseDay(%q) is the day of %s", date, got)
+		}
+	}
+	for _, bad := range []string{"", "9999-13-01", "10000-1-30", "x0000-01-30", "-10000-01-30", "09999-01-01"} {
+		if _, err := parseDay(bad); err == nil {
+			t.Errorf("parseDay(%q): no error", bad)
+		}
+	}
+}
