@@ -99,7 +99,7 @@ func TestRatesThroughTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := map[string]record.User{}
-	r.EachUser(func(id string, u *record.User) error { users[id] = *u; return nil })
+	r.EachUser(func(_ int32, id string, u *record.User) error { users[id] = *u; return nil })
 
 	eur := users["u-eur"]
 	if got := eur.User.Spend.String(); got != "32.47915" { // 21.68915 + 10.79

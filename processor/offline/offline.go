@@ -293,9 +293,9 @@ func (r *Runner) Outcomes() ([]*warnings.Outcomes, error) {
 	return all, nil
 }
 
-// EachUser calls fn with every user's state after Run, partition by
-// partition, in user id order within a partition.
-func (r *Runner) EachUser(fn func(id string, u *record.User) error) error {
+// EachUser calls fn with every user's state and partition after Run,
+// partition by partition, in user id order within a partition.
+func (r *Runner) EachUser(fn func(p int32, id string, u *record.User) error) error {
 	for p, store := range r.store {
 		var ids []string
 		if err := store.UserIDs(int32(p), func(id []byte) { ids = append(ids, string(id)) }); err != nil {
@@ -308,7 +308,7 @@ func (r *Runner) EachUser(fn func(id string, u *record.User) error) error {
 				return err
 			}
 			if ok {
-				if err := fn(id, &u); err != nil {
+				if err := fn(int32(p), id, &u); err != nil {
 					return err
 				}
 			}

@@ -83,7 +83,10 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if cfg.Engine.Model != nil {
 		m = cfg.Engine.Model.Load()
 	}
-	wc := cfg.Engine.WarningsFor(m, nil)
+	outcomes, err := e.Outcomes()
+	if err != nil {
+		return HoldoutReport{}, err
+	}
 	names := []string{"warnings' risk", "weeks since the last purchase"}
 	if m != nil {
 		names = append(names, "BG/NBD 1 - P(alive)", "BG/NBD expected purchases in the holdout (fewer first)")
@@ -94,12 +97,13 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if m != nil {
 		horizon = float64(holdEnd-scoreAt) / float64(m.Period.Millis())
 	}
-	err = e.EachUser(func(id string, r *record.User) error {
+	err = e.EachUser(func(p int32, id string, r *record.User) error {
 		u := &r.User
 		if u.Buys.Days == 0 {
 			return nil
 		}
 		truth = append(truth, !bought[id])
+		wc := cfg.Engine.WarningsFor(m, outcomes[p]) // the risk as the user's partition computes it
 		scores[0] = append(scores[0], wc.RiskAt(&r.Warn, scoreAt))
 		scores[1] = append(scores[1], float64(scoreAt-u.LastPurchase))
 		if m != nil {

@@ -148,9 +148,13 @@ func (e *Evaluation) ScoreTimes(name string, times map[string][]int64, end int64
 
 // EachUser calls fn with every user's state after Run, partition by
 // partition.
-func (e *Evaluation) EachUser(fn func(id string, r *record.User) error) error {
+func (e *Evaluation) EachUser(fn func(p int32, id string, r *record.User) error) error {
 	return e.run.EachUser(fn)
 }
+
+// Outcomes is, after Run, each partition's record of how its silences
+// ended (warnings.Outcomes), by partition.
+func (e *Evaluation) Outcomes() ([]*warnings.Outcomes, error) { return e.run.Outcomes() }
 
 // Events is the number of valid events added.
 func (e *Evaluation) Events() int64 { return e.obs.events }
