@@ -3,6 +3,7 @@ package offline_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,11 @@ func FuzzHostileHistories(f *testing.F) {
 	})
 }
 
+// hostileUsers are the user ids (and keys) of a hostile history: the
+// characters JSON, the store's keys and the outputs' ids must escape or
+// carry as they are.
+var hostileUsers = []string{"u0", "u/1", "\x00", "\"\\'", "ü😀", "t\x00\xff" /* not UTF-8: dead-lettered */, strings.Repeat("x", 1000)}
+
 // Anchors of a hostile history's times (Unix ms): the ends of what the
 // decoder accepts and a present-day time.
 var hostileAnchors = []int64{0, 1, 1_767_225_600_000, 253_402_300_799_999}
@@ -65,14 +71,15 @@ var hostileAnchors = []int64{0, 1, 1_767_225_600_000, 253_402_300_799_999}
 // Steps between a history's events (ms), forwards or back.
 var hostileSteps = []int64{0, 1, 60_000, 86_400_000, 29 * 86_400_000, 30 * 86_400_000, 31 * 86_400_000, 365 * 86_400_000, 1 << 40, 1 << 45}
 
-// hostileHistory reads 4 bytes per event from data: the user, the type,
+// hostileHistory reads 4 bytes per event from data: the user (and with
+// its top bit, on the first event, whether stream time is advanced at the end), the type,
 // the time (an anchor or a step from the last event's), the amount.
 func hostileHistory(data []byte) (records []offline.Record, until int64) {
 	amounts := []string{"0", "0.000001", "19.99", "999999999999.999999", "9223372036854.775807"}
 	var last, latest int64 = hostileAnchors[2], 0
 	for i := 0; i+4 <= len(data) && len(records) < 64; i += 4 {
 		b := data[i : i+4]
-		user := fmt.Sprintf("u%d", b[0]%3)
+		user := hostileUsers[int(b[0]&0x7f)%len(hostileUsers)]
 		typ := [...]string{"login", "purchase", "content"}[b[1]%3]
 		switch s := int(b[2]); {
 		case s < len(hostileAnchors):

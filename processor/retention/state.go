@@ -77,10 +77,12 @@ type head struct {
 	Published int64 `json:"published"`
 	Base7     int64 `json:"base_7d"`
 	Base30    int64 `json:"base_30d"`
-	// WindowsFrom is windowsFrom as stored (0: none), so that a restart
+	// WindowsFrom is windowsFrom as stored (nil: none), so that a restart
 	// between two boundaries still republishes the days whose WAU and MAU
-	// changed before it.
-	WindowsFrom int64 `json:"windows_from,omitempty"`
+	// changed before it. A pointer, so that day 0 (1970-01-01, where a ts
+	// of 0 lands) is told from none: as a plain number, 0 meant none, and
+	// a restart lost the days from there (FuzzHostileHistories found it).
+	WindowsFrom *int64 `json:"windows_from,omitempty"`
 }
 
 type weekRec struct {
@@ -137,8 +139,8 @@ func (s *State) load(r KV) error {
 		if err := json.Unmarshal(r.Value, &s.head); err != nil {
 			return err
 		}
-		if s.WindowsFrom != 0 {
-			s.windowsFrom = s.WindowsFrom
+		if s.WindowsFrom != nil {
+			s.windowsFrom = *s.WindowsFrom
 		}
 		return nil
 	}
@@ -304,7 +306,8 @@ func (s *State) window(d, n int64, tc touched, base *int64, delta func(*storedDa
 		}
 	}
 	if lo < s.windowsFrom {
-		s.windowsFrom, s.WindowsFrom, s.headChanged = lo, lo, true
+		from := lo
+		s.windowsFrom, s.WindowsFrom, s.headChanged = lo, &from, true
 	}
 }
 
@@ -377,7 +380,7 @@ func (s *State) Publish(p int32, b int64, stages schemas.MetricsStages, stamp *s
 	for x := max(min(from, s.windowsFrom), s.horizon()); x <= last; x++ {
 		s.day(x)
 	}
-	s.windowsFrom, s.WindowsFrom = math.MaxInt64, 0
+	s.windowsFrom, s.WindowsFrom = math.MaxInt64, nil
 	at := schemas.FormatTime(b)
 	prefix := strconv.Itoa(int(p)) + "/"
 	var out []Published

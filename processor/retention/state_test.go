@@ -177,3 +177,28 @@ func TestDayKeysAfterTheYear9999(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartRepublishesWindowsFromDayZero: as above, with the late event
+// on 1970-01-01, day 0, where a ts of 0 lands: the first day whose windows
+// moved is day 0, which the stored state must tell from none.
+func TestRestartRepublishesWindowsFromDayZero(t *testing.T) {
+	stored := map[string][]byte{}
+	s, _ := New(nil)
+	var ann, bob Activity
+	s.Event(&ann, 0, true, at(0)+1000)
+	s.Event(&ann, at(0)+1000, false, at(2)+1000)
+	if _, err := s.Publish(0, at(3), schemas.MetricsStages{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, stored)
+	s.Event(&bob, 0, true, 0) // late: at ts 0
+	s = reopen(t, s, stored)  // the restart, before the next boundary
+	pubs, err := s.Publish(0, at(4), schemas.MetricsStages{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, _ := published(t, pubs)
+	if d, ok := days["1970-01-02"]; !ok || d.Active7 != 2 || d.Active30 != 2 {
+		t.Errorf("1970-01-02 after the restart: published %v, %+v; want it republished with WAU and MAU 2", ok, d)
+	}
+}
