@@ -19,8 +19,8 @@ import (
 // amounts at the largest the decoder takes. No history may stop a
 // partition (Run returns no error) or give different outputs with one
 // commit per record, or with a restart (a new engine on the stored state,
-// every record delivered again, then stream time advanced), than in one
-// large batch
+// every record delivered again, then stream time advanced; or midway),
+// than in one large batch
 // (invariant 4: same input, same output); and every output must be valid
 // JSON.
 func FuzzHostileHistories(f *testing.F) {
@@ -41,16 +41,23 @@ func FuzzHostileHistories(f *testing.F) {
 		stores := []engine.Store{engine.NewMemStore(), engine.NewMemStore()}
 		runHistory(t, records, 0, 0, stores, restarted)
 		runHistory(t, records, until, 0, stores, restarted)
-		for name, got := range map[string]map[string]string{"one commit per record": one, "a restart": restarted} {
-			if len(got) != len(whole) {
-				t.Fatalf("%d outputs with %s, %d in one batch", len(got), name, len(whole))
-			}
-			for id, v := range whole {
-				if got[id] != v {
-					t.Fatalf("output %s differs with %s:\n%s\n%s", id, name, got[id], v)
-				}
-			}
+		sameOutputs(t, whole, one, "one commit per record")
+		sameOutputs(t, whole, restarted, "a restart")
+
+		// A restart midway: valid where the merge order cannot depend on
+		// what had arrived, so with every record on one input topic.
+		var single []offline.Record
+		for _, r := range records {
+			r.Topic = 0
+			single = append(single, r)
 		}
+		wholeSingle := map[string]string{}
+		runHistory(t, single, until, 0, nil, wholeSingle)
+		midway := map[string]string{}
+		stores = []engine.Store{engine.NewMemStore(), engine.NewMemStore()}
+		runHistory(t, single[:len(single)/2], 0, 0, stores, midway)
+		runHistory(t, single, until, 0, stores, midway)
+		sameOutputs(t, wholeSingle, midway, "a restart midway (one input topic)")
 		for id, v := range whole {
 			if !json.Valid([]byte(v)) {
 				t.Fatalf("output %s is not valid JSON: %s", id, v)
@@ -63,6 +70,19 @@ func FuzzHostileHistories(f *testing.F) {
 // characters JSON, the store's keys and the outputs' ids must escape or
 // carry as they are.
 var hostileUsers = []string{"u0", "u/1", "\x00", "\"\\'", "ü😀", "t\x00\xff" /* not UTF-8: dead-lettered */, strings.Repeat("x", 1000)}
+
+// sameOutputs fails unless got has exactly want's outputs.
+func sameOutputs(t *testing.T, want, got map[string]string, name string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d outputs with %s, %d in one batch", len(got), name, len(want))
+	}
+	for id, v := range want {
+		if got[id] != v {
+			t.Fatalf("output %s differs with %s:\n%s\n%s", id, name, got[id], v)
+		}
+	}
+}
 
 // Anchors of a hostile history's times (Unix ms): the ends of what the
 // decoder accepts and a present-day time.
