@@ -35,9 +35,11 @@
 // departure (outcomes.go), and from the first departure on scales the
 // chance of leaving at a visit by that kind's share of departures relative
 // to the average ((D_k + 10) / (E_k + 10), E_k the departures the kind
-// would have if every visit were as likely to be the last: the 10 keep a
-// few departures from moving it far). Where the kinds do not
-// differ both stay near 1; it changes only at Refresh.
+// would have if the kinds did not differ: the partition's departures
+// shared out by the chances the model gave each kind's ended silences, so
+// that a kind of slow users' long gaps is not taken for a likelier last
+// visit; the 10 keep a few departures from moving it far). Where the kinds
+// do not differ both stay near 1; it changes only at Refresh.
 //
 // The watch level is the population's own once it has shown enough
 // departures (outcomes.go): where users come rarely or stay long, a user

@@ -35,11 +35,17 @@ type Outcomes struct {
 	since     int64    // when the watch level last changed (Unix ms): no watch is due before it
 	score     [3]int64 // per level, the share of its silences that ended in a departure, in millionths; 0: none yet
 	// ended counts the silences that ended (in a return or a churn) by
-	// the kind of visit that began them (visitKind), and hazard is, per
-	// kind, how much likelier than the partition's average a user is to
-	// leave at such a visit, in millionths (0: not known yet, taken as 1).
-	ended  [2]uint64
-	hazard [2]int64
+	// the kind of visit that began them (visitKind), expected sums their
+	// chances of being a departure as the rhythm model saw them, before
+	// the kind's hazard (Config.baseChance), in millionths, and hazard is,
+	// per kind, how much likelier than the partition's average a user is
+	// to leave at such a visit, in millionths (0: not known yet, taken as
+	// 1). unweighed are the silences of ended counted before the chances
+	// were (a state stored before them): they weigh the average chance.
+	ended     [2]uint64
+	expected  [2]uint64
+	unweighed [2]uint64
+	hazard    [2]int64
 }
 
 // tally is the silences that ended in a week (or before the pending
@@ -88,10 +94,11 @@ func weekOf(t int64) int64 {
 }
 
 // depart counts a churn at churnAt whose silence, begun by a visit of
-// kind, had reached the risk of bin b (bin) Lead before it, and warned
-// the levels of the bit set warned (State.Warned).
-func (o *Outcomes) depart(churnAt int64, b int, warned uint8, kind int) {
-	o.ended[kind]++
+// kind with the chance of being a departure chance (Config.baseChance),
+// had reached the risk of bin b (bin) Lead before it, and warned the
+// levels of the bit set warned (State.Warned).
+func (o *Outcomes) depart(churnAt int64, b int, warned uint8, kind int, chance float64) {
+	o.end(kind, chance)
 	t := o.tallyOf(churnAt)
 	t.departed[b]++
 	t.after[kind]++
@@ -122,11 +129,18 @@ func (o *Outcomes) undepart(churnAt int64, b int, warned uint8, kind int, at int
 	o.unchurned(at, warned)
 }
 
-// stay counts a silence begun by a visit of kind that ended in a return
-// at at, with the levels it warned (State.Warned).
-func (o *Outcomes) stay(at int64, warned uint8, kind int) {
-	o.ended[kind]++
+// stay counts a silence begun by a visit of kind, with the chance of
+// being a departure chance, that ended in a return at at, with the levels
+// it warned (State.Warned).
+func (o *Outcomes) stay(at int64, warned uint8, kind int, chance float64) {
+	o.end(kind, chance)
 	o.unchurned(at, warned)
+}
+
+// end counts an ended silence by its kind of visit and its chance.
+func (o *Outcomes) end(kind int, chance float64) {
+	o.ended[kind]++
+	o.expected[kind] += uint64(math.Round(min(max(chance, 0), 1) * 1e6))
 }
 
 // unchurned counts the warned levels (State.Warned) of a silence that
@@ -231,8 +245,14 @@ const hazardPrior = 10
 // hazards is, per kind of visit, the share of silences after such visits
 // that ended in a departure, relative to the share after any visit, from
 // the confirmed departures: (D_k + hazardPrior) / (E_k + hazardPrior), E_k
-// being the departures kind k would have if every visit were as likely to
-// be the last. The prior keeps a few departures from moving it far, so it
+// being the departures kind k would have if the kinds did not differ:
+// the partition's departures shared out by the chances the rhythm model
+// gave the kind's ended silences (expected). Shared out by the silences'
+// number instead, as until 2026-12-06, a kind whose silences are mostly
+// slow users' long gaps counted as likelier to be the last though the
+// model already expected more departures of them (README, "Where users
+// leave"); the silences of a state from before weigh the average chance.
+// The prior keeps a few departures from moving it far, so it
 // needs no minimum of its own: it counts from the first departure, where
 // waiting for MinDepartures (the watch level's minimum) left a fresh
 // partition's first months treating every kind of visit alike (README,
@@ -240,16 +260,33 @@ const hazardPrior = 10
 func (o *Outcomes) hazards() [2]int64 {
 	c := o.confirmed.after
 	d := float64(c[0]) + float64(c[1])
-	n := float64(o.ended[0]) + float64(o.ended[1])
+	weight := o.weights()
+	n := weight[0] + weight[1]
 	if d == 0 || n == 0 {
 		return o.hazard
 	}
 	var h [2]int64
 	for k := range h {
-		expected := d * float64(o.ended[k]) / n
+		expected := d * weight[k] / n
 		h[k] = max(1, int64(math.Round((float64(c[k])+hazardPrior)/(expected+hazardPrior)*1e6)))
 	}
 	return h
+}
+
+// weights is, per kind, the departures its ended silences were expected
+// to bring (expected), those without a chance (unweighed) at the average
+// chance of those with one; the silences' numbers while none has one.
+func (o *Outcomes) weights() [2]float64 {
+	weighed := float64(o.ended[0]-o.unweighed[0]) + float64(o.ended[1]-o.unweighed[1])
+	if weighed == 0 {
+		return [2]float64{float64(o.ended[0]), float64(o.ended[1])}
+	}
+	mean := (float64(o.expected[0]) + float64(o.expected[1])) / weighed
+	var w [2]float64
+	for k := range w {
+		w[k] = float64(o.expected[k]) + float64(o.unweighed[k])*mean
+	}
+	return w
 }
 
 // Hazard is how much likelier than the partition's average a user is to
@@ -351,6 +388,11 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 			b = binary.AppendUvarint(b, uint64(o.pending[i].after[k]))
 		}
 	}
+	// Added with the silences' chances; an encoding without them ends above.
+	for k := range 2 {
+		b = binary.AppendUvarint(b, o.expected[k])
+		b = binary.AppendUvarint(b, o.unweighed[k])
+	}
 	return b
 }
 
@@ -409,6 +451,15 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 		for i := range o.pending {
 			o.pending[i].after[k] = d.uint32()
 		}
+	}
+	if len(d.b) > 0 { // stored with the silences' chances
+		for k := range 2 {
+			o.expected[k] = d.uvarint()
+			o.unweighed[k] = d.uvarint()
+			d.err = d.err || o.unweighed[k] > o.ended[k]
+		}
+	} else {
+		o.unweighed = o.ended // counted without chances
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes

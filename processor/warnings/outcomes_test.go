@@ -17,7 +17,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	var o Outcomes
 	churn := t0 + 3*rules.Day
 	for i := range 100 { // risks 0.005, 0.015, …, 0.995: one per bin
-		o.depart(churn, i, 0, 0)
+		o.depart(churn, i, 0, 0, 0.1)
 	}
 	o.Refresh(churn+7*rules.Day, 0.85)
 	if _, _, ok := o.Watch(); ok || o.Departures() != 0 {
@@ -45,7 +45,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	// Fewer than MinDepartures: no level of the partition's own.
 	var few Outcomes
 	for range MinDepartures - 1 {
-		few.depart(churn, 30, 0, 0)
+		few.depart(churn, 30, 0, 0, 0.1)
 	}
 	if few.Refresh(at, 0.85); func() bool { _, _, ok := few.Watch(); return ok }() {
 		t.Errorf("a level chosen from %d departures", MinDepartures-1)
@@ -55,7 +55,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 func TestOutcomesEncoding(t *testing.T) {
 	var o Outcomes
 	for i := range 200 {
-		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), uint8(i%4), i%3/2)
+		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), uint8(i%4), i%3/2, float64(i%10)/10)
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
 	b := o.AppendBinary(nil)
@@ -63,17 +63,27 @@ func TestOutcomesEncoding(t *testing.T) {
 	if err != nil || *got != o {
 		t.Fatalf("DecodeOutcomes(AppendBinary) = %+v, %v", got, err)
 	}
-	if o.hazard == [2]int64{} {
-		t.Fatal("no hazards from 200 departures: the encoding test does not cover them")
+	if o.hazard == [2]int64{} || o.expected == [2]uint64{} {
+		t.Fatal("no hazards or chances from 200 departures: the encoding test does not cover them")
+	}
+	// Stored before the silences' chances: the same record without them,
+	// whose ended silences are then the unweighed ones.
+	noChances := o
+	noChances.expected = [2]uint64{}
+	b2 := noChances.AppendBinary(nil)
+	b2 = b2[:len(b2)-4] // four zero uvarints
+	noChances.unweighed = noChances.ended
+	if got, err := DecodeOutcomes(b2); err != nil || *got != noChances {
+		t.Errorf("an encoding from before the silences' chances: %+v, %v; want %+v", got, err, noChances)
 	}
 	// Stored before the kinds of visit: the same record without them.
-	old := o
-	old.ended, old.hazard, old.confirmed.after = [2]uint64{}, [2]int64{}, [2]uint32{}
+	old := noChances
+	old.ended, old.unweighed, old.hazard, old.confirmed.after = [2]uint64{}, [2]uint64{}, [2]int64{}, [2]uint32{}
 	for i := range old.pending {
 		old.pending[i].after = [2]uint32{}
 	}
 	short := old.AppendBinary(nil)
-	short = short[:len(short)-2*(3+pendingWeeks)]
+	short = short[:len(short)-2*(3+pendingWeeks)-4]
 	if got, err := DecodeOutcomes(short); err != nil || *got != old {
 		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}
@@ -157,21 +167,21 @@ func TestLevelScores(t *testing.T) {
 		switch {
 		case i < 40: // reached watch only: 10 of 40 left
 			if i < 10 {
-				o.depart(end, 50, 0b001, 0)
+				o.depart(end, 50, 0b001, 0, 0.1)
 			} else {
-				o.stay(end, 0b001, 0)
+				o.stay(end, 0b001, 0, 0.1)
 			}
 		case i < 80: // reached at_risk: 20 of 40 left
 			if i < 60 {
-				o.depart(end, 50, 0b011, 0)
+				o.depart(end, 50, 0b011, 0, 0.1)
 			} else {
-				o.stay(end, 0b011, 0)
+				o.stay(end, 0b011, 0, 0.1)
 			}
 		default: // reached critical: 8 of 20 left
 			if i < 88 {
-				o.depart(end, 50, 0b111, 0)
+				o.depart(end, 50, 0b111, 0, 0.1)
 			} else {
-				o.stay(end, 0b111, 0)
+				o.stay(end, 0b111, 0, 0.1)
 			}
 		}
 	}
@@ -202,9 +212,9 @@ func TestLevelScores(t *testing.T) {
 	// at_risk's: the two are pooled.
 	for i := range 20 {
 		if i < 2 {
-			o.depart(end, 50, 0b111, 0)
+			o.depart(end, 50, 0b111, 0, 0.1)
 		} else {
-			o.stay(end, 0b111, 0)
+			o.stay(end, 0b111, 0, 0.1)
 		}
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
@@ -258,7 +268,7 @@ func TestCooledDownLevelNotScored(t *testing.T) {
 func TestWatchFloor(t *testing.T) {
 	o := &Outcomes{}
 	for range MinDepartures {
-		o.depart(t0, 0, 0, 0)
+		o.depart(t0, 0, 0, 0, 0.1)
 	}
 	o.Refresh(t0+(confirmWeeks+1)*7*rules.Day, 0.85)
 	if w, _, _ := o.Watch(); w >= minWatch {
@@ -353,6 +363,47 @@ func TestHazardByKindOfVisit(t *testing.T) {
 	for k := range 2 {
 		if h := even.Hazard(k); math.Abs(h-1) > 0.2 {
 			t.Errorf("hazard of kind %d is %v where the kinds do not differ; want about 1", k, h)
+		}
+	}
+}
+
+// TestHazardsWeighTheSilencesChances: where the kinds of visit differ
+// only in how long their users' gaps are, and the departures follow the
+// chances the rhythm model gave each silence, the kinds' hazards stay at
+// 1: the model already expected more departures of the long gaps. Shared
+// out by the silences' number, the slow users' kind would count as
+// likelier to be the last (0.31 and 1.69 here).
+func TestHazardsWeighTheSilencesChances(t *testing.T) {
+	var o Outcomes
+	for i := range 1000 {
+		end := t0 + int64(i%50)*rules.Day
+		if i%100 == 0 {
+			o.depart(end, 50, 0, 0, 0.01) // fast users: 1 in 100 of their silences
+		} else {
+			o.stay(end, 0, 0, 0.01)
+		}
+		if i%10 == 0 {
+			o.depart(end, 50, 0, 1, 0.1) // slow users: 1 in 10
+		} else {
+			o.stay(end, 0, 1, 0.1)
+		}
+	}
+	o.Refresh(t0+120*rules.Day, 0)
+	for k := range 2 {
+		if h := o.Hazard(k); math.Abs(h-1) > 0.05 {
+			t.Errorf("hazard of kind %d is %v; want about 1: the departures followed the model's chances", k, h)
+		}
+	}
+	// A state stored before the chances: its silences weigh the average
+	// chance of those after, so that a few new ones do not swing the
+	// shares (here a single new silence, of kind 1).
+	up := Outcomes{ended: [2]uint64{1000, 1000}, unweighed: [2]uint64{1000, 1000}}
+	up.confirmed.after = [2]uint32{100, 100}
+	up.stay(t0, 0, 1, 0.5)
+	up.Refresh(t0+120*rules.Day, 0)
+	for k := range 2 {
+		if h := up.Hazard(k); math.Abs(h-1) > 0.05 {
+			t.Errorf("after an upgrade and one new silence, hazard of kind %d is %v; want about 1", k, h)
 		}
 	}
 }

@@ -57,6 +57,13 @@ func (c Config) observeGap(s *State, gapMs int64) {
 // gapModel is the user's pooled ln-gap mean and standard deviation (ln
 // hours), and p, the chance of leaving within one mean gap.
 func (c Config) gapModel(s *State) (mu, sigma, p float64) {
+	mu, sigma, g := c.pooledGap(s)
+	return mu, sigma, c.leaveWithin(s, g, c.Outcomes.Hazard(s.visitKind()))
+}
+
+// pooledGap is the user's ln-gap mean and standard deviation pooled with
+// the prior, and g, the mean gap in hours.
+func (c Config) pooledGap(s *State) (mu, sigma, g float64) {
 	k := c.PriorWeight
 	mu0 := math.Log(c.PriorGap.Hours())
 	v0 := c.PriorSpread * c.PriorSpread
@@ -65,13 +72,25 @@ func (c Config) gapModel(s *State) (mu, sigma, p float64) {
 	mu = (k*mu0 + n*m) / (k + n)
 	variance := (k*v0 + n*v + k*n/(k+n)*(m-mu0)*(m-mu0)) / (k + n)
 	variance *= 1 + 1/(k+n)
-	g := math.Exp(mu + variance/2)
+	return mu, math.Sqrt(variance), math.Exp(mu + variance/2)
+}
+
+// leaveWithin is the chance of leaving within a mean gap of g hours, at
+// the partition's rate times hazard.
+func (c Config) leaveWithin(s *State, g, hazard float64) float64 {
 	tenure := 0.0
 	if s.First != 0 && s.LastActivity > s.First {
 		tenure = float64(s.LastActivity-s.First) / msPerHour
 	}
-	p = -math.Expm1(-g * c.Outcomes.Hazard(s.visitKind()) / (c.Lifetime.Hours() + c.TenureWeight*tenure))
-	return mu, math.Sqrt(variance), p
+	return -math.Expm1(-g * hazard / (c.Lifetime.Hours() + c.TenureWeight*tenure))
+}
+
+// baseChance is p before the hazard of the kind of visit: how likely the
+// model takes the silence to be a departure, by which the outcomes share
+// the partition's departures out between the kinds (Outcomes.hazards).
+func (c Config) baseChance(s *State) float64 {
+	_, _, g := c.pooledGap(s)
+	return c.leaveWithin(s, g, 1)
 }
 
 // usualGapDays is the user's median gap in days, for the warning's text.

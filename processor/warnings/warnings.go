@@ -263,11 +263,12 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 	newVisit := true
 	if s.LastActivity != 0 {
 		gap := ev.Time - s.LastActivity
-		c.observeGap(s, gap)
 		newVisit = gap >= int64(c.MinGap/time.Millisecond)
 		if c.Outcomes != nil && newVisit && !returned {
-			c.Outcomes.stay(ev.Time, s.Warned, s.visitKind())
+			// The silence's chance as the model saw it: before its gap joins the rhythm.
+			c.Outcomes.stay(ev.Time, s.Warned, s.visitKind(), c.baseChance(s))
 		}
+		c.observeGap(s, gap)
 	}
 	if newVisit {
 		s.Bought = bought
@@ -394,7 +395,7 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		var churnBin uint8
 		if c.Outcomes != nil {
 			b := bin(c.departureRisk(s))
-			c.Outcomes.depart(churnAt, b, s.Warned, s.visitKind())
+			c.Outcomes.depart(churnAt, b, s.Warned, s.visitKind(), c.baseChance(s))
 			churnBin = uint8(b + 1)
 		}
 		last, fired, warned := s.LastActivity, s.Fired, s.Warned
