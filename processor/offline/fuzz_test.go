@@ -16,13 +16,12 @@ import (
 // FuzzHostileHistories runs short, valid but extreme histories through
 // the whole engine: times at the ends of what the decoder accepts (1970
 // and 9999), jumps of millennia, events out of order and repeated,
-// amounts at the largest the decoder takes. No history may stop a
-// partition (Run returns no error) or give different outputs with one
-// commit per record, or with a restart (a new engine on the stored state,
-// every record delivered again, then stream time advanced; or midway),
-// than in one large batch
-// (invariant 4: same input, same output); and every output must be valid
-// JSON.
+// amounts at the largest the decoder takes, user ids that need escaping.
+// No history may stop a partition (Run returns no error) or give other
+// outputs with one commit per record, or with a restart (a new engine on
+// the stored state, every record delivered again, then stream time
+// advanced; or midway), than in one large batch (invariant 4: same
+// input, same output); and every output must be valid JSON.
 func FuzzHostileHistories(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 	f.Add([]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44})
@@ -91,9 +90,10 @@ var hostileAnchors = []int64{0, 1, 1_767_225_600_000, 253_402_300_799_999}
 // Steps between a history's events (ms), forwards or back.
 var hostileSteps = []int64{0, 1, 60_000, 86_400_000, 29 * 86_400_000, 30 * 86_400_000, 31 * 86_400_000, 365 * 86_400_000, 1 << 40, 1 << 45}
 
-// hostileHistory reads 4 bytes per event from data: the user (and with
-// its top bit, on the first event, whether stream time is advanced at the end), the type,
-// the time (an anchor or a step from the last event's), the amount.
+// hostileHistory reads 4 bytes per event from data: the user, the type,
+// the time (an anchor or a step from the last event's), the event id and
+// amount. The first byte's top bit says whether stream time is advanced
+// past every churn at the end.
 func hostileHistory(data []byte) (records []offline.Record, until int64) {
 	amounts := []string{"0", "0.000001", "19.99", "999999999999.999999", "9223372036854.775807"}
 	var last, latest int64 = hostileAnchors[2], 0
