@@ -291,6 +291,44 @@ func TestSeedAfterOutbox(t *testing.T) {
 	}
 }
 
+// TestRestoreKeepsTheChangelogID: a partition whose local state is behind
+// the group's offsets (another instance went on with it) is restored, and
+// the restore empties the partition, the record of its changelog's topic
+// ID too. The state must know the ID again afterwards even when it is the
+// one it knew before: without it, a changelog deleted and created anew
+// later is not seen, not seeded, and a state loss after that restores
+// only what was written to it since (TestFaultSequences, soak seed
+// 940976195067, lost half the users so).
+func TestRestoreKeepsTheChangelogID(t *testing.T) {
+	store := openStore(t, vfs.NewMem())
+	defer store.Close()
+	id := kadm.TopicID{1, 2, 3}
+	b := store.NewBatch(0)
+	for _, err := range []error{
+		b.PutUser("u1", record.User{}, 0),
+		b.PutMeta(record.Meta{Commits: 2, Offsets: map[string]int64{"in": 5}}),
+		b.PutChangelogID(id),
+		b.Commit(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Processor{cfg: Config{Topics: Topics{Inputs: []string{"in"}, Changelog: "cl", DLQ: "dlq"}}, store: store}
+	none := writerFunc(func(context.Context, ...kafka.Message) error { return nil })
+	a := assignment{id: 0, committed: map[string]int64{"in": 9}, changelogID: id, log: zaptest.NewLogger(t),
+		ends: kadm.ListedOffsets{"cl": {0: {Topic: "cl", Partition: 0, Offset: 0}}}, w: writers{outputs: none, changelog: none}}
+	if _, _, err := p.makeCurrent(context.Background(), &a, newPartitionStats()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := store.User(0, "u1"); err != nil || ok {
+		t.Fatalf("user u1 after makeCurrent: %v, %v; want the partition restored (emptied: the changelog is empty)", ok, err)
+	}
+	if got, ok, err := store.ChangelogID(0); err != nil || !ok || got != id {
+		t.Errorf("changelog ID after the restore: %v, known %v, %v; want %v", kadm.TopicID(got), ok, err, id)
+	}
+}
+
 // stamped is msgs as a changelog writer of epoch writes them.
 func stamped(epoch uint64, msgs []kafka.Message) []kafka.Message {
 	var out []kafka.Message

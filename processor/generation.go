@@ -339,10 +339,26 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	default:
 		a.log.Info("local state is current; no restore needed")
 	}
-	if err == nil && a.changelogID != (kadm.TopicID{}) && loggedTo != a.changelogID {
-		err = p.store.SetChangelogID(id, a.changelogID)
+	if err == nil && a.changelogID != (kadm.TopicID{}) {
+		err = p.recordChangelogID(id, a.changelogID)
 	}
 	return seeded, epoch, err
+}
+
+// recordChangelogID records that partition id's local state is logged to
+// the changelog with ID clID, unless the store says so already. It reads
+// the ID again rather than trust the one makeCurrent started from: a
+// restore empties the partition, its ID too, and a state that no longer
+// knows its changelog would not see it deleted and created anew, and
+// would not seed it (TestFaultSequences, soak seed 940976195067: a state
+// restored from the same changelog, the changelog created anew, the new
+// one never seeded, and a later state loss restored half the users).
+func (p *Processor) recordChangelogID(id int32, clID kadm.TopicID) error {
+	now, ok, err := p.store.ChangelogID(id)
+	if err != nil || ok && now == clID {
+		return err
+	}
+	return p.store.SetChangelogID(id, clID)
 }
 
 // ownershipEpoch is the epoch of an ownership that starts from a state
