@@ -12,6 +12,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/predict"
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -87,6 +88,11 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 	if err != nil {
 		return HoldoutReport{}, err
 	}
+	// The risk as each partition computes it, with its outcomes.
+	wcs := make([]warnings.Config, len(outcomes))
+	for p, o := range outcomes {
+		wcs[p] = cfg.Engine.WarningsFor(m, o)
+	}
 	names := []string{"warnings' risk", "weeks since the last purchase"}
 	if m != nil {
 		names = append(names, "BG/NBD 1 - P(alive)", "BG/NBD expected purchases in the holdout (fewer first)")
@@ -103,8 +109,7 @@ func EvaluateCDNOW(ctx context.Context, path string, calEnd, holdEnd int64, cfg 
 			return nil
 		}
 		truth = append(truth, !bought[id])
-		wc := cfg.Engine.WarningsFor(m, outcomes[p]) // the risk as the user's partition computes it
-		scores[0] = append(scores[0], wc.RiskAt(&r.Warn, scoreAt))
+		scores[0] = append(scores[0], wcs[p].RiskAt(&r.Warn, scoreAt))
 		scores[1] = append(scores[1], float64(scoreAt-u.LastPurchase))
 		if m != nil {
 			s, _ := u.Buys.Summary(calEnd, m.Period)
