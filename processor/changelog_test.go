@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/retention"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -326,6 +327,55 @@ func TestRestoreKeepsTheChangelogID(t *testing.T) {
 	}
 	if got, ok, err := store.ChangelogID(0); err != nil || !ok || got != id {
 		t.Errorf("changelog ID after the restore: %v, known %v, %v; want %v", kadm.TopicID(got), ok, err, id)
+	}
+}
+
+// TestCurrentStateSeedsAChangelogStampedWithAnother: a current local
+// state that does not know its changelog's topic ID (restored before
+// recordChangelogID, or older than the IDs) meets a changelog whose newest
+// metadata names another topic: it was deleted and created anew, and an
+// owner that had not noticed wrote to the new one. A restore from it is
+// refused (changelogSeeded), so this state, which holds the partition's
+// users, must seed it; taken as current and left so, the new topic never
+// gets them, and a later state loss brings back only those written since.
+func TestCurrentStateSeedsAChangelogStampedWithAnother(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cl := kafkatest.Name(t, "cl")
+	kafkatest.CreateTopics(t, brokers, 1, cl)
+	deleted, now := kadm.TopicID{9, 9, 9}, kadm.TopicID{1, 2, 3}
+	meta := record.Meta{Commits: 2, Offsets: map[string]int64{"in": 9}}
+	var unnoticed []kafka.Message
+	stampOwnership(writerFunc(func(_ context.Context, ms ...kafka.Message) error { unnoticed = append(unnoticed, ms...); return nil }),
+		ownershipEpoch(0, 1), stamps{changelog: deleted}).WriteMessages(context.Background(), metaRecord(cl, 0, meta))
+	kafkatest.Produce(t, brokers, unnoticed...)
+
+	store := openStore(t, vfs.NewMem())
+	defer store.Close()
+	b := store.NewBatch(0)
+	for _, err := range []error{b.PutUser("u1", record.User{}, 0), b.PutMeta(meta), b.Commit()} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var written []kafka.Message
+	capture := writerFunc(func(_ context.Context, ms ...kafka.Message) error { written = append(written, ms...); return nil })
+	p := &Processor{cfg: Config{Conn: Conn{Brokers: brokers}, Topics: Topics{Inputs: []string{"in"}, Changelog: cl, DLQ: "dlq"}}, store: store}
+	a := assignment{id: 0, committed: map[string]int64{"in": 9}, changelogID: now, log: zaptest.NewLogger(t),
+		ends: kadm.ListedOffsets{cl: {0: {Topic: cl, Partition: 0, Offset: 1}}}, w: writers{outputs: capture, changelog: capture}}
+	seeded, _, err := p.makeCurrent(context.Background(), &a, newPartitionStats())
+	if err != nil || !seeded {
+		t.Fatalf("makeCurrent = seeded %v, %v; want the changelog seeded from the current local state", seeded, err)
+	}
+	var seededUser, seededMeta bool
+	for _, m := range written {
+		seededUser = seededUser || string(m.Key) != string([]byte{changelogMeta}) && bytes.Contains(m.Key, []byte("u1"))
+		seededMeta = seededMeta || isMeta(m) && stampsOf(m).changelog == now
+	}
+	if !seededUser || !seededMeta {
+		t.Errorf("the seed wrote user u1: %v, metadata stamped with the new topic's ID: %v; want both (%d records)", seededUser, seededMeta, len(written))
+	}
+	if got, ok, err := store.ChangelogID(0); err != nil || !ok || got != now {
+		t.Errorf("changelog ID after the seed: %v, known %v, %v; want %v", kadm.TopicID(got), ok, err, now)
 	}
 }
 

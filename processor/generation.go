@@ -278,18 +278,24 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 	if err != nil {
 		return false, 0, err
 	}
-	// replaced: the changelog was deleted and created anew since this
-	// state was logged to it (or copied from it). The new topic holds only
-	// what was written since, so the state is seeded into it again.
 	loggedTo, known, err := p.store.ChangelogID(id)
 	if err != nil {
 		return false, 0, err
 	}
-	replaced := known && a.changelogID != (kadm.TopicID{}) && loggedTo != a.changelogID
 	tail, err := p.newestMeta(ctx, id, clEnd.Offset)
 	if err != nil {
 		return false, 0, err
 	}
+	// replaced: the changelog was deleted and created anew since this
+	// state was logged to it (or copied from it), or since its newest
+	// metadata was written by an owner that had not noticed (stamped with
+	// the deleted topic's ID). The new topic holds only what was written
+	// since, so a current state is seeded into it again. The stamp also
+	// catches a state that does not know its changelog: one restored
+	// before recordChangelogID, or one from before the IDs were recorded.
+	none := kadm.TopicID{}
+	replaced := a.changelogID != none &&
+		(known && loggedTo != a.changelogID || tail.on.changelog != none && tail.on.changelog != a.changelogID)
 	var applied map[string]int64
 	if tail.meta != nil {
 		applied = tail.meta.Offsets
@@ -334,12 +340,13 @@ func (p *Processor) makeCurrent(ctx context.Context, a *assignment, stats *parti
 		seeded, err = true, p.seedAfterOutbox(ctx, *a, stats)
 	case replaced:
 		a.log.Warn("the changelog was deleted and created anew since this state was logged to it; seeding it from local state",
-			zap.Stringer("was", kadm.TopicID(loggedTo)), zap.Stringer("now", a.changelogID))
+			zap.Stringer("logged_to", kadm.TopicID(loggedTo)), zap.Stringer("newest_metadata_on", tail.on.changelog),
+			zap.Stringer("now", a.changelogID))
 		seeded, err = true, p.seedAfterOutbox(ctx, *a, stats)
 	default:
 		a.log.Info("local state is current; no restore needed")
 	}
-	if err == nil && a.changelogID != (kadm.TopicID{}) {
+	if err == nil && a.changelogID != none {
 		err = p.recordChangelogID(id, a.changelogID)
 	}
 	return seeded, epoch, err
