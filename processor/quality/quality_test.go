@@ -44,15 +44,18 @@ func TestQualityFloors(t *testing.T) {
 	}
 	o, vq := r.Overall, row(warnings.CodeValuableQuiet)
 	for _, f := range []floor{
-		{"overall recall", o.Recall, 0.96, false},                                                  // 0.981
-		{"overall precision", o.Precision, 0.69, false},                                            // 0.729
-		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14, false},                  // 14.2
-		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 7, false},             // 7.8
-		{"overall median lead to dropout (days)", o.LeadMedianDays, -9.5, false},                   // -8.3
-		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 55, true}, // 48.7
-		{"warnings per stayer-year", o.PerStayerYear, 3.5, true},                                   // 3.19
-		{"inactive recall", row(warnings.CodeInactive).Recall, 0.96, false},                        // 0.981
-		{"valuable_quiet precision", vq.Precision, 0.6, false},                                     // 0.682
+		{"overall recall", o.Recall, 0.96, false},                                      // 0.983
+		{"overall precision", o.Precision, 0.69, false},                                // 0.737
+		{"overall median lead to churn (days)", o.ChurnLeadMedianDays, 14, false},      // 15.6
+		{"overall 10th-percentile lead to churn (days)", o.ChurnLeadP10Days, 7, false}, // 8.1
+		{"overall median lead to dropout (days)", o.LeadMedianDays, -9.5, false},       // -3.9
+		// 48.7 and 3.19 before the first silences' risk (2026-12-06): one-visit
+		// users, who mostly leave here, now reach at_risk and critical
+		// (precision 0.83 and 0.87 at those levels, from 0.74 and 0.71).
+		{"overall false alarms per 1000 active user-weeks", o.FalseAlarmsPer1kUserWeeks, 78, true}, // 71.1
+		{"warnings per stayer-year", o.PerStayerYear, 4.7, true},                                   // 4.28
+		{"inactive recall", row(warnings.CodeInactive).Recall, 0.96, false},                        // 0.983
+		{"valuable_quiet precision", vq.Precision, 0.6, false},                                     // 0.674
 	} {
 		bad := float64(f.got) < f.atLeast
 		if f.noMoreThan {
@@ -153,8 +156,9 @@ func TestRhythmFamily(t *testing.T) {
 // kinds of visit (warnings/outcomes.go) brought, a little below the
 // measured figures: before them this family gave precision 0.39 at recall
 // 0.93 and a median lead of 13.4 days to the churn. The issue's target of
-// 0.85 × the oracle's precision is not met here from a cold start
-// (0.84 ×; README, "Churn warnings: measured"); the floor is 0.75 ×.
+// 0.85 × the oracle's precision is met here (0.89 ×) since the first
+// silences' risk is the partition's (0.84 × before), and on 5,000 users
+// at 0.84–0.86 × (README, "Churn warnings: measured"); the floor is 0.8 ×.
 // Against the oracle that
 // knows all but each user's own dropout chance (bgnbd.PopulationOracle),
 // which no data reveal, the target is held. The risk at one level,
@@ -165,7 +169,7 @@ func TestBGNBDFamily(t *testing.T) {
 	}
 	cfg := defaultConfig()
 	cfg.Sweep = true
-	r, err := EvaluateBGNBD(context.Background(), bgnbd.Config{Users: 3000, Seed: 1}, cfg) // 0.572 at 1.000 (oracle 0.68 at 0.917), 1.55, 16.9 days
+	r, err := EvaluateBGNBD(context.Background(), bgnbd.Config{Users: 3000, Seed: 1}, cfg) // 0.602 at 1.000 (oracle 0.68 at 0.917), 1.39, 16.8 days
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,22 +185,22 @@ func TestBGNBDFamily(t *testing.T) {
 			t.Errorf("sweep: %+v after %+v: a higher level must give no more warnings and no more recall", b, a)
 		}
 	}
-	if sw.Best == nil || sw.Best.Precision < 0.75*r.Oracle.Best.Precision { // 0.673 at 0.911, against 0.68
-		t.Errorf("sweep's best at recall ≥ 0.9: %+v; want a precision of at least 0.75 × the oracle's %+v", sw.Best, r.Oracle.Best)
+	if sw.Best == nil || sw.Best.Precision < 0.85*r.Oracle.Best.Precision { // 0.698 at 0.911, against 0.68
+		t.Errorf("sweep's best at recall ≥ 0.9: %+v; want a precision of at least 0.85 × the oracle's %+v", sw.Best, r.Oracle.Best)
 	}
 	o, best := r.Overall, r.Oracle.Best
 	t.Logf("product: precision %v recall %v, %v warnings per stayer-year, lead %v days; oracle best %+v; population oracle best %+v; one level best %+v", o.Precision, o.Recall, o.PerStayerYear, o.ChurnLeadMedianDays, best, r.PopulationOracle.Best, r.Sweep.Best)
 	if best == nil || best.Precision < 0.5 {
 		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.5", best)
 	}
-	if o.Recall < 0.95 || o.Precision < 0.52 || o.Precision < 0.75*best.Precision {
-		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.95 and precision ≥ 0.52 and ≥ 0.75 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	if o.Recall < 0.95 || o.Precision < 0.57 || o.Precision < 0.8*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.95 and precision ≥ 0.57 and ≥ 0.8 × the oracle's %v", o.Precision, o.Recall, best.Precision)
 	}
 	pop := r.PopulationOracle
 	if pop == nil || pop.Best == nil || pop.Best.Precision > best.Precision {
 		t.Fatalf("the population oracle's best at recall ≥ 0.9: %+v; want one, below the oracle's %v", pop, best.Precision)
 	}
-	if o.Precision < 0.95*pop.Best.Precision { // 0.572 against 0.557
+	if o.Precision < 0.95*pop.Best.Precision { // 0.602 against 0.557
 		t.Errorf("overall precision %v: want at least 0.95 × the population oracle's %v", o.Precision, pop.Best.Precision)
 	}
 	// The issue's target, met since the kinds of visit count from a
@@ -210,8 +214,8 @@ func TestBGNBDFamily(t *testing.T) {
 // population (`lifecycle evaluate --population sessions --users 3000
 // --seed 1`: bursts of visits minutes apart, lives that end between
 // sessions), written after every setting was fixed. It holds the issue's
-// targets, all met there: 0.779 at recall 0.957 against the oracle's
-// 0.686, 1.18 warnings per stayer-year, a median lead of 15.6 days; and
+// targets, all met there: 0.781 at recall 0.958 against the oracle's
+// 0.686, 1.17 warnings per stayer-year, a median lead of 15.4 days; and
 // scores that beat a constant (Brier).
 func TestSessionsFamily(t *testing.T) {
 	if testing.Short() {

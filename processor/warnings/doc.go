@@ -41,6 +41,15 @@
 // visit; the 10 keep a few departures from moving it far). Where the kinds
 // do not differ both stay near 1; it changes only at Refresh.
 //
+// A first silence, after a user's only visit so far, is where populations
+// differ most and where the user's own rhythm says nothing: in a "buy
+// till you die" population nobody leaves at the first purchase, in an
+// app's many try it once. Its risk is the partition's own (first.go): of
+// the first silences that lasted longer than this one, the share that
+// ended in a churn (a return takes it back), pooled with the rhythm
+// model's risk worth 10 silences, up to the churn; it changes only at
+// Refresh.
+//
 // The watch level is the population's own once it has shown enough
 // departures (outcomes.go): where users come rarely or stay long, a user
 // who leaves reaches a lower risk before the churn, and a fixed level

@@ -46,6 +46,7 @@ type Outcomes struct {
 	expected  [2]uint64
 	unweighed [2]uint64
 	hazard    [2]int64
+	first     firstSilences // the first silences' ends (first.go)
 }
 
 // tally is the silences that ended in a week (or before the pending
@@ -217,6 +218,9 @@ func (o *Outcomes) Refresh(at int64, recall float64) {
 	o.scoreLevels()
 	if h := o.hazards(); h != o.hazard {
 		o.hazard, o.since = h, at
+	}
+	if o.first.refresh() {
+		o.since = at
 	}
 	if recall <= 0 || o.Departures() < MinDepartures {
 		return
@@ -393,7 +397,21 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, o.expected[k])
 		b = binary.AppendUvarint(b, o.unweighed[k])
 	}
-	return b
+	// Added with the first silences; an encoding without them ends above.
+	return o.first.append(b)
+}
+
+// append writes the returns at the last Refresh and those since, which
+// are few: the record is stored with every commit.
+func (f *firstSilences) append(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(f.departed))
+	b = binary.AppendUvarint(b, uint64(f.departedAtRefresh))
+	b = appendSparse(b, f.atRefresh[:])
+	since := f.returned
+	for i := range since {
+		since[i] -= f.atRefresh[i] // never below: returns are only added
+	}
+	return appendSparse(b, since[:])
 }
 
 func (t *tally) append(b []byte) []byte {
@@ -405,15 +423,19 @@ func (t *tally) append(b []byte) []byte {
 	return b
 }
 
-func (h *hist) append(b []byte) []byte {
+func (h *hist) append(b []byte) []byte { return appendSparse(b, h[:]) }
+
+// appendSparse appends counts as their number of non-zero entries, then
+// (index, count) pairs of those.
+func appendSparse(b []byte, counts []uint32) []byte {
 	n := 0
-	for _, c := range h {
+	for _, c := range counts {
 		if c != 0 {
 			n++
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(n))
-	for i, c := range h {
+	for i, c := range counts {
 		if c != 0 {
 			b = binary.AppendUvarint(b, uint64(i))
 			b = binary.AppendUvarint(b, uint64(c))
@@ -460,6 +482,17 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 		}
 	} else {
 		o.unweighed = o.ended // counted without chances
+	}
+	if len(d.b) > 0 { // stored with the first silences
+		f := &o.first
+		f.departed, f.departedAtRefresh = d.uint32(), d.uint32()
+		d.sparse(f.atRefresh[:])
+		d.sparse(f.returned[:])
+		for i, n := range f.atRefresh {
+			f.returned[i] += n
+			d.err = d.err || f.returned[i] < n
+		}
+		f.sumLonger()
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes
@@ -509,17 +542,21 @@ func (d *decoder) uint32() uint32 {
 	return uint32(v)
 }
 
-func (d *decoder) hist(h *hist) {
+func (d *decoder) hist(h *hist) { d.sparse(h[:]) }
+
+// sparse decodes what appendSparse wrote into counts.
+func (d *decoder) sparse(counts []uint32) {
+	size := uint64(len(counts))
 	n := d.uvarint()
-	for range min(n, outcomeBins) {
+	for range min(n, size) {
 		i, c := d.uvarint(), d.uvarint()
-		if i >= outcomeBins || c > math.MaxUint32 {
+		if i >= size || c > math.MaxUint32 {
 			d.err = true
 			return
 		}
-		h[i] = uint32(c)
+		counts[i] = uint32(c)
 	}
-	if n > outcomeBins {
+	if n > size {
 		d.err = true
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"testing"
+	"time"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/schemas"
@@ -56,22 +57,35 @@ func TestOutcomesEncoding(t *testing.T) {
 	var o Outcomes
 	for i := range 200 {
 		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), uint8(i%4), i%3/2, float64(i%10)/10)
+		o.first.returnAfter(int64(i) * 3 * time.Hour.Milliseconds())
+		if i%7 == 0 {
+			o.first.depart()
+		}
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
+	o.first.returnAfter(rules.Day) // after the Refresh: counted, not yet used
 	b := o.AppendBinary(nil)
 	got, err := DecodeOutcomes(b)
 	if err != nil || *got != o {
 		t.Fatalf("DecodeOutcomes(AppendBinary) = %+v, %v", got, err)
 	}
-	if o.hazard == [2]int64{} || o.expected == [2]uint64{} {
-		t.Fatal("no hazards or chances from 200 departures: the encoding test does not cover them")
+	if o.hazard == [2]int64{} || o.expected == [2]uint64{} || o.first.longer[0] == 0 || o.first.atRefresh == o.first.returned {
+		t.Fatal("no hazards, chances or first silences from 200 departures: the encoding test does not cover them")
+	}
+	// Stored before the first silences: the same record without them.
+	noFirst := o
+	noFirst.first = firstSilences{}
+	b1 := noFirst.AppendBinary(nil)
+	b1 = b1[:len(b1)-4] // four zero uvarints
+	if got, err := DecodeOutcomes(b1); err != nil || *got != noFirst {
+		t.Errorf("an encoding from before the first silences: %+v, %v; want %+v", got, err, noFirst)
 	}
 	// Stored before the silences' chances: the same record without them,
 	// whose ended silences are then the unweighed ones.
-	noChances := o
+	noChances := noFirst
 	noChances.expected = [2]uint64{}
 	b2 := noChances.AppendBinary(nil)
-	b2 = b2[:len(b2)-4] // four zero uvarints
+	b2 = b2[:len(b2)-8] // eight zero uvarints
 	noChances.unweighed = noChances.ended
 	if got, err := DecodeOutcomes(b2); err != nil || *got != noChances {
 		t.Errorf("an encoding from before the silences' chances: %+v, %v; want %+v", got, err, noChances)
@@ -83,7 +97,7 @@ func TestOutcomesEncoding(t *testing.T) {
 		old.pending[i].after = [2]uint32{}
 	}
 	short := old.AppendBinary(nil)
-	short = short[:len(short)-2*(3+pendingWeeks)-4]
+	short = short[:len(short)-2*(3+pendingWeeks)-8]
 	if got, err := DecodeOutcomes(short); err != nil || *got != old {
 		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}

@@ -106,13 +106,30 @@ func (c Config) usualGapDays(s *State) float64 {
 func (c Config) riskDue(s *State, r float64) int64 {
 	mu, sigma, p := c.gapModel(s)
 	least := max(int64(c.MinGap/time.Millisecond), int64(math.Round(math.Exp(mu)*60))*int64(time.Minute/time.Millisecond))
+	if c.firstSilence(s) {
+		// The partition's share has no closed form: the first whole
+		// minute at which the risk, rising with the silence up to the
+		// churn, reaches r; none before the churn when it does not.
+		const minute = int64(time.Minute / time.Millisecond)
+		lo, hi := int64(0), c.churnMs()/minute
+		if c.riskAt(s, hi*minute) < r {
+			return maxMinutes * minute
+		}
+		for lo < hi {
+			if mid := (lo + hi) / 2; c.riskAt(s, mid*minute) >= r {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		return max(least, lo*minute)
+	}
 	surv := p * (1 - r) / (r * (1 - p)) // the S(s) at which the risk is r
 	if surv >= 1 {
 		return least
 	}
 	z := math.Sqrt2 * math.Erfinv(1-2*surv) // Φ⁻¹(1 − S)
 	minutes := math.Round(math.Exp(mu+sigma*z) * 60)
-	const maxMinutes = 1 << 32 // far beyond any churn threshold
 	if !(minutes < maxMinutes) {
 		minutes = maxMinutes
 	}
@@ -128,14 +145,38 @@ func (c Config) RiskAt(s *State, at int64) float64 {
 	return c.riskAt(s, at-s.LastActivity)
 }
 
-// riskAt is the risk after a silence of silenceMs.
+// maxMinutes bounds a due silence: far beyond any churn threshold.
+const maxMinutes = 1 << 32
+
+// riskAt is the risk after a silence of silenceMs: the rhythm model's,
+// and for a first silence up to the churn the partition's share
+// (first.go) pooled with it. Past the churn no warning is due, and the
+// returns after so long a first silence are few and cut off by the end of
+// what the partition has seen, so the model's risk stands there: only
+// scoring churned users reads it (evaluate --cdnow; README, "First
+// visits").
 func (c Config) riskAt(s *State, silenceMs int64) float64 {
+	r := c.modelRisk(s, silenceMs)
+	if c.firstSilence(s) && silenceMs <= c.churnMs() {
+		return c.Outcomes.first.risk(silenceMs, r)
+	}
+	return r
+}
+
+// modelRisk is the rhythm model's risk after a silence of silenceMs.
+func (c Config) modelRisk(s *State, silenceMs int64) float64 {
 	mu, sigma, p := c.gapModel(s)
 	if silenceMs <= 0 {
 		return p
 	}
 	surv := 0.5 * math.Erfc((math.Log(float64(silenceMs)/msPerHour)-mu)/(sigma*math.Sqrt2))
 	return p / (p + (1-p)*surv)
+}
+
+// firstSilence reports whether the user's silence follows their only
+// visit so far and the partition has first silences to give its risk.
+func (c Config) firstSilence(s *State) bool {
+	return s.Gaps == 0 && c.Outcomes != nil && c.Outcomes.first.known()
 }
 
 func satInc(n uint32) uint32 {

@@ -230,6 +230,9 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 				b = bin(c.departureRisk(s))
 			}
 			c.Outcomes.undepart(s.ChurnedAt, b, s.Warned, s.visitKind(), ev.Time)
+			if s.Gaps == 0 {
+				c.Outcomes.first.undepart(ev.Time - s.LastActivity)
+			}
 		}
 		last := s.LastActivity
 		*s = s.afterChurn()
@@ -267,6 +270,9 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		if c.Outcomes != nil && newVisit && !returned {
 			// The silence's chance as the model saw it: before its gap joins the rhythm.
 			c.Outcomes.stay(ev.Time, s.Warned, s.visitKind(), c.baseChance(s))
+			if s.Gaps == 0 {
+				c.Outcomes.first.returnAfter(gap)
+			}
 		}
 		c.observeGap(s, gap)
 	}
@@ -396,6 +402,9 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		if c.Outcomes != nil {
 			b := bin(c.departureRisk(s))
 			c.Outcomes.depart(churnAt, b, s.Warned, s.visitKind(), c.baseChance(s))
+			if s.Gaps == 0 {
+				c.Outcomes.first.depart()
+			}
 			churnBin = uint8(b + 1)
 		}
 		last, fired, warned := s.LastActivity, s.Fired, s.Warned
