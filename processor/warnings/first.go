@@ -16,7 +16,7 @@ import "math/bits"
 // Like the watch level, the record changes only at Refresh, so that the
 // same input gives the same warnings whatever the batching: returned and
 // departed count as silences end, atRefresh and departedAtRefresh are
-// what the risk is taken from. A churn counts from its week (a return
+// what the risk is taken from. A churn counts when it comes (a return
 // takes it back), as the levels' scores count them.
 type firstSilences struct {
 	returned          [firstBins]uint32 // first silences that ended in a return, by length (firstBin)

@@ -106,3 +106,31 @@ func TestFirstBin(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// BenchmarkFirstSilenceWake: the due time of a one-visit user's watch,
+// from the partition's first silences (a search) and from the rhythm
+// model alone (closed form), as Wake computes it after each event.
+func BenchmarkFirstSilenceWake(b *testing.B) {
+	o := &Outcomes{}
+	for i := range 1000 {
+		o.first.returnAfter(int64(i%60) * 6 * 3600 * 1000)
+		if i%3 == 0 {
+			o.first.depart()
+		}
+	}
+	o.Refresh(t0, 0.85)
+	ctx := Context{Stage: rules.New, PAlive: -1}
+	for _, bc := range []struct {
+		name string
+		o    *Outcomes
+	}{{"partition", o}, {"model", &Outcomes{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := Config{Outcomes: bc.o}.WithDefaults()
+			var s State
+			c.OnEvent(nil, &s, schemas.Event{ID: "e", Type: schemas.Login, Time: t0}, ctx)
+			for b.Loop() {
+				c.Wake(&s, ctx)
+			}
+		})
+	}
+}

@@ -107,22 +107,7 @@ func (c Config) riskDue(s *State, r float64) int64 {
 	mu, sigma, p := c.gapModel(s)
 	least := max(int64(c.MinGap/time.Millisecond), int64(math.Round(math.Exp(mu)*60))*int64(time.Minute/time.Millisecond))
 	if c.firstSilence(s) {
-		// The partition's share has no closed form: the first whole
-		// minute at which the risk, rising with the silence up to the
-		// churn, reaches r; none before the churn when it does not.
-		const minute = int64(time.Minute / time.Millisecond)
-		lo, hi := int64(0), c.churnMs()/minute
-		if c.riskAt(s, hi*minute) < r {
-			return maxMinutes * minute
-		}
-		for lo < hi {
-			if mid := (lo + hi) / 2; c.riskAt(s, mid*minute) >= r {
-				hi = mid
-			} else {
-				lo = mid + 1
-			}
-		}
-		return max(least, lo*minute)
+		return c.firstDue(s, r, least, mu, sigma, p)
 	}
 	surv := p * (1 - r) / (r * (1 - p)) // the S(s) at which the risk is r
 	if surv >= 1 {
@@ -134,6 +119,34 @@ func (c Config) riskDue(s *State, r float64) int64 {
 		minutes = maxMinutes
 	}
 	return max(least, int64(minutes)*int64(time.Minute/time.Millisecond))
+}
+
+// firstDue is riskDue for a first silence, whose risk (the partition's
+// share, first.go) has no closed form: the first whole minute from least
+// at which it, rising with the silence up to the churn, reaches r; none
+// before the churn when it does not. mu, sigma and p are the user's
+// gapModel, taken once for the search.
+func (c Config) firstDue(s *State, r float64, least int64, mu, sigma, p float64) int64 {
+	const minute = int64(time.Minute / time.Millisecond)
+	f := &c.Outcomes.first
+	reaches := func(m int64) bool {
+		return f.risk(m*minute, modelRisk(m*minute, mu, sigma, p)) >= r
+	}
+	lo, hi := (least+minute-1)/minute, c.churnMs()/minute
+	switch {
+	case lo > hi || !reaches(hi):
+		return maxMinutes * minute
+	case reaches(lo):
+		return least
+	}
+	for lo < hi {
+		if mid := (lo + hi) / 2; reaches(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo * minute
 }
 
 // RiskAt is the risk at time at that the user has left: what a check then
@@ -156,16 +169,17 @@ const maxMinutes = 1 << 32
 // scoring churned users reads it (evaluate --cdnow; README, "First
 // visits").
 func (c Config) riskAt(s *State, silenceMs int64) float64 {
-	r := c.modelRisk(s, silenceMs)
+	mu, sigma, p := c.gapModel(s)
+	r := modelRisk(silenceMs, mu, sigma, p)
 	if c.firstSilence(s) && silenceMs <= c.churnMs() {
 		return c.Outcomes.first.risk(silenceMs, r)
 	}
 	return r
 }
 
-// modelRisk is the rhythm model's risk after a silence of silenceMs.
-func (c Config) modelRisk(s *State, silenceMs int64) float64 {
-	mu, sigma, p := c.gapModel(s)
+// modelRisk is the rhythm model's risk after a silence of silenceMs, for
+// a user whose gapModel is mu, sigma and p.
+func modelRisk(silenceMs int64, mu, sigma, p float64) float64 {
 	if silenceMs <= 0 {
 		return p
 	}
