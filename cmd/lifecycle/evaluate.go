@@ -83,6 +83,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	lifetime := fs.Float64("rhythm-lifetime", 0, "with --population rhythm: the median lifetime of a user in days (0: 180)")
 	minVPP := fs.Float64("bgnbd-min-visits", 0, "with --population bgnbd: visits per purchase of the users who buy most often (0: 3)")
 	maxVPP := fs.Float64("bgnbd-max-visits", 0, "with --population bgnbd: visits per purchase of the users who buy least often (0: 10)")
+	arrivalDays := fs.Int("bgnbd-arrival-days", 0, "with --population bgnbd: users arrive over the first this many days (0: a quarter of --days, a cohort; up to --days: users who keep arriving)")
 	users := fs.Int("users", 5000, "simulated users (without --events)")
 	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for rhythm, bgnbd and sessions)")
 	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
@@ -147,7 +148,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 			}
 			rep, err = quality.EvaluateRhythm(ctx, rc, cfg)
 		case "bgnbd":
-			bc := bgnbd.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed), MinVisitsPerPurchase: *minVPP, MaxVisitsPerPurchase: *maxVPP}
+			bc := bgnbd.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed), MinVisitsPerPurchase: *minVPP, MaxVisitsPerPurchase: *maxVPP, ArrivalDays: *arrivalDays}
 			if err := bc.Validate(); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}

@@ -8,8 +8,8 @@
 //
 // The process, per user:
 //
-//   - arrival: uniform over the first quarter of the period, with a
-//     visit and a purchase;
+//   - arrival: uniform over the first ArrivalDays of the period (a
+//     quarter of it by default: a cohort), with a visit and a purchase;
 //   - visit rate v: log-uniform between MinRate and MaxRate visits a day;
 //     each visit is a purchase with the chance 1/m, m uniform in
 //     [MinVisitsPerPurchase, MaxVisitsPerPurchase] per user (the purchase
@@ -43,6 +43,10 @@ type Config struct {
 	MaxRate              float64   // of the most frequent; default 5/7
 	MinVisitsPerPurchase float64   // default 3
 	MaxVisitsPerPurchase float64   // default 10
+	// ArrivalDays spreads the arrivals over the first ArrivalDays days;
+	// default Days/4. Up to Days: users who keep arriving, as a deployment
+	// sees them, where a cohort's first silences are over by the end.
+	ArrivalDays int
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +59,7 @@ func (c Config) withDefaults() Config {
 	c.MaxRate = cmp.Or(c.MaxRate, 5.0/7)
 	c.MinVisitsPerPurchase = cmp.Or(c.MinVisitsPerPurchase, 3)
 	c.MaxVisitsPerPurchase = cmp.Or(c.MaxVisitsPerPurchase, 10)
+	c.ArrivalDays = cmp.Or(c.ArrivalDays, max(c.Days/4, 1))
 	return c
 }
 
@@ -70,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bgnbd: rates %g to %g visits a day; want 0 < min ≤ max", c.MinRate, c.MaxRate)
 	case c.MinVisitsPerPurchase < 1 || c.MaxVisitsPerPurchase < c.MinVisitsPerPurchase:
 		return fmt.Errorf("bgnbd: %g to %g visits per purchase; want 1 ≤ min ≤ max", c.MinVisitsPerPurchase, c.MaxVisitsPerPurchase)
+	case c.ArrivalDays < 1 || c.ArrivalDays > c.Days:
+		return fmt.Errorf("bgnbd: arrivals over %d days; want 1 to the %d days of the period", c.ArrivalDays, c.Days)
 	}
 	return nil
 }
@@ -110,7 +117,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 		u.Rate = math.Exp(math.Log(c.MinRate) + rng.Float64()*(math.Log(c.MaxRate)-math.Log(c.MinRate)))
 		u.Buy = 1 / (c.MinVisitsPerPurchase + rng.Float64()*(c.MaxVisitsPerPurchase-c.MinVisitsPerPurchase))
 		u.Dropout = dropout.Rand()
-		u.visit(rng, start+int64(rng.Float64()*float64(c.Days)/4*day), end)
+		u.visit(rng, start+int64(rng.Float64()*float64(c.ArrivalDays)*day), end)
 		users = append(users, u)
 		events = u.events(rng, events)
 	}

@@ -144,3 +144,31 @@ func TestPopulationOracle(t *testing.T) {
 		t.Fatal("no warning checked")
 	}
 }
+
+// TestArrivalDays: by default the users arrive in the period's first
+// quarter (a cohort); with ArrivalDays they keep arriving until then, and
+// an ArrivalDays beyond the period is refused.
+func TestArrivalDays(t *testing.T) {
+	ctx := context.Background()
+	latest := func(cfg Config) float64 {
+		users, _, _, err := Generate(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := Config{}.withDefaults().Start.UnixMilli()
+		var last int64
+		for _, u := range users {
+			last = max(last, u.Visits[0])
+		}
+		return float64(last-start) / day
+	}
+	if got := latest(Config{Users: 500, Seed: 2}); got >= 365/4.0 || got < 80 {
+		t.Errorf("by default the last user arrived on day %.1f; want within the first quarter, near its end", got)
+	}
+	if got := latest(Config{Users: 500, Seed: 2, ArrivalDays: 330}); got >= 330 || got < 300 {
+		t.Errorf("with ArrivalDays 330 the last user arrived on day %.1f; want near day 330, not after", got)
+	}
+	if err := (Config{ArrivalDays: 400}).Validate(); err == nil {
+		t.Error("ArrivalDays 400 of a 365-day period was accepted")
+	}
+}
