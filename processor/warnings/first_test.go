@@ -2,6 +2,7 @@ package warnings
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
@@ -52,10 +53,10 @@ func TestFirstSilenceRiskIsThePartitions(t *testing.T) {
 	comesBack.Outcomes.Refresh(at, comesBack.Recall)
 	// Of the first silences longer than 3 days, 50 of 50 were churns in the
 	// one, 1 of 100 in the other; each pooled with firstPrior at the model.
-	if got, want := triesOnce.riskAt(&one, silence), (50+firstPrior*model)/(50+firstPrior); !near(got, want) {
+	if got, want := triesOnce.riskAt(&one, silence), (50+firstPrior*model)/(50+firstPrior); math.Abs(got-want) > 1e-9 {
 		t.Errorf("risk after 3 days where half try once: %v, want %v", got, want)
 	}
-	if got, want := comesBack.riskAt(&one, silence), (1+firstPrior*model)/(1+99+firstPrior); !near(got, want) {
+	if got, want := comesBack.riskAt(&one, silence), (1+firstPrior*model)/(1+99+firstPrior); math.Abs(got-want) > 1e-9 {
 		t.Errorf("risk after 3 days where all but one come back after 20: %v, want %v", got, want)
 	}
 	one.LastActivity = at + rules.Day // silent since after the Refresh
@@ -104,8 +105,6 @@ func TestFirstBin(t *testing.T) {
 		t.Errorf("16 and 32 minutes %d bins apart, want 8", b-a)
 	}
 }
-
-func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 // BenchmarkFirstSilenceWake: the due time of a one-visit user's watch,
 // from the partition's first silences (a search) and from the rhythm
