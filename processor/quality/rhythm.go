@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
 )
@@ -57,6 +58,20 @@ func EvaluateSessions(ctx context.Context, sc sessions.Config, cfg Config) (Repo
 	dropout := dropouts(users, func(u *sessions.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
 		return sessions.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	}, nil)
+}
+
+// EvaluateRegular is EvaluateRhythm for the fifth generator (package
+// simulate/regular: users who keep a regular rhythm, gaps far less
+// varied than memoryless waits) and its oracle.
+func EvaluateRegular(ctx context.Context, rc regular.Config, cfg Config) (Report, error) {
+	users, events, end, err := regular.Generate(ctx, rc)
+	if err != nil {
+		return Report{}, err
+	}
+	dropout := dropouts(users, func(u *regular.User) (string, int64) { return u.ID, u.Left })
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
+		return regular.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	}, nil)
 }
 
