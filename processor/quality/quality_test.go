@@ -250,10 +250,11 @@ func TestSessionsFamily(t *testing.T) {
 // stayer-year, a median lead of 18.4 days. The floor on precision is
 // 0.95 × the oracle's, not the issue's 0.85: a user whose gaps hardly
 // vary is where a rhythm model must come closest to the truth. The scores
-// are not held to beat a constant here: they do not yet (0.068 against
-// 0.047), from a partition's first months, when the warnings carry the
-// risk (0.4, 0.7, 0.85) and these users' warnings are right 0.8–0.95 of
-// the time (README, "Regular users").
+// are not held to beat a constant here: they do not yet (0.057 against
+// 0.047; 0.068 before the score classes), from a partition's first
+// months, when the warnings carry the risk (0.4, 0.7, 0.85) and these
+// users' warnings are right 0.8–0.95 of the time (README, "Regular
+// users").
 func TestRegularFamily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3000-user population")

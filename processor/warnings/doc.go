@@ -61,7 +61,13 @@
 // counts them) that ended in a departure, so that the score
 // means on each population what it says (the risk alone claimed 0.4 at
 // watch where 0.22 of the users had left on one population and 0.93 on
-// another).
+// another). The share is kept apart by how much of the user's rhythm the
+// warning knew (a first silence, a rhythm of no more gaps than the prior
+// is worth, one learned from the user's own gaps), each class's share
+// pooled with the partition's worth MinLevelSilences silences: among
+// users who keep a regular rhythm (evaluate --population regular), a
+// watch warning after five visits or more was right 0.99 of the time and
+// one after a single visit 0.40, where both carried 0.67-0.83.
 //
 // # Reasons (codes)
 //

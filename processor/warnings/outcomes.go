@@ -26,7 +26,10 @@ import (
 // The same record makes the warnings' scores mean what they say: per
 // level, the share of the silences warned at it that ended in a
 // departure rather than a return is the score the level's warnings carry
-// (Score), once enough of them have ended.
+// (Score), once enough of them have ended. The share is kept apart by how
+// much of the user's rhythm the warning knew (ScoreClasses): a warning
+// in a first silence, or of a rhythm still mostly the prior's, is wrong
+// far more often than one of a rhythm learned from the user's own gaps.
 type Outcomes struct {
 	weeks     [pendingWeeks]int64 // the week (since the epoch) of each pending slot; 0: empty
 	pending   [pendingWeeks]tally
@@ -34,6 +37,9 @@ type Outcomes struct {
 	watch     int64    // the chosen watch risk in millionths; 0: none yet
 	since     int64    // when the watch level last changed (Unix ms): no watch is due before it
 	score     [3]int64 // per level, the share of its silences that ended in a departure, in millionths; 0: none yet
+	// classScore is score per ScoreClass: the class's share pooled with
+	// score; 0: no score yet.
+	classScore [ScoreClasses][3]int64
 	// ended counts the silences that ended (in a return or a churn) by
 	// the kind of visit that began them (visitKind), expected sums their
 	// chances of being a departure as the rhythm model saw them, before
@@ -57,6 +63,10 @@ type tally struct {
 	departed     hist
 	left, stayed [3]uint32
 	after        [2]uint32 // departures by the kind of their last visit
+	// class is left and stayed per ScoreClass: [class][level][0 left, 1
+	// stayed]. A state stored before the classes has none of its earlier
+	// silences here, only in left and stayed.
+	class [ScoreClasses][3][2]uint32
 }
 
 // hist counts departures by the risk they reached Lead before their churn.
@@ -73,6 +83,10 @@ const (
 	// its score is their share of departures.
 	MinDepartures    = 50
 	MinLevelSilences = 30
+	// ScoreClasses is how many classes of silence the scores keep apart
+	// (Config.scoreClass): a first silence, a rhythm still mostly the
+	// prior's, a rhythm the user's own gaps have learned.
+	ScoreClasses = 3
 )
 
 func bin(r float64) int { return min(max(int(r*outcomeBins), 0), outcomeBins-1) }
@@ -94,25 +108,35 @@ func weekOf(t int64) int64 {
 	return w
 }
 
-// depart counts a churn at churnAt whose silence, begun by a visit of
-// kind with the chance of being a departure chance (Config.baseChance),
-// had reached the risk of bin b (bin) Lead before it, and warned the
-// levels of the bit set warned (State.Warned).
-func (o *Outcomes) depart(churnAt int64, b int, warned uint8, kind int, chance float64) {
-	o.end(kind, chance)
+// silence is what the outcomes count of a silence: the levels of the bit
+// set warned it warned (State.Warned), the kind of visit that began it
+// (State.visitKind), its chance of being a departure (Config.baseChance)
+// and its ScoreClass (Config.scoreClass).
+type silence struct {
+	warned uint8
+	kind   int
+	chance float64
+	class  int
+}
+
+// depart counts a churn at churnAt of the silence s, which had reached
+// the risk of bin b (bin) Lead before it.
+func (o *Outcomes) depart(churnAt int64, b int, s silence) {
+	o.end(s.kind, s.chance)
 	t := o.tallyOf(churnAt)
 	t.departed[b]++
-	t.after[kind]++
+	t.after[s.kind]++
 	for i := range 3 {
-		if warned&(1<<i) != 0 {
+		if s.warned&(1<<i) != 0 {
 			t.left[i]++
+			t.class[s.class][i][0]++
 		}
 	}
 }
 
-// undepart takes back the churn at churnAt: the user came back at at.
-// The silence stays counted as ended, now in a return.
-func (o *Outcomes) undepart(churnAt int64, b int, warned uint8, kind int, at int64) {
+// undepart takes back the churn at churnAt of the silence s: the user came
+// back at at. The silence stays counted as ended, now in a return.
+func (o *Outcomes) undepart(churnAt int64, b int, s silence, at int64) {
 	w := weekOf(churnAt)
 	i := slotOf(w)
 	t := &o.confirmed
@@ -121,21 +145,20 @@ func (o *Outcomes) undepart(churnAt int64, b int, warned uint8, kind int, at int
 	}
 	// A bin computed again (State.ChurnBin) may differ: never below zero.
 	decr(&t.departed[b])
-	decr(&t.after[kind])
+	decr(&t.after[s.kind])
 	for i := range 3 {
-		if warned&(1<<i) != 0 {
+		if s.warned&(1<<i) != 0 {
 			decr(&t.left[i])
+			decr(&t.class[s.class][i][0])
 		}
 	}
-	o.unchurned(at, warned)
+	o.unchurned(at, s)
 }
 
-// stay counts a silence begun by a visit of kind, with the chance of
-// being a departure chance, that ended in a return at at, with the levels
-// it warned (State.Warned).
-func (o *Outcomes) stay(at int64, warned uint8, kind int, chance float64) {
-	o.end(kind, chance)
-	o.unchurned(at, warned)
+// stay counts the silence s that ended in a return at at.
+func (o *Outcomes) stay(at int64, s silence) {
+	o.end(s.kind, s.chance)
+	o.unchurned(at, s)
 }
 
 // end counts an ended silence by its kind of visit and its chance.
@@ -144,16 +167,17 @@ func (o *Outcomes) end(kind int, chance float64) {
 	o.expected[kind] += uint64(math.Round(min(max(chance, 0), 1) * 1e6))
 }
 
-// unchurned counts the warned levels (State.Warned) of a silence that
-// ended in a return at at.
-func (o *Outcomes) unchurned(at int64, warned uint8) {
-	if warned == 0 {
+// unchurned counts the warned levels of the silence s, which ended in a
+// return at at.
+func (o *Outcomes) unchurned(at int64, s silence) {
+	if s.warned == 0 {
 		return
 	}
 	t := o.tallyOf(at)
 	for i := range 3 {
-		if warned&(1<<i) != 0 {
+		if s.warned&(1<<i) != 0 {
 			t.stayed[i]++
+			t.class[s.class][i][1]++
 		}
 	}
 }
@@ -196,6 +220,10 @@ func (o *Outcomes) confirm(i int) {
 	for l := range 3 {
 		c.left[l] += p.left[l]
 		c.stayed[l] += p.stayed[l]
+		for k := range ScoreClasses {
+			c.class[k][l][0] += p.class[k][l][0]
+			c.class[k][l][1] += p.class[k][l][1]
+		}
 	}
 	for k := range p.after {
 		c.after[k] += p.after[k]
@@ -312,16 +340,23 @@ func (o *Outcomes) Hazard(kind int) float64 {
 // lapses cost less than scoring with the risk that month. Measured on
 // eleven populations, seeds 1 and 2: the Brier score fell on ten (heavy
 // users 0.0467 → 0.0325) and rose on monthly users (0.1931 → 0.1944;
-// README, "Does the score mean what it says?").
+// README, "Does the score mean what it says?"). Each ScoreClass's scores
+// are its own share pooled with these.
 func (o *Outcomes) scoreLevels() {
 	type block struct{ left, n float64 }
 	var blocks []block
 	var levels [][]int // the levels of each block
-	left, stayed := o.confirmed.left, o.confirmed.stayed
-	for i := range o.pending {
+	tallies := append([]*tally{&o.confirmed}, pointers(o.pending[:])...)
+	var left, stayed [3]uint32
+	var class [ScoreClasses][3][2]uint32
+	for _, t := range tallies {
 		for l := range 3 {
-			left[l] += o.pending[i].left[l]
-			stayed[l] += o.pending[i].stayed[l]
+			left[l] += t.left[l]
+			stayed[l] += t.stayed[l]
+			for k := range ScoreClasses {
+				class[k][l][0] += t.class[k][l][0]
+				class[k][l][1] += t.class[k][l][1]
+			}
 		}
 	}
 	for l := range 3 {
@@ -342,13 +377,47 @@ func (o *Outcomes) scoreLevels() {
 			o.score[l] = max(1, int64(math.Round(b.left/b.n*1e6)))
 		}
 	}
+	// Each class's share is pooled with the partition's, worth
+	// MinLevelSilences silences: a class with few silences, or one that
+	// does not differ, stays near the partition's share.
+	for k := range ScoreClasses {
+		for l := range 3 {
+			if o.score[l] == 0 {
+				o.classScore[k][l] = 0
+				continue
+			}
+			c := class[k][l]
+			share := (float64(c[0]) + MinLevelSilences*float64(o.score[l])/1e6) / (float64(c[0]+c[1]) + MinLevelSilences)
+			if l > 0 {
+				share = max(share, float64(o.classScore[k][l-1])/1e6)
+			}
+			o.classScore[k][l] = max(1, int64(math.Round(share*1e6)))
+		}
+	}
+}
+
+// pointers is a pointer to each element of s.
+func pointers[T any](s []T) []*T {
+	p := make([]*T, len(s))
+	for i := range s {
+		p[i] = &s[i]
+	}
+	return p
 }
 
 // Score is the score of a warning of level (Watch, AtRisk, Critical)
-// whose risk is risk: the share of the partition's silences warned at
-// the level that ended in a departure, once known; risk until then.
-func (o *Outcomes) Score(level Level, risk float64) float64 {
-	if level < Watch || level > Critical || o.score[level-1] == 0 {
+// whose silence is of class (Config.scoreClass) and whose risk is risk:
+// the share of the partition's silences of that class warned at the level
+// that ended in a departure, pooled with the share of all its silences
+// warned at the level, once that is known; risk until then.
+func (o *Outcomes) Score(level Level, class int, risk float64) float64 {
+	if level < Watch || level > Critical {
+		return risk
+	}
+	if class >= 0 && class < ScoreClasses && o.classScore[class][level-1] != 0 {
+		return float64(o.classScore[class][level-1]) / 1e6
+	}
+	if o.score[level-1] == 0 {
 		return risk
 	}
 	return float64(o.score[level-1]) / 1e6
@@ -398,7 +467,41 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, o.unweighed[k])
 	}
 	// Added with the first silences; an encoding without them ends above.
-	return o.first.append(b)
+	b = o.first.append(b)
+	// Added with the score classes; an encoding without them ends above.
+	c := o.confirmed.classCounts()
+	b = appendSparse(b, c[:])
+	for i := range o.pending {
+		c = o.pending[i].classCounts()
+		b = appendSparse(b, c[:])
+	}
+	for k := range o.classScore {
+		for _, s := range o.classScore[k] {
+			b = binary.AppendUvarint(b, uint64(s))
+		}
+	}
+	return b
+}
+
+// classCounts is t.class flattened, as appendSparse writes it.
+func (t *tally) classCounts() (c [ScoreClasses * 3 * 2]uint32) {
+	for k := range t.class {
+		for l := range t.class[k] {
+			i := (k*3 + l) * 2
+			c[i], c[i+1] = t.class[k][l][0], t.class[k][l][1]
+		}
+	}
+	return c
+}
+
+// setClassCounts is the inverse of classCounts.
+func (t *tally) setClassCounts(c [ScoreClasses * 3 * 2]uint32) {
+	for k := range t.class {
+		for l := range t.class[k] {
+			i := (k*3 + l) * 2
+			t.class[k][l][0], t.class[k][l][1] = c[i], c[i+1]
+		}
+	}
 }
 
 // append writes the returns at the last Refresh and those since, which
@@ -493,6 +596,19 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 			d.err = d.err || f.returned[i] < n
 		}
 		f.sumLonger()
+	}
+	if len(d.b) > 0 { // stored with the score classes
+		for _, t := range append([]*tally{&o.confirmed}, pointers(o.pending[:])...) {
+			var c [ScoreClasses * 3 * 2]uint32
+			d.sparse(c[:])
+			t.setClassCounts(c)
+		}
+		for k := range o.classScore {
+			for l := range o.classScore[k] {
+				o.classScore[k][l] = int64(d.uvarint())
+				d.err = d.err || o.classScore[k][l] > 1e6
+			}
+		}
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes

@@ -18,7 +18,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	var o Outcomes
 	churn := t0 + 3*rules.Day
 	for i := range 100 { // risks 0.005, 0.015, …, 0.995: one per bin
-		o.depart(churn, i, 0, 0, 0.1)
+		o.depart(churn, i, silence{warned: 0, kind: 0, chance: 0.1})
 	}
 	o.Refresh(churn+7*rules.Day, 0.85)
 	if _, _, ok := o.Watch(); ok || o.Departures() != 0 {
@@ -32,7 +32,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	}
 	// Ten low-risk churns come back: they were lapses, not departures.
 	for i := range 10 {
-		o.undepart(churn, i, 0, 0, at)
+		o.undepart(churn, i, silence{warned: 0, kind: 0}, at)
 	}
 	o.Refresh(at+7*rules.Day, 0.85)
 	if risk, since, _ := o.Watch(); math.Abs(risk-0.235) > 1e-9 || since != at+7*rules.Day {
@@ -46,7 +46,7 @@ func TestOutcomesChooseWatch(t *testing.T) {
 	// Fewer than MinDepartures: no level of the partition's own.
 	var few Outcomes
 	for range MinDepartures - 1 {
-		few.depart(churn, 30, 0, 0, 0.1)
+		few.depart(churn, 30, silence{warned: 0, kind: 0, chance: 0.1})
 	}
 	if few.Refresh(at, 0.85); func() bool { _, _, ok := few.Watch(); return ok }() {
 		t.Errorf("a level chosen from %d departures", MinDepartures-1)
@@ -56,10 +56,13 @@ func TestOutcomesChooseWatch(t *testing.T) {
 func TestOutcomesEncoding(t *testing.T) {
 	var o Outcomes
 	for i := range 200 {
-		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), uint8(i%4), i%3/2, float64(i%10)/10)
+		o.depart(t0+int64(i)*rules.Day, bin(float64(i%97)/97), silence{warned: uint8(i % 4), kind: i % 3 / 2, chance: float64(i%10) / 10, class: i % ScoreClasses})
 		o.first.returnAfter(int64(i) * 3 * time.Hour.Milliseconds())
 		if i%7 == 0 {
 			o.first.depart()
+		}
+		if i%2 == 0 {
+			o.stay(t0+int64(i)*rules.Day, silence{warned: 0b001, class: i % 4 / 2 * 2})
 		}
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
@@ -69,14 +72,25 @@ func TestOutcomesEncoding(t *testing.T) {
 	if err != nil || *got != o {
 		t.Fatalf("DecodeOutcomes(AppendBinary) = %+v, %v", got, err)
 	}
-	if o.hazard == [2]int64{} || o.expected == [2]uint64{} || o.first.longer[0] == 0 || o.first.atRefresh == o.first.returned {
-		t.Fatal("no hazards, chances or first silences from 200 departures: the encoding test does not cover them")
+	if o.hazard == [2]int64{} || o.expected == [2]uint64{} || o.first.longer[0] == 0 || o.first.atRefresh == o.first.returned || o.classScore[2][0] == 0 {
+		t.Fatal("no hazards, chances, first silences or class scores from 200 departures: the encoding test does not cover them")
+	}
+	// Stored before the score classes: the same record without them.
+	noClasses := o
+	noClasses.classScore = [ScoreClasses][3]int64{}
+	for _, t := range append([]*tally{&noClasses.confirmed}, pointers(noClasses.pending[:])...) {
+		t.class = [ScoreClasses][3][2]uint32{}
+	}
+	b0 := noClasses.AppendBinary(nil)
+	b0 = b0[:len(b0)-(1+pendingWeeks)-ScoreClasses*3] // a zero count per tally, then the zero scores
+	if got, err := DecodeOutcomes(b0); err != nil || *got != noClasses {
+		t.Errorf("an encoding from before the score classes: %+v, %v; want %+v", got, err, noClasses)
 	}
 	// Stored before the first silences: the same record without them.
-	noFirst := o
+	noFirst := noClasses
 	noFirst.first = firstSilences{}
 	b1 := noFirst.AppendBinary(nil)
-	b1 = b1[:len(b1)-4] // four zero uvarints
+	b1 = b1[:len(b1)-(1+pendingWeeks)-ScoreClasses*3-4] // four zero uvarints before the classes
 	if got, err := DecodeOutcomes(b1); err != nil || *got != noFirst {
 		t.Errorf("an encoding from before the first silences: %+v, %v; want %+v", got, err, noFirst)
 	}
@@ -85,7 +99,7 @@ func TestOutcomesEncoding(t *testing.T) {
 	noChances := noFirst
 	noChances.expected = [2]uint64{}
 	b2 := noChances.AppendBinary(nil)
-	b2 = b2[:len(b2)-8] // eight zero uvarints
+	b2 = b2[:len(b2)-(1+pendingWeeks)-ScoreClasses*3-8] // eight zero uvarints before the classes
 	noChances.unweighed = noChances.ended
 	if got, err := DecodeOutcomes(b2); err != nil || *got != noChances {
 		t.Errorf("an encoding from before the silences' chances: %+v, %v; want %+v", got, err, noChances)
@@ -97,7 +111,7 @@ func TestOutcomesEncoding(t *testing.T) {
 		old.pending[i].after = [2]uint32{}
 	}
 	short := old.AppendBinary(nil)
-	short = short[:len(short)-2*(3+pendingWeeks)-8]
+	short = short[:len(short)-2*(3+pendingWeeks)-8-(1+pendingWeeks)-ScoreClasses*3]
 	if got, err := DecodeOutcomes(short); err != nil || *got != old {
 		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}
@@ -171,6 +185,49 @@ func TestWatchFromOutcomes(t *testing.T) {
 	}
 }
 
+// TestLevelScoresByClass: a warning's score is its class's share of
+// departures pooled with the partition's, worth MinLevelSilences
+// silences: first silences that mostly end in a return score low, a
+// learned rhythm's silences that mostly end in a departure score high, and
+// a class without silences scores the partition's share. The class is
+// how much of the rhythm the user's own gaps gave.
+func TestLevelScoresByClass(t *testing.T) {
+	var o Outcomes
+	end := t0 + 3*rules.Day
+	for i := range 60 {
+		first, learned := silence{warned: 0b001, class: 0}, silence{warned: 0b001, class: 2}
+		if i < 6 { // 6 of 60 first silences left
+			o.depart(end, 50, first)
+		} else {
+			o.stay(end, first)
+		}
+		if i < 54 { // 54 of 60 of a learned rhythm left
+			o.depart(end, 50, learned)
+		} else {
+			o.stay(end, learned)
+		}
+	}
+	o.Refresh(end+7*rules.Day, 0.85)
+	// The partition: 60 of 120, 0.5.
+	for _, tc := range []struct {
+		class int
+		want  float64
+	}{{0, (6 + 30*0.5) / 90}, {1, 0.5}, {2, (54 + 30*0.5) / 90}} {
+		if got := o.Score(Watch, tc.class, 0.4); math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("class %d: watch scored %v, want %v", tc.class, got, tc.want)
+		}
+		if got := o.Score(AtRisk, tc.class, 0.7); got != 0.7 {
+			t.Errorf("class %d: at_risk, without silences, scored %v; want the risk 0.7", tc.class, got)
+		}
+	}
+	c := Config{}.WithDefaults()
+	for gaps, want := range []int{0, 1, 1, 2, 2} {
+		if got := c.scoreClass(&State{Gaps: uint32(gaps)}); got != want {
+			t.Errorf("%d gaps: class %d, want %d", gaps, got, want)
+		}
+	}
+}
+
 // TestLevelScores: a level's score is the share of the silences that
 // warned at it and ended in a departure, once MinLevelSilences have ended,
 // and never below a lower level's.
@@ -181,25 +238,25 @@ func TestLevelScores(t *testing.T) {
 		switch {
 		case i < 40: // reached watch only: 10 of 40 left
 			if i < 10 {
-				o.depart(end, 50, 0b001, 0, 0.1)
+				o.depart(end, 50, silence{warned: 0b001, kind: 0, chance: 0.1})
 			} else {
-				o.stay(end, 0b001, 0, 0.1)
+				o.stay(end, silence{warned: 0b001, kind: 0, chance: 0.1})
 			}
 		case i < 80: // reached at_risk: 20 of 40 left
 			if i < 60 {
-				o.depart(end, 50, 0b011, 0, 0.1)
+				o.depart(end, 50, silence{warned: 0b011, kind: 0, chance: 0.1})
 			} else {
-				o.stay(end, 0b011, 0, 0.1)
+				o.stay(end, silence{warned: 0b011, kind: 0, chance: 0.1})
 			}
 		default: // reached critical: 8 of 20 left
 			if i < 88 {
-				o.depart(end, 50, 0b111, 0, 0.1)
+				o.depart(end, 50, silence{warned: 0b111, kind: 0, chance: 0.1})
 			} else {
-				o.stay(end, 0b111, 0, 0.1)
+				o.stay(end, silence{warned: 0b111, kind: 0, chance: 0.1})
 			}
 		}
 	}
-	if got := o.Score(Watch, 0.4); got != 0.4 {
+	if got := o.Score(Watch, 2, 0.4); got != 0.4 {
 		t.Errorf("watch scored %v before a refresh; want the risk 0.4", got)
 	}
 	// A week later the churns are not confirmed (no watch level of the
@@ -208,7 +265,7 @@ func TestLevelScores(t *testing.T) {
 	if got, _, ok := o.Watch(); ok || o.Departures() != 0 {
 		t.Errorf("watch level %v from %d confirmed departures a week after the churns; want none", got, o.Departures())
 	}
-	if got := o.Score(Watch, 0.9); math.Abs(got-0.38) > 1e-6 {
+	if got := o.Score(Watch, 2, 0.9); math.Abs(got-0.38) > 1e-6 {
 		t.Errorf("watch scored %v a week after the churns; want 0.38 from the churns not yet confirmed", got)
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
@@ -218,7 +275,7 @@ func TestLevelScores(t *testing.T) {
 		l    Level
 		want float64
 	}{{Watch, 0.38}, {AtRisk, 28.0 / 60}, {Critical, 0.9}} {
-		if got := o.Score(tc.l, 0.9); math.Abs(got-tc.want) > 1e-6 {
+		if got := o.Score(tc.l, 2, 0.9); math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("%v scored %v, want %v", tc.l, got, tc.want)
 		}
 	}
@@ -226,14 +283,14 @@ func TestLevelScores(t *testing.T) {
 	// at_risk's: the two are pooled.
 	for i := range 20 {
 		if i < 2 {
-			o.depart(end, 50, 0b111, 0, 0.1)
+			o.depart(end, 50, silence{warned: 0b111, kind: 0, chance: 0.1})
 		} else {
-			o.stay(end, 0b111, 0, 0.1)
+			o.stay(end, silence{warned: 0b111, kind: 0, chance: 0.1})
 		}
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
 	// at_risk: 30 of 80 left; critical: 10 of 40, below it: pooled, 40 of 120.
-	if a, c := o.Score(AtRisk, 0.9), o.Score(Critical, 0.9); math.Abs(a-40.0/120) > 1e-6 || a != c {
+	if a, c := o.Score(AtRisk, 2, 0.9), o.Score(Critical, 2, 0.9); math.Abs(a-40.0/120) > 1e-6 || a != c {
 		t.Errorf("at_risk %v, critical %v: want both 40/120, pooled", a, c)
 	}
 }
@@ -282,7 +339,7 @@ func TestCooledDownLevelNotScored(t *testing.T) {
 func TestWatchFloor(t *testing.T) {
 	o := &Outcomes{}
 	for range MinDepartures {
-		o.depart(t0, 0, 0, 0, 0.1)
+		o.depart(t0, 0, silence{warned: 0, kind: 0, chance: 0.1})
 	}
 	o.Refresh(t0+(confirmWeeks+1)*7*rules.Day, 0.85)
 	if w, _, _ := o.Watch(); w >= minWatch {
@@ -392,14 +449,14 @@ func TestHazardsWeighTheSilencesChances(t *testing.T) {
 	for i := range 1000 {
 		end := t0 + int64(i%50)*rules.Day
 		if i%100 == 0 {
-			o.depart(end, 50, 0, 0, 0.01) // fast users: 1 in 100 of their silences
+			o.depart(end, 50, silence{warned: 0, kind: 0, chance: 0.01}) // fast users: 1 in 100 of their silences
 		} else {
-			o.stay(end, 0, 0, 0.01)
+			o.stay(end, silence{warned: 0, kind: 0, chance: 0.01})
 		}
 		if i%10 == 0 {
-			o.depart(end, 50, 0, 1, 0.1) // slow users: 1 in 10
+			o.depart(end, 50, silence{warned: 0, kind: 1, chance: 0.1}) // slow users: 1 in 10
 		} else {
-			o.stay(end, 0, 1, 0.1)
+			o.stay(end, silence{warned: 0, kind: 1, chance: 0.1})
 		}
 	}
 	o.Refresh(t0+120*rules.Day, 0)
@@ -413,7 +470,7 @@ func TestHazardsWeighTheSilencesChances(t *testing.T) {
 	// shares (here a single new silence, of kind 1).
 	up := Outcomes{ended: [2]uint64{1000, 1000}, unweighed: [2]uint64{1000, 1000}}
 	up.confirmed.after = [2]uint32{100, 100}
-	up.stay(t0, 0, 1, 0.5)
+	up.stay(t0, silence{warned: 0, kind: 1, chance: 0.5})
 	up.Refresh(t0+120*rules.Day, 0)
 	for k := range 2 {
 		if h := up.Hazard(k); math.Abs(h-1) > 0.05 {

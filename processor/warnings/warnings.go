@@ -229,7 +229,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 			if b < 0 {
 				b = bin(c.departureRisk(s))
 			}
-			c.Outcomes.undepart(s.ChurnedAt, b, s.Warned, s.visitKind(), ev.Time)
+			c.Outcomes.undepart(s.ChurnedAt, b, c.silence(s), ev.Time)
 			if s.Gaps == 0 {
 				c.Outcomes.first.undepart(ev.Time - s.LastActivity)
 			}
@@ -269,7 +269,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 		newVisit = gap >= int64(c.MinGap/time.Millisecond)
 		if c.Outcomes != nil && newVisit && !returned {
 			// The silence's chance as the model saw it: before its gap joins the rhythm.
-			c.Outcomes.stay(ev.Time, s.Warned, s.visitKind(), c.baseChance(s))
+			c.Outcomes.stay(ev.Time, c.silence(s))
 			if s.Gaps == 0 {
 				c.Outcomes.first.returnAfter(gap)
 			}
@@ -357,13 +357,33 @@ func (c Config) departureRisk(s *State) float64 {
 	return c.riskAt(s, c.churnMs()-lead)
 }
 
-// score is what a warning of level lvl at risk carries: the partition's
-// share of departures at that level, once known (outcomes.go).
-func (c Config) score(lvl Level, risk float64) float64 {
+// score is what a warning of level lvl at risk in s's silence carries:
+// the partition's share of departures at that level among silences of
+// its class, once known (outcomes.go).
+func (c Config) score(lvl Level, s *State, risk float64) float64 {
 	if c.Outcomes == nil {
 		return risk
 	}
-	return c.Outcomes.Score(lvl, risk)
+	return c.Outcomes.Score(lvl, c.scoreClass(s), risk)
+}
+
+// scoreClass is the class of s's silence the scores keep apart
+// (ScoreClasses): 0, a first silence (no gap known); 1, a rhythm of no
+// more gaps than the prior is worth (PriorWeight), mostly the prior's;
+// 2, a rhythm learned from the user's own gaps.
+func (c Config) scoreClass(s *State) int {
+	switch {
+	case s.Gaps == 0:
+		return 0
+	case float64(s.Gaps) <= c.PriorWeight:
+		return 1
+	}
+	return 2
+}
+
+// silence is what the outcomes count of s's silence when it ends.
+func (c Config) silence(s *State) silence {
+	return silence{warned: s.Warned, kind: s.visitKind(), chance: c.baseChance(s), class: c.scoreClass(s)}
 }
 
 func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning {
@@ -388,7 +408,7 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		days := float64(silence) / float64(rules.Day)
 		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s),
 			Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: round2(float64(c.churnMs()) / float64(rules.Day))}}}
-		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, c.riskAt(s, silence))), ChurnAt: churnAt}
+		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, s, c.riskAt(s, silence))), ChurnAt: churnAt}
 		n := len(dst)
 		if dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due)); len(dst) > n {
 			s.Warned |= 1 << (lvl - 1)
@@ -401,7 +421,7 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		var churnBin uint8
 		if c.Outcomes != nil {
 			b := bin(c.departureRisk(s))
-			c.Outcomes.depart(churnAt, b, s.Warned, s.visitKind(), c.baseChance(s))
+			c.Outcomes.depart(churnAt, b, c.silence(s))
 			if s.Gaps == 0 {
 				c.Outcomes.first.depart()
 			}
