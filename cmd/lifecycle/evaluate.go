@@ -18,13 +18,14 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/quality"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
 )
 
 func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("evaluate", "[--population simulator|rhythm|bgnbd|sessions|regular --users N --days D --seed S | --events FILE --truth FILE | --cdnow FILE] [flags]",
+	fs := newFlagSet("evaluate", "[--population simulator|rhythm|bgnbd|sessions|regular|paretonbd --users N --days D --seed S | --events FILE --truth FILE | --cdnow FILE] [flags]",
 		`Measures the churn warnings on a population whose true dropout times are
 known: the simulator's (default) or an NDJSON event file (--events, the
 input schema) with its truth (--truth, CSV user_id,dropout_at in RFC 3339,
@@ -78,7 +79,7 @@ bought again by --holdout-end. It prints the ROC AUC and the precision at
 recall 0.9 of the warnings' risk, of recency, and with --model of BG/NBD.
 Fit the model (and the warnings' rhythm prior) on the calibration period
 only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
-	population := fs.String("population", "simulator", "without --events: simulator (package simulate), rhythm (the second, independent generator, package simulate/rhythm, with its oracle), bgnbd (BG/NBD's buy-till-you-die process with visits, package simulate/bgnbd, with its oracle) sessions (bursts of visits minutes apart, lives that end between sessions, package simulate/sessions, with its oracle) or regular (users who keep a regular rhythm, gaps far less varied than memoryless waits, package simulate/regular, with its oracle)")
+	population := fs.String("population", "simulator", "without --events: simulator (package simulate), rhythm (the second, independent generator, package simulate/rhythm, with its oracle), bgnbd (BG/NBD's buy-till-you-die process with visits, package simulate/bgnbd, with its oracle) sessions (bursts of visits minutes apart, lives that end between sessions, package simulate/sessions, with its oracle), regular (users who keep a regular rhythm, gaps far less varied than memoryless waits, package simulate/regular, with its oracle) or paretonbd (Pareto/NBD's process, purchases only, package simulate/paretonbd, with its oracle)")
 	minRate := fs.Float64("rhythm-min-rate", 0, "with --population rhythm: visits a day of the rarest users (0: 1/30)")
 	maxRate := fs.Float64("rhythm-max-rate", 0, "with --population rhythm: visits a day of the most frequent users (0: 3)")
 	lifetime := fs.Float64("rhythm-lifetime", 0, "with --population rhythm: the median lifetime of a user in days (0: 180)")
@@ -88,7 +89,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	shape := fs.Float64("regular-shape", 0, "with --population regular: the gaps' Gamma shape, a whole number; higher is more regular, 1 is memoryless (0: 8)")
 	arrivalDays := fs.Int("bgnbd-arrival-days", 0, "with --population bgnbd: users arrive over the first this many days (0: a quarter of --days, a cohort; up to --days: users who keep arriving)")
 	users := fs.Int("users", 5000, "simulated users (without --events)")
-	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for rhythm, bgnbd, sessions and regular)")
+	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for the others)")
 	seed := fs.Int64("seed", 1, "simulation seed (without --events)")
 	events := fs.String("events", "", "NDJSON event file (input schema) instead of the simulator; needs --truth")
 	truthFile := fs.String("truth", "", "CSV user_id,dropout_at for --events")
@@ -168,13 +169,19 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			rep, err = quality.EvaluateRegular(ctx, rc, cfg)
+		case "paretonbd":
+			pc := paretonbd.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed)}
+			if err := pc.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			rep, err = quality.EvaluateParetoNBD(ctx, pc, cfg)
 		default:
-			return fmt.Errorf("%w: --population %q: use simulator, rhythm, bgnbd, sessions or regular", errUsage, *population)
+			return fmt.Errorf("%w: --population %q: use simulator, rhythm, bgnbd, sessions, regular or paretonbd", errUsage, *population)
 		}
 		if err != nil {
 			return err
 		}
-		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365, "bgnbd": 365, "sessions": 365, "regular": 365}[*population]), *seed)
+		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365, "bgnbd": 365, "sessions": 365, "regular": 365, "paretonbd": 365}[*population]), *seed)
 		if *population == "rhythm" && (*minRate != 0 || *maxRate != 0 || *lifetime != 0) {
 			source += fmt.Sprintf(", rates %g-%g a day, median lifetime %g days", cmp.Or(*minRate, 1.0/30), cmp.Or(*maxRate, 3), cmp.Or(*lifetime, 180))
 		}

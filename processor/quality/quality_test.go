@@ -9,6 +9,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
@@ -273,5 +274,34 @@ func TestRegularFamily(t *testing.T) {
 	}
 	if float64(o.PerStayerYear) > 2 || o.ChurnLeadMedianDays < 14 {
 		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2 and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays)
+	}
+}
+
+// TestParetoNBDFamily runs the default Config over the sixth generator's
+// population (`lifecycle evaluate --population paretonbd --users 3000
+// --seed 1`: Pareto/NBD's process, purchases only), written after every
+// setting was fixed: 0.452 at recall 0.946 against the oracle's 0.453,
+// 2.56 warnings per stayer-year, a median lead of 14.3 days. The issue's
+// 2 warnings per stayer-year is beyond the oracle itself here (2.82 at
+// its best for recall 0.9), so the test holds the product to no more
+// than the oracle's.
+func TestParetoNBDFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3000-user population")
+	}
+	r, err := EvaluateParetoNBD(context.Background(), paretonbd.Config{Users: 3000, Seed: 1}, defaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, best := r.Overall, r.Oracle.Best
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year, lead %v days; oracle best %+v; Brier %v (constant %v)", o.Precision, o.Recall, o.PerStayerYear, o.ChurnLeadMedianDays, best, r.Calibration.Brier, r.Calibration.BaseRateBrier)
+	if best == nil || best.Precision < 0.4 {
+		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.4", best)
+	}
+	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	}
+	if o.PerStayerYear > best.PerStayerYear || o.ChurnLeadMedianDays < 14 {
+		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most the oracle's %v and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays, best.PerStayerYear)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/sessions"
@@ -72,6 +73,20 @@ func EvaluateRegular(ctx context.Context, rc regular.Config, cfg Config) (Report
 	dropout := dropouts(users, func(u *regular.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
 		return regular.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	}, nil)
+}
+
+// EvaluateParetoNBD is EvaluateRhythm for the sixth generator (package
+// simulate/paretonbd: Pareto/NBD's process, purchases only) and its
+// oracle.
+func EvaluateParetoNBD(ctx context.Context, pc paretonbd.Config, cfg Config) (Report, error) {
+	users, events, end, err := paretonbd.Generate(ctx, pc)
+	if err != nil {
+		return Report{}, err
+	}
+	dropout := dropouts(users, func(u *paretonbd.User) (string, int64) { return u.ID, u.Left })
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
+		return paretonbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	}, nil)
 }
 
