@@ -71,6 +71,7 @@ func poisonRecords() []poison {
 		{"invalid UTF-8", 0, "poison-utf8", []byte("{\"event_id\":\"e\",\"user_id\":\"poison-utf8\",\"type\":\"login\",\"ts\":\"2026-01-02T00:00:00Z\",\"x\":\"\xff\xfe\"}"), schemas.ReasonMalformedJSON},
 		{"NUL and bidi overrides in the user id", 0, "poison-\u202e", []byte(`{"event_id":"e","user_id":"poison-\u0000\u202e","type":"login","ts":"2026-01-02T00:00:00Z"}`), schemas.ReasonKeyMismatch},
 		{"key that does not match", 0, "someone-else", login("poison-key", `"2026-01-02T00:00:00Z"`), schemas.ReasonKeyMismatch},
+		{"ts twice, the second in 9999", 0, "poison-twice", []byte(`{"event_id":"e-t","user_id":"poison-twice","type":"login","ts":"2026-01-02T00:00:00Z","ts":"9999-12-31T23:59:59Z"}`), schemas.ReasonDuplicate},
 		{"tombstone", 0, "poison-null", nil, schemas.ReasonMalformedJSON},
 	}
 }

@@ -139,6 +139,7 @@ const (
 	ReasonMissingField  Reason = "missing_field"    // a required field is missing, null or ""
 	ReasonWrongType     Reason = "wrong_field_type" // e.g. user_id is a number
 	ReasonKeyMismatch   Reason = "key_mismatch"     // record key != user_id (also an empty key)
+	ReasonDuplicate     Reason = "duplicate_field"  // a field the decoder reads appears twice
 	ReasonUnknownType   Reason = "unknown_type"     // type is not login, purchase or content
 	ReasonBadTimestamp  Reason = "bad_timestamp"    // ts is neither RFC 3339 with offset nor epoch ms, or out of range
 	ReasonBadAmount     Reason = "bad_amount"       // negative, not a decimal, >6 decimals, exponent, too large
@@ -310,9 +311,11 @@ const (
 // to 8 read that JSON.
 //
 // Other fields are ignored, and so are amount and currency on login and
-// content events and kind on login and purchase events. When a key appears
-// twice in the object the first occurrence counts (fastjson's behaviour;
-// encoding/json would take the last).
+// content events and kind on login and purchase events. A field Decode
+// reads that appears twice is ReasonDuplicate: parsers differ on which
+// one counts (fastjson the first, encoding/json and JavaScript the last),
+// so a producer, a warehouse or another consumer could read another user,
+// time or amount from the same record (I-JSON, RFC 7493, forbids it).
 //
 // Decode is bounded (ARCHITECTURE.md, invariant 6): its time is linear in
 // len(value) whatever the value (deep, wide, long strings or numbers,
@@ -359,6 +362,9 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	}
 	if d.m != nil {
 		return d.decodeMapped(key, v)
+	}
+	if name := twice(o); name != "" {
+		return Event{}, reject(ReasonDuplicate, name, "appears twice in the record; JSON parsers differ on which one counts, so the record is ambiguous: send each field once")
 	}
 
 	id, rerr := requiredString(o, "event_id", wantString)
@@ -423,6 +429,28 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 
 	d.setStrings(&ev, id, user, kind)
 	return ev, nil
+}
+
+// readFields are the fields Decode reads (without a mapping).
+var readFields = [...]string{"event_id", "user_id", "type", "ts", "amount", "currency", "kind"}
+
+// twice is the first of readFields that o has more than once, or "". One
+// pass over o's fields, a few comparisons each: linear in the record.
+func twice(o *fastjson.Object) string {
+	var seen [len(readFields)]bool
+	dup := ""
+	o.Visit(func(k []byte, _ *fastjson.Value) {
+		for i, name := range readFields {
+			if string(k) == name {
+				if seen[i] && dup == "" {
+					dup = name
+				}
+				seen[i] = true
+				return
+			}
+		}
+	})
+	return dup
 }
 
 // setStrings copies an event's id, user id and kind out of the parser's

@@ -283,14 +283,30 @@ func TestRejectErrorMessage(t *testing.T) {
 	}
 }
 
-func TestDecodeDuplicateKeysFirstWins(t *testing.T) {
+// TestDecodeDuplicateFields: a field the decoder reads that appears
+// twice makes the record ambiguous (fastjson would take the first,
+// encoding/json and JavaScript the last), so it is dead-lettered naming
+// the field (duplicate_field); an unread field twice is nothing to the
+// event.
+func TestDecodeDuplicateFields(t *testing.T) {
 	d := schemas.NewDecoder(schemas.DecoderConfig{})
-	got, err := d.Decode([]byte("u-1"), []byte(`{"event_id":"e-1","user_id":"u-1","type":"login","ts":0,"user_id":"u-2","type":5}`))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ value, field string }{
+		{`{"event_id":"e-1","user_id":"u-1","type":"login","ts":0,"user_id":"u-2"}`, "user_id"},
+		{`{"event_id":"e-1","user_id":"u-1","type":"login","ts":"2026-01-02T00:00:00Z","ts":"9999-12-31T23:59:59Z"}`, "ts"},
+		{`{"event_id":"e-1","user_id":"u-1","type":"login","ts":0,"type":"purchase","amount":"1","currency":"USD"}`, "type"},
+		{`{"event_id":"e-1","user_id":"u-1","type":"purchase","ts":0,"amount":"1","currency":"USD","amount":"1000000"}`, "amount"},
+		{`{"event_id":"e-1","event_id":"e-2","user_id":"u-1","type":"login","ts":0}`, "event_id"},
+		{`{"event_id":"e-1","user_id":"u-1","type":"content","ts":0,"kind":"a","kind":"b"}`, "kind"},
+	} {
+		_, err := d.Decode([]byte("u-1"), []byte(tc.value))
+		var re *schemas.RejectError
+		if !errors.As(err, &re) || re.Reason != schemas.ReasonDuplicate || re.Field != tc.field {
+			t.Errorf("%s: %v; want %s naming %q", tc.value, err, schemas.ReasonDuplicate, tc.field)
+		}
 	}
-	if got.UserID != "u-1" || got.Type != schemas.Login {
-		t.Errorf("got user %q type %v; want the first occurrences u-1, login", got.UserID, got.Type)
+	got, err := d.Decode([]byte("u-1"), []byte(`{"event_id":"e-1","user_id":"u-1","type":"login","ts":0,"seq":1,"seq":2}`))
+	if err != nil || got.UserID != "u-1" {
+		t.Errorf("an unread field twice: %+v, %v; want the event", got, err)
 	}
 }
 

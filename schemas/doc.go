@@ -35,6 +35,8 @@
 //
 //	too_large         value longer than DecoderConfig.MaxRecordBytes
 //	malformed_json    not UTF-8, not JSON, not a JSON object, or nested too deep
+//	duplicate_field   a field the decoder reads appears twice (parsers differ
+//	                  on which one counts)
 //	missing_field     a required field is missing, null or ""
 //	wrong_field_type  a field has the wrong JSON type
 //	key_mismatch      the record key is not the user_id

@@ -56,6 +56,7 @@ func FuzzDecode(f *testing.F) {
 		schemas.ReasonTooLarge: true, schemas.ReasonMalformedJSON: true, schemas.ReasonMissingField: true,
 		schemas.ReasonWrongType: true, schemas.ReasonBadTimestamp: true, schemas.ReasonBadAmount: true,
 		schemas.ReasonUnknownType: true, schemas.ReasonWrongCurrency: true, schemas.ReasonKeyMismatch: true,
+		schemas.ReasonDuplicate: true,
 	}
 
 	f.Fuzz(func(t *testing.T, key, value []byte) {
