@@ -67,7 +67,9 @@
 // pooled with the partition's worth MinLevelSilences silences: among
 // users who keep a regular rhythm (evaluate --population regular), a
 // watch warning after five visits or more was right 0.99 of the time and
-// one after a single visit 0.40, where both carried 0.67-0.83.
+// one after a single visit 0.40, where both carried 0.67-0.83. A level
+// with fewer than MinLevelSilences ended silences scores their share
+// with the risk standing in for those not ended yet.
 //
 // # Reasons (codes)
 //

@@ -40,6 +40,9 @@ type Outcomes struct {
 	// classScore is score per ScoreClass: the class's share pooled with
 	// score; 0: no score yet.
 	classScore [ScoreClasses][3]int64
+	// early is, per level without a score at the last Refresh, its
+	// silences that had ended then: [level][0 left, 1 ended].
+	early [3][2]uint32
 	// ended counts the silences that ended (in a return or a churn) by
 	// the kind of visit that began them (visitKind), expected sums their
 	// chances of being a departure as the rhythm model saw them, before
@@ -377,6 +380,12 @@ func (o *Outcomes) scoreLevels() {
 			o.score[l] = max(1, int64(math.Round(b.left/b.n*1e6)))
 		}
 	}
+	for l := range 3 {
+		o.early[l] = [2]uint32{}
+		if o.score[l] == 0 {
+			o.early[l] = [2]uint32{left[l], left[l] + stayed[l]}
+		}
+	}
 	// Each class's share is pooled with the partition's, worth
 	// MinLevelSilences silences: a class with few silences, or one that
 	// does not differ, stays near the partition's share.
@@ -409,16 +418,33 @@ func pointers[T any](s []T) []*T {
 // whose silence is of class (Config.scoreClass) and whose risk is risk:
 // the share of the partition's silences of that class warned at the level
 // that ended in a departure, pooled with the share of all its silences
-// warned at the level, once that is known; risk until then.
+// warned at the level, once MinLevelSilences have ended. Before that, the
+// share of the first MinLevelSilences, with risk standing in for those
+// not ended yet (risk alone before the first), never below the level
+// below's score.
 func (o *Outcomes) Score(level Level, class int, risk float64) float64 {
 	if level < Watch || level > Critical {
 		return risk
 	}
+	if s := o.known(level, class); s != 0 {
+		return s
+	}
+	e := o.early[level-1]
+	if e[1] == 0 || e[1] >= MinLevelSilences {
+		return risk
+	}
+	s := (float64(e[0]) + float64(MinLevelSilences-e[1])*risk) / MinLevelSilences
+	if level > Watch {
+		s = max(s, o.known(level-1, class))
+	}
+	return s
+}
+
+// known is the score of level for class once the level has its share,
+// else 0.
+func (o *Outcomes) known(level Level, class int) float64 {
 	if class >= 0 && class < ScoreClasses && o.classScore[class][level-1] != 0 {
 		return float64(o.classScore[class][level-1]) / 1e6
-	}
-	if o.score[level-1] == 0 {
-		return risk
 	}
 	return float64(o.score[level-1]) / 1e6
 }
@@ -479,6 +505,10 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 		for _, s := range o.classScore[k] {
 			b = binary.AppendUvarint(b, uint64(s))
 		}
+	}
+	for _, e := range o.early {
+		b = binary.AppendUvarint(b, uint64(e[0]))
+		b = binary.AppendUvarint(b, uint64(e[1]))
 	}
 	return b
 }
@@ -608,6 +638,10 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 				o.classScore[k][l] = int64(d.uvarint())
 				d.err = d.err || o.classScore[k][l] > 1e6
 			}
+		}
+		for l := range o.early {
+			o.early[l] = [2]uint32{d.uint32(), d.uint32()}
+			d.err = d.err || o.early[l][0] > o.early[l][1]
 		}
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {

@@ -78,11 +78,12 @@ func TestOutcomesEncoding(t *testing.T) {
 	// Stored before the score classes: the same record without them.
 	noClasses := o
 	noClasses.classScore = [ScoreClasses][3]int64{}
+	noClasses.early = [3][2]uint32{}
 	for _, t := range append([]*tally{&noClasses.confirmed}, pointers(noClasses.pending[:])...) {
 		t.class = [ScoreClasses][3][2]uint32{}
 	}
 	b0 := noClasses.AppendBinary(nil)
-	b0 = b0[:len(b0)-(1+pendingWeeks)-ScoreClasses*3] // a zero count per tally, then the zero scores
+	b0 = b0[:len(b0)-(1+pendingWeeks)-ScoreClasses*3-6] // a zero count per tally, then the zero scores and early counts
 	if got, err := DecodeOutcomes(b0); err != nil || *got != noClasses {
 		t.Errorf("an encoding from before the score classes: %+v, %v; want %+v", got, err, noClasses)
 	}
@@ -90,7 +91,7 @@ func TestOutcomesEncoding(t *testing.T) {
 	noFirst := noClasses
 	noFirst.first = firstSilences{}
 	b1 := noFirst.AppendBinary(nil)
-	b1 = b1[:len(b1)-(1+pendingWeeks)-ScoreClasses*3-4] // four zero uvarints before the classes
+	b1 = b1[:len(b1)-(1+pendingWeeks)-ScoreClasses*3-6-4] // four zero uvarints before the classes
 	if got, err := DecodeOutcomes(b1); err != nil || *got != noFirst {
 		t.Errorf("an encoding from before the first silences: %+v, %v; want %+v", got, err, noFirst)
 	}
@@ -99,7 +100,7 @@ func TestOutcomesEncoding(t *testing.T) {
 	noChances := noFirst
 	noChances.expected = [2]uint64{}
 	b2 := noChances.AppendBinary(nil)
-	b2 = b2[:len(b2)-(1+pendingWeeks)-ScoreClasses*3-8] // eight zero uvarints before the classes
+	b2 = b2[:len(b2)-(1+pendingWeeks)-ScoreClasses*3-6-8] // eight zero uvarints before the classes
 	noChances.unweighed = noChances.ended
 	if got, err := DecodeOutcomes(b2); err != nil || *got != noChances {
 		t.Errorf("an encoding from before the silences' chances: %+v, %v; want %+v", got, err, noChances)
@@ -111,7 +112,7 @@ func TestOutcomesEncoding(t *testing.T) {
 		old.pending[i].after = [2]uint32{}
 	}
 	short := old.AppendBinary(nil)
-	short = short[:len(short)-2*(3+pendingWeeks)-8-(1+pendingWeeks)-ScoreClasses*3]
+	short = short[:len(short)-2*(3+pendingWeeks)-8-(1+pendingWeeks)-ScoreClasses*3-6]
 	if got, err := DecodeOutcomes(short); err != nil || *got != old {
 		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}
@@ -270,14 +271,19 @@ func TestLevelScores(t *testing.T) {
 	}
 	o.Refresh(end+(confirmWeeks+1)*7*rules.Day, 0.85)
 	// watch: 38 of 100 left; at_risk: 28 of 60; critical has 20
-	// silences, fewer than MinLevelSilences: it keeps the risk.
+	// silences, fewer than MinLevelSilences: their share, with the risk
+	// standing in for the 10 not ended yet.
 	for _, tc := range []struct {
 		l    Level
 		want float64
-	}{{Watch, 0.38}, {AtRisk, 28.0 / 60}, {Critical, 0.9}} {
+	}{{Watch, 0.38}, {AtRisk, 28.0 / 60}, {Critical, (8 + 10*0.9) / 30}} {
 		if got := o.Score(tc.l, 2, 0.9); math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("%v scored %v, want %v", tc.l, got, tc.want)
 		}
+	}
+	// A partial level never claims less than the level below.
+	if got := o.Score(Critical, 2, 0.1); math.Abs(got-28.0/60) > 1e-6 {
+		t.Errorf("critical scored %v at the risk 0.1; want at_risk's %v", got, 28.0/60)
 	}
 	// With 20 more critical silences (2 left), critical's share is below
 	// at_risk's: the two are pooled.
