@@ -179,7 +179,7 @@ func (u *User) survival(s float64) float64 {
 // data allow. In every silence it warns once, when the user's true risk
 // (Risk) first reaches the threshold, up to churnAfter (when the stage
 // model declares the churn), and returns per threshold the warning times
-// per user.
+// per user. The thresholds rise (as quality.OracleThresholds do).
 func Oracle(users []*User, end int64, churnAfter time.Duration, thresholds []float64) []map[string][]int64 {
 	out := make([]map[string][]int64, len(thresholds))
 	for i := range out {
