@@ -349,10 +349,9 @@ func (o *Outcomes) scoreLevels() {
 	type block struct{ left, n float64 }
 	var blocks []block
 	var levels [][]int // the levels of each block
-	tallies := append([]*tally{&o.confirmed}, pointers(o.pending[:])...)
 	var left, stayed [3]uint32
 	var class [ScoreClasses][3][2]uint32
-	for _, t := range tallies {
+	for _, t := range o.tallies() {
 		for l := range 3 {
 			left[l] += t.left[l]
 			stayed[l] += t.stayed[l]
@@ -405,13 +404,13 @@ func (o *Outcomes) scoreLevels() {
 	}
 }
 
-// pointers is a pointer to each element of s.
-func pointers[T any](s []T) []*T {
-	p := make([]*T, len(s))
-	for i := range s {
-		p[i] = &s[i]
+// tallies is the confirmed tally, then each pending one.
+func (o *Outcomes) tallies() (t [1 + pendingWeeks]*tally) {
+	t[0] = &o.confirmed
+	for i := range o.pending {
+		t[1+i] = &o.pending[i]
 	}
-	return p
+	return t
 }
 
 // Score is the score of a warning of level (Watch, AtRisk, Critical)
@@ -495,10 +494,8 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 	// Added with the first silences; an encoding without them ends above.
 	b = o.first.append(b)
 	// Added with the score classes; an encoding without them ends above.
-	c := o.confirmed.classCounts()
-	b = appendSparse(b, c[:])
-	for i := range o.pending {
-		c = o.pending[i].classCounts()
+	for _, t := range o.tallies() {
+		c := t.classCounts()
 		b = appendSparse(b, c[:])
 	}
 	for k := range o.classScore {
@@ -628,7 +625,7 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 		f.sumLonger()
 	}
 	if len(d.b) > 0 { // stored with the score classes
-		for _, t := range append([]*tally{&o.confirmed}, pointers(o.pending[:])...) {
+		for _, t := range o.tallies() {
 			var c [ScoreClasses * 3 * 2]uint32
 			d.sparse(c[:])
 			t.setClassCounts(c)

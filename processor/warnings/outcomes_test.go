@@ -79,7 +79,7 @@ func TestOutcomesEncoding(t *testing.T) {
 	noClasses := o
 	noClasses.classScore = [ScoreClasses][3]int64{}
 	noClasses.early = [3][2]uint32{}
-	for _, t := range append([]*tally{&noClasses.confirmed}, pointers(noClasses.pending[:])...) {
+	for _, t := range noClasses.tallies() {
 		t.class = [ScoreClasses][3][2]uint32{}
 	}
 	b0 := noClasses.AppendBinary(nil)
