@@ -98,6 +98,32 @@ func BenchmarkDecodeHostile(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeHostileMapped decodes, with the segment preset, records
+// wide where the mapping reads (the top level, and properties inside it):
+// the duplicate check visits each such object once, so MB/s that does not
+// fall as the record grows is time linear in its size here too.
+func BenchmarkDecodeHostileMapped(b *testing.B) {
+	head := `{"type":"track","event":"Order Completed","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z",`
+	for _, c := range []struct{ name, value string }{
+		{"wide-keys-2.5k", head + rep(`"k":0,`, 2_500) + `"properties":{"revenue":1,"currency":"USD"}}`},
+		{"wide-keys-10k", head + rep(`"k":0,`, 10_000) + `"properties":{"revenue":1,"currency":"USD"}}`},
+		{"wide-properties-10k", head + `"properties":{` + rep(`"k":0,`, 10_000) + `"revenue":1,"currency":"USD"}}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			d := schemas.NewDecoder(schemas.DecoderConfig{Mapping: &schemas.Mapping{Preset: "segment"}})
+			key, value := []byte("u"), []byte(c.value)
+			if _, err := d.Decode(key, value); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Decode(key, value)
+			}
+		})
+	}
+}
+
 // segBenchTrack is a Segment track call as Segment delivers it: Spec:
 // Track's complete example (https://segment.com/docs/connections/spec/track/)
 // on one line, ~800 bytes, five times the size of benchEvent.

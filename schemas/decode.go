@@ -231,6 +231,7 @@ type Decoder struct {
 	p            fastjson.Parser
 	scratch      []byte
 	m            *compiledMapping // cfg.Mapping compiled; nil without one
+	seen         []bool           // a flag per node of m.read (readTree.twice)
 }
 
 // NewDecoder returns a Decoder for cfg, zero fields meaning the defaults.
@@ -252,7 +253,7 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	if cfg.Rates != nil {
 		want = "a purchase needs a currency: the accounting currency " + strconv.Quote(cfg.Currency) + " or one of the rates file's"
 	}
-	return &Decoder{
+	d := &Decoder{
 		m:            m,
 		cfg:          cfg,
 		wantCurrency: want,
@@ -260,6 +261,10 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		stack:        make([]byte, cfg.MaxDepth),
 		scratch:      make([]byte, 0, 128),
 	}
+	if m != nil {
+		d.seen = make([]bool, m.readNodes)
+	}
+	return d
 }
 
 // maxFormattedJSON bounds the JSON text a ValueFormat may make of a
@@ -300,7 +305,8 @@ const (
 //  8. content only: kind, a string or null (null is the same as absent).
 //
 // With a DecoderConfig.Mapping, steps 3 to 8 are the mapping's instead:
-// the record's type by the mapping's rules (ReasonIgnored,
+// a path it reads (a field's or a rule's) that appears twice at any of its
+// levels (ReasonDuplicate), the record's type by the mapping's rules (ReasonIgnored,
 // ReasonUnmapped), then its event id, user id, key, time, amount and
 // currency, or kind, found where the mapping says, with the codes above,
 // each naming the field it read (decodeMapped).
@@ -364,7 +370,7 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 		return d.decodeMapped(key, v)
 	}
 	if name := twice(o); name != "" {
-		return Event{}, reject(ReasonDuplicate, name, "appears twice in the record; JSON parsers differ on which one counts, so the record is ambiguous: send each field once")
+		return Event{}, reject(ReasonDuplicate, name, duplicateDetail)
 	}
 
 	id, rerr := requiredString(o, "event_id", wantString)
@@ -430,6 +436,8 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	d.setStrings(&ev, id, user, kind)
 	return ev, nil
 }
+
+const duplicateDetail = "appears twice in the record; JSON parsers differ on which one counts, so the record is ambiguous: send each field once"
 
 // readFields are the fields Decode reads (without a mapping).
 var readFields = [...]string{"event_id", "user_id", "type", "ts", "amount", "currency", "kind"}

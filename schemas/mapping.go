@@ -266,6 +266,8 @@ type compiledMapping struct {
 	kind      []fieldPath
 	defCur    string
 	tested    []fieldPath // the paths the rules test, for the sentence of an unmapped record
+	read      *readTree   // every path above, for ReasonDuplicate
+	readNodes int         // how many nodes read has
 	noMatch   string      // the start of that sentence
 	ignored   string      // the sentence of a record otherwise ignored
 }
@@ -336,6 +338,7 @@ func compileMapping(m Mapping) (*compiledMapping, error) {
 			}
 		})
 	}
+	c.read, c.readNodes = newReadTree([][]fieldPath{c.eventID, c.userID, c.time, c.amount, c.currency, c.kind, c.tested})
 	c.noMatch = fmt.Sprintf("matches none of the %d rules of inputs.types", len(r.Types))
 	c.ignored = c.noMatch + "; inputs.otherwise is ignore"
 	return c, nil
@@ -445,12 +448,17 @@ func mappedString(v *fastjson.Value, paths []fieldPath, want string) ([]byte, st
 }
 
 // decodeMapped decodes the JSON object v of a record with key by the
-// decoder's mapping. The checks run in this order: the type (the rules;
+// decoder's mapping. The checks run in this order: a path the mapping
+// reads that appears twice (ReasonDuplicate), the type (the rules;
 // ReasonIgnored, ReasonUnmapped), the event id, the user id, the key, the
 // time, then a purchase's amount and currency or a content event's kind,
 // with the codes of Decode, each naming the path it read.
 func (d *Decoder) decodeMapped(key []byte, v *fastjson.Value) (Event, error) {
 	m := d.m
+	clear(d.seen)
+	if name := m.read.twice(v, d.seen); name != "" {
+		return Event{}, reject(ReasonDuplicate, name, duplicateDetail)
+	}
 	var ev Event
 	var rerr *RejectError
 	if ev.Type, rerr = m.classify(v); rerr != nil {

@@ -558,3 +558,45 @@ func TestMappingReasonBound(t *testing.T) {
 		t.Errorf("reason: %s", rej.Error())
 	}
 }
+
+// TestMappingDuplicateFields: with a mapping, a path it reads (a field's
+// or a rule's) that appears twice at any of its levels makes the record
+// ambiguous, as readFields do a native one: dead-lettered naming the
+// path, before the rules judge the type. A field nothing reads may
+// repeat, and so may a read name in an object the mapping does not read.
+func TestMappingDuplicateFields(t *testing.T) {
+	seg := schemas.DecoderConfig{Mapping: preset("segment")}
+	for _, tc := range []struct{ name, val, field string }{
+		{"the type a rule tests, twice", `{"type":"group","type":"track","event":"Order Completed","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z"}`, "type"},
+		{"the user id twice", `{"type":"identify","userId":"u","userId":"v","messageId":"m","timestamp":"2026-01-02T00:00:00Z"}`, "userId"},
+		{"the fallback user id twice", `{"type":"identify","anonymousId":"u","anonymousId":"v","messageId":"m","timestamp":"2026-01-02T00:00:00Z"}`, "anonymousId"},
+		{"the time twice, the second in 9999", `{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z","timestamp":"9999-12-31T23:59:59Z"}`, "timestamp"},
+		{"a nested amount twice", `{"type":"track","event":"Order Completed","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z","properties":{"revenue":1,"currency":"USD","revenue":1000000}}`, "properties.revenue"},
+		{"the object that holds the amount, twice", `{"type":"track","event":"Order Completed","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z","properties":{"revenue":1,"currency":"USD"},"properties":{"revenue":1000000}}`, "properties"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, rej := mapped(t, seg, "u", tc.val)
+			if rej == nil || rej.Reason != schemas.ReasonDuplicate || rej.Field != tc.field {
+				t.Errorf("%+v, %v; want %s naming %q", ev, rej, schemas.ReasonDuplicate, tc.field)
+			}
+		})
+	}
+	// A path through an array (items.0.sku) is read as fastjson's Get
+	// reads it, so a repeat inside that element counts too.
+	items := &schemas.Mapping{Otherwise: "content", Fields: schemas.MappedFields{EventID: []string{"id"}, UserID: []string{"user"},
+		Time: []string{"at"}, Kind: []string{"items.0.sku"}}}
+	if _, rej := mapped(t, schemas.DecoderConfig{Mapping: items}, "u", `{"id":"e","user":"u","at":0,"items":[{"sku":"a","sku":"b"}]}`); rej == nil || rej.Reason != schemas.ReasonDuplicate || rej.Field != "items.0.sku" {
+		t.Errorf("a repeat inside an indexed array element: %v; want %s naming items.0.sku", rej, schemas.ReasonDuplicate)
+	}
+	for name, val := range map[string]string{
+		"a field nothing reads, twice":           `{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z","context":{},"context":{}}`,
+		"a read name in an object nothing reads": `{"type":"identify","userId":"u","messageId":"m","timestamp":"2026-01-02T00:00:00Z","traits":{"userId":"a","userId":"b"}}`,
+	} {
+		if ev, rej := mapped(t, seg, "u", val); rej != nil || ev.UserID != "u" {
+			t.Errorf("%s: %+v, %v; want the event", name, ev, rej)
+		}
+	}
+	if ev, rej := mapped(t, schemas.DecoderConfig{Mapping: items}, "u", `{"id":"e","user":"u","at":0,"items":[{"sku":"a"},{"sku":"b","sku":"c"}]}`); rej != nil || ev.Kind != "a" {
+		t.Errorf("a repeat in an array element no path reads: %+v, %v; want the event of kind a", ev, rej)
+	}
+}
