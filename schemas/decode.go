@@ -305,11 +305,11 @@ const (
 //  8. content only: kind, a string or null (null is the same as absent).
 //
 // With a DecoderConfig.Mapping, steps 3 to 8 are the mapping's instead:
-// a path it reads (a field's or a rule's) that appears twice at any of its
-// levels (ReasonDuplicate), the record's type by the mapping's rules (ReasonIgnored,
-// ReasonUnmapped), then its event id, user id, key, time, amount and
-// currency, or kind, found where the mapping says, with the codes above,
-// each naming the field it read (decodeMapped).
+// a path it reads (a field's or a rule's) that appears twice at any of
+// its levels (ReasonDuplicate), the record's type by the mapping's rules
+// (ReasonIgnored, ReasonUnmapped), then its event id, user id, key, time,
+// amount and currency, or kind, found where the mapping says, with the
+// codes above, each naming the field it read (decodeMapped).
 //
 // With a DecoderConfig.Format, the value is first turned into JSON by it
 // (ReasonBadWireFormat, ReasonUnknownSchema, ReasonMalformedAvro, or
