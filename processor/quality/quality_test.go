@@ -252,8 +252,8 @@ func TestSessionsFamily(t *testing.T) {
 // 0.95 × the oracle's, not the issue's 0.85: a user whose gaps hardly
 // vary is where a rhythm model must come closest to the truth. Its
 // scores beat a constant, just (Brier 0.0463 against 0.0472; 0.068
-// before the score classes and the early levels' share, README, "Regular
-// users"): these users' warnings are right 0.95 of the time, so a
+// before the score classes and the early levels' share, FINDINGS.md,
+// "Regular users"): these users' warnings are right 0.95 of the time, so a
 // constant is hard to beat.
 func TestRegularFamily(t *testing.T) {
 	if testing.Short() {

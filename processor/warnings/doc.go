@@ -170,7 +170,7 @@
 // tail is heavier than Poisson visits', so the likelihood explains long
 // silences as gaps. A Weibull gap shape, taken from each user's spread,
 // was worse as well (rhythm: precision 0.53, 5.3 warnings per
-// stayer-year). The README has the numbers.
+// stayer-year). processor/quality/FINDINGS.md has the numbers.
 //
 // The log-normal's tail stays too. Replacing it by the population's own
 // (a per-partition histogram of completed gaps normalized by each user's
@@ -181,6 +181,6 @@
 // took the rhythm family's recall below 0.9 (0.83–0.84) and lost the
 // monthly variant (recall 0.17). The measured tail is lighter than the
 // log-normal's on both families where the levels sit, not heavier on the
-// simulator as guessed. The README ("The gap tail from the population")
-// has the numbers.
+// simulator as guessed. processor/quality/FINDINGS.md ("The gap tail
+// from the population") has the numbers.
 package warnings

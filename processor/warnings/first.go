@@ -7,11 +7,11 @@ import "math/bits"
 // its length) or in a churn. A first visit tells nothing of the user's
 // own rhythm, so the rhythm model can only give such a silence the
 // population prior's risk, and how likely a first visit is to be the last
-// differs most between populations of all the silences (README, "First
-// visits"): in a "buy till you die" population nobody leaves at the first
-// purchase; in an app's, many try it once. The partition's own first
-// silences say which: of those that lasted longer than this one, the
-// share that ended in a churn.
+// differs most between populations of all the silences
+// (processor/quality/FINDINGS.md, "First visits"): in a "buy till you
+// die" population nobody leaves at the first purchase; in an app's, many
+// try it once. The partition's own first silences say which: of those
+// that lasted longer than this one, the share that ended in a churn.
 //
 // Like the watch level, the record changes only at Refresh, so that the
 // same input gives the same warnings whatever the batching: returned and

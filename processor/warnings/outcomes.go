@@ -285,13 +285,14 @@ const hazardPrior = 10
 // gave the kind's ended silences (expected). Shared out by the silences'
 // number instead, as until 2026-12-06, a kind whose silences are mostly
 // slow users' long gaps counted as likelier to be the last though the
-// model already expected more departures of them (README, "Where users
-// leave"); the silences of a state from before weigh the average chance.
+// model already expected more departures of them
+// (processor/quality/FINDINGS.md, "Where users leave"); the silences of
+// a state from before weigh the average chance.
 // The prior keeps a few departures from moving it far, so it
 // needs no minimum of its own: it counts from the first departure, where
 // waiting for MinDepartures (the watch level's minimum) left a fresh
-// partition's first months treating every kind of visit alike (README,
-// "Cold start and steady state").
+// partition's first months treating every kind of visit alike
+// (processor/quality/FINDINGS.md, "Cold start and steady state").
 func (o *Outcomes) hazards() [2]int64 {
 	c := o.confirmed.after
 	d := float64(c[0]) + float64(c[1])
@@ -343,8 +344,8 @@ func (o *Outcomes) Hazard(kind int) float64 {
 // lapses cost less than scoring with the risk that month. Measured on
 // eleven populations, seeds 1 and 2: the Brier score fell on ten (heavy
 // users 0.0467 → 0.0325) and rose on monthly users (0.1931 → 0.1944;
-// README, "Does the score mean what it says?"). Each ScoreClass's scores
-// are its own share pooled with these.
+// processor/quality/FINDINGS.md, "Does the score mean what it says?").
+// Each ScoreClass's scores are its own share pooled with these.
 func (o *Outcomes) scoreLevels() {
 	type block struct{ left, n float64 }
 	var blocks []block

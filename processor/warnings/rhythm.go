@@ -166,8 +166,8 @@ const maxMinutes = 1 << 32
 // (first.go) pooled with it. Past the churn no warning is due, and the
 // returns after so long a first silence are few and cut off by the end of
 // what the partition has seen, so the model's risk stands there: only
-// scoring churned users reads it (evaluate --cdnow; README, "First
-// visits").
+// scoring churned users reads it (evaluate --cdnow;
+// processor/quality/FINDINGS.md, "First visits").
 func (c Config) riskAt(s *State, silenceMs int64) float64 {
 	mu, sigma, p := c.gapModel(s)
 	r := modelRisk(silenceMs, mu, sigma, p)
