@@ -108,6 +108,7 @@ func BenchmarkDecodeHostileMapped(b *testing.B) {
 		{"wide-keys-2.5k", head + rep(`"k":0,`, 2_500) + `"properties":{"revenue":1,"currency":"USD"}}`},
 		{"wide-keys-10k", head + rep(`"k":0,`, 10_000) + `"properties":{"revenue":1,"currency":"USD"}}`},
 		{"wide-properties-10k", head + `"properties":{` + rep(`"k":0,`, 10_000) + `"revenue":1,"currency":"USD"}}`},
+		{"wide-long-keys-1k", head + rep(`"`+rep("k", 60)+`":0,`, 1_000) + `"properties":{"revenue":1,"currency":"USD"}}`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			d := schemas.NewDecoder(schemas.DecoderConfig{Mapping: &schemas.Mapping{Preset: "segment"}})

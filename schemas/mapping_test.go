@@ -525,10 +525,15 @@ func TestMappedDecodeAllocs(t *testing.T) {
 	native := schemas.NewDecoder(schemas.DecoderConfig{})
 	nKey := []byte("u-000042")
 	seg := schemas.NewDecoder(schemas.DecoderConfig{Mapping: preset("segment")})
+	// Keys longer than the 32 bytes a string conversion may keep on the
+	// stack: the duplicate check compares them where they are.
+	longKeys := []byte(`{"type":"identify","userId":"AiUGstSDIg","messageId":"m","timestamp":"2026-01-02T00:00:00Z",` +
+		strings.Repeat(`"`+strings.Repeat("k", 60)+`":0,`, 100) + `"properties":{"revenue":1}}`)
 	for name, f := range map[string]func(){
-		"native purchase": func() { native.Decode(nKey, benchEvent) },
-		"segment track":   func() { seg.Decode(segBenchKey, segBenchTrack) },
-		"segment order":   func() { seg.Decode(segBenchKey, segBenchOrder) },
+		"native purchase":        func() { native.Decode(nKey, benchEvent) },
+		"segment track":          func() { seg.Decode(segBenchKey, segBenchTrack) },
+		"segment order":          func() { seg.Decode(segBenchKey, segBenchOrder) },
+		"segment, 100 long keys": func() { seg.Decode(segBenchKey, longKeys) },
 	} {
 		f()
 		if n := testing.AllocsPerRun(200, f); n > 1 {

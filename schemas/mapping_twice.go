@@ -24,7 +24,7 @@ func newReadTree(paths [][]fieldPath) (root *readTree, n int) {
 		for _, p := range ps {
 			node := root
 			for i, k := range p.keys {
-				c := node.child(k)
+				c := node.child([]byte(k))
 				if c == nil {
 					c = &readTree{name: k, path: strings.Join(p.keys[:i+1], "."), id: n}
 					node.children = append(node.children, c)
@@ -37,10 +37,12 @@ func newReadTree(paths [][]fieldPath) (root *readTree, n int) {
 	return root, n
 }
 
-// child is t's child named k, or nil.
-func (t *readTree) child(k string) *readTree {
+// child is t's child named k, or nil. It compares the bytes where they
+// are (string(k) == name does not allocate), however long the record's
+// keys.
+func (t *readTree) child(k []byte) *readTree {
 	for _, c := range t.children {
-		if c.name == k {
+		if string(k) == c.name {
 			return c
 		}
 	}
@@ -61,7 +63,7 @@ func (t *readTree) twice(v *fastjson.Value, seen []bool) string {
 			if dup != "" {
 				return
 			}
-			n := t.child(string(k)) // no allocation: the compiler compares the bytes
+			n := t.child(k)
 			if n == nil {
 				return
 			}
