@@ -299,6 +299,9 @@ func printReport(w io.Writer, source string, r quality.Report) {
 			fmt.Fprintf(tw, "%.1f-%.1f\t%d\t%s\t%s\t%s\t\n", b.From, b.To, b.Warnings, num(b.MeanScore, 3), num(b.Gone, 3), num(b.Left, 3))
 		}
 	}
+	if a := c.All; a.Warnings > 0 {
+		fmt.Fprintf(tw, "all\t%d\t%s\t%s\t%s\t\n", a.Warnings, num(a.MeanScore, 3), num(a.Gone, 3), num(a.Left, 3))
+	}
 	tw.Flush()
 	fmt.Fprintf(w, "Brier score %s (a constant at the share not back: %s); against \"had left\" %s (%s)\n",
 		num(c.Brier, 4), num(c.BaseRateBrier, 4), num(c.BrierHadLeft, 4), num(c.BaseRateBrierHadLeft, 4))

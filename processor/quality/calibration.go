@@ -17,6 +17,11 @@ import (
 // counts, undecided ones included.
 type Calibration struct {
 	Bins []CalibrationBin `json:"bins"` // by score: [0, 0.1), [0.1, 0.2), …, [0.9, 1]
+	// All is every warning in one bin: its mean score against the share
+	// not back says whether the scores claim too much or too little
+	// overall (processor/quality/FINDINGS.md, "Where the scores still
+	// lean").
+	All CalibrationBin `json:"all"`
 	// Brier is the mean of (score − outcome)², outcome 1 when the user
 	// did not come back. BaseRateBrier is that of a constant score equal
 	// to the share of warnings whose user did not: what a score that knows
@@ -43,7 +48,7 @@ func calibrate(o *observations, from int64, dropout map[string]int64) Calibratio
 	const bins = 10
 	var n [bins]int
 	var sum, gone, left [bins]float64
-	var total float64
+	var total, scores float64
 	var gones, lefts, brier, brierLeft float64
 	for _, id := range slices.Sorted(maps.Keys(o.users)) { // one summation order: the same digits every run
 		u, d := o.users[id], dropout[id]
@@ -67,11 +72,13 @@ func calibrate(o *observations, from int64, dropout map[string]int64) Calibratio
 			brierLeft += (w.score - l) * (w.score - l)
 			gones += g
 			lefts += l
+			scores += w.score
 			total++
 		}
 	}
 	nan := Num(math.NaN())
-	c := Calibration{Brier: nan, BaseRateBrier: nan, BrierHadLeft: nan, BaseRateBrierHadLeft: nan}
+	c := Calibration{Brier: nan, BaseRateBrier: nan, BrierHadLeft: nan, BaseRateBrierHadLeft: nan,
+		All: CalibrationBin{From: 0, To: 1, Warnings: int(total), MeanScore: nan, Gone: nan, Left: nan}}
 	for b := range bins {
 		bin := CalibrationBin{From: float64(b) / bins, To: float64(b+1) / bins, Warnings: n[b], MeanScore: nan, Gone: nan, Left: nan}
 		if n[b] > 0 {
@@ -83,6 +90,7 @@ func calibrate(o *observations, from int64, dropout map[string]int64) Calibratio
 	}
 	if total > 0 {
 		g, l := gones/total, lefts/total
+		c.All.MeanScore, c.All.Gone, c.All.Left = round(scores/total, 1000), round(g, 1000), round(l, 1000)
 		c.Brier, c.BaseRateBrier = round(brier/total, 10000), round(g*(1-g), 10000)
 		c.BrierHadLeft, c.BaseRateBrierHadLeft = round(brierLeft/total, 10000), round(l*(1-l), 10000)
 	}

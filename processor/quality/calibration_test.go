@@ -32,6 +32,9 @@ func TestCalibrate(t *testing.T) {
 	if six.Warnings != 1 || six.Gone != 1 || six.Left != 0 {
 		t.Errorf("bin 0.6-0.7: %+v, want one warning, gone but not yet left", six)
 	}
+	if a := c.All; a.Warnings != 5 || a.MeanScore != 0.666 || a.Gone != 0.4 || a.Left != 0.2 {
+		t.Errorf("all: %+v, want 5 warnings, mean score 0.666, 0.4 gone, 0.2 left", a)
+	}
 	gone := (0.15*0.15 + 0.45*0.45 + 0.41*0.41 + 1 + 0.38*0.38) / 5
 	left := (0.15*0.15 + 0.45*0.45 + 0.41*0.41 + 1 + 0.62*0.62) / 5
 	if math.Abs(float64(c.Brier)-gone) > 1e-4 || c.BaseRateBrier != 0.24 {
