@@ -266,10 +266,10 @@ type compiledMapping struct {
 	kind      []fieldPath
 	defCur    string
 	tested    []fieldPath // the paths the rules test, for the sentence of an unmapped record
-	read      *readTree   // every path above, for ReasonDuplicate
-	readNodes int         // how many nodes read has
 	noMatch   string      // the start of that sentence
 	ignored   string      // the sentence of a record otherwise ignored
+	read      *readTree   // every path above, for ReasonDuplicate
+	readNodes int         // how many nodes read has
 }
 
 // outcome is what a rule (or otherwise) makes of a record: an event type,
