@@ -231,7 +231,8 @@ type Decoder struct {
 	p            fastjson.Parser
 	scratch      []byte
 	m            *compiledMapping // cfg.Mapping compiled; nil without one
-	seen         []bool           // a flag per node of m.read (readTree.twice)
+	reads        *readTree        // the paths read: m.read, or nativeReads
+	seen         []bool           // a flag per node of reads (readTree.twice)
 }
 
 // NewDecoder returns a Decoder for cfg, zero fields meaning the defaults.
@@ -261,8 +262,9 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		stack:        make([]byte, cfg.MaxDepth),
 		scratch:      make([]byte, 0, 128),
 	}
+	d.reads, d.seen = nativeReads, make([]bool, nativeReadNodes)
 	if m != nil {
-		d.seen = make([]bool, m.readNodes)
+		d.reads, d.seen = m.read, make([]bool, m.readNodes)
 	}
 	return d
 }
@@ -366,11 +368,12 @@ func (d *Decoder) Decode(key, value []byte) (Event, error) {
 	if err != nil {
 		return Event{}, reject(ReasonMalformedJSON, "", "record value is "+typeName(v)+", not a JSON object")
 	}
+	clear(d.seen)
+	if name := d.reads.twice(v, d.seen); name != "" {
+		return Event{}, reject(ReasonDuplicate, name, duplicateDetail)
+	}
 	if d.m != nil {
 		return d.decodeMapped(key, v)
-	}
-	if name := twice(o); name != "" {
-		return Event{}, reject(ReasonDuplicate, name, duplicateDetail)
 	}
 
 	id, rerr := requiredString(o, "event_id", wantString)
@@ -441,25 +444,6 @@ const duplicateDetail = "appears twice in the record; JSON parsers differ on whi
 
 // readFields are the fields Decode reads (without a mapping).
 var readFields = [...]string{"event_id", "user_id", "type", "ts", "amount", "currency", "kind"}
-
-// twice is the first of readFields that o has more than once, or "". One
-// pass over o's fields, a few comparisons each: linear in the record.
-func twice(o *fastjson.Object) string {
-	var seen [len(readFields)]bool
-	dup := ""
-	o.Visit(func(k []byte, _ *fastjson.Value) {
-		for i, name := range readFields {
-			if string(k) == name {
-				if seen[i] && dup == "" {
-					dup = name
-				}
-				seen[i] = true
-				return
-			}
-		}
-	})
-	return dup
-}
 
 // setStrings copies an event's id, user id and kind out of the parser's
 // memory into ev, in one allocation.

@@ -448,17 +448,13 @@ func mappedString(v *fastjson.Value, paths []fieldPath, want string) ([]byte, st
 }
 
 // decodeMapped decodes the JSON object v of a record with key by the
-// decoder's mapping. The checks run in this order: a path the mapping
-// reads that appears twice (ReasonDuplicate), the type (the rules;
-// ReasonIgnored, ReasonUnmapped), the event id, the user id, the key, the
-// time, then a purchase's amount and currency or a content event's kind,
-// with the codes of Decode, each naming the path it read.
+// decoder's mapping, once Decode found no path it reads twice. The checks
+// run in this order: the type (the rules; ReasonIgnored, ReasonUnmapped),
+// the event id, the user id, the key, the time, then a purchase's amount
+// and currency or a content event's kind, with the codes of Decode, each
+// naming the path it read.
 func (d *Decoder) decodeMapped(key []byte, v *fastjson.Value) (Event, error) {
 	m := d.m
-	clear(d.seen)
-	if name := m.read.twice(v, d.seen); name != "" {
-		return Event{}, reject(ReasonDuplicate, name, duplicateDetail)
-	}
 	var ev Event
 	var rerr *RejectError
 	if ev.Type, rerr = m.classify(v); rerr != nil {

@@ -7,15 +7,19 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// readTree is every path a mapping reads (its fields' and its rules'),
-// merged by their names: the fields whose repetition makes a mapped record
-// ambiguous (ReasonDuplicate), as readFields are a native record's.
+// readTree is every path a Decoder reads, merged by their names: the
+// native fields (readFields), or a mapping's fields' and rules' paths. A
+// record that has one of them twice is ambiguous (ReasonDuplicate).
 type readTree struct {
 	name     string      // the last name of path
 	path     string      // as written in the rules file: properties.revenue
 	id       int         // index into the decoder's seen flags
 	children []*readTree // in the mapping's order; a few, so scanned
 }
+
+// nativeReads is the tree of readFields, the fields Decode reads without
+// a mapping.
+var nativeReads, nativeReadNodes = newReadTree([][]fieldPath{splitPaths(readFields[:])})
 
 // newReadTree merges paths into one tree; n is how many nodes it has.
 func newReadTree(paths [][]fieldPath) (root *readTree, n int) {
