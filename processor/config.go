@@ -367,6 +367,9 @@ func (c Config) Validate() error {
 	if err := c.Conn.SASL.Validate(); err != nil {
 		return err
 	}
+	if err := c.Conn.Compression.Validate(); err != nil {
+		return err
+	}
 	if c.Group == "" {
 		return errors.New("processor: no consumer group (set --group, for example --group lifecycle)")
 	}

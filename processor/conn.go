@@ -35,6 +35,51 @@ type Conn struct {
 	TLS *tls.Config
 	// SASL, when set, authenticates every connection.
 	SASL *SASL
+	// Compression is the codec of every record batch written through
+	// Writer: the outputs, dead letters, changelog and metrics. Empty
+	// means lz4.
+	Compression Compression
+}
+
+// Compression names a codec of Kafka's record batches.
+type Compression string
+
+// Compressions lists the codecs Conn supports, the default first. A
+// broker or topic may still recompress to its own compression.type.
+var Compressions = []Compression{"lz4", "zstd", "snappy", "gzip", "none"}
+
+// codec is kafka-go's code for c; ok is false for a name not in
+// Compressions.
+func (c Compression) codec() (code kafka.Compression, ok bool) {
+	switch c {
+	case "", "lz4":
+		return kafka.Lz4, true
+	case "zstd":
+		return kafka.Zstd, true
+	case "snappy":
+		return kafka.Snappy, true
+	case "gzip":
+		return kafka.Gzip, true
+	case "none":
+		return 0, true
+	}
+	return 0, false
+}
+
+// Validate says what to use instead of a codec that is not supported.
+func (c Compression) Validate() error {
+	if _, ok := c.codec(); !ok {
+		return fmt.Errorf("processor: compression %q is not supported: use one of %s", string(c), joinCompressions())
+	}
+	return nil
+}
+
+func joinCompressions() string {
+	names := make([]string, len(Compressions))
+	for i, c := range Compressions {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
 }
 
 // SASL holds credentials. The password is never logged or printed.
@@ -204,8 +249,13 @@ func (c Conn) Check(ctx context.Context, adm *kadm.Client) error {
 // starts, room for BatchSize messages (about 150 bytes each), cleared and
 // then scanned by the GC. At 10,000 a live stream of small batches spent
 // a third of the process's CPU there (BENCHMARKS.md, "Latency"); large
-// writes are split at the batch byte limit (1 MiB) anyway.
+// writes are split at the batch byte limit (1 MiB) anyway. An unsupported
+// Compression (Config.Validate refuses it) writes lz4.
 func (c Conn) Writer() *kafka.Writer {
+	codec, ok := c.Compression.codec()
+	if !ok {
+		codec = kafka.Lz4
+	}
 	return &kafka.Writer{
 		Addr:         kafka.TCP(c.Brokers...),
 		Transport:    c.transport(),
@@ -214,6 +264,6 @@ func (c Conn) Writer() *kafka.Writer {
 		BatchTimeout: time.Millisecond,
 		BatchSize:    200,
 		MaxAttempts:  10,
-		Compression:  kafka.Lz4,
+		Compression:  codec,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -81,5 +82,21 @@ func TestSASLValidate(t *testing.T) {
 	}
 	if s := (&SASL{Mechanism: "PLAIN", Username: "u", Password: "hunter2"}).String(); strings.Contains(s, "hunter2") {
 		t.Errorf("String() = %q shows the password", s)
+	}
+}
+
+// TestCompression: every listed codec is kafka-go's, the empty one is the
+// default's, and an unknown one is refused by Config.Validate, saying
+// what to use.
+func TestCompression(t *testing.T) {
+	want := map[Compression]kafka.Compression{"": kafka.Lz4, "lz4": kafka.Lz4, "zstd": kafka.Zstd, "snappy": kafka.Snappy, "gzip": kafka.Gzip, "none": 0}
+	for _, c := range append(Compressions, "") {
+		if w := (Conn{Compression: c}).Writer(); w.Compression != want[c] {
+			t.Errorf("%q writes with codec %v, want %v", c, w.Compression, want[c])
+		}
+	}
+	cfg := Config{Conn: Conn{Brokers: []string{"h:1"}, Compression: "brotli"}, Group: "g"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `"brotli" is not supported: use one of lz4, zstd, snappy, gzip, none`) {
+		t.Errorf("Validate with compression brotli = %v", err)
 	}
 }

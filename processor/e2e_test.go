@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/segments"
@@ -149,6 +150,25 @@ func TestEndToEnd(t *testing.T) {
 		checkOutputs(t, cfg, want, wantPerUser)
 	})
 
+	t.Run("zstd, and a restore from a zstd changelog", func(t *testing.T) {
+		cfg := f.config(t)
+		cfg.Conn.Compression = "zstd"
+		cfg.BatchRecords = 25
+		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })
+		fresh := openStore(t, vfs.NewMem())
+		second := runUntil(t, cfg, fresh, func(st Stats) bool { return seen(st)+seen(first) >= int64(f.records) })
+		if seen(second) >= int64(f.records) {
+			t.Errorf("the second instance applied all %d records again: it did not restore", seen(second))
+		}
+		checkOutputs(t, cfg, want, wantPerUser)
+		checkState(t, wantState, fresh)
+		for _, topic := range []string{cfg.Topics.Transitions, cfg.Topics.Changelog} {
+			if codecs := batchCodecs(t, f.brokers, topic); len(codecs) != 1 || codecs[4] == 0 {
+				t.Errorf("%s: records by codec %v; want all zstd (4)", topic, codecs)
+			}
+		}
+	})
+
 	t.Run("batch of one record", func(t *testing.T) {
 		cfg := f.config(t)
 		cfg.BatchRecords = 1
@@ -179,6 +199,43 @@ func TestEndToEnd(t *testing.T) {
 		checkOutputs(t, cfg, want, wantPerUser)
 		checkState(t, wantState, store)
 	})
+}
+
+// batchCodecs counts a topic's records by the compression codec of their
+// batches (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+func batchCodecs(t *testing.T, brokers []string, topic string) map[uint8]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	codecs := map[uint8]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(left) > 0 && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			codecs[r.Attrs.CompressionType()]++
+			if r.Offset+1 >= left[r.Partition] {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	if len(left) > 0 {
+		t.Fatalf("%s: not read to its end: %v", topic, left)
+	}
+	return codecs
 }
 
 // TestCoPartitioningRefused: input topics with different partition counts

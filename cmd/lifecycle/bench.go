@@ -79,6 +79,7 @@ the summary as JSON.`
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "[--brokers H:P] [--mode drain|latency|memory|all|scale] [flags]", benchHelp)
 	cf := fs.connFlags()
+	fs.compressionFlag(&cf)
 	fs.Lookup("brokers").Usage = "Kafka bootstrap brokers, host:port[,host:port…] (default: an embedded kfake broker in this process)"
 	users := fs.Int("users", 100_000, "distinct users (drain, memory)")
 	events := fs.Int("events", 1_000_000, "events to preload (drain, memory; memory uses at least --users)")
@@ -140,11 +141,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		cfg.Log = fileLogger(f)
 	}
-	if *cf.brokers != "" { // else the embedded broker
-		var err error
-		if cfg.Conn, err = cf.conn(); err != nil {
-			return err
-		}
+	if *cf.brokers != "" {
+		cfg.Conn, err = cf.conn()
+	} else { // the embedded broker
+		cfg.Conn.Compression, err = cf.codec()
+	}
+	if err != nil {
+		return err
 	}
 	r, err := bench.Open(ctx, cfg)
 	if err != nil {

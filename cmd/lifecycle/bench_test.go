@@ -22,7 +22,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("starts a broker and the processor twice")
 	}
 	s, raw := benchJSON(t, "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
-		"--rate", "200", "--duration", "2s", "--max-users-cached", "50", "--block-cache-mb", "8", "--latency-floor", "--fetch-wait", "10ms")
+		"--rate", "200", "--duration", "2s", "--max-users-cached", "50", "--block-cache-mb", "8", "--latency-floor", "--fetch-wait", "10ms", "--compression", "zstd")
 	if s.Drain == nil || s.Latency == nil || s.Latency.Floor == nil || s.Memory == nil || s.Drain.Baseline == nil {
 		t.Fatalf("the summary lacks a section:\n%s", raw)
 	}
@@ -50,8 +50,8 @@ func TestBenchSmoke(t *testing.T) {
 	if l.Appended.Count != 0 || l.EndToEnd.Count != l.Counted {
 		t.Errorf("on the embedded broker: %d events by LogAppendTime (want none), %d end to end of %d counted", l.Appended.Count, l.EndToEnd.Count, l.Counted)
 	}
-	if s.MaxUsersCached != 50 || s.BlockCacheMB != 8 || s.FetchWaitMs != 10 {
-		t.Errorf("the summary records --max-users-cached %d, --block-cache-mb %d and --fetch-wait %d ms, want 50, 8 and 10", s.MaxUsersCached, s.BlockCacheMB, s.FetchWaitMs)
+	if s.MaxUsersCached != 50 || s.BlockCacheMB != 8 || s.FetchWaitMs != 10 || s.Compression != "zstd" {
+		t.Errorf("the summary records --max-users-cached %d, --block-cache-mb %d, --fetch-wait %d ms and --compression %q, want 50, 8, 10 and zstd", s.MaxUsersCached, s.BlockCacheMB, s.FetchWaitMs, s.Compression)
 	}
 	if s.Workload != bench.WorkloadSimulated {
 		t.Errorf("workload %q, want the default %q", s.Workload, bench.WorkloadSimulated)

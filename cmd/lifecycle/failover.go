@@ -136,11 +136,14 @@ func runBenchFailover(ctx context.Context, args []string, stdout, stderr io.Writ
 	return err
 }
 
-// childArgs are the connection flags of the instances: the brokers, TLS
-// and SASL as given; a SASL password goes by the environment, not the
+// childArgs are the connection flags of the instances: the brokers, the
+// compression, TLS and SASL as given; a SASL password goes by the environment, not the
 // command line, where other users could read it.
 func (c connFlags) childArgs(conn processor.Conn, embedded bool) (args, env []string) {
 	args = []string{"--brokers", strings.Join(conn.Brokers, ",")}
+	if conn.Compression != "" {
+		args = append(args, "--compression", string(conn.Compression))
+	}
 	if embedded {
 		return args, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/bench"
 )
 
@@ -84,5 +85,19 @@ func TestBenchFailoverUsage(t *testing.T) {
 	}
 	if out, _, err := cli(t, ctx, "bench", "--help"); !errors.Is(err, errHelp) || !strings.Contains(out, "bench failover --help") {
 		t.Errorf("bench --help does not point to bench failover: %v\n%s", err, out)
+	}
+}
+
+// TestChildArgsCarryCompression: the instances a bench starts write with
+// the bench's --compression, so its figures are that codec's.
+func TestChildArgsCarryCompression(t *testing.T) {
+	fs := newFlagSet("bench", "", "")
+	cf := fs.connFlags()
+	fs.compressionFlag(&cf)
+	for _, embedded := range []bool{true, false} {
+		args, _ := cf.childArgs(processor.Conn{Brokers: []string{"h:1"}, Compression: "zstd"}, embedded)
+		if got := strings.Join(args, " "); !strings.Contains(got, "--compression zstd") {
+			t.Errorf("embedded %v: child args %q lack --compression zstd", embedded, got)
+		}
 	}
 }

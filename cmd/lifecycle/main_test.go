@@ -79,6 +79,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--mature-at", "0"}, "mature-at 0 must be 1 or more"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--block-cache-mb", "0"}, "--block-cache-mb 0 must be 1 or more"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--fetch-wait", "5ms"}, "--fetch-wait 5ms must be 0 (fetch each record as it comes) or between 10ms and 1s"},
+		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--compression", "brotli"}, `--compression "brotli": use one of lz4, zstd, snappy, gzip or none`},
+		{[]string{"bench", "--compression", "lz5"}, `--compression "lz5": use one of`},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-mechanism", "GSSAPI", "--sasl-username", "u", "--sasl-password", "p"}, "use one of PLAIN"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--sasl-username", "u"}, "without --sasl-mechanism"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--log-level", "loud"}, "use debug, info, warn or error"},

@@ -93,6 +93,7 @@ engine takes them, and an archive is first spooled to disk by partition
 (--spool-dir, about the archive's size). The users' state is held in
 memory (from the topics, --handover keeps it in Pebble instead).`)
 	conn := fs.connFlags()
+	fs.compressionFlag(&conn)
 	tf := fs.topicFlags()
 	archive := fs.String("archive", "", "the input as an archive: NDJSON or Parquet files, directories or globs, separated by commas (instead of the input topics)")
 	toFile := fs.String("to-file", "", `write the outputs here as NDJSON ("-": standard output)`)

@@ -31,6 +31,13 @@ type connFlags struct {
 	tls, tlsInsecure                                   *bool
 	tlsCA, tlsCert, tlsKey, tlsServerName              *string
 	saslMechanism, saslUser, saslPassword, saslPwdFile *string
+	// compression is set by the commands that write (compressionFlag).
+	compression *string
+}
+
+// compressionFlag adds --compression to the commands that write to Kafka.
+func (fs *flagSet) compressionFlag(c *connFlags) {
+	c.compression = fs.String("compression", "lz4", "codec of the record batches written (outputs, dead letters, changelog, metrics): lz4, zstd, snappy, gzip or none. zstd takes about 40 % less disk and network than lz4 for a few % more CPU; none takes 3-5 times the bytes and saved no CPU measured (BENCHMARKS.md, \"Compression\")")
 }
 
 func (fs *flagSet) connFlags() connFlags {
@@ -49,12 +56,28 @@ func (fs *flagSet) connFlags() connFlags {
 	}
 }
 
+// codec is --compression, "" for a command without it.
+func (c connFlags) codec() (processor.Compression, error) {
+	if c.compression == nil {
+		return "", nil
+	}
+	codec := processor.Compression(strings.ToLower(*c.compression))
+	if err := codec.Validate(); err != nil {
+		return "", fmt.Errorf("%w: --compression %q: use one of lz4, zstd, snappy, gzip or none", errUsage, *c.compression)
+	}
+	return codec, nil
+}
+
 func (c connFlags) conn() (processor.Conn, error) {
 	b := list(*c.brokers)
 	if len(b) == 0 {
 		return processor.Conn{}, fmt.Errorf("%w: --brokers is required, for example --brokers 127.0.0.1:9092", errUsage)
 	}
 	conn := processor.Conn{Brokers: b}
+	var err error
+	if conn.Compression, err = c.codec(); err != nil {
+		return conn, err
+	}
 	if *c.tls || *c.tlsCA != "" || *c.tlsCert != "" || *c.tlsKey != "" || *c.tlsServerName != "" || *c.tlsInsecure {
 		t, err := processor.TLSFiles(*c.tlsCA, *c.tlsCert, *c.tlsKey, *c.tlsServerName, *c.tlsInsecure)
 		if err != nil {
@@ -180,6 +203,7 @@ to the live output topics' names with .shadow (lifecycle.transitions.shadow,
 …; --create-topics creates them). Give it its own --state-dir. Compare
 the two with lifecycle diff --brokers.`)
 	cf := fs.connFlags()
+	fs.compressionFlag(&cf)
 	group := fs.String("group", "lifecycle", "consumer group id; instances with the same group share the work")
 	rulesChange := fs.String("rules-change", "", `"forward": start even if the state was made with other rules, and apply the new ones from now on (default: refuse)`)
 	shadow := fs.Bool("shadow", false, "run as the shadow of --group: group <group>.shadow, outputs to the output topics' names + .shadow")

@@ -84,6 +84,10 @@ func Open(ctx context.Context, cfg Config) (*Runner, error) {
 	r.sum.Machine = machineInfo()
 	r.sum.Users, r.sum.Events, r.sum.Partitions, r.sum.Mode, r.sum.Workload = cfg.Users, cfg.Events, cfg.Partitions, cfg.Mode, cfg.Workload
 	r.sum.MaxUsersCached, r.sum.BlockCacheMB, r.sum.FetchWaitMs = cfg.MaxUsersCached, cfg.BlockCacheMB, cfg.FetchWait.Milliseconds()
+	r.sum.Compression = string(cfg.Conn.Compression)
+	if r.sum.Compression == "" {
+		r.sum.Compression = string(processor.Compressions[0])
+	}
 	r.sum.LoadAvgStart = loadAvg()
 	if err := r.connect(ctx, cfg.Conn); err != nil {
 		return nil, err

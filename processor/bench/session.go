@@ -36,8 +36,8 @@ type session struct {
 	progressMu sync.Mutex
 }
 
-// connect starts the embedded broker when conn names no brokers, else
-// connects to them; it checks the connection and names the run. On an
+// connect starts the embedded broker when conn names no brokers (and
+// writes to it with conn's Compression), else connects to them; it checks the connection and names the run. On an
 // error it has closed what it opened; else disconnect closes the admin
 // client and the embedded broker.
 func (s *session) connect(ctx context.Context, conn processor.Conn) (err error) {
@@ -45,7 +45,7 @@ func (s *session) connect(ctx context.Context, conn processor.Conn) (err error) 
 		if s.cluster, err = kfake.NewCluster(kfake.NumBrokers(1)); err != nil {
 			return fmt.Errorf("starting the embedded broker: %w", err)
 		}
-		s.conn = processor.Conn{Brokers: s.cluster.ListenAddrs()}
+		s.conn = processor.Conn{Brokers: s.cluster.ListenAddrs(), Compression: conn.Compression}
 		s.broker = "embedded kfake (in process)"
 		s.embedded = true
 	} else {

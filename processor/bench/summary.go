@@ -20,7 +20,9 @@ type Summary struct {
 	MaxUsersCached int `json:"max_users_cached"`
 	BlockCacheMB   int `json:"block_cache_mb"`
 	// FetchWaitMs is the processor's --fetch-wait in ms; 0: none.
-	FetchWaitMs  int64          `json:"fetch_wait_ms"`
+	FetchWaitMs int64 `json:"fetch_wait_ms"`
+	// Compression is the codec of the batches written (--compression).
+	Compression  string         `json:"compression"`
 	LoadAvgStart string         `json:"load_avg_start"`
 	LoadAvgEnd   string         `json:"load_avg_end"`
 	Drain        *DrainResult   `json:"drain,omitempty"`
@@ -180,6 +182,7 @@ func (s *Summary) Print(w io.Writer) {
 	if s.FetchWaitMs > 0 {
 		fmt.Fprintf(w, ", --fetch-wait %dms", s.FetchWaitMs)
 	}
+	fmt.Fprintf(w, ", --compression %s", s.Compression)
 	fmt.Fprintf(w, "; load average %s at start, %s at end\n\n", s.LoadAvgStart, s.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if s.Drain != nil || s.Latency != nil || s.Memory != nil && s.Scale == nil {
