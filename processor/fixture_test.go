@@ -23,8 +23,9 @@ type inputFixture struct {
 	brokers    []string
 	inputs     []string
 	partitions int32
-	records    int // records produced
-	bad        int // of which invalid
+	records    int            // records produced
+	perTopic   map[string]int // of which to each input topic
+	bad        int            // of which invalid
 }
 
 func newInputFixture(t *testing.T, sim simulate.Config, partitions int32) *inputFixture {
@@ -44,13 +45,14 @@ func newHeldFixture(t *testing.T, sim simulate.Config, partitions int32) (*input
 // newHeldFixtureOn is newHeldFixture on the given brokers.
 func newHeldFixtureOn(t *testing.T, brokers []string, sim simulate.Config, partitions int32) (*inputFixture, []kafka.Message) {
 	t.Helper()
-	f := &inputFixture{brokers: brokers, partitions: partitions}
+	f := &inputFixture{brokers: brokers, partitions: partitions, perTopic: map[string]int{}}
 	f.inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
 	kafkatest.CreateTopics(t, f.brokers, partitions, f.inputs...)
 	sim.Topics = simulate.Topics{Login: f.inputs[0], Purchase: f.inputs[1], Content: f.inputs[2]}
 	var msgs []kafka.Message
 	_, err := simulate.Run(context.Background(), sim, func(r simulate.Record) error {
 		msgs = append(msgs, kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		f.perTopic[r.Topic]++
 		if r.Bad != "" {
 			f.bad++
 		}

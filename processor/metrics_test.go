@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,15 @@ func TestMetrics(t *testing.T) {
 	for _, l := range live.Lag {
 		if l.Records != 0 {
 			t.Errorf("lag of %s/%d once caught up: %d, want 0", l.Topic, l.Partition, l.Records)
+		}
+	}
+	// Counted per topic, and kept once the partitions are given up.
+	if !slices.Equal(stopped.InputTopics, f.inputs) {
+		t.Errorf("input topics %v, want %v", stopped.InputTopics, f.inputs)
+	}
+	for i, topic := range f.inputs {
+		if got, want := stopped.InputRecords[i], int64(f.perTopic[topic]); got != want || want == 0 {
+			t.Errorf("records taken from %s: %d, want the %d produced to it", topic, got, want)
 		}
 	}
 	if got, want := stopped.CommitSeconds.Count(), uint64(commits.Load()); got != want || want < uint64(f.records)/50 {

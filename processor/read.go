@@ -40,6 +40,7 @@ func (p *Processor) Stats() Stats {
 	st.Stages = [len(st.Stages)]int64{}
 	st.Segments = [len(st.Segments)]int64{}
 	st.Partitions = len(p.mu.parts)
+	st.InputTopics = p.cfg.Topics.Inputs
 	st.Rules = p.rules
 	st.KafkaErrors = p.kafkaErrors.Load()
 	if s := p.cfg.Schemas; s != nil {

@@ -34,6 +34,9 @@ type partitionStats struct {
 	// between the partition's next record to apply and the topic's high
 	// watermark; -1 until the partition reads.
 	lag [record.MaxInputs]atomic.Int64
+	// taken is, per input topic, the records the partition has taken
+	// from it (applied, rejected, duplicates, skipped or ignored).
+	taken [record.MaxInputs]atomic.Int64
 	// restoreRead and restoreTarget are the changelog offsets the
 	// partition's restore (or standby promotion) has read and has to read;
 	// restoreTarget is -1 when none ran since the partition was assigned.
@@ -67,6 +70,9 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.Skipped += s.Skipped.Load()
 	st.Ignored += s.Ignored.Load()
 	st.Lost += s.lost.Load()
+	for i := range s.taken {
+		st.InputRecords[i] += s.taken[i].Load()
+	}
 	st.Transitions += s.Transitions.Load()
 	st.Warnings += s.Warnings.Load()
 	st.SegmentChanges += s.SegmentChanges.Load()
@@ -87,14 +93,19 @@ type RecentTransition = engine.RecentTransition
 
 // Stats is a snapshot of the processor's progress.
 type Stats struct {
-	Partitions     int   // partitions owned now
-	Restoring      int   // of which not current yet: restoring from the changelog, or reading its tail to see whether they must
-	Applied        int64 // events applied to state
-	Rejected       int64 // records sent to the dead-letter topic
-	Duplicates     int64 // events dropped as re-sends of an applied event id
-	Skipped        int64 // records below the stored offset (already applied)
-	Ignored        int64 // records an input mapping says to ignore (read, not applied, not dead-lettered)
-	Lost           int64 // input records the broker deleted before they were read (retention)
+	Partitions int   // partitions owned now
+	Restoring  int   // of which not current yet: restoring from the changelog, or reading its tail to see whether they must
+	Applied    int64 // events applied to state
+	Rejected   int64 // records sent to the dead-letter topic
+	Duplicates int64 // events dropped as re-sends of an applied event id
+	Skipped    int64 // records below the stored offset (already applied)
+	Ignored    int64 // records an input mapping says to ignore (read, not applied, not dead-lettered)
+	Lost       int64 // input records the broker deleted before they were read (retention)
+	// InputRecords is, per input topic (Topics.Inputs order), the records
+	// taken from it: one topic that stops while the others go on makes
+	// its users look silent, which no total shows.
+	InputRecords   [record.MaxInputs]int64
+	InputTopics    []string // Topics.Inputs, naming InputRecords
 	Transitions    int64
 	Warnings       int64 // churn warnings (and recovered records)
 	SegmentChanges int64 // RFM segment changes

@@ -291,6 +291,7 @@ var (
 	descDuplicates     = prometheus.NewDesc("lifecycle_duplicates_dropped_total", "Events dropped as re-sends of an applied event id.", nil, nil)
 	descSkipped        = prometheus.NewDesc("lifecycle_records_skipped_total", "Re-delivered records below the stored offset.", nil, nil)
 	descIgnored        = prometheus.NewDesc("lifecycle_records_ignored_total", "Records an input mapping says to ignore: read, not applied, not dead-lettered.", nil, nil)
+	descInputRecords   = prometheus.NewDesc("lifecycle_input_records_total", "Input records taken from each input topic (applied, rejected, duplicates, skipped or ignored). A topic that stops while the others go on makes its users look silent: alert LifecycleInputTopicSilent.", []string{"topic"}, nil)
 	descLost           = prometheus.NewDesc("lifecycle_input_records_lost_total", "Input records the broker deleted (retention) before they were read; any rise needs attention.", nil, nil)
 	descTransitions    = prometheus.NewDesc("lifecycle_transitions_total", "Lifecycle transitions produced.", nil, nil)
 	descSent           = prometheus.NewDesc("lifecycle_outputs_sent_total", "Output records acknowledged by Kafka.", nil, nil)
@@ -328,7 +329,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descLost, descTransitions,
+	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descInputRecords, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
 		descFetchTimeouts, descDeadOutputs, descStreamHeld, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
 		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize, descDiskSlow,
@@ -348,6 +349,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSkipped, st.Skipped)
 	counter(descIgnored, st.Ignored)
 	counter(descLost, st.Lost)
+	for i, topic := range st.InputTopics {
+		ch <- prometheus.MustNewConstMetric(descInputRecords, prometheus.CounterValue, float64(st.InputRecords[i]), topic)
+	}
 	counter(descTransitions, st.Transitions)
 	counter(descSent, st.Sent)
 	counter(descSendErrors, st.SendErrors)
