@@ -40,7 +40,9 @@ lifecycle.churn-warnings for the same events; a table per warning rule
 (reason code) and overall is printed, then the calibration of the
 warnings' scores. Simulated records are stamped with their send time, as
 if produced then; the records of --events are checked against the wall
-clock (--max-future-skew), as "run" checks a file produced now.
+clock (--max-future-skew), as "run" checks a file produced now: a
+population dated past today loses its records after it (evaluate says how
+many), and --max-future-skew 0 keeps them.
 
 Definitions:
   true positive   a warning at t (Recovered records are not warnings) for a
@@ -223,6 +225,13 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 		}
 		rep = e.Report(endMs, dropout)
 		source = fmt.Sprintf("%s: %d events (%d records not valid events), truth %s", *events, e.Events(), lines-e.Events(), *truthFile)
+		if n := e.Future(); n > 0 {
+			// As "run" would for a file produced now; a simulated population
+			// dated past today loses its last weeks to it, so say so.
+			source = fmt.Sprintf("%s: %d events (%d records not valid events, %d of them dated after the wall clock), truth %s", *events, e.Events(), lines-e.Events(), n, *truthFile)
+			fmt.Fprintf(stderr, "evaluate: %d records of %s have a ts more than --max-future-skew (%v) after the wall clock: they went to the dead letters as future_timestamp, as lifecycle run does with a file produced now, so the data ends at %s. For a population dated past today, add --max-future-skew 0 or shift its dates.\n",
+				n, *events, pc.MaxFutureSkew, time.UnixMilli(e.LastEvent()).UTC().Format(time.RFC3339))
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

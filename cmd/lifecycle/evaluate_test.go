@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEvaluate runs the quality report on a small simulated population, as
@@ -56,6 +57,32 @@ func TestEvaluate(t *testing.T) {
 	}
 	if _, _, err := cli(t, ctx, "evaluate", "--events", events, "--truth", truth, "--sweep"); err == nil || !strings.Contains(err.Error(), "--population") {
 		t.Errorf("evaluate --events --sweep: %v; want an error that names --population", err)
+	}
+
+	// A population dated past today: its last weeks go to the dead letters
+	// as run would send them (a file produced now), and evaluate says so
+	// and how to keep them.
+	ahead, aheadTruth := filepath.Join(dir, "ahead.ndjson"), filepath.Join(dir, "ahead-truth.csv")
+	start := time.Now().UTC().AddDate(0, 0, -60).Format(time.RFC3339)
+	if _, _, err := cli(t, ctx, "simulate", "--users", "300", "--days", "90", "--seed", "4", "--start", start, "--out", ahead, "--truth", aheadTruth); err != nil {
+		t.Fatal(err)
+	}
+	var cut, whole struct{ Source string }
+	out, errOut, err := cli(t, ctx, "evaluate", "--events", ahead, "--truth", aheadTruth, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal([]byte(out), &cut)
+	if !strings.Contains(errOut, "future_timestamp") || !strings.Contains(errOut, "--max-future-skew 0") || !strings.Contains(cut.Source, "dated after the wall clock") {
+		t.Errorf("a population dated 30 days past today: the source says %q and stderr %q; want the future records counted and the way to keep them", cut.Source, errOut)
+	}
+	out, errOut, err = cli(t, ctx, "evaluate", "--events", ahead, "--truth", aheadTruth, "--json", "--max-future-skew", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal([]byte(out), &whole)
+	if strings.Contains(errOut, "future_timestamp") || !strings.Contains(whole.Source, "(0 records not valid events)") {
+		t.Errorf("with --max-future-skew 0: the source says %q and stderr %q; want every record", whole.Source, errOut)
 	}
 
 	// --warm-up: the scores start later, on fewer warnings and dropouts.

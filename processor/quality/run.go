@@ -2,6 +2,7 @@ package quality
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -63,9 +64,10 @@ type Record = offline.Record
 // warnings it writes to the warnings topic, as a consumer of that topic
 // would read them.
 type Evaluation struct {
-	cfg Config
-	run *offline.Runner
-	obs observations
+	cfg    Config
+	run    *offline.Runner
+	obs    observations
+	future int64 // records dead-lettered as future_timestamp (Future)
 }
 
 // New returns an empty evaluation of cfg.
@@ -79,10 +81,22 @@ func New(cfg Config) (*Evaluation, error) {
 
 // Add queues a record, as a producer appends it to its topic's partition.
 func (e *Evaluation) Add(r Record) {
-	if in := e.run.Add(r); in != nil && in.Err == nil {
+	in := e.run.Add(r)
+	if in == nil {
+		return
+	}
+	if in.Err == nil {
 		e.obs.event(&in.Event)
+	} else if re := (*schemas.RejectError)(nil); errors.As(in.Err, &re) && re.Reason == schemas.ReasonFutureTimestamp {
+		e.future++
 	}
 }
+
+// Future is how many records Add was given whose ts lay further ahead
+// than MaxFutureSkew of the wall clock (records without a Time, as from
+// an NDJSON file) or of their Time: they are dead-lettered, as "run"
+// would, so the data ends before them.
+func (e *Evaluation) Future() int64 { return e.future }
 
 // Run applies every queued record and, when until is after a partition's
 // stream time, advances it there (as idle advance would, firing the
