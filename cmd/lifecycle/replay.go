@@ -251,7 +251,7 @@ memory (from the topics, --handover keeps it in Pebble instead).`)
 	if outputs == 0 {
 		where = "nowhere (--handover only)"
 	}
-	counts := map[string]int64{}
+	counts, deadBy := map[string]int64{}, map[string]int64{}
 	last := int32(-1)
 	write := func(p int32, o record.Output) error {
 		if p != last {
@@ -261,6 +261,13 @@ memory (from the topics, --handover keeps it in Pebble instead).`)
 			last = p
 		}
 		counts[o.Topic]++
+		if o.Topic == topics.DLQ {
+			for _, h := range o.Headers {
+				if h.Key == schemas.HeaderDLQCode {
+					deadBy[string(h.Value)]++
+				}
+			}
+		}
 		return out.write(p, o)
 	}
 	stopProgress := showProgress(stderr, func() (done, total, at int64) {
@@ -295,6 +302,16 @@ memory (from the topics, --handover keeps it in Pebble instead).`)
 		fmt.Fprintf(stderr, " %s %d", t, counts[t])
 	}
 	fmt.Fprintln(stderr)
+	if len(deadBy) > 0 {
+		fmt.Fprint(stderr, "replay: dead letters by reason:")
+		for _, code := range slices.Sorted(maps.Keys(deadBy)) {
+			fmt.Fprintf(stderr, " %s %d", code, deadBy[code])
+		}
+		fmt.Fprintln(stderr)
+	}
+	if n := deadBy[string(schemas.ReasonFutureTimestamp)]; n > 0 {
+		fmt.Fprintf(stderr, "replay: %d records have a ts more than --max-future-skew (%v) after the wall clock (or their Kafka timestamp): a history dated past today, or a producer's clock or unit of ts wrong. For a population dated past today, add --max-future-skew 0.\n", n, pc.MaxFutureSkew)
+	}
 	return nil
 }
 

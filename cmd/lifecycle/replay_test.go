@@ -494,3 +494,33 @@ func TestDiffOfChurnWindows(t *testing.T) {
 		t.Errorf("no → churned or → new rows in:\n%s", out)
 	}
 }
+
+// TestReplaySaysWhyDeadLetters: the summary counts the dead letters by
+// reason, and names the way to keep records dated past today (a
+// simulated history), which would otherwise vanish as future_timestamp.
+func TestReplaySaysWhyDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "events.ndjson")
+	start := time.Now().UTC().AddDate(0, 0, -60).Format(time.RFC3339)
+	if _, _, err := cli(t, ctx, "simulate", "--users", "200", "--days", "90", "--seed", "5", "--bad-rate", "0.05", "--start", start, "--out", archive); err != nil {
+		t.Fatal(err)
+	}
+	replay := func(args ...string) string {
+		t.Helper()
+		_, stderr, err := cli(t, ctx, append([]string{"replay", "--archive", archive, "--to-file", filepath.Join(dir, "out.ndjson")}, args...)...)
+		if err != nil {
+			t.Fatalf("replay: %v\n%s", err, stderr)
+		}
+		return stderr
+	}
+	got := replay()
+	for _, want := range []string{"dead letters by reason:", "future_timestamp", "malformed_json", "--max-future-skew 0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, got)
+		}
+	}
+	if got := replay("--max-future-skew", "0"); strings.Contains(got, "future_timestamp") || !strings.Contains(got, "dead letters by reason:") {
+		t.Errorf("with --max-future-skew 0: want the bad records' reasons and no future_timestamp:\n%s", got)
+	}
+}
