@@ -86,6 +86,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--log-level", "loud"}, "use debug, info, warn or error"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--warn-risk", "0.7,0.5,0.9"}, "three increasing risks"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--warn-levels", "0.5,0.7,0.85"}, "--warn-levels was removed"},
+		{[]string{"evaluate", "--warn-break-days", "xmas"}, `--warn-break-days: break "xmas": want a day like 2026-12-25`},
 		{[]string{"evaluate", "--warn-tenure-weight", "0"}, "--warn-tenure-weight 0 must be positive"},
 		{[]string{"evaluate", "--cdnow", "CDNOW_master.txt", "--warm-up", "90d"}, "--warm-up does not apply to --cdnow"},
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--rfm-window", "1m"}, "segments: window"},

@@ -36,6 +36,7 @@ type rulesFile struct {
 		PAliveBelow  *string  `yaml:"p_alive_below"`
 		Recall       *string  `yaml:"recall"`
 		RecallLead   *string  `yaml:"recall_lead"`
+		BreakDays    *string  `yaml:"break_days"`
 	} `yaml:"warnings"`
 	Segments struct {
 		Window  *string `yaml:"window"`
@@ -136,6 +137,7 @@ func (f *rulesFile) settings() []setting {
 		{"warnings.p_alive_below", "warn-p-alive-below", f.Warnings.PAliveBelow},
 		{"warnings.recall", "warn-recall", f.Warnings.Recall},
 		{"warnings.recall_lead", "warn-recall-lead", f.Warnings.RecallLead},
+		{"warnings.break_days", "warn-break-days", f.Warnings.BreakDays},
 		{"segments.window", "rfm-window", f.Segments.Window},
 		{"segments.refresh", "rfm-refresh", f.Segments.Refresh},
 		{"prediction.horizon", "prediction-horizon", f.Prediction.Horizon},

@@ -114,6 +114,24 @@ func TestRulesFile(t *testing.T) {
 	if err != nil || !strings.Contains(out, "no differences") {
 		t.Errorf("diff of the same settings as flags and as a file: %v\n%s", err, out)
 	}
+
+	// Break days are a rule: another hash, other warnings, and the same
+	// as the flag.
+	v3 := filepath.Join(dir, "v3.yaml")
+	os.WriteFile(v3, []byte("version: v3\nwarnings:\n  break_days: 2026-02-01..2026-02-14, 2026-03-02\n"), 0o644)
+	withBreaks := replay("v3.ndjson", "--rules", v3)
+	for k := range stamps(t, withBreaks) {
+		if !strings.HasPrefix(k, "v3@") || k == "v3@"+defaultHash {
+			t.Errorf("stamp %s: want v3 and a hash other than the defaults'", k)
+		}
+	}
+	if out, _, err := cli(t, ctx, "diff", replay("defaults-flags.ndjson"), withBreaks); err != nil || strings.Contains(out, "no differences") {
+		t.Errorf("diff of the defaults and a break in February: %v\n%s; want other warnings", err, out)
+	}
+	breakFlags := replay("breaks-flags.ndjson", "--warn-break-days", "2026-03-02,2026-02-01..2026-02-14")
+	if out, _, err := cli(t, ctx, "diff", breakFlags, withBreaks); err != nil || !strings.Contains(out, "no differences") {
+		t.Errorf("diff of break days as a flag and in a file: %v\n%s", err, out)
+	}
 }
 
 func mustJSON(t *testing.T, b []byte) any {

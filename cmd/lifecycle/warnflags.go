@@ -17,6 +17,7 @@ type warnFlags struct {
 	cooldown, quietAfter *time.Duration
 	recall               *float64
 	recallLead           *time.Duration
+	breaks               *string
 }
 
 func (fs *flagSet) warnFlags() *warnFlags {
@@ -32,6 +33,7 @@ func (fs *flagSet) warnFlags() *warnFlags {
 		quietAfter:    fs.duration("warn-quiet-after", d.QuietAfter, "valuable_quiet from this long without activity"),
 		recall:        fs.Float64("warn-recall", d.Recall, "each partition chooses its watch level from its own departures (churns without a return within 4 weeks): the highest risk that this share of them had reached --warn-recall-lead before their churn, once it has 50 of them, in place of --warn-risk's first; 0 keeps --warn-risk's"),
 		recallLead:    fs.duration("warn-recall-lead", d.Lead, "how long before their churn --warn-recall reads the departures' risk"),
+		breaks:        fs.String("warn-break-days", "", "days users stop together (public holidays, a shutdown, a region's week off): UTC, comma-separated, each a day or first..last, like 2026-12-24..2027-01-01,2027-07-14. Their time does not count in a silence or a gap, so users quiet over them are not warned for it; the churn (--churn-after) counts every day"),
 	}
 }
 
@@ -68,6 +70,11 @@ func (f *warnFlags) config() (warnings.Config, error) {
 	if c.Lead == 0 {
 		c.Lead = time.Millisecond // likewise: a departure's risk read at its churn
 	}
+	breaks, err := warnings.ParseBreaks(*f.breaks)
+	if err != nil {
+		return c, fmt.Errorf("%w: --warn-break-days: %v", errUsage, err)
+	}
+	c.Breaks = breaks
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -54,6 +54,14 @@ type Config struct {
 	// Lead is how long before the churn a departure's risk is read, in
 	// [0, ChurnAfter). Default 10 days.
 	Lead time.Duration
+	// Breaks are days users stop together, which no user's own history
+	// foretells: public holidays, a shutdown, a region's week off
+	// (processor/quality/FINDINGS.md, "Breaks users take together"). Their
+	// time does not count in a silence or a gap, so a daily user quiet
+	// over a week's break is as quiet as before it; the churn itself
+	// (ChurnAfter) is the stage model's and counts every day. Sorted,
+	// apart (ParseBreaks). Empty: none, and the rules' hash is as before.
+	Breaks []Span `json:",omitempty"`
 	// Outcomes is the partition's record of silences that ended in a
 	// departure; the runtime keeps one per partition. nil: none kept, and
 	// the watch level is Risk[0]. Not a setting: not in the rules' hash.
@@ -132,6 +140,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("warnings: Recall %v must be below 1 (for example 0.9; negative: the watch level is always Risk[0])", c.Recall)
 	case c.Lead < 0 || c.Lead >= c.ChurnAfter:
 		return fmt.Errorf("warnings: Lead %v must be in [0, ChurnAfter %v) (for example 168h)", c.Lead, c.ChurnAfter)
+	}
+	if err := validBreaks(c.Breaks); err != nil {
+		return err
 	}
 	prev := 0.0
 	for i, r := range c.Risk {

@@ -155,7 +155,7 @@ func (c Config) RiskAt(s *State, at int64) float64 {
 	if s.LastActivity == 0 {
 		return 0
 	}
-	return c.riskAt(s, at-s.LastActivity)
+	return c.riskAt(s, c.counted(s.LastActivity, at))
 }
 
 // maxMinutes bounds a due silence: far beyond any churn threshold.

@@ -231,7 +231,7 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 			}
 			c.Outcomes.undepart(s.ChurnedAt, b, c.silence(s), ev.Time)
 			if s.Gaps == 0 {
-				c.Outcomes.first.undepart(ev.Time - s.LastActivity)
+				c.Outcomes.first.undepart(c.counted(s.LastActivity, ev.Time))
 			}
 		}
 		last := s.LastActivity
@@ -265,8 +265,8 @@ func (c Config) OnEvent(dst []Warning, s *State, ev schemas.Event, ctx Context) 
 	}
 	newVisit := true
 	if s.LastActivity != 0 {
-		gap := ev.Time - s.LastActivity
-		newVisit = gap >= int64(c.MinGap/time.Millisecond)
+		newVisit = ev.Time-s.LastActivity >= int64(c.MinGap/time.Millisecond)
+		gap := c.counted(s.LastActivity, ev.Time) // the rhythm's, without breaks
 		if c.Outcomes != nil && newVisit && !returned {
 			// The silence's chance as the model saw it: before its gap joins the rhythm.
 			c.Outcomes.stay(ev.Time, c.silence(s))
@@ -344,17 +344,17 @@ func (c Config) due(s *State) int64 {
 			// The partition's own watch level, kept below at_risk and
 			// at least minWatch; a level lowered at since is not due
 			// before then.
-			return max(since, s.LastActivity+c.riskDue(s, min(max(w, minWatch), c.Risk[1]-0.05)))
+			return max(since, c.after(s.LastActivity, c.riskDue(s, min(max(w, minWatch), c.Risk[1]-0.05))))
 		}
 	}
-	return s.LastActivity + c.riskDue(s, c.Risk[s.Fired])
+	return c.after(s.LastActivity, c.riskDue(s, c.Risk[s.Fired]))
 }
 
 // departureRisk is the risk the user's silence reached Lead before the
 // churn: what a departure is counted at.
 func (c Config) departureRisk(s *State) float64 {
 	lead := min(int64(c.Lead/time.Millisecond), c.churnMs())
-	return c.riskAt(s, c.churnMs()-lead)
+	return c.riskAt(s, c.counted(s.LastActivity, s.LastActivity+c.churnMs()-lead))
 }
 
 // score is what a warning of level lvl at risk in s's silence carries:
@@ -408,7 +408,7 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		days := float64(silence) / float64(rules.Day)
 		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s),
 			Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: round2(float64(c.churnMs()) / float64(rules.Day))}}}
-		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, s, c.riskAt(s, silence))), ChurnAt: churnAt}
+		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, s, c.riskAt(s, c.counted(s.LastActivity, due)))), ChurnAt: churnAt}
 		n := len(dst)
 		if dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due)); len(dst) > n {
 			s.Warned |= 1 << (lvl - 1)

@@ -19,7 +19,7 @@ import (
 // domain's words; the stage model runs alongside (its transitions are
 // printed too, marked "stage"). The commands are:
 //
-//	config churn=30d cooldown=7d p-alive=0.3 quiet=7d risk=(0.4,0.7,0.85) lifetime=120d tenure=1 prior-gap=2d
+//	config churn=30d cooldown=7d p-alive=0.3 quiet=7d risk=(0.4,0.7,0.85) lifetime=120d tenure=1 prior-gap=2d breaks=(2026-04-01..2026-04-07,2026-05-01)
 //	                                       reset: no users, stream time zero; omitted keys take the defaults
 //	context <user> [segment=important_keep] [p_alive=0.2]
 //	                                       what the runtime knows besides the events ("_" for a space; p_alive=none: no model)
@@ -105,6 +105,12 @@ func (w *world) run(t *testing.T, d *datadriven.TestData) string {
 				for i := range c.Risk {
 					c.Risk[i] = parseFloat(t, a.Vals[i])
 				}
+			case "breaks":
+				b, err := ParseBreaks(strings.Join(a.Vals, ","))
+				if err != nil {
+					t.Fatalf("%s: %v", d.Pos, err)
+				}
+				c.Breaks = b
 			default:
 				t.Fatalf("%s: unknown config key %q", d.Pos, a.Key)
 			}

@@ -1,0 +1,95 @@
+package warnings
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Span is a stretch of event time, [From, To) in Unix ms.
+type Span struct{ From, To int64 }
+
+// counted is how much of [from, to) lies outside the breaks (Config.Breaks),
+// in ms: the silence a user's rhythm is measured in. Without breaks it is
+// to - from.
+func (c Config) counted(from, to int64) int64 {
+	d := to - from
+	for _, b := range c.Breaks { // sorted, apart, and few
+		if b.To <= from {
+			continue
+		}
+		if b.From >= to {
+			break
+		}
+		d -= min(b.To, to) - max(b.From, from)
+	}
+	return d
+}
+
+// after is the first time t with counted(from, t) = d (d > 0): from + d,
+// pushed on by the breaks in between. Without breaks it is from + d.
+func (c Config) after(from, d int64) int64 {
+	t := from + d
+	for _, b := range c.Breaks {
+		if b.To <= from {
+			continue
+		}
+		if b.From >= t {
+			break
+		}
+		t += b.To - max(b.From, from)
+	}
+	return t
+}
+
+// ParseBreaks reads days users stop together, "2026-12-24..2027-01-01,
+// 2027-07-14": UTC days, each a day or an inclusive range of days, into
+// sorted spans with overlapping and adjacent ones merged.
+func ParseBreaks(s string) ([]Span, error) {
+	var spans []Span
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		first, last, isRange := strings.Cut(part, "..")
+		if !isRange {
+			last = first
+		}
+		from, err1 := time.Parse(time.DateOnly, strings.TrimSpace(first))
+		to, err2 := time.Parse(time.DateOnly, strings.TrimSpace(last))
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("break %q: want a day like 2026-12-25 or days like 2026-12-24..2027-01-01 (UTC)", part)
+		}
+		if to.Before(from) {
+			return nil, fmt.Errorf("break %q: the last day is before the first", part)
+		}
+		spans = append(spans, Span{From: from.UnixMilli(), To: to.AddDate(0, 0, 1).UnixMilli()})
+	}
+	slices.SortFunc(spans, func(a, b Span) int { return cmp.Compare(a.From, b.From) })
+	merged := spans[:0]
+	for _, sp := range spans {
+		if n := len(merged); n > 0 && sp.From <= merged[n-1].To {
+			merged[n-1].To = max(merged[n-1].To, sp.To)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged, nil
+}
+
+// validBreaks says what is wrong with spans that are not sorted, apart
+// and each non-empty, as counted and after need them.
+func validBreaks(spans []Span) error {
+	for i, b := range spans {
+		if b.To <= b.From {
+			return fmt.Errorf("warnings: Breaks[%d] is empty or backwards: %d to %d", i, b.From, b.To)
+		}
+		if i > 0 && b.From <= spans[i-1].To {
+			return fmt.Errorf("warnings: Breaks[%d] starts before Breaks[%d] ends: sort and merge them (ParseBreaks does)", i, i-1)
+		}
+	}
+	return nil
+}
