@@ -81,13 +81,12 @@ func New(cfg Config) (*Evaluation, error) {
 
 // Add queues a record, as a producer appends it to its topic's partition.
 func (e *Evaluation) Add(r Record) {
-	in := e.run.Add(r)
-	if in == nil {
-		return
-	}
-	if in.Err == nil {
+	var re *schemas.RejectError
+	switch in := e.run.Add(r); {
+	case in == nil: // outside the evaluated span
+	case in.Err == nil:
 		e.obs.event(&in.Event)
-	} else if re := (*schemas.RejectError)(nil); errors.As(in.Err, &re) && re.Reason == schemas.ReasonFutureTimestamp {
+	case errors.As(in.Err, &re) && re.Reason == schemas.ReasonFutureTimestamp:
 		e.future++
 	}
 }
