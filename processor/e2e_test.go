@@ -98,15 +98,17 @@ func TestEndToEnd(t *testing.T) {
 		checkOutputs(t, cfg, wantW, wantPerUserW)
 	})
 
-	t.Run("partitions move to an instance without state", func(t *testing.T) {
-		cfg := f.config(t)
+	// moveMidStream runs cfg on an instance until half the records are
+	// in, then on a new instance with an empty store in the same group,
+	// which must restore every partition from the changelog and carry on
+	// where the first stopped.
+	moveMidStream := func(t *testing.T, cfg Config) {
+		t.Helper()
 		cfg.BatchRecords = 25 // commits often enough for a stop mid-stream
 		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })
 		if seen(first) >= int64(f.records) {
 			t.Fatalf("the first instance processed everything (%d); the test needs a mid-stream stop", seen(first))
 		}
-		// A new instance, empty store, same group: it must restore every
-		// partition from the changelog and carry on where the first stopped.
 		fresh := openStore(t, vfs.NewMem())
 		second := runUntil(t, cfg, fresh, func(st Stats) bool { return seen(st)+seen(first) >= int64(f.records) })
 		if seen(second) >= int64(f.records) {
@@ -114,6 +116,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 		checkOutputs(t, cfg, want, wantPerUser)
 		checkState(t, wantState, fresh)
+	}
+
+	t.Run("partitions move to an instance without state", func(t *testing.T) {
+		moveMidStream(t, f.config(t))
 	})
 
 	t.Run("two instances share the group", func(t *testing.T) {
@@ -153,15 +159,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("zstd, and a restore from a zstd changelog", func(t *testing.T) {
 		cfg := f.config(t)
 		cfg.Conn.Compression = "zstd"
-		cfg.BatchRecords = 25
-		first := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= int64(f.records/2) })
-		fresh := openStore(t, vfs.NewMem())
-		second := runUntil(t, cfg, fresh, func(st Stats) bool { return seen(st)+seen(first) >= int64(f.records) })
-		if seen(second) >= int64(f.records) {
-			t.Errorf("the second instance applied all %d records again: it did not restore", seen(second))
-		}
-		checkOutputs(t, cfg, want, wantPerUser)
-		checkState(t, wantState, fresh)
+		moveMidStream(t, cfg)
 		for _, topic := range []string{cfg.Topics.Transitions, cfg.Topics.Changelog} {
 			if codecs := batchCodecs(t, f.brokers, topic); len(codecs) != 1 || codecs[4] == 0 {
 				t.Errorf("%s: records by codec %v; want all zstd (4)", topic, codecs)
