@@ -406,9 +406,10 @@ func (c Config) advance(dst []Warning, s *State, ctx Context, t int64) []Warning
 		lvl := Level(s.Fired)
 		silence := due - s.LastActivity
 		days := float64(silence) / float64(rules.Day)
-		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s),
+		counted := c.counted(s.LastActivity, due)
+		rs := []candidate{{idx: rInactive, v: days, usual: c.usualGapDays(s), breaks: float64(silence-counted) / float64(rules.Day),
 			Reason: Reason{Code: CodeInactive, Value: round2(days), Threshold: round2(float64(c.churnMs()) / float64(rules.Day))}}}
-		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, s, c.riskAt(s, c.counted(s.LastActivity, due)))), ChurnAt: churnAt}
+		w := Warning{Level: lvl, At: due, Score: round2(c.score(lvl, s, c.riskAt(s, counted))), ChurnAt: churnAt}
 		n := len(dst)
 		if dst = c.emit(dst, s, w, c.extras(rs, s, ctx, due)); len(dst) > n {
 			s.Warned |= 1 << (lvl - 1)
@@ -441,6 +442,7 @@ type candidate struct {
 	Reason
 	v       float64 // the unrounded days silent
 	usual   float64 // inactive: the user's usual gap in days
+	breaks  float64 // inactive: of v, the days of breaks (Config.Breaks), not counted
 	segment string  // valuable_quiet: the user's segment
 }
 
@@ -448,6 +450,9 @@ type candidate struct {
 func describe(r candidate) string {
 	switch r.idx {
 	case rInactive:
+		if r.breaks > 0 {
+			return fmt.Sprintf("no activity for %s days, %s of them break days not counted, where this user's usual gap is %s days; churned after %s", fmtDays(r.v), fmtDays(r.breaks), fmtDays(r.usual), fmtDays(r.Threshold))
+		}
 		return fmt.Sprintf("no activity for %s days, where this user's usual gap is %s days; churned after %s", fmtDays(r.v), fmtDays(r.usual), fmtDays(r.Threshold))
 	case rValuableQuiet:
 		return fmt.Sprintf("%s user without activity for %s days", r.segment, fmtDays(r.v))
