@@ -54,11 +54,19 @@ latest stream time of its partitions).`)
 	calEnd := fs.String("calibration-end", "", `end of the calibration period, "now" for the fit: a date YYYY-MM-DD (00:00 UTC; purchases on that day count) or an RFC 3339 time; default: the latest purchase day in the input (not for --format csv)`)
 	stateDir := fs.String("state-dir", "", "fit from the Pebble store of a stopped lifecycle run instance instead of --from")
 	out := fs.String("out", "model.json", "write the model file (JSON) here")
+	breakDays := fs.String("warn-break-days", "", "with --from: the days users stop together, as run's --warn-break-days, left out of the gaps the rhythm is fitted from (a store's gaps already are)")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
 	if (*from == "") == (*stateDir == "") {
 		return fmt.Errorf("%w: fit: give exactly one of --from FILE and --state-dir DIR (see lifecycle fit --help)", errUsage)
+	}
+	breaks, err := warnings.ParseBreaks(*breakDays)
+	if err != nil {
+		return fmt.Errorf("%w: --warn-break-days: %v", errUsage, err)
+	}
+	if len(breaks) > 0 && *stateDir != "" {
+		return fmt.Errorf("%w: --warn-break-days goes with --from: a store's gaps were measured with the break days of the run that made it", errUsage)
 	}
 	period, err := predict.ParsePeriod(*periodName)
 	if err != nil {
@@ -97,7 +105,7 @@ latest stream time of its partitions).`)
 		source = *stateDir + " (state store)"
 		data, end, note, err = readStateDir(*stateDir, end, haveEnd, period, &rhythm)
 	} else {
-		data, end, note, err = readFitFile(*from, *format, end, haveEnd, period, &rhythm)
+		data, end, note, err = readFitFile(*from, *format, end, haveEnd, period, breaks, &rhythm)
 	}
 	if err != nil {
 		return err
@@ -157,7 +165,7 @@ latest stream time of its partitions).`)
 
 // readFitFile reads --from: per-user summaries at end (the latest purchase
 // day unless haveEnd) and, from the event histories, the rhythm.
-func readFitFile(path, format string, end int64, haveEnd bool, period predict.Period, rhythm *warnings.PriorFit) ([]predict.Summary, int64, string, error) {
+func readFitFile(path, format string, end int64, haveEnd bool, period predict.Period, breaks []warnings.Span, rhythm *warnings.PriorFit) ([]predict.Summary, int64, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, "", err
@@ -180,7 +188,7 @@ func readFitFile(path, format string, end int64, haveEnd bool, period predict.Pe
 	if !haveEnd {
 		end = h.last
 	}
-	h.rhythm(end, rhythm)
+	h.rhythm(end, breaks, rhythm)
 	data, note := h.summaries(end, period)
 	return data, end, note, nil
 }
@@ -294,8 +302,8 @@ func (h *histories) visit(user string, t int64) {
 
 // rhythm adds every user's gaps between activities up to end to f, as the
 // churn warnings learn them (the same code, on a default configuration).
-func (h *histories) rhythm(end int64, f *warnings.PriorFit) {
-	c := warnings.Config{}.WithDefaults()
+func (h *histories) rhythm(end int64, breaks []warnings.Span, f *warnings.PriorFit) {
+	c := warnings.Config{Breaks: breaks}.WithDefaults()
 	ctx := warnings.Context{Stage: rules.New, PAlive: -1}
 	for _, u := range h.users {
 		slices.Sort(u.visits)

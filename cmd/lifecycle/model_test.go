@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,5 +131,36 @@ func TestFitFromStateDir(t *testing.T) {
 	}
 	if _, _, err := cli(t, context.Background(), "fit", "--state-dir", dir, "--from", "x"); err == nil || !strings.Contains(err.Error(), "exactly one of") {
 		t.Errorf("fit with --state-dir and --from: %v, want a usage error", err)
+	}
+}
+
+// TestFitBreakDays: fit --from leaves the break days out of the gaps the
+// rhythm prior is fitted from, as the engine does; with --state-dir the
+// store's gaps already are, so the flag is refused.
+func TestFitBreakDays(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.ndjson")
+	if _, _, err := cli(t, ctx, "simulate", "--users", "600", "--days", "120", "--seed", "3", "--out", events); err != nil {
+		t.Fatal(err)
+	}
+	prior := func(args ...string) predict.GapPrior {
+		t.Helper()
+		out := filepath.Join(dir, "model.json")
+		if _, _, err := cli(t, ctx, append([]string{"fit", "--from", events, "--out", out}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+		m, err := predict.Load(out)
+		if err != nil || m.Rhythm == nil {
+			t.Fatalf("no rhythm fitted: %v", err)
+		}
+		return *m.Rhythm
+	}
+	plain, broken := prior(), prior("--warn-break-days", "2026-02-01..2026-02-28")
+	if !(broken.MedianGapHours < plain.MedianGapHours) {
+		t.Errorf("median gap %v h with February as a break, %v h without; want shorter gaps without the break's time", broken.MedianGapHours, plain.MedianGapHours)
+	}
+	if _, _, err := cli(t, ctx, "fit", "--state-dir", dir, "--warn-break-days", "2026-02-01"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "goes with --from") {
+		t.Errorf("fit --state-dir --warn-break-days: %v; want a usage error", err)
 	}
 }
