@@ -215,8 +215,11 @@ type StatsView struct {
 	Rejected       int64 `json:"records_rejected"`
 	Ignored        int64 `json:"records_ignored"`
 	Duplicates     int64 `json:"duplicates_dropped"`
-	Transitions    int64 `json:"transitions"`
-	Sent           int64 `json:"outputs_sent"`
+	// InputRecords is, per input topic, the records taken from it: one
+	// topic that stops while the others go on shows here first.
+	InputRecords map[string]int64 `json:"input_records"`
+	Transitions  int64            `json:"transitions"`
+	Sent         int64            `json:"outputs_sent"`
 	// Rules are the rules in effect: the rules file's version (absent
 	// without one) and the hash of the settings.
 	Rules RulesView `json:"rules"`
@@ -259,7 +262,10 @@ func NewStatsView(st processor.Stats) StatsView {
 	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
 		StreamTimeHeld: st.StreamTimeHeld, Rejected: st.Rejected, Ignored: st.Ignored, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
 		Rules:     RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash},
-		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}}
+		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}, InputRecords: map[string]int64{}}
+	for i, topic := range st.InputTopics {
+		v.InputRecords[topic] = st.InputRecords[i]
+	}
 	for _, l := range st.Lag {
 		v.Lag = append(v.Lag, LagView{Topic: l.Topic, Partition: l.Partition, Records: l.Records})
 	}

@@ -37,6 +37,8 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.Segments[segments.ImportantKeep] = 2
 	st.Restoring = 1
 	st.Ignored = 2
+	st.InputTopics = []string{"events.login", "events.purchase"}
+	st.InputRecords[0], st.InputRecords[1] = 9, 3
 	st.StoreReads, st.CachedUsers, st.CacheBytes = 5, 1200, 180_000
 	st.Rules = schemas.Rules{Version: "v2", Hash: "0123456789abcdef"}
 	st.Lag = []processor.PartitionLag{{Topic: "events.login", Partition: 1, Records: 7}}
@@ -137,6 +139,8 @@ func TestRoutes(t *testing.T) {
 		{"/metrics", true, nil, 200, "lifecycle_partitions_restoring 1"},
 		{"/metrics", true, nil, 200, "lifecycle_records_ignored_total 2"},
 		{"/v1/stats", true, nil, 200, `"records_ignored":2`},
+		{"/metrics", true, nil, 200, `lifecycle_input_records_total{topic="events.purchase"} 3`},
+		{"/v1/stats", true, nil, 200, `"input_records":{"events.login":9,"events.purchase":3}`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records{partition="0"} 40`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records_target{partition="0"} 100`},
 		{"/metrics", true, nil, 200, `lifecycle_warning_watch_risk{partition="1"} 0.29`},
