@@ -17,7 +17,23 @@ import (
 // only when the user's next event comes or at the end (as a runtime with
 // huge batches and no timer scan would). The warnings must be the same.
 func TestSameWarningsWhateverTheBatching(t *testing.T) {
-	c := Config{}.WithDefaults()
+	forBreaks(t, Config{}, sameWarningsWhateverTheBatching)
+}
+
+// forBreaks runs test with c as it is and with break days
+// (--warn-break-days) in the simulated months, so that due times pushed
+// past breaks keep the contract too.
+func forBreaks(t *testing.T, c Config, test func(*testing.T, Config)) {
+	breaks, err := ParseBreaks("2026-01-20..2026-01-26,2026-03-01,2026-04-10..2026-04-20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("no breaks", func(t *testing.T) { test(t, c.WithDefaults()) })
+	c.Breaks = breaks
+	t.Run("break days", func(t *testing.T) { test(t, c.WithDefaults()) })
+}
+
+func sameWarningsWhateverTheBatching(t *testing.T, c Config) {
 	st := rules.Config{}.WithDefaults()
 	type usr struct {
 		u rules.User
@@ -92,7 +108,10 @@ func TestSameWarningsWhateverTheBatching(t *testing.T) {
 // it loses no warning), and 1 ms later the user has a warning or has
 // churned (so it wakes nobody for nothing).
 func TestWakeIsTheNextCheck(t *testing.T) {
-	c := Config{Cooldown: 1}.WithDefaults() // no cool-down: every check warns
+	forBreaks(t, Config{Cooldown: 1}, wakeIsTheNextCheck) // no cool-down: every check warns
+}
+
+func wakeIsTheNextCheck(t *testing.T, c Config) {
 	st := rules.Config{}.WithDefaults()
 	type usr struct {
 		u rules.User
