@@ -80,6 +80,7 @@ func (s *partitionStats) addCounters(st *Stats) {
 	st.Sent += s.sent.Load()
 	st.SendErrors += s.sendErrors.Load()
 	st.StreamJumps += s.StreamJumps.Load()
+	st.BreakDays += s.BreakDays.Load()
 	st.DeadOutputs += s.deadOutputs.Load()
 	st.StoreReads += s.StoreReads.Load()
 	st.StoreMisses += s.StoreMisses.Load()
@@ -114,6 +115,7 @@ type Stats struct {
 	SendErrors     int64 // failed output writes (each retried)
 	DeadOutputs    int64 // outputs the broker refused for good, set aside (see sender.setAside)
 	StreamJumps    int64 // events that moved a partition's stream time ahead by more than a week
+	BreakDays      int64 // days partitions saw as breaks, far quieter than usual (processor/warnings/seen.go)
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	RegistryErrors int64 // schema registry requests that failed without an answer (each retried; --input-format avro)
 	FetchTimeouts  int64 // input fetches whose read timed out: a slow broker or network (counted apart from KafkaErrors)

@@ -37,6 +37,7 @@ type rulesFile struct {
 		Recall       *string  `yaml:"recall"`
 		RecallLead   *string  `yaml:"recall_lead"`
 		BreakDays    *string  `yaml:"break_days"`
+		DetectBreaks *string  `yaml:"detect_breaks"`
 	} `yaml:"warnings"`
 	Segments struct {
 		Window  *string `yaml:"window"`
@@ -138,6 +139,7 @@ func (f *rulesFile) settings() []setting {
 		{"warnings.recall", "warn-recall", f.Warnings.Recall},
 		{"warnings.recall_lead", "warn-recall-lead", f.Warnings.RecallLead},
 		{"warnings.break_days", "warn-break-days", f.Warnings.BreakDays},
+		{"warnings.detect_breaks", "warn-detect-breaks", f.Warnings.DetectBreaks},
 		{"segments.window", "rfm-window", f.Segments.Window},
 		{"segments.refresh", "rfm-refresh", f.Segments.Refresh},
 		{"prediction.horizon", "prediction-horizon", f.Prediction.Horizon},

@@ -132,6 +132,20 @@ func TestRulesFile(t *testing.T) {
 	if out, _, err := cli(t, ctx, "diff", breakFlags, withBreaks); err != nil || !strings.Contains(out, "no differences") {
 		t.Errorf("diff of break days as a flag and in a file: %v\n%s", err, out)
 	}
+
+	// So is the breaks' detection, off: another hash than the defaults'
+	// (where it is on), and the same as the flag.
+	v4 := filepath.Join(dir, "v4.yaml")
+	os.WriteFile(v4, []byte("version: v4\nwarnings:\n  detect_breaks: false\n"), 0o644)
+	noDetection := replay("v4.ndjson", "--rules", v4)
+	for k := range stamps(t, noDetection) {
+		if !strings.HasPrefix(k, "v4@") || k == "v4@"+defaultHash {
+			t.Errorf("stamp %s: want v4 and a hash other than the defaults'", k)
+		}
+	}
+	if out, _, err := cli(t, ctx, "diff", replay("no-detection-flags.ndjson", "--warn-detect-breaks=false"), noDetection); err != nil || !strings.Contains(out, "no differences") {
+		t.Errorf("diff of no detection as a flag and in a file: %v\n%s", err, out)
+	}
 }
 
 func mustJSON(t *testing.T, b []byte) any {

@@ -18,6 +18,7 @@ type warnFlags struct {
 	recall               *float64
 	recallLead           *time.Duration
 	breaks               *string
+	detectBreaks         *bool
 }
 
 func (fs *flagSet) warnFlags() *warnFlags {
@@ -34,6 +35,7 @@ func (fs *flagSet) warnFlags() *warnFlags {
 		recall:        fs.Float64("warn-recall", d.Recall, "each partition chooses its watch level from its own departures (churns without a return within 4 weeks): the highest risk that this share of them had reached --warn-recall-lead before their churn, once it has 50 of them, in place of --warn-risk's first; 0 keeps --warn-risk's"),
 		recallLead:    fs.duration("warn-recall-lead", d.Lead, "how long before their churn --warn-recall reads the departures' risk"),
 		breaks:        fs.String("warn-break-days", "", "days users stop together (public holidays, a shutdown, a region's week off): UTC, comma-separated, each a day or first..last, like 2026-12-24..2027-01-01,2027-07-14. Their time does not count in a silence or a gap, so users quiet over them are not warned for it; the churn (--churn-after) counts every day"),
+		detectBreaks:  fs.Bool("warn-detect-breaks", true, "each partition also takes as a break a day on which far fewer of its users came than on its last three of that weekday (below 75 % of them, and by more than 4 standard deviations: a holiday, an input that stopped), once stream time has passed it; false: only --warn-break-days"),
 	}
 }
 
@@ -75,6 +77,7 @@ func (f *warnFlags) config() (warnings.Config, error) {
 		return c, fmt.Errorf("%w: --warn-break-days: %v", errUsage, err)
 	}
 	c.Breaks = breaks
+	c.NoBreakDetection = !*f.detectBreaks
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %v", errUsage, err)
 	}

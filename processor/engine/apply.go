@@ -71,6 +71,10 @@ func (e *Engine) Apply(in *Input) error {
 		e.log.Warn("stream time jumped ahead", zap.String("topic", topic), zap.Int64("offset", in.Offset),
 			zap.Time("from", time.UnixMilli(e.meta.StreamTime).UTC()), zap.Time("to", time.UnixMilli(streamTime).UTC()))
 	}
+	passed, err := e.passDays(streamTime)
+	if err != nil {
+		return err
+	}
 	rebuilt, err := e.rebuildIfDue(streamTime)
 	if err != nil {
 		return err
@@ -79,7 +83,7 @@ func (e *Engine) Apply(in *Input) error {
 	if err != nil {
 		return err
 	}
-	if rebuilt || committed {
+	if passed || rebuilt || committed {
 		if u, err = e.user(ev.UserID); err != nil { // the commit may have evicted it
 			return err
 		}
@@ -87,6 +91,7 @@ func (e *Engine) Apply(in *Input) error {
 	consumed()
 	// Before the rules move LastActivity and the stage.
 	e.ret.Event(&u.rec.Activity, u.rec.User.LastActivity, u.rec.User.Stage == rules.None, ev.Time)
+	e.outcomes.Visit(u.rec.User.LastActivity, ev.Time)
 	model := e.cfg.Model.Load()
 	// The user's overdue timers first, in due-time order; then the event.
 	trs, ws := e.cfg.timers(e.trs[:0], e.ws[:0], &u.rec, model, e.outcomes, streamTime)

@@ -233,6 +233,9 @@ func (e *Engine) AdvanceTo(t int64) error {
 	if t <= e.meta.StreamTime {
 		return nil
 	}
+	if _, err := e.passDays(t); err != nil {
+		return err
+	}
 	e.meta.StreamTime = t
 	e.records++ // the new stream time must be committed
 	if _, err := e.rebuildIfDue(e.meta.StreamTime); err != nil {

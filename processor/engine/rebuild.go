@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -117,4 +118,26 @@ func (e *Engine) refreshWatch(at int64) {
 			zap.Int32("partition", e.id), zap.Float64("risk", now), zap.Float64("was", was),
 			zap.Uint64("departures", e.outcomes.Departures()), zap.String("at", schemas.FormatTime(at)))
 	}
+}
+
+// passDays lets the partition's outcomes judge the days that stream time
+// st passes (warnings.Outcomes.PassDays): a day far quieter than usual is
+// a break, left out of every silence from then on. Every check due before
+// the stream time already passed fires first, with the breaks as they
+// were, so the outputs are the same whatever the batching: the judgment
+// comes at the same point of the input in every run. It reports whether
+// that firing committed.
+func (e *Engine) passDays(st int64) (committed bool, err error) {
+	if e.cfg.Warnings.NoBreakDetection || !e.outcomes.DaysPassed(st) {
+		return false, nil
+	}
+	if committed, err = e.fireDue(e.meta.StreamTime); err != nil {
+		return committed, err
+	}
+	for _, d := range e.outcomes.PassDays(st, e.cfg.Warnings.Breaks) {
+		e.stats.BreakDays.Add(1)
+		e.log.Info("churn warnings: a break seen in this partition's activity; its time is not counted in silences",
+			zap.Int32("partition", e.id), zap.String("day", time.UnixMilli(d.From).UTC().Format(time.DateOnly)))
+	}
+	return committed, nil
 }

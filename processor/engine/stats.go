@@ -19,6 +19,9 @@ type Stats struct {
 	// MetricsRecords counts the retention metrics records published.
 	MetricsRecords atomic.Int64
 	StreamJumps    atomic.Int64
+	// BreakDays counts the days partitions saw as breaks
+	// (warnings.Outcomes.PassDays).
+	BreakDays atomic.Int64
 	// StoreReads counts users read from the store (not in the cache, and
 	// maybe stored by the known-users filter); StoreMisses those of them
 	// the store did not hold (the filter's false positives); TimerMoves the

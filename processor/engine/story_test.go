@@ -20,7 +20,9 @@ import (
 // and restarts that the per-rule stories (processor/rules, warnings) do not
 // have. The commands:
 //
-//	config [refresh=7d] [batch=N] [cache=N]  a new engine on an empty store
+//	config [refresh=7d] [batch=N] [cache=N] [detect=off]
+//	                                          a new engine on an empty store (detect=off: no
+//	                                          breaks seen, warnings.Config.NoBreakDetection)
 //	apply                                     one record per line, in merge order:
 //	  <date> <hh:mm> <user> <login|purchase|content> [amount] [id=<event id>]
 //	  bad <topic> <reason>                    a record that does not decode
@@ -104,6 +106,8 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 			switch a.Key {
 			case "refresh":
 				s.cfg.Segments.Refresh = storytest.ParseDays(t, a.Vals[0])
+			case "detect":
+				s.cfg.Warnings.NoBreakDetection = a.Vals[0] == "off"
 			case "batch", "cache":
 				n, err := strconv.Atoi(a.Vals[0])
 				check(err)

@@ -315,6 +315,7 @@ var (
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
 	descStreamHeld     = prometheus.NewDesc("lifecycle_stream_time_held", "1 while --idle-advance is held because no input record came for --max-input-silence (an upstream outage, or inputs that are truly quiet); stream time then moves only with records.", nil, nil)
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
+	descBreakDays      = prometheus.NewDesc("lifecycle_warning_break_days_seen_total", "Days on which a partition saw far fewer of its users than usual, taken as a break that the churn warnings do not count in silences (a holiday, or an input that stopped).", nil, nil)
 	descPartStreamTime = prometheus.NewDesc("lifecycle_partition_stream_time_seconds", "Event time reached by each owned partition.", []string{"partition"}, nil)
 	descWatch          = prometheus.NewDesc("lifecycle_warning_watch_risk", "The risk at which each owned partition's churn warnings come due at watch, chosen from its own departures (--warn-recall); absent while --warn-risk's applies.", []string{"partition"}, nil)
 	descStoreReads     = prometheus.NewDesc("lifecycle_user_store_reads_total", "Users read from Pebble because the user cache did not hold them (--max-users-cached); each is a block cache lookup, and a file read on a miss.", nil, nil)
@@ -337,7 +338,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descInputRecords, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
-		descFetchTimeouts, descDeadOutputs, descStreamHeld, descStreamJumps, descPartStreamTime, descWatch, descSendFailing,
+		descFetchTimeouts, descDeadOutputs, descStreamHeld, descStreamJumps, descBreakDays, descPartStreamTime, descWatch, descSendFailing,
 		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize, descDiskSlow,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
@@ -367,6 +368,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFetchTimeouts, st.FetchTimeouts)
 	counter(descDeadOutputs, st.DeadOutputs)
 	counter(descStreamJumps, st.StreamJumps)
+	counter(descBreakDays, st.BreakDays)
 	counter(descStoreReads, st.StoreReads)
 	ch <- prometheus.MustNewConstMetric(descCachedUsers, prometheus.GaugeValue, float64(st.CachedUsers))
 	ch <- prometheus.MustNewConstMetric(descCacheBytes, prometheus.GaugeValue, float64(st.CacheBytes))

@@ -11,19 +11,19 @@ import (
 // Span is a stretch of event time, [From, To) in Unix ms.
 type Span struct{ From, To int64 }
 
-// counted is how much of [from, to) lies outside the breaks (Config.Breaks),
-// in ms: the silence a user's rhythm is measured in. Without breaks it is
-// to - from.
+// counted is how much of [from, to) lies outside the breaks (Config.Breaks
+// and the partition's seen breaks), in ms: the silence a user's rhythm is
+// measured in. Without breaks it is to - from.
 func (c Config) counted(from, to int64) int64 {
 	d := to - from
-	for _, b := range c.Breaks { // sorted, apart, and few
-		if b.To <= from {
-			continue
-		}
-		if b.From >= to {
+	for bs := c.breaks(); ; {
+		b, ok := bs.next()
+		if !ok || b.From >= to {
 			break
 		}
-		d -= min(b.To, to) - max(b.From, from)
+		if b.To > from {
+			d -= min(b.To, to) - max(b.From, from)
+		}
 	}
 	return d
 }
@@ -32,16 +32,43 @@ func (c Config) counted(from, to int64) int64 {
 // pushed on by the breaks in between. Without breaks it is from + d.
 func (c Config) after(from, d int64) int64 {
 	t := from + d
-	for _, b := range c.Breaks {
-		if b.To <= from {
-			continue
-		}
-		if b.From >= t {
+	for bs := c.breaks(); ; {
+		b, ok := bs.next()
+		if !ok || b.From >= t {
 			break
 		}
-		t += b.To - max(b.From, from)
+		if b.To > from {
+			t += b.To - max(b.From, from)
+		}
 	}
 	return t
+}
+
+// breaks walks the given breaks and those the partition saw (unless
+// NoBreakDetection: a state may hold some from before it was set), which
+// never overlap (PassDays skips given days), in time order.
+func (c Config) breaks() breakWalk {
+	w := breakWalk{a: c.Breaks}
+	if c.Outcomes != nil && !c.NoBreakDetection {
+		w.b = c.Outcomes.seen.breaks
+	}
+	return w
+}
+
+// breakWalk merges two sorted lists of spans that do not overlap.
+type breakWalk struct{ a, b []Span }
+
+func (w *breakWalk) next() (Span, bool) {
+	var s Span
+	switch {
+	case len(w.a) > 0 && (len(w.b) == 0 || w.a[0].From <= w.b[0].From):
+		s, w.a = w.a[0], w.a[1:]
+	case len(w.b) > 0:
+		s, w.b = w.b[0], w.b[1:]
+	default:
+		return s, false
+	}
+	return s, true
 }
 
 // ParseBreaks reads days users stop together, "2026-12-24..2027-01-01,

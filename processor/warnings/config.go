@@ -62,6 +62,11 @@ type Config struct {
 	// (ChurnAfter) is the stage model's and counts every day. Sorted,
 	// apart (ParseBreaks). Empty: none, and the rules' hash is as before.
 	Breaks []Span `json:",omitempty"`
+	// NoBreakDetection: the days a partition sees far fewer of its users
+	// than usual (seen.go) count in silences like any other; only Breaks
+	// are left out. false (the default) leaves them out too, and keeps the
+	// rules' hash as before.
+	NoBreakDetection bool `json:",omitempty"`
 	// Outcomes is the partition's record of silences that ended in a
 	// departure; the runtime keeps one per partition. nil: none kept, and
 	// the watch level is Risk[0]. Not a setting: not in the rules' hash.

@@ -71,6 +71,17 @@
 // with fewer than MinLevelSilences ended silences scores their share
 // with the risk standing in for those not ended yet.
 //
+// # Breaks
+//
+// Users who stop together (a holiday, a company's summer weeks, an outage
+// upstream) look to each user's rhythm like departures. Days given in
+// Config.Breaks, and days a partition sees far fewer of its users than on
+// its last three of that weekday (seen.go: below 75 % of them and by more
+// than 4 standard deviations, judged when stream time passes the day's
+// end), do not count in a silence or a gap (breaks.go: counted, after).
+// A due time moves only later when a day is judged a break; a timer
+// indexed at the earlier time fires, finds nothing due and moves on.
+//
 // # Reasons (codes)
 //
 //   - inactive: every level has it: days silent, with the user's usual gap.

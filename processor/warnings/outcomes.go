@@ -56,6 +56,7 @@ type Outcomes struct {
 	unweighed [2]uint64
 	hazard    [2]int64
 	first     firstSilences // the first silences' ends (first.go)
+	seen      seenDays      // the days the partition saw as breaks (seen.go)
 }
 
 // tally is the silences that ended in a week (or before the pending
@@ -508,7 +509,8 @@ func (o *Outcomes) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(e[0]))
 		b = binary.AppendUvarint(b, uint64(e[1]))
 	}
-	return b
+	// Added with the breaks the partition sees; an encoding without them ends above.
+	return o.seen.append(b)
 }
 
 // classCounts is t.class flattened, as appendSparse writes it.
@@ -641,6 +643,9 @@ func DecodeOutcomes(b []byte) (*Outcomes, error) {
 			o.early[l] = [2]uint32{d.uint32(), d.uint32()}
 			d.err = d.err || o.early[l][0] > o.early[l][1]
 		}
+	}
+	if len(d.b) > 0 { // stored with the breaks the partition sees
+		d.seenDays(&o.seen)
 	}
 	if d.err || len(d.b) != 0 || o.watch < 0 || o.watch > 1e6 {
 		return nil, errOutcomes

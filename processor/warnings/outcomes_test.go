@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 	"testing"
 	"time"
 
@@ -67,32 +68,40 @@ func TestOutcomesEncoding(t *testing.T) {
 	}
 	o.Refresh(t0+150*rules.Day, 0.85)
 	o.first.returnAfter(rules.Day) // after the Refresh: counted, not yet used
+	seeBreak(&o, 2, 1000)
 	b := o.AppendBinary(nil)
 	got, err := DecodeOutcomes(b)
-	if err != nil || *got != o {
+	if err != nil || !reflect.DeepEqual(*got, o) {
 		t.Fatalf("DecodeOutcomes(AppendBinary) = %+v, %v", got, err)
 	}
-	if o.hazard == [2]int64{} || o.expected == [2]uint64{} || o.first.longer[0] == 0 || o.first.atRefresh == o.first.returned || o.classScore[2][0] == 0 {
-		t.Fatal("no hazards, chances, first silences or class scores from 200 departures: the encoding test does not cover them")
+	if o.hazard == [2]int64{} || o.expected == [2]uint64{} || o.first.longer[0] == 0 || o.first.atRefresh == o.first.returned || o.classScore[2][0] == 0 || len(o.SeenBreaks()) == 0 {
+		t.Fatal("no hazards, chances, first silences, class scores or seen breaks: the encoding test does not cover them")
+	}
+	// Stored before the seen breaks: the same record without them.
+	noSeen := o
+	noSeen.seen = seenDays{}
+	bs := noSeen.AppendBinary(nil)
+	if got, err := DecodeOutcomes(bs[:len(bs)-1]); err != nil || !reflect.DeepEqual(*got, noSeen) {
+		t.Errorf("an encoding from before the seen breaks: %+v, %v; want %+v", got, err, noSeen)
 	}
 	// Stored before the score classes: the same record without them.
-	noClasses := o
+	noClasses := noSeen
 	noClasses.classScore = [ScoreClasses][3]int64{}
 	noClasses.early = [3][2]uint32{}
 	for _, t := range noClasses.tallies() {
 		t.class = [ScoreClasses][3][2]uint32{}
 	}
 	b0 := noClasses.AppendBinary(nil)
-	b0 = b0[:len(b0)-(1+pendingWeeks)-ScoreClasses*3-6] // a zero count per tally, then the zero scores and early counts
-	if got, err := DecodeOutcomes(b0); err != nil || *got != noClasses {
+	b0 = b0[:len(b0)-1-(1+pendingWeeks)-ScoreClasses*3-6] // a zero count per tally, then the zero scores and early counts
+	if got, err := DecodeOutcomes(b0); err != nil || !reflect.DeepEqual(*got, noClasses) {
 		t.Errorf("an encoding from before the score classes: %+v, %v; want %+v", got, err, noClasses)
 	}
 	// Stored before the first silences: the same record without them.
 	noFirst := noClasses
 	noFirst.first = firstSilences{}
 	b1 := noFirst.AppendBinary(nil)
-	b1 = b1[:len(b1)-(1+pendingWeeks)-ScoreClasses*3-6-4] // four zero uvarints before the classes
-	if got, err := DecodeOutcomes(b1); err != nil || *got != noFirst {
+	b1 = b1[:len(b1)-1-(1+pendingWeeks)-ScoreClasses*3-6-4] // four zero uvarints before the classes
+	if got, err := DecodeOutcomes(b1); err != nil || !reflect.DeepEqual(*got, noFirst) {
 		t.Errorf("an encoding from before the first silences: %+v, %v; want %+v", got, err, noFirst)
 	}
 	// Stored before the silences' chances: the same record without them,
@@ -100,9 +109,9 @@ func TestOutcomesEncoding(t *testing.T) {
 	noChances := noFirst
 	noChances.expected = [2]uint64{}
 	b2 := noChances.AppendBinary(nil)
-	b2 = b2[:len(b2)-(1+pendingWeeks)-ScoreClasses*3-6-8] // eight zero uvarints before the classes
+	b2 = b2[:len(b2)-1-(1+pendingWeeks)-ScoreClasses*3-6-8] // eight zero uvarints before the classes
 	noChances.unweighed = noChances.ended
-	if got, err := DecodeOutcomes(b2); err != nil || *got != noChances {
+	if got, err := DecodeOutcomes(b2); err != nil || !reflect.DeepEqual(*got, noChances) {
 		t.Errorf("an encoding from before the silences' chances: %+v, %v; want %+v", got, err, noChances)
 	}
 	// Stored before the kinds of visit: the same record without them.
@@ -112,11 +121,11 @@ func TestOutcomesEncoding(t *testing.T) {
 		old.pending[i].after = [2]uint32{}
 	}
 	short := old.AppendBinary(nil)
-	short = short[:len(short)-2*(3+pendingWeeks)-8-(1+pendingWeeks)-ScoreClasses*3-6]
-	if got, err := DecodeOutcomes(short); err != nil || *got != old {
+	short = short[:len(short)-1-2*(3+pendingWeeks)-8-(1+pendingWeeks)-ScoreClasses*3-6]
+	if got, err := DecodeOutcomes(short); err != nil || !reflect.DeepEqual(*got, old) {
 		t.Errorf("an encoding from before the kinds of visit: %+v, %v; want %+v", got, err, old)
 	}
-	if fresh, err := DecodeOutcomes(nil); err != nil || *fresh != (Outcomes{}) {
+	if fresh, err := DecodeOutcomes(nil); err != nil || !reflect.DeepEqual(*fresh, Outcomes{}) {
 		t.Errorf("DecodeOutcomes(nil) = %+v, %v; want a fresh Outcomes", fresh, err)
 	}
 	for _, bad := range [][]byte{b[:len(b)-1], append(append([]byte{}, b...), 0), {0x80}} {

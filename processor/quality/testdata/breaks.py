@@ -8,10 +8,13 @@ with a chance up to 0.1, buys after a visit with a chance of 0.02-0.2,
 arrives in the first 120 days and leaves at an exponential time (mean
 250 days). Options add breaks no user's own history foretells:
   --summer   a third of the users (every third id) take days 200-213 off;
-  --year-end every user takes days 355-364 and 0-2 off.
+  --year-end every user takes days 355-364 and 0-2 off;
+  --shutdown every user takes days 130-139 off (a company-wide stop, or
+             an outage upstream: no records at all for ten days; added
+             on 2026-12-07 with the breaks the partitions see).
 The truth is each leaver's last event. Standard library only.
 
-  python3 breaks.py --seed 1 [--summer] [--year-end] --out ev.ndjson --truth tr.csv
+  python3 breaks.py --seed 1 [--summer] [--year-end] [--shutdown] --out ev.ndjson --truth tr.csv
   lifecycle evaluate --events ev.ndjson --truth tr.csv
 """
 import argparse, datetime, math, random
@@ -21,6 +24,7 @@ ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--users", type=int, default=3000)
 ap.add_argument("--summer", action="store_true")
 ap.add_argument("--year-end", action="store_true")
+ap.add_argument("--shutdown", action="store_true")
 ap.add_argument("--out", required=True)
 ap.add_argument("--truth", required=True)
 a = ap.parse_args()
@@ -41,7 +45,7 @@ with open(a.truth, "w") as tr:
         for d in range(int(arrive), DAYS):
             if d >= death:
                 break
-            if a.year_end and (d >= 355 or d < 3) or a.summer and 200 <= d < 214 and u % 3 == 0:
+            if a.year_end and (d >= 355 or d < 3) or a.summer and 200 <= d < 214 and u % 3 == 0 or a.shutdown and 130 <= d < 140:
                 continue
             day = start + datetime.timedelta(days=d)
             if rnd.random() < (p if day.weekday() < 5 else pw):
