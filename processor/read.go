@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifecycle-engine/lifecycle/processor/engine"
 	"github.com/lifecycle-engine/lifecycle/processor/produce"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/schemas"
 	"github.com/lifecycle-engine/lifecycle/state"
 	"github.com/lifecycle-engine/lifecycle/state/record"
@@ -51,6 +52,7 @@ func (p *Processor) Stats() Stats {
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}
 	st.PartitionWatch = map[int32]float64{}
+	st.PartitionBreaks = map[int32]string{}
 	for id, s := range p.mu.parts {
 		running := s.restoring.Load()
 		if running {
@@ -84,6 +86,9 @@ func (p *Processor) Stats() Stats {
 		st.Recent = append(st.Recent, snap.Recent...)
 		if snap.Watch > 0 {
 			st.PartitionWatch[id] = snap.Watch
+		}
+		if len(snap.Breaks) > 0 {
+			st.PartitionBreaks[id] = warnings.FormatBreaks(snap.Breaks)
 		}
 	}
 	if minStream != math.MaxInt64 {

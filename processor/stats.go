@@ -137,6 +137,10 @@ type Stats struct {
 	// partition chose from its departures (absent while the configured
 	// level applies).
 	PartitionWatch map[int32]float64
+	// PartitionBreaks are the days each owned partition saw as breaks
+	// within the last 400 days (absent: none), as --warn-break-days
+	// writes them.
+	PartitionBreaks map[int32]string
 	// SendFailing lists the owned partitions whose output writes have
 	// failed for longer than sendFailingLimit.
 	SendFailing []int32

@@ -170,6 +170,7 @@ func New(cfg *Config, store Store, id, partitions int32, stats *Stats, sink func
 	if risk, _, ok := outcomes.Watch(); ok && cfg.Warnings.Recall > 0 {
 		stats.setWatch(risk)
 	}
+	stats.setBreaks(outcomes.SeenBreaks())
 	recs, err := store.Retention(id)
 	if err != nil {
 		return nil, err

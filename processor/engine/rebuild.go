@@ -134,10 +134,12 @@ func (e *Engine) passDays(st int64) (committed bool, err error) {
 	if committed, err = e.fireDue(e.meta.StreamTime); err != nil {
 		return committed, err
 	}
-	for _, d := range e.outcomes.PassDays(st, e.cfg.Warnings.Breaks) {
+	seen := e.outcomes.PassDays(st, e.cfg.Warnings.Breaks)
+	for _, d := range seen {
 		e.stats.BreakDays.Add(1)
 		e.log.Info("churn warnings: a break seen in this partition's activity; its time is not counted in silences",
 			zap.Int32("partition", e.id), zap.String("day", time.UnixMilli(d.From).UTC().Format(time.DateOnly)))
 	}
+	e.stats.setBreaks(e.outcomes.SeenBreaks()) // once a day: new ones, or old ones dropped
 	return committed, nil
 }

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lifecycle-engine/lifecycle/processor/rules"
+	"github.com/lifecycle-engine/lifecycle/processor/warnings"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
 
@@ -40,6 +42,7 @@ type Stats struct {
 		segments   [9]int64
 		recent     []RecentTransition
 		watch      float64
+		breaks     []warnings.Span
 	}
 }
 
@@ -64,6 +67,9 @@ type Snapshot struct {
 	// its departures (warnings.Outcomes); 0 while the configured one
 	// applies.
 	Watch float64
+	// Breaks are the days the partition saw as breaks
+	// (warnings.Outcomes.SeenBreaks).
+	Breaks []warnings.Span
 }
 
 // Snapshot returns the partition's stream time, its counts by stage and
@@ -72,7 +78,15 @@ func (s *Stats) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Snapshot{StreamTime: s.mu.streamTime, Stages: s.mu.stages, Segments: s.mu.segments,
-		Recent: append([]RecentTransition(nil), s.mu.recent...), Watch: s.mu.watch}
+		Recent: append([]RecentTransition(nil), s.mu.recent...), Watch: s.mu.watch, Breaks: s.mu.breaks}
+}
+
+// setBreaks keeps a copy of the partition's breaks seen: Snapshot's
+// readers share it, so it is replaced, never changed.
+func (s *Stats) setBreaks(spans []warnings.Span) {
+	s.mu.Lock()
+	s.mu.breaks = slices.Clone(spans)
+	s.mu.Unlock()
 }
 
 func (s *Stats) setWatch(risk float64) {

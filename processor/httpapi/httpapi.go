@@ -218,8 +218,12 @@ type StatsView struct {
 	// InputRecords is, per input topic, the records taken from it: one
 	// topic that stops while the others go on shows here first.
 	InputRecords map[string]int64 `json:"input_records"`
-	Transitions  int64            `json:"transitions"`
-	Sent         int64            `json:"outputs_sent"`
+	// BreaksSeen is, per owned partition that saw any, the days it took
+	// as breaks (--warn-detect-breaks), written as --warn-break-days
+	// takes them.
+	BreaksSeen  map[string]string `json:"breaks_seen"`
+	Transitions int64             `json:"transitions"`
+	Sent        int64             `json:"outputs_sent"`
 	// Rules are the rules in effect: the rules file's version (absent
 	// without one) and the hash of the settings.
 	Rules RulesView `json:"rules"`
@@ -262,7 +266,11 @@ func NewStatsView(st processor.Stats) StatsView {
 	v := StatsView{Stages: map[string]int64{}, Segments: map[string]int64{}, Partitions: st.Partitions, Applied: st.Applied,
 		StreamTimeHeld: st.StreamTimeHeld, Rejected: st.Rejected, Ignored: st.Ignored, Duplicates: st.Duplicates, Transitions: st.Transitions, Warnings: st.Warnings, Sent: st.Sent,
 		Rules:     RulesView{Version: st.Rules.Version, Hash: st.Rules.Hash},
-		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}, InputRecords: map[string]int64{}}
+		Restoring: st.Restoring, Lag: []LagView{}, Recent: []TransitionView{}, InputRecords: map[string]int64{},
+		BreaksSeen: map[string]string{}}
+	for p, days := range st.PartitionBreaks {
+		v.BreaksSeen[strconv.Itoa(int(p))] = days
+	}
 	for i, topic := range st.InputTopics {
 		v.InputRecords[topic] = st.InputRecords[i]
 	}

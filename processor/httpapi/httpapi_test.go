@@ -45,6 +45,8 @@ func (f *fakeSource) Stats() processor.Stats {
 	st.SendFailing, st.MissingTopics = f.failing, f.missing
 	st.Restores = []processor.RestoreProgress{{Partition: 0, Read: 40, Target: 100, Running: true}}
 	st.PartitionWatch = map[int32]float64{1: 0.29}
+	st.PartitionBreaks = map[int32]string{1: "2025-05-11..2025-05-20"}
+	st.BreakDays = 10
 	st.CommitSeconds.Counts[0], st.CommitSeconds.Counts[len(processor.LatencyBuckets)] = 2, 1 // ≤ 1 ms twice, over every bound once
 	st.CommitSeconds.Sum = 400 * time.Second
 	return st
@@ -141,6 +143,8 @@ func TestRoutes(t *testing.T) {
 		{"/v1/stats", true, nil, 200, `"records_ignored":2`},
 		{"/metrics", true, nil, 200, `lifecycle_input_records_total{topic="events.purchase"} 3`},
 		{"/v1/stats", true, nil, 200, `"input_records":{"events.login":9,"events.purchase":3}`},
+		{"/v1/stats", true, nil, 200, `"breaks_seen":{"1":"2025-05-11..2025-05-20"}`},
+		{"/metrics", true, nil, 200, `lifecycle_warning_break_days_seen_total 10`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records{partition="0"} 40`},
 		{"/metrics", true, nil, 200, `lifecycle_restore_records_target{partition="0"} 100`},
 		{"/metrics", true, nil, 200, `lifecycle_warning_watch_risk{partition="1"} 0.29`},

@@ -107,6 +107,25 @@ func ParseBreaks(s string) ([]Span, error) {
 	return merged, nil
 }
 
+// FormatBreaks writes whole-day spans as ParseBreaks reads them:
+// "2025-05-12..2025-05-16,2025-07-21", so that the breaks a partition saw
+// can be given as --warn-break-days as they are.
+func FormatBreaks(spans []Span) string {
+	var b strings.Builder
+	for i, s := range spans {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		first, last := time.UnixMilli(s.From).UTC(), time.UnixMilli(s.To-1).UTC()
+		b.WriteString(first.Format(time.DateOnly))
+		if last.Format(time.DateOnly) != first.Format(time.DateOnly) {
+			b.WriteString("..")
+			b.WriteString(last.Format(time.DateOnly))
+		}
+	}
+	return b.String()
+}
+
 // validBreaks says what is wrong with spans that are not sorted, apart
 // and each non-empty, as counted and after need them.
 func validBreaks(spans []Span) error {

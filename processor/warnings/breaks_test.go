@@ -2,6 +2,7 @@ package warnings
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,24 @@ func TestBreaksCountAndAfter(t *testing.T) {
 		if len(c.Breaks) == 0 && (got != from+d || c.counted(from, from+d) != d) {
 			t.Fatalf("without breaks: after(%d, %d) = %d", from, d, got)
 		}
+	}
+}
+
+// TestFormatBreaks: what FormatBreaks writes, ParseBreaks reads back.
+func TestFormatBreaks(t *testing.T) {
+	spans, err := ParseBreaks("2025-05-11..2025-05-20,2025-07-21,2025-12-24..2026-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := FormatBreaks(spans)
+	if want := "2025-05-11..2025-05-20,2025-07-21,2025-12-24..2026-01-01"; s != want {
+		t.Errorf("FormatBreaks = %q, want %q", s, want)
+	}
+	if back, err := ParseBreaks(s); err != nil || !slices.Equal(back, spans) {
+		t.Errorf("ParseBreaks(FormatBreaks) = %v, %v; want %v", back, err, spans)
+	}
+	if s := FormatBreaks(nil); s != "" {
+		t.Errorf("FormatBreaks(nil) = %q", s)
 	}
 }
 
