@@ -365,13 +365,13 @@ func TestDashboard(t *testing.T) {
 	}
 	// What operations needs to see (issue 20): throughput, lag, commit and
 	// event-to-output latency, restores, dead letters, warnings, users per
-	// stage, readiness and send failures; and what --max-users-cached is
-	// sized by (README, "Sizing the caches").
+	// stage, readiness and send failures, the breaks the partitions saw;
+	// and what --max-users-cached is sized by (README, "Sizing the caches").
 	for _, m := range []string{"lifecycle_events_applied_total", "lifecycle_outputs_sent_total", "lifecycle_consumer_lag_records",
 		"lifecycle_batch_commit_seconds_bucket", "lifecycle_event_to_output_seconds_bucket", "lifecycle_restore_records",
 		"lifecycle_restore_records_target", "lifecycle_partitions_restoring", "lifecycle_records_rejected_total", "lifecycle_warnings_total",
 		"lifecycle_users", "lifecycle_ready", "lifecycle_partitions_send_failing", "lifecycle_output_errors_total",
-		"lifecycle_users_cached", "lifecycle_user_cache_bytes", "lifecycle_user_store_reads_total"} {
+		"lifecycle_users_cached", "lifecycle_user_cache_bytes", "lifecycle_user_store_reads_total", "lifecycle_warning_break_days_seen_total"} {
 		if !used[m] {
 			t.Errorf("%s: no panel shows %s", dashboardFile, m)
 		}

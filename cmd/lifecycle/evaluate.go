@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -320,6 +321,22 @@ func printReport(w io.Writer, source string, r quality.Report) {
 			fmt.Fprintf(w, " p%d %.3f (%d)", l.Partition, l.Risk, l.Departures)
 		}
 		fmt.Fprintln(w)
+	}
+	if len(r.Breaks) > 0 {
+		// Partitions that saw the same days are listed together: a break
+		// the whole population took shows as one line.
+		var days []string
+		parts := map[string][]string{}
+		for _, b := range r.Breaks {
+			if parts[b.Days] == nil {
+				days = append(days, b.Days)
+			}
+			parts[b.Days] = append(parts[b.Days], fmt.Sprintf("p%d", b.Partition))
+		}
+		fmt.Fprintf(w, "\ndays the partitions took as breaks (--warn-detect-breaks; given as --warn-break-days, they would be left out from their first hour):\n")
+		for _, d := range days {
+			fmt.Fprintf(w, "  %s: %s\n", strings.Join(parts[d], " "), d)
+		}
 	}
 	if r.Oracle != nil {
 		fmt.Fprintln(w)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,31 @@ func TestEvaluate(t *testing.T) {
 		if !strings.Contains(swept, want) {
 			t.Errorf("evaluate --sweep does not show %q:\n%s", want, swept)
 		}
+	}
+
+	// The days a partition took as breaks: 100 daily users for five
+	// weeks, none for three days (2026-02-05..07), then back; and none
+	// with --warn-detect-breaks=false.
+	var b strings.Builder
+	first := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	for d := range 45 {
+		if d >= 35 && d < 38 {
+			continue
+		}
+		for u := range 100 {
+			at := first.AddDate(0, 0, d).Add(time.Duration(u) * time.Minute)
+			fmt.Fprintf(&b, `{"event_id":"e%d-%d","user_id":"u%d","type":"login","ts":"%s"}`+"\n", d, u, u, at.Format(time.RFC3339))
+		}
+	}
+	quiet, nobody := filepath.Join(dir, "quiet.ndjson"), filepath.Join(dir, "nobody-left.csv")
+	os.WriteFile(quiet, []byte(b.String()), 0o644)
+	os.WriteFile(nobody, []byte("user_id,dropout_at\n"), 0o644)
+	out, _, err = cli(t, ctx, "evaluate", "--events", quiet, "--truth", nobody, "--partitions", "1")
+	if err != nil || !strings.Contains(out, "p0: 2026-02-05..2026-02-07") {
+		t.Errorf("evaluate over three empty days: %v; want them listed as breaks\n%s", err, out)
+	}
+	if out, _, err := cli(t, ctx, "evaluate", "--events", quiet, "--truth", nobody, "--partitions", "1", "--warn-detect-breaks=false"); err != nil || strings.Contains(out, "took as breaks") {
+		t.Errorf("evaluate --warn-detect-breaks=false: %v; want no breaks\n%s", err, out)
 	}
 }
 

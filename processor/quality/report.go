@@ -74,6 +74,16 @@ type Report struct {
 	// Watch is, per partition, the watch level its departures chose by
 	// the end (warnings.Outcomes); absent where it had too few.
 	Watch []WatchLevel `json:"watch_levels,omitempty"`
+	// Breaks are, per partition that saw any, the days it took as breaks
+	// (--warn-detect-breaks): a population's shared quiet days show here.
+	Breaks []BreaksSeen `json:"breaks_seen,omitempty"`
+}
+
+// BreaksSeen are the days a partition took as breaks, as
+// --warn-break-days writes them.
+type BreaksSeen struct {
+	Partition int32  `json:"partition"`
+	Days      string `json:"days"`
 }
 
 // WatchLevel is the watch level a partition chose from its departures.

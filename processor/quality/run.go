@@ -138,6 +138,9 @@ func (e *Evaluation) Report(end int64, dropout map[string]int64) Report {
 			if risk, _, ok := o.Watch(); ok {
 				r.Watch = append(r.Watch, WatchLevel{Partition: int32(p), Risk: math.Round(risk*1000) / 1000, Departures: o.Departures()})
 			}
+			if seen := o.SeenBreaks(); len(seen) > 0 {
+				r.Breaks = append(r.Breaks, BreaksSeen{Partition: int32(p), Days: warnings.FormatBreaks(seen)})
+			}
 		}
 	}
 	return r
