@@ -115,16 +115,25 @@ func TestRulesFile(t *testing.T) {
 		t.Errorf("diff of the same settings as flags and as a file: %v\n%s", err, out)
 	}
 
+	// withRules replays with a rules file of version and warnings
+	// settings, and checks that its outputs carry the version and a hash
+	// other than the defaults'.
+	withRules := func(version, warnings string) string {
+		t.Helper()
+		file := filepath.Join(dir, version+".yaml")
+		os.WriteFile(file, []byte("version: "+version+"\nwarnings:\n"+warnings), 0o644)
+		out := replay(version+".ndjson", "--rules", file)
+		for k := range stamps(t, out) {
+			if !strings.HasPrefix(k, version+"@") || k == version+"@"+defaultHash {
+				t.Errorf("stamp %s: want %s and a hash other than the defaults'", k, version)
+			}
+		}
+		return out
+	}
+
 	// Break days are a rule: another hash, other warnings, and the same
 	// as the flag.
-	v3 := filepath.Join(dir, "v3.yaml")
-	os.WriteFile(v3, []byte("version: v3\nwarnings:\n  break_days: 2026-02-01..2026-02-14, 2026-03-02\n"), 0o644)
-	withBreaks := replay("v3.ndjson", "--rules", v3)
-	for k := range stamps(t, withBreaks) {
-		if !strings.HasPrefix(k, "v3@") || k == "v3@"+defaultHash {
-			t.Errorf("stamp %s: want v3 and a hash other than the defaults'", k)
-		}
-	}
+	withBreaks := withRules("v3", "  break_days: 2026-02-01..2026-02-14, 2026-03-02\n")
 	if out, _, err := cli(t, ctx, "diff", replay("defaults-flags.ndjson"), withBreaks); err != nil || strings.Contains(out, "no differences") {
 		t.Errorf("diff of the defaults and a break in February: %v\n%s; want other warnings", err, out)
 	}
@@ -135,14 +144,7 @@ func TestRulesFile(t *testing.T) {
 
 	// So is the breaks' detection, off: another hash than the defaults'
 	// (where it is on), and the same as the flag.
-	v4 := filepath.Join(dir, "v4.yaml")
-	os.WriteFile(v4, []byte("version: v4\nwarnings:\n  detect_breaks: false\n"), 0o644)
-	noDetection := replay("v4.ndjson", "--rules", v4)
-	for k := range stamps(t, noDetection) {
-		if !strings.HasPrefix(k, "v4@") || k == "v4@"+defaultHash {
-			t.Errorf("stamp %s: want v4 and a hash other than the defaults'", k)
-		}
-	}
+	noDetection := withRules("v4", "  detect_breaks: false\n")
 	if out, _, err := cli(t, ctx, "diff", replay("no-detection-flags.ndjson", "--warn-detect-breaks=false"), noDetection); err != nil || !strings.Contains(out, "no differences") {
 		t.Errorf("diff of no detection as a flag and in a file: %v\n%s", err, out)
 	}
