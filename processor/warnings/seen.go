@@ -22,7 +22,9 @@ import (
 // spread of so many users' visits does not explain (b − 4√b is above 0
 // only from b = 17 on, so a small partition sees none). Every day joins
 // its weekday's history, breaks too, so a lasting drop (a population that
-// shrank) is the new usual after two weeks, not a break for ever. A day
+// shrank) is the new usual after two weeks, not a break for ever; but a
+// break without a single active user does not: an outage of the inputs,
+// however long, is a break to its end. A day
 // too quiet by nature to be judged (a weekend of a weekday population, b
 // of 16 or less) between two breaks seen at most three days apart is
 // taken into them, when the second is seen: a break over a weekend is one
@@ -92,7 +94,7 @@ func (o *Outcomes) PassDays(st int64, given []Span) (seen []Span) {
 	}
 	for d := s.day; d < now; d++ {
 		if d > s.day+366 {
-			break // a year without records: every weekday's usual is 0, nothing more to see
+			break // a year without records: enough
 		}
 		x := uint32(0)
 		if d == s.day {
@@ -107,6 +109,9 @@ func (o *Outcomes) PassDays(st int64, given []Span) (seen []Span) {
 			seen = append(seen, s.bridge(from, given)...)
 			s.add(Span{From: from, To: from + dayMs})
 			seen = append(seen, Span{From: from, To: from + dayMs})
+			if x == 0 {
+				continue // no record at all: the inputs down, or everyone away, never the new usual
+			}
 		}
 		copy(s.usual[wd][:], s.usual[wd][1:])
 		s.usual[wd][seenHistory-1] = x

@@ -125,6 +125,13 @@ func TestPassDaysSeesBreaks(t *testing.T) {
 		if len(seen) != 10 || !slices.Equal(o.SeenBreaks(), []Span{days(d0+28, 10)}) {
 			t.Errorf("a jump over ten empty days: seen %v (%v)", o.SeenBreaks(), seen)
 		}
+		// Empty days are never the usual: five weeks of them are a break
+		// to their end, and the first day with records after them is not.
+		feed(&o, d0+38, append(repeat(0, 25), 1000), nil)
+		o.PassDays((d0+64)*dayMs, nil)
+		if !slices.Equal(o.SeenBreaks(), []Span{days(d0+28, 35)}) {
+			t.Errorf("five weeks without records: seen %v", o.SeenBreaks())
+		}
 		// A jump of years judges a year of them and stops, and the
 		// breaks seen long ago are dropped.
 		o.PassDays((d0+38+100_000)*dayMs, nil)
