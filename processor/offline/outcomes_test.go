@@ -63,7 +63,7 @@ func TestWatchLevelWhateverTheBatchingAndRestarts(t *testing.T) {
 // break; the breaks were seen, and they spared users warnings.
 func TestSeenBreaksWhateverTheBatchingAndRestarts(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a year of 1,200 users four times")
+		t.Skip("runs a year of 1,200 users five times")
 	}
 	_, all, end, err := rhythm.Generate(context.Background(), rhythm.Config{Users: 1200, Seed: 5})
 	if err != nil {
