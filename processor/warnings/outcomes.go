@@ -104,12 +104,16 @@ func slotOf(w int64) int {
 	return i
 }
 
-func weekOf(t int64) int64 {
-	w := t / weekMs
-	if t%weekMs < 0 {
-		w--
+func weekOf(t int64) int64 { return floorDiv(t, weekMs) }
+
+// floorDiv is t / unit rounded down: the week or day of a time before
+// the epoch too.
+func floorDiv(t, unit int64) int64 {
+	q := t / unit
+	if t%unit < 0 {
+		q--
 	}
-	return w
+	return q
 }
 
 // silence is what the outcomes count of a silence: the levels of the bit

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
 )
 
 // Breaks a partition sees: days on which far fewer of its users came than
@@ -38,7 +40,6 @@ const (
 	// the churn, so only a gap of a user back after more than this long
 	// would have left it out, and the state stays bounded.
 	seenKeptDays = 400
-	dayMs        = 24 * 3600 * 1000
 )
 
 // seenDays is what a partition keeps to see its breaks.
@@ -54,13 +55,7 @@ type seenDays struct {
 	breaks []Span
 }
 
-func dayOf(t int64) int64 {
-	d := t / dayMs
-	if t%dayMs < 0 {
-		d--
-	}
-	return d
-}
+func dayOf(t int64) int64 { return floorDiv(t, rules.Day) }
 
 // Visit counts the user whose activity at t came after their last one
 // (at last, 0 for none) among the active users of t's day, when that day
@@ -100,15 +95,15 @@ func (o *Outcomes) PassDays(st int64, given []Span) (seen []Span) {
 		if d == s.day {
 			x = s.active
 		}
-		from := d * dayMs
+		from := d * rules.Day
 		if inBreaks(given, from) {
 			continue
 		}
 		wd := weekday(d)
 		if s.n[wd] == seenHistory && isBreak(x, s.usual[wd]) {
 			seen = append(seen, s.bridge(from, given)...)
-			s.add(Span{From: from, To: from + dayMs})
-			seen = append(seen, Span{From: from, To: from + dayMs})
+			s.add(Span{From: from, To: from + rules.Day})
+			seen = append(seen, Span{From: from, To: from + rules.Day})
 			if x == 0 {
 				continue // no record at all: the inputs down, or everyone away, never the new usual
 			}
@@ -119,7 +114,7 @@ func (o *Outcomes) PassDays(st int64, given []Span) (seen []Span) {
 	}
 	s.day, s.active = now, 0
 	i := 0
-	for i < len(s.breaks) && s.breaks[i].To <= (now-seenKeptDays)*dayMs {
+	for i < len(s.breaks) && s.breaks[i].To <= (now-seenKeptDays)*rules.Day {
 		i++
 	}
 	s.breaks = s.breaks[i:]
@@ -152,10 +147,10 @@ func (s *seenDays) bridge(from int64, given []Span) []Span {
 		return nil
 	}
 	gap := Span{From: s.breaks[n-1].To, To: from}
-	if gap.To <= gap.From || gap.To-gap.From > 2*dayMs {
+	if gap.To <= gap.From || gap.To-gap.From > 2*rules.Day {
 		return nil
 	}
-	for t := gap.From; t < gap.To; t += dayMs {
+	for t := gap.From; t < gap.To; t += rules.Day {
 		b := median(s.usual[weekday(dayOf(t))])
 		if b-seenBreakSigmas*math.Sqrt(b) > 0 || inBreaks(given, t) {
 			return nil // a day that could have been seen, and was not, or a given one
@@ -163,8 +158,8 @@ func (s *seenDays) bridge(from int64, given []Span) []Span {
 	}
 	s.breaks[n-1].To = gap.To
 	var days []Span
-	for t := gap.From; t < gap.To; t += dayMs {
-		days = append(days, Span{From: t, To: t + dayMs})
+	for t := gap.From; t < gap.To; t += rules.Day {
+		days = append(days, Span{From: t, To: t + rules.Day})
 	}
 	return days
 }
@@ -209,8 +204,8 @@ func (s *seenDays) append(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s.breaks)))
 	prev := int64(0)
 	for _, sp := range s.breaks { // in days, each from the end of the one before
-		b = binary.AppendVarint(b, (sp.From-prev)/dayMs)
-		b = binary.AppendUvarint(b, uint64((sp.To-sp.From)/dayMs))
+		b = binary.AppendVarint(b, (sp.From-prev)/rules.Day)
+		b = binary.AppendUvarint(b, uint64((sp.To-sp.From)/rules.Day))
 		prev = sp.To
 	}
 	return b
@@ -250,8 +245,8 @@ func (d *decoder) seenDays(s *seenDays) {
 			d.err = true
 			return
 		}
-		from := prev + gap*dayMs
-		s.breaks = append(s.breaks, Span{From: from, To: from + int64(days)*dayMs})
-		prev = from + int64(days)*dayMs
+		from := prev + gap*rules.Day
+		s.breaks = append(s.breaks, Span{From: from, To: from + int64(days)*rules.Day})
+		prev = from + int64(days)*rules.Day
 	}
 }

@@ -3,6 +3,8 @@ package warnings
 import (
 	"slices"
 	"testing"
+
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
 )
 
 // d0 is a Monday (2025-01-06), day 20094 since the epoch.
@@ -13,7 +15,7 @@ const d0 = int64(20094)
 // reaches the next, and returns the days seen as breaks.
 func feed(o *Outcomes, day int64, active []uint32, given []Span) (seen []Span) {
 	for i, n := range active {
-		at := (day + int64(i)) * dayMs
+		at := (day + int64(i)) * rules.Day
 		seen = append(seen, o.PassDays(at, given)...)
 		for range n {
 			o.Visit(0, at+1)
@@ -31,7 +33,9 @@ func seeBreak(o *Outcomes, days int, perDay uint32) []Span {
 	return feed(o, d0, active, nil)
 }
 
-func days(from int64, n int) Span { return Span{From: from * dayMs, To: (from + int64(n)) * dayMs} }
+func days(from int64, n int) Span {
+	return Span{From: from * rules.Day, To: (from + int64(n)) * rules.Day}
+}
 
 func TestPassDaysSeesBreaks(t *testing.T) {
 	t.Run("a drop of most users for a few days", func(t *testing.T) {
@@ -121,21 +125,21 @@ func TestPassDaysSeesBreaks(t *testing.T) {
 	t.Run("days without records, passed at once", func(t *testing.T) {
 		var o Outcomes
 		feed(&o, d0, repeat(1000, 28), nil)
-		seen := o.PassDays((d0+38)*dayMs, nil) // nothing on days 28 to 37
+		seen := o.PassDays((d0+38)*rules.Day, nil) // nothing on days 28 to 37
 		if len(seen) != 10 || !slices.Equal(o.SeenBreaks(), []Span{days(d0+28, 10)}) {
 			t.Errorf("a jump over ten empty days: seen %v (%v)", o.SeenBreaks(), seen)
 		}
 		// Empty days are never the usual: five weeks of them are a break
 		// to their end, and the first day with records after them is not.
 		feed(&o, d0+38, append(repeat(0, 25), 1000), nil)
-		o.PassDays((d0+64)*dayMs, nil)
+		o.PassDays((d0+64)*rules.Day, nil)
 		if !slices.Equal(o.SeenBreaks(), []Span{days(d0+28, 35)}) {
 			t.Errorf("five weeks without records: seen %v", o.SeenBreaks())
 		}
 		// A jump of years judges a year of them and stops, and the
 		// breaks seen long ago are dropped.
-		o.PassDays((d0+38+100_000)*dayMs, nil)
-		if !o.DaysPassed((d0+38+100_001)*dayMs) || o.DaysPassed((d0+38+100_000)*dayMs) {
+		o.PassDays((d0+38+100_000)*rules.Day, nil)
+		if !o.DaysPassed((d0+38+100_001)*rules.Day) || o.DaysPassed((d0+38+100_000)*rules.Day) {
 			t.Error("the day counted is not stream time's after a jump")
 		}
 		if len(o.SeenBreaks()) != 0 {
@@ -151,25 +155,25 @@ func TestPassDaysSeesBreaks(t *testing.T) {
 		}
 		c := Config{Breaks: given, Outcomes: &o}
 		// The given and the seen days together: three days not counted.
-		if got := c.counted((d0+27)*dayMs, (d0+32)*dayMs); got != 2*dayMs {
-			t.Errorf("counted over five days with three of breaks = %v days", float64(got)/dayMs)
+		if got := c.counted((d0+27)*rules.Day, (d0+32)*rules.Day); got != 2*rules.Day {
+			t.Errorf("counted over five days with three of breaks = %v days", float64(got)/float64(rules.Day))
 		}
-		if got := c.after((d0+27)*dayMs, 2*dayMs); got != (d0+32)*dayMs {
-			t.Errorf("after two counted days from day 27 = day %v, want 32", float64(got)/dayMs-float64(d0))
+		if got := c.after((d0+27)*rules.Day, 2*rules.Day); got != (d0+32)*rules.Day {
+			t.Errorf("after two counted days from day 27 = day %v, want 32", float64(got)/float64(rules.Day)-float64(d0))
 		}
 		// Detection turned off: the days seen before count again.
 		c.NoBreakDetection = true
-		if got := c.counted((d0+27)*dayMs, (d0+32)*dayMs); got != 3*dayMs {
-			t.Errorf("counted without detection = %v days, want 3 (only the given days left out)", float64(got)/dayMs)
+		if got := c.counted((d0+27)*rules.Day, (d0+32)*rules.Day); got != 3*rules.Day {
+			t.Errorf("counted without detection = %v days, want 3 (only the given days left out)", float64(got)/float64(rules.Day))
 		}
 	})
 	t.Run("late events and repeat visits count once", func(t *testing.T) {
 		var o Outcomes
-		o.PassDays(d0*dayMs, nil)
-		o.Visit(0, d0*dayMs+5)             // a first visit
-		o.Visit(d0*dayMs+5, d0*dayMs+9)    // the same user again that day
-		o.Visit((d0-1)*dayMs, d0*dayMs+10) // a user back from yesterday
-		o.Visit(0, (d0-1)*dayMs)           // a late event of yesterday
+		o.PassDays(d0*rules.Day, nil)
+		o.Visit(0, d0*rules.Day+5)                 // a first visit
+		o.Visit(d0*rules.Day+5, d0*rules.Day+9)    // the same user again that day
+		o.Visit((d0-1)*rules.Day, d0*rules.Day+10) // a user back from yesterday
+		o.Visit(0, (d0-1)*rules.Day)               // a late event of yesterday
 		if o.seen.active != 2 {
 			t.Errorf("active %d, want 2", o.seen.active)
 		}
