@@ -49,7 +49,16 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		if end, known := ends.Lookup(topic, part.id); known {
 			hwm[i] = end.Offset
 			if ok && end.Err == nil && offset > end.Offset {
-				return inputRestarted(topic, part.id, offset, end.Offset)
+				// Past the last stable offset: a release that read
+				// uncommitted records may have stored a position inside
+				// a transaction still open, short of the high watermark.
+				hw, err := highWatermark(ctx, adm, topic, part.id)
+				if err != nil {
+					return err
+				}
+				if offset > hw {
+					return inputRestarted(topic, part.id, offset, hw)
+				}
 			}
 		} else {
 			hwm[i] = math.MaxInt64 // unknown: wait for this topic's records
@@ -84,4 +93,20 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		return o.Offset, nil
 	}
 	return part.loop(ctx, m, notify)
+}
+
+// highWatermark is the end of partition id of topic, past its open
+// transactions' records.
+func highWatermark(ctx context.Context, adm *kadm.Client, topic string, id int32) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	o, ok := ends.Lookup(topic, id)
+	if !ok || o.Err != nil {
+		return 0, fmt.Errorf("processor: end offset of %s/%d: %v", topic, id, o.Err)
+	}
+	return o.Offset, nil
 }

@@ -80,14 +80,16 @@ func (a *endsAsker) serve() {
 	}
 }
 
-// endOffsets returns the end offsets of partitions parts of topics, per
-// partition in the order of topics, in one round trip to each leader
-// (kadm's ListEndOffsets asks for the metadata first and lists every
-// partition): the merge asks for them at the live edge, where each round
-// trip is latency. A partition without every answer has an error.
+// endOffsets returns the end offsets (the last stable offsets) of
+// partitions parts of topics, per partition in the order of topics, in
+// one round trip to each leader (kadm asks for the metadata first and
+// lists every partition): the merge asks for them at the live edge, where
+// each round trip is latency. A partition without every answer has an
+// error.
 func endOffsets(ctx context.Context, cl *kgo.Client, topics []string, parts []int32) (map[int32][]int64, map[int32]error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
+	req.IsolationLevel = 1 // read committed: the last stable offsets, the end of what is read (inputs.go)
 	for _, topic := range topics {
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = topic

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -167,12 +168,21 @@ func (p *Processor) runPartition(ctx context.Context, a assignment) error {
 }
 
 // partitionEnds lists the end offsets a partition's ownership starts
-// from: the changelog's and the inputs'.
+// from: the changelog's high watermark, and the inputs' last stable
+// offsets, the end of what is read of them (committed records, inputs.go).
 func (p *Processor) partitionEnds(ctx context.Context, adm *kadm.Client) (kadm.ListedOffsets, error) {
-	ends, err := adm.ListEndOffsets(ctx, append([]string{p.cfg.Topics.Changelog}, p.cfg.Topics.Inputs...)...)
+	ends, err := adm.ListEndOffsets(ctx, p.cfg.Topics.Changelog)
 	if err == nil {
 		err = ends.Error()
 	}
+	if err != nil {
+		return ends, err
+	}
+	inputs, err := adm.ListCommittedOffsets(ctx, p.cfg.Topics.Inputs...)
+	if err == nil {
+		err = inputs.Error()
+	}
+	maps.Copy(ends, inputs)
 	return ends, err
 }
 

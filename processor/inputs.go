@@ -118,7 +118,15 @@ func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, s
 		// more peak RSS than kafka-go's readers (BENCHMARKS.md).
 		kgo.FetchMaxPartitionBytes(fetchPartitionBytes),
 		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		// Only what producers committed: an aborted transaction's records
+		// never happened, and an open one's may not (a Kafka Streams or
+		// Flink application with exactly-once writes its outputs so). The
+		// markers that end transactions come too, as controlRecord
+		// stand-ins: without them a partition whose last entry is a
+		// marker would look to the merge as if a record were still on
+		// its way, for ever.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 		// Records deleted (retention) before they were read: go on from
 		// the log start, as kafka-go did; the merge sees the gap in the
 		// offsets and reports the records lost (merger.take).
@@ -346,7 +354,13 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		if s == nil || !s.live {
 			return // stopped, or replaced by a source not yet assigned
 		}
-		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], p.HighWatermark) })
+		// Read committed, the end of what can be read is the last stable
+		// offset: the first record of a transaction still open.
+		end := p.HighWatermark
+		if p.LastStableOffset >= 0 {
+			end = p.LastStableOffset
+		}
+		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], end) })
 	})
 	if came && in.clock != nil {
 		in.clock.seen(time.Now())
@@ -367,6 +381,12 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		})
 	}
 }
+
+// controlRecord, in a stand-in message's kafka.Message.WriterData, is a
+// marker that ends a transaction (commit or abort): no event, but its
+// offset is read past, as a Kafka consumer's position moves past it
+// (merger.take, readRange).
+type controlRecord struct{}
 
 // topicGone, in a stand-in message's kafka.Message.WriterData, tells the
 // merge that the broker no longer has the topic its partition was reading
@@ -551,9 +571,14 @@ func (s *source) feed() {
 // message is r as kafka-go's reader handed records on, so that the merge
 // and the decoder see what they saw before. Time is the record's
 // timestamp: its CreateTime, or the broker's LogAppendTime on a topic
-// that sets it (kafka-go reported the CreateTime there too).
-func message(r *kgo.Record, hwm int64) kafka.Message {
-	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, HighWaterMark: hwm,
+// that sets it (kafka-go reported the CreateTime there too). end is the
+// partition's end as far as it can be read (its last stable offset). A
+// transaction's marker comes as a controlRecord stand-in.
+func message(r *kgo.Record, end int64) kafka.Message {
+	if r.Attrs.IsControl() {
+		return kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, HighWaterMark: end, WriterData: controlRecord{}}
+	}
+	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, HighWaterMark: end,
 		Key: r.Key, Value: r.Value, Time: r.Timestamp}
 	if len(r.Headers) > 0 {
 		m.Headers = make([]kafka.Header, len(r.Headers))

@@ -130,9 +130,10 @@ func (m *merger) take(i int, msg kafka.Message) {
 		m.in[i] = nil
 		return
 	}
-	// kafka-go skips silently to the log start when the next offset was
-	// deleted. A gap of one is a transaction marker; a longer one is
-	// checked against the broker's log start.
+	// The fetching client skips silently to the log start when the next
+	// offset was deleted, and over an aborted transaction's records. A
+	// gap of one is taken for the latter (a transaction of one record);
+	// a longer one is checked against the broker's log start.
 	if m.held[i] && msg.Offset > m.next[i]+1 {
 		if start, err := m.logStart(i); err == nil && start > m.next[i] {
 			m.lost = append(m.lost, lostRange{m.names[i], m.next[i], min(start, msg.Offset)})
@@ -142,6 +143,8 @@ func (m *merger) take(i int, msg kafka.Message) {
 	it := &engine.Input{Topic: i, Partition: int32(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value, Time: msg.Time}
 	if u, ok := msg.WriterData.(unreadBatch); ok {
 		engine.Unread(it, u.why)
+	} else if _, ok := msg.WriterData.(controlRecord); ok {
+		it.Marker = true
 	} else {
 		engine.Decode(it, m.dec, m.skew, time.Now())
 	}

@@ -364,3 +364,46 @@ func TestMergeConfirmsEnds(t *testing.T) {
 		t.Fatalf("popped %v, want a@1", it)
 	}
 }
+
+// TestMergeMarkers: a transaction's marker, the last entry of a topic,
+// is popped at once as a marker, and the topic is then read to its end:
+// the other topic's later records pass. Without it, the topic's next
+// offset would stay below its end for ever.
+func TestMergeMarkers(t *testing.T) {
+	login := func(off int64, ts string) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"),
+			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
+	}
+	marker := func(off int64) kafka.Message {
+		return kafka.Message{Offset: off, WriterData: controlRecord{}}
+	}
+	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
+		[]int64{0, 0}, []int64{4, 2}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	ins[0] <- login(0, "2026-01-01T00:00:05Z")
+	ins[0] <- marker(1) // its transaction's commit
+	// Offset 2, an aborted transaction's record, is not read; 3 is its marker.
+	ins[0] <- marker(3)
+	ins[1] <- login(0, "2026-01-01T00:00:01Z")
+	ins[1] <- login(1, "2026-01-01T00:00:09Z")
+	var got []string
+	for range 5 {
+		m.poll()
+		it := m.pop()
+		if it == nil {
+			t.Fatalf("merge stalled after %v", got)
+		}
+		s := fmt.Sprintf("%s@%d", m.names[it.Topic], it.Offset)
+		if it.Marker {
+			s += "(marker)"
+		}
+		got = append(got, s)
+	}
+	want := []string{"b@0", "a@0", "a@1(marker)", "a@3(marker)", "b@1"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("merge order %v, want %v", got, want)
+	}
+	if !m.caughtUp() || m.lag(0) != 0 {
+		t.Errorf("every topic read to its end: caught up %v, lag of a %d", m.caughtUp(), m.lag(0))
+	}
+}

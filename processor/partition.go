@@ -151,7 +151,9 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 		}
 		p.reportLost(m)
 		if it := m.pop(); it != nil {
-			p.stats.taken[it.Topic].Add(1)
+			if !it.Marker {
+				p.stats.taken[it.Topic].Add(1)
+			}
 			if err := p.eng.Apply(it); err != nil {
 				return err
 			}

@@ -86,7 +86,10 @@ func OpenReplay(ctx context.Context, cfg Config, from int64) (*ReplaySource, err
 	}
 	defer adm.Close()
 	s := &ReplaySource{topics: cfg.Topics.Inputs}
-	s.ends, err = adm.ListEndOffsets(ctx, s.topics...)
+	// The last stable offsets: records of a transaction still open are
+	// not read (inputs), so a range up to the high watermark would wait
+	// for them.
+	s.ends, err = adm.ListCommittedOffsets(ctx, s.topics...)
 	if err == nil {
 		err = s.ends.Error()
 	}
@@ -169,7 +172,8 @@ const (
 )
 
 // readRange reads topic's partition p from offset start up to end
-// (exclusive) through in and calls fn with each record in offset order.
+// (exclusive) through in and calls fn with each record in offset order:
+// the committed ones (inputs), without the markers that end transactions.
 func readRange(ctx context.Context, in *inputs, topic string, p int32, start, end int64, fn func(kafka.Message)) error {
 	if start < 0 || start >= end {
 		return nil
@@ -183,7 +187,9 @@ func readRange(ctx context.Context, in *inputs, topic string, p int32, start, en
 	for {
 		select {
 		case m := <-s.out:
-			fn(m)
+			if _, marker := m.WriterData.(controlRecord); !marker {
+				fn(m)
+			}
 			next, last = m.Offset+1, time.Now()
 			if next >= end {
 				return nil
@@ -350,7 +356,7 @@ func ReadTopics(ctx context.Context, c Conn, topics []string, fn func(p int32, o
 	if err != nil {
 		return fmt.Errorf("%w: reading %s: %w", ErrMissingTopics, strings.Join(topics, ", "), err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...) // as OpenReplay
 	if err == nil {
 		err = ends.Error()
 	}

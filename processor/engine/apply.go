@@ -22,6 +22,16 @@ import (
 // batch and the rebuild's batches first (rebuildIfDue).
 func (e *Engine) Apply(in *Input) error {
 	topic := e.cfg.Topics.Inputs[in.Topic]
+	if in.Marker {
+		// Stored with the batch, so the group's committed offset (lag
+		// monitoring) and the next start are past it, as a Kafka
+		// consumer's position is.
+		if in.Offset >= e.meta.Offsets[topic] {
+			e.meta.Offsets[topic] = in.Offset + 1
+			e.records++
+		}
+		return nil
+	}
 	if in.Offset < e.meta.Offsets[topic] {
 		e.stats.Skipped.Add(1)
 		return nil

@@ -18,6 +18,9 @@ type Input struct {
 	Time      time.Time // the record's Kafka timestamp
 	Event     schemas.Event
 	Err       error // why the record is rejected (dead-lettered); nil for a good one
+	// Marker says the record is a transaction's commit or abort marker:
+	// nothing to apply, but the position moves past it (Apply).
+	Marker bool
 }
 
 // Decode decodes in's value with dec and checks its time against the
@@ -57,10 +60,10 @@ func admitTime(in *Input, skew time.Duration, now time.Time) {
 }
 
 // OrderTime is the event time inputs are merged by. A rejected record has
-// no trustworthy time; it goes first, as soon as it is at the head of its
-// topic.
+// no trustworthy time, and a marker none; each goes first, as soon as it
+// is at the head of its topic.
 func (in *Input) OrderTime() int64 {
-	if in.Err != nil {
+	if in.Err != nil || in.Marker {
 		return math.MinInt64
 	}
 	return in.Event.Time

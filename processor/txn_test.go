@@ -1,0 +1,236 @@
+package processor
+
+// Inputs written in transactions, as an upstream application with
+// exactly-once semantics (Kafka Streams, Flink) writes them. It runs on
+// kfake and, in CI, on real Kafka.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/offline"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate"
+	"github.com/lifecycle-engine/lifecycle/state/record"
+)
+
+// TestTransactionalInputs produces a simulated stream in transactions,
+// each followed by an aborted one that carries a phantom purchase of
+// 5,000 for every user of the chunk, and checks that
+//   - the run applies exactly the committed records: its outputs and
+//     final state are those of the same stream produced plainly;
+//   - it reaches the end of every partition, though the last entry of
+//     each is a transaction's marker, and its committed offsets are past
+//     them (the group's lag is 0);
+//   - a transaction still open does not hold the partition's other
+//     topics: records produced after it to another topic are applied
+//     while it is open, and once it is aborted its record never is;
+//   - a replay of the topics reads the same, through an open
+//     transaction too.
+//
+// Before reading committed records, the phantoms were applied, and the
+// first marker at a partition's end held its other topics for ever
+// ("fetching stalled", every 15 s).
+func TestTransactionalInputs(t *testing.T) {
+	f, msgs := newHeldFixture(t, simulate.Config{Users: 120, Days: 60, Seed: 41}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clean := make([]string, len(f.inputs))
+	renamed := map[string]string{}
+	for i, in := range f.inputs {
+		clean[i] = in + ".clean"
+		renamed[in] = clean[i]
+	}
+	kafkatest.CreateTopics(t, f.brokers, f.partitions, clean...)
+	produceClean := func(ms []kafka.Message) {
+		t.Helper()
+		var copies []kafka.Message
+		for _, m := range ms {
+			copies = append(copies, kafka.Message{Topic: renamed[m.Topic], Key: m.Key, Value: m.Value})
+		}
+		kafkatest.Produce(t, f.brokers, copies...)
+	}
+	produceClean(msgs)
+
+	tx := transactionalClient(t, f.brokers, "lifecycle-test-tx")
+	const chunk = 40
+	for i := 0; i < len(msgs); i += chunk {
+		part := msgs[i:min(i+chunk, len(msgs))]
+		inTransaction(ctx, t, tx, true, part...)
+		inTransaction(ctx, t, tx, false, phantoms(t, f.inputs[1], part)...)
+	}
+
+	cfg := f.config(t)
+	store := openStore(t, vfs.NewMem())
+	total := int64(len(msgs))
+	st := runUntil(t, cfg, store, func(st Stats) bool { return seen(st) >= total && caughtUp(t, cfg) })
+	var taken int64
+	for _, n := range st.InputRecords {
+		taken += n
+	}
+	if got := seen(st); got != total || taken != total || st.KafkaErrors != 0 || st.Lost != 0 {
+		t.Errorf("%d records applied, rejected or dropped as duplicates, %d taken, %d Kafka errors, %d lost; want %d, %[5]d, 0, 0", got, taken, st.KafkaErrors, st.Lost, total)
+	}
+
+	// A transaction left open on the purchase topic, then later records
+	// to the login topic of the same partitions, plainly.
+	open := transactionalClient(t, f.brokers, "lifecycle-test-open")
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	held := phantoms(t, f.inputs[1], msgs[len(msgs)-chunk:])
+	for _, m := range held {
+		if err := open.ProduceSync(ctx, &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := laterLogins(t, f.inputs[0], msgs)
+	kafkatest.Produce(t, f.brokers, later...)
+	produceClean(later)
+	st = runUntil(t, cfg, store, func(st Stats) bool { return st.Applied >= int64(len(later)) })
+	if st.Applied != int64(len(later)) || st.KafkaErrors != 0 {
+		t.Errorf("with a transaction open: %d events applied, %d Kafka errors; want %d, 0", st.Applied, st.KafkaErrors, len(later))
+	}
+
+	// A replay reads up to the open transaction.
+	wantByID, wantPerUser, wantDLQ, final := reference(t, Config{Topics: Topics{Inputs: clean}}, f.brokers)
+	checkReplay(t, cfg, f.partitions, wantByID, wantDLQ)
+
+	if err := open.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	st = runUntil(t, cfg, store, func(Stats) bool { return caughtUp(t, cfg) })
+	if seen(st) != 0 || st.KafkaErrors != 0 {
+		t.Errorf("after the abort: %d records seen, %d Kafka errors; want 0, 0", seen(st), st.KafkaErrors)
+	}
+	checkOutputs(t, cfg, wantByID, wantPerUser)
+	checkState(t, final, store)
+	checkReplay(t, cfg, f.partitions, wantByID, wantDLQ)
+}
+
+// transactionalClient is a producer that writes in transactions,
+// partitioning as the processor does (Murmur2, as the Java client).
+func transactionalClient(t *testing.T, brokers []string, id string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(kafkatest.Name(t, id)),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.TransactionTimeout(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// inTransaction produces msgs in one transaction and commits or aborts it.
+func inTransaction(ctx context.Context, t *testing.T, cl *kgo.Client, commit bool, msgs ...kafka.Message) {
+	t.Helper()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		rs[i] = &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// phantoms is, for every decodable event of msgs, a purchase of 5,000 by
+// its user at its time on the purchase topic, with an event id of its own.
+func phantoms(t *testing.T, topic string, msgs []kafka.Message) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
+	for i, m := range msgs {
+		var ev struct {
+			User string `json:"user_id"`
+			TS   any    `json:"ts"`
+		}
+		if json.Unmarshal(m.Value, &ev) != nil || ev.User == "" || ev.TS == nil {
+			continue
+		}
+		ts, _ := json.Marshal(ev.TS)
+		v := fmt.Sprintf(`{"event_id":"phantom-%d-%s","user_id":%q,"type":"purchase","ts":%s,"amount":"5000.00","currency":"USD"}`, i, m.Key, ev.User, ts)
+		out = append(out, kafka.Message{Topic: topic, Key: m.Key, Value: []byte(v)})
+	}
+	if len(out) == 0 {
+		t.Fatal("no phantom could be made")
+	}
+	return out
+}
+
+// laterLogins is a login on topic, a day after the last event of msgs,
+// for each of the first 30 users of msgs.
+func laterLogins(t *testing.T, topic string, msgs []kafka.Message) []kafka.Message {
+	t.Helper()
+	var last time.Time
+	users := map[string]bool{}
+	var out []kafka.Message
+	for _, m := range msgs {
+		var ev struct {
+			User string    `json:"user_id"`
+			TS   time.Time `json:"ts"`
+		}
+		if json.Unmarshal(m.Value, &ev) != nil || ev.User == "" {
+			continue
+		}
+		if ev.TS.After(last) {
+			last = ev.TS
+		}
+		if len(users) < 30 && !users[ev.User] {
+			users[ev.User] = true
+			out = append(out, kafka.Message{Topic: topic, Key: m.Key})
+		}
+	}
+	at := last.Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	for i := range out {
+		out[i].Value = fmt.Appendf(nil, `{"event_id":"later-%d","user_id":%q,"type":"login","ts":%q}`, i, out[i].Key, at)
+	}
+	return out
+}
+
+// checkReplay replays cfg's input topics as `lifecycle replay` does and
+// compares its outputs with the reference's.
+func checkReplay(t *testing.T, cfg Config, partitions int32, wantByID map[string][]byte, wantDLQ int) {
+	t.Helper()
+	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := OpenReplay(context.Background(), cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	got, dlq := map[string][]byte{}, 0
+	err = r.RunFrom(context.Background(), src.Read, 0, func(_ int32, o record.Output) error {
+		if o.Topic == cfg.Topics.DLQ {
+			dlq++
+			return nil
+		}
+		got[string(o.Headers[0].Value)] = o.Value
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	differ := 0
+	for id, v := range wantByID {
+		if string(got[id]) != string(v) {
+			differ++
+		}
+	}
+	if differ > 0 || len(got) != len(wantByID) || dlq != wantDLQ {
+		t.Errorf("replay: %d outputs and %d dead letters, %d of the reference's %d outputs differ or are missing; want %d dead letters", len(got), dlq, differ, len(wantByID), wantDLQ)
+	}
+}
