@@ -31,18 +31,8 @@ func TestReplayKilledAndRerun(t *testing.T) {
 
 	// What an uninterrupted replay writes, by id.
 	want := map[string]string{}
-	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: f.partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := OpenReplay(context.Background(), cfg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	err = r.RunFrom(context.Background(), src.Read, 0, func(_ int32, o record.Output) error {
+	err := replayInputs(t, cfg, f.partitions, func(o record.Output) {
 		want[outputKey(o.Topic+suffix, o.Key, o.Value, o.Headers)] = string(o.Value)
-		return nil
 	})
 	if err != nil || len(want) < 9000 {
 		t.Fatalf("reference replay: %d outputs, %v; want over 9000, so that the kill at the 8000th comes after a batch was sent", len(want), err)
@@ -94,6 +84,25 @@ func TestReplayKilledAndRerun(t *testing.T) {
 	if len(got) != len(want) || missing > 0 || records != len(want)+partial {
 		t.Errorf("the replay topics hold %d records, %d distinct; want %d distinct plus the killed run's %d", records, len(got), len(want), partial)
 	}
+}
+
+// replayInputs replays cfg's input topics as `lifecycle replay` does,
+// calling out with each output.
+func replayInputs(t *testing.T, cfg Config, partitions int32, out func(record.Output)) error {
+	t.Helper()
+	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := OpenReplay(context.Background(), cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return r.RunFrom(context.Background(), src.Read, 0, func(_ int32, o record.Output) error {
+		out(o)
+		return nil
+	})
 }
 
 // outputKey identifies an output: its deterministic id, or for a dead

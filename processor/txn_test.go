@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
-	"github.com/lifecycle-engine/lifecycle/processor/offline"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -203,23 +202,13 @@ func laterLogins(t *testing.T, topic string, msgs []kafka.Message) []kafka.Messa
 // compares its outputs with the reference's.
 func checkReplay(t *testing.T, cfg Config, partitions int32, wantByID map[string][]byte, wantDLQ int) {
 	t.Helper()
-	r, err := offline.New(offline.Config{Engine: cfg.Engine(), Partitions: partitions, Decoder: cfg.Decoder, MaxFutureSkew: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := OpenReplay(context.Background(), cfg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	got, dlq := map[string][]byte{}, 0
-	err = r.RunFrom(context.Background(), src.Read, 0, func(_ int32, o record.Output) error {
+	err := replayInputs(t, cfg, partitions, func(o record.Output) {
 		if o.Topic == cfg.Topics.DLQ {
 			dlq++
-			return nil
+			return
 		}
 		got[string(o.Headers[0].Value)] = o.Value
-		return nil
 	})
 	if err != nil {
 		t.Fatalf("replay: %v", err)
