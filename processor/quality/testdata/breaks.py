@@ -11,10 +11,14 @@ arrives in the first 120 days and leaves at an exponential time (mean
   --year-end every user takes days 355-364 and 0-2 off;
   --shutdown every user takes days 130-139 off (a company-wide stop, or
              an outage upstream: no records at all for ten days; added
-             on 2026-12-07 with the breaks the partitions see).
+             on 2026-12-07 with the breaks the partitions see);
+  --surge    the opposite: every user comes twice as often (each day's
+             chance doubled, at most 1) in September, days 243-272 (a
+             season's rush, early enough that what follows is judged
+             within the data), then as before (added on 2026-12-07).
 The truth is each leaver's last event. Standard library only.
 
-  python3 breaks.py --seed 1 [--summer] [--year-end] [--shutdown] --out ev.ndjson --truth tr.csv
+  python3 breaks.py --seed 1 [--summer] [--year-end] [--shutdown] [--surge] --out ev.ndjson --truth tr.csv
   lifecycle evaluate --events ev.ndjson --truth tr.csv
 """
 import argparse, datetime, math, random
@@ -25,6 +29,7 @@ ap.add_argument("--users", type=int, default=3000)
 ap.add_argument("--summer", action="store_true")
 ap.add_argument("--year-end", action="store_true")
 ap.add_argument("--shutdown", action="store_true")
+ap.add_argument("--surge", action="store_true")
 ap.add_argument("--out", required=True)
 ap.add_argument("--truth", required=True)
 a = ap.parse_args()
@@ -48,7 +53,10 @@ with open(a.truth, "w") as tr:
             if a.year_end and (d >= 355 or d < 3) or a.summer and 200 <= d < 214 and u % 3 == 0 or a.shutdown and 130 <= d < 140:
                 continue
             day = start + datetime.timedelta(days=d)
-            if rnd.random() < (p if day.weekday() < 5 else pw):
+            chance = p if day.weekday() < 5 else pw
+            if a.surge and 243 <= d < 273:
+                chance = min(1.0, 2 * chance)
+            if rnd.random() < chance:
                 ts = day + datetime.timedelta(hours=rnd.uniform(8, 18))
                 if (ts - start).total_seconds() >= death * 86400:
                     break
