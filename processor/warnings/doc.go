@@ -54,8 +54,10 @@
 // departures (outcomes.go): where users come rarely or stay long, a user
 // who leaves reaches a lower risk before the churn, and a fixed level
 // misses them. Each partition keeps its departures by the risk they had
-// reached Lead before their churn, and at every rebuild point takes the
-// highest risk that a share Recall of them had reached. The same record
+// reached Lead before their churn (as if none of their silence's days had
+// been a break: breaks are exceptions the level must not learn from), and
+// at every rebuild point takes the highest risk that a share Recall of
+// them had reached. The same record
 // gives the warnings' Score: per level, the share of the partition's
 // silences warned at it (not held back by the cool-down, as evaluate
 // counts them) that ended in a departure, so that the score

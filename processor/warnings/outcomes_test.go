@@ -493,3 +493,37 @@ func TestHazardsWeighTheSilencesChances(t *testing.T) {
 		}
 	}
 }
+
+// TestDepartureRiskWithoutBreaks: a departure is counted in the watch
+// level's choice at the risk its silence reached Lead before the churn
+// as if none of its days had been a break, so that a break (or many
+// users leaving at once, seen as one) does not pull the level down:
+// two weekly users who leave alike fall in one bin, though ten days of
+// the first one's silence were a break.
+func TestDepartureRiskWithoutBreaks(t *testing.T) {
+	o := &Outcomes{}
+	c := Config{Outcomes: o, Breaks: []Span{{From: t0 + 38*rules.Day, To: t0 + 48*rules.Day}}}.WithDefaults()
+	ctx := Context{Stage: rules.New, PAlive: -1}
+	for u := range 2 {
+		var s State
+		start := t0 + int64(u)*100*rules.Day // the second one's silence holds no break
+		for i := range 6 {
+			c.OnEvent(nil, &s, schemas.Event{ID: fmt.Sprint(u, "-", i), Type: schemas.Login, Time: start + int64(i)*7*rules.Day}, ctx)
+		}
+		c.Advance(nil, &s, ctx, start+80*rules.Day)
+		if s.ChurnedAt == 0 {
+			t.Fatalf("user %d did not churn", u)
+		}
+	}
+	bins := map[int]uint32{}
+	for _, p := range o.pending {
+		for b, n := range p.departed {
+			if n > 0 {
+				bins[b] += n
+			}
+		}
+	}
+	if len(bins) != 1 {
+		t.Errorf("the two departures fall in bins %v; want one bin for both", bins)
+	}
+}

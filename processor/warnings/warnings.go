@@ -351,10 +351,15 @@ func (c Config) due(s *State) int64 {
 }
 
 // departureRisk is the risk the user's silence reached Lead before the
-// churn: what a departure is counted at.
+// churn, had none of its days been a break: what a departure is counted
+// at in the watch level's choice. A break is the exception the level must
+// not learn from: break days hold a silence's risk back, and a third of
+// the users leaving at once is seen as a break for its first weeks, whose
+// departures, counted at their held-back risks, would pull the level of
+// every later silence down.
 func (c Config) departureRisk(s *State) float64 {
 	lead := min(int64(c.Lead/time.Millisecond), c.churnMs())
-	return c.riskAt(s, c.counted(s.LastActivity, s.LastActivity+c.churnMs()-lead))
+	return c.riskAt(s, c.churnMs()-lead)
 }
 
 // score is what a warning of level lvl at risk in s's silence carries:

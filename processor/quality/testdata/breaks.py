@@ -15,10 +15,14 @@ arrives in the first 120 days and leaves at an exponential time (mean
   --surge    the opposite: every user comes twice as often (each day's
              chance doubled, at most 1) in September, days 243-272 (a
              season's rush, early enough that what follows is judged
-             within the data), then as before (added on 2026-12-07).
+             within the data), then as before (added on 2026-12-07);
+  --exodus   a third of the users (every third id) leave for good on
+             day 200 (a price rise, a rival's launch: a departure many
+             share, which no break detection should hide; added on
+             2026-12-07).
 The truth is each leaver's last event. Standard library only.
 
-  python3 breaks.py --seed 1 [--summer] [--year-end] [--shutdown] [--surge] --out ev.ndjson --truth tr.csv
+  python3 breaks.py --seed 1 [--summer] [--year-end] [--shutdown] [--surge] [--exodus] --out ev.ndjson --truth tr.csv
   lifecycle evaluate --events ev.ndjson --truth tr.csv
 """
 import argparse, datetime, math, random
@@ -30,6 +34,7 @@ ap.add_argument("--summer", action="store_true")
 ap.add_argument("--year-end", action="store_true")
 ap.add_argument("--shutdown", action="store_true")
 ap.add_argument("--surge", action="store_true")
+ap.add_argument("--exodus", action="store_true")
 ap.add_argument("--out", required=True)
 ap.add_argument("--truth", required=True)
 a = ap.parse_args()
@@ -46,6 +51,8 @@ with open(a.truth, "w") as tr:
         p, pw, buy = rnd.uniform(0.25, 1.0), rnd.uniform(0, 0.1), rnd.uniform(0.02, 0.2)
         arrive = rnd.uniform(0, 120)
         death = arrive + rnd.expovariate(1 / 250)
+        if a.exodus and u % 3 == 0:
+            death = min(death, max(arrive, 200))
         last = None
         for d in range(int(arrive), DAYS):
             if d >= death:
