@@ -214,10 +214,12 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 						zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
 				}
 			}
-			if m.caughtUp() && p.cfg.IdleAdvance {
+			if m.caughtUp() && p.cfg.IdleAdvance && !p.clock.unread(p.id, m.next) {
 				// Stream time follows the wall clock minus the allowed
 				// lateness when every input is caught up, while the
-				// process's inputs are live (inputClock).
+				// process's inputs are live and none of this partition's
+				// has records it has not read, a transaction's still open
+				// among them (inputClock).
 				to := p.clock.idleAdvance(now, p.cfg.MaxInputSilence, p.cfg.AllowedLateness)
 				if err := p.eng.AdvanceTo(to.UnixMilli()); err != nil {
 					return err

@@ -23,7 +23,44 @@ type inputClock struct {
 	// some, or an end offset of any input partition that moved (watchEnds).
 	last atomic.Int64
 	held atomic.Bool // stream time is held now (lifecycle_stream_time_held)
+	// ends is, per input partition (by number), what watchEnds last
+	// learned of its topics' ends (unread).
+	ends atomic.Pointer[map[int32]inputEnds]
 	log  *zap.Logger
+}
+
+// inputEnds is what watchEnds learned of one input partition: each input
+// topic's last stable offset (in Topics.Inputs order), and whether one of
+// them had a transaction open (its high watermark past that offset).
+type inputEnds struct {
+	stable []int64
+	open   bool
+}
+
+// unread reports whether input partition p, read up to next (per input
+// topic), had records it has not read when the ends were last asked for:
+// committed ones past next (the merge's own ends may not know of them
+// yet), or a transaction's still open, which come when it commits, with
+// their event times. Idle advance waits for them, as it waits for records
+// on their way.
+func (c *inputClock) unread(p int32, next []int64) bool {
+	all := c.ends.Load()
+	if all == nil {
+		return false
+	}
+	e, ok := (*all)[p]
+	if !ok {
+		return false
+	}
+	if e.open {
+		return true
+	}
+	for i, s := range e.stable {
+		if i < len(next) && s > next[i] {
+			return true
+		}
+	}
+	return false
 }
 
 func newInputClock(now time.Time, log *zap.Logger) *inputClock {
@@ -63,7 +100,9 @@ func (c *inputClock) idleAdvance(now time.Time, silence, lateness time.Duration)
 // whoever owns it, by asking for their end offsets every interval until
 // ctx ends: an instance whose own partitions are quiet while the group's
 // others are busy is not in an outage, and should not hold its stream
-// time. One ListOffsets request an interval (a minute by default).
+// time. It also learns what each partition has to read (unread). Two
+// ListOffsets requests an interval (a minute by default): the high
+// watermarks and the last stable offsets.
 func (c *inputClock) watchEnds(ctx context.Context, adm *kadm.Client, topics []string, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -88,6 +127,9 @@ func (c *inputClock) watchEnds(ctx context.Context, adm *kadm.Client, topics []s
 				c.seen(time.Now())
 			}
 			last = now
+			if stable, err := adm.ListCommittedOffsets(ctx, topics...); err == nil {
+				c.ends.Store(partitionInputEnds(topics, ends, stable))
+			}
 		}
 		select {
 		case <-t.C:
@@ -95,6 +137,30 @@ func (c *inputClock) watchEnds(ctx context.Context, adm *kadm.Client, topics []s
 			return
 		}
 	}
+}
+
+// partitionInputEnds is, per partition, the topics' last stable offsets
+// (stable) and whether a high watermark (ends) is past one of them. A
+// topic without an answer counts as read (0).
+func partitionInputEnds(topics []string, ends, stable kadm.ListedOffsets) *map[int32]inputEnds {
+	out := map[int32]inputEnds{}
+	for i, topic := range topics {
+		for p, o := range stable[topic] {
+			if o.Err != nil {
+				continue
+			}
+			e := out[p]
+			if e.stable == nil {
+				e.stable = make([]int64, len(topics))
+			}
+			e.stable[i] = o.Offset
+			if hw, ok := ends.Lookup(topic, p); ok && hw.Err == nil && hw.Offset > o.Offset {
+				e.open = true
+			}
+			out[p] = e
+		}
+	}
+	return &out
 }
 
 // endsInterval is how often watchEnds asks: a few times within the

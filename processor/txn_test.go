@@ -8,14 +8,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/rules"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/state/record"
 )
@@ -221,5 +225,114 @@ func checkReplay(t *testing.T, cfg Config, partitions int32, wantByID map[string
 	}
 	if differ > 0 || len(got) != len(wantByID) || dlq != wantDLQ {
 		t.Errorf("replay: %d outputs and %d dead letters, %d of the reference's %d outputs differ or are missing; want %d dead letters", len(got), dlq, differ, len(wantByID), wantDLQ)
+	}
+}
+
+// TestIdleAdvanceWaitsForAnOpenTransaction: with --idle-advance, a
+// partition whose input has a transaction open does not let stream time
+// follow the clock past the transaction's events. Six users' churns come
+// due 6 s from now; their logins from 2 s before that are in a transaction
+// that commits 3 s after. Without the wait every user churned, and the
+// logins, late, came back as returns.
+func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	inputs := []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
+	kafkatest.CreateTopics(t, brokers, 2, inputs...)
+	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 2}
+	cfg := f.config(t)
+	// A silence of 3 s: the ends are asked for every second.
+	cfg.IdleAdvance, cfg.AllowedLateness, cfg.MaxInputSilence = true, time.Second, 3*time.Second
+	start := time.Now()
+	login := func(u string, at time.Time, id string) kafka.Message {
+		return kafka.Message{Topic: inputs[0], Key: []byte(u),
+			Value: fmt.Appendf(nil, `{"event_id":%q,"user_id":%q,"type":"login","ts":%q}`, id, u, at.UTC().Format(time.RFC3339Nano))}
+	}
+	p, errc, cancel := startRun(t, cfg)
+	kafkatest.Produce(t, brokers, login("early", start, "early"))
+	waitFor(t, "the first record applied", func() bool { return p.Stats().Applied == 1 })
+	due := time.Now().Add(6 * time.Second).Truncate(time.Millisecond)
+	var first, delayed []kafka.Message
+	for i := range 6 {
+		u := fmt.Sprint("u-", i)
+		first = append(first, login(u, due.Add(-rules.DefaultChurnAfter), "first-"+u))
+		delayed = append(delayed, login(u, due.Add(-2*time.Second), "delayed-"+u))
+	}
+	kafkatest.Produce(t, brokers, first...)
+	waitFor(t, "the users' logins applied", func() bool { return p.Stats().Applied == 7 })
+
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	tx := transactionalClient(t, brokers, "lifecycle-test-idle")
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range delayed {
+		if err := tx.ProduceSync(ctx, &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the churns' due time, with records coming all along (an old
+	// event, late, keeps the inputs live without moving stream time).
+	ticks := 0
+	for ; time.Now().Before(due.Add(3 * time.Second)); ticks++ {
+		kafkatest.Produce(t, brokers, login("ticker", start, fmt.Sprint("tick-", ticks)))
+		time.Sleep(300 * time.Millisecond)
+	}
+	if st := p.Stats(); st.StreamTimeHeld || !st.StreamTime.Before(due) {
+		t.Errorf("with the transaction open: stream time %v (held for silence %v); want it before the churns' %v", st.StreamTime, st.StreamTimeHeld, due)
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delayed logins applied, and stream time following the clock", func() bool {
+		st := p.Stats()
+		return st.Applied == int64(1+6+ticks+6) && st.StreamTime.After(due)
+	})
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, m := range kafkatest.ReadAll(t, brokers, cfg.Topics.Transitions) {
+		if strings.Contains(string(m.Value), `"to":"churned"`) {
+			t.Errorf("a churn while its user's login was in an open transaction: %s", m.Value)
+		}
+	}
+}
+
+// TestUnread: what the ends asked for say a partition has not read, for
+// idle advance: committed records past its position, or a transaction
+// still open (a high watermark past the last stable offset).
+func TestUnread(t *testing.T) {
+	topics := []string{"a", "b"}
+	listed := func(offsets map[string]map[int32]int64) kadm.ListedOffsets {
+		l := kadm.ListedOffsets{}
+		for topic, ps := range offsets {
+			l[topic] = map[int32]kadm.ListedOffset{}
+			for p, o := range ps {
+				l[topic][p] = kadm.ListedOffset{Topic: topic, Partition: p, Offset: o}
+			}
+		}
+		return l
+	}
+	ends := listed(map[string]map[int32]int64{"a": {0: 10, 1: 10}, "b": {0: 5, 1: 7}})
+	stable := listed(map[string]map[int32]int64{"a": {0: 10, 1: 10}, "b": {0: 5, 1: 6}})
+	c := newInputClock(time.Now(), zap.NewNop())
+	if c.unread(0, []int64{0, 0}) {
+		t.Error("unread before any ends were learned")
+	}
+	c.ends.Store(partitionInputEnds(topics, ends, stable))
+	for _, tc := range []struct {
+		p    int32
+		next []int64
+		want bool
+	}{
+		{0, []int64{10, 5}, false}, // read to the ends
+		{0, []int64{9, 5}, true},   // a committed record not read yet
+		{1, []int64{10, 6}, true},  // b/1: a transaction open past 6
+		{2, []int64{0, 0}, false},  // a partition the ends did not list
+	} {
+		if got := c.unread(tc.p, tc.next); got != tc.want {
+			t.Errorf("unread(%d, %v) = %v, want %v", tc.p, tc.next, got, tc.want)
+		}
 	}
 }
