@@ -52,7 +52,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 				// Past the last stable offset: a release that read
 				// uncommitted records may have stored a position inside
 				// a transaction still open, short of the high watermark.
-				hw, err := highWatermark(ctx, adm, topic, part.id)
+				hw, err := listedOffset(ctx, adm.ListEndOffsets, "end offset", topic, part.id)
 				if err != nil {
 					return err
 				}
@@ -80,33 +80,23 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		return p.ends.ends(ctx, part.id)
 	}, make(chan endsAnswer, 1), notify
 	m.logStart = func(i int) (int64, error) {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		starts, err := adm.ListStartOffsets(lctx, inputs[i])
-		if err != nil {
-			return 0, fmt.Errorf("processor: log start offset of %s: %w", inputs[i], err)
-		}
-		o, ok := starts.Lookup(inputs[i], part.id)
-		if !ok || o.Err != nil {
-			return 0, fmt.Errorf("processor: log start offset of %s/%d: %v", inputs[i], part.id, o.Err)
-		}
-		return o.Offset, nil
+		return listedOffset(ctx, adm.ListStartOffsets, "log start offset", inputs[i], part.id)
 	}
 	return part.loop(ctx, m, notify)
 }
 
-// highWatermark is the end of partition id of topic, past its open
-// transactions' records.
-func highWatermark(ctx context.Context, adm *kadm.Client, topic string, id int32) (int64, error) {
+// listedOffset asks the broker, with list (a kadm.Client lister), for
+// what partition id of topic has: its log start, its high watermark.
+func listedOffset(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), what, topic string, id int32) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	listed, err := list(ctx, topic)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("processor: %s of %s: %w", what, topic, err)
 	}
-	o, ok := ends.Lookup(topic, id)
+	o, ok := listed.Lookup(topic, id)
 	if !ok || o.Err != nil {
-		return 0, fmt.Errorf("processor: end offset of %s/%d: %v", topic, id, o.Err)
+		return 0, fmt.Errorf("processor: %s of %s/%d: %v", what, topic, id, o.Err)
 	}
 	return o.Offset, nil
 }

@@ -71,12 +71,7 @@ func TestIdleAdvanceHeldThroughAnInputOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			brokers := kafkatest.Brokers(t)
-			inputs := []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
-			kafkatest.CreateTopics(t, brokers, 2, inputs...)
-			f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 2}
-			cfg := f.config(t)
-			cfg.IdleAdvance, cfg.AllowedLateness, cfg.MaxInputSilence = true, time.Second, tc.silence
+			brokers, inputs, cfg := idleConfig(t, tc.silence)
 			churn := rules.DefaultChurnAfter
 			login := func(u string, at time.Time, round int) kafka.Message {
 				return kafka.Message{Topic: inputs[0], Key: []byte(u),
@@ -131,4 +126,18 @@ func TestIdleAdvanceHeldThroughAnInputOutage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idleConfig is a processor config with idle advance (a second of
+// lateness, --max-input-silence silence) on three new input topics of two
+// partitions, with their brokers and names.
+func idleConfig(t *testing.T, silence time.Duration) (brokers, inputs []string, cfg Config) {
+	t.Helper()
+	brokers = kafkatest.Brokers(t)
+	inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
+	kafkatest.CreateTopics(t, brokers, 2, inputs...)
+	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 2}
+	cfg = f.config(t)
+	cfg.IdleAdvance, cfg.AllowedLateness, cfg.MaxInputSilence = true, time.Second, silence
+	return brokers, inputs, cfg
 }

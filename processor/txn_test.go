@@ -85,15 +85,7 @@ func TestTransactionalInputs(t *testing.T) {
 	// A transaction left open on the purchase topic, then later records
 	// to the login topic of the same partitions, plainly.
 	open := transactionalClient(t, f.brokers, "lifecycle-test-open")
-	if err := open.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	held := phantoms(t, f.inputs[1], msgs[len(msgs)-chunk:])
-	for _, m := range held {
-		if err := open.ProduceSync(ctx, &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	beginWith(ctx, t, open, phantoms(t, f.inputs[1], msgs[len(msgs)-chunk:])...)
 	later := laterLogins(t, f.inputs[0], msgs)
 	kafkatest.Produce(t, f.brokers, later...)
 	produceClean(later)
@@ -134,6 +126,16 @@ func transactionalClient(t *testing.T, brokers []string, id string) *kgo.Client 
 // inTransaction produces msgs in one transaction and commits or aborts it.
 func inTransaction(ctx context.Context, t *testing.T, cl *kgo.Client, commit bool, msgs ...kafka.Message) {
 	t.Helper()
+	beginWith(ctx, t, cl, msgs...)
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// beginWith begins a transaction and produces msgs in it, acknowledged:
+// they are in the log, and the transaction is open.
+func beginWith(ctx context.Context, t *testing.T, cl *kgo.Client, msgs ...kafka.Message) {
+	t.Helper()
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +144,6 @@ func inTransaction(ctx context.Context, t *testing.T, cl *kgo.Client, commit boo
 		rs[i] = &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
 	}
 	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -235,13 +234,8 @@ func checkReplay(t *testing.T, cfg Config, partitions int32, wantByID map[string
 // that commits 3 s after. Without the wait every user churned, and the
 // logins, late, came back as returns.
 func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	inputs := []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
-	kafkatest.CreateTopics(t, brokers, 2, inputs...)
-	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 2}
-	cfg := f.config(t)
 	// A silence of 3 s: the ends are asked for every second.
-	cfg.IdleAdvance, cfg.AllowedLateness, cfg.MaxInputSilence = true, time.Second, 3*time.Second
+	brokers, inputs, cfg := idleConfig(t, 3*time.Second)
 	start := time.Now()
 	login := func(u string, at time.Time, id string) kafka.Message {
 		return kafka.Message{Topic: inputs[0], Key: []byte(u),
@@ -263,14 +257,7 @@ func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
 	tx := transactionalClient(t, brokers, "lifecycle-test-idle")
-	if err := tx.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range delayed {
-		if err := tx.ProduceSync(ctx, &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	beginWith(ctx, t, tx, delayed...)
 	// Past the churns' due time, with records coming all along (an old
 	// event, late, keeps the inputs live without moving stream time).
 	ticks := 0
