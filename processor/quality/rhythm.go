@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/bgnbd"
+	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretoggg"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/paretonbd"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/regular"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
@@ -87,6 +88,20 @@ func EvaluateParetoNBD(ctx context.Context, pc paretonbd.Config, cfg Config) (Re
 	dropout := dropouts(users, func(u *paretonbd.User) (string, int64) { return u.ID, u.Left })
 	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
 		return paretonbd.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
+	}, nil)
+}
+
+// EvaluateParetoGGG is EvaluateRhythm for the seventh generator (package
+// simulate/paretoggg: Pareto/GGG, users who differ in how regular they
+// are, from clumpy to regular) and its oracle (regular's).
+func EvaluateParetoGGG(ctx context.Context, gc paretoggg.Config, cfg Config) (Report, error) {
+	users, events, end, err := paretoggg.Generate(ctx, gc)
+	if err != nil {
+		return Report{}, err
+	}
+	dropout := dropouts(users, func(u *regular.User) (string, int64) { return u.ID, u.Left })
+	return evaluateGenerated(ctx, cfg, events, end, dropout, func() []map[string][]int64 {
+		return regular.Oracle(users, end, cfg.Engine.Rules.ChurnAfter, OracleThresholds)
 	}, nil)
 }
 

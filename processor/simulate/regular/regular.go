@@ -31,6 +31,7 @@ import (
 	"slices"
 	"time"
 
+	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/lifecycle-engine/lifecycle/processor/simulate/rhythm"
@@ -85,7 +86,7 @@ const day = 24 * 60 * 60 * 1000 // ms
 type User struct {
 	ID     string
 	Period float64 // mean days between visits
-	Shape  int     // the gaps' Gamma shape
+	Shape  float64 // the gaps' Gamma shape (a whole number here; any in package paretoggg)
 	Hazard float64 // the chance of leaving, per day
 	Visits []int64 // visit times, Unix ms
 	// Left is the time of the last visit when the user left within the
@@ -112,7 +113,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 		u := &User{
 			ID:     fmt.Sprintf("r-%06d", i),
 			Period: math.Exp(math.Log(c.MinPeriod) + rng.Float64()*(math.Log(c.MaxPeriod)-math.Log(c.MinPeriod))),
-			Shape:  int(c.Shape),
+			Shape:  c.Shape,
 			Hazard: rng.ExpFloat64() / c.MeanLifetime,
 		}
 		gap := distuv.Gamma{Alpha: c.Shape, Beta: c.Shape / u.Period, Src: src}
@@ -140,8 +141,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 // Risk is the true probability that u, alive at a visit and silent for s
 // days since, has left: B / (A + B), where A = e^(−μs)·S(s) is staying
 // alive with the next gap still running and B = ∫₀ˢ μe^(−μt)·S(t) dt
-// leaving before it ended, S being the gaps' survival (Erlang, the shape
-// a whole number). B is integrated by the midpoint rule in steps of step
+// leaving before it ended, S being the gaps' survival. B is integrated by the midpoint rule in steps of step
 // days; Risk(s) for every s up to the silence comes in one pass (risks).
 func (u *User) Risk(s float64) float64 {
 	var r float64
@@ -163,12 +163,17 @@ func (u *User) risks(until, step float64, f func(s, risk float64) bool) {
 	}
 }
 
-// survival is the chance that a gap lasts longer than s days.
+// survival is the chance that a gap lasts longer than s days: Erlang's
+// sum for a whole shape (exact and cheap), the regularized upper
+// incomplete gamma function for any other.
 func (u *User) survival(s float64) float64 {
-	z := s * float64(u.Shape) / u.Period
+	z := s * u.Shape / u.Period
+	if u.Shape != math.Trunc(u.Shape) {
+		return mathext.GammaIncRegComp(u.Shape, z)
+	}
 	sum, term := 1.0, 1.0
-	for n := 1; n < u.Shape; n++ {
-		term *= z / float64(n)
+	for n := 1.0; n < u.Shape; n++ {
+		term *= z / n
 		sum += term
 	}
 	return math.Exp(-z) * sum

@@ -89,6 +89,27 @@ func TestRisk(t *testing.T) {
 	}
 }
 
+// TestSurvivalOfAnyShape: a shape that is not a whole number (package
+// paretoggg's users) takes the incomplete gamma function, which must meet
+// Erlang's sum at the whole numbers on either side, and a clumpy user
+// (shape under 1) is more often silent long past their period than a
+// memoryless one.
+func TestSurvivalOfAnyShape(t *testing.T) {
+	for _, k := range []float64{1, 3, 8} {
+		erlang := &User{Period: 4, Shape: k}
+		near := &User{Period: 4, Shape: k + 1e-9}
+		for _, s := range []float64{0.5, 4, 12} {
+			if a, b := erlang.survival(s), near.survival(s); math.Abs(a-b) > 1e-6 {
+				t.Errorf("shape %v, %v days: Erlang's survival %v, the incomplete gamma's %v", k, s, a, b)
+			}
+		}
+	}
+	clumpy, memoryless := &User{Period: 4, Shape: 0.3}, &User{Period: 4, Shape: 1}
+	if c, m := clumpy.survival(20), memoryless.survival(20); !(c > 3*m) {
+		t.Errorf("20 days at a period of 4: survival %v for a clumpy user, %v for a memoryless one; want more than 3 times", c, m)
+	}
+}
+
 // TestOracle: the oracle warns where the risk reaches the threshold, at
 // most once per silence, never at or after the next visit or the churn,
 // and a higher threshold warns no more.
