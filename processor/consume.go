@@ -82,6 +82,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 	m.logStart = func(i int) (int64, error) {
 		return listedOffset(ctx, adm.ListStartOffsets, "log start offset", inputs[i], part.id)
 	}
+	m.fetchedStart = func(i int) int64 { return sources[i].logStart.Load() }
 	return part.loop(ctx, m, notify)
 }
 

@@ -176,6 +176,12 @@ type source struct {
 	feeding bool            // feed runs: records must go through queue, in order
 	paused  bool            // tp's fetches are paused until queue is drained
 	gone    bool            // the topic's ID is gone: the marker was handed on (deliver)
+
+	// logStart is tp's log start offset as the latest fetch with records
+	// said it (-1: none yet), so that the merge can tell records deleted
+	// from an aborted transaction's without asking the broker
+	// (merger.take).
+	logStart atomic.Int64
 }
 
 // open starts reading topic's partition at offset from (kafka.FirstOffset:
@@ -183,6 +189,7 @@ type source struct {
 // topic, if any, first.
 func (in *inputs) open(topic string, partition int32, from int64, notify chan<- struct{}) *source {
 	s := &source{in: in, tp: topicPartition{topic, partition}, from: from, out: make(chan kafka.Message, 1024), notify: notify}
+	s.logStart.Store(-1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -359,6 +366,9 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		end := p.HighWatermark
 		if p.LastStableOffset >= 0 {
 			end = p.LastStableOffset
+		}
+		if p.LogStartOffset >= 0 {
+			s.logStart.Store(p.LogStartOffset)
 		}
 		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], end) })
 	})

@@ -47,6 +47,9 @@ type merger struct {
 	// logStart asks the broker for topic i's log start offset: the first
 	// record it still has.
 	logStart func(i int) (int64, error)
+	// fetchedStart is topic i's log start offset as its latest fetch
+	// said it, -1 when no fetch has.
+	fetchedStart func(i int) int64
 
 	// waitingSince is when pop last started waiting for a topic whose
 	// records are known to exist (zero while it is not waiting).
@@ -69,11 +72,11 @@ type endsAnswer struct {
 	err  error
 }
 
-// newMerger returns a merger whose log start is unknown (logStart answers
-// -1) until the caller sets logStart.
+// newMerger returns a merger whose log start is unknown (logStart and
+// fetchedStart answer -1) until the caller sets them.
 func newMerger(names []string, in []<-chan kafka.Message, start, hwm []int64, dec *schemas.Decoder) *merger {
 	return &merger{names: names, heads: make([]*engine.Input, len(names)), next: start, held: make([]bool, len(names)), hwm: hwm, in: in, dec: dec,
-		logStart: func(int) (int64, error) { return -1, nil }}
+		logStart: func(int) (int64, error) { return -1, nil }, fetchedStart: func(int) int64 { return -1 }}
 }
 
 // poll moves records that are already waiting into empty heads, and the
@@ -131,11 +134,17 @@ func (m *merger) take(i int, msg kafka.Message) {
 		return
 	}
 	// The fetching client skips silently to the log start when the next
-	// offset was deleted, and over an aborted transaction's records. A
-	// gap of one is taken for the latter (a transaction of one record);
-	// a longer one is checked against the broker's log start.
-	if m.held[i] && msg.Offset > m.next[i]+1 {
-		if start, err := m.logStart(i); err == nil && start > m.next[i] {
+	// offset was deleted, and over an aborted transaction's records: a
+	// gap is records lost only below the log start, which the fetches
+	// say. Before one has (or from a broker whose fetches do not), a gap
+	// of one is taken for a transaction of one record, and a longer one
+	// is checked with the broker.
+	if m.held[i] && msg.Offset > m.next[i] {
+		start, err := m.fetchedStart(i), error(nil)
+		if start < 0 && msg.Offset > m.next[i]+1 {
+			start, err = m.logStart(i)
+		}
+		if err == nil && start > m.next[i] {
 			m.lost = append(m.lost, lostRange{m.names[i], m.next[i], min(start, msg.Offset)})
 		}
 	}

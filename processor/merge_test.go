@@ -163,31 +163,38 @@ func TestMergeLostToRetention(t *testing.T) {
 	}
 }
 
-// TestMergeGapChecked: kafka-go skips silently over deleted records; a gap
-// longer than a transaction marker is checked against the log start, and
-// reported lost when the broker deleted the records in it. Neither a
-// marker's gap, nor a gap the log start does not explain, nor the first
-// record of a fresh start is.
+// TestMergeGapChecked: the fetching client skips silently over deleted
+// records; a gap is reported lost when the log start is past its first
+// offset. The log start the fetches said is used without asking the
+// broker, a gap of one too (one record deleted); without it, a gap longer
+// than a transaction's marker is checked with the broker. Neither a
+// marker's gap, nor a gap the log start does not explain (compaction, an
+// aborted transaction), nor the first record of a fresh start is lost.
 func TestMergeGapChecked(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		held     bool
 		offsets  []int64
-		start    int64
+		fetched  int64 // the fetches' log start; -1: none said
+		start    int64 // the broker's
 		wantLost string
 		checks   int
 	}{
-		{"deleted by retention", true, []int64{1, 6}, 6, "[{a 2 6}]", 1},
-		{"deleted, and more written after", true, []int64{1, 9}, 6, "[{a 2 6}]", 1},
-		{"transaction marker", true, []int64{1, 3}, 0, "[]", 0},
-		{"gap not from deletion (compaction)", true, []int64{1, 9}, 0, "[]", 1},
-		{"fresh start past deleted records", false, []int64{6}, 6, "[]", 0},
+		{"deleted by retention", true, []int64{1, 6}, -1, 6, "[{a 2 6}]", 1},
+		{"deleted, and more written after", true, []int64{1, 9}, -1, 6, "[{a 2 6}]", 1},
+		{"transaction marker", true, []int64{1, 3}, -1, 0, "[]", 0},
+		{"gap not from deletion (compaction)", true, []int64{1, 9}, -1, 0, "[]", 1},
+		{"fresh start past deleted records", false, []int64{6}, -1, 6, "[]", 0},
+		{"deleted, as the fetch said", true, []int64{1, 6}, 6, 6, "[{a 2 6}]", 0},
+		{"one record deleted, as the fetch said", true, []int64{1, 3}, 3, 3, "[{a 2 3}]", 0},
+		{"aborted records, as the fetch said", true, []int64{1, 9}, 0, 0, "[]", 0},
 	} {
 		in := make(chan kafka.Message, 4)
 		m := newMerger([]string{"a"}, []<-chan kafka.Message{in}, []int64{1}, []int64{100}, schemas.NewDecoder(schemas.DecoderConfig{}))
 		m.held[0] = tc.held
 		checks := 0
 		m.logStart = func(int) (int64, error) { checks++; return tc.start, nil }
+		m.fetchedStart = func(int) int64 { return tc.fetched }
 		for _, off := range tc.offsets {
 			in <- kafka.Message{Offset: off, Key: []byte("u"), Value: []byte(`{"event_id":"e","user_id":"u","type":"login","ts":"2026-01-01T00:00:00Z"}`)}
 			m.poll()
