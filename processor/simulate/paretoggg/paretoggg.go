@@ -31,7 +31,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -124,13 +123,7 @@ func Generate(ctx context.Context, cfg Config) (users []*regular.User, events []
 		arrival := start + int64(rng.Float64()*float64(c.Days)/2*day)
 		death := arrival + int64(min(rng.ExpFloat64()/u.Hazard, float64(2*c.Days))*day)
 		for t := arrival; t < min(death, end); t += max(int64(gap.Rand()*day), minGap) {
-			u.Visits = append(u.Visits, t)
-			k := len(u.Visits) - 1
-			events = append(events, rhythm.NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
-			if rng.Float64() < buy {
-				amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
-				events = append(events, rhythm.NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
-			}
+			events = u.Visit(events, rng, t, buy)
 		}
 		if death < end {
 			u.Left = u.Visits[len(u.Visits)-1]

@@ -121,13 +121,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 		arrival := start + int64(rng.Float64()*float64(c.Days)/2*day)
 		death := arrival + int64(min(rng.ExpFloat64()/u.Hazard, float64(2*c.Days))*day)
 		for t := arrival; t < min(death, end); t += int64(gap.Rand() * day) {
-			u.Visits = append(u.Visits, t)
-			k := len(u.Visits) - 1
-			events = append(events, rhythm.NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
-			if rng.Float64() < buy {
-				amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
-				events = append(events, rhythm.NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
-			}
+			events = u.Visit(events, rng, t, buy)
 		}
 		if death < end {
 			u.Left = u.Visits[len(u.Visits)-1]
@@ -136,6 +130,20 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 	}
 	slices.SortStableFunc(events, func(a, b rhythm.Record) int { return cmp.Compare(a.Time, b.Time) })
 	return users, events, end, nil
+}
+
+// Visit records u's visit at t and appends its events: a login, then,
+// with the user's purchase chance buy, a purchase 5 minutes later of
+// LogNormal(ln 30, 0.8) dollars.
+func (u *User) Visit(events []rhythm.Record, rng *rand.Rand, t int64, buy float64) []rhythm.Record {
+	u.Visits = append(u.Visits, t)
+	k := len(u.Visits) - 1
+	events = append(events, rhythm.NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
+	if rng.Float64() < buy {
+		amount := math.Exp(math.Log(30) + 0.8*rng.NormFloat64())
+		events = append(events, rhythm.NewRecord(u.ID, "purchase", fmt.Sprintf("%s-%dp", u.ID, k), t+5*60_000, fmt.Sprintf("%.2f", amount)))
+	}
+	return events
 }
 
 // Risk is the true probability that u, alive at a visit and silent for s
