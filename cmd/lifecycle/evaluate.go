@@ -391,6 +391,9 @@ func readTruth(path string) (map[string]int64, error) {
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
+		if errors.Is(err, csv.ErrFieldCount) {
+			return nil, fmt.Errorf("%s:%d: %d columns; want two, user_id,dropout_at (the dropout in RFC 3339, empty for a user who did not leave)", path, line, len(rec))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}

@@ -59,6 +59,18 @@ func TestEvaluate(t *testing.T) {
 	if _, _, err := cli(t, ctx, "evaluate", "--events", events, "--truth", truth, "--sweep"); err == nil || !strings.Contains(err.Error(), "--population") {
 		t.Errorf("evaluate --events --sweep: %v; want an error that names --population", err)
 	}
+	for _, bad := range []struct{ csv, want string }{
+		{"user_id,dropout_at\nu-1\n", "truth.csv:2: 1 columns; want two, user_id,dropout_at"},
+		{"u-1,yesterday\n", `truth.csv:1: dropout_at "yesterday": want RFC 3339 or empty`},
+	} {
+		path := filepath.Join(t.TempDir(), "truth.csv")
+		if err := os.WriteFile(path, []byte(bad.csv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cli(t, ctx, "evaluate", "--events", events, "--truth", path); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("evaluate --truth of %q: %v; want an error that says %q", bad.csv, err, bad.want)
+		}
+	}
 
 	// A population dated past today: its last weeks go to the dead letters
 	// as run would send them (a file produced now), and evaluate says so
