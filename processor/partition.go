@@ -214,15 +214,21 @@ func (p *partition) loop(ctx context.Context, m *merger, notify <-chan struct{})
 						zap.Duration("waited", fetchStallLimit), zap.Strings("topics", topics))
 				}
 			}
-			if m.caughtUp() && p.cfg.IdleAdvance && !p.clock.unread(p.id, m.next) {
+			if m.caughtUp() && p.cfg.IdleAdvance {
 				// Stream time follows the wall clock minus the allowed
 				// lateness when every input is caught up, while the
 				// process's inputs are live and none of this partition's
 				// has records it has not read, a transaction's still open
-				// among them (inputClock).
+				// among them (inputClock). Whether the inputs are live is
+				// judged on every tick, waiting or not, so that the hold's
+				// log and lifecycle_stream_time_held follow them: a hold
+				// begun in a quiet moment before a transaction opened
+				// would otherwise be reported until it commits.
 				to := p.clock.idleAdvance(now, p.cfg.MaxInputSilence, p.cfg.AllowedLateness)
-				if err := p.eng.AdvanceTo(to.UnixMilli()); err != nil {
-					return err
+				if !p.clock.unread(p.id, m.next) {
+					if err := p.eng.AdvanceTo(to.UnixMilli()); err != nil {
+						return err
+					}
 				}
 			}
 		case <-ctx.Done():

@@ -162,13 +162,14 @@ func (p *Processor) run(parent context.Context) error {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	if cfg.IdleAdvance && cfg.MaxInputSilence > 0 {
-		// Records for the group's other instances count as live inputs too.
+	if cfg.IdleAdvance {
+		// Records for the group's other instances count as live inputs
+		// too, and idle advance waits for what the ends say is unread.
 		wctx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
 		go func() {
 			defer close(watched)
-			p.clock.watchEnds(wctx, adm, cfg.Topics.Inputs, endsInterval(cfg.MaxInputSilence))
+			p.clock.watchEnds(wctx, adm, cfg.Topics.Inputs, endsInterval(cfg.MaxInputSilence, cfg.AllowedLateness))
 		}()
 		defer func() { stopWatch(); <-watched }()
 	}

@@ -164,7 +164,16 @@ func partitionInputEnds(topics []string, ends, stable kadm.ListedOffsets) *map[i
 }
 
 // endsInterval is how often watchEnds asks: a few times within the
-// silence, at most once a minute (and at least every 100 ms).
-func endsInterval(silence time.Duration) time.Duration {
-	return max(min(silence/3, time.Minute), 100*time.Millisecond)
+// silence that holds stream time and within the allowed lateness (an open
+// transaction must be seen before idle advance passes its records' event
+// times), at most once a minute and at least every 100 ms. A zero
+// silence (never held) or lateness does not count.
+func endsInterval(silence, lateness time.Duration) time.Duration {
+	d := time.Minute
+	for _, w := range []time.Duration{silence, lateness} {
+		if w > 0 {
+			d = min(d, w/3)
+		}
+	}
+	return max(d, 100*time.Millisecond)
 }

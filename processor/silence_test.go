@@ -72,3 +72,21 @@ func TestInputClockWatchesEnds(t *testing.T) {
 	kafkatest.Produce(t, brokers, kafka.Message{Topic: topic, Key: []byte("u"), Value: []byte("{}")})
 	waitFor(t, "the record produced seen", func() bool { return c.last.Load() >= produced.UnixNano() })
 }
+
+// TestEndsInterval: the ends are asked for a few times within the silence
+// and within the allowed lateness, whichever is shorter, at most once a
+// minute; a zero of either does not count.
+func TestEndsInterval(t *testing.T) {
+	for _, tc := range []struct{ silence, lateness, want time.Duration }{
+		{15 * time.Minute, 5 * time.Minute, time.Minute}, // the defaults
+		{3 * time.Second, time.Second, time.Second / 3},
+		{90 * time.Second, 10 * time.Minute, 30 * time.Second},
+		{0, 90 * time.Second, 30 * time.Second},
+		{0, 0, time.Minute},
+		{100 * time.Millisecond, 0, 100 * time.Millisecond},
+	} {
+		if got := endsInterval(tc.silence, tc.lateness); got != tc.want {
+			t.Errorf("silence %v, lateness %v: every %v, want %v", tc.silence, tc.lateness, got, tc.want)
+		}
+	}
+}

@@ -234,8 +234,20 @@ func checkReplay(t *testing.T, cfg Config, partitions int32, wantByID map[string
 // that commits 3 s after. Without the wait every user churned, and the
 // logins, late, came back as returns.
 func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
-	// A silence of 3 s: the ends are asked for every second.
-	brokers, inputs, cfg := idleConfig(t, 3*time.Second)
+	// A silence of 3 s: the ends are asked for every 333 ms (a third of
+	// the allowed lateness, 1 s), and a quiet moment before the
+	// transaction holds stream time; the hold must end when records come
+	// again (the log, lifecycle_stream_time_held), though the wait keeps
+	// stream time where it is. A silence of 0 never holds stream time,
+	// and the ends are asked for all the same: before, the wait needed
+	// the silence watch.
+	for _, silence := range []time.Duration{3 * time.Second, 0} {
+		t.Run(fmt.Sprint("silence ", silence), func(t *testing.T) { waitsForAnOpenTransaction(t, silence) })
+	}
+}
+
+func waitsForAnOpenTransaction(t *testing.T, silence time.Duration) {
+	brokers, inputs, cfg := idleConfig(t, silence)
 	start := time.Now()
 	login := func(u string, at time.Time, id string) kafka.Message {
 		return kafka.Message{Topic: inputs[0], Key: []byte(u),
@@ -244,7 +256,11 @@ func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
 	p, errc, cancel := startRun(t, cfg)
 	kafkatest.Produce(t, brokers, login("early", start, "early"))
 	waitFor(t, "the first record applied", func() bool { return p.Stats().Applied == 1 })
-	due := time.Now().Add(6 * time.Second).Truncate(time.Millisecond)
+	var quiet time.Duration
+	if silence > 0 {
+		quiet = silence + 2*time.Second
+	}
+	due := time.Now().Add(6*time.Second + quiet).Truncate(time.Millisecond)
 	var first, delayed []kafka.Message
 	for i := range 6 {
 		u := fmt.Sprint("u-", i)
@@ -253,6 +269,9 @@ func TestIdleAdvanceWaitsForAnOpenTransaction(t *testing.T) {
 	}
 	kafkatest.Produce(t, brokers, first...)
 	waitFor(t, "the users' logins applied", func() bool { return p.Stats().Applied == 7 })
+	if silence > 0 {
+		waitFor(t, "stream time held in a quiet moment", func() bool { return p.Stats().StreamTimeHeld })
+	}
 
 	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
