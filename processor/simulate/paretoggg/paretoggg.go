@@ -118,16 +118,7 @@ func Generate(ctx context.Context, cfg Config) (users []*regular.User, events []
 			Shape:  min(max(shapes.Rand(), 0.15), 20),
 			Hazard: hazards.Rand(),
 		}
-		gap := distuv.Gamma{Alpha: u.Shape, Beta: u.Shape / u.Period, Src: src}
-		buy := 0.1 + 0.4*rng.Float64()
-		arrival := start + int64(rng.Float64()*float64(c.Days)/2*day)
-		death := arrival + int64(min(rng.ExpFloat64()/u.Hazard, float64(2*c.Days))*day)
-		for t := arrival; t < min(death, end); t += max(int64(gap.Rand()*day), minGap) {
-			events = u.Visit(events, rng, t, buy)
-		}
-		if death < end {
-			u.Left = u.Visits[len(u.Visits)-1]
-		}
+		events = u.Live(events, rng, src, start, c.Days, minGap)
 		users = append(users, u)
 	}
 	slices.SortStableFunc(events, func(a, b rhythm.Record) int { return cmp.Compare(a.Time, b.Time) })

@@ -116,26 +116,39 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 			Shape:  c.Shape,
 			Hazard: rng.ExpFloat64() / c.MeanLifetime,
 		}
-		gap := distuv.Gamma{Alpha: c.Shape, Beta: c.Shape / u.Period, Src: src}
-		buy := 0.1 + 0.4*rng.Float64()
-		arrival := start + int64(rng.Float64()*float64(c.Days)/2*day)
-		death := arrival + int64(min(rng.ExpFloat64()/u.Hazard, float64(2*c.Days))*day)
-		for t := arrival; t < min(death, end); t += int64(gap.Rand() * day) {
-			events = u.Visit(events, rng, t, buy)
-		}
-		if death < end {
-			u.Left = u.Visits[len(u.Visits)-1]
-		}
+		events = u.Live(events, rng, src, start, c.Days, 0)
 		users = append(users, u)
 	}
 	slices.SortStableFunc(events, func(a, b rhythm.Record) int { return cmp.Compare(a.Time, b.Time) })
 	return users, events, end, nil
 }
 
-// Visit records u's visit at t and appends its events: a login, then,
+// Live draws u's life in the period of days from start and appends its
+// events:
+// a purchase chance uniform in [0.1, 0.5], an arrival uniform over the
+// first half of the period, a lifetime exponential at u's hazard (at most
+// twice the period), and visits until then at Gamma(Shape, Period/Shape)
+// days apart, at least minGap ms. Left is set when the life ended within
+// the period.
+func (u *User) Live(events []rhythm.Record, rng *rand.Rand, src rand.Source, start int64, days int, minGap int64) []rhythm.Record {
+	end := start + int64(days)*day
+	gap := distuv.Gamma{Alpha: u.Shape, Beta: u.Shape / u.Period, Src: src}
+	buy := 0.1 + 0.4*rng.Float64()
+	arrival := start + int64(rng.Float64()*float64(days)/2*day)
+	death := arrival + int64(min(rng.ExpFloat64()/u.Hazard, float64(2*days))*day)
+	for t := arrival; t < min(death, end); t += max(int64(gap.Rand()*day), minGap) {
+		events = u.visit(events, rng, t, buy)
+	}
+	if death < end {
+		u.Left = u.Visits[len(u.Visits)-1]
+	}
+	return events
+}
+
+// visit records u's visit at t and appends its events: a login, then,
 // with the user's purchase chance buy, a purchase 5 minutes later of
 // LogNormal(ln 30, 0.8) dollars.
-func (u *User) Visit(events []rhythm.Record, rng *rand.Rand, t int64, buy float64) []rhythm.Record {
+func (u *User) visit(events []rhythm.Record, rng *rand.Rand, t int64, buy float64) []rhythm.Record {
 	u.Visits = append(u.Visits, t)
 	k := len(u.Visits) - 1
 	events = append(events, rhythm.NewRecord(u.ID, "login", fmt.Sprintf("%s-%d", u.ID, k), t, ""))
@@ -149,8 +162,9 @@ func (u *User) Visit(events []rhythm.Record, rng *rand.Rand, t int64, buy float6
 // Risk is the true probability that u, alive at a visit and silent for s
 // days since, has left: B / (A + B), where A = e^(−μs)·S(s) is staying
 // alive with the next gap still running and B = ∫₀ˢ μe^(−μt)·S(t) dt
-// leaving before it ended, S being the gaps' survival. B is integrated by the midpoint rule in steps of step
-// days; Risk(s) for every s up to the silence comes in one pass (risks).
+// leaving before it ended, S being the gaps' survival. B is integrated by
+// the midpoint rule in steps of step days; Risk(s) for every s up to the
+// silence comes in one pass (risks).
 func (u *User) Risk(s float64) float64 {
 	var r float64
 	u.risks(s, s/2000, func(_, risk float64) bool { r = risk; return true })
