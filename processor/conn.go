@@ -22,6 +22,8 @@ import (
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	fplain "github.com/twmb/franz-go/pkg/sasl/plain"
 	fscram "github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 )
 
 // Conn says how to reach a Kafka cluster, for both client libraries the
@@ -190,6 +192,20 @@ func (c Conn) Admin() (*kadm.Client, error) {
 		return nil, err
 	}
 	return kadm.NewClient(cl), nil
+}
+
+// Gather returns a producer of the outputs of every partition of a
+// process: the writes that come while a request is in flight go out in
+// one request (produce.Gather), acknowledged by all in-sync replicas,
+// compressed as Writer's, to the partition of the key's Murmur2 hash as
+// Writer's. maxBytes says what a record batch of a topic may take (0 for
+// Kafka's default). Close it when done.
+func (c Conn) Gather(maxBytes func(topic string) int) *produce.Gather {
+	codec, ok := c.Compression.codec()
+	if !ok {
+		codec = kafka.Lz4
+	}
+	return produce.NewGather(produce.GatherConfig{Transport: c.transport(), Addr: kafka.TCP(c.Brokers...), Compression: codec, MaxBytes: maxBytes})
 }
 
 // Client is a franz-go client of the cluster, with extra options (a

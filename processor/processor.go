@@ -178,19 +178,17 @@ func (p *Processor) run(parent context.Context) error {
 	}
 	p.partitions.Store(partitions)
 
-	// Outputs are sized to what their topics take: kafka-go's own default
-	// batch limit (1 MiB) would refuse a dead letter that the topic takes.
+	// Outputs are sized to what their topics take: a dead letter is cut to
+	// fit its topic, and every partition's outputs go out in record
+	// batches each topic takes (produce.Gather).
 	limits, err := maxMessageBytes(ctx, adm, cfg.Topics.Outputs()...)
 	if err != nil {
 		log.Warn("could not read the output topics' max.message.bytes; assuming Kafka's default", zap.Error(err))
 	}
 	cfg.dlqMaxBytes = limits[cfg.Topics.DLQ]
 	cfg.engine.DLQMaxBytes = cfg.dlqMaxBytes
-	w := cfg.Conn.Writer()
+	w := cfg.Conn.Gather(func(topic string) int { return limits[topic] })
 	defer w.Close()
-	for _, n := range limits {
-		w.BatchBytes = max(w.BatchBytes, int64(n))
-	}
 	clLimit, err := maxMessageBytes(ctx, adm, cfg.Topics.Changelog)
 	if err != nil {
 		log.Warn("could not read the changelog's max.message.bytes; assuming Kafka's default", zap.Error(err))

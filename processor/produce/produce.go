@@ -51,9 +51,23 @@ func Refused(err error) bool {
 // the Java client's key hash (Murmur2), which every producer of this
 // module uses, so that a user's events land where the processor expects.
 func PartitionOf(key []byte, partitions int32) int32 {
-	ps := make([]int, partitions)
-	for i := range ps {
-		ps[i] = i
+	ps := partitionIDs[:]
+	if int(partitions) <= len(partitionIDs) {
+		ps = ps[:partitions]
+	} else {
+		ps = make([]int, partitions)
+		for i := range ps {
+			ps[i] = i
+		}
 	}
-	return int32((&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: key}, ps...))
+	return int32((kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: key}, ps...))
 }
+
+// partitionIDs are the partition numbers PartitionOf hands the balancer
+// without allocating, for up to that many partitions.
+var partitionIDs = func() (ids [1024]int) {
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}()

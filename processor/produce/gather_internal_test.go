@@ -1,0 +1,77 @@
+package produce
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// heldTransport passes requests on to a real transport, counting the
+// produce requests, and holds the first one until released.
+type heldTransport struct {
+	kafka.RoundTripper
+	produces atomic.Int32
+	first    sync.Once
+	inFlight chan struct{} // closed when the first produce request is held
+	release  chan struct{}
+}
+
+func (h *heldTransport) RoundTrip(ctx context.Context, addr net.Addr, req protocol.Message) (protocol.Message, error) {
+	if _, ok := req.(*produceAPI.Request); ok {
+		h.produces.Add(1)
+		h.first.Do(func() {
+			close(h.inFlight)
+			<-h.release
+		})
+	}
+	return h.RoundTripper.RoundTrip(ctx, addr, req)
+}
+
+// The writes that come while a request is in flight go out together: one
+// request for seven writers' records to two topics and eight partitions,
+// where kafka-go's Writer sends one per partition.
+func TestGatherGathers(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := &heldTransport{RoundTripper: &kafka.Transport{}, inFlight: make(chan struct{}), release: make(chan struct{})}
+	g := NewGather(GatherConfig{Transport: tr, Addr: kafka.TCP(c.ListenAddrs()...)})
+	defer g.Close()
+
+	write := func(w int) error {
+		var msgs []kafka.Message
+		for k := range 4 {
+			msgs = append(msgs, kafka.Message{Topic: []string{"a", "b"}[k%2], Key: fmt.Appendf(nil, "w%d-u%d", w, k), Value: []byte("v")})
+		}
+		return g.WriteMessages(context.Background(), msgs...)
+	}
+	errs := make(chan error, 8)
+	go func() { errs <- write(0) }()
+	<-tr.inFlight
+	for w := 1; w < 8; w++ {
+		go func() { errs <- write(w) }()
+	}
+	for len(g.writes) < 7 { // the seven queued behind the request in flight
+		runtime.Gosched()
+	}
+	close(tr.release)
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tr.produces.Load(); n != 2 {
+		t.Errorf("%d produce requests for 8 writes, 7 of them waiting together; want 2", n)
+	}
+}
