@@ -12,7 +12,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // heldTransport passes requests on to a real transport, counting the
@@ -74,4 +76,65 @@ func TestGatherGathers(t *testing.T) {
 	if n := tr.produces.Load(); n != 2 {
 		t.Errorf("%d produce requests for 8 writes, 7 of them waiting together; want 2", n)
 	}
+}
+
+// On a cluster of three brokers a gathered write goes to each partition's
+// leader: one request per leader, sent at once, and every record lands in
+// its key's partition.
+func TestGatherSeveralLeaders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := &heldTransport{RoundTripper: &kafka.Transport{}, inFlight: make(chan struct{}), release: make(chan struct{})}
+	close(tr.release)
+	g := NewGather(GatherConfig{Transport: tr, Addr: kafka.TCP(c.ListenAddrs()...)})
+	defer g.Close()
+	var msgs []kafka.Message
+	for u := range 60 {
+		msgs = append(msgs, kafka.Message{Topic: "a", Key: fmt.Appendf(nil, "u%d", u), Value: []byte("v")})
+	}
+	for {
+		err := g.WriteMessages(context.Background(), msgs...)
+		if err == nil {
+			break
+		}
+		if !Refused(err) {
+			t.Fatal(err)
+		}
+		msgs = FailedOnly(msgs, err)
+	}
+	leaders := map[int32]bool{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics["a"].Partitions {
+		leaders[p.Leader] = true
+	}
+	if len(leaders) < 2 {
+		t.Fatalf("partitions led by %d brokers; the test needs several", len(leaders))
+	}
+	if n := tr.produces.Load(); n < int32(len(leaders)) {
+		t.Errorf("%d produce requests for partitions of %d leaders", n, len(leaders))
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	for u := range 60 {
+		want[PartitionOf(fmt.Appendf(nil, "u%d", u), 6)]++
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset != want[o.Partition] {
+			t.Errorf("partition %d holds %d records, want %d", o.Partition, o.Offset, want[o.Partition])
+		}
+	})
 }
