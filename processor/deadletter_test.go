@@ -1,9 +1,11 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/segmentio/kafka-go"
@@ -94,5 +96,48 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if newUsers["dup"] != 1 {
 		t.Errorf("event sent twice: %d transitions, want 1", newUsers["dup"])
+	}
+}
+
+// TestOutputsRefusedByTheirTopic: the transitions topic takes records of
+// at most 100 bytes, so Kafka refuses every transition (each is larger).
+// Each is set aside with a notice on the dead-letter topic, and the
+// partition goes on: every event is applied, nothing is retried for ever.
+func TestOutputsRefusedByTheirTopic(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	inputs := []string{kafkatest.Name(t, "login")}
+	kafkatest.CreateTopics(t, brokers, 1, inputs...)
+	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: 1}
+	cfg := f.config(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	setTopicConfig(ctx, t, kafkatest.Admin(t, brokers), "max.message.bytes", "100", cfg.Topics.Transitions)
+	const users = 20
+	var msgs []kafka.Message
+	for i := range users {
+		u := fmt.Sprintf("u-%02d", i)
+		msgs = append(msgs, kafka.Message{Topic: inputs[0], Key: []byte(u),
+			Value: fmt.Appendf(nil, `{"event_id":"e-%d","user_id":%q,"type":"login","ts":"2026-01-01T00:%02d:00Z"}`, i, u, i)})
+	}
+	kafkatest.Produce(t, brokers, msgs...)
+
+	st := runUntil(t, cfg, openStore(t, vfs.NewMem()), func(st Stats) bool { return seen(st) >= users })
+	if st.Applied != users || st.DeadOutputs != users {
+		t.Errorf("stats: %d applied, %d outputs set aside; want %d and %d (one new-user transition each)", st.Applied, st.DeadOutputs, users, users)
+	}
+	if n := len(kafkatest.ReadAll(t, brokers, cfg.Topics.Transitions)); n != 0 {
+		t.Errorf("%d transitions written to a topic that takes none", n)
+	}
+	notices := map[string]bool{}
+	for _, m := range kafkatest.ReadAll(t, brokers, cfg.Topics.DLQ) {
+		if header(m, schemas.HeaderDLQCode) != schemas.DLQCodeOutputRefused || header(m, schemas.HeaderDLQTopic) != cfg.Topics.Transitions {
+			t.Errorf("dead letter %q: code %q, topic %q; want a notice of a refused transition", m.Key, header(m, schemas.HeaderDLQCode), header(m, schemas.HeaderDLQTopic))
+		}
+		notices[string(m.Key)] = true
+	}
+	for _, m := range msgs {
+		if !notices[string(m.Key)] {
+			t.Errorf("user %s: no notice of its refused transition", m.Key)
+		}
 	}
 }
