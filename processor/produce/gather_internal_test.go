@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
@@ -135,6 +136,72 @@ func TestGatherSeveralLeaders(t *testing.T) {
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset != want[o.Partition] {
 			t.Errorf("partition %d holds %d records, want %d", o.Partition, o.Offset, want[o.Partition])
+		}
+	})
+}
+
+// After a partition's leader moves to another broker, a write to it is
+// refused for want of a leader (the transport's cached metadata still
+// names the old one) until the metadata is refreshed; sent again as a
+// sender does, every record lands once.
+func TestGatherAfterLeadersMove(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := NewGather(GatherConfig{Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}, Addr: kafka.TCP(c.ListenAddrs()...)})
+	defer g.Close()
+	msgs := func(round int) []kafka.Message {
+		var ms []kafka.Message
+		for u := range 30 {
+			ms = append(ms, kafka.Message{Topic: "a", Key: fmt.Appendf(nil, "u%d", u), Value: fmt.Appendf(nil, "%d", round)})
+		}
+		return ms
+	}
+	refused := 0
+	write := func(ms []kafka.Message) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := g.WriteMessages(context.Background(), ms...)
+			if err == nil {
+				return
+			}
+			if !Refused(err) || time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			refused++
+			ms = FailedOnly(ms, err)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	write(msgs(1))
+	refused = 0
+	for p := range int32(3) {
+		if err := c.MoveTopicPartition("a", p, (c.LeaderFor("a", p)+1)%3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(msgs(2))
+	if refused == 0 {
+		t.Fatal("no write was refused after the leaders moved: the test did not test the move")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	for u := range 30 {
+		want[PartitionOf(fmt.Appendf(nil, "u%d", u), 3)] += 2
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset != want[o.Partition] {
+			t.Errorf("partition %d holds %d records, want %d: each of two rounds once", o.Partition, o.Offset, want[o.Partition])
 		}
 	})
 }
