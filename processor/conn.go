@@ -195,18 +195,28 @@ func (c Conn) Admin() (*kadm.Client, error) {
 }
 
 // Gather returns a producer of the outputs of every partition of a
-// process: the writes that come while a request is in flight go out in
-// one request (produce.Gather), acknowledged by all in-sync replicas,
-// compressed as Writer's, to the partition of the key's Murmur2 hash as
-// Writer's. maxBytes says what a record batch of a topic may take (0 for
-// Kafka's default). Close it when done.
-func (c Conn) Gather(maxBytes func(topic string) int) *produce.Gather {
+// process to topics: the writes that come while a request is in flight go
+// out in one request (produce.Gather), acknowledged by all in-sync
+// replicas, compressed as Writer's, to the partition of the key's Murmur2
+// hash as Writer's. maxBytes says what a record batch of a topic may take
+// (0 for Kafka's default). Close it when done.
+//
+// Its metadata of topics, and only of them, is refreshed every second
+// (kafka-go's default: every 6 s, of every topic of the cluster): after a
+// partition's leader moves, its outputs are refused until the refresh, so
+// this bounds how long they wait.
+func (c Conn) Gather(topics []string, maxBytes func(topic string) int) *produce.Gather {
 	codec, ok := c.Compression.codec()
 	if !ok {
 		codec = kafka.Lz4
 	}
-	return produce.NewGather(produce.GatherConfig{Transport: c.transport(), Addr: kafka.TCP(c.Brokers...), Compression: codec, MaxBytes: maxBytes})
+	tr := c.transport()
+	tr.MetadataTTL, tr.MetadataTopics = gatherMetadataTTL, topics
+	return produce.NewGather(produce.GatherConfig{Transport: tr, Addr: kafka.TCP(c.Brokers...), Compression: codec, MaxBytes: maxBytes})
 }
+
+// gatherMetadataTTL is how often Gather's metadata is refreshed.
+const gatherMetadataTTL = time.Second
 
 // Client is a franz-go client of the cluster, with extra options (a
 // consumer's, for one): for the admin requests kadm does not make in one

@@ -187,7 +187,7 @@ func (p *Processor) run(parent context.Context) error {
 	}
 	cfg.dlqMaxBytes = limits[cfg.Topics.DLQ]
 	cfg.engine.DLQMaxBytes = cfg.dlqMaxBytes
-	w := cfg.Conn.Gather(func(topic string) int { return limits[topic] })
+	w := cfg.Conn.Gather(cfg.Topics.Outputs(), func(topic string) int { return limits[topic] })
 	defer w.Close()
 	clLimit, err := maxMessageBytes(ctx, adm, cfg.Topics.Changelog)
 	if err != nil {
