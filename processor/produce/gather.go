@@ -301,6 +301,10 @@ func (g *Gather) route(batch []*gatherWrite) (map[topicPartition]*pending, []top
 				w.errs[mi] = kafka.Error(t.ErrorCode)
 				continue
 			}
+			if len(t.Partitions) == 0 { // listed before its partitions are
+				w.errs[mi] = kafka.LeaderNotAvailable
+				continue
+			}
 			tp := topicPartition{m.Topic, PartitionOf(m.Key, int32(len(t.Partitions)))}
 			p := parts[tp]
 			if p == nil {
@@ -321,7 +325,7 @@ func (g *Gather) route(batch []*gatherWrite) (map[topicPartition]*pending, []top
 }
 
 // metadata asks for the batch's topics; kafka-go's transport answers from
-// its cache, refreshed every few seconds.
+// its cache, refreshed every MetadataTTL.
 func (g *Gather) metadata(batch []*gatherWrite) (*metadataAPI.Response, error) {
 	seen := map[string]bool{}
 	var names []string
