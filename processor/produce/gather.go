@@ -201,44 +201,53 @@ type pending struct {
 func (g *Gather) send(batch []*gatherWrite) {
 	parts, order := g.route(batch)
 	for {
-		byLeader := map[int32]*produceAPI.Request{}
-		var sent [][]*chunk
-		leaders := []int32{}
-		total := map[int32]int{}
+		// One request per leader this round, in the order leaders came up.
+		var reqs []*leaderRequest
+		byLeader := map[int32]*leaderRequest{}
 		for _, tp := range order {
 			p := parts[tp]
 			if len(p.records) == 0 {
 				continue
 			}
-			c := p.next(g.limit(tp.topic), maxRequestBytes-total[p.leader])
+			r := byLeader[p.leader]
+			room := maxRequestBytes
+			if r != nil {
+				room -= r.size
+			}
+			c := p.next(g.limit(tp.topic), room)
 			if c == nil {
 				continue
 			}
-			total[p.leader] += c.size
-			req := byLeader[p.leader]
-			if req == nil {
-				req = &produceAPI.Request{Acks: int16(kafka.RequireAll), Timeout: int32(gatherTimeout / time.Millisecond)}
-				byLeader[p.leader] = req
-				leaders = append(leaders, p.leader)
-				sent = append(sent, nil)
+			if r == nil {
+				r = &leaderRequest{req: &produceAPI.Request{Acks: int16(kafka.RequireAll), Timeout: int32(gatherTimeout / time.Millisecond)}}
+				byLeader[p.leader] = r
+				reqs = append(reqs, r)
 			}
-			addTo(req, tp, protocol.RecordSet{Attributes: g.compression, Records: protocol.NewRecordReader(c.records...)})
-			i := indexOf(leaders, p.leader)
-			sent[i] = append(sent[i], c)
+			addTo(r.req, tp, protocol.RecordSet{Attributes: g.compression, Records: protocol.NewRecordReader(c.records...)})
+			r.chunks = append(r.chunks, c)
+			r.size += c.size
 		}
-		if len(leaders) == 0 {
-			break
+		switch len(reqs) {
+		case 0:
+			return
+		case 1: // the usual case: no goroutine to start and wait for
+			g.roundTrip(reqs[0].req, reqs[0].chunks, parts, batch)
+		default:
+			var wg sync.WaitGroup
+			for _, r := range reqs {
+				wg.Go(func() { g.roundTrip(r.req, r.chunks, parts, batch) })
+			}
+			wg.Wait()
 		}
-		if len(leaders) == 1 { // the usual case: no goroutine to start and wait for
-			g.roundTrip(byLeader[leaders[0]], sent[0], parts, batch)
-			continue
-		}
-		var wg sync.WaitGroup
-		for i, leader := range leaders {
-			wg.Go(func() { g.roundTrip(byLeader[leader], sent[i], parts, batch) })
-		}
-		wg.Wait()
 	}
+}
+
+// leaderRequest is one round's request to one leader and the chunks it
+// carries.
+type leaderRequest struct {
+	req    *produceAPI.Request
+	chunks []*chunk
+	size   int
 }
 
 // chunk is the part of a partition's records one request carries.
@@ -401,15 +410,6 @@ func addTo(req *produceAPI.Request, tp topicPartition, rs protocol.RecordSet) {
 		}
 	}
 	req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: tp.topic, Partitions: []produceAPI.RequestPartition{p}})
-}
-
-func indexOf(xs []int32, x int32) int {
-	for i, v := range xs {
-		if v == x {
-			return i
-		}
-	}
-	return -1
 }
 
 func findTopic(meta *metadataAPI.Response, name string) *metadataAPI.ResponseTopic {

@@ -96,26 +96,13 @@ func TestGatherSeveralLeaders(t *testing.T) {
 	for u := range 60 {
 		msgs = append(msgs, kafka.Message{Topic: "a", Key: fmt.Appendf(nil, "u%d", u), Value: []byte("v")})
 	}
-	for {
-		err := g.WriteMessages(context.Background(), msgs...)
-		if err == nil {
-			break
-		}
-		if !Refused(err) {
-			t.Fatal(err)
-		}
-		msgs = FailedOnly(msgs, err)
+	writeRetrying(t, g, msgs)
+	adm := admin(t, c)
+	md, err := adm.Metadata(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
 	}
 	leaders := map[int32]bool{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	md, err := kadm.NewClient(cl).Metadata(context.Background(), "a")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range md.Topics["a"].Partitions {
 		leaders[p.Leader] = true
 	}
@@ -125,19 +112,11 @@ func TestGatherSeveralLeaders(t *testing.T) {
 	if n := tr.produces.Load(); n < int32(len(leaders)) {
 		t.Errorf("%d produce requests for partitions of %d leaders", n, len(leaders))
 	}
-	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "a")
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[int32]int64{}
 	for u := range 60 {
 		want[PartitionOf(fmt.Appendf(nil, "u%d", u), 6)]++
 	}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset != want[o.Partition] {
-			t.Errorf("partition %d holds %d records, want %d", o.Partition, o.Offset, want[o.Partition])
-		}
-	})
+	checkEnds(t, adm, "a", want, "")
 }
 
 // After a partition's leader moves to another broker, a write to it is
@@ -159,49 +138,63 @@ func TestGatherAfterLeadersMove(t *testing.T) {
 		}
 		return ms
 	}
-	refused := 0
-	write := func(ms []kafka.Message) {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			err := g.WriteMessages(context.Background(), ms...)
-			if err == nil {
-				return
-			}
-			if !Refused(err) || time.Now().After(deadline) {
-				t.Fatal(err)
-			}
-			refused++
-			ms = FailedOnly(ms, err)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	write(msgs(1))
-	refused = 0
+	writeRetrying(t, g, msgs(1))
 	for p := range int32(3) {
 		if err := c.MoveTopicPartition("a", p, (c.LeaderFor("a", p)+1)%3); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(msgs(2))
-	if refused == 0 {
+	if refused := writeRetrying(t, g, msgs(2)); refused == 0 {
 		t.Fatal("no write was refused after the leaders moved: the test did not test the move")
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "a")
-	if err != nil {
-		t.Fatal(err)
 	}
 	want := map[int32]int64{}
 	for u := range 30 {
 		want[PartitionOf(fmt.Appendf(nil, "u%d", u), 3)] += 2
 	}
+	checkEnds(t, admin(t, c), "a", want, ": each of two rounds once")
+}
+
+// writeRetrying writes msgs as a sender does, sending again what was
+// refused for want of a leader, for up to 30 s; it returns how many
+// writes were refused.
+func writeRetrying(t *testing.T, g *Gather, msgs []kafka.Message) (refused int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := g.WriteMessages(context.Background(), msgs...)
+		if err == nil {
+			return refused
+		}
+		if !Refused(err) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		refused++
+		msgs = FailedOnly(msgs, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// admin is an admin client of the kfake cluster c, closed with the test.
+func admin(t *testing.T, c *kfake.Cluster) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// checkEnds checks that each partition of topic holds want records.
+func checkEnds(t *testing.T, adm *kadm.Client, topic string, want map[int32]int64, why string) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset != want[o.Partition] {
-			t.Errorf("partition %d holds %d records, want %d: each of two rounds once", o.Partition, o.Offset, want[o.Partition])
+			t.Errorf("partition %d holds %d records, want %d%s", o.Partition, o.Offset, want[o.Partition], why)
 		}
 	})
 }
