@@ -83,6 +83,7 @@ func (p *Processor) consume(ctx context.Context, adm *kadm.Client, part *partiti
 		return listedOffset(ctx, adm.ListStartOffsets, "log start offset", inputs[i], part.id)
 	}
 	m.fetchedStart = func(i int) int64 { return sources[i].logStart.Load() }
+	m.fetchedEnds = func() ([]int64, uint64, bool) { return fetchedEnds(sources) }
 	return part.loop(ctx, m, notify)
 }
 

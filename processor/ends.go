@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +29,8 @@ type endsAsker struct {
 	mu      sync.Mutex
 	waiting map[int32][]chan endsAnswer
 	running bool
+
+	requests atomic.Int64 // sent: the merges that fetch responses did not confirm
 }
 
 func newEndsAsker(cl *kgo.Client, topics []string) *endsAsker {
@@ -69,6 +72,7 @@ func (a *endsAsker) serve() {
 		for p := range waiting {
 			parts = append(parts, p)
 		}
+		a.requests.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ends, errs := endOffsets(ctx, a.cl, a.topics, parts)
 		cancel()

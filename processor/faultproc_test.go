@@ -24,6 +24,16 @@ var build struct {
 	err  error
 }
 
+// TestMain removes the binary lifecycleBinary built: 60 MB a run, which
+// each run of the package's tests left in the temporary directory.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+	os.Exit(code)
+}
+
 // lifecycleBinary builds ./cmd/lifecycle once per test binary run.
 func lifecycleBinary(t *testing.T) string {
 	t.Helper()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 )
@@ -44,4 +46,54 @@ func TestFetchWaitLiveInput(t *testing.T) {
 		t.Errorf("applied, rejected and duplicate records %d (rejected %d), want %d (rejected %d)", seen(st), st.Rejected, f.records, f.bad)
 	}
 	checkDLQ(t, cfg, f.bad)
+}
+
+// TestFetchesConfirmEnds: at the live edge, records of one topic pass over
+// the two others, read to their ends, on the ends of the fetch response
+// that brought them (inputs.go, fetchedEnds), without a ListOffsets request
+// per cycle; and every record is applied. Before, each part below cost a
+// request per partition that got records.
+func TestFetchesConfirmEnds(t *testing.T) {
+	f, msgs := newHeldFixture(t, simulate.Config{Users: 200, Days: 30, Seed: 7}, 4)
+	cfg := f.config(t)
+	cfg.FetchWait = MinFetchWait
+	p, errc, cancel := startRun(t, cfg)
+	var logins []kafka.Message
+	for _, m := range msgs {
+		if m.Topic == f.inputs[0] {
+			logins = append(logins, m)
+		}
+	}
+	// Every partition reads and has applied a record before the count
+	// starts: the first fetches of a partition just assigned may come
+	// before all of its topics are fetched.
+	warm := logins[:len(logins)/10]
+	kafkatest.Produce(t, f.brokers, warm...)
+	waitSeen(t, p, len(warm))
+	before := p.ends.requests.Load()
+	live := logins[len(warm):]
+	for part := range slices.Chunk(live, len(live)/30+1) {
+		kafkatest.Produce(t, f.brokers, part...)
+		time.Sleep(3 * time.Millisecond)
+	}
+	waitSeen(t, p, len(logins))
+	if asked := p.ends.requests.Load() - before; asked != 0 {
+		t.Errorf("%d ListOffsets requests for %d live records on one broker, want none: the fetches' ends confirm them", asked, len(live))
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run after stop: %v", err)
+	}
+}
+
+// waitSeen waits until p has seen n records.
+func waitSeen(t *testing.T, p *Processor, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for seen(p.Stats()) < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the processor saw %d of %d records in time; stats %+v", seen(p.Stats()), n, p.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

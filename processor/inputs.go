@@ -44,6 +44,8 @@ type inputs struct {
 
 	mu      sync.Mutex
 	sources map[topicPartition]*source // open now
+	// responses counts the broker responses delivered (source.fetched).
+	responses uint64
 	// changes are the sources opened and stopped since the poll loop
 	// last applied them to the client, in order.
 	changes []change
@@ -132,6 +134,13 @@ func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, s
 		// offsets and reports the records lost (merger.take).
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.MaxDecompressBatchBytes(maxBatch),
+		// Every response then names every partition fetched from its
+		// broker, with its end, records or not (an incremental fetch
+		// session leaves out those that did not change): one response
+		// confirms a partition's input ends (source.fetched), where a
+		// ListOffsets round trip did at every cycle of a live partition.
+		// The requests list every partition a process reads, a few dozen.
+		kgo.DisableFetchSessions(),
 		kgo.WithHooks(fetchHooks{counters, log}),
 	)
 	if err != nil {
@@ -182,6 +191,42 @@ type source struct {
 	// from an aborted transaction's without asking the broker
 	// (merger.take).
 	logStart atomic.Int64
+	// fetched is tp's end (the last stable offset) as the latest response
+	// that fetched it said it, and which response that was; nil before
+	// one. It is stored before that response's records are handed on.
+	fetched atomic.Pointer[fetchedEnd]
+}
+
+// fetchedEnd is a partition's end as one broker response said it.
+type fetchedEnd struct {
+	response uint64 // inputs.responses when it was delivered
+	end      int64
+}
+
+// fetchedEnds returns the ends of the sources' partitions, in order, when
+// one broker response said them all, and which response that was. A
+// broker builds a fetch response from one reading of its partitions, so
+// those ends are of one moment, as a ListOffsets answer's are: the merge
+// may take them for a confirmation (merger.fetchedEnds). Partitions led
+// by different brokers, or one paused or failing, leave it to ask.
+func fetchedEnds(sources []*source) ([]int64, uint64, bool) {
+	var response uint64
+	for i, s := range sources {
+		f := s.fetched.Load()
+		if f == nil || i > 0 && f.response != response {
+			return nil, 0, false
+		}
+		response = f.response
+	}
+	ends := make([]int64, len(sources))
+	for i, s := range sources {
+		f := s.fetched.Load()
+		if f.response != response {
+			return nil, 0, false // a newer response came meanwhile
+		}
+		ends[i] = f.end
+	}
+	return ends, response, true
 }
 
 // open starts reading topic's partition at offset from (kafka.FirstOffset:
@@ -351,6 +396,18 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	// Each response's ends first, so that a merge that takes one of its
+	// records finds them (fetchedEnds).
+	for _, f := range fs {
+		in.responses++
+		for _, t := range f.Topics {
+			for _, p := range t.Partitions {
+				if s := in.sources[topicPartition{t.Topic, p.Partition}]; s != nil && s.live && p.Err == nil {
+					s.fetched.Store(&fetchedEnd{in.responses, fetchEnd(p)})
+				}
+			}
+		}
+	}
 	came := false
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
@@ -361,15 +418,10 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		if s == nil || !s.live {
 			return // stopped, or replaced by a source not yet assigned
 		}
-		// Read committed, the end of what can be read is the last stable
-		// offset: the first record of a transaction still open.
-		end := p.HighWatermark
-		if p.LastStableOffset >= 0 {
-			end = p.LastStableOffset
-		}
 		if p.LogStartOffset >= 0 {
 			s.logStart.Store(p.LogStartOffset)
 		}
+		end := fetchEnd(p.FetchPartition)
 		s.add(len(p.Records), func(i int) kafka.Message { return message(p.Records[i], end) })
 	})
 	if came && in.clock != nil {
@@ -390,6 +442,16 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 			return kafka.Message{Topic: tp.topic, Partition: int(tp.partition), Offset: s.next, WriterData: topicGone{}}
 		})
 	}
+}
+
+// fetchEnd is the end of what can be read of a fetched partition: read
+// committed, the last stable offset (the first record of a transaction
+// still open).
+func fetchEnd(p kgo.FetchPartition) int64 {
+	if p.LastStableOffset >= 0 {
+		return p.LastStableOffset
+	}
+	return p.HighWatermark
 }
 
 // controlRecord, in a stand-in message's kafka.Message.WriterData, is a

@@ -65,6 +65,13 @@ type merger struct {
 	asking    bool
 	notify    chan<- struct{} // poked when an answer arrives
 	endsErrs  int             // confirmations that failed (the records waiting then went on)
+
+	// fetchedEnds, when set, returns every topic's end in this partition
+	// as one fetch response said them, and which response (inputs.go,
+	// fetchedEnds): a confirmation that came with the records, taken
+	// before asking. fetchedFrom is the response last taken.
+	fetchedEnds func() ([]int64, uint64, bool)
+	fetchedFrom uint64
 }
 
 type endsAnswer struct {
@@ -98,10 +105,7 @@ func (m *merger) poll() {
 				}
 			}
 		}
-		m.confirmed = a.ends
-		for i, e := range a.ends {
-			m.hwm[i] = max(m.hwm[i], e)
-		}
+		m.confirm(a.ends)
 	default:
 	}
 	for i, h := range m.heads {
@@ -183,7 +187,7 @@ func (m *merger) pop() *engine.Input {
 		}
 	}
 	m.waitingSince = time.Time{}
-	if best < 0 || !m.confirm(m.heads[best]) {
+	if best < 0 || !m.passes(m.heads[best]) {
 		return nil
 	}
 	it := m.heads[best]
@@ -191,17 +195,19 @@ func (m *merger) pop() *engine.Input {
 	return it
 }
 
-// confirm reports whether it may pass over the topics whose heads are
+// passes reports whether it may pass over the topics whose heads are
 // empty (read to their known end): whether it was in Kafka when their ends
 // were last confirmed, so that they cannot have records produced before it
 // that the merge has not seen. Without that, a topic that got records
 // while another was being read (live input, or a backlog produced in
 // parts) would be passed over by the other's later events, and the order
 // would depend on timing (ARCHITECTURE.md, invariant 4; Kafka Streams waits for
-// the same reason, KIP-695). When not, it asks the broker (one answer
-// covers every record produced before it: a whole backlog) and reports
-// false; the answer wakes the loop.
-func (m *merger) confirm(it *engine.Input) bool {
+// the same reason, KIP-695). The fetch responses confirm them as they
+// come, when one response has all of this partition's topics (inputs.go,
+// fetchedEnds); when not, it asks the broker (one answer covers every
+// record produced before it: a whole backlog) and reports false; the
+// answer wakes the loop.
+func (m *merger) passes(it *engine.Input) bool {
 	if m.ends == nil || m.confirmed != nil && it.Offset < m.confirmed[it.Topic] {
 		return true
 	}
@@ -211,6 +217,22 @@ func (m *merger) confirm(it *engine.Input) bool {
 	}
 	if !passes {
 		return true
+	}
+	if m.fetchedEnds != nil {
+		// The ends the fetches brought since the last ones taken: those
+		// of the response that brought it, or a later one.
+		if ends, from, ok := m.fetchedEnds(); ok && from != m.fetchedFrom {
+			m.fetchedFrom = from
+			m.confirm(ends)
+			if it.Offset < ends[it.Topic] {
+				for i, h := range m.heads {
+					if h == nil && m.next[i] < m.hwm[i] {
+						return false // its records are on their way, and wake the loop
+					}
+				}
+				return true
+			}
+		}
 	}
 	if !m.asking {
 		m.asking = true
@@ -224,6 +246,23 @@ func (m *merger) confirm(it *engine.Input) bool {
 		}()
 	}
 	return false
+}
+
+// confirm takes ends, every topic's end at one moment, as the last
+// confirmation: the records below them were in Kafka then, and the merge
+// waits for those it has not read.
+func (m *merger) confirm(ends []int64) {
+	newer := m.confirmed == nil
+	for i, e := range ends {
+		newer = newer || e > m.confirmed[i]
+	}
+	if !newer {
+		return // no later than the one held: an answer overtaken by a fetch's
+	}
+	m.confirmed = ends
+	for i, e := range ends {
+		m.hwm[i] = max(m.hwm[i], e)
+	}
 }
 
 // stalled reports whether the merge has waited longer than limit for

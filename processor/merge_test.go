@@ -414,3 +414,74 @@ func TestMergeMarkers(t *testing.T) {
 		t.Errorf("every topic read to its end: caught up %v, lag of a %d", m.caughtUp(), m.lag(0))
 	}
 }
+
+// TestMergeTakesFetchedEnds: the ends a fetch response brought confirm the
+// records below them without asking the broker, a topic whose fetched end
+// is past its position is waited for, and an answer older than the ends
+// held does not take their place.
+func TestMergeTakesFetchedEnds(t *testing.T) {
+	login := func(off int64, ts string) kafka.Message {
+		return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: off + 1,
+			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
+	}
+	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
+		[]int64{0, 0}, []int64{0, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	notify := make(chan struct{}, 1)
+	asked := 0
+	ends := make(chan []int64, 1)
+	m.ends, m.endsC, m.notify = func() ([]int64, error) { asked++; return <-ends, nil }, make(chan endsAnswer, 1), notify
+	var fetched []int64
+	var response uint64
+	m.fetchedEnds = func() ([]int64, uint64, bool) { return fetched, response, fetched != nil }
+
+	// a@0 came in response 1, which found b empty at 0.
+	fetched, response = []int64{1, 0}, 1
+	ins[0] <- login(0, "2026-01-01T00:00:05Z")
+	m.poll()
+	if it := m.pop(); it == nil || m.names[it.Topic] != "a" {
+		t.Fatalf("popped %v, want a@0 on the response's ends", it)
+	}
+	// a@1 came in response 2, which had b at 1: b@0 is on its way.
+	fetched, response = []int64{2, 1}, 2
+	ins[0] <- login(1, "2026-01-01T00:00:09Z")
+	m.poll()
+	if it := m.pop(); it != nil {
+		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.Topic], it.Offset)
+	}
+	ins[1] <- login(0, "2026-01-01T00:00:01Z")
+	m.poll()
+	for _, want := range []string{"b", "a"} {
+		if it := m.pop(); it == nil || m.names[it.Topic] != want {
+			t.Fatalf("popped %v, want %s", it, want)
+		}
+	}
+	if asked != 0 {
+		t.Errorf("asked the broker %d times, want none", asked)
+	}
+	// a@2 came in a response without b (another leader): the merge asks.
+	ins[0] <- login(2, "2026-01-01T00:00:10Z")
+	m.poll()
+	if it := m.pop(); it != nil {
+		t.Fatal("a record passed over b on ends that do not cover it")
+	}
+	// The next response, with both, comes before the answer: it confirms
+	// a@2 and a@3, and the older answer does not replace its ends.
+	fetched, response = []int64{4, 1}, 3
+	ins[0] <- login(3, "2026-01-01T00:00:11Z")
+	for _, want := range []int64{2, 3} {
+		m.poll()
+		if it := m.pop(); it == nil || it.Offset != want {
+			t.Fatalf("popped %v, want a@%d", it, want)
+		}
+	}
+	ends <- []int64{3, 1}
+	<-notify
+	m.poll()
+	if asked != 1 {
+		t.Errorf("asked %d times, want 1", asked)
+	}
+	if m.confirmed[0] != 4 {
+		t.Errorf("confirmed ends %v after an older answer, want the response's [4 1]", m.confirmed)
+	}
+}
