@@ -315,23 +315,31 @@ func TestBalancerReportsUnlistedTopics(t *testing.T) {
 	}
 }
 
+// confirmingMerger is a merger of topics a and b, both read to the ends
+// last seen (0 records each), whose confirmations of end offsets answer
+// what is sent on ends, counted in asked; lastLogin makes their records.
+func confirmingMerger() (m *merger, ins []chan kafka.Message, ends chan []int64, notify chan struct{}, asked *int) {
+	ins = []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	m = newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
+		[]int64{0, 0}, []int64{0, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
+	notify, ends, asked = make(chan struct{}, 1), make(chan []int64, 1), new(int)
+	m.ends, m.endsC, m.notify = func() ([]int64, error) { *asked++; return <-ends, nil }, make(chan endsAnswer, 1), notify
+	return m, ins, ends, notify, asked
+}
+
+// lastLogin is a login of user u at offset off and time ts, the last record
+// its topic has.
+func lastLogin(off int64, ts string) kafka.Message {
+	return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: off + 1,
+		Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
+}
+
 // TestMergeConfirmsEnds: a record does not pass over a topic read to the
 // end the merge last knew until the broker has confirmed that end after
 // the record was in Kafka; a topic that got records meanwhile is waited
 // for, and one answer covers every record it counted.
 func TestMergeConfirmsEnds(t *testing.T) {
-	login := func(off int64, ts string) kafka.Message {
-		return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: off + 1,
-			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
-	}
-	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
-	// Both topics read to the ends last seen: 0 records each.
-	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
-		[]int64{0, 0}, []int64{0, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
-	notify := make(chan struct{}, 1)
-	ends := make(chan []int64, 1)
-	asked := 0
-	m.ends, m.endsC, m.notify = func() ([]int64, error) { asked++; return <-ends, nil }, make(chan endsAnswer, 1), notify
+	m, ins, ends, notify, asked := confirmingMerger()
 	answer := func(e ...int64) {
 		ends <- e
 		<-notify
@@ -339,7 +347,7 @@ func TestMergeConfirmsEnds(t *testing.T) {
 	}
 
 	// a@0 arrives; b, read to its known end, may have got an earlier one.
-	ins[0] <- login(0, "2026-01-01T00:00:05Z")
+	ins[0] <- lastLogin(0, "2026-01-01T00:00:05Z")
 	m.poll()
 	if it := m.pop(); it != nil {
 		t.Fatal("a record passed over a topic whose end was not confirmed")
@@ -348,7 +356,7 @@ func TestMergeConfirmsEnds(t *testing.T) {
 	if it := m.pop(); it != nil {
 		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.Topic], it.Offset)
 	}
-	ins[1] <- login(0, "2026-01-01T00:00:01Z")
+	ins[1] <- lastLogin(0, "2026-01-01T00:00:01Z")
 	m.poll()
 	if it := m.pop(); it == nil || m.names[it.Topic] != "b" {
 		t.Fatalf("popped %v, want b@0, the earlier event", it)
@@ -357,11 +365,11 @@ func TestMergeConfirmsEnds(t *testing.T) {
 	if it := m.pop(); it == nil || m.names[it.Topic] != "a" {
 		t.Fatalf("popped %v, want a@0", it)
 	}
-	if asked != 1 {
-		t.Errorf("asked the broker %d times, want 1", asked)
+	if *asked != 1 {
+		t.Errorf("asked the broker %d times, want 1", *asked)
 	}
 	// a@1 came after that answer: a new one is needed, and it is enough.
-	ins[0] <- login(1, "2026-01-01T00:00:09Z")
+	ins[0] <- lastLogin(1, "2026-01-01T00:00:09Z")
 	m.poll()
 	if it := m.pop(); it != nil {
 		t.Fatal("a record newer than the last answer passed over an empty topic")
@@ -420,47 +428,37 @@ func TestMergeMarkers(t *testing.T) {
 // is past its position is waited for, and an answer older than the ends
 // held does not take their place.
 func TestMergeTakesFetchedEnds(t *testing.T) {
-	login := func(off int64, ts string) kafka.Message {
-		return kafka.Message{Offset: off, Key: []byte("u"), HighWaterMark: off + 1,
-			Value: fmt.Appendf(nil, `{"event_id":"e%d","user_id":"u","type":"login","ts":%q}`, off, ts)}
-	}
-	ins := []chan kafka.Message{make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
-	m := newMerger([]string{"a", "b"}, []<-chan kafka.Message{ins[0], ins[1]},
-		[]int64{0, 0}, []int64{0, 0}, schemas.NewDecoder(schemas.DecoderConfig{}))
-	notify := make(chan struct{}, 1)
-	asked := 0
-	ends := make(chan []int64, 1)
-	m.ends, m.endsC, m.notify = func() ([]int64, error) { asked++; return <-ends, nil }, make(chan endsAnswer, 1), notify
+	m, ins, ends, notify, asked := confirmingMerger()
 	var fetched []int64
 	var response uint64
 	m.fetchedEnds = func() ([]int64, uint64, bool) { return fetched, response, fetched != nil }
 
 	// a@0 came in response 1, which found b empty at 0.
 	fetched, response = []int64{1, 0}, 1
-	ins[0] <- login(0, "2026-01-01T00:00:05Z")
+	ins[0] <- lastLogin(0, "2026-01-01T00:00:05Z")
 	m.poll()
 	if it := m.pop(); it == nil || m.names[it.Topic] != "a" {
 		t.Fatalf("popped %v, want a@0 on the response's ends", it)
 	}
 	// a@1 came in response 2, which had b at 1: b@0 is on its way.
 	fetched, response = []int64{2, 1}, 2
-	ins[0] <- login(1, "2026-01-01T00:00:09Z")
+	ins[0] <- lastLogin(1, "2026-01-01T00:00:09Z")
 	m.poll()
 	if it := m.pop(); it != nil {
 		t.Fatalf("popped %s@%d while b has a record on its way", m.names[it.Topic], it.Offset)
 	}
-	ins[1] <- login(0, "2026-01-01T00:00:01Z")
+	ins[1] <- lastLogin(0, "2026-01-01T00:00:01Z")
 	m.poll()
 	for _, want := range []string{"b", "a"} {
 		if it := m.pop(); it == nil || m.names[it.Topic] != want {
 			t.Fatalf("popped %v, want %s", it, want)
 		}
 	}
-	if asked != 0 {
-		t.Errorf("asked the broker %d times, want none", asked)
+	if *asked != 0 {
+		t.Errorf("asked the broker %d times, want none", *asked)
 	}
 	// a@2 came in a response without b (another leader): the merge asks.
-	ins[0] <- login(2, "2026-01-01T00:00:10Z")
+	ins[0] <- lastLogin(2, "2026-01-01T00:00:10Z")
 	m.poll()
 	if it := m.pop(); it != nil {
 		t.Fatal("a record passed over b on ends that do not cover it")
@@ -468,7 +466,7 @@ func TestMergeTakesFetchedEnds(t *testing.T) {
 	// The next response, with both, comes before the answer: it confirms
 	// a@2 and a@3, and the older answer does not replace its ends.
 	fetched, response = []int64{4, 1}, 3
-	ins[0] <- login(3, "2026-01-01T00:00:11Z")
+	ins[0] <- lastLogin(3, "2026-01-01T00:00:11Z")
 	for _, want := range []int64{2, 3} {
 		m.poll()
 		if it := m.pop(); it == nil || it.Offset != want {
@@ -478,8 +476,8 @@ func TestMergeTakesFetchedEnds(t *testing.T) {
 	ends <- []int64{3, 1}
 	<-notify
 	m.poll()
-	if asked != 1 {
-		t.Errorf("asked %d times, want 1", asked)
+	if *asked != 1 {
+		t.Errorf("asked %d times, want 1", *asked)
 	}
 	if m.confirmed[0] != 4 {
 		t.Errorf("confirmed ends %v after an older answer, want the response's [4 1]", m.confirmed)
