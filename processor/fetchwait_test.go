@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
@@ -95,5 +96,62 @@ func waitSeen(t *testing.T, p *Processor, n int) {
 			t.Fatalf("the processor saw %d of %d records in time; stats %+v", seen(p.Stats()), n, p.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFetchesConfirmEndsAcrossLeaders: on three kfake brokers, a partition
+// whose input topics have different leaders gets its ends from several
+// responses, read at different moments, which must not be combined: the
+// merge asks the broker, as before, and applies every record. When the
+// topics' partitions share a leader, one response has them all and the
+// merge asks for nothing. (The leaders are set before any record: kfake
+// moves a partition without a new leader epoch, which a reader takes for
+// lost records.)
+func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close) // after the clients the fixture closes in its cleanups
+	const partitions = 2
+	// asked runs a processor on new input topics, topic i's partitions
+	// led by broker leader(i), and returns the ListOffsets requests its
+	// merges sent for live records once each partition had read some.
+	asked := func(leader func(topic int) int32) int64 {
+		f, msgs := newHeldFixtureOn(t, c.ListenAddrs(), simulate.Config{Users: 200, Days: 30, Seed: 8}, partitions)
+		for i, topic := range f.inputs {
+			for p := range int32(partitions) {
+				if err := c.MoveTopicPartition(topic, p, leader(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		cfg := f.config(t)
+		cfg.FetchWait = MinFetchWait
+		p, errc, cancel := startRun(t, cfg)
+		defer func() {
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatalf("Run after stop: %v", err)
+			}
+		}()
+		// Records on every topic: each broker's responses bring some, so
+		// ends of several responses are there to be combined.
+		warm := msgs[:len(msgs)/10]
+		kafkatest.Produce(t, f.brokers, warm...)
+		waitSeen(t, p, len(warm))
+		before := p.ends.requests.Load()
+		for piece := range slices.Chunk(msgs[len(warm):], len(msgs)/30+1) {
+			kafkatest.Produce(t, f.brokers, piece...)
+			time.Sleep(3 * time.Millisecond)
+		}
+		waitSeen(t, p, len(msgs))
+		return p.ends.requests.Load() - before
+	}
+	if n := asked(func(topic int) int32 { return int32(topic) }); n == 0 {
+		t.Error("no ListOffsets request with each input topic on its own leader: ends of different responses were taken for one moment's")
+	}
+	if n := asked(func(int) int32 { return 1 }); n != 0 {
+		t.Errorf("%d ListOffsets requests with every input topic on one leader, want none", n)
 	}
 }
