@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,9 +106,9 @@ func waitSeen(t *testing.T, p *Processor, n int) {
 // responses, read at different moments, which must not be combined: the
 // merge asks the broker, as before, and applies every record. When the
 // topics' partitions share a leader, one response has them all and the
-// merge asks for nothing. (The leaders are set before any record: kfake
-// moves a partition without a new leader epoch, which a reader takes for
-// lost records.)
+// merge asks for nothing. (The leaders are set before any record: a
+// reader of a partition that kfake moves while it has records reports
+// records lost, from kfake's answer to its leader epoch check.)
 func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(3))
 	if err != nil {
@@ -153,5 +155,58 @@ func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
 	}
 	if n := asked(func(int) int32 { return 1 }); n != 0 {
 		t.Errorf("%d ListOffsets requests with every input topic on one leader, want none", n)
+	}
+}
+
+// TestCheckTopicsLeadersApart: CheckTopics warns, naming them, about the
+// input partitions whose topics are led by different brokers (each live
+// cycle of theirs costs a ListOffsets round trip), and not when every
+// partition's topics share their leader.
+func TestCheckTopicsLeadersApart(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	topics := Topics{Inputs: []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")}, Transitions: kafkatest.Name(t, "transitions"),
+		DLQ: kafkatest.Name(t, "dlq"), Changelog: kafkatest.Name(t, "changelog"), Warnings: kafkatest.Name(t, "warnings"),
+		Segments: kafkatest.Name(t, "segments"), Metrics: kafkatest.Name(t, "metrics")}
+	adm := kafkatest.Admin(t, c.ListenAddrs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, _, err := CreateTopics(ctx, adm, topics, TopicSpec{Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	lead := func(topic string, p, broker int32) {
+		if err := c.MoveTopicPartition(topic, p, broker); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apart := func() string {
+		t.Helper()
+		// A new client: a client's metadata answers may be cached.
+		_, warnings, err := CheckTopics(ctx, kafkatest.Admin(t, c.ListenAddrs()), topics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range warnings {
+			if strings.Contains(w, "led by different brokers") {
+				return w
+			}
+		}
+		return ""
+	}
+	for p := range int32(4) {
+		for _, topic := range topics.Inputs {
+			lead(topic, p, p%3)
+		}
+	}
+	if w := apart(); w != "" {
+		t.Errorf("every partition's inputs on one leader, and CheckTopics warns: %s", w)
+	}
+	lead(topics.Inputs[1], 1, 2)
+	lead(topics.Inputs[1], 3, 2)
+	if w := apart(); !strings.Contains(w, "input partitions 1, 3 (of 4)") {
+		t.Errorf("partitions 1 and 3 led apart, and CheckTopics warns %q", w)
 	}
 }

@@ -207,7 +207,37 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	if err != nil {
 		return 0, nil, err
 	}
+	if apart := leadersApart(details, t.Inputs, partitions); len(apart) > 0 {
+		warnings = append(warnings, fmt.Sprintf("input partitions %s (of %d) are led by different brokers in different input topics: at live rates each of their cycles asks the brokers for the inputs' end offsets, a round trip that a partition whose topics share a leader does without. "+
+			"To save it, give the input topics the same replica list per partition number (kafka-reassign-partitions); preferred leader election then keeps their leaders together (README: Performance)", joinInts(apart), partitions))
+	}
 	return partitions, warnings, nil
+}
+
+// leadersApart lists the partitions whose input topics are led by
+// different brokers: a fetch response then cannot confirm all of their
+// ends at once, and the merge asks the brokers (merger.passes).
+func leadersApart(details kadm.TopicDetails, inputs []string, partitions int32) (apart []int32) {
+	for p := range partitions {
+		leader := int32(-1)
+		for i, name := range inputs {
+			l := details[name].Partitions[p].Leader
+			if i > 0 && l != leader {
+				apart = append(apart, p)
+				break
+			}
+			leader = l
+		}
+	}
+	return apart
+}
+
+func joinInts(ns []int32) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(int(n))
+	}
+	return strings.Join(s, ", ")
 }
 
 // checkCleanup reads the changelog's and the metrics topic's cleanup
