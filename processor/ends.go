@@ -30,11 +30,11 @@ type endsAsker struct {
 	waiting map[int32][]chan endsAnswer
 	running bool
 
-	requests atomic.Int64 // sent: the merges that fetch responses did not confirm
+	requests *atomic.Int64 // counts the requests sent (Stats.EndsRequests)
 }
 
-func newEndsAsker(cl *kgo.Client, topics []string) *endsAsker {
-	return &endsAsker{cl: cl, topics: topics, waiting: map[int32][]chan endsAnswer{}}
+func newEndsAsker(cl *kgo.Client, topics []string, requests *atomic.Int64) *endsAsker {
+	return &endsAsker{cl: cl, topics: topics, waiting: map[int32][]chan endsAnswer{}, requests: requests}
 }
 
 // ends returns the end offsets of partition p of the topics, in order, from

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestEndsAskerShared(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kafkatest.Admin(t, brokers)
-	asker := newEndsAsker(cl, topics)
+	asker := newEndsAsker(cl, topics, new(atomic.Int64))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for round := 1; round <= 3; round++ {

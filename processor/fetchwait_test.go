@@ -73,14 +73,14 @@ func TestFetchesConfirmEnds(t *testing.T) {
 	warm := logins[:len(logins)/10]
 	kafkatest.Produce(t, f.brokers, warm...)
 	waitSeen(t, p, len(warm))
-	before := p.ends.requests.Load()
+	before := p.Stats().EndsRequests
 	live := logins[len(warm):]
 	for part := range slices.Chunk(live, len(live)/30+1) {
 		kafkatest.Produce(t, f.brokers, part...)
 		time.Sleep(3 * time.Millisecond)
 	}
 	waitSeen(t, p, len(logins))
-	if asked := p.ends.requests.Load() - before; asked != 0 {
+	if asked := p.Stats().EndsRequests - before; asked != 0 {
 		t.Errorf("%d ListOffsets requests for %d live records on one broker, want none: the fetches' ends confirm them", asked, len(live))
 	}
 	cancel()
@@ -142,13 +142,13 @@ func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
 		warm := msgs[:len(msgs)/10]
 		kafkatest.Produce(t, f.brokers, warm...)
 		waitSeen(t, p, len(warm))
-		before := p.ends.requests.Load()
+		before := p.Stats().EndsRequests
 		for piece := range slices.Chunk(msgs[len(warm):], len(msgs)/30+1) {
 			kafkatest.Produce(t, f.brokers, piece...)
 			time.Sleep(3 * time.Millisecond)
 		}
 		waitSeen(t, p, len(msgs))
-		return p.ends.requests.Load() - before
+		return p.Stats().EndsRequests - before
 	}
 	if n := asked(func(topic int) int32 { return int32(topic) }); n == 0 {
 		t.Error("no ListOffsets request with each input topic on its own leader: ends of different responses were taken for one moment's")

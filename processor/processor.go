@@ -44,6 +44,9 @@ type Processor struct {
 	schemaWaits atomic.Int64
 	// fetchTimeouts counts input fetches that timed out (fetchHooks).
 	fetchTimeouts atomic.Int64
+	// endsRequests counts the endsAsker's requests: the merges'
+	// confirmations that no fetch response gave.
+	endsRequests atomic.Int64
 	// unlisted holds the subscribed topics the broker did not list when
 	// this member, as the group's leader, last assigned partitions
 	// (copartitionBalancer); startGeneration takes it. One left by an
@@ -142,7 +145,7 @@ func (p *Processor) run(parent context.Context) error {
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
-	p.ends = newEndsAsker(cl, cfg.Topics.Inputs)
+	p.ends = newEndsAsker(cl, cfg.Topics.Inputs, &p.endsRequests)
 	p.clock.seen(time.Now()) // the inputs' silence counts from the start
 	// The group's partitions are fetched by one client for the process;
 	// it is closed after the group, whose partitions stop their sources.

@@ -48,6 +48,7 @@ func (p *Processor) Stats() Stats {
 		st.RegistryErrors = s.Failures()
 	}
 	st.FetchTimeouts = p.fetchTimeouts.Load()
+	st.EndsRequests = p.endsRequests.Load()
 	st.StreamTimeHeld = p.clock.held.Load()
 	minStream := int64(math.MaxInt64)
 	st.PartitionStreamTimes = map[int32]time.Time{}

@@ -119,6 +119,7 @@ type Stats struct {
 	KafkaErrors    int64 // errors joining the group, fetching or reaching the brokers (each retried)
 	RegistryErrors int64 // schema registry requests that failed without an answer (each retried; --input-format avro)
 	FetchTimeouts  int64 // input fetches whose read timed out: a slow broker or network (counted apart from KafkaErrors)
+	EndsRequests   int64 // ListOffsets requests for the merges' confirmations of input ends that no fetch response gave (inputs.go, fetchedEnds)
 	StoreReads     int64 // users read from Pebble (not cached)
 	StoreMisses    int64 // of which Pebble did not hold (known-users filter false positives)
 	TimerMoves     int64 // timer index entries moved by commits

@@ -320,6 +320,7 @@ var (
 	descReady          = prometheus.NewDesc("lifecycle_ready", "1 when the processor is in the group and processing, and no partition's output writes have kept failing for a minute.", nil, nil)
 
 	descFetchTimeouts  = prometheus.NewDesc("lifecycle_kafka_fetch_timeouts_total", "Input fetches whose read timed out (a slow broker or network); not counted in lifecycle_kafka_errors_total.", nil, nil)
+	descEndsRequests   = prometheus.NewDesc("lifecycle_input_end_requests_total", "ListOffsets requests for the input topics' end offsets, which the merge asks for at live rates where a fetch response does not hold all of a partition's input topics (led by different brokers): a steady rise at live rates means each cycle pays a round trip (README.md, Performance).", nil, nil)
 	descDeadOutputs    = prometheus.NewDesc("lifecycle_outputs_dead_total", "Outputs Kafka refused for good (too large, invalid), set aside with a notice on the dead-letter topic; any rise needs attention.", nil, nil)
 	descStreamHeld     = prometheus.NewDesc("lifecycle_stream_time_held", "1 while --idle-advance is held because no input record came for --max-input-silence (an upstream outage, or inputs that are truly quiet); stream time then moves only with records.", nil, nil)
 	descStreamJumps    = prometheus.NewDesc("lifecycle_stream_time_jumps_total", "Events that moved a partition's stream time ahead by more than a week at once.", nil, nil)
@@ -346,7 +347,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descApplied, descRejected, descDuplicates, descSkipped, descIgnored, descInputRecords, descLost, descTransitions,
 		descSent, descSendErrors, descKafkaErrors, descRegistryErrors, descUsers, descSegment, descWarnings, descPartitions, descStreamTime, descReady,
-		descFetchTimeouts, descDeadOutputs, descStreamHeld, descStreamJumps, descBreakDays, descPartStreamTime, descWatch, descSendFailing,
+		descFetchTimeouts, descEndsRequests, descDeadOutputs, descStreamHeld, descStreamJumps, descBreakDays, descPartStreamTime, descWatch, descSendFailing,
 		descStoreReads, descCachedUsers, descCacheBytes, descStateBytes, descDiskFree, descDiskSize, descDiskSlow,
 		descLag, descCommitSeconds, descEventToOutput, descRestoring, descRestoreRead, descRestoreTarget} {
 		ch <- d
@@ -374,6 +375,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRegistryErrors, st.RegistryErrors)
 	counter(descWarnings, st.Warnings)
 	counter(descFetchTimeouts, st.FetchTimeouts)
+	counter(descEndsRequests, st.EndsRequests)
 	counter(descDeadOutputs, st.DeadOutputs)
 	counter(descStreamJumps, st.StreamJumps)
 	counter(descBreakDays, st.BreakDays)
