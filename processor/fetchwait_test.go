@@ -58,35 +58,44 @@ func TestFetchWaitLiveInput(t *testing.T) {
 // request per partition that got records.
 func TestFetchesConfirmEnds(t *testing.T) {
 	f, msgs := newHeldFixture(t, simulate.Config{Users: 200, Days: 30, Seed: 7}, 4)
-	cfg := f.config(t)
-	cfg.FetchWait = MinFetchWait
-	p, errc, cancel := startRun(t, cfg)
 	var logins []kafka.Message
 	for _, m := range msgs {
 		if m.Topic == f.inputs[0] {
 			logins = append(logins, m)
 		}
 	}
-	// Every partition reads and has applied a record before the count
-	// starts: the first fetches of a partition just assigned may come
-	// before all of its topics are fetched.
-	warm := logins[:len(logins)/10]
+	if asked := liveEndsRequests(t, f, logins); asked != 0 {
+		t.Errorf("%d ListOffsets requests for %d live records on one broker, want none: the fetches' ends confirm them", asked, len(logins))
+	}
+}
+
+// liveEndsRequests runs a processor with a fetch wait on f's inputs and
+// returns the ListOffsets requests its merges sent while the last nine
+// tenths of records were produced live, in 30 pieces a few milliseconds
+// apart, once it has applied every record. The first tenth warms every
+// partition up: the first fetches of a partition just assigned may come
+// before all of its topics are fetched.
+func liveEndsRequests(t *testing.T, f *inputFixture, records []kafka.Message) int64 {
+	t.Helper()
+	cfg := f.config(t)
+	cfg.FetchWait = MinFetchWait
+	p, errc, cancel := startRun(t, cfg)
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatalf("Run after stop: %v", err)
+		}
+	}()
+	warm := records[:len(records)/10]
 	kafkatest.Produce(t, f.brokers, warm...)
 	waitSeen(t, p, len(warm))
 	before := p.Stats().EndsRequests
-	live := logins[len(warm):]
-	for part := range slices.Chunk(live, len(live)/30+1) {
-		kafkatest.Produce(t, f.brokers, part...)
+	for piece := range slices.Chunk(records[len(warm):], len(records)/30+1) {
+		kafkatest.Produce(t, f.brokers, piece...)
 		time.Sleep(3 * time.Millisecond)
 	}
-	waitSeen(t, p, len(logins))
-	if asked := p.Stats().EndsRequests - before; asked != 0 {
-		t.Errorf("%d ListOffsets requests for %d live records on one broker, want none: the fetches' ends confirm them", asked, len(live))
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("Run after stop: %v", err)
-	}
+	waitSeen(t, p, len(records))
+	return p.Stats().EndsRequests - before
 }
 
 // waitSeen waits until p has seen n records.
@@ -117,8 +126,7 @@ func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
 	t.Cleanup(c.Close) // after the clients the fixture closes in its cleanups
 	const partitions = 2
 	// asked runs a processor on new input topics, topic i's partitions
-	// led by broker leader(i), and returns the ListOffsets requests its
-	// merges sent for live records once each partition had read some.
+	// led by broker leader(i) (liveEndsRequests).
 	asked := func(leader func(topic int) int32) int64 {
 		f, msgs := newHeldFixtureOn(t, c.ListenAddrs(), simulate.Config{Users: 200, Days: 30, Seed: 8}, partitions)
 		for i, topic := range f.inputs {
@@ -128,27 +136,9 @@ func TestFetchesConfirmEndsAcrossLeaders(t *testing.T) {
 				}
 			}
 		}
-		cfg := f.config(t)
-		cfg.FetchWait = MinFetchWait
-		p, errc, cancel := startRun(t, cfg)
-		defer func() {
-			cancel()
-			if err := <-errc; err != nil {
-				t.Fatalf("Run after stop: %v", err)
-			}
-		}()
 		// Records on every topic: each broker's responses bring some, so
 		// ends of several responses are there to be combined.
-		warm := msgs[:len(msgs)/10]
-		kafkatest.Produce(t, f.brokers, warm...)
-		waitSeen(t, p, len(warm))
-		before := p.Stats().EndsRequests
-		for piece := range slices.Chunk(msgs[len(warm):], len(msgs)/30+1) {
-			kafkatest.Produce(t, f.brokers, piece...)
-			time.Sleep(3 * time.Millisecond)
-		}
-		waitSeen(t, p, len(msgs))
-		return p.Stats().EndsRequests - before
+		return liveEndsRequests(t, f, msgs)
 	}
 	if n := asked(func(topic int) int32 { return int32(topic) }); n == 0 {
 		t.Error("no ListOffsets request with each input topic on its own leader: ends of different responses were taken for one moment's")
