@@ -44,7 +44,7 @@ type inputs struct {
 
 	mu      sync.Mutex
 	sources map[topicPartition]*source // open now
-	// responses counts the broker responses delivered (source.fetched).
+	// responses counts the broker responses delivered (source.fetchedFrom).
 	responses uint64
 	// changes are the sources opened and stopped since the poll loop
 	// last applied them to the client, in order.
@@ -137,7 +137,7 @@ func newInputs(c Conn, wait time.Duration, maxBatch int, schemas SchemaSource, s
 		// Every response then names every partition fetched from its
 		// broker, with its end, records or not (an incremental fetch
 		// session leaves out those that did not change): one response
-		// confirms a partition's input ends (source.fetched), where a
+		// confirms a partition's input ends (fetchedEnds), where a
 		// ListOffsets round trip did at every cycle of a live partition.
 		// The requests list every partition a process reads, a few dozen.
 		kgo.DisableFetchSessions(),
@@ -191,16 +191,12 @@ type source struct {
 	// from an aborted transaction's without asking the broker
 	// (merger.take).
 	logStart atomic.Int64
-	// fetched is tp's end (the last stable offset) as the latest response
-	// that fetched it said it, and which response that was; nil before
-	// one. It is stored before that response's records are handed on.
-	fetched atomic.Pointer[fetchedEnd]
-}
-
-// fetchedEnd is a partition's end as one broker response said it.
-type fetchedEnd struct {
-	response uint64 // inputs.responses when it was delivered
-	end      int64
+	// fetchedEnd is tp's end (the last stable offset) as the latest
+	// response that fetched it said it, and fetchedFrom which response
+	// that was (inputs.responses; 0 before one). Stored before that
+	// response's records are handed on, under in.mu.
+	fetchedEnd  int64
+	fetchedFrom uint64
 }
 
 // fetchedEnds returns the ends of the sources' partitions, in order, when
@@ -208,25 +204,21 @@ type fetchedEnd struct {
 // broker builds a fetch response from one reading of its partitions, so
 // those ends are of one moment, as a ListOffsets answer's are: the merge
 // may take them for a confirmation (merger.fetchedEnds). Partitions led
-// by different brokers, or one paused or failing, leave it to ask.
+// by different brokers, or one paused or failing, leave it to ask. It
+// reads under in.mu, so it never sees a response's ends half stored.
 func fetchedEnds(sources []*source) ([]int64, uint64, bool) {
-	var response uint64
+	in := sources[0].in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ends := make([]int64, len(sources))
+	from := sources[0].fetchedFrom
 	for i, s := range sources {
-		f := s.fetched.Load()
-		if f == nil || i > 0 && f.response != response {
+		if s.fetchedFrom == 0 || s.fetchedFrom != from {
 			return nil, 0, false
 		}
-		response = f.response
+		ends[i] = s.fetchedEnd
 	}
-	ends := make([]int64, len(sources))
-	for i, s := range sources {
-		f := s.fetched.Load()
-		if f.response != response {
-			return nil, 0, false // a newer response came meanwhile
-		}
-		ends[i] = f.end
-	}
-	return ends, response, true
+	return ends, from, true
 }
 
 // open starts reading topic's partition at offset from (kafka.FirstOffset:
@@ -403,7 +395,7 @@ func (in *inputs) deliver(fs kgo.Fetches) {
 		for _, t := range f.Topics {
 			for _, p := range t.Partitions {
 				if s := in.sources[topicPartition{t.Topic, p.Partition}]; s != nil && s.live && p.Err == nil {
-					s.fetched.Store(&fetchedEnd{in.responses, fetchEnd(p)})
+					s.fetchedFrom, s.fetchedEnd = in.responses, fetchEnd(p)
 				}
 			}
 		}
