@@ -392,10 +392,11 @@ func TestCreateTopicsTakesTheInputsCount(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topics := namedTopics(t, "a", "b")
 	kafkatest.CreateTopics(t, brokers, 3, topics.Inputs[0])
-	adm := kafkatest.Admin(t, brokers)
+	cl := kafkatest.Client(t, brokers)
+	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	created, n, err := CreateTopics(ctx, adm, topics, TopicSpec{Partitions: 8})
+	created, n, err := CreateTopics(ctx, cl, topics, TopicSpec{Partitions: 8})
 	t.Cleanup(func() { adm.DeleteTopics(context.Background(), created...) })
 	if err != nil {
 		t.Fatal(err)

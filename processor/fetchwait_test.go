@@ -161,10 +161,9 @@ func TestCheckTopicsLeadersApart(t *testing.T) {
 	topics := Topics{Inputs: []string{kafkatest.Name(t, "a"), kafkatest.Name(t, "b")}, Transitions: kafkatest.Name(t, "transitions"),
 		DLQ: kafkatest.Name(t, "dlq"), Changelog: kafkatest.Name(t, "changelog"), Warnings: kafkatest.Name(t, "warnings"),
 		Segments: kafkatest.Name(t, "segments"), Metrics: kafkatest.Name(t, "metrics")}
-	adm := kafkatest.Admin(t, c.ListenAddrs())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, _, err := CreateTopics(ctx, adm, topics, TopicSpec{Partitions: 4}); err != nil {
+	if _, _, err := CreateTopics(ctx, kafkatest.Client(t, c.ListenAddrs()), topics, TopicSpec{Partitions: 4}); err != nil {
 		t.Fatal(err)
 	}
 	lead := func(topic string, p, broker int32) {

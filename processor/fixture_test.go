@@ -45,9 +45,16 @@ func newHeldFixture(t *testing.T, sim simulate.Config, partitions int32) (*input
 // newHeldFixtureOn is newHeldFixture on the given brokers.
 func newHeldFixtureOn(t *testing.T, brokers []string, sim simulate.Config, partitions int32) (*inputFixture, []kafka.Message) {
 	t.Helper()
-	f := &inputFixture{brokers: brokers, partitions: partitions, perTopic: map[string]int{}}
-	f.inputs = []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
-	kafkatest.CreateTopics(t, f.brokers, partitions, f.inputs...)
+	inputs := []string{kafkatest.Name(t, "login"), kafkatest.Name(t, "purchase"), kafkatest.Name(t, "content")}
+	kafkatest.CreateTopics(t, brokers, partitions, inputs...)
+	return fixtureOn(t, brokers, inputs, sim, partitions)
+}
+
+// fixtureOn is newHeldFixtureOn on input topics that exist: the login,
+// purchase and content topics, in that order.
+func fixtureOn(t *testing.T, brokers, inputs []string, sim simulate.Config, partitions int32) (*inputFixture, []kafka.Message) {
+	t.Helper()
+	f := &inputFixture{brokers: brokers, inputs: inputs, partitions: partitions, perTopic: map[string]int{}}
 	sim.Topics = simulate.Topics{Login: f.inputs[0], Purchase: f.inputs[1], Content: f.inputs[2]}
 	var msgs []kafka.Message
 	_, err := simulate.Run(context.Background(), sim, func(r simulate.Record) error {

@@ -240,11 +240,12 @@ func NewReplayWriter(ctx context.Context, c Conn, t Topics, suffix string, parti
 	if err != nil {
 		return nil, err
 	}
-	adm, err := c.Admin()
+	cl, err := c.Client()
 	if err != nil {
 		return nil, err
 	}
-	defer adm.Close()
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	resp, err := createTopics(ctx, adm, partitions, max(replication, 1), t.withDefaults().Metrics+suffix, names)
 	if err != nil {
 		return nil, err
@@ -259,7 +260,7 @@ func NewReplayWriter(ctx context.Context, c Conn, t Topics, suffix string, parti
 		}
 	}
 	if len(created) > 0 {
-		if err := waitForTopics(ctx, adm, created); err != nil {
+		if err := waitForTopics(ctx, cl, created); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ErrNotCoPartitioned is returned when the input topics differ in partition count.
@@ -39,10 +42,11 @@ type TopicSpec struct {
 // CreateTopics creates the input, output and changelog topics that do not
 // exist yet, with spec.Partitions partitions, or the inputs' count when
 // input topics exist already (the changelog and every input must match
-// them); it returns the count used. The changelog and the metrics topic
-// are compacted. Existing topics are left as they are (CheckTopics says
-// whether they fit).
-func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpec) (created []string, partitions int32, err error) {
+// them); it returns the count used. The input topics are created aligned
+// (createInputs). The changelog and the metrics topic are compacted.
+// Existing topics are left as they are (CheckTopics says whether they fit).
+func CreateTopics(ctx context.Context, cl *kgo.Client, t Topics, spec TopicSpec) (created []string, partitions int32, err error) {
+	adm := kadm.NewClient(cl)
 	t = t.withDefaults()
 	if spec.Partitions == 0 {
 		spec.Partitions = 8
@@ -55,11 +59,16 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	} else if n > 0 {
 		spec.Partitions = n
 	}
-	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
-	resp, err := createTopics(ctx, adm, spec.Partitions, spec.Replication, t.Metrics, all)
+	resp, err := createInputs(ctx, cl, adm, t.Inputs, spec)
 	if err != nil {
 		return nil, 0, err
 	}
+	outputs, err := createTopics(ctx, adm, spec.Partitions, spec.Replication, t.Metrics, t.Outputs())
+	if err != nil {
+		return nil, 0, err
+	}
+	maps.Copy(resp, outputs)
+	all := append(append([]string{}, t.Inputs...), t.Outputs()...)
 	if t.Changelog != "" {
 		compact := map[string]*string{
 			"cleanup.policy":        kadm.StringPtr("compact"),
@@ -87,9 +96,112 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, t Topics, spec TopicSpe
 	}
 	sort.Strings(created)
 	if len(errs) == 0 && len(created) > 0 {
-		errs = append(errs, waitForTopics(ctx, adm, created))
+		errs = append(errs, waitForTopics(ctx, cl, created))
 	}
 	return created, spec.Partitions, errors.Join(errs...)
+}
+
+// createInputs creates the input topics that do not exist yet with the
+// replica list of an existing one, partition by partition and in the same
+// order, so that partition p of every input topic has the same preferred
+// leader. Kafka places each topic's replicas on its own, and a partition
+// whose input topics are led by different brokers costs the merge a
+// ListOffsets round trip per cycle at live rates, where one fetch
+// response confirms the ends of topics that share a leader
+// (merger.passes; README, "Performance"). When no input topic exists,
+// the first is created as Kafka places it and the others follow it.
+func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs []string, spec TopicSpec) (kadm.CreateTopicResponses, error) {
+	resp := make(kadm.CreateTopicResponses)
+	details, err := adm.ListTopics(ctx, inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: list topics: %w", err)
+	}
+	var missing []string
+	var model [][]int32 // the replicas of each partition of an existing input
+	for _, name := range inputs {
+		d, ok := details[name]
+		switch {
+		case !ok || d.Err != nil: // the broker's answer to the create says why
+			missing = append(missing, name)
+		default:
+			// As the broker would answer a request to create it.
+			resp[name] = kadm.CreateTopicResponse{Topic: name, Err: kerr.TopicAlreadyExists}
+			if int32(len(d.Partitions)) == spec.Partitions && model == nil {
+				for _, p := range d.Partitions.Sorted() {
+					model = append(model, p.Replicas)
+				}
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return resp, nil
+	}
+	if model == nil {
+		first, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, nil, missing[0])
+		if err != nil {
+			return nil, fmt.Errorf("processor: create topics: %w", err)
+		}
+		resp[missing[0]] = first[missing[0]]
+		if r := first[missing[0]]; r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil, fmt.Errorf("processor: topic %s: %w %s", missing[0], r.Err, r.ErrMessage)
+		}
+		if err := waitForTopics(ctx, cl, missing[:1]); err != nil {
+			return nil, err
+		}
+		d, err := adm.ListTopics(ctx, missing[0]) // listed by cl since waitForTopics
+		if err != nil {
+			return nil, fmt.Errorf("processor: list topics: %w", err)
+		}
+		for _, p := range d[missing[0]].Partitions.Sorted() {
+			model = append(model, p.Replicas)
+		}
+		if int32(len(model)) != spec.Partitions {
+			return nil, fmt.Errorf("processor: topic %s created, but listed with %d of its %d partitions", missing[0], len(model), spec.Partitions)
+		}
+		missing = missing[1:]
+		if len(missing) == 0 {
+			return resp, nil
+		}
+	}
+	aligned, err := createAligned(ctx, cl, model, missing)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(resp, aligned)
+	return resp, nil
+}
+
+// createAligned creates topics whose partition p has the replicas
+// model[p], which kadm's CreateTopics cannot send.
+func createAligned(ctx context.Context, cl *kgo.Client, model [][]int32, topics []string) (kadm.CreateTopicResponses, error) {
+	req := kmsg.NewCreateTopicsRequest()
+	req.TimeoutMillis = 15_000
+	for _, name := range topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for p, replicas := range model {
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = int32(p), slices.Clone(replicas)
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	kresp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("processor: create topics: %w", err)
+	}
+	resp := make(kadm.CreateTopicResponses)
+	for _, t := range kresp.Topics {
+		resp[t.Topic] = kadm.CreateTopicResponse{Topic: t.Topic, ID: t.TopicID, Err: kerr.ErrorForCode(t.ErrorCode), ErrMessage: unptr(t.ErrorMessage), NumPartitions: t.NumPartitions, ReplicationFactor: t.ReplicationFactor}
+	}
+	return resp, nil
+}
+
+func unptr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // createTopics creates names, the one named metrics compacted: the
@@ -134,15 +246,21 @@ func existingInputPartitions(ctx context.Context, adm *kadm.Client, inputs []str
 	return n, nil
 }
 
-// waitForTopics waits until every topic is listed with a leader for each
-// partition: a broker answers CreateTopics before its metadata shows them,
-// and producing or checking at once would find them missing.
-func waitForTopics(ctx context.Context, adm *kadm.Client, topics []string) error {
+// waitForTopics waits until cl and every broker list every topic with a
+// leader for each partition: a broker answers CreateTopics before the
+// others' metadata shows the topics, and a client that asks one of those at
+// once (a check, a producer) would find them missing; cl itself may hold
+// them as missing from before.
+func waitForTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	adm := kadm.NewClient(cl)
 	for {
-		if details, err := adm.ListTopics(ctx, topics...); err == nil && topicsReady(details, topics) {
-			return nil
+		details, err := adm.ListTopics(ctx, topics...)
+		if err == nil && listed(details, topics) {
+			if ready, err := everyBrokerLists(ctx, cl, topics); err == nil && ready {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -152,7 +270,35 @@ func waitForTopics(ctx context.Context, adm *kadm.Client, topics []string) error
 	}
 }
 
-func topicsReady(details kadm.TopicDetails, topics []string) bool {
+// everyBrokerLists asks each broker for the topics' metadata: their own
+// answers, where a request of cl's may go to any one of them.
+func everyBrokerLists(ctx context.Context, cl *kgo.Client, topics []string) (bool, error) {
+	brokers, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return false, err
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	for _, name := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	for _, b := range brokers.Brokers {
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil {
+			return false, err
+		}
+		if !topicsReady(resp, len(topics)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// listed says whether details list every topic with a leader for each
+// partition.
+func listed(details kadm.TopicDetails, topics []string) bool {
 	for _, name := range topics {
 		d, ok := details[name]
 		if !ok || d.Err != nil || len(d.Partitions) == 0 {
@@ -160,6 +306,25 @@ func topicsReady(details kadm.TopicDetails, topics []string) bool {
 		}
 		for _, p := range d.Partitions {
 			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// topicsReady says whether a metadata answer lists n topics, each with a
+// leader for every partition.
+func topicsReady(resp *kmsg.MetadataResponse, n int) bool {
+	if len(resp.Topics) != n {
+		return false
+	}
+	for _, t := range resp.Topics {
+		if t.ErrorCode != 0 || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 {
 				return false
 			}
 		}
@@ -209,7 +374,7 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, t Topics) (partitions in
 	}
 	if apart := leadersApart(details, t.Inputs, partitions); len(apart) > 0 {
 		warnings = append(warnings, fmt.Sprintf("input partitions %s (of %d) are led by different brokers in different input topics: at live rates each of their cycles asks the brokers for the inputs' end offsets, a round trip that a partition whose topics share a leader does without. "+
-			"To save it, give the input topics the same replica list per partition number (kafka-reassign-partitions); preferred leader election then keeps their leaders together (README: Performance)", joinInts(apart), partitions))
+			"To save it, give the input topics the same replica list per partition number: `lifecycle topics align` does, or kafka-reassign-partitions; preferred leader election then keeps their leaders together (README: Performance)", joinInts(apart), partitions))
 	}
 	return partitions, warnings, nil
 }

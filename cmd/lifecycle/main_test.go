@@ -92,7 +92,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--brokers", "h:1", "--state-dir", t.TempDir(), "--rfm-window", "1m"}, "segments: window"},
 		{[]string{"simulate", "--users", "10"}, "exactly one of --out"},
 		{[]string{"simulate", "--out", "-", "--bad-rate", "2"}, "BadRate"},
-		{[]string{"topics"}, "needs create or check"},
+		{[]string{"topics"}, "needs create, check or align"},
 		{[]string{"inspect"}, "--state-dir is required"},
 		{[]string{"demo", "--speed", "0"}, "--speed 0 must be positive"},
 		{[]string{"bench", "--workload", "zipf"}, `--workload "zipf": use simulated or uniform`},
@@ -161,6 +161,9 @@ func TestCommandLineRoundTrip(t *testing.T) {
 	out, _, err := cli(t, ctx, args("topics", "create", "--partitions", "3", "--group", group)...)
 	if err != nil || !strings.Contains(out, "co-partitioned with 3 partitions") {
 		t.Fatalf("topics create: %v\n%s", err, out)
+	}
+	if out, _, err := cli(t, ctx, args("topics", "align", "--dry-run", "--group", group)...); err != nil || !strings.Contains(out, "the input topics are aligned") {
+		t.Errorf("topics align --dry-run after topics create: %v\n%s", err, out)
 	}
 	out, _, err = cli(t, ctx, args("simulate", "--users", "50", "--days", "60", "--seed", "3")...)
 	if err != nil || !strings.Contains(out, "50 users") {

@@ -421,12 +421,12 @@ func serveHTTP(addr string, h http.Handler, cfg httpapi.ServerConfig, log *zap.L
 }
 
 func createTopics(ctx context.Context, conn processor.Conn, t processor.Topics, spec processor.TopicSpec, log *zap.Logger) error {
-	adm, err := conn.Admin()
+	cl, err := conn.Client()
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	created, partitions, err := processor.CreateTopics(ctx, adm, t, spec)
+	defer cl.Close()
+	created, partitions, err := processor.CreateTopics(ctx, cl, t, spec)
 	if len(created) > 0 {
 		log.Info("topics created", zap.Strings("topics", created), zap.Int32("partitions", partitions))
 	}

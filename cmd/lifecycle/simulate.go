@@ -85,12 +85,12 @@ dropout time, the ground truth for evaluating churn warnings.`)
 			if err != nil {
 				return err
 			}
-			adm, err := conn.Admin()
+			cl, err := conn.Client()
 			if err != nil {
 				return err
 			}
-			_, _, err = processor.CreateTopics(ctx, adm, topics, spec)
-			adm.Close()
+			_, _, err = processor.CreateTopics(ctx, cl, topics, spec)
+			cl.Close()
 			if err != nil {
 				return err
 			}

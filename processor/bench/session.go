@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/lifecycle-engine/lifecycle/processor"
 )
@@ -20,7 +21,8 @@ import (
 type session struct {
 	stderr     io.Writer
 	conn       processor.Conn
-	adm        *kadm.Client
+	cl         *kgo.Client    // the admin requests' client
+	adm        *kadm.Client   // over cl
 	cluster    *kfake.Cluster // the embedded broker, or nil
 	embedded   bool
 	broker     string // the summary's description of the broker
@@ -52,7 +54,8 @@ func (s *session) connect(ctx context.Context, conn processor.Conn) (err error) 
 		s.conn = conn
 		s.broker = "kafka at " + strings.Join(s.conn.Brokers, ",")
 	}
-	if s.adm, err = s.conn.Admin(); err == nil {
+	if s.cl, err = s.conn.Client(); err == nil {
+		s.adm = kadm.NewClient(s.cl)
 		err = s.conn.Check(ctx, s.adm)
 	}
 	if err != nil {
@@ -64,8 +67,8 @@ func (s *session) connect(ctx context.Context, conn processor.Conn) (err error) 
 }
 
 func (s *session) disconnect() {
-	if s.adm != nil {
-		s.adm.Close()
+	if s.cl != nil {
+		s.cl.Close()
 	}
 	if s.cluster != nil {
 		s.cluster.Close()
@@ -85,7 +88,7 @@ func (s *session) topics(ctx context.Context, phase string) (processor.Topics, s
 	prefix := s.run + "-" + phase
 	group := prefix + "-group"
 	t := phaseTopics(prefix, group)
-	created, _, err := processor.CreateTopics(ctx, s.adm, t, processor.TopicSpec{Partitions: s.partitions, Replication: 1})
+	created, _, err := processor.CreateTopics(ctx, s.cl, t, processor.TopicSpec{Partitions: s.partitions, Replication: 1})
 	s.created = append(s.created, created...)
 	s.groups = append(s.groups, group)
 	return t, group, err

@@ -105,13 +105,18 @@ func Name(t testing.TB, base string) string {
 // Admin returns an admin client for brokers, closed when the test ends.
 func Admin(t testing.TB, brokers []string) *kadm.Client {
 	t.Helper()
+	return kadm.NewClient(Client(t, brokers))
+}
+
+// Client returns a client of brokers, closed when the test ends.
+func Client(t testing.TB, brokers []string) *kgo.Client {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := kadm.NewClient(cl)
-	t.Cleanup(adm.Close)
-	return adm
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 // DeleteRecords deletes the records of topic's partition before offset,
