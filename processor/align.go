@@ -10,16 +10,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Alignment is what AlignInputs does, or would do: the input partitions
 // given the first input topic's replica list, and those whose preferred
 // leader is then elected.
 type Alignment struct {
-	Model      string                       // the input topic the others follow
-	Reassign   map[string]map[int32][]int32 // topic → partition → the replicas it gets
-	Elect      map[string][]int32           // topic → partitions whose leader is not their first replica
-	Partitions int32                        // the inputs' partition count
+	Inputs   []string                     // the input topics; the others follow the first
+	Replicas [][]int32                    // partition p of every input gets Replicas[p], led by its first
+	Reassign map[string]map[int32][]int32 // topic → partition → the replicas it gets
+	Elect    map[string][]int32           // topic → partitions whose leader is not their first replica
 }
 
 // Moves is how many partitions Reassign moves.
@@ -58,14 +59,17 @@ func PlanAlignment(ctx context.Context, adm *kadm.Client, inputs []string) (Alig
 	if err != nil {
 		return Alignment{}, err
 	}
-	a := Alignment{Model: inputs[0], Reassign: map[string]map[int32][]int32{}, Elect: map[string][]int32{}, Partitions: partitions}
-	model := details[inputs[0]].Partitions
+	a := Alignment{Inputs: inputs, Reassign: map[string]map[int32][]int32{}, Elect: map[string][]int32{}}
+	for p := range partitions {
+		want := details[inputs[0]].Partitions[p].Replicas
+		if len(want) == 0 {
+			return Alignment{}, fmt.Errorf("processor: partition %d of %s lists no replicas", p, inputs[0])
+		}
+		a.Replicas = append(a.Replicas, want)
+	}
 	for _, name := range inputs {
 		for p := range partitions {
-			want, got := model[p].Replicas, details[name].Partitions[p]
-			if len(want) == 0 {
-				return Alignment{}, fmt.Errorf("processor: partition %d of %s lists no replicas", p, inputs[0])
-			}
+			want, got := a.Replicas[p], details[name].Partitions[p]
 			if !slices.Equal(got.Replicas, want) {
 				if a.Reassign[name] == nil {
 					a.Reassign[name] = map[int32][]int32{}
@@ -135,7 +139,34 @@ func AlignInputs(ctx context.Context, cl *kgo.Client, a Alignment, progress func
 	if len(errs) > 0 {
 		return fmt.Errorf("processor: elect the input partitions' preferred leaders: %w", errors.Join(errs...))
 	}
-	return nil
+	return waitLed(ctx, cl, a)
+}
+
+// waitLed returns once every broker names, for partition p of every
+// input topic, the first of a.Replicas[p] as its leader: an election is
+// answered before every broker knows of it, and a fetch sent meanwhile
+// to a former leader finds the partitions apart.
+func waitLed(ctx context.Context, cl *kgo.Client, a Alignment) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		led, err := everyBroker(ctx, cl, a.Inputs, func(t kmsg.MetadataResponseTopic) bool {
+			for _, p := range t.Partitions {
+				if int(p.Partition) >= len(a.Replicas) || p.Leader != a.Replicas[p.Partition][0] {
+					return false
+				}
+			}
+			return len(t.Partitions) == len(a.Replicas)
+		})
+		if err == nil && led {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processor: the input partitions' preferred leaders elected, but not every broker names them after a minute (%v): %w", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitReassigned returns once no partition of a's is being reassigned.

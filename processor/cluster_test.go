@@ -194,8 +194,8 @@ func TestInputsAlignedOnACluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.Model != realigned.Inputs[0] || plan.Moves() != 2*partitions {
-		t.Fatalf("plan: %d partitions to move after %s, want %d after %s", plan.Moves(), plan.Model, 2*partitions, realigned.Inputs[0])
+	if plan.Inputs[0] != realigned.Inputs[0] || plan.Moves() != 2*partitions {
+		t.Fatalf("plan: %d partitions to move after %s, want %d after %s", plan.Moves(), plan.Inputs[0], 2*partitions, realigned.Inputs[0])
 	}
 	if err := AlignInputs(ctx, cl, plan, nil); err != nil {
 		t.Fatal(err)

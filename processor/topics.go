@@ -270,9 +270,23 @@ func waitForTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
 	}
 }
 
-// everyBrokerLists asks each broker for the topics' metadata: their own
-// answers, where a request of cl's may go to any one of them.
+// everyBrokerLists says whether every broker lists the topics, each with a
+// leader for every partition.
 func everyBrokerLists(ctx context.Context, cl *kgo.Client, topics []string) (bool, error) {
+	return everyBroker(ctx, cl, topics, func(t kmsg.MetadataResponseTopic) bool {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 {
+				return false
+			}
+		}
+		return len(t.Partitions) > 0
+	})
+}
+
+// everyBroker asks each broker for the topics' metadata, their own answers
+// where a request of cl's may go to any one of them, and says whether each
+// lists every topic and ok holds for each.
+func everyBroker(ctx context.Context, cl *kgo.Client, topics []string, ok func(kmsg.MetadataResponseTopic) bool) (bool, error) {
 	brokers, err := kadm.NewClient(cl).BrokerMetadata(ctx)
 	if err != nil {
 		return false, err
@@ -289,8 +303,13 @@ func everyBrokerLists(ctx context.Context, cl *kgo.Client, topics []string) (boo
 		if err != nil {
 			return false, err
 		}
-		if !topicsReady(resp, len(topics)) {
+		if len(resp.Topics) != len(topics) {
 			return false, nil
+		}
+		for _, t := range resp.Topics {
+			if t.ErrorCode != 0 || !ok(t) {
+				return false, nil
+			}
 		}
 	}
 	return true, nil
@@ -306,25 +325,6 @@ func listed(details kadm.TopicDetails, topics []string) bool {
 		}
 		for _, p := range d.Partitions {
 			if p.Err != nil || p.Leader < 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// topicsReady says whether a metadata answer lists n topics, each with a
-// leader for every partition.
-func topicsReady(resp *kmsg.MetadataResponse, n int) bool {
-	if len(resp.Topics) != n {
-		return false
-	}
-	for _, t := range resp.Topics {
-		if t.ErrorCode != 0 || len(t.Partitions) == 0 {
-			return false
-		}
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 || p.Leader < 0 {
 				return false
 			}
 		}

@@ -107,13 +107,13 @@ func alignInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs [
 		return err
 	}
 	if plan.Moves() == 0 && plan.Elections() == 0 {
-		fmt.Fprintf(stdout, "the input topics are aligned: partition p of each has the replicas and leader of partition p of %s\n", plan.Model)
+		fmt.Fprintf(stdout, "the input topics are aligned: partition p of each has the replicas and leader of partition p of %s\n", plan.Inputs[0])
 		return nil
 	}
 	for _, topic := range slices.Sorted(maps.Keys(plan.Reassign)) {
 		ps := plan.Reassign[topic]
 		for _, p := range slices.Sorted(maps.Keys(ps)) {
-			fmt.Fprintf(stdout, "move %s partition %d to replicas %v (as %s)\n", topic, p, ps[p], plan.Model)
+			fmt.Fprintf(stdout, "move %s partition %d to replicas %v (as %s)\n", topic, p, ps[p], plan.Inputs[0])
 		}
 	}
 	fmt.Fprintf(stdout, "%d partitions to move, then the preferred leaders of %d partitions to elect\n", plan.Moves(), plan.Elections()+plan.Moves())
