@@ -31,12 +31,27 @@ func (a Alignment) Moves() (n int) {
 	return n
 }
 
-// Elections is how many partitions Elect names.
+// Elections is how many partitions' preferred leaders are elected: those
+// that move and those of Elect.
 func (a Alignment) Elections() (n int) {
-	for _, ps := range a.Elect {
+	for _, ps := range a.elected() {
 		n += len(ps)
 	}
 	return n
+}
+
+// elected is the partitions whose preferred leaders are elected.
+func (a Alignment) elected() kadm.TopicsSet {
+	s := kadm.TopicsSet{}
+	for topic, ps := range a.Reassign {
+		for p := range ps {
+			s.Add(topic, p)
+		}
+	}
+	for topic, ps := range a.Elect {
+		s.Add(topic, ps...)
+	}
+	return s
 }
 
 // PlanAlignment says how to give partition p of every input topic the
@@ -52,7 +67,7 @@ func PlanAlignment(ctx context.Context, adm *kadm.Client, inputs []string) (Alig
 	}
 	for _, name := range inputs {
 		if d, ok := details[name]; !ok || d.Err != nil {
-			return Alignment{}, fmt.Errorf("%w: %s (%v); create the topics with `lifecycle topics create`", ErrMissingTopics, name, d.Err)
+			return Alignment{}, fmt.Errorf("%w: %s; create the topics with `lifecycle topics create`", ErrMissingTopics, name)
 		}
 	}
 	partitions, err := inputPartitions(details, inputs)
@@ -112,15 +127,7 @@ func AlignInputs(ctx context.Context, cl *kgo.Client, a Alignment, progress func
 			return err
 		}
 	}
-	elect := kadm.TopicsSet{}
-	for topic, ps := range a.Reassign {
-		for p := range ps {
-			elect.Add(topic, p)
-		}
-	}
-	for topic, ps := range a.Elect {
-		elect.Add(topic, ps...)
-	}
+	elect := a.elected()
 	if len(elect) == 0 {
 		return nil
 	}

@@ -116,7 +116,7 @@ func alignInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs [
 			fmt.Fprintf(stdout, "move %s partition %d to replicas %v (as %s)\n", topic, p, ps[p], plan.Inputs[0])
 		}
 	}
-	fmt.Fprintf(stdout, "%d partitions to move, then the preferred leaders of %d partitions to elect\n", plan.Moves(), plan.Elections()+plan.Moves())
+	fmt.Fprintf(stdout, "%d partitions to move, then the preferred leaders of %d partitions to elect\n", plan.Moves(), plan.Elections())
 	if dryRun {
 		return nil
 	}
