@@ -19,7 +19,7 @@ import (
 type Alignment struct {
 	Inputs   []string                     // the input topics; the others follow the first
 	Replicas [][]int32                    // partition p of every input gets Replicas[p], led by its first
-	Reassign map[string]map[int32][]int32 // topic → partition → the replicas it gets
+	Reassign map[string]map[int32][]int32 // topic → partition to move → its replicas now
 	Elect    map[string][]int32           // topic → partitions whose leader is not their first replica
 }
 
@@ -89,7 +89,7 @@ func PlanAlignment(ctx context.Context, adm *kadm.Client, inputs []string) (Alig
 				if a.Reassign[name] == nil {
 					a.Reassign[name] = map[int32][]int32{}
 				}
-				a.Reassign[name][p] = slices.Clone(want)
+				a.Reassign[name][p] = got.Replicas
 			}
 			if got.Leader != want[0] {
 				a.Elect[name] = append(a.Elect[name], p)
@@ -112,8 +112,8 @@ func AlignInputs(ctx context.Context, cl *kgo.Client, a Alignment, progress func
 	if a.Moves() > 0 {
 		var req kadm.AlterPartitionAssignmentsReq
 		for topic, ps := range a.Reassign {
-			for p, replicas := range ps {
-				req.Assign(topic, p, replicas)
+			for p := range ps {
+				req.Assign(topic, p, slices.Clone(a.Replicas[p]))
 			}
 		}
 		resp, err := adm.AlterPartitionAssignments(ctx, req)

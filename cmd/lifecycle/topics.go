@@ -113,7 +113,7 @@ func alignInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs [
 	for _, topic := range slices.Sorted(maps.Keys(plan.Reassign)) {
 		ps := plan.Reassign[topic]
 		for _, p := range slices.Sorted(maps.Keys(ps)) {
-			fmt.Fprintf(stdout, "move %s partition %d to replicas %v (as %s)\n", topic, p, ps[p], plan.Inputs[0])
+			fmt.Fprintf(stdout, "move %s partition %d from replicas %v to %v (as %s)\n", topic, p, ps[p], plan.Replicas[p], plan.Inputs[0])
 		}
 	}
 	fmt.Fprintf(stdout, "%d partitions to move, then the preferred leaders of %d partitions to elect\n", plan.Moves(), plan.Elections())
