@@ -74,13 +74,11 @@ func PlanAlignment(ctx context.Context, adm *kadm.Client, inputs []string) (Alig
 	if err != nil {
 		return Alignment{}, err
 	}
-	a := Alignment{Inputs: inputs, Reassign: map[string]map[int32][]int32{}, Elect: map[string][]int32{}}
-	for p := range partitions {
-		want := details[inputs[0]].Partitions[p].Replicas
+	a := Alignment{Inputs: inputs, Replicas: replicaLists(details[inputs[0]]), Reassign: map[string]map[int32][]int32{}, Elect: map[string][]int32{}}
+	for p, want := range a.Replicas {
 		if len(want) == 0 {
 			return Alignment{}, fmt.Errorf("processor: partition %d of %s lists no replicas", p, inputs[0])
 		}
-		a.Replicas = append(a.Replicas, want)
 	}
 	for _, name := range inputs {
 		for p := range partitions {

@@ -54,12 +54,14 @@ func CreateTopics(ctx context.Context, cl *kgo.Client, t Topics, spec TopicSpec)
 	if spec.Replication == 0 {
 		spec.Replication = 1
 	}
-	if n, err := existingInputPartitions(ctx, adm, t.Inputs); err != nil {
-		return nil, 0, err
-	} else if n > 0 {
+	details, err := adm.ListTopics(ctx, t.Inputs...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("processor: list topics: %w", err)
+	}
+	if n := existingInputPartitions(details, t.Inputs); n > 0 {
 		spec.Partitions = n
 	}
-	resp, err := createInputs(ctx, cl, adm, t.Inputs, spec)
+	resp, err := createInputs(ctx, cl, adm, t.Inputs, details, spec)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -110,12 +112,9 @@ func CreateTopics(ctx context.Context, cl *kgo.Client, t Topics, spec TopicSpec)
 // response confirms the ends of topics that share a leader
 // (merger.passes; README, "Performance"). When no input topic exists,
 // the first is created as Kafka places it and the others follow it.
-func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs []string, spec TopicSpec) (kadm.CreateTopicResponses, error) {
+// details are the inputs as listed before.
+func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs []string, details kadm.TopicDetails, spec TopicSpec) (kadm.CreateTopicResponses, error) {
 	resp := make(kadm.CreateTopicResponses)
-	details, err := adm.ListTopics(ctx, inputs...)
-	if err != nil {
-		return nil, fmt.Errorf("processor: list topics: %w", err)
-	}
 	var missing []string
 	var model [][]int32 // the replicas of each partition of an existing input
 	for _, name := range inputs {
@@ -127,9 +126,7 @@ func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs 
 			// As the broker would answer a request to create it.
 			resp[name] = kadm.CreateTopicResponse{Topic: name, Err: kerr.TopicAlreadyExists}
 			if int32(len(d.Partitions)) == spec.Partitions && model == nil {
-				for _, p := range d.Partitions.Sorted() {
-					model = append(model, p.Replicas)
-				}
+				model = replicaLists(d)
 			}
 		}
 	}
@@ -152,10 +149,7 @@ func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs 
 		if err != nil {
 			return nil, fmt.Errorf("processor: list topics: %w", err)
 		}
-		for _, p := range d[missing[0]].Partitions.Sorted() {
-			model = append(model, p.Replicas)
-		}
-		if int32(len(model)) != spec.Partitions {
+		if model = replicaLists(d[missing[0]]); int32(len(model)) != spec.Partitions {
 			return nil, fmt.Errorf("processor: topic %s created, but listed with %d of its %d partitions", missing[0], len(model), spec.Partitions)
 		}
 		missing = missing[1:]
@@ -169,6 +163,15 @@ func createInputs(ctx context.Context, cl *kgo.Client, adm *kadm.Client, inputs 
 	}
 	maps.Copy(resp, aligned)
 	return resp, nil
+}
+
+// replicaLists is the replica list of each of d's partitions, in order.
+func replicaLists(d kadm.TopicDetail) [][]int32 {
+	var lists [][]int32
+	for _, p := range d.Partitions.Sorted() {
+		lists = append(lists, p.Replicas)
+	}
+	return lists
 }
 
 // createAligned creates topics whose partition p has the replicas
@@ -225,13 +228,9 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32, repli
 }
 
 // existingInputPartitions is the partition count of the input topics that
-// exist, 0 when none does or when they differ (CheckTopics then names
-// their counts).
-func existingInputPartitions(ctx context.Context, adm *kadm.Client, inputs []string) (int32, error) {
-	details, err := adm.ListTopics(ctx, inputs...)
-	if err != nil {
-		return 0, fmt.Errorf("processor: list topics: %w", err)
-	}
+// details list, 0 when none exists or when they differ (CheckTopics then
+// names their counts).
+func existingInputPartitions(details kadm.TopicDetails, inputs []string) int32 {
 	var n int32
 	for _, name := range inputs {
 		d, ok := details[name]
@@ -239,11 +238,11 @@ func existingInputPartitions(ctx context.Context, adm *kadm.Client, inputs []str
 			continue
 		}
 		if n != 0 && n != int32(len(d.Partitions)) {
-			return 0, nil
+			return 0
 		}
 		n = int32(len(d.Partitions))
 	}
-	return n, nil
+	return n
 }
 
 // waitForTopics waits until cl and every broker list every topic with a
