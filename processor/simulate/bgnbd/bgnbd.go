@@ -44,8 +44,10 @@ type Config struct {
 	MinVisitsPerPurchase float64   // default 3
 	MaxVisitsPerPurchase float64   // default 10
 	// ArrivalDays spreads the arrivals over the first ArrivalDays days;
-	// default Days/4. Up to Days: users who keep arriving, as a deployment
-	// sees them, where a cohort's first silences are over by the end.
+	// 0: the first quarter of the period, Days/4 exactly (91.25 days of
+	// 365, as the population was before the field: the README's rows are
+	// its). Up to Days: users who keep arriving, as a deployment sees
+	// them, where a cohort's first silences are over by the end.
 	ArrivalDays int
 }
 
@@ -59,7 +61,6 @@ func (c Config) withDefaults() Config {
 	c.MaxRate = cmp.Or(c.MaxRate, 5.0/7)
 	c.MinVisitsPerPurchase = cmp.Or(c.MinVisitsPerPurchase, 3)
 	c.MaxVisitsPerPurchase = cmp.Or(c.MaxVisitsPerPurchase, 10)
-	c.ArrivalDays = cmp.Or(c.ArrivalDays, max(c.Days/4, 1))
 	return c
 }
 
@@ -75,8 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bgnbd: rates %g to %g visits a day; want 0 < min ≤ max", c.MinRate, c.MaxRate)
 	case c.MinVisitsPerPurchase < 1 || c.MaxVisitsPerPurchase < c.MinVisitsPerPurchase:
 		return fmt.Errorf("bgnbd: %g to %g visits per purchase; want 1 ≤ min ≤ max", c.MinVisitsPerPurchase, c.MaxVisitsPerPurchase)
-	case c.ArrivalDays < 1 || c.ArrivalDays > c.Days:
-		return fmt.Errorf("bgnbd: arrivals over %d days; want 1 to the %d days of the period", c.ArrivalDays, c.Days)
+	case c.ArrivalDays < 0 || c.ArrivalDays > c.Days:
+		return fmt.Errorf("bgnbd: arrivals over %d days; want 1 to the %d days of the period (0: its first quarter)", c.ArrivalDays, c.Days)
 	}
 	return nil
 }
@@ -109,6 +110,10 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 	dropout := distuv.Beta{Alpha: dropoutAlpha, Beta: dropoutBeta, Src: src}
 	start := c.Start.UnixMilli()
 	end = start + int64(c.Days)*day
+	arrivals := float64(c.ArrivalDays)
+	if arrivals == 0 {
+		arrivals = float64(c.Days) / 4
+	}
 	for i := range c.Users {
 		if i%1000 == 0 && ctx.Err() != nil {
 			return nil, nil, 0, ctx.Err()
@@ -117,7 +122,7 @@ func Generate(ctx context.Context, cfg Config) (users []*User, events []rhythm.R
 		u.Rate = math.Exp(math.Log(c.MinRate) + rng.Float64()*(math.Log(c.MaxRate)-math.Log(c.MinRate)))
 		u.Buy = 1 / (c.MinVisitsPerPurchase + rng.Float64()*(c.MaxVisitsPerPurchase-c.MinVisitsPerPurchase))
 		u.Dropout = dropout.Rand()
-		u.visit(rng, start+int64(rng.Float64()*float64(c.ArrivalDays)*day), end)
+		u.visit(rng, start+int64(rng.Float64()*arrivals*day), end)
 		users = append(users, u)
 		events = u.events(rng, events)
 	}

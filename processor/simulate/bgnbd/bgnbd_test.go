@@ -165,6 +165,11 @@ func TestArrivalDays(t *testing.T) {
 	if got := latest(Config{Users: 500, Seed: 2}); got >= 365/4.0 || got < 80 {
 		t.Errorf("by default the last user arrived on day %.1f; want within the first quarter, near its end", got)
 	}
+	// The quarter is 91.25 days, not 91: the README's rows are of that
+	// population (an integer division once cut it to 91).
+	if got := latest(Config{Users: 2000, Seed: 1}); got <= 91 {
+		t.Errorf("by default the last of 2,000 users arrived on day %.2f; want the quarter's 91.25 days, not 91", got)
+	}
 	if got := latest(Config{Users: 500, Seed: 2, ArrivalDays: 330}); got >= 330 || got < 300 {
 		t.Errorf("with ArrivalDays 330 the last user arrived on day %.1f; want near day 330, not after", got)
 	}
