@@ -297,13 +297,13 @@ func printReport(w io.Writer, source string, r quality.Report) {
 	rows := append(r.Rules, r.Overall)
 	rows = append(rows, r.Levels...)
 	if r.Oracle != nil {
-		rows = append(rows, r.Oracle.Thresholds...)
+		rows = append(rows, r.Oracle.Printed()...)
 	}
 	if r.PopulationOracle != nil {
-		rows = append(rows, r.PopulationOracle.Thresholds...)
+		rows = append(rows, r.PopulationOracle.Printed()...)
 	}
 	if r.Sweep != nil {
-		rows = append(rows, r.Sweep.Thresholds...)
+		rows = append(rows, r.Sweep.Printed()...)
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", row.Rule, row.Warnings, row.TP, row.FP, row.Undecided,

@@ -94,10 +94,13 @@ type WatchLevel struct {
 }
 
 // TradeOff is a detector's rows per threshold on the population (the
-// oracle's, or the product's risk at one level).
+// oracle's, or the product's risk at one level), in rising order.
 type TradeOff struct {
 	Thresholds []Row `json:"thresholds"`
 	Best       *Row  `json:"best_at_recall_0_9"` // nil when no threshold reaches recall 0.9
+	// Step: the report prints every Step-th row (0: each one), so that a
+	// fine grid of thresholds reads as a short table.
+	Step int `json:"-"`
 }
 
 // add appends a threshold's row, keeping the best precision at recall ≥
@@ -108,6 +111,31 @@ func (t *TradeOff) add(row Row) {
 		best := row
 		t.Best = &best
 	}
+}
+
+// Printed is the rows the report prints: every Step-th.
+func (t *TradeOff) Printed() []Row {
+	if t.Step <= 1 {
+		return t.Thresholds
+	}
+	var rows []Row
+	for i := t.Step - 1; i < len(t.Thresholds); i += t.Step {
+		rows = append(rows, t.Thresholds[i])
+	}
+	return rows
+}
+
+// AtRecall is the row of the highest threshold whose recall is at least
+// recall: the detector's fewest warnings for that recall. nil when none
+// reaches it.
+func (t *TradeOff) AtRecall(recall Num) *Row {
+	for i := len(t.Thresholds) - 1; i >= 0; i-- {
+		if t.Thresholds[i].Recall >= recall {
+			row := t.Thresholds[i]
+			return &row
+		}
+	}
+	return nil
 }
 
 // scoredFrom is the first time scored (Unix ms): the first event plus the

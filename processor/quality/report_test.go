@@ -1,6 +1,8 @@
 package quality
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +53,31 @@ func TestScoreWarmUp(t *testing.T) {
 	r = score(&o, c, 465*day, dropout, func(u *observed) []observedWarning { return u.warns })
 	if r.Overall.Warnings != 6 || r.ObservableDropout != 3 || r.ScoredFrom != "" {
 		t.Errorf("without a warm-up: %d warnings, %d observable dropouts, scored from %q; want 6, 3 and none", r.Overall.Warnings, r.ObservableDropout, r.ScoredFrom)
+	}
+}
+
+// TestTradeOffGrid: the best at recall ≥ 0.9 is found on every threshold,
+// including those the report does not print; the report prints every
+// Step-th; AtRecall is the highest threshold that reaches a recall.
+func TestTradeOffGrid(t *testing.T) {
+	tr := &TradeOff{Step: 5}
+	for i := range 20 { // recall falls and precision rises with the threshold
+		tr.add(Row{Rule: fmt.Sprint(i + 1), Recall: Num(1 - 0.01*float64(i)), Precision: Num(0.5 + 0.01*float64(i))})
+	}
+	if tr.Best == nil || tr.Best.Rule != "11" {
+		t.Errorf("best at recall ≥ 0.9: %+v; want threshold 11 (recall 0.90), which is not printed", tr.Best)
+	}
+	var printed []string
+	for _, r := range tr.Printed() {
+		printed = append(printed, r.Rule)
+	}
+	if got := strings.Join(printed, ","); got != "5,10,15,20" {
+		t.Errorf("printed rows %s; want 5,10,15,20", got)
+	}
+	if r := tr.AtRecall(0.95); r == nil || r.Rule != "6" {
+		t.Errorf("at recall 0.95: %+v; want threshold 6", r)
+	}
+	if r := tr.AtRecall(1.01); r != nil {
+		t.Errorf("at recall 1.01: %+v; want none", r)
 	}
 }
