@@ -279,7 +279,7 @@ func TestParetoNBDFamily(t *testing.T) {
 	if o.Recall < 0.9 || o.Precision < 0.85*best.Precision {
 		t.Errorf("overall precision %v at recall %v: want recall ≥ 0.9 and precision ≥ 0.85 × the oracle's %v", o.Precision, o.Recall, best.Precision)
 	}
-	same := r.Oracle.AtRecall(o.Recall)
+	same := atRecall(r.Oracle, o.Recall)
 	if same == nil || o.PerStayerYear > same.PerStayerYear || o.ChurnLeadMedianDays < 14 {
 		t.Errorf("%v warnings per stayer-year, median lead %v days: want at most the oracle's at recall %v (%+v) and at least 14", o.PerStayerYear, o.ChurnLeadMedianDays, o.Recall, same)
 	}

@@ -125,19 +125,6 @@ func (t *TradeOff) Printed() []Row {
 	return rows
 }
 
-// AtRecall is the row of the highest threshold whose recall is at least
-// recall: the detector's fewest warnings for that recall. nil when none
-// reaches it.
-func (t *TradeOff) AtRecall(recall Num) *Row {
-	for i := len(t.Thresholds) - 1; i >= 0; i-- {
-		if t.Thresholds[i].Recall >= recall {
-			row := t.Thresholds[i]
-			return &row
-		}
-	}
-	return nil
-}
-
 // scoredFrom is the first time scored (Unix ms): the first event plus the
 // warm-up; 0 without one.
 func (c Config) scoredFrom(o *observations) int64 {

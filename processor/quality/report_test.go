@@ -58,7 +58,7 @@ func TestScoreWarmUp(t *testing.T) {
 
 // TestTradeOffGrid: the best at recall ≥ 0.9 is found on every threshold,
 // including those the report does not print; the report prints every
-// Step-th; AtRecall is the highest threshold that reaches a recall.
+// Step-th; atRecall is the highest threshold that reaches a recall.
 func TestTradeOffGrid(t *testing.T) {
 	tr := &TradeOff{Step: 5}
 	for i := range 20 { // recall falls and precision rises with the threshold
@@ -74,10 +74,23 @@ func TestTradeOffGrid(t *testing.T) {
 	if got := strings.Join(printed, ","); got != "5,10,15,20" {
 		t.Errorf("printed rows %s; want 5,10,15,20", got)
 	}
-	if r := tr.AtRecall(0.95); r == nil || r.Rule != "6" {
+	if r := atRecall(tr, 0.95); r == nil || r.Rule != "6" {
 		t.Errorf("at recall 0.95: %+v; want threshold 6", r)
 	}
-	if r := tr.AtRecall(1.01); r != nil {
+	if r := atRecall(tr, 1.01); r != nil {
 		t.Errorf("at recall 1.01: %+v; want none", r)
 	}
+}
+
+// atRecall is the row of the highest threshold of t whose recall is at
+// least recall: the detector's fewest warnings for that recall. nil when
+// none reaches it.
+func atRecall(t *TradeOff, recall Num) *Row {
+	for i := len(t.Thresholds) - 1; i >= 0; i-- {
+		if t.Thresholds[i].Recall >= recall {
+			row := t.Thresholds[i]
+			return &row
+		}
+	}
+	return nil
 }
