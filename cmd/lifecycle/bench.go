@@ -42,13 +42,14 @@ Modes:
            that read the same topics and discard; the ratio processor ÷
            baseline. --cpuprofile profiles the processor's drain only.
   latency  With the processor running and caught up, produce --rate events/s
-           for --duration, each the first event of a new user (so each makes
-           a none→new or none→growing transition). The input topics and the
-           transitions topic use LogAppendTime, so each event is timed from
-           its input record's append to its transition's, by the broker's
-           clock: the processor's share, without the bench's own producer
-           and reader (p50, p95, p99, p99.9, max; the first second is
-           warm-up). End to end (produce call → transition read) beside it,
+           for --warm-up and then --duration, each the first event of a new
+           user (so each makes a none→new or none→growing transition). The
+           input topics and the transitions topic use LogAppendTime, so each
+           event of --duration is timed from its input record's append to
+           its transition's, by the broker's clock: the processor's share,
+           without the bench's own producer and reader (p50, p95, p99,
+           p99.9, max; the warm-up's events are processed, not counted).
+           End to end (produce call → transition read) beside it,
            and the CPU per event while paced (the whole bench process's;
            with --isolate the processor runs as a child process and the CPU
            is its own). --latency-floor first runs a
@@ -88,6 +89,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scale := fs.String("scale", "200000,1000000,3000000", "the scale mode's sizes, users (= events), comma-separated")
 	rate := fs.Int("rate", 20_000, "events per second produced in the latency mode")
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
+	warmUp := fs.duration("warm-up", 10*time.Second, "how long the latency mode produces at --rate before --duration, processed but not counted in latency or CPU: a broker just started is slower for its first seconds (0: count from the first event)")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain (with --mode latency: of the paced run, the bench's producer and reader included; with --isolate: of the child processor's whole run) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
@@ -118,13 +120,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *workload != bench.WorkloadSimulated && *workload != bench.WorkloadUniform {
 		return fmt.Errorf("%w: --workload %q: use %s or %s", errUsage, *workload, bench.WorkloadSimulated, bench.WorkloadUniform)
 	}
-	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *batch < 0 || *cached < 0 || *blockCache < 0 {
-		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256, --batch-records, --max-users-cached and --block-cache-mb 0 or more", errUsage)
+	if *users < 1 || *events < 1 || *partitions < 1 || *partitions > 256 || *rate < 1 || *duration <= 0 || *warmUp < 0 || *batch < 0 || *cached < 0 || *blockCache < 0 {
+		return fmt.Errorf("%w: --users, --events, --rate and --duration must be positive, --partitions 1 to 256, --warm-up, --batch-records, --max-users-cached and --block-cache-mb 0 or more", errUsage)
 	}
 
 	cfg := bench.Config{Stderr: stderr, Mode: *mode, Workload: *workload, Users: *users, Events: *events, Partitions: *partitions,
 		Seed: *seed, BatchRecords: *batch, Linger: *linger, FetchWait: *fetchWait, MaxUsersCached: *cached, BlockCacheMB: *blockCache, NoBaseline: *noBaseline,
-		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, Duration: *duration, LatencyFloor: *floor, Scale: sizes,
+		KeepTopics: *keep, CPUProfile: *cpuProfile, MemProfile: *memProfile, Rate: *rate, WarmUp: *warmUp, Duration: *duration, LatencyFloor: *floor, Scale: sizes,
 		Isolate: *isolate, ChildArgs: cf.childArgs}
 	if *isolate {
 		exe, err := os.Executable()

@@ -22,7 +22,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("starts a broker and the processor twice")
 	}
 	s, raw := benchJSON(t, "--mode", "all", "--users", "200", "--events", "2000", "--partitions", "2",
-		"--rate", "200", "--duration", "2s", "--max-users-cached", "50", "--block-cache-mb", "8", "--latency-floor", "--fetch-wait", "10ms", "--compression", "zstd")
+		"--rate", "200", "--warm-up", "1s", "--duration", "2s", "--max-users-cached", "50", "--block-cache-mb", "8", "--latency-floor", "--fetch-wait", "10ms", "--compression", "zstd")
 	if s.Drain == nil || s.Latency == nil || s.Latency.Floor == nil || s.Memory == nil || s.Drain.Baseline == nil {
 		t.Fatalf("the summary lacks a section:\n%s", raw)
 	}
@@ -44,6 +44,10 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if d.Processor.Events != 2000 || l.Received != l.Produced || l.Floor.Received != l.Produced {
 		t.Errorf("drain events %d (want 2000), latency received %d of %d, the floor %d", d.Processor.Events, l.Received, l.Produced, l.Floor.Received)
+	}
+	// The warm-up's 200 events are processed and received, not counted.
+	if l.WarmUpEvents != 200 || l.Produced != 600 || l.Counted == 0 || l.Counted > l.Produced-l.WarmUpEvents {
+		t.Errorf("%d warm-up events of %d produced, %d counted: want 200 of 600, at most the 400 after them counted", l.WarmUpEvents, l.Produced, l.Counted)
 	}
 	// The embedded broker does not stamp LogAppendTime: the bench must say
 	// so rather than report a figure from other clocks.
@@ -75,7 +79,7 @@ func TestBenchLatencyByAppendTime(t *testing.T) {
 		t.Skipf("needs a real broker (%s): the embedded kfake ignores a topic's timestamp type", kafkatest.EnvBrokers)
 	}
 	s, raw := benchJSON(t, "--brokers", strings.Join(kafkatest.Brokers(t), ","), "--mode", "latency", "--latency-floor",
-		"--partitions", "2", "--rate", "300", "--duration", "3s")
+		"--partitions", "2", "--rate", "300", "--warm-up", "1s", "--duration", "3s")
 	l := s.Latency
 	if l == nil || l.Floor == nil {
 		t.Fatalf("no latency or floor section:\n%s", raw)

@@ -47,8 +47,13 @@ type Config struct {
 	// MemProfile for a heap profile taken with the memory figures.
 	CPUProfile, MemProfile string
 	// Rate is the events per second the latency mode produces, for
-	// Duration.
+	// WarmUp and then Duration. The WarmUp's events are processed but not
+	// counted, in latency or CPU: a broker or processor just started is
+	// slower for its first seconds (a fresh Kafka broker's JIT: p50 14 /
+	// p99 45 ms where the next run gives 9 / 24, BENCHMARKS.md), and the
+	// figures are of the steady state.
 	Rate     int
+	WarmUp   time.Duration
 	Duration time.Duration
 	// Scale is the sizes (users, one event each) the scale mode drains.
 	Scale []int

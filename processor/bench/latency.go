@@ -135,17 +135,22 @@ func (r *Runner) appendTime(ctx context.Context, topics []string) error {
 // measurement is a paced run's events and what it cost.
 type measurement struct {
 	l           *latencyRun
-	start       time.Time
+	warm        int // the first warm events are the warm-up (Config.WarmUp): not counted
 	produceSecs float64
-	cpu         float64 // CPU seconds of the process from the first event to the last output
+	cpu         float64 // CPU seconds of the process from the first counted event to the last output
 }
 
-// measure produces Rate events/s for Duration to the inputs, each the first
-// event of a new user, and reads their outputs from out until all have
-// arrived or 30 s have passed since the last event. cpuSeconds is the CPU
-// time the measurement counts: this process's, or the processor's.
+// measure produces Rate events/s for WarmUp and then Duration to the
+// inputs, each the first event of a new user, and reads their outputs
+// from out until all have arrived or 30 s have passed since the last
+// event. cpuSeconds is the CPU time the measurement counts: this
+// process's, or the processor's, from the end of the warm-up.
 func (r *Runner) measure(ctx context.Context, phase string, inputs []string, out string, cpuSeconds func() float64) (*measurement, error) {
-	n := int(float64(r.cfg.Rate) * r.cfg.Duration.Seconds())
+	warm := int(float64(r.cfg.Rate) * r.cfg.WarmUp.Seconds())
+	n := warm + int(float64(r.cfg.Rate)*r.cfg.Duration.Seconds())
+	if n == warm {
+		return nil, fmt.Errorf("latency: --rate %d for --duration %v is no event to measure; raise either", r.cfg.Rate, r.cfg.Duration)
+	}
 	l := newLatencyRun(n, phase)
 	stop, err := r.readOutputs(ctx, l, out)
 	if err != nil {
@@ -154,15 +159,15 @@ func (r *Runner) measure(ctx context.Context, phase string, inputs []string, out
 	defer stop()
 	time.Sleep(500 * time.Millisecond)
 
-	cpu0 := cpuSeconds()
-	start, produceSecs, err := r.produce(ctx, l, inputs)
+	var cpu0 float64
+	produceSecs, err := r.produce(ctx, l, inputs, warm, func() { cpu0 = cpuSeconds() })
 	if err != nil {
 		return nil, err
 	}
 	for deadline := time.Now().Add(30 * time.Second); l.out.n.Load() < int64(n) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &measurement{l: l, start: start, produceSecs: produceSecs, cpu: cpuSeconds() - cpu0}, nil
+	return &measurement{l: l, warm: warm, produceSecs: produceSecs, cpu: cpuSeconds() - cpu0}, nil
 }
 
 // awaitPartitions waits, at most 2 minutes, until the processor is ready
@@ -222,17 +227,16 @@ func (l *latencyRun) index(key []byte) (int, bool) {
 	return i, err == nil && i >= 0 && i < l.n
 }
 
-// result is the measurement's figures, over the events sent after the
-// warm-up second.
+// result is the measurement's figures, over the events after the
+// warm-up.
 func (m *measurement) result(rate int) *LatencyResult {
 	l := m.l
-	res := &LatencyResult{RatePerSec: rate, Seconds: m.produceSecs, Produced: l.n, AchievedRate: float64(l.n) / m.produceSecs,
-		Received: int(l.out.n.Load()), CPUSecPerM: m.cpu / float64(l.n) * 1e6, LoadAvg: loadAvg()}
-	warm := m.start.Add(time.Second).UnixNano()
+	res := &LatencyResult{RatePerSec: rate, WarmUpEvents: m.warm, Seconds: m.produceSecs, Produced: l.n, AchievedRate: float64(l.n) / m.produceSecs,
+		Received: int(l.out.n.Load()), CPUSecPerM: m.cpu / float64(l.n-m.warm) * 1e6, LoadAvg: loadAvg()}
 	var appended, e2e []float64
-	for i := range l.n {
+	for i := m.warm; i < l.n; i++ {
 		read, out, in := l.out.read[i].Load(), l.out.appended[i].Load(), l.in[i].Load()
-		if read == 0 || l.sent[i] < warm {
+		if read == 0 {
 			continue
 		}
 		e2e = append(e2e, float64(read-l.sent[i])/1e6)
@@ -344,9 +348,10 @@ func forward(ctx context.Context, w *kafka.Writer, in <-chan kafka.Message, topi
 // events due by then, as one batch, to one of 8 writers, each of which
 // stamps their send time and writes them (several writers keep the rate
 // while one waits for its acknowledgement). The writer's acknowledgements
-// carry each record's LogAppendTime. It returns when every event is
-// written: when it started, and the seconds it took.
-func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (time.Time, float64, error) {
+// carry each record's LogAppendTime. warmedUp is called as the events
+// after the first warm are handed out. It returns when every event is
+// written, with the seconds it took.
+func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string, warm int, warmedUp func()) (float64, error) {
 	w := r.conn.Writer()
 	w.Completion = func(msgs []kafka.Message, err error) {
 		if err != nil {
@@ -359,7 +364,7 @@ func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (t
 		}
 	}
 	defer w.Close()
-	r.progress("latency: producing %d events/s for %v (%d events)", r.cfg.Rate, r.cfg.Duration, l.n)
+	r.progress("latency: producing %d events/s for %v after a warm-up of %v (%d events)", r.cfg.Rate, r.cfg.Duration, r.cfg.WarmUp, l.n)
 	type span struct{ from, to int }
 	due := make(chan span, 1024)
 	var failed atomic.Pointer[error]
@@ -385,7 +390,13 @@ func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (t
 		now := <-tick.C
 		to := min(l.n, int(now.Sub(start).Seconds()*float64(r.cfg.Rate)))
 		for next < to {
+			if next == warm {
+				warmedUp()
+			}
 			end := min(to, next+max(1, r.cfg.Rate/100)) // at most 10 ms of events per write
+			if next < warm {
+				end = min(end, warm) // a write ends at the warm-up's end
+			}
 			due <- span{next, end}
 			next = end
 		}
@@ -396,9 +407,9 @@ func (r *Runner) produce(ctx context.Context, l *latencyRun, inputs []string) (t
 	stopProgress()
 	produceSecs := time.Since(start).Seconds()
 	if e := failed.Load(); e != nil {
-		return start, produceSecs, fmt.Errorf("latency producer: %w", *e)
+		return produceSecs, fmt.Errorf("latency producer: %w", *e)
 	}
-	return start, produceSecs, ctx.Err()
+	return produceSecs, ctx.Err()
 }
 
 // writeEvents writes events [from, to), each the first of a new user.

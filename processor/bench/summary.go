@@ -78,12 +78,15 @@ type DrainResult struct {
 
 // LatencyResult is the latency mode's measurement.
 type LatencyResult struct {
-	RatePerSec   int     `json:"rate_per_sec"`
+	RatePerSec int `json:"rate_per_sec"`
+	// WarmUpEvents are the first events, produced for --warm-up: processed
+	// and received, not counted in the percentiles or the CPU.
+	WarmUpEvents int     `json:"warm_up_events"`
 	Seconds      float64 `json:"seconds"`
-	Produced     int     `json:"produced"`
+	Produced     int     `json:"produced"` // the warm-up's included
 	AchievedRate float64 `json:"achieved_rate_per_sec"`
 	Received     int     `json:"received"`
-	Counted      int     `json:"counted"` // after the warm-up second
+	Counted      int     `json:"counted"` // after the warm-up
 	// Appended is from the input record's LogAppendTime to its output's:
 	// the processor's share, by the broker's clock.
 	Appended Percentiles `json:"appended"`
