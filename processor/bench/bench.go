@@ -48,10 +48,10 @@ type Config struct {
 	CPUProfile, MemProfile string
 	// Rate is the events per second the latency mode produces, for
 	// WarmUp and then Duration. The WarmUp's events are processed but not
-	// counted, in latency or CPU: a broker or processor just started is
-	// slower for its first seconds (a fresh Kafka broker's JIT: p50 14 /
-	// p99 45 ms where the next run gives 9 / 24, BENCHMARKS.md), and the
-	// figures are of the steady state.
+	// counted, in latency or CPU: a broker just started is slower for its
+	// first seconds (the first run after its start: p50 14 / p99 45 ms
+	// where the next run gives 9 / 24, BENCHMARKS.md), and the figures
+	// are of the steady state.
 	Rate     int
 	WarmUp   time.Duration
 	Duration time.Duration
