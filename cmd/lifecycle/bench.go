@@ -89,7 +89,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scale := fs.String("scale", "200000,1000000,3000000", "the scale mode's sizes, users (= events), comma-separated")
 	rate := fs.Int("rate", 20_000, "events per second produced in the latency mode")
 	duration := fs.duration("duration", 30*time.Second, "how long the latency mode produces")
-	warmUp := fs.duration("warm-up", 10*time.Second, "how long the latency mode produces at --rate before --duration, processed but not counted in latency or CPU: a broker just started is slower for its first seconds (0: count from the first event)")
+	warmUp := fs.duration("warm-up", 30*time.Second, "how long the latency mode produces at --rate before --duration, processed but not counted in latency or CPU: a broker just started is slower for its first seconds (0: count from the first event)")
 	jsonFile := fs.String("json", "", "write the summary as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the processor's drain (with --mode latency: of the paced run, the bench's producer and reader included; with --isolate: of the child processor's whole run) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the memory figures are taken (after the drain, the processor holding its users)")
