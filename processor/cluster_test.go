@@ -158,7 +158,7 @@ func TestInputsAlignedOnACluster(t *testing.T) {
 	// is led by broker p+i for topic i.
 	sim := simulate.Config{Users: 300, Days: 30, Seed: 8}
 	f, msgs := fixtureOn(t, brokers, fresh.Inputs, sim, partitions)
-	if n := liveEndsRequests(t, f, msgs); n != 0 {
+	if n := liveEndsRequests(t, f, msgs, nil); n != 0 {
 		t.Errorf("%d ListOffsets requests on aligned input topics, want none", n)
 	}
 	ids := brokerIDs(t, ctx, adm)
@@ -183,7 +183,7 @@ func TestInputsAlignedOnACluster(t *testing.T) {
 	}
 	apart := ledApart("apart")
 	f, msgs = fixtureOn(t, brokers, apart.Inputs, sim, partitions)
-	if n := liveEndsRequests(t, f, msgs); n == 0 {
+	if n := liveEndsRequests(t, f, msgs, nil); n == 0 {
 		t.Error("no ListOffsets request with each input topic's partition led by another broker")
 	}
 
@@ -209,7 +209,7 @@ func TestInputsAlignedOnACluster(t *testing.T) {
 		t.Errorf("after AlignInputs: %d partitions to move and %d leaders to elect, %v; want none", plan.Moves(), plan.Elections(), err)
 	}
 	f, msgs = fixtureOn(t, brokers, realigned.Inputs, sim, partitions)
-	if n := liveEndsRequests(t, f, msgs); n != 0 {
+	if n := liveEndsRequests(t, f, msgs, nil); n != 0 {
 		t.Errorf("%d ListOffsets requests on inputs aligned by AlignInputs, want none", n)
 	}
 }
