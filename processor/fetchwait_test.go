@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/lifecycle-engine/lifecycle/processor/kafkatest"
+	"github.com/lifecycle-engine/lifecycle/processor/produce"
 	"github.com/lifecycle-engine/lifecycle/processor/simulate"
 )
 
@@ -67,15 +68,36 @@ func TestFetchesConfirmEnds(t *testing.T) {
 
 // liveEndsRequests runs a processor with a fetch wait on f's inputs and
 // returns the ListOffsets requests its merges sent while the records after
-// the first tenth that live keeps (nil: all) were produced, in 30 pieces a
-// few milliseconds apart, once it has applied every one. The first tenth,
-// of every topic, is applied before, so that every topic-partition is in
-// the client's fetches: on a loaded machine, a topic just created and just
+// the warm ones that live keeps (nil: all) were produced, in 30 pieces a
+// few milliseconds apart, once it has applied every one. The warm records,
+// the first tenth and a first record of every topic-partition it leaves
+// out, are applied before, so that every topic-partition is in the
+// client's fetches: on a loaded machine, a topic just created and just
 // assigned may not be yet when the first records of another come (a CI run
 // saw 37 requests when only logins warmed up; logged, the other topics'
 // partitions had been in no response, 2026-12-08).
 func liveEndsRequests(t *testing.T, f *inputFixture, records []kafka.Message, live func(kafka.Message) bool) int64 {
 	t.Helper()
+	// The first tenth, and the first record of each topic-partition that
+	// it leaves out (kafkatest.Produce partitions by Murmur2, as
+	// produce.PartitionOf).
+	tenth := len(records) / 10
+	warm, rest := slices.Clone(records[:tenth]), []kafka.Message(nil)
+	covered := map[topicPartition]bool{}
+	for i, m := range records {
+		tp := topicPartition{m.Topic, produce.PartitionOf(m.Key, f.partitions)}
+		switch {
+		case i < tenth:
+		case !covered[tp]:
+			warm = append(warm, m)
+		case live == nil || live(m):
+			rest = append(rest, m)
+		}
+		covered[tp] = true
+	}
+	if want := len(f.inputs) * int(f.partitions); len(covered) != want {
+		t.Fatalf("the records reach %d of the %d input topic-partitions: the live part would count asks for those never fetched", len(covered), want)
+	}
 	cfg := f.config(t)
 	cfg.FetchWait = MinFetchWait
 	p, errc, cancel := startRun(t, cfg)
@@ -85,10 +107,6 @@ func liveEndsRequests(t *testing.T, f *inputFixture, records []kafka.Message, li
 			t.Fatalf("Run after stop: %v", err)
 		}
 	}()
-	warm, rest := records[:len(records)/10], records[len(records)/10:]
-	if live != nil {
-		rest = slices.DeleteFunc(slices.Clone(rest), func(m kafka.Message) bool { return !live(m) })
-	}
 	kafkatest.Produce(t, f.brokers, warm...)
 	waitSeen(t, p, len(warm))
 	before := p.Stats().EndsRequests
